@@ -1,0 +1,171 @@
+"""The command line: ``python -m resolver ts|ls|client|demo``.
+
+Every failure a user can cause (a wrong flag, a bad zone file, a port in use,
+a server that does not answer) ends in one line on stderr and a non-zero exit:
+2 for usage errors, 1 for everything else.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .transport import format_hostport, parse_hostport, run
+from .wire import NXDOMAIN, SERVFAIL
+from .zones import ZoneError, load_table, load_zone_file
+
+log = logging.getLogger("resolver")
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's own exit, so the message stays one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def hostport(text: str) -> tuple[str, int]:
+    try:
+        return parse_hostport(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds: {text!r}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="resolver", description="A DNS load-balancing resolver over authoritative servers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    ts = commands.add_parser("ts", help="authoritative server for zone files and tables")
+    ts.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
+                    help="UDP and TCP address (repeatable; [::1]:PORT for IPv6; port 0 picks one)")
+    ts.add_argument("--zone", action="append", default=[], metavar="FILE", help="RFC 1035 master file")
+    ts.add_argument("--table", action="append", default=[], metavar="FILE",
+                    help="'hostname IP A' table, served as the root zone")
+    ts.add_argument("--silent-miss", action="store_true", help="reply only with positive answers")
+
+    ls = commands.add_parser("ls", help="load balancer racing every query across the backends")
+    ls.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
+                    help="UDP and TCP address (repeatable; a bare port means loopback)")
+    ls.add_argument("--backend", action="append", type=hostport, required=True, metavar="ADDR:PORT")
+    ls.add_argument("--timeout", type=positive_seconds, default=5.0, metavar="SECONDS",
+                    help="how long to wait for a positive answer (default 5)")
+    ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
+    ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
+                    help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
+
+    client = commands.add_parser("client", help="resolve a file of hostnames through a server")
+    client.add_argument("--server", type=hostport, required=True, metavar="ADDR:PORT")
+    client.add_argument("hostfile", type=Path, metavar="HOSTFILE")
+    client.add_argument("--out", type=Path, default=Path("RESOLVED.txt"), metavar="FILE")
+    client.add_argument("--timeout", type=positive_seconds, default=7.0, metavar="SECONDS",
+                        help="per name, retries included (default 7, longer than the LS's 5)")
+    client.add_argument("--concurrency", type=int, default=100, metavar="N", help="queries in flight at once")
+
+    commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    prog = f"resolver {args.command}"
+    logging.basicConfig(level=args.log_level.upper(), format=f"{prog}: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ZoneError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+def describe_os_error(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"address already in use ({exc.strerror})"
+    if exc.errno == errno.EACCES:
+        return f"permission denied ({exc.strerror}; ports below 1024 need root)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on that address ({exc.strerror})"
+    return exc.strerror or str(exc)
+
+
+def cmd_ts(args: argparse.Namespace) -> int:
+    if not args.zone and not args.table:
+        raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
+    zones = [load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table]
+    for zone in zones:
+        log.info("zone %s: %d names", zone.origin.to_text(), len(zone.nodes))
+    from . import ts
+    run(ts.serve(args.listen, zones, args.silent_miss))
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from . import ls
+    rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
+    run(ls.serve(args.listen, args.backend, args.timeout, rcode, args.max_inflight))
+    return 0
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from .client import Resolver, read_hostnames
+    try:
+        hostnames = read_hostnames(args.hostfile.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"resolver client: error: cannot read {args.hostfile}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
+        return 1
+    host, port = args.server
+    resolver = Resolver(host, port, args.timeout, max(1, args.concurrency))
+    results = asyncio.run(resolver.resolve_all(hostnames))
+    server = format_hostport(host, port)
+    unanswered = sum(1 for r in results if not r.answered)
+    if results and unanswered == len(results):
+        print(f"resolver client: error: no answer from {server} within {args.timeout:g} s "
+              f"for any of {len(results)} names; nothing written", file=sys.stderr)
+        return 1
+    lines = [line for result in results for line in result.lines()]
+    args.out.write_text("".join(line + "\n" for line in lines))
+    found = sum(1 for r in results if r.addresses)
+    print(f"resolver client: {found} resolved, {len(results) - found - unanswered} not found"
+          + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {args.out}", file=sys.stderr)
+    if unanswered:
+        print(f"resolver client: error: {server} did not answer {unanswered} of {len(results)} names",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    run(run_demo())
+    return 0
+
+
+COMMANDS = {"ts": cmd_ts, "ls": cmd_ls, "client": cmd_client, "demo": cmd_demo}

@@ -1,0 +1,116 @@
+"""The client: resolve a list of hostnames through a DNS server, in parallel.
+
+Each name is asked like a stub resolver does: one query, sent again on the same
+socket when no reply comes within the retry interval (doubling each time),
+until the overall timeout; a truncated reply is asked again over TCP. The
+overall timeout (7 s) is longer than the LS's own (5 s), so a miss the LS
+answers only at its timeout still arrives.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import dns.asyncbackend
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+NOT_FOUND = "Error:HOST NOT FOUND"
+NO_RESPONSE = "Error:NO RESPONSE"
+DEFAULT_TIMEOUT = 7.0
+FIRST_RETRY = 1.0
+DEFAULT_CONCURRENCY = 100
+
+
+@dataclass
+class Resolution:
+    """What became of one hostname: addresses, not found (empty), or no answer at all."""
+
+    hostname: str
+    addresses: list[str] = field(default_factory=list)
+    answered: bool = True
+
+    def lines(self) -> list[str]:
+        if not self.answered:
+            return [f"{self.hostname} - {NO_RESPONSE}"]
+        if not self.addresses:
+            return [f"{self.hostname} - {NOT_FOUND}"]
+        return [f"{self.hostname} {address} A" for address in self.addresses]
+
+
+def read_hostnames(text: str) -> list[str]:
+    """One hostname a line; blank lines and ``#`` comments are skipped."""
+    names = []
+    for line in text.splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+class Resolver:
+    """Asks one server for A records, a bounded number of names at a time."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        self.destination = (host, port)
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.timeout = timeout
+        self.window = asyncio.Semaphore(concurrency)
+        self.backend = dns.asyncbackend.get_backend("asyncio")
+
+    async def resolve_all(self, hostnames: Iterable[str]) -> list[Resolution]:
+        return list(await asyncio.gather(*(self.resolve(name) for name in hostnames)))
+
+    async def resolve(self, hostname: str) -> Resolution:
+        try:
+            query = dns.message.make_query(hostname, dns.rdatatype.A)
+        except dns.exception.DNSException:
+            return Resolution(hostname)     # not a valid DNS name: nobody can have it
+        async with self.window:
+            response = await self.exchange(query)
+        if response is None:
+            return Resolution(hostname, answered=False)
+        if response.rcode() != dns.rcode.NOERROR:
+            return Resolution(hostname)
+        addresses = [rdata.address for rrset in response.answer if rrset.rdtype == dns.rdatatype.A
+                     for rdata in rrset]
+        return Resolution(hostname, addresses)
+
+    async def exchange(self, query: dns.message.Message) -> dns.message.Message | None:
+        """The server's reply, or None when it never came within the timeout."""
+        deadline = time.time() + self.timeout
+        interval = FIRST_RETRY
+        wire = query.to_wire()
+        sock = await self.backend.make_socket(self.family, socket.SOCK_DGRAM)
+        try:
+            while time.time() < deadline:
+                await dns.asyncquery.send_udp(sock, wire, self.destination)
+                expiration = min(time.time() + interval, deadline)
+                interval *= 2
+                try:
+                    response, _, _ = await dns.asyncquery.receive_udp(
+                        sock, self.destination, expiration, ignore_unexpected=True, query=query)
+                except dns.exception.Timeout:
+                    continue
+                if response.flags & dns.flags.TC:
+                    return await self._over_tcp(query, deadline)
+                return response
+        finally:
+            await sock.close()
+        return None
+
+    async def _over_tcp(self, query: dns.message.Message, deadline: float) -> dns.message.Message | None:
+        try:
+            return await dns.asyncquery.tcp(query, self.destination[0], max(0.1, deadline - time.time()),
+                                            self.destination[1])
+        except (OSError, dns.exception.DNSException, EOFError):
+            return None

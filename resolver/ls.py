@@ -1,0 +1,55 @@
+"""The LS: a DNS server that races every query across all backends."""
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from .backends import Backend
+from .race import Race
+from .transport import Sink, serve_until_stopped
+from .wire import error_reply, scan_query
+
+log = logging.getLogger("resolver.ls")
+
+
+class LoadBalancer:
+    """Turns client queries into races; answers malformed ones itself."""
+
+    def __init__(self, backends: list[Backend], race: Race) -> None:
+        self.backends = backends
+        self.race = race
+
+    @classmethod
+    async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
+                      max_inflight: int = 20000) -> "LoadBalancer":
+        backends = [Backend(index, host, port) for index, (host, port) in enumerate(backend_addresses)]
+        race = Race(backends, timeout, timeout_rcode, max_inflight)
+        for backend in backends:
+            await backend.connect(race.on_reply)
+        return cls(backends, race)
+
+    def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        q = scan_query(data)
+        if q is None:
+            return
+        if q.error:
+            sink.send(error_reply(data, q, q.error), addr)
+            return
+        self.race.submit(data, q, sink, addr)
+
+    def close(self) -> None:
+        self.race.close()
+        for backend in self.backends:
+            backend.close()
+
+
+async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
+                timeout: float, timeout_rcode: int, max_inflight: int) -> None:
+    """Race queries across the backends until SIGINT or SIGTERM."""
+    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight)
+    log.info("backends: %s", ", ".join(str(b) for b in balancer.backends))
+    try:
+        await serve_until_stopped(addresses, balancer.handle)
+    finally:
+        balancer.close()
+    log.info("stopped")

@@ -1,0 +1,213 @@
+"""The fan-out race: every query goes to every backend; the first NOERROR wins.
+
+Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
+sent upstream (the same ID to every backend, each on its own connected socket).
+A reply counts only if it comes from a backend still awaited, carries that ID
+and repeats the question byte for byte (so 0x20 letter-case randomisation by a
+client is checked too). Then:
+
+* a NOERROR reply wins at once and goes to the client under the client's ID;
+* a negative reply is kept if it is the best so far (an authoritative NXDOMAIN
+  beats SERVFAIL, which beats REFUSED), and sent once every backend said no;
+* at the deadline the client gets NXDOMAIN, or SERVFAIL with
+  ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
+  in place of the made-up one, since it carries the zone's SOA.
+
+Deadlines need no timer per query: all queries share one timeout, so the
+entries are already in deadline order in a deque, and one timer at a time
+fires at the oldest deadline.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from typing import Iterator, Protocol, Sequence
+
+from .transport import Sink
+from .wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TC, Query,
+                   error_reply, truncated_reply)
+
+log = logging.getLogger("resolver.ls")
+
+MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
+
+
+class Upstream(Protocol):
+    index: int
+
+    def send(self, data: bytes) -> None: ...
+
+    async def query_tcp(self, data: bytes, timeout: float) -> bytes: ...
+
+
+def negative_rank(rcode: int, authoritative: bool) -> int:
+    """How useful a negative reply is to the client; the highest is returned."""
+    if rcode == NXDOMAIN:
+        return 5 if authoritative else 4
+    return {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}.get(rcode, 0)
+
+
+class IdSource:
+    """Unpredictable 16-bit query IDs from the system's CSPRNG, read in batches."""
+
+    def __init__(self) -> None:
+        self._ids: Iterator[int] = iter(())
+
+    def __call__(self) -> int:
+        for uid in self._ids:
+            return uid
+        self._ids = iter(memoryview(os.urandom(4096)).cast("H"))
+        return next(self._ids)
+
+
+class Pending:
+    """One client query waiting for its backends."""
+
+    __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "deadline", "done")
+
+    def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, deadline: float):
+        self.uid = uid
+        self.data = data            # the client's query, with the client's ID
+        self.q = q
+        self.sink = sink
+        self.addr = addr
+        self.waiting = waiting      # one bit per backend not yet heard from
+        self.best: bytes | None = None
+        self.best_rank = -1
+        self.deadline = deadline
+        self.done = False
+
+
+class Race:
+    """The pending-query table and the rules that end each race."""
+
+    def __init__(self, backends: Sequence[Upstream], timeout: float, timeout_rcode: int = NXDOMAIN,
+                 max_inflight: int = 20000) -> None:
+        if not backends:
+            raise ValueError("at least one backend is needed")
+        self.backends = list(backends)
+        self.all_backends = (1 << len(self.backends)) - 1
+        self.timeout = timeout
+        self.timeout_rcode = timeout_rcode
+        self.max_inflight = min(max_inflight, MAX_INFLIGHT_LIMIT)
+        self.pending: dict[int, Pending] = {}
+        self._deadlines: deque[Pending] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._new_id = IdSource()
+        self._loop = asyncio.get_running_loop()
+        self.stats = {"queries": 0, "overflow": 0, "timeouts": 0, "unmatched": 0, "mismatched": 0}
+
+    def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
+        """Start the race for one client query."""
+        self.stats["queries"] += 1
+        if len(self.pending) >= self.max_inflight:
+            self.stats["overflow"] += 1
+            sink.send(error_reply(data, q, SERVFAIL), addr)
+            return
+        uid = self._new_id()
+        while uid in self.pending:
+            uid = self._new_id()
+        entry = Pending(uid, data, q, sink, addr, self.all_backends, self._loop.time() + self.timeout)
+        self.pending[uid] = entry
+        self._deadlines.append(entry)
+        if self._timer is None:
+            self._arm()
+        upstream = uid.to_bytes(2, "big") + data[2:]
+        for backend in self.backends:
+            backend.send(upstream)
+
+    def on_reply(self, backend: Upstream, data: bytes, via_tcp: bool = False) -> None:
+        """A datagram (or TCP message) from a backend's connected socket."""
+        if len(data) < 12 or not data[2] & 0x80:
+            self.stats["unmatched"] += 1
+            return
+        entry = self.pending.get((data[0] << 8) | data[1])
+        if entry is None:
+            self.stats["unmatched"] += 1    # late, duplicate or forged
+            return
+        bit = 1 << backend.index
+        question = entry.q.question
+        if not entry.waiting & bit or data[4:6] != b"\x00\x01" or data[12:12 + len(question)] != question:
+            self.stats["mismatched"] += 1
+            return
+        rcode = data[3] & 0x0F
+        if rcode == NOERROR:
+            if data[2] & (TC >> 8) and entry.sink.stream and not via_tcp:
+                self._ask_over_tcp(backend, entry)
+            else:
+                self._finish(entry, data)
+            return
+        self._negative(entry, bit, data, negative_rank(rcode, bool(data[2] & (AA >> 8))))
+
+    def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
+        entry.waiting &= ~bit
+        if rank > entry.best_rank:
+            entry.best, entry.best_rank = data, rank
+        if not entry.waiting:
+            self._finish(entry, entry.best)
+
+    def _finish(self, entry: Pending, reply: bytes | None) -> None:
+        """Send the client its reply under its own ID and forget the query."""
+        del self.pending[entry.uid]
+        entry.done = True
+        if reply is None:
+            out = error_reply(entry.data, entry.q, SERVFAIL)
+        else:
+            out = entry.data[:2] + reply[2:]
+            if not entry.sink.stream and len(out) > entry.q.udp_limit:
+                out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
+        entry.sink.send(out, entry.addr)
+
+    def _arm(self) -> None:
+        if self._deadlines:
+            self._timer = self._loop.call_at(self._deadlines[0].deadline, self._expire)
+        else:
+            self._timer = None
+
+    def _expire(self) -> None:
+        """Answer every query whose deadline has passed, then wait for the next deadline."""
+        now = self._loop.time()
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0].done or deadlines[0].deadline <= now):
+            entry = deadlines.popleft()
+            if not entry.done:
+                self._time_out(entry)
+        self._arm()
+
+    def _time_out(self, entry: Pending) -> None:
+        self.stats["timeouts"] += 1
+        if self.timeout_rcode == NXDOMAIN and entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN:
+            self._finish(entry, entry.best)
+            return
+        del self.pending[entry.uid]
+        entry.done = True
+        entry.sink.send(error_reply(entry.data, entry.q, self.timeout_rcode), entry.addr)
+
+    def _ask_over_tcp(self, backend: Upstream, entry: Pending) -> None:
+        """A truncated winner for a TCP client: fetch the whole reply from that backend."""
+        task = self._loop.create_task(self._tcp_retry(backend, entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tcp_retry(self, backend: Upstream, entry: Pending) -> None:
+        query = entry.uid.to_bytes(2, "big") + entry.data[2:]
+        try:
+            reply = await backend.query_tcp(query, max(0.0, entry.deadline - self._loop.time()))
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            log.debug("tcp retry to backend %d failed: %s", backend.index, exc)
+            reply = None
+        if entry.done:
+            return
+        if reply is None:
+            self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
+        else:
+            self.on_reply(backend, reply, via_tcp=True)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()

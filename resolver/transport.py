@@ -1,0 +1,216 @@
+"""Client-facing transports: UDP and TCP (RFC 1035 4.2, RFC 7766) on one address.
+
+A server is a handler ``handle(data, sink, addr)``: it answers by calling
+``sink.send(reply, addr)`` at once (the TS) or later (the LS, when the race
+ends). Sinks know whether they are a stream, which sets the reply size limit.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+from typing import Callable, Iterable, Protocol
+
+log = logging.getLogger("resolver")
+
+TCP_IDLE_TIMEOUT = 10.0      # seconds without a complete query before a TCP client is closed
+TCP_MAX_CONNECTIONS = 1024
+PORT_ZERO_ATTEMPTS = 50
+
+
+class Sink(Protocol):
+    stream: bool
+
+    def send(self, data: bytes, addr: object) -> None: ...
+
+
+Handler = Callable[[bytes, Sink, object], None]
+
+
+class UdpServer(asyncio.DatagramProtocol):
+    """One UDP socket; every datagram goes to the handler as it arrives."""
+
+    stream = False
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.handler(data, self, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp error: %s", exc)
+
+    def send(self, data: bytes, addr: object) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
+
+
+class TcpConnection(asyncio.Protocol):
+    """One TCP client: length-prefixed messages, pipelined, replies in any order.
+
+    A connection idle for ``TCP_IDLE_TIMEOUT`` (no complete query) is closed;
+    one timer per connection checks that, not one per query.
+    """
+
+    stream = True
+
+    def __init__(self, handler: Handler, registry: set["TcpConnection"]) -> None:
+        self.handler = handler
+        self.registry = registry
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.last_activity = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if len(self.registry) >= TCP_MAX_CONNECTIONS:
+            transport.close()
+            return
+        self.registry.add(self)
+        loop = asyncio.get_running_loop()
+        self.last_activity = loop.time()
+        self.idle_timer = loop.call_later(TCP_IDLE_TIMEOUT, self._check_idle)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while len(buffer) >= 2:
+            length = (buffer[0] << 8) | buffer[1]
+            if length < 12:
+                self.close()  # no DNS message is that short; nothing to answer
+                return
+            if len(buffer) < 2 + length:
+                break
+            message = bytes(buffer[2:2 + length])
+            del buffer[:2 + length]
+            self.last_activity = asyncio.get_running_loop().time()
+            self.handler(message, self, None)
+
+    def send(self, data: bytes, addr: object) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(len(data).to_bytes(2, "big") + data)
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = self.last_activity + TCP_IDLE_TIMEOUT
+        if loop.time() >= due:
+            self.close()
+        else:
+            self.idle_timer = loop.call_at(due, self._check_idle)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.registry.discard(self)
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+
+
+class Listener:
+    """UDP and TCP bound to the same address and port."""
+
+    def __init__(self, udp: asyncio.DatagramTransport, tcp: asyncio.AbstractServer,
+                 connections: set[TcpConnection], host: str, port: int) -> None:
+        self.udp = udp
+        self.tcp = tcp
+        self.connections = connections
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return format_hostport(self.host, self.port)
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+        for connection in list(self.connections):
+            connection.close()
+
+
+async def listen(host: str, port: int, handler: Handler) -> Listener:
+    """Bind UDP and TCP on ``host:port``; port 0 picks one free port for both."""
+    attempts = PORT_ZERO_ATTEMPTS if port == 0 else 1
+    for attempt in range(attempts):
+        try:
+            return await _bind_pair(host, port, handler)
+        except OSError as exc:
+            if port != 0 or exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _bind_pair(host: str, port: int, handler: Handler) -> Listener:
+    loop = asyncio.get_running_loop()
+    udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler), local_addr=(host, port))
+    bound_port = udp.get_extra_info("sockname")[1]
+    connections: set[TcpConnection] = set()
+    try:
+        tcp = await loop.create_server(lambda: TcpConnection(handler, connections), host, bound_port,
+                                       reuse_address=True, family=_family(host))
+    except OSError:
+        udp.close()
+        raise
+    return Listener(udp, tcp, connections, host, bound_port)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def parse_hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``127.0.0.1:53``, ``[::1]:53``, ``localhost:53`` or a bare port (on loopback)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    elif text.isdigit():
+        host, port = default_host, text
+    else:
+        raise ValueError(f"expected ADDR:PORT, got {text!r}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"bad port in {text!r}")
+    return host or default_host, int(port)
+
+
+def format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run(main) -> int:
+    """Run a coroutine on uvloop when it is installed, else on the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler) -> None:
+    """Listen on every address until SIGINT or SIGTERM, then close every socket."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    listeners = []
+    try:
+        for host, port in addresses:
+            listener = await listen(host, port, handler)
+            listeners.append(listener)
+            log.info("listening on %s (udp+tcp)", listener)
+        await stop.wait()
+    finally:
+        for listener in listeners:
+            listener.close()

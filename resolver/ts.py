@@ -1,0 +1,52 @@
+"""The TS: an authoritative server answering from compiled zones."""
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+import dns.zone
+
+from .authority import Authority, render
+from .transport import Sink, serve_until_stopped
+from .wire import CLASS_IN, REFUSED, error_reply, scan_query
+
+log = logging.getLogger("resolver.ts")
+TCP_LIMIT = 65535
+
+
+class AuthoritativeServer:
+    """Answers queries from an :class:`Authority`, whatever the transport.
+
+    With ``silent_miss`` it behaves like the assignment's TS: it replies only
+    when it has a positive answer and stays silent otherwise.
+    """
+
+    def __init__(self, authority: Authority, silent_miss: bool = False) -> None:
+        self.authority = authority
+        self.silent_miss = silent_miss
+
+    def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        reply = self.reply(data, TCP_LIMIT if sink.stream else 0)
+        if reply is not None:
+            sink.send(reply, addr)
+
+    def reply(self, data: bytes, limit: int = 0) -> bytes | None:
+        """The reply to one query; ``limit`` 0 means the client's UDP size."""
+        q = scan_query(data)
+        if q is None:
+            return None
+        if q.error:
+            return None if self.silent_miss else error_reply(data, q, q.error)
+        if q.qclass != CLASS_IN:
+            return None if self.silent_miss else error_reply(data, q, REFUSED)
+        answer = self.authority.lookup(q.qname.lower(), q.question[-4:-2])
+        if self.silent_miss and not answer.positive:
+            return None
+        return render(data, q, answer, limit or q.udp_limit)
+
+
+async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool) -> None:
+    """Answer on every address until SIGINT or SIGTERM."""
+    server = AuthoritativeServer(Authority(zones), silent_miss)
+    await serve_until_stopped(addresses, server.handle)
+    log.info("stopped")

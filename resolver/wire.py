@@ -1,0 +1,200 @@
+"""Wire-format scanning: the header, the question and the OPT record, nothing more.
+
+Both servers touch every packet, so neither parses whole messages on the hot
+path (a full dnslib parse costs tens of microseconds). :func:`scan_query` reads
+only what answering or forwarding needs, and :func:`error_reply` builds the
+servers' own short replies (FORMERR, NOTIMP, REFUSED, SERVFAIL, NXDOMAIN) from
+the query's header and question bytes, which is all such a reply holds.
+"""
+from __future__ import annotations
+
+import struct
+
+HEADER = struct.Struct("!HHHHHH")
+RR_FIXED = struct.Struct("!HHIH")  # type, class, ttl, rdlength
+
+# Header flag bits (second and third bytes as one 16-bit word).
+QR = 0x8000
+AA = 0x0400
+TC = 0x0200
+RD = 0x0100
+RA = 0x0080
+OPCODE_MASK = 0x7800
+
+# Response codes.
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+BADVERS = 16
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
+
+TYPE_OPT = 41
+CLASS_IN = 1
+DO_BIT = 0x8000
+
+# What a server advertises and accepts over UDP (RFC 6891, DNS flag day 2020).
+MIN_UDP = 512
+MAX_UDP = 1232
+MAX_NAME = 255
+
+
+class WireError(ValueError):
+    """The packet cannot be read as a DNS message."""
+
+
+class Query:
+    """What the servers need to know about an incoming query.
+
+    ``error`` is 0 for a query that can be answered, otherwise the rcode the
+    server must reply with (FORMERR, NOTIMP or BADVERS); the question fields
+    are then valid only when ``question`` is not empty.
+    """
+
+    __slots__ = ("id", "flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error")
+
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+        self.question = b""     # the question section exactly as received
+        self.qname = b""        # the question name in wire form, as received
+        self.qtype = 0
+        self.qclass = 0
+        self.edns_size = -1     # -1: no OPT record in the query
+        self.edns_do = False
+        self.error = 0
+
+    @property
+    def opcode(self) -> int:
+        return (self.flags & OPCODE_MASK) >> 11
+
+    @property
+    def udp_limit(self) -> int:
+        """The largest UDP reply this client accepts (RFC 6891 6.2.5, capped like NSD)."""
+        if self.edns_size < 0:
+            return MIN_UDP
+        return max(MIN_UDP, min(self.edns_size, MAX_UDP))
+
+
+def question_name_end(data: bytes, pos: int = 12) -> int:
+    """Offset just past the uncompressed name at ``pos``.
+
+    A question name is the first name of a message, so a compression pointer
+    there can only point into the header: it is rejected like any other
+    malformed name.
+    """
+    end = len(data)
+    start = pos
+    while True:
+        if pos >= end:
+            raise WireError("name runs past the end")
+        length = data[pos]
+        if length == 0:
+            pos += 1
+            if pos - start > MAX_NAME:
+                raise WireError("name longer than 255 bytes")
+            return pos
+        if length > 63:
+            raise WireError("compressed or bad label in question")
+        pos += length + 1
+
+
+def skip_name(data: bytes, pos: int) -> int:
+    """Offset just past a possibly compressed name (the pointer is not followed)."""
+    end = len(data)
+    while True:
+        if pos >= end:
+            raise WireError("name runs past the end")
+        length = data[pos]
+        if length == 0:
+            return pos + 1
+        if length >= 0xC0:
+            if pos + 2 > end:
+                raise WireError("pointer runs past the end")
+            return pos + 2
+        if length > 63:
+            raise WireError("bad label type")
+        pos += length + 1
+
+
+def scan_query(data: bytes) -> Query | None:
+    """Read a query's header, question and OPT record.
+
+    Returns None for packets that get no reply at all: shorter than a header,
+    or responses (QR set), which a server must never answer.
+    """
+    if len(data) < 12:
+        return None
+    _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
+    if flags & QR:
+        return None
+    q = Query(flags)
+    if flags & OPCODE_MASK:
+        q.error = NOTIMP
+        return q
+    if qdcount != 1:
+        q.error = FORMERR
+        return q
+    try:
+        name_end = question_name_end(data)
+        end = name_end + 4
+        if end > len(data):
+            raise WireError("question runs past the end")
+        q.qname = data[12:name_end]
+        q.question = data[12:end]
+        q.qtype = (data[name_end] << 8) | data[name_end + 1]
+        q.qclass = (data[name_end + 2] << 8) | data[name_end + 3]
+        if arcount:
+            _scan_edns(data, end, ancount + nscount, arcount, q)
+    except WireError:
+        q.error = FORMERR
+    return q
+
+
+def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None:
+    """Find the OPT record among the additional records (RFC 6891 6.1.1)."""
+    for index in range(skip + arcount):
+        owner = pos
+        pos = skip_name(data, pos)
+        if pos + 10 > len(data):
+            raise WireError("record runs past the end")
+        rtype, rclass, ttl, rdlength = RR_FIXED.unpack_from(data, pos)
+        pos += 10 + rdlength
+        if pos > len(data):
+            raise WireError("rdata runs past the end")
+        if rtype != TYPE_OPT:
+            continue
+        if index < skip or q.edns_size >= 0 or data[owner] != 0:
+            raise WireError("misplaced, repeated or non-root OPT record")
+        q.edns_size = rclass
+        q.edns_do = bool(ttl & DO_BIT)
+        if (ttl >> 16) & 0xFF:
+            q.error = BADVERS
+
+
+def opt_record(do: bool, extended_rcode: int = 0) -> bytes:
+    """The OPT record of a reply: our UDP size, the DO bit echoed, no options."""
+    ttl = ((extended_rcode >> 4) << 24) | (DO_BIT if do else 0)
+    return b"\x00" + RR_FIXED.pack(TYPE_OPT, MAX_UDP, ttl, 0)
+
+
+def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0) -> bytes:
+    """A reply with no records: the query's ID, opcode and RD, its question and OPT echoed."""
+    flags = QR | (q.flags & (OPCODE_MASK | RD)) | extra_flags | (rcode & 0xF)
+    qdcount = 1 if q.question else 0
+    opt = b""
+    if q.edns_size >= 0 or rcode == BADVERS:
+        opt = opt_record(q.edns_do, rcode)
+    return data[:2] + HEADER.pack(0, flags, qdcount, 0, 0, 1 if opt else 0)[2:] + q.question + opt
+
+
+def truncated_reply(data: bytes, q: Query, reply_flags: int) -> bytes:
+    """An empty reply with TC set, telling the client to ask again over TCP."""
+    return error_reply(data, q, reply_flags & 0xF, (reply_flags & (AA | RA)) | TC)
+
+
+def name_to_text(wire_name: bytes) -> str:
+    """Presentation form of an uncompressed wire name, for logs and messages."""
+    labels = []
+    pos = 0
+    while pos < len(wire_name) and wire_name[pos]:
+        length = wire_name[pos]
+        labels.append(wire_name[pos + 1:pos + 1 + length].decode("ascii", "backslashreplace"))
+        pos += length + 1
+    return ".".join(labels) + "."
