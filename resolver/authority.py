@@ -103,6 +103,9 @@ class CompiledZone:
         self.apex: dns.name.Name = zone.origin
         self.apex_len = len(wire_key(self.apex))
         self.soa = zone.get_rdataset(self.apex, dns.rdatatype.SOA)
+        # RFC 2308 3: the SOA of a negative answer lives no longer than its MINIMUM.
+        self.negative_soa = self.soa.copy()
+        self.negative_soa.update_ttl(min(self.soa.ttl, self.soa[0].minimum))
         self._negative: dict[tuple[int, int], Answer] = {}
         self._exact = exact
         self._by_name = by_name
@@ -137,7 +140,7 @@ class CompiledZone:
         seeds = suffix_offsets(self.apex, 12 + qname_len - self.apex_len)
         if prefix:
             seeds.update(suffix_offsets(prefix[0][0]))
-        return pack_answer(qname_len, seeds, rcode, prefix, [(self.apex, self.soa)])
+        return pack_answer(qname_len, seeds, rcode, prefix, [(self.apex, self.negative_soa)])
 
     def _compile_node(self, name: dns.name.Name, node) -> None:
         key = wire_key(name)

@@ -1,0 +1,164 @@
+"""Compiled answers, checked in-process by parsing them with dnspython."""
+from __future__ import annotations
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from resolver.authority import Authority, render
+from resolver.ts import AuthoritativeServer
+from resolver.zones import ZoneError, load_table, load_zone_file
+
+from conftest import ZONES
+
+
+@pytest.fixture(scope="module")
+def server() -> AuthoritativeServer:
+    zones = [load_zone_file(ZONES / "example.com.zone"), load_table(ZONES / "ts1.txt")]
+    return AuthoritativeServer(Authority(zones))
+
+
+def ask(server: AuthoritativeServer, name: str, rdtype: str = "A", limit: int = 0, **kw) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, **kw)
+    reply = server.reply(query.to_wire(), limit)
+    assert reply is not None
+    message = dns.message.from_wire(reply)
+    assert message.id == query.id
+    return message
+
+
+def rrs(section, rdtype: str) -> set[str]:
+    return {rd.to_text() for rrset in section if rrset.rdtype == dns.rdatatype.from_text(rdtype) for rd in rrset}
+
+
+def test_positive_answer_keeps_question_case_and_sets_aa(server):
+    reply = ask(server, "WeB.ExAmPlE.CoM")
+    assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
+    assert not reply.flags & dns.flags.RA
+    assert reply.question[0].name.to_text() == "WeB.ExAmPlE.CoM."
+    assert reply.answer[0].name.to_text() == "WeB.ExAmPlE.CoM."
+    assert rrs(reply.answer, "A") == {"192.0.2.80", "192.0.2.81"}
+
+
+def test_rd_is_copied(server):
+    assert ask(server, "web.example.com").flags & dns.flags.RD
+    query = dns.message.make_query("web.example.com", "A")
+    query.flags &= ~dns.flags.RD
+    assert not dns.message.from_wire(server.reply(query.to_wire())).flags & dns.flags.RD
+
+
+@pytest.mark.parametrize("name,rdtype", [("web.example.com", "MX"), ("b.c.example.com", "A"), ("c.example.com", "TXT")])
+def test_nodata_for_existing_name_and_empty_non_terminals(server, name, rdtype):
+    reply = ask(server, name, rdtype)
+    assert reply.rcode() == dns.rcode.NOERROR and not reply.answer
+    assert reply.authority[0].rdtype == dns.rdatatype.SOA
+    assert reply.authority[0].ttl == 300    # RFC 2308: min(SOA TTL, MINIMUM)
+
+
+def test_nxdomain_carries_the_zone_soa(server):
+    reply = ask(server, "nothing.here.example.com")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and reply.flags & dns.flags.AA
+    assert reply.authority[0].name.to_text() == "example.com."
+
+
+def test_table_names_live_in_the_root_zone(server):
+    assert rrs(ask(server, "MULTI.example.ORG").answer, "A") == {"192.0.2.101", "192.0.2.102"}
+    reply = ask(server, "not.in.any.table")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and reply.authority[0].name.to_text() == "."
+
+
+def test_child_zone_wins_over_the_table_root_zone(server):
+    # mail.example.com is in ts1.txt and in example.com.zone: the zone is more specific.
+    assert ask(server, "mail.example.com").answer[0].ttl == 3600
+
+
+def test_refused_outside_every_zone():
+    only = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]))
+    reply = ask(only, "www.example.org")
+    assert reply.rcode() == dns.rcode.REFUSED and not reply.flags & dns.flags.AA
+
+
+def test_cname_chain_is_followed_inside_the_zone(server):
+    reply = ask(server, "alias.example.com")
+    assert [r.rdtype for r in reply.answer] == [dns.rdatatype.CNAME, dns.rdatatype.CNAME, dns.rdatatype.A]
+    assert rrs(reply.answer, "A") == {"192.0.2.80", "192.0.2.81"}
+
+
+def test_cname_to_missing_in_zone_name_is_nxdomain_with_the_cname(server):
+    reply = ask(server, "dead.example.com")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and rrs(reply.answer, "CNAME") == {"nowhere.example.com."}
+
+
+def test_cname_out_of_zone_stops_at_the_cname(server):
+    reply = ask(server, "out.example.com", "AAAA")
+    assert reply.rcode() == dns.rcode.NOERROR and rrs(reply.answer, "CNAME") == {"www.example.org."}
+    assert not reply.authority
+
+
+def test_cname_query_returns_only_the_cname(server):
+    reply = ask(server, "alias.example.com", "CNAME")
+    assert [r.rdtype for r in reply.answer] == [dns.rdatatype.CNAME]
+
+
+def test_mx_and_srv_targets_get_additional_addresses(server):
+    assert rrs(ask(server, "example.com", "MX").additional, "A") == {"192.0.2.25"}
+    assert rrs(ask(server, "_sip._tcp.example.com", "SRV").additional, "A") == {"192.0.2.60"}
+
+
+def test_large_answer_truncates_over_udp_and_fits_with_edns(server):
+    small = ask(server, "big.example.com", "TXT")
+    assert small.flags & dns.flags.TC and not small.answer
+    large = ask(server, "big.example.com", "TXT", use_edns=0, payload=1232)
+    assert not large.flags & dns.flags.TC and len(large.answer[0]) == 12 and large.edns == 0
+    tcp = ask(server, "big.example.com", "TXT", limit=65535)
+    assert len(tcp.answer[0]) == 12
+
+
+def test_additional_section_is_dropped_before_truncating(server):
+    full = ask(server, "ns1.example.com", "A")
+    query = dns.message.make_query("example.com", "NS")
+    wire = query.to_wire()
+    from resolver.wire import scan_query
+    q = scan_query(wire)
+    answer = server.authority.lookup(q.qname.lower(), q.question[-4:-2])
+    cut = dns.message.from_wire(render(wire, q, answer, 12 + len(q.question) + answer.core_len))
+    assert full.answer and cut.answer and not cut.additional and not cut.flags & dns.flags.TC
+
+
+def test_other_classes_are_refused(server):
+    reply = ask(server, "version.bind", "TXT", rdclass="CH")
+    assert reply.rcode() == dns.rcode.REFUSED
+
+
+def test_silent_miss_answers_only_positives():
+    silent = AuthoritativeServer(Authority([load_table(ZONES / "ts1.txt")]), silent_miss=True)
+    assert silent.reply(dns.message.make_query("www.ibm.com", "A").to_wire()) is not None
+    for name, rdtype in [("missing.example", "A"), ("www.ibm.com", "AAAA")]:
+        assert silent.reply(dns.message.make_query(name, rdtype).to_wire()) is None
+
+
+@pytest.mark.parametrize("text,message", [
+    ("www.a.com 1.2.3.4\n", "expected 'hostname IP A'"),
+    ("www.a.com 1.2.3 A\n", "not an IP address"),
+    ("www.a.com 2001:db8::1 A\n", "expected AAAA"),
+])
+def test_bad_table_lines_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "t.txt"
+    path.write_text("# comment\n\n" + text)
+    with pytest.raises(ZoneError, match=rf"t.txt:3: .*{message}"):
+        load_table(path)
+
+
+def test_zone_origin_comes_from_the_file_name(tmp_path):
+    path = tmp_path / "example.net.zone"
+    path.write_text("@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\nns 60 IN A 192.0.2.1\n")
+    assert load_zone_file(path).origin.to_text() == "example.net."
+
+
+def test_broken_zone_names_the_file(tmp_path):
+    path = tmp_path / "bad.zone"
+    path.write_text("$ORIGIN bad.example.\n@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\nns 60 IN A 300.1.1.1\n")
+    with pytest.raises(ZoneError, match="bad.zone:"):
+        load_zone_file(path)
