@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from .transport import format_hostport
+from .transport import enlarge_buffers, format_hostport
 
 log = logging.getLogger("resolver.ls")
 
@@ -36,6 +36,7 @@ class Backend(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        enlarge_buffers(transport.get_extra_info("socket"))
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.on_reply(self, data)

@@ -18,6 +18,7 @@ log = logging.getLogger("resolver")
 TCP_IDLE_TIMEOUT = 10.0      # seconds without a complete query before a TCP client is closed
 TCP_MAX_CONNECTIONS = 1024
 PORT_ZERO_ATTEMPTS = 50
+UDP_BUFFER_BYTES = 4 << 20   # absorbs bursts of thousands of datagrams (the kernel caps it at rmem_max)
 
 
 class Sink(Protocol):
@@ -40,6 +41,7 @@ class UdpServer(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        enlarge_buffers(transport.get_extra_info("socket"))
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.handler(data, self, addr)
@@ -161,6 +163,17 @@ async def _bind_pair(host: str, port: int, handler: Handler) -> Listener:
         udp.close()
         raise
     return Listener(udp, tcp, connections, host, bound_port)
+
+
+def enlarge_buffers(sock: socket.socket | None) -> None:
+    """Ask for large UDP buffers, so a burst is queued rather than dropped by the kernel."""
+    if sock is None:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
+        except OSError as exc:
+            log.debug("cannot set UDP buffer size: %s", exc)
 
 
 def _family(host: str) -> socket.AddressFamily:
