@@ -80,7 +80,10 @@ def build_parser() -> Parser:
                         help="per name, retries included (default 7, longer than the LS's 5)")
     client.add_argument("--concurrency", type=int, default=100, metavar="N", help="queries in flight at once")
 
-    commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
+    demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
+    demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
+                      help="holds ts1.txt, ts2.txt and hostnames.txt (default: the project's zones/)")
+    demo.add_argument("--out", type=Path, default=Path("RESOLVED.txt"), metavar="FILE")
     return parser
 
 
@@ -163,8 +166,8 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-    run(run_demo())
+    from .demo import ZONES, run_demo
+    run(run_demo(args.zones or ZONES, args.out))
     return 0
 
 

@@ -37,7 +37,7 @@ async def run_demo(zones: Path = ZONES, out: Path = Path("RESOLVED.txt"), timeou
         ls = await listen("127.0.0.1", 0, balancer.handle)
         listeners.append(ls)
         log.info("LS  listening on %s, racing TS1 and TS2 (timeout %g s)", ls, timeout)
-        hostnames = read_hostnames((zones / "hostnames.txt").read_text())
+        hostnames = read_hostnames((zones / "hostnames.txt").read_text(encoding="utf-8"))
         results = await Resolver(ls.host, ls.port).resolve_all(hostnames)
     finally:
         for listener in listeners:
