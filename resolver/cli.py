@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .transport import format_hostport, parse_hostport, run
+from .transport import ListenError, format_hostport, parse_hostport, run
 from .wire import NXDOMAIN, SERVFAIL
 from .zones import ZoneError, load_table, load_zone_file
 
@@ -102,29 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ZoneError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+    except ListenError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
     except OSError as exc:
-        print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     return 1
-
-
-def describe_os_error(exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return f"address already in use ({exc.strerror})"
-    if exc.errno == errno.EACCES:
-        return f"permission denied ({exc.strerror}; ports below 1024 need root)"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on that address ({exc.strerror})"
-    return exc.strerror or str(exc)
 
 
 def cmd_ts(args: argparse.Namespace) -> int:
     if not args.zone and not args.table:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     zones = [load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table]
-    for zone in zones:
-        log.info("zone %s: %d names", zone.origin.to_text(), len(zone.nodes))
     from . import ts
     run(ts.serve(args.listen, zones, args.silent_miss))
     return 0

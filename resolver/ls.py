@@ -7,7 +7,7 @@ from typing import Iterable
 from .backends import Backend
 from .race import Race
 from .transport import Sink, serve_until_stopped
-from .wire import error_reply, scan_query
+from .wire import RCODE_NAMES, error_reply, scan_query
 
 log = logging.getLogger("resolver.ls")
 
@@ -47,9 +47,12 @@ async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tu
                 timeout: float, timeout_rcode: int, max_inflight: int) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
     balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight)
-    log.info("backends: %s", ", ".join(str(b) for b in balancer.backends))
+
+    def ready() -> None:
+        log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
+                 timeout, RCODE_NAMES[timeout_rcode])
     try:
-        await serve_until_stopped(addresses, balancer.handle)
+        await serve_until_stopped(addresses, balancer.handle, ready)
     finally:
         balancer.close()
     log.info("stopped")

@@ -21,6 +21,10 @@ PORT_ZERO_ATTEMPTS = 50
 UDP_BUFFER_BYTES = 4 << 20   # absorbs bursts of thousands of datagrams (the kernel caps it at rmem_max)
 
 
+class ListenError(Exception):
+    """An address that cannot be listened on; the text says which and why."""
+
+
 class Sink(Protocol):
     stream: bool
 
@@ -146,23 +150,42 @@ async def listen(host: str, port: int, handler: Handler) -> Listener:
         try:
             return await _bind_pair(host, port, handler)
         except OSError as exc:
-            if port != 0 or exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                raise
+            if port == 0 and exc.errno == errno.EADDRINUSE and attempt < attempts - 1:
+                continue    # the UDP port was free but its TCP twin was not: pick another
+            raise ListenError(f"cannot listen on {format_hostport(host, port)}: {_why(exc)}") from None
     raise AssertionError("unreachable")
 
 
 async def _bind_pair(host: str, port: int, handler: Handler) -> Listener:
     loop = asyncio.get_running_loop()
-    udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler), local_addr=(host, port))
-    bound_port = udp.get_extra_info("sockname")[1]
+    family = _family(host)
+    # Bound here rather than by the event loop, which would lose the errno.
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler), sock=sock)
+    bound_port = sock.getsockname()[1]
     connections: set[TcpConnection] = set()
     try:
         tcp = await loop.create_server(lambda: TcpConnection(handler, connections), host, bound_port,
-                                       reuse_address=True, family=_family(host))
+                                       reuse_address=True, family=family)
     except OSError:
         udp.close()
         raise
     return Listener(udp, tcp, connections, host, bound_port)
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need root)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no such local address"
+    return exc.strerror or str(exc)
 
 
 def enlarge_buffers(sock: socket.socket | None) -> None:
@@ -211,8 +234,13 @@ def run(main) -> int:
     return uvloop.run(main)
 
 
-async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler) -> None:
-    """Listen on every address until SIGINT or SIGTERM, then close every socket."""
+async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
+                              ready: Callable[[], None] = lambda: None) -> None:
+    """Listen on every address until SIGINT or SIGTERM, then close every socket.
+
+    ``ready`` runs once every address is bound, so that start-up messages
+    appear only for a server that really started.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -223,6 +251,7 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
             listener = await listen(host, port, handler)
             listeners.append(listener)
             log.info("listening on %s (udp+tcp)", listener)
+        ready()
         await stop.wait()
     finally:
         for listener in listeners:

@@ -48,5 +48,10 @@ class AuthoritativeServer:
 async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool) -> None:
     """Answer on every address until SIGINT or SIGTERM."""
     server = AuthoritativeServer(Authority(zones), silent_miss)
-    await serve_until_stopped(addresses, server.handle)
+
+    def ready() -> None:
+        for zone in zones:
+            log.info("serving zone %s (%d names)%s", zone.origin.to_text(), len(zone.nodes),
+                     ", silent on misses" if silent_miss else "")
+    await serve_until_stopped(addresses, server.handle, ready)
     log.info("stopped")

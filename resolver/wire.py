@@ -28,6 +28,7 @@ RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOT
 
 TYPE_OPT = 41
 CLASS_IN = 1
+TYPE_IXFR = 251
 DO_BIT = 0x8000
 
 # What a server advertises and accepts over UDP (RFC 6891, DNS flag day 2020).
@@ -140,6 +141,9 @@ def scan_query(data: bytes) -> Query | None:
         q.question = data[12:end]
         q.qtype = (data[name_end] << 8) | data[name_end + 1]
         q.qclass = (data[name_end + 2] << 8) | data[name_end + 3]
+        # A query carries no answers, and authority records only for IXFR (as NSD checks).
+        if ancount or (nscount and q.qtype != TYPE_IXFR):
+            raise WireError("records in the answer or authority section of a query")
         if arcount:
             _scan_edns(data, end, ancount + nscount, arcount, q)
     except WireError:

@@ -1,0 +1,347 @@
+"""``dig`` against the TS and the LS, over UDP and TCP.
+
+dig is the tool an operator reaches for first; these tests read its text output
+(header status and flags, the question exactly as echoed, the sections) the way
+a person would.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+
+from conftest import ZONES, Server, require_tool
+
+ZONE = ZONES / "example.com.zone"
+REVERSE = ZONES / "2.0.192.in-addr.arpa.zone"
+SOA_RDATA = "ns1.example.com. hostmaster.example.com. 2026112401 7200 900 1209600 300"
+
+HEADER = re.compile(r";; ->>HEADER<<- opcode: (\S+), status: (\S+), id: (\d+)")
+FLAGS = re.compile(r";; flags:([^;]*);")
+SECTION = re.compile(r";; (\w+) SECTION:")
+QUERY_TIME = re.compile(r";; Query time: (\d+) msec")
+
+
+@dataclass
+class Dig:
+    text: str
+    status: str = ""
+    flags: set[str] = field(default_factory=set)
+    question: list[str] = field(default_factory=list)
+    answer: list[tuple[str, str, str]] = field(default_factory=list)      # (owner, type, rdata)
+    authority: list[tuple[str, str, str]] = field(default_factory=list)
+    query_ms: int = -1
+
+    def rrs(self, section: str, rrtype: str) -> list[tuple[str, str]]:
+        return [(owner.lower(), rdata) for owner, t, rdata in getattr(self, section) if t == rrtype]
+
+
+def dig(server: Server, name: str, rrtype: str = "A", *options: str) -> Dig:
+    tool = require_tool("dig")
+    argv = [tool, f"@{server.host}", "-p", str(server.port), name, rrtype, "+time=2", "+tries=1", *options]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, f"{argv}: rc={proc.returncode}\n{proc.stdout}{proc.stderr}"
+    return parse(proc.stdout)
+
+
+def parse(text: str) -> Dig:
+    out = Dig(text)
+    section = None
+    for line in text.splitlines():
+        if m := HEADER.search(line):
+            out.status = m.group(2).rstrip(",")
+        elif m := FLAGS.search(line):
+            out.flags = set(m.group(1).split())
+        elif m := SECTION.match(line):
+            section = m.group(1).lower()
+        elif m := QUERY_TIME.match(line):
+            out.query_ms = int(m.group(1))
+        elif not line.strip():
+            section = None
+        elif section == "question":
+            out.question.append(line)
+        elif section in ("answer", "authority") and not line.startswith(";"):
+            owner, _ttl, _cls, rrtype, rdata = line.split(None, 4)
+            getattr(out, section).append((owner, rrtype, " ".join(rdata.split())))
+    assert out.status, f"no header in dig output:\n{text}"
+    return out
+
+
+TRANSPORTS = pytest.mark.parametrize("transport", [[], ["+tcp"]], ids=["udp", "tcp"])
+
+
+@pytest.fixture
+def zone_ts(start_server) -> Server:
+    return start_server("ts", "--zone", str(ZONE))
+
+
+@pytest.fixture
+def ls(demo_backends, start_server) -> Server:
+    ts1, ts2 = demo_backends
+    return start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport)
+
+
+# --- table TS -------------------------------------------------------------------------------
+
+
+@TRANSPORTS
+def test_ts_table_hit_is_authoritative_answer(demo_backends, transport):
+    ts1, _ = demo_backends
+    d = dig(ts1, "www.ibm.com", "A", *transport)
+    assert d.status == "NOERROR"
+    assert {"qr", "aa", "rd"} <= d.flags
+    assert "ra" not in d.flags
+    assert d.rrs("answer", "A") == [("www.ibm.com.", "129.42.38.10")]
+
+
+@TRANSPORTS
+def test_ts_table_two_addresses_in_table_order(demo_backends, transport):
+    ts1, _ = demo_backends
+    d = dig(ts1, "multi.example.org", "A", *transport)
+    assert d.status == "NOERROR"
+    assert [rdata for _, rdata in d.rrs("answer", "A")] == ["192.0.2.101", "192.0.2.102"]
+
+
+@TRANSPORTS
+def test_ts_table_miss_is_nxdomain_with_root_soa(demo_backends, transport):
+    _, ts2 = demo_backends
+    d = dig(ts2, "www.ibm.com", "A", *transport)       # TS1's name
+    assert d.status == "NXDOMAIN"
+    assert "aa" in d.flags
+    assert d.answer == []
+    soa = d.rrs("authority", "SOA")
+    assert len(soa) == 1 and soa[0][0] == ".", d.text
+
+
+@TRANSPORTS
+def test_ts_table_existing_name_other_type_is_nodata(demo_backends, transport):
+    ts1, _ = demo_backends
+    d = dig(ts1, "www.ibm.com", "AAAA", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert d.answer == []
+    assert [owner for owner, _ in d.rrs("authority", "SOA")] == ["."]
+
+
+def test_ts_table_root_apex_has_soa(demo_backends):
+    ts1, _ = demo_backends
+    d = dig(ts1, ".", "SOA")
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert [owner for owner, _ in d.rrs("answer", "SOA")] == ["."]
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("which", ["ts", "ls"])
+def test_question_letter_case_is_kept(demo_backends, ls, which, transport):
+    server = demo_backends[0] if which == "ts" else ls
+    d = dig(server, "WwW.IbM.CoM", "A", *transport)
+    assert d.status == "NOERROR"
+    assert len(d.question) == 1
+    assert d.question[0].split()[0] == ";WwW.IbM.CoM.", d.text
+    assert [rdata for _, rdata in d.rrs("answer", "A")] == ["129.42.38.10"]
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("which", ["ts", "ls"])
+def test_rd_flag_is_copied(demo_backends, ls, which, transport):
+    server = demo_backends[0] if which == "ts" else ls
+    with_rd = dig(server, "www.ibm.com", "A", "+rec", *transport)
+    without_rd = dig(server, "www.ibm.com", "A", "+norec", *transport)
+    assert with_rd.status == without_rd.status == "NOERROR"
+    assert "rd" in with_rd.flags
+    assert "rd" not in without_rd.flags
+
+
+# --- LS -----------------------------------------------------------------------------------------
+
+
+@TRANSPORTS
+def test_ls_hit_from_each_backend(ls, transport):
+    d1 = dig(ls, "www.rutgers.edu", "A", *transport)
+    d2 = dig(ls, "api.example.net", "A", *transport)
+    assert d1.status == d2.status == "NOERROR"
+    assert "qr" in d1.flags and "qr" in d2.flags
+    assert [rdata for _, rdata in d1.rrs("answer", "A")] == ["128.6.46.111"]
+    assert [rdata for _, rdata in d2.rrs("answer", "A")] == ["198.51.100.7"]
+
+
+@TRANSPORTS
+def test_ls_miss_is_nxdomain_with_soa_at_once(ls, transport):
+    d = dig(ls, "www.amazon.com", "A", *transport)
+    assert d.status == "NXDOMAIN"
+    assert d.answer == []
+    assert len(d.rrs("authority", "SOA")) == 1, d.text
+    assert 0 <= d.query_ms < 1000, d.text
+
+
+@TRANSPORTS
+def test_ls_best_negative_nxdomain_beats_refused(start_server, transport):
+    forward = start_server("ts", "--zone", str(ZONE))
+    reverse = start_server("ts", "--zone", str(REVERSE))
+    ls = start_server("ls", "--backend", reverse.hostport, "--backend", forward.hostport, "--timeout", "5")
+    d = dig(ls, "nosuch.example.com", "A", *transport)
+    assert d.status == "NXDOMAIN"
+    assert d.rrs("authority", "SOA") == [("example.com.", SOA_RDATA)]
+    assert 0 <= d.query_ms < 1000, d.text
+    # and a name outside both zones is refused by both: the LS says so at once
+    d = dig(ls, "www.example.org", "A", *transport)
+    assert d.status == "REFUSED"
+    assert 0 <= d.query_ms < 1000, d.text
+
+
+@TRANSPORTS
+def test_ls_passes_zone_answers_through(start_server, transport):
+    forward = start_server("ts", "--zone", str(ZONE))
+    reverse = start_server("ts", "--zone", str(REVERSE))
+    ls = start_server("ls", "--backend", reverse.hostport, "--backend", forward.hostport)
+    d = dig(ls, "alias.example.com", "A", *transport)
+    assert d.status == "NOERROR"
+    assert sorted(rdata for _, rdata in d.rrs("answer", "A")) == ["192.0.2.80", "192.0.2.81"]
+    d = dig(ls, "80.2.0.192.in-addr.arpa", "PTR", *transport)
+    assert d.status == "NOERROR"
+    assert d.rrs("answer", "PTR") == [("80.2.0.192.in-addr.arpa.", "web.example.com.")]
+
+
+# --- zone file TS ---------------------------------------------------------------------------------
+
+
+@TRANSPORTS
+def test_zone_apex_soa(zone_ts, transport):
+    d = dig(zone_ts, "example.com", "SOA", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert d.rrs("answer", "SOA") == [("example.com.", SOA_RDATA)]
+
+
+@TRANSPORTS
+def test_zone_apex_ns(zone_ts, transport):
+    d = dig(zone_ts, "example.com", "NS", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert sorted(d.rrs("answer", "NS")) == [("example.com.", "ns1.example.com."),
+                                             ("example.com.", "ns2.example.net.")]
+
+
+@TRANSPORTS
+def test_zone_apex_mx(zone_ts, transport):
+    d = dig(zone_ts, "example.com", "MX", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert d.rrs("answer", "MX") == [("example.com.", "10 mail.example.com.")]
+
+
+@pytest.mark.parametrize("name,rrtype,expected", [
+    ("example.com", "TXT", '"v=spf1 mx -all"'),
+    ("ns1.example.com", "AAAA", "2001:db8::53"),
+    ("mail.example.com", "A", "192.0.2.25"),
+    ("_sip._tcp.example.com", "SRV", "10 60 5060 sip.example.com."),
+    ("mixed.case.example.com", "TXT", '"case kept in the zone"'),
+])
+def test_zone_record_types(zone_ts, name, rrtype, expected):
+    d = dig(zone_ts, name, rrtype)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert d.rrs("answer", rrtype) == [(name + ".", expected)]
+
+
+@TRANSPORTS
+def test_zone_nodata(zone_ts, transport):
+    d = dig(zone_ts, "mail.example.com", "AAAA", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert d.answer == []
+    assert d.rrs("authority", "SOA") == [("example.com.", SOA_RDATA)]
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("name", ["b.c.example.com", "c.example.com", "_tcp.example.com"])
+def test_zone_empty_non_terminal_is_nodata(zone_ts, name, transport):
+    d = dig(zone_ts, name, "A", *transport)
+    assert d.status == "NOERROR", d.text
+    assert "aa" in d.flags
+    assert d.answer == []
+    assert d.rrs("authority", "SOA") == [("example.com.", SOA_RDATA)]
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("name", ["nosuch.example.com", "x.mail.example.com", "d.b.c.example.com"])
+def test_zone_nxdomain_with_soa(zone_ts, name, transport):
+    d = dig(zone_ts, name, "A", *transport)
+    assert d.status == "NXDOMAIN"
+    assert "aa" in d.flags
+    assert d.answer == []
+    assert d.rrs("authority", "SOA") == [("example.com.", SOA_RDATA)]
+
+
+@TRANSPORTS
+def test_zone_cname_chain_followed(zone_ts, transport):
+    d = dig(zone_ts, "alias.example.com", "A", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert d.rrs("answer", "CNAME") == [("alias.example.com.", "www.example.com."),
+                                        ("www.example.com.", "web.example.com.")]
+    assert sorted(d.rrs("answer", "A")) == [("web.example.com.", "192.0.2.80"),
+                                            ("web.example.com.", "192.0.2.81")]
+    # the chain comes in order: CNAMEs first, then the target's records
+    assert [t for _, t, _ in d.answer] == ["CNAME", "CNAME", "A", "A"]
+
+
+def test_zone_cname_out_of_zone_is_not_followed(zone_ts):
+    d = dig(zone_ts, "out.example.com", "A")
+    assert d.status == "NOERROR"
+    assert d.answer == [("out.example.com.", "CNAME", "www.example.org.")]
+
+
+def test_zone_cname_itself_asked_for(zone_ts):
+    d = dig(zone_ts, "www.example.com", "CNAME")
+    assert d.status == "NOERROR"
+    assert d.answer == [("www.example.com.", "CNAME", "web.example.com.")]
+
+
+def test_zone_dangling_cname_is_nxdomain_with_the_cname(zone_ts):
+    # RFC 6604: the rcode is that of the last name in the chain.
+    d = dig(zone_ts, "dead.example.com", "A")
+    assert d.status == "NXDOMAIN"
+    assert d.rrs("answer", "CNAME") == [("dead.example.com.", "nowhere.example.com.")]
+    assert d.rrs("authority", "SOA") == [("example.com.", SOA_RDATA)]
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("name", ["www.example.org", "com", "example.net", "."])
+def test_zone_refused_outside(zone_ts, name, transport):
+    d = dig(zone_ts, name, "A", *transport)
+    assert d.status == "REFUSED"
+    assert d.answer == []
+    assert "aa" not in d.flags
+
+
+# --- --zone and --table on one TS --------------------------------------------------------------------
+
+
+@pytest.fixture
+def both_ts(start_server) -> Server:
+    return start_server("ts", "--zone", str(ZONE), "--table", str(ZONES / "ts2.txt"))
+
+
+@TRANSPORTS
+def test_zone_and_table_together(both_ts, transport):
+    # a table name (root zone)
+    d = dig(both_ts, "WWW.GOOGLE.COM", "A", *transport)
+    assert d.status == "NOERROR"
+    assert "aa" in d.flags
+    assert [rdata for _, rdata in d.rrs("answer", "A")] == ["8.8.8.8"]
+    # a zone name, CNAME chain included
+    d = dig(both_ts, "alias.example.com", "A", *transport)
+    assert d.status == "NOERROR"
+    assert sorted(rdata for _, rdata in d.rrs("answer", "A")) == ["192.0.2.80", "192.0.2.81"]
+    # a miss inside example.com: the more specific zone answers, with its own SOA
+    d = dig(both_ts, "nosuch.example.com", "A", *transport)
+    assert d.status == "NXDOMAIN"
+    assert d.rrs("authority", "SOA") == [("example.com.", SOA_RDATA)]
+    # a miss anywhere else: the root zone of the table answers, with its SOA
+    d = dig(both_ts, "www.example.org", "A", *transport)
+    assert d.status == "NXDOMAIN"
+    assert [owner for owner, _ in d.rrs("authority", "SOA")] == ["."]
