@@ -77,13 +77,13 @@ def silent(query: dns.message.Message):
     return None
 
 
-async def start_ls(rules: list[Rule], timeout: float = 5.0, rcode: int = NXDOMAIN):
+async def start_ls(rules: list[Rule], timeout: float = 5.0, rcode: int = NXDOMAIN, max_inflight: int = 20000):
     loop = asyncio.get_running_loop()
     backends = []
     for rule in rules:
         _, backend = await loop.create_datagram_endpoint(lambda r=rule: ScriptedBackend(r), local_addr=("127.0.0.1", 0))
         backends.append(backend)
-    balancer = await LoadBalancer.connect([b.address for b in backends], timeout, rcode)
+    balancer = await LoadBalancer.connect([b.address for b in backends], timeout, rcode, max_inflight)
     listener = await listen("127.0.0.1", 0, balancer.handle)
     return balancer, listener, backends
 
@@ -201,4 +201,16 @@ def test_truncated_winner_is_fetched_over_tcp_for_a_tcp_client():
         tcp, _ = await ask(listener, "big.example.com", "TXT", tcp=True)
         assert not tcp.flags & dns.flags.TC and len(tcp.answer[0]) == 12
         listener.close(); balancer.close(); ts_listener.close()
+    run(main())
+
+
+def test_queries_beyond_the_inflight_limit_get_servfail_at_once():
+    async def main():
+        balancer, listener, _ = await start_ls([silent], timeout=0.5, max_inflight=10)
+        replies = await asyncio.gather(*(ask(listener, f"h{i}.example") for i in range(25)))
+        fast = [reply for reply, elapsed in replies if elapsed < 0.25]
+        assert len(fast) == 15 and all(reply.rcode() == dns.rcode.SERVFAIL for reply in fast)
+        assert balancer.race.stats["overflow"] == 15 and balancer.race.stats["timeouts"] == 10
+        assert not balancer.race.pending
+        listener.close(); balancer.close()
     run(main())
