@@ -47,6 +47,11 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def add_tcp_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tcp-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
+                        help="close a TCP connection with no complete query for this long (default 10)")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="resolver", description="A DNS load-balancing resolver over authoritative servers.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -60,6 +65,7 @@ def build_parser() -> Parser:
     ts.add_argument("--table", action="append", default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
     ts.add_argument("--silent-miss", action="store_true", help="reply only with positive answers")
+    add_tcp_timeout(ts)
 
     ls = commands.add_parser("ls", help="load balancer racing every query across the backends")
     ls.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
@@ -70,6 +76,7 @@ def build_parser() -> Parser:
     ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
     ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
                     help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
+    add_tcp_timeout(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server")
     client.add_argument("--server", type=hostport, required=True, metavar="ADDR:PORT")
@@ -115,14 +122,14 @@ def cmd_ts(args: argparse.Namespace) -> int:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     zones = [load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table]
     from . import ts
-    run(ts.serve(args.listen, zones, args.silent_miss))
+    run(ts.serve(args.listen, zones, args.silent_miss, args.tcp_timeout))
     return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
     rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
-    run(ls.serve(args.listen, args.backend, args.timeout, rcode, args.max_inflight))
+    run(ls.serve(args.listen, args.backend, args.timeout, rcode, args.max_inflight, args.tcp_timeout))
     return 0
 
 

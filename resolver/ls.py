@@ -44,7 +44,7 @@ class LoadBalancer:
 
 
 async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
-                timeout: float, timeout_rcode: int, max_inflight: int) -> None:
+                timeout: float, timeout_rcode: int, max_inflight: int, tcp_idle: float) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
     balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight)
 
@@ -52,7 +52,7 @@ async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tu
         log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
                  timeout, RCODE_NAMES[timeout_rcode])
     try:
-        await serve_until_stopped(addresses, balancer.handle, ready)
+        await serve_until_stopped(addresses, balancer.handle, ready, tcp_idle)
     finally:
         balancer.close()
     log.info("stopped")

@@ -61,15 +61,18 @@ class UdpServer(asyncio.DatagramProtocol):
 class TcpConnection(asyncio.Protocol):
     """One TCP client: length-prefixed messages, pipelined, replies in any order.
 
-    A connection idle for ``TCP_IDLE_TIMEOUT`` (no complete query) is closed;
-    one timer per connection checks that, not one per query.
+    A connection with no complete query for ``idle_timeout`` seconds is closed,
+    which also ends half-open connections and clients that send a length
+    prefix and nothing more; one timer per connection checks that, not one
+    per query.
     """
 
     stream = True
 
-    def __init__(self, handler: Handler, registry: set["TcpConnection"]) -> None:
+    def __init__(self, handler: Handler, registry: set["TcpConnection"], idle_timeout: float) -> None:
         self.handler = handler
         self.registry = registry
+        self.idle_timeout = idle_timeout
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.last_activity = 0.0
@@ -83,7 +86,7 @@ class TcpConnection(asyncio.Protocol):
         self.registry.add(self)
         loop = asyncio.get_running_loop()
         self.last_activity = loop.time()
-        self.idle_timer = loop.call_later(TCP_IDLE_TIMEOUT, self._check_idle)
+        self.idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -106,7 +109,7 @@ class TcpConnection(asyncio.Protocol):
 
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()
-        due = self.last_activity + TCP_IDLE_TIMEOUT
+        due = self.last_activity + self.idle_timeout
         if loop.time() >= due:
             self.close()
         else:
@@ -143,12 +146,12 @@ class Listener:
             connection.close()
 
 
-async def listen(host: str, port: int, handler: Handler) -> Listener:
+async def listen(host: str, port: int, handler: Handler, tcp_idle: float = TCP_IDLE_TIMEOUT) -> Listener:
     """Bind UDP and TCP on ``host:port``; port 0 picks one free port for both."""
     attempts = PORT_ZERO_ATTEMPTS if port == 0 else 1
     for attempt in range(attempts):
         try:
-            return await _bind_pair(host, port, handler)
+            return await _bind_pair(host, port, handler, tcp_idle)
         except OSError as exc:
             if port == 0 and exc.errno == errno.EADDRINUSE and attempt < attempts - 1:
                 continue    # the UDP port was free but its TCP twin was not: pick another
@@ -156,7 +159,7 @@ async def listen(host: str, port: int, handler: Handler) -> Listener:
     raise AssertionError("unreachable")
 
 
-async def _bind_pair(host: str, port: int, handler: Handler) -> Listener:
+async def _bind_pair(host: str, port: int, handler: Handler, tcp_idle: float) -> Listener:
     loop = asyncio.get_running_loop()
     family = _family(host)
     # Bound here rather than by the event loop, which would lose the errno.
@@ -170,7 +173,7 @@ async def _bind_pair(host: str, port: int, handler: Handler) -> Listener:
     bound_port = sock.getsockname()[1]
     connections: set[TcpConnection] = set()
     try:
-        tcp = await loop.create_server(lambda: TcpConnection(handler, connections), host, bound_port,
+        tcp = await loop.create_server(lambda: TcpConnection(handler, connections, tcp_idle), host, bound_port,
                                        reuse_address=True, family=family)
     except OSError:
         udp.close()
@@ -235,7 +238,8 @@ def run(main) -> int:
 
 
 async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
-                              ready: Callable[[], None] = lambda: None) -> None:
+                              ready: Callable[[], None] = lambda: None,
+                              tcp_idle: float = TCP_IDLE_TIMEOUT) -> None:
     """Listen on every address until SIGINT or SIGTERM, then close every socket.
 
     ``ready`` runs once every address is bound, so that start-up messages
@@ -248,7 +252,7 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     listeners = []
     try:
         for host, port in addresses:
-            listener = await listen(host, port, handler)
+            listener = await listen(host, port, handler, tcp_idle)
             listeners.append(listener)
             log.info("listening on %s (udp+tcp)", listener)
         ready()

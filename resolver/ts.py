@@ -45,7 +45,8 @@ class AuthoritativeServer:
         return render(data, q, answer, limit or q.udp_limit)
 
 
-async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool) -> None:
+async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool,
+                tcp_idle: float) -> None:
     """Answer on every address until SIGINT or SIGTERM."""
     server = AuthoritativeServer(Authority(zones), silent_miss)
 
@@ -53,5 +54,5 @@ async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone]
         for zone in zones:
             log.info("serving zone %s (%d names)%s", zone.origin.to_text(), len(zone.nodes),
                      ", silent on misses" if silent_miss else "")
-    await serve_until_stopped(addresses, server.handle, ready)
+    await serve_until_stopped(addresses, server.handle, ready, tcp_idle)
     log.info("stopped")
