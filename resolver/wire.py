@@ -129,8 +129,8 @@ def scan_query(data: bytes) -> Query | None:
     if flags & OPCODE_MASK:
         q.error = NOTIMP
         return q
-    if qdcount != 1:
-        q.error = FORMERR
+    if qdcount != 1 or flags & TC:
+        q.error = FORMERR   # one question per query; a query cannot be truncated (as NSD)
         return q
     try:
         name_end = question_name_end(data)
@@ -162,10 +162,10 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
         pos += 10 + rdlength
         if pos > len(data):
             raise WireError("rdata runs past the end")
-        if rtype != TYPE_OPT:
-            continue
-        if index < skip or q.edns_size >= 0 or data[owner] != 0:
-            raise WireError("misplaced, repeated or non-root OPT record")
+        if index < skip:
+            continue        # the SOA of an IXFR query
+        if rtype != TYPE_OPT or q.edns_size >= 0 or data[owner] != 0:
+            raise WireError("additional record other than one OPT at the root")
         q.edns_size = rclass
         q.edns_do = bool(ttl & DO_BIT)
         if (ttl >> 16) & 0xFF:

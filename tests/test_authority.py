@@ -103,8 +103,17 @@ def test_cname_query_returns_only_the_cname(server):
 
 
 def test_mx_and_srv_targets_get_additional_addresses(server):
-    assert rrs(ask(server, "example.com", "MX").additional, "A") == {"192.0.2.25"}
-    assert rrs(ask(server, "_sip._tcp.example.com", "SRV").additional, "A") == {"192.0.2.60"}
+    # 192.0.2.53 is ns1, the in-zone target of the NS RRset in the authority section (as NSD).
+    assert rrs(ask(server, "example.com", "MX").additional, "A") == {"192.0.2.25", "192.0.2.53"}
+    assert rrs(ask(server, "_sip._tcp.example.com", "SRV").additional, "A") == {"192.0.2.60", "192.0.2.53"}
+
+
+def test_positive_answers_carry_the_zone_ns_and_no_rrset_twice(server):
+    reply = ask(server, "ns1.example.com", "A")
+    assert rrs(reply.authority, "NS") == {"ns1.example.com.", "ns2.example.net."}
+    assert rrs(reply.additional, "AAAA") == {"2001:db8::53"} and not rrs(reply.additional, "A")
+    apex_ns = ask(server, "example.com", "NS")
+    assert rrs(apex_ns.answer, "NS") and not apex_ns.authority
 
 
 def test_large_answer_truncates_over_udp_and_fits_with_edns(server):

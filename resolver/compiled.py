@@ -1,0 +1,322 @@
+"""Compiling a zone into ready-made answers, the way NSD 4 answers.
+
+Every answer depends only on the question name and type, so its record
+sections are packed once, when the zone loads, with compression pointers that
+aim into the question at offset 12. A name has the same length in any letter
+case, so the packed sections fit every spelling of it.
+
+What goes into each answer follows NSD 4.6 (checked by the differential tests
+in ``tests/test_differential.py``):
+
+* positive answers carry the zone's NS RRset in the authority section (not for
+  DS and DNSKEY), and the addresses of in-zone NS, MX and SRV targets in the
+  additional section; no RRset appears twice in one reply;
+* NODATA and NXDOMAIN carry the SOA, with the TTL min(SOA TTL, MINIMUM) (RFC 2308);
+* CNAMEs are followed inside the zone; a chain that leaves the zone ends there;
+* ANY gets one RRset (RFC 8482): the SOA at the apex, else the lowest type,
+  with its target addresses but without the NS RRset;
+* names at and below a zone cut get a referral (AA clear, the cut's NS RRset,
+  glue), except DS at the cut, which the parent answers;
+* wildcards (RFC 4592) are expanded from the closest encloser. Their answers
+  depend on the length of the question name too, so they are packed on first
+  use and kept per length, like NXDOMAIN answers.
+"""
+from __future__ import annotations
+
+import io
+
+import dns.name
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.zone
+
+from .wire import AA, NOERROR, NXDOMAIN, QR
+
+MAX_CNAME_CHAIN = 8
+ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+NO_AUTHORITY_NS = (dns.rdatatype.DS, dns.rdatatype.DNSKEY)     # their RRsets are large (NSD)
+ANY = dns.rdatatype.ANY
+WILDCARD_LABEL = b"\x01*"
+
+Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
+Seeds = dict[dns.name.Name, int]
+
+
+class Answer:
+    """Record sections packed for a question name of known length."""
+
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "core_len", "positive")
+
+    def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes, core_len: int):
+        self.flags = flags
+        self.ancount = ancount
+        self.nscount = nscount
+        self.arcount = arcount
+        self.sections = sections        # answer + authority + additional
+        self.core_len = core_len        # length of answer + authority
+        self.positive = (flags & 0xF) == NOERROR and ancount > 0
+
+
+class Sections:
+    """The three sections of one reply; like NSD, each RRset goes in at most once."""
+
+    def __init__(self) -> None:
+        self.answer: Section = []
+        self.authority: Section = []
+        self.additional: Section = []
+        self._seen: set[tuple[dns.name.Name, int]] = set()
+
+    def add(self, section: Section, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
+        key = (owner, rds.rdtype)
+        if key not in self._seen:
+            self._seen.add(key)
+            section.append((owner, rds))
+
+    def pack(self, qname_len: int, seeds: Seeds, rcode: int, authoritative: bool = True) -> Answer:
+        """Pack the sections to follow a question whose name is ``qname_len`` bytes.
+
+        ``seeds`` maps the names known to sit inside the question name to their
+        offsets, so records compress against the question whatever its letter case.
+        """
+        out = io.BytesIO()
+        out.write(bytes(12 + qname_len + 4))
+        compress = dict(seeds)
+        start = out.tell()
+        counts = []
+        core_end = start
+        for index, section in enumerate((self.answer, self.authority, self.additional)):
+            counts.append(sum(rds.to_wire(owner, out, compress, want_shuffle=False) for owner, rds in section))
+            if index == 1:
+                core_end = out.tell()
+        flags = QR | (AA if authoritative else 0) | rcode
+        return Answer(flags, counts[0], counts[1], counts[2], out.getvalue()[start:], core_end - start)
+
+
+def suffix_offsets(name: dns.name.Name, start: int = 12) -> Seeds:
+    """Where each non-root suffix of ``name`` begins when the name is written at ``start``."""
+    offsets = {}
+    pos = start
+    labels = name.labels
+    for i in range(len(labels) - 1):
+        offsets[dns.name.Name(labels[i:])] = pos
+        pos += len(labels[i]) + 1
+    return offsets
+
+
+def wire_key(name: dns.name.Name) -> bytes:
+    """A name's lower-case wire form: the lookup key for questions in any letter case."""
+    return name.to_digestable()
+
+
+class CompiledZone:
+    """One zone's answers, written into the shared tables of an ``Authority``.
+
+    ``exact`` maps lower-case name + type to an answer, ``by_name`` maps every
+    existing name (empty non-terminals too) to the answer for its other types.
+    Missing names are answered by :meth:`missing`.
+    """
+
+    def __init__(self, zone: dns.zone.Zone, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
+        self.zone = zone
+        self.apex: dns.name.Name = zone.origin
+        self.apex_len = len(wire_key(self.apex))
+        self.soa = zone.get_rdataset(self.apex, dns.rdatatype.SOA)
+        self.ns = zone.get_rdataset(self.apex, dns.rdatatype.NS)
+        # RFC 2308 3: the SOA of a negative answer lives no longer than its MINIMUM.
+        self.negative_soa = self.soa.copy()
+        self.negative_soa.update_ttl(min(self.soa.ttl, self.soa[0].minimum))
+        self._by_name = by_name
+        self._cache: dict[tuple, object] = {}
+        self.names = self._existing_names()
+        self.cuts = {name: node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)
+                     for name, node in zone.nodes.items()
+                     if name != self.apex and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)}
+        self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
+        self.wildcards = {wire_key(name.parent()): name for name in zone.nodes if name.is_wild()}
+        for name in self.names:
+            self._compile_name(name, exact, by_name)
+
+    def _existing_names(self) -> set[dns.name.Name]:
+        """Every name with data, and the empty non-terminals between them and the apex."""
+        names = set()
+        for name in self.zone.nodes:
+            while name not in names and name.is_subdomain(self.apex):
+                names.add(name)
+                if name == self.apex:
+                    break
+                name = name.parent()
+        return names
+
+    def _cut_above(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The highest zone cut at or above ``name``, if any."""
+        found = None
+        while name != self.apex:
+            if name in self.cuts:
+                found = name
+            name = name.parent()
+        return found
+
+    def _compile_name(self, name: dns.name.Name, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
+        key = wire_key(name)
+        node = self.zone.get_node(name)
+        cut = self._cut_above(name) if self.cuts else None
+        if cut is not None:
+            by_name[key] = self.referral(cut, len(key))
+            if cut == name:
+                exact[key + dns.rdatatype.DS.to_bytes(2, "big")] = self._parent_side_ds(name, node, key)
+            return
+        per_type, other = self._answers(name, node, suffix_offsets(name), len(key))
+        for rdtype, answer in per_type.items():
+            exact[key + rdtype.to_bytes(2, "big")] = answer
+        by_name[key] = other
+
+    def _answers(self, owner: dns.name.Name, node, seeds: Seeds, qname_len: int) -> tuple[dict[int, Answer], Answer]:
+        """The answers for every type at ``owner`` (the name asked, or a wildcard standing for it)."""
+        if node is None or not node.rdatasets:
+            return {}, self.negative(qname_len, NOERROR)
+        cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
+        if cname is not None:
+            return self._cname_answers(owner, cname, seeds, qname_len)
+        per_type = {rds.rdtype: self._positive(qname_len, seeds, [(owner, rds)], rds.rdtype) for rds in node}
+        per_type[ANY] = self._any(owner, node, seeds, qname_len, per_type)
+        return per_type, self.negative(qname_len, NOERROR)
+
+    def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
+        sections = Sections()
+        for owner, rds in answer:
+            sections.add(sections.answer, owner, rds)
+        if self.ns is not None and qtype not in NO_AUTHORITY_NS:
+            sections.add(sections.authority, self.apex, self.ns)
+        self._add_target_addresses(sections, sections.answer + sections.authority)
+        return sections.pack(qname_len, seeds, NOERROR)
+
+    def _any(self, owner: dns.name.Name, node, seeds: Seeds, qname_len: int, per_type: dict[int, Answer]) -> Answer:
+        """RFC 8482 as NSD 4.6 does it: one RRset with its target addresses, no authority."""
+        soa = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.SOA)
+        chosen = soa or min(node.rdatasets, key=lambda rds: rds.rdtype)
+        if self.ns is None:
+            return per_type[chosen.rdtype]     # no NS RRset to leave out: the same sections
+        sections = Sections()
+        sections.add(sections.answer, owner, chosen)
+        self._add_target_addresses(sections, sections.answer)
+        return sections.pack(qname_len, seeds, NOERROR)
+
+    def _cname_answers(self, owner: dns.name.Name, cname: dns.rdataset.Rdataset, seeds: Seeds,
+                       qname_len: int) -> tuple[dict[int, Answer], Answer]:
+        """Follow the chain inside the zone; compile an answer for every type it ends in."""
+        chain: Section = [(owner, cname)]
+        target = cname[0].target
+        node = None
+        while self._in_authority(target):
+            node = self.zone.get_node(target)
+            nxt = node and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
+            if not nxt or len(chain) >= MAX_CNAME_CHAIN:
+                break
+            chain.append((target, nxt))
+            target = nxt[0].target
+            node = None
+        per_type = {dns.rdatatype.CNAME: self._positive(qname_len, seeds, chain[:1], dns.rdatatype.CNAME)}
+        only_cname = Sections()
+        only_cname.add(only_cname.answer, owner, cname)
+        per_type[ANY] = only_cname.pack(qname_len, seeds, NOERROR)
+        if not self._in_authority(target) or (node is not None and node.get_rdataset(
+                dns.rdataclass.IN, dns.rdatatype.CNAME)):
+            whole_chain = Sections()
+            for link_owner, link in chain:
+                whole_chain.add(whole_chain.answer, link_owner, link)
+            return per_type, whole_chain.pack(qname_len, seeds, NOERROR)
+        if node is not None:
+            for rds in node:
+                per_type.setdefault(rds.rdtype, self._positive(qname_len, seeds, chain + [(target, rds)], rds.rdtype))
+        rcode = NOERROR if target in self.names else NXDOMAIN
+        return per_type, self.negative(qname_len, rcode, chain, seeds)
+
+    def _in_authority(self, name: dns.name.Name) -> bool:
+        """In this zone and not below one of its cuts."""
+        return name.is_subdomain(self.apex) and (not self.cuts or self._cut_above(name) is None)
+
+    def _add_target_addresses(self, sections: Sections, records: Section) -> None:
+        """In-zone A and AAAA of NS targets (glue too), and of MX and SRV targets (no glue)."""
+        for _, rds in records:
+            if rds.rdtype == dns.rdatatype.NS:
+                targets, allow_glue = [rdata.target for rdata in rds], True
+            elif rds.rdtype == dns.rdatatype.MX:
+                targets, allow_glue = [rdata.exchange for rdata in rds], False
+            elif rds.rdtype == dns.rdatatype.SRV:
+                targets, allow_glue = [rdata.target for rdata in rds], False
+            else:
+                continue
+            for target in targets:
+                if not target.is_subdomain(self.apex) or not (allow_glue or self._in_authority(target)):
+                    continue
+                node = self.zone.get_node(target)
+                for rdtype in ADDRESS_TYPES:
+                    address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
+                    if address:
+                        sections.add(sections.additional, target, address)
+
+    def negative(self, qname_len: int, rcode: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
+        """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain."""
+        key = ("negative", qname_len, rcode)
+        if not prefix and key in self._cache:
+            return self._cache[key]  # type: ignore[return-value]
+        sections = Sections()
+        for owner, rds in prefix:
+            sections.add(sections.answer, owner, rds)
+        sections.add(sections.authority, self.apex, self.negative_soa)
+        all_seeds = suffix_offsets(self.apex, 12 + qname_len - self.apex_len)
+        all_seeds.update(seeds or {})
+        answer = sections.pack(qname_len, all_seeds, rcode)
+        if not prefix:
+            self._cache[key] = answer
+        return answer
+
+    def referral(self, cut: dns.name.Name, qname_len: int) -> Answer:
+        """The delegation at ``cut``, for any name at or below it: AA clear, NS and glue."""
+        key = ("referral", cut, qname_len)
+        if key not in self._cache:
+            sections = Sections()
+            sections.add(sections.authority, cut, self.cuts[cut])
+            self._add_target_addresses(sections, sections.authority)
+            seeds = suffix_offsets(cut, 12 + qname_len - len(wire_key(cut)))
+            self._cache[key] = sections.pack(qname_len, seeds, NOERROR, authoritative=False)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _parent_side_ds(self, cut: dns.name.Name, node, key: bytes) -> Answer:
+        """DS at a cut belongs to the parent (RFC 4035 3.1.4.1): the DS RRset, or NODATA."""
+        ds = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.DS)
+        if ds is None:
+            return self.negative(len(key), NOERROR)
+        return self._positive(len(key), suffix_offsets(cut), [(cut, ds)], dns.rdatatype.DS)
+
+    def missing(self, qname: bytes, qtype: int) -> Answer:
+        """A name with no entry of its own: below a cut, covered by a wildcard, or NXDOMAIN."""
+        pos = 0
+        closest_encloser = -1
+        cut = None
+        below_apex = len(qname) - self.apex_len
+        while pos < below_apex:
+            suffix = qname[pos:]
+            cut = self.cut_keys.get(suffix, cut)
+            if closest_encloser < 0 and suffix in self._by_name:
+                closest_encloser = pos
+            pos += qname[pos] + 1
+        if cut is not None:
+            return self.referral(cut, len(qname))
+        encloser = qname[closest_encloser if closest_encloser >= 0 else below_apex:]
+        wildcard = self.wildcards.get(encloser)
+        if wildcard is None:
+            return self.negative(len(qname), NXDOMAIN)
+        per_type, other = self._wildcard_answers(wildcard, encloser, len(qname))
+        return per_type.get(qtype, other)
+
+    def _wildcard_answers(self, wildcard: dns.name.Name, encloser: bytes,
+                          qname_len: int) -> tuple[dict[int, Answer], Answer]:
+        """Answers synthesised from ``*.encloser`` for names of one length (RFC 4592)."""
+        key = ("wildcard", wildcard, qname_len)
+        if key not in self._cache:
+            seeds = suffix_offsets(wildcard.parent(), 12 + qname_len - len(encloser))
+            seeds[wildcard] = 12    # the wildcard owner becomes the question name
+            self._cache[key] = self._answers(wildcard, self.zone.get_node(wildcard), seeds, qname_len)
+        return self._cache[key]  # type: ignore[return-value]
