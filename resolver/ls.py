@@ -7,13 +7,13 @@ from typing import Iterable
 from .backends import Backend
 from .race import Race
 from .transport import Sink, serve_until_stopped
-from .wire import RCODE_NAMES, error_reply, scan_query
+from .wire import RCODE_NAMES, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
 
 
 class LoadBalancer:
-    """Turns client queries into races; answers malformed ones itself."""
+    """Turns client queries into races; answers malformed queries and transfers itself."""
 
     def __init__(self, backends: list[Backend], race: Race) -> None:
         self.backends = backends
@@ -32,8 +32,9 @@ class LoadBalancer:
         q = scan_query(data)
         if q is None:
             return
-        if q.error:
-            sink.send(error_reply(data, q, q.error), addr)
+        rcode = q.error or transfer_refusal(q, sink.stream)
+        if rcode:
+            sink.send(error_reply(data, q, rcode), addr)
             return
         self.race.submit(data, q, sink, addr)
 

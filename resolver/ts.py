@@ -8,7 +8,7 @@ import dns.zone
 
 from .authority import Authority, render
 from .transport import Sink, serve_until_stopped
-from .wire import CLASS_IN, REFUSED, error_reply, scan_query
+from .wire import CLASS_IN, REFUSED, Query, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ts")
 TCP_LIMIT = 65535
@@ -26,23 +26,30 @@ class AuthoritativeServer:
         self.silent_miss = silent_miss
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
-        reply = self.reply(data, TCP_LIMIT if sink.stream else 0)
+        reply = self.reply(data, sink.stream)
         if reply is not None:
             sink.send(reply, addr)
 
-    def reply(self, data: bytes, limit: int = 0) -> bytes | None:
-        """The reply to one query; ``limit`` 0 means the client's UDP size."""
+    def reply(self, data: bytes, stream: bool = False) -> bytes | None:
+        """The reply to one query, sized for UDP or for a stream (TCP)."""
         q = scan_query(data)
         if q is None:
             return None
-        if q.error:
-            return None if self.silent_miss else error_reply(data, q, q.error)
-        if q.qclass != CLASS_IN:
-            return None if self.silent_miss else error_reply(data, q, REFUSED)
+        rcode = q.error or self._refusal(q, stream)
+        if rcode:
+            return None if self.silent_miss else error_reply(data, q, rcode)
         answer = self.authority.lookup(q.qname.lower(), q.question[-4:-2])
         if self.silent_miss and not answer.positive:
             return None
-        return render(data, q, answer, limit or q.udp_limit)
+        return render(data, q, answer, TCP_LIMIT if stream else q.udp_limit)
+
+    @staticmethod
+    def _refusal(q: Query, stream: bool) -> int:
+        """Questions not answered from the zones: other classes (REFUSED, as NSD
+        with ``hide-version``) and zone transfers."""
+        if q.qclass != CLASS_IN:
+            return REFUSED
+        return transfer_refusal(q, stream)
 
 
 async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool,

@@ -29,6 +29,7 @@ RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOT
 TYPE_OPT = 41
 CLASS_IN = 1
 TYPE_IXFR = 251
+TYPE_AXFR = 252
 DO_BIT = 0x8000
 
 # What a server advertises and accepts over UDP (RFC 6891, DNS flag day 2020).
@@ -170,6 +171,19 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
         q.edns_do = bool(ttl & DO_BIT)
         if (ttl >> 16) & 0xFF:
             q.error = BADVERS
+
+
+def transfer_refusal(q: Query, stream: bool) -> int:
+    """The rcode for a zone transfer request, which neither server offers; 0 for other queries.
+
+    As NSD answers clients outside its provide-xfr list: AXFR over UDP is
+    NOTIMP, AXFR over TCP and IXFR are REFUSED.
+    """
+    if q.qtype == TYPE_AXFR:
+        return REFUSED if stream else NOTIMP
+    if q.qtype == TYPE_IXFR:
+        return REFUSED
+    return 0
 
 
 def opt_record(do: bool, extended_rcode: int = 0) -> bytes:

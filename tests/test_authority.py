@@ -20,9 +20,9 @@ def server() -> AuthoritativeServer:
     return AuthoritativeServer(Authority(zones))
 
 
-def ask(server: AuthoritativeServer, name: str, rdtype: str = "A", limit: int = 0, **kw) -> dns.message.Message:
+def ask(server: AuthoritativeServer, name: str, rdtype: str = "A", stream: bool = False, **kw) -> dns.message.Message:
     query = dns.message.make_query(name, rdtype, **kw)
-    reply = server.reply(query.to_wire(), limit)
+    reply = server.reply(query.to_wire(), stream)
     assert reply is not None
     message = dns.message.from_wire(reply)
     assert message.id == query.id
@@ -121,7 +121,7 @@ def test_large_answer_truncates_over_udp_and_fits_with_edns(server):
     assert small.flags & dns.flags.TC and not small.answer
     large = ask(server, "big.example.com", "TXT", use_edns=0, payload=1232)
     assert not large.flags & dns.flags.TC and len(large.answer[0]) == 12 and large.edns == 0
-    tcp = ask(server, "big.example.com", "TXT", limit=65535)
+    tcp = ask(server, "big.example.com", "TXT", stream=True)
     assert len(tcp.answer[0]) == 12
 
 
@@ -139,6 +139,13 @@ def test_additional_section_is_dropped_before_truncating(server):
 def test_other_classes_are_refused(server):
     reply = ask(server, "version.bind", "TXT", rdclass="CH")
     assert reply.rcode() == dns.rcode.REFUSED
+
+
+@pytest.mark.parametrize("rdtype,stream,rcode", [
+    ("AXFR", False, dns.rcode.NOTIMP), ("AXFR", True, dns.rcode.REFUSED), ("IXFR", False, dns.rcode.REFUSED)])
+def test_zone_transfers_are_not_offered(server, rdtype, stream, rcode):
+    reply = ask(server, "example.com", rdtype, stream=stream)
+    assert reply.rcode() == rcode and not reply.answer
 
 
 def test_silent_miss_answers_only_positives():
