@@ -15,11 +15,11 @@ from typing import Iterable
 import dns.zone
 
 from .compiled import Answer, CompiledZone, wire_key
-from .wire import HEADER, QR, RD, REFUSED, Query, opt_record, truncated_reply
+from .wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record, truncated_reply
 
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
-REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", 0)
+REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", 0, EDE_NOT_AUTHORITATIVE)
 
 
 class Authority:
@@ -65,7 +65,7 @@ def render(data: bytes, q: Query, answer: Answer, limit: int) -> bytes:
     arcount = answer.arcount
     opt = b""
     if q.edns_size >= 0:
-        opt = OPT_DO if q.edns_do else OPT_PLAIN
+        opt = (OPT_DO if q.edns_do else OPT_PLAIN) if answer.ede is None else opt_record(q.edns_do, 0, answer.ede)
     fixed = 12 + len(q.question) + len(opt)
     if fixed + len(sections) > limit:
         sections = sections[:answer.core_len]

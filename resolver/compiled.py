@@ -46,9 +46,11 @@ Seeds = dict[dns.name.Name, int]
 class Answer:
     """Record sections packed for a question name of known length."""
 
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "core_len", "positive")
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "core_len", "positive", "ede")
 
-    def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes, core_len: int):
+    def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes, core_len: int,
+                 ede: int | None = None):
+        self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
         self.flags = flags
         self.ancount = ancount
         self.nscount = nscount

@@ -32,9 +32,9 @@ class LoadBalancer:
         q = scan_query(data)
         if q is None:
             return
-        rcode = q.error or transfer_refusal(q, sink.stream)
-        if rcode:
-            sink.send(error_reply(data, q, rcode), addr)
+        rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
+        if rcode or not q.question:     # nothing to ask the backends
+            sink.send(error_reply(data, q, rcode, ede=ede), addr)
             return
         self.race.submit(data, q, sink, addr)
 

@@ -8,7 +8,7 @@ import dns.zone
 
 from .authority import Authority, render
 from .transport import Sink, serve_until_stopped
-from .wire import CLASS_IN, REFUSED, Query, error_reply, scan_query, transfer_refusal
+from .wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ts")
 TCP_LIMIT = 65535
@@ -35,20 +35,22 @@ class AuthoritativeServer:
         q = scan_query(data)
         if q is None:
             return None
-        rcode = q.error or self._refusal(q, stream)
-        if rcode:
-            return None if self.silent_miss else error_reply(data, q, rcode)
+        rcode, ede = (q.error, None) if q.error else self._refusal(q, stream)
+        if rcode or not q.question:
+            return None if self.silent_miss else error_reply(data, q, rcode, ede=ede)
         answer = self.authority.lookup(q.qname.lower(), q.question[-4:-2])
         if self.silent_miss and not answer.positive:
             return None
         return render(data, q, answer, TCP_LIMIT if stream else q.udp_limit)
 
     @staticmethod
-    def _refusal(q: Query, stream: bool) -> int:
-        """Questions not answered from the zones: other classes (REFUSED, as NSD
-        with ``hide-version``) and zone transfers."""
+    def _refusal(q: Query, stream: bool) -> tuple[int, int | None]:
+        """Questions not answered from the zones: other classes (REFUSED, "not
+        supported", as NSD with ``hide-version``) and zone transfers."""
+        if not q.question:
+            return 0, None
         if q.qclass != CLASS_IN:
-            return REFUSED
+            return REFUSED, EDE_NOT_SUPPORTED
         return transfer_refusal(q, stream)
 
 

@@ -27,6 +27,11 @@ BADVERS = 16
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
 
 TYPE_OPT = 41
+OPTION_EDE = 15
+# Extended DNS Errors (RFC 8914) that NSD 4.6 attaches to its refusals.
+EDE_PROHIBITED = 18
+EDE_NOT_AUTHORITATIVE = 20
+EDE_NOT_SUPPORTED = 21
 CLASS_IN = 1
 TYPE_IXFR = 251
 TYPE_AXFR = 252
@@ -46,8 +51,8 @@ class Query:
     """What the servers need to know about an incoming query.
 
     ``error`` is 0 for a query that can be answered, otherwise the rcode the
-    server must reply with (FORMERR, NOTIMP or BADVERS); the question fields
-    are then valid only when ``question`` is not empty.
+    server must reply with (FORMERR, NOTIMP or BADVERS). ``question`` is empty
+    when the query had none (QDCOUNT 0) or it could not be read.
     """
 
     __slots__ = ("id", "flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error")
@@ -130,10 +135,21 @@ def scan_query(data: bytes) -> Query | None:
     if flags & OPCODE_MASK:
         q.error = NOTIMP
         return q
-    if qdcount != 1 or flags & TC:
-        q.error = FORMERR   # one question per query; a query cannot be truncated (as NSD)
+    if qdcount > 1:
+        q = Query(0)        # one question per query; NSD clears every flag in this reply
+        q.error = FORMERR
         return q
     try:
+        if qdcount == 0:
+            # No question: with an OPT record a probe (RFC 7873 5.4), answered NOERROR
+            # with its OPT as NSD does; without one, nothing to answer.
+            if ancount or nscount:
+                raise WireError("records in the answer or authority section of a query")
+            if arcount:
+                _scan_edns(data, 12, 0, arcount, q)
+            if q.edns_size < 0:
+                raise WireError("no question")
+            return q
         name_end = question_name_end(data)
         end = name_end + 4
         if end > len(data):
@@ -173,32 +189,34 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
             q.error = BADVERS
 
 
-def transfer_refusal(q: Query, stream: bool) -> int:
-    """The rcode for a zone transfer request, which neither server offers; 0 for other queries.
+def transfer_refusal(q: Query, stream: bool) -> tuple[int, int | None]:
+    """The rcode and extended error for a zone transfer request, which neither server offers.
 
     As NSD answers clients outside its provide-xfr list: AXFR over UDP is
-    NOTIMP, AXFR over TCP and IXFR are REFUSED.
+    NOTIMP, AXFR over TCP and IXFR are REFUSED ("prohibited"). Other queries
+    get (0, None).
     """
-    if q.qtype == TYPE_AXFR:
-        return REFUSED if stream else NOTIMP
-    if q.qtype == TYPE_IXFR:
-        return REFUSED
-    return 0
+    if q.qtype == TYPE_AXFR and not stream:
+        return NOTIMP, None
+    if q.qtype in (TYPE_AXFR, TYPE_IXFR):
+        return REFUSED, EDE_PROHIBITED
+    return 0, None
 
 
-def opt_record(do: bool, extended_rcode: int = 0) -> bytes:
-    """The OPT record of a reply: our UDP size, the DO bit echoed, no options."""
+def opt_record(do: bool, extended_rcode: int = 0, ede: int | None = None) -> bytes:
+    """The OPT record of a reply: our UDP size, the DO bit echoed, an extended error if any."""
     ttl = ((extended_rcode >> 4) << 24) | (DO_BIT if do else 0)
-    return b"\x00" + RR_FIXED.pack(TYPE_OPT, MAX_UDP, ttl, 0)
+    options = b"" if ede is None else struct.pack("!HHH", OPTION_EDE, 2, ede)
+    return b"\x00" + RR_FIXED.pack(TYPE_OPT, MAX_UDP, ttl, len(options)) + options
 
 
-def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0) -> bytes:
+def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0, ede: int | None = None) -> bytes:
     """A reply with no records: the query's ID, opcode and RD, its question and OPT echoed."""
     flags = QR | (q.flags & (OPCODE_MASK | RD)) | extra_flags | (rcode & 0xF)
     qdcount = 1 if q.question else 0
     opt = b""
     if q.edns_size >= 0 or rcode == BADVERS:
-        opt = opt_record(q.edns_do, rcode)
+        opt = opt_record(q.edns_do, rcode, ede)
     return data[:2] + HEADER.pack(0, flags, qdcount, 0, 0, 1 if opt else 0)[2:] + q.question + opt
 
 
