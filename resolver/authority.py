@@ -15,11 +15,11 @@ from typing import Iterable
 import dns.zone
 
 from .compiled import Answer, CompiledZone, wire_key
-from .wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record, truncated_reply
+from .wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
-REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", 0, EDE_NOT_AUTHORITATIVE)
+REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", EDE_NOT_AUTHORITATIVE)
 
 
 class Authority:
@@ -57,20 +57,14 @@ class Authority:
 def render(data: bytes, q: Query, answer: Answer, limit: int) -> bytes:
     """The reply to query ``data``: its ID and question, the answer's sections, OPT if asked.
 
-    When the reply does not fit ``limit``, the additional section goes first;
-    if it still does not fit, an empty reply with TC tells the client to use TCP.
+    A reply larger than ``limit`` is packed again within it, as NSD does:
+    optional records left out, TC set when the answer itself does not fit.
     """
-    flags = answer.flags | (q.flags & RD)
-    sections = answer.sections
-    arcount = answer.arcount
     opt = b""
     if q.edns_size >= 0:
         opt = (OPT_DO if q.edns_do else OPT_PLAIN) if answer.ede is None else opt_record(q.edns_do, 0, answer.ede)
-    fixed = 12 + len(q.question) + len(opt)
-    if fixed + len(sections) > limit:
-        sections = sections[:answer.core_len]
-        arcount = 0
-        if fixed + len(sections) > limit:
-            return truncated_reply(data, q, flags)
-    header = HEADER.pack(0, flags, 1, answer.ancount, answer.nscount, arcount + (1 if opt else 0))
-    return data[:2] + header[2:] + q.question + sections + opt
+    if 12 + len(q.question) + len(answer.sections) + len(opt) > limit and answer.shrink is not None:
+        answer = answer.shrink(limit - len(opt))
+    flags = answer.flags | (q.flags & RD)
+    header = HEADER.pack(0, flags, 1, answer.ancount, answer.nscount, answer.arcount + (1 if opt else 0))
+    return data[:2] + header[2:] + q.question + answer.sections + opt

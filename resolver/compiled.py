@@ -23,7 +23,9 @@ in ``tests/test_differential.py``):
 """
 from __future__ import annotations
 
+import functools
 import io
+from typing import Callable
 
 import dns.name
 import dns.rdataclass
@@ -31,13 +33,14 @@ import dns.rdataset
 import dns.rdatatype
 import dns.zone
 
-from .wire import AA, NOERROR, NXDOMAIN, QR
+from .wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
 
 MAX_CNAME_CHAIN = 8
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 NO_AUTHORITY_NS = (dns.rdatatype.DS, dns.rdatatype.DNSKEY)     # their RRsets are large (NSD)
 ANY = dns.rdatatype.ANY
-WILDCARD_LABEL = b"\x01*"
+MAX_MESSAGE = 65535
+MAX_OPT = 11 + 6        # an OPT record with one extended error
 
 Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
 Seeds = dict[dns.name.Name, int]
@@ -46,53 +49,118 @@ Seeds = dict[dns.name.Name, int]
 class Answer:
     """Record sections packed for a question name of known length."""
 
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "core_len", "positive", "ede")
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "positive", "ede", "shrink")
 
-    def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes, core_len: int,
-                 ede: int | None = None):
-        self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
+    def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes,
+                 ede: int | None = None) -> None:
         self.flags = flags
         self.ancount = ancount
         self.nscount = nscount
         self.arcount = arcount
-        self.sections = sections        # answer + authority + additional
-        self.core_len = core_len        # length of answer + authority
+        self.sections = sections        # answer + authority + additional, packed
         self.positive = (flags & 0xF) == NOERROR and ancount > 0
+        self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
+        # For answers that may not fit a UDP client: pack again for a size limit.
+        self.shrink: Callable[[int], Answer] | None = None
 
 
 class Sections:
-    """The three sections of one reply; like NSD, each RRset goes in at most once."""
+    """The record sections of one reply, packed the way NSD 4.6 encodes them.
 
-    def __init__(self) -> None:
-        self.answer: Section = []
-        self.authority: Section = []
-        self.additional: Section = []
+    RRsets go into five parts, encoded in this order: answer, authority,
+    optional authority (the zone's NS RRset of a positive answer), additional
+    A, additional AAAA. Each RRset goes in at most once. When a size limit
+    is given (UDP), an answer or authority RRset that does not fit sets TC
+    and ends the reply; an optional RRset that does not fit is left out, and
+    so is every later part (minimal responses). A referral that loses all its
+    glue A records is truncated.
+    """
+
+    ANSWER, AUTHORITY, OPTIONAL, ADDITIONAL_A, ADDITIONAL_AAAA = range(5)
+
+    def __init__(self, referral: bool = False) -> None:
+        self.parts: list[Section] = [[] for _ in range(5)]
+        self.referral = referral
         self._seen: set[tuple[dns.name.Name, int]] = set()
 
-    def add(self, section: Section, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
+    def add(self, part: int, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
         key = (owner, rds.rdtype)
         if key not in self._seen:
             self._seen.add(key)
-            section.append((owner, rds))
+            self.parts[part].append((owner, rds))
 
-    def pack(self, qname_len: int, seeds: Seeds, rcode: int, authoritative: bool = True) -> Answer:
+    def add_address(self, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
+        self.add(self.ADDITIONAL_A if rds.rdtype == dns.rdatatype.A else self.ADDITIONAL_AAAA, owner, rds)
+
+    @property
+    def answer(self) -> Section:
+        return self.parts[self.ANSWER]
+
+    def pack(self, qname_len: int, seeds: Seeds, rcode: int, authoritative: bool = True,
+             limit: int = MAX_MESSAGE) -> Answer:
         """Pack the sections to follow a question whose name is ``qname_len`` bytes.
 
         ``seeds`` maps the names known to sit inside the question name to their
-        offsets, so records compress against the question whatever its letter case.
+        offsets, so records compress against the question whatever its letter
+        case. ``limit`` is the largest message size (the OPT record excluded).
         """
         out = io.BytesIO()
         out.write(bytes(12 + qname_len + 4))
         compress = dict(seeds)
         start = out.tell()
-        counts = []
-        core_end = start
-        for index, section in enumerate((self.answer, self.authority, self.additional)):
-            counts.append(sum(rds.to_wire(owner, out, compress, want_shuffle=False) for owner, rds in section))
-            if index == 1:
-                core_end = out.tell()
-        flags = QR | (AA if authoritative else 0) | rcode
-        return Answer(flags, counts[0], counts[1], counts[2], out.getvalue()[start:], core_end - start)
+        counts = [0] * 5
+        truncated = False
+        for part, rrsets in enumerate(self.parts):
+            minimized = False
+            for owner, rds in rrsets:
+                mark = out.tell()
+                added = _encode_rrset(out, compress, owner, rds, limit)
+                if added == len(rds):
+                    counts[part] += added
+                    continue
+                _rewind(out, compress, mark)
+                if part <= self.AUTHORITY:
+                    truncated = True
+                    break
+                minimized = True
+            if truncated:
+                break
+            if minimized:
+                truncated = self.referral and part == self.ADDITIONAL_A and counts[part] == 0
+                break
+        flags = QR | (AA if authoritative else 0) | (TC if truncated else 0) | rcode
+        answer = Answer(flags, counts[0], counts[1] + counts[2], counts[3] + counts[4], out.getvalue()[start:])
+        if limit == MAX_MESSAGE and 12 + qname_len + 4 + len(answer.sections) + MAX_OPT > MIN_UDP:
+            # Too big for some UDP clients: keep what is needed to pack it again smaller.
+            answer.shrink = functools.partial(self.pack, qname_len, seeds, rcode, authoritative)
+        return answer
+
+
+def _encode_rrset(out: io.BytesIO, compress: Seeds, owner: dns.name.Name, rds: dns.rdataset.Rdataset,
+                  limit: int) -> int:
+    """Write an RRset record by record; returns how many records fit within ``limit``."""
+    for count, rdata in enumerate(rds):
+        mark = out.tell()
+        owner.to_wire(out, compress)
+        out.write(RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, 0))
+        rdata_start = out.tell()
+        rdata.to_wire(out, compress, None, False)
+        end = out.tell()
+        if end > limit:
+            _rewind(out, compress, mark)
+            return count
+        out.seek(rdata_start - 2)
+        out.write((end - rdata_start).to_bytes(2, "big"))
+        out.seek(end)
+    return len(rds)
+
+
+def _rewind(out: io.BytesIO, compress: Seeds, mark: int) -> None:
+    """Undo everything written from ``mark`` on, compression targets included."""
+    out.seek(mark)
+    out.truncate()
+    for name in [name for name, offset in compress.items() if offset >= mark]:
+        del compress[name]
 
 
 def suffix_offsets(name: dns.name.Name, start: int = 12) -> Seeds:
@@ -187,10 +255,10 @@ class CompiledZone:
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
         sections = Sections()
         for owner, rds in answer:
-            sections.add(sections.answer, owner, rds)
+            sections.add(Sections.ANSWER, owner, rds)
         if self.ns is not None and qtype not in NO_AUTHORITY_NS:
-            sections.add(sections.authority, self.apex, self.ns)
-        self._add_target_addresses(sections, sections.answer + sections.authority)
+            sections.add(Sections.OPTIONAL, self.apex, self.ns)
+        self._add_target_addresses(sections, sections.answer + sections.parts[Sections.OPTIONAL])
         return sections.pack(qname_len, seeds, NOERROR)
 
     def _any(self, owner: dns.name.Name, node, seeds: Seeds, qname_len: int, per_type: dict[int, Answer]) -> Answer:
@@ -200,7 +268,7 @@ class CompiledZone:
         if self.ns is None:
             return per_type[chosen.rdtype]     # no NS RRset to leave out: the same sections
         sections = Sections()
-        sections.add(sections.answer, owner, chosen)
+        sections.add(Sections.ANSWER, owner, chosen)
         self._add_target_addresses(sections, sections.answer)
         return sections.pack(qname_len, seeds, NOERROR)
 
@@ -220,13 +288,13 @@ class CompiledZone:
             node = None
         per_type = {dns.rdatatype.CNAME: self._positive(qname_len, seeds, chain[:1], dns.rdatatype.CNAME)}
         only_cname = Sections()
-        only_cname.add(only_cname.answer, owner, cname)
+        only_cname.add(Sections.ANSWER, owner, cname)
         per_type[ANY] = only_cname.pack(qname_len, seeds, NOERROR)
         if not self._in_authority(target) or (node is not None and node.get_rdataset(
                 dns.rdataclass.IN, dns.rdatatype.CNAME)):
             whole_chain = Sections()
             for link_owner, link in chain:
-                whole_chain.add(whole_chain.answer, link_owner, link)
+                whole_chain.add(Sections.ANSWER, link_owner, link)
             return per_type, whole_chain.pack(qname_len, seeds, NOERROR)
         if node is not None:
             for rds in node:
@@ -256,7 +324,7 @@ class CompiledZone:
                 for rdtype in ADDRESS_TYPES:
                     address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
                     if address:
-                        sections.add(sections.additional, target, address)
+                        sections.add_address(target, address)
 
     def negative(self, qname_len: int, rcode: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
         """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain."""
@@ -265,8 +333,8 @@ class CompiledZone:
             return self._cache[key]  # type: ignore[return-value]
         sections = Sections()
         for owner, rds in prefix:
-            sections.add(sections.answer, owner, rds)
-        sections.add(sections.authority, self.apex, self.negative_soa)
+            sections.add(Sections.ANSWER, owner, rds)
+        sections.add(Sections.AUTHORITY, self.apex, self.negative_soa)
         all_seeds = suffix_offsets(self.apex, 12 + qname_len - self.apex_len)
         all_seeds.update(seeds or {})
         answer = sections.pack(qname_len, all_seeds, rcode)
@@ -278,9 +346,9 @@ class CompiledZone:
         """The delegation at ``cut``, for any name at or below it: AA clear, NS and glue."""
         key = ("referral", cut, qname_len)
         if key not in self._cache:
-            sections = Sections()
-            sections.add(sections.authority, cut, self.cuts[cut])
-            self._add_target_addresses(sections, sections.authority)
+            sections = Sections(referral=True)
+            sections.add(Sections.AUTHORITY, cut, self.cuts[cut])
+            self._add_target_addresses(sections, sections.parts[Sections.AUTHORITY])
             seeds = suffix_offsets(cut, 12 + qname_len - len(wire_key(cut)))
             self._cache[key] = sections.pack(qname_len, seeds, NOERROR, authoritative=False)
         return self._cache[key]  # type: ignore[return-value]

@@ -25,7 +25,7 @@ class LoadBalancer:
         backends = [Backend(index, host, port) for index, (host, port) in enumerate(backend_addresses)]
         race = Race(backends, timeout, timeout_rcode, max_inflight)
         for backend in backends:
-            await backend.connect(race.on_reply)
+            await backend.connect(race.on_reply, race.on_lost)
         return cls(backends, race)
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:

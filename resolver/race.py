@@ -1,7 +1,8 @@
 """The fan-out race: every query goes to every backend; the first NOERROR wins.
 
 Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
-sent upstream (the same ID to every backend, each on its own connected socket).
+sent upstream (the same ID to every backend, each on its own connected UDP
+socket, or over its TCP connection when the client came over TCP).
 A reply counts only if it comes from a backend still awaited, carries that ID
 and repeats the question byte for byte (so 0x20 letter-case randomisation by a
 client is checked too). Then:
@@ -26,8 +27,8 @@ from collections import deque
 from typing import Iterator, Protocol, Sequence
 
 from .transport import Sink
-from .wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TC, Query,
-                   error_reply, truncated_reply)
+from .wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply,
+                   truncated_reply)
 
 log = logging.getLogger("resolver.ls")
 
@@ -39,7 +40,7 @@ class Upstream(Protocol):
 
     def send(self, data: bytes) -> None: ...
 
-    async def query_tcp(self, data: bytes, timeout: float) -> bytes: ...
+    def send_stream(self, data: bytes) -> None: ...
 
 
 def negative_rank(rcode: int, authoritative: bool) -> int:
@@ -95,7 +96,6 @@ class Race:
         self.pending: dict[int, Pending] = {}
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._new_id = IdSource()
         self._loop = asyncio.get_running_loop()
         self.stats = {"queries": 0, "overflow": 0, "timeouts": 0, "unmatched": 0, "mismatched": 0}
@@ -117,10 +117,13 @@ class Race:
             self._arm()
         upstream = uid.to_bytes(2, "big") + data[2:]
         for backend in self.backends:
-            backend.send(upstream)
+            if sink.stream:
+                backend.send_stream(upstream)
+            else:
+                backend.send(upstream)
 
-    def on_reply(self, backend: Upstream, data: bytes, via_tcp: bool = False) -> None:
-        """A datagram (or TCP message) from a backend's connected socket."""
+    def on_reply(self, backend: Upstream, data: bytes) -> None:
+        """A reply from a backend: a UDP datagram, or a message on its TCP connection."""
         if len(data) < 12 or not data[2] & 0x80:
             self.stats["unmatched"] += 1
             return
@@ -135,12 +138,16 @@ class Race:
             return
         rcode = data[3] & 0x0F
         if rcode == NOERROR:
-            if data[2] & (TC >> 8) and entry.sink.stream and not via_tcp:
-                self._ask_over_tcp(backend, entry)
-            else:
-                self._finish(entry, data)
+            self._finish(entry, data)
             return
         self._negative(entry, bit, data, negative_rank(rcode, bool(data[2] & (AA >> 8))))
+
+    def on_lost(self, backend: Upstream, queries: list[bytes]) -> None:
+        """TCP queries a backend will not answer (no connection): count them as SERVFAIL."""
+        for query in queries:
+            entry = self.pending.get((query[0] << 8) | query[1])
+            if entry is not None and entry.waiting & (1 << backend.index):
+                self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
 
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
         entry.waiting &= ~bit
@@ -186,28 +193,6 @@ class Race:
         entry.done = True
         entry.sink.send(error_reply(entry.data, entry.q, self.timeout_rcode), entry.addr)
 
-    def _ask_over_tcp(self, backend: Upstream, entry: Pending) -> None:
-        """A truncated winner for a TCP client: fetch the whole reply from that backend."""
-        task = self._loop.create_task(self._tcp_retry(backend, entry))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _tcp_retry(self, backend: Upstream, entry: Pending) -> None:
-        query = entry.uid.to_bytes(2, "big") + entry.data[2:]
-        try:
-            reply = await backend.query_tcp(query, max(0.0, entry.deadline - self._loop.time()))
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
-            log.debug("tcp retry to backend %d failed: %s", backend.index, exc)
-            reply = None
-        if entry.done:
-            return
-        if reply is None:
-            self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
-        else:
-            self.on_reply(backend, reply, via_tcp=True)
-
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for task in self._tasks:
-            task.cancel()

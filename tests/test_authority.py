@@ -7,7 +7,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from resolver.authority import Authority, render
+from resolver.authority import Authority
 from resolver.ts import AuthoritativeServer
 from resolver.zones import ZoneError, load_table, load_zone_file
 
@@ -125,15 +125,18 @@ def test_large_answer_truncates_over_udp_and_fits_with_edns(server):
     assert len(tcp.answer[0]) == 12
 
 
-def test_additional_section_is_dropped_before_truncating(server):
-    full = ask(server, "ns1.example.com", "A")
-    query = dns.message.make_query("example.com", "NS")
-    wire = query.to_wire()
-    from resolver.wire import scan_query
-    q = scan_query(wire)
-    answer = server.authority.lookup(q.qname.lower(), q.question[-4:-2])
-    cut = dns.message.from_wire(render(wire, q, answer, 12 + len(q.question) + answer.core_len))
-    assert full.answer and cut.answer and not cut.additional and not cut.flags & dns.flags.TC
+def test_optional_records_are_dropped_before_truncating(tmp_path):
+    lines = ["$ORIGIN big.test.", "@ 60 IN SOA ns hm 1 2 3 4 5", "@ 60 IN NS ns", "ns 60 IN A 192.0.2.1"]
+    for i in range(10):
+        lines += [f"@ 60 IN MX {i} mx{i}", f"mx{i} 60 IN A 192.0.2.{10 + i}", f"mx{i} 60 IN AAAA 2001:db8::{i}"]
+    path = tmp_path / "big.test.zone"
+    path.write_text("\n".join(lines) + "\n")
+    server = AuthoritativeServer(Authority([load_zone_file(path)]))
+    full = ask(server, "big.test", "MX", stream=True)
+    udp = ask(server, "big.test", "MX")                 # 512 bytes: not every AAAA fits
+    assert len(udp.answer[0]) == 10 and not udp.flags & dns.flags.TC
+    assert rrs(udp.additional, "A") == rrs(full.additional, "A")      # all A RRsets go first
+    assert len(rrs(udp.additional, "AAAA")) < len(rrs(full.additional, "AAAA")) == 10
 
 
 def test_other_classes_are_refused(server):

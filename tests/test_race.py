@@ -190,7 +190,7 @@ def test_thousands_in_flight_with_a_silent_backend_all_resolve_and_leave_no_stat
     run(main())
 
 
-def test_truncated_winner_is_fetched_over_tcp_for_a_tcp_client():
+def test_tcp_clients_are_answered_over_tcp_in_full():
     async def main():
         ts = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]))
         ts_listener = await listen("127.0.0.1", 0, ts.handle)
@@ -201,6 +201,17 @@ def test_truncated_winner_is_fetched_over_tcp_for_a_tcp_client():
         tcp, _ = await ask(listener, "big.example.com", "TXT", tcp=True)
         assert not tcp.flags & dns.flags.TC and len(tcp.answer[0]) == 12
         listener.close(); balancer.close(); ts_listener.close()
+    run(main())
+
+
+def test_a_backend_refusing_tcp_counts_as_servfail_at_once():
+    async def main():
+        # A scripted backend has no TCP listener: connecting to it is refused.
+        balancer, listener, _ = await start_ls([answer()], timeout=5.0)
+        reply, elapsed = await ask(listener, tcp=True)
+        assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 1.0
+        assert not balancer.race.pending
+        listener.close(); balancer.close()
     run(main())
 
 
