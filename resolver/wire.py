@@ -223,14 +223,3 @@ def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0, ede: in
 def truncated_reply(data: bytes, q: Query, reply_flags: int) -> bytes:
     """An empty reply with TC set, telling the client to ask again over TCP."""
     return error_reply(data, q, reply_flags & 0xF, (reply_flags & (AA | RA)) | TC)
-
-
-def name_to_text(wire_name: bytes) -> str:
-    """Presentation form of an uncompressed wire name, for logs and messages."""
-    labels = []
-    pos = 0
-    while pos < len(wire_name) and wire_name[pos]:
-        length = wire_name[pos]
-        labels.append(wire_name[pos + 1:pos + 1 + length].decode("ascii", "backslashreplace"))
-        pos += length + 1
-    return ".".join(labels) + "."
