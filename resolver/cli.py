@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .transport import ListenError, format_hostport, parse_hostport, run
+from .transport import ListenError, ListenOptions, format_hostport, parse_hostport, run
 from .wire import NXDOMAIN, SERVFAIL
 from .zones import ZoneError, load_table, load_zone_file
 
@@ -47,9 +47,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def add_tcp_timeout(parser: argparse.ArgumentParser) -> None:
+def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tcp-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                         help="close a TCP connection with no complete query for this long (default 10)")
+    parser.add_argument("--workers", type=worker_count, default=1, metavar="N",
+                        help="processes sharing the addresses with SO_REUSEPORT (default 1)")
+
+
+def worker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64: {text!r}")
+    return int(text)
 
 
 def build_parser() -> Parser:
@@ -65,7 +73,7 @@ def build_parser() -> Parser:
     ts.add_argument("--table", action="append", default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
     ts.add_argument("--silent-miss", action="store_true", help="reply only with positive answers")
-    add_tcp_timeout(ts)
+    add_server_options(ts)
 
     ls = commands.add_parser("ls", help="load balancer racing every query across the backends")
     ls.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
@@ -76,7 +84,7 @@ def build_parser() -> Parser:
     ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
     ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
                     help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
-    add_tcp_timeout(ls)
+    add_server_options(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server")
     client.add_argument("--server", type=hostport, required=True, metavar="ADDR:PORT")
@@ -122,15 +130,29 @@ def cmd_ts(args: argparse.Namespace) -> int:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     zones = [load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table]
     from . import ts
-    run(ts.serve(args.listen, zones, args.silent_miss, args.tcp_timeout))
-    return 0
+    return serve_with_workers(args, lambda addresses, options: run(
+        ts.serve(addresses, zones, args.silent_miss, options)))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
     rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
-    run(ls.serve(args.listen, args.backend, args.timeout, rcode, args.max_inflight, args.tcp_timeout))
-    return 0
+    return serve_with_workers(args, lambda addresses, options: run(
+        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options)))
+
+
+def serve_with_workers(args: argparse.Namespace, serve) -> int:
+    """Serve in this process, or in ``--workers`` forked processes sharing the addresses.
+
+    Zones are loaded before the fork, so the workers share them copy-on-write.
+    """
+    if args.workers == 1:
+        serve(args.listen, ListenOptions(args.tcp_timeout))
+        return 0
+    from .workers import reserve, run_workers
+    addresses = reserve(args.listen)
+    options = ListenOptions(args.tcp_timeout, reuse_port=True)
+    return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}")
 
 
 def cmd_client(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from typing import Iterable
 
 from .backends import Backend
 from .race import Race
-from .transport import Sink, serve_until_stopped
+from .transport import ListenOptions, Sink, serve_until_stopped
 from .wire import RCODE_NAMES, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
@@ -45,7 +45,7 @@ class LoadBalancer:
 
 
 async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
-                timeout: float, timeout_rcode: int, max_inflight: int, tcp_idle: float) -> None:
+                timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
     balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight)
 
@@ -53,7 +53,7 @@ async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tu
         log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
                  timeout, RCODE_NAMES[timeout_rcode])
     try:
-        await serve_until_stopped(addresses, balancer.handle, ready, tcp_idle)
+        await serve_until_stopped(addresses, balancer.handle, ready, options)
     finally:
         balancer.close()
     log.info("stopped")

@@ -11,6 +11,7 @@ import errno
 import logging
 import signal
 import socket
+from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
 log = logging.getLogger("resolver")
@@ -19,6 +20,14 @@ TCP_IDLE_TIMEOUT = 10.0      # seconds without a complete query before a TCP cli
 TCP_MAX_CONNECTIONS = 1024
 PORT_ZERO_ATTEMPTS = 50
 UDP_BUFFER_BYTES = 4 << 20   # absorbs bursts of thousands of datagrams (the kernel caps it at rmem_max)
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    """How a server's sockets behave: the TCP idle timeout, and SO_REUSEPORT for workers."""
+
+    tcp_idle: float = TCP_IDLE_TIMEOUT
+    reuse_port: bool = False
 
 
 class ListenError(Exception):
@@ -146,25 +155,27 @@ class Listener:
             connection.close()
 
 
-async def listen(host: str, port: int, handler: Handler, tcp_idle: float = TCP_IDLE_TIMEOUT) -> Listener:
+async def listen(host: str, port: int, handler: Handler, options: ListenOptions = ListenOptions()) -> Listener:
     """Bind UDP and TCP on ``host:port``; port 0 picks one free port for both."""
     attempts = PORT_ZERO_ATTEMPTS if port == 0 else 1
     for attempt in range(attempts):
         try:
-            return await _bind_pair(host, port, handler, tcp_idle)
+            return await _bind_pair(host, port, handler, options)
         except OSError as exc:
             if port == 0 and exc.errno == errno.EADDRINUSE and attempt < attempts - 1:
                 continue    # the UDP port was free but its TCP twin was not: pick another
-            raise ListenError(f"cannot listen on {format_hostport(host, port)}: {_why(exc)}") from None
+            raise ListenError(f"cannot listen on {format_hostport(host, port)}: {describe_bind_error(exc)}") from None
     raise AssertionError("unreachable")
 
 
-async def _bind_pair(host: str, port: int, handler: Handler, tcp_idle: float) -> Listener:
+async def _bind_pair(host: str, port: int, handler: Handler, options: ListenOptions) -> Listener:
     loop = asyncio.get_running_loop()
     family = _family(host)
     # Bound here rather than by the event loop, which would lose the errno.
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        if options.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
@@ -173,15 +184,16 @@ async def _bind_pair(host: str, port: int, handler: Handler, tcp_idle: float) ->
     bound_port = sock.getsockname()[1]
     connections: set[TcpConnection] = set()
     try:
-        tcp = await loop.create_server(lambda: TcpConnection(handler, connections, tcp_idle), host, bound_port,
-                                       reuse_address=True, family=family)
+        tcp = await loop.create_server(lambda: TcpConnection(handler, connections, options.tcp_idle), host,
+                                       bound_port, reuse_address=True, reuse_port=options.reuse_port or None,
+                                       family=family)
     except OSError:
         udp.close()
         raise
     return Listener(udp, tcp, connections, host, bound_port)
 
 
-def _why(exc: OSError) -> str:
+def describe_bind_error(exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return "address already in use"
     if exc.errno == errno.EACCES:
@@ -239,7 +251,7 @@ def run(main) -> int:
 
 async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
                               ready: Callable[[], None] = lambda: None,
-                              tcp_idle: float = TCP_IDLE_TIMEOUT) -> None:
+                              options: ListenOptions = ListenOptions()) -> None:
     """Listen on every address until SIGINT or SIGTERM, then close every socket.
 
     ``ready`` runs once every address is bound, so that start-up messages
@@ -252,7 +264,7 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     listeners = []
     try:
         for host, port in addresses:
-            listener = await listen(host, port, handler, tcp_idle)
+            listener = await listen(host, port, handler, options)
             listeners.append(listener)
             log.info("listening on %s (udp+tcp)", listener)
         ready()

@@ -7,7 +7,7 @@ from typing import Iterable
 import dns.zone
 
 from .authority import Authority, render
-from .transport import Sink, serve_until_stopped
+from .transport import ListenOptions, Sink, serve_until_stopped
 from .wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ts")
@@ -55,7 +55,7 @@ class AuthoritativeServer:
 
 
 async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool,
-                tcp_idle: float) -> None:
+                options: ListenOptions) -> None:
     """Answer on every address until SIGINT or SIGTERM."""
     server = AuthoritativeServer(Authority(zones), silent_miss)
 
@@ -63,5 +63,5 @@ async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone]
         for zone in zones:
             log.info("serving zone %s (%d names)%s", zone.origin.to_text(), len(zone.nodes),
                      ", silent on misses" if silent_miss else "")
-    await serve_until_stopped(addresses, server.handle, ready, tcp_idle)
+    await serve_until_stopped(addresses, server.handle, ready, options)
     log.info("stopped")

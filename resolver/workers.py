@@ -1,0 +1,91 @@
+"""Several worker processes serving the same addresses, for more than one core.
+
+Each worker is a whole server with its own event loop and its own sockets,
+bound with SO_REUSEPORT: the kernel spreads clients over the workers by their
+address and port, so a client's queries stay with one worker and no state is
+shared. The parent checks every address first (so a port in use is one clear
+error, not one per worker), fixes port 0 to one real port, forks the workers,
+passes SIGINT and SIGTERM on to them, and exits when they have.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import sys
+from typing import Callable
+
+from .transport import ListenError, describe_bind_error, format_hostport
+
+PORT_ZERO_ATTEMPTS = 50
+
+
+def reserve(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Check that every address can be shared by the workers; port 0 becomes a free port."""
+    return [(host, _check(host, port)) for host, port in addresses]
+
+
+def _check(host: str, port: int) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(PORT_ZERO_ATTEMPTS if port == 0 else 1):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            for sock in (udp, tcp):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            udp.bind((host, port))
+            chosen = udp.getsockname()[1]
+            tcp.bind((host, chosen))
+            return chosen
+        except OSError as exc:
+            if port == 0 and exc.errno == errno.EADDRINUSE:
+                continue
+            raise ListenError(f"cannot listen on {format_hostport(host, port)}: {describe_bind_error(exc)}") from None
+        finally:
+            udp.close()
+            tcp.close()
+    raise ListenError(f"cannot find a free port on {host}")
+
+
+def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
+    """Run ``serve`` in ``count`` forked processes; the exit status is the worst of theirs."""
+    children: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_child(serve, prog))
+        children.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    worst = 0
+    running = set(children)
+    while running:
+        pid, status = os.wait()
+        running.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 and not worst:
+            worst = code if code > 0 else 1
+            forward(signal.SIGTERM, None)   # one worker failed: stop the others too
+    return worst
+
+
+def _child(serve: Callable[[], None], prog: str) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        serve()
+        return 0
+    except Exception as exc:  # a worker reports its own failure in one line, like the parent would
+        print(f"{prog}: error: worker {os.getpid()}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stderr.flush()
