@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import dns.zone
-
 from .compiled import Answer, CompiledZone, wire_key
+from .zones import ZoneData
 from .wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 
 OPT_PLAIN = opt_record(False)
@@ -25,7 +24,7 @@ REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", EDE_NOT_AUTHORITATIVE)
 class Authority:
     """All zones of one TS, ready to answer."""
 
-    def __init__(self, zones: Iterable[dns.zone.Zone]) -> None:
+    def __init__(self, zones: Iterable[ZoneData]) -> None:
         self.exact: dict[bytes, Answer] = {}
         self.by_name: dict[bytes, Answer] = {}
         self.zones: dict[bytes, CompiledZone] = {}

@@ -128,10 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_ts(args: argparse.Namespace) -> int:
     if not args.zone and not args.table:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
-    zones = [load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table]
     from . import ts
+    from .authority import Authority
+    # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
+    authority = Authority([load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table])
     return serve_with_workers(args, lambda addresses, options: run(
-        ts.serve(addresses, zones, args.silent_miss, options)))
+        ts.serve(addresses, authority, args.silent_miss, options)))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -144,7 +146,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def serve_with_workers(args: argparse.Namespace, serve) -> int:
     """Serve in this process, or in ``--workers`` forked processes sharing the addresses.
 
-    Zones are loaded before the fork, so the workers share them copy-on-write.
+    Whatever the caller prepared before (the TS's compiled zones) the workers
+    share copy-on-write.
     """
     if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))

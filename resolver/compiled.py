@@ -28,18 +28,22 @@ import io
 from typing import Callable
 
 import dns.name
+import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 import dns.zone
 
+from .addresses import AddressRecords
 from .wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
+from .zones import ZoneData
 
 MAX_CNAME_CHAIN = 8
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 NO_AUTHORITY_NS = (dns.rdatatype.DS, dns.rdatatype.DNSKEY)     # their RRsets are large (NSD)
 ANY = dns.rdatatype.ANY
 MAX_MESSAGE = 65535
+OWNER_IS_QUESTION = b"\xc0\x0c"   # a compression pointer to the question name
 MAX_OPT = 11 + 6        # an OPT record with one extended error
 
 Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
@@ -97,15 +101,16 @@ class Sections:
         return self.parts[self.ANSWER]
 
     def pack(self, qname_len: int, seeds: Seeds, rcode: int, authoritative: bool = True,
-             limit: int = MAX_MESSAGE) -> Answer:
+             limit: int = MAX_MESSAGE, after: int = 0) -> Answer:
         """Pack the sections to follow a question whose name is ``qname_len`` bytes.
 
         ``seeds`` maps the names known to sit inside the question name to their
         offsets, so records compress against the question whatever its letter
         case. ``limit`` is the largest message size (the OPT record excluded).
+        ``after`` is the length of records packed elsewhere that come first.
         """
         out = io.BytesIO()
-        out.write(bytes(12 + qname_len + 4))
+        out.write(bytes(12 + qname_len + 4 + after))
         compress = dict(seeds)
         start = out.tell()
         counts = [0] * 5
@@ -130,7 +135,7 @@ class Sections:
                 break
         flags = QR | (AA if authoritative else 0) | (TC if truncated else 0) | rcode
         answer = Answer(flags, counts[0], counts[1] + counts[2], counts[3] + counts[4], out.getvalue()[start:])
-        if limit == MAX_MESSAGE and 12 + qname_len + 4 + len(answer.sections) + MAX_OPT > MIN_UDP:
+        if limit == MAX_MESSAGE and not after and 12 + qname_len + 4 + len(answer.sections) + MAX_OPT > MIN_UDP:
             # Too big for some UDP clients: keep what is needed to pack it again smaller.
             answer.shrink = functools.partial(self.pack, qname_len, seeds, rcode, authoritative)
         return answer
@@ -187,8 +192,8 @@ class CompiledZone:
     Missing names are answered by :meth:`missing`.
     """
 
-    def __init__(self, zone: dns.zone.Zone, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
-        self.zone = zone
+    def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
+        zone = self.zone = data.zone
         self.apex: dns.name.Name = zone.origin
         self.apex_len = len(wire_key(self.apex))
         self.soa = zone.get_rdataset(self.apex, dns.rdatatype.SOA)
@@ -198,14 +203,113 @@ class CompiledZone:
         self.negative_soa.update_ttl(min(self.soa.ttl, self.soa[0].minimum))
         self._by_name = by_name
         self._cache: dict[tuple, object] = {}
-        self.names = self._existing_names()
         self.cuts = {name: node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)
                      for name, node in zone.nodes.items()
                      if name != self.apex and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)}
         self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
+        addresses = self._take_dependent_addresses(data.addresses)
+        self.names = self._existing_names()
         self.wildcards = {wire_key(name.parent()): name for name in zone.nodes if name.is_wild()}
         for name in self.names:
             self._compile_name(name, exact, by_name)
+        self._compile_addresses(addresses, exact, by_name)
+        self.size = len(self.names) + len(addresses)       # names with records or below them
+
+    def _take_dependent_addresses(self, addresses: AddressRecords) -> AddressRecords:
+        """Move into the zone the address names that other records depend on.
+
+        The fast path compiles a name from its own records only; a name that
+        also has other records, that NS, MX, SRV or CNAME records point at, or
+        that lies at or below a zone cut, goes through the general path.
+        Returns the rest, for :meth:`_compile_addresses`.
+        """
+        if not addresses:
+            return addresses
+        dependent = {wire_key(name) for name in self.zone.nodes} | self._target_keys()
+        rest: AddressRecords = {}
+        for key, records in addresses.items():
+            if key in dependent or self._below_cut(key) or self._too_big_for_udp(key, records):
+                self._add_to_zone(key, records)
+            else:
+                rest[key] = records
+        return rest
+
+    def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> None:
+        name = dns.name.from_wire(key, 0)[0]
+        for rdtype, ttl, wire in records:
+            rdata = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
+            self.zone.find_rdataset(name, rdtype, create=True).add(rdata, ttl)
+
+    def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:
+        """Whether an answer might need shrinking, which only the general path can do."""
+        body = sum(12 + len(wire) for _, _, wire in records)
+        return 12 + len(key) + 4 + body + len(self._address_tail(len(key), body).sections) + MAX_OPT > MIN_UDP
+
+    def _target_keys(self) -> set[bytes]:
+        targets = set()
+        for _, node in self.zone.nodes.items():
+            for rds in node:
+                if rds.rdtype in (dns.rdatatype.NS, dns.rdatatype.SRV, dns.rdatatype.CNAME):
+                    targets.update(wire_key(rdata.target) for rdata in rds)
+                elif rds.rdtype == dns.rdatatype.MX:
+                    targets.update(wire_key(rdata.exchange) for rdata in rds)
+        return targets
+
+    def _below_cut(self, key: bytes) -> bool:
+        if not self.cut_keys:
+            return False
+        pos = 0
+        while pos < len(key) - self.apex_len:
+            if key[pos:] in self.cut_keys:
+                return True
+            pos += key[pos] + 1
+        return False
+
+    def _compile_addresses(self, addresses: AddressRecords, exact: dict[bytes, Answer],
+                           by_name: dict[bytes, Answer]) -> None:
+        """The fast path: answers for plain address names, spliced from bytes.
+
+        The answer records point at the question for their owner (0xC00C) and
+        hold only an address, so they need no compression state. What follows
+        them (the zone's NS RRset and its addresses) depends only on the
+        question's length and the answer's length, and is packed once per pair.
+        """
+        for key, records in addresses.items():
+            qname_len = len(key)
+            rrsets: dict[int, list[tuple[int, bytes]]] = {}
+            for rdtype, ttl, wire in records:
+                rrsets.setdefault(rdtype, []).append((ttl, wire))
+            first = None
+            for rdtype in sorted(rrsets):
+                ttl = min(t for t, _ in rrsets[rdtype])
+                wires = list(dict.fromkeys(w for _, w in rrsets[rdtype]))    # an RRset is a set
+                body = b"".join(OWNER_IS_QUESTION + RR_FIXED.pack(rdtype, 1, ttl, len(w)) + w for w in wires)
+                tail = self._address_tail(qname_len, len(body))
+                answer = Answer(tail.flags, len(wires), tail.nscount, tail.arcount, body + tail.sections)
+                exact[key + rdtype.to_bytes(2, "big")] = answer
+                if first is None:
+                    first = answer if self.ns is None else Answer(QR | AA, len(wires), 0, 0, body)
+            exact[key + ANY.to_bytes(2, "big")] = first
+            by_name[key] = self.negative(qname_len, NOERROR)
+        self._add_empty_non_terminals(addresses, by_name)
+
+    def _address_tail(self, qname_len: int, after: int) -> Answer:
+        key = ("tail", qname_len, after)
+        if key not in self._cache:
+            sections = Sections()
+            if self.ns is not None:
+                sections.add(Sections.OPTIONAL, self.apex, self.ns)
+                self._add_target_addresses(sections, sections.parts[Sections.OPTIONAL])
+            seeds = suffix_offsets(self.apex, 12 + qname_len - self.apex_len)
+            self._cache[key] = sections.pack(qname_len, seeds, NOERROR, after=after)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _add_empty_non_terminals(self, addresses: AddressRecords, by_name: dict[bytes, Answer]) -> None:
+        for key in addresses:
+            parent = key[key[0] + 1:]
+            while len(parent) > self.apex_len and parent not in by_name:
+                by_name[parent] = self.negative(len(parent), NOERROR)
+                parent = parent[parent[0] + 1:]
 
     def _existing_names(self) -> set[dns.name.Name]:
         """Every name with data, and the empty non-terminals between them and the apex."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-import dns.zone
-
 from .authority import Authority, render
 from .transport import ListenOptions, Sink, serve_until_stopped
 from .wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
@@ -54,14 +52,14 @@ class AuthoritativeServer:
         return transfer_refusal(q, stream)
 
 
-async def serve(addresses: Iterable[tuple[str, int]], zones: list[dns.zone.Zone], silent_miss: bool,
+async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, silent_miss: bool,
                 options: ListenOptions) -> None:
     """Answer on every address until SIGINT or SIGTERM."""
-    server = AuthoritativeServer(Authority(zones), silent_miss)
+    server = AuthoritativeServer(authority, silent_miss)
 
     def ready() -> None:
-        for zone in zones:
-            log.info("serving zone %s (%d names)%s", zone.origin.to_text(), len(zone.nodes),
+        for zone in server.authority.zones.values():
+            log.info("serving zone %s (%d names)%s", zone.apex.to_text(), zone.size,
                      ", silent on misses" if silent_miss else "")
     await serve_until_stopped(addresses, server.handle, ready, options)
     log.info("stopped")

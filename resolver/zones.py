@@ -1,13 +1,15 @@
 """Zone loading: RFC 1035 master files and the assignment's ``hostname IP A`` tables.
 
-Both become :class:`dns.zone.Zone` objects with absolute names, which
-:mod:`resolver.authority` compiles into ready answers. Every problem is raised
-as :class:`ZoneError` with the file (and line, where there is one) in its text.
+Both become :class:`ZoneData`: a :class:`dns.zone.Zone` with absolute names,
+and beside it the plain address records kept compact (see
+:mod:`resolver.addresses`), which :mod:`resolver.compiled` turns into ready
+answers. Every problem is raised as :class:`ZoneError` with the file (and
+line, where there is one) in its text.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
@@ -16,6 +18,8 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
+
+from .addresses import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address, split_master_file
 
 TABLE_TTL = 300
 # The SOA a table's root zone gets: short negative TTL, since tables change often.
@@ -28,18 +32,36 @@ class ZoneError(Exception):
     """A zone file or table that cannot be served; the text names file and line."""
 
 
-def load_zone_file(path: str | Path) -> dns.zone.Zone:
+@dataclass
+class ZoneData:
+    """A loaded zone: dnspython's zone, and the plain address records taken out of it."""
+
+    zone: dns.zone.Zone
+    addresses: AddressRecords = field(default_factory=dict)
+
+    @property
+    def origin(self) -> dns.name.Name:
+        return self.zone.origin
+
+
+def load_zone_file(path: str | Path) -> ZoneData:
     """Read a master file.
 
-    The origin comes from ``$ORIGIN``, else from the first record's owner when it
+    The origin comes from a leading ``$ORIGIN``, else from the first record's owner when it
     is absolute, else from the file name (``example.com.zone`` is ``example.com.``),
     the way NSD takes it from its configuration.
     """
     path = Path(path)
     text = _read(path)
-    origin = None if _has_leading_origin(text) else _origin_from_first_record(text) or _origin_from_filename(path)
+    origin = _leading_origin(text) or _origin_from_first_record(text) or _origin_from_filename(path)
+    if origin is None:
+        raise ZoneError(f"{path}: cannot tell the zone's name: start the file with $ORIGIN")
     try:
-        return dns.zone.from_text(text, origin=origin, relativize=False, filename=str(path), check_origin=True)
+        rest, addresses = split_master_file(text, origin.to_text(), str(path))
+        return ZoneData(dns.zone.from_text(rest, origin=origin, relativize=False, filename=str(path),
+                                           check_origin=True), addresses)
+    except AddressError as exc:
+        raise ZoneError(str(exc)) from None
     except dns.exception.SyntaxError as exc:
         raise ZoneError(str(exc)) from None
     except dns.zone.NoSOA:
@@ -50,7 +72,7 @@ def load_zone_file(path: str | Path) -> dns.zone.Zone:
         raise ZoneError(f"{path}: {exc}") from None
 
 
-def load_table(path: str | Path) -> dns.zone.Zone:
+def load_table(path: str | Path) -> ZoneData:
     """Read a table of ``hostname IP A`` lines (``AAAA`` too) into a root zone.
 
     Hostnames are case-insensitive; a name on several lines gets every address.
@@ -60,6 +82,7 @@ def load_table(path: str | Path) -> dns.zone.Zone:
     zone = dns.zone.Zone(dns.name.root, relativize=False)
     soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, TABLE_SOA)
     zone.find_rdataset(dns.name.root, dns.rdatatype.SOA, create=True).add(soa, TABLE_TTL)
+    addresses: AddressRecords = {}
     for number, line in enumerate(_read(path).splitlines(), 1):
         fields = line.split("#", 1)[0].split()
         if not fields:
@@ -68,25 +91,24 @@ def load_table(path: str | Path) -> dns.zone.Zone:
         if len(fields) != 3:
             raise ZoneError(f"{where}: expected 'hostname IP A', got {line.strip()!r}")
         hostname, address, rtype = fields
-        rdtype = _table_type(where, address, rtype.upper())
-        try:
-            name = dns.name.from_text(hostname)
-        except dns.exception.DNSException as exc:
-            raise ZoneError(f"{where}: bad hostname {hostname!r}: {exc}") from None
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, address)
-        zone.find_rdataset(name, rdtype, create=True).add(rdata, TABLE_TTL)
-    return zone
+        owner = name_to_wire(hostname if hostname.endswith(".") else hostname + ".", None)
+        if owner is None:
+            raise ZoneError(f"{where}: bad hostname {hostname!r}")
+        addresses.setdefault(owner.lower(), []).append(_table_address(where, address, rtype.upper()))
+    return ZoneData(zone, addresses)
 
 
-def _table_type(where: str, address: str, rtype: str) -> dns.rdatatype.RdataType:
+def _table_address(where: str, address: str, rtype: str) -> tuple[int, int, bytes]:
+    family = "AAAA" if ":" in address else "A"
+    if rtype not in ADDRESS_TYPES:
+        raise ZoneError(f"{where}: record type {rtype!r} is not A or AAAA")
+    if rtype != family:
+        raise ZoneError(f"{where}: record type {rtype!r} does not fit {address} (expected {family})")
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise ZoneError(f"{where}: {address!r} is not an IP address") from None
-    expected = "A" if ip.version == 4 else "AAAA"
-    if rtype != expected:
-        raise ZoneError(f"{where}: record type {rtype!r} does not fit {address} (expected {expected})")
-    return dns.rdatatype.from_text(rtype)
+        rdtype, wire = parse_address(where, rtype, address)
+    except AddressError as exc:
+        raise ZoneError(str(exc)) from None
+    return rdtype, TABLE_TTL, wire
 
 
 def _read(path: Path) -> str:
@@ -104,13 +126,18 @@ def _records(text: str) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def _has_leading_origin(text: str) -> bool:
+def _leading_origin(text: str) -> dns.name.Name | None:
+    """The name of a ``$ORIGIN`` that comes before every record."""
     for line in _records(text):
         if _ORIGIN_LINE.match(line):
-            return True
+            tokens = line.split()
+            try:
+                return dns.name.from_text(tokens[1]) if len(tokens) > 1 else None
+            except dns.exception.DNSException:
+                return None
         if not line.startswith("$"):
-            return False
-    return False
+            return None
+    return None
 
 
 def _origin_from_first_record(text: str) -> dns.name.Name | None:

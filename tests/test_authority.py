@@ -160,7 +160,7 @@ def test_silent_miss_answers_only_positives():
 
 @pytest.mark.parametrize("text,message", [
     ("www.a.com 1.2.3.4\n", "expected 'hostname IP A'"),
-    ("www.a.com 1.2.3 A\n", "not an IP address"),
+    ("www.a.com 1.2.3 A\n", "not an IPv4 address"),
     ("www.a.com 2001:db8::1 A\n", "expected AAAA"),
 ])
 def test_bad_table_lines_name_file_and_line(tmp_path, text, message):
