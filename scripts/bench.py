@@ -18,7 +18,9 @@ root). What it does, in order:
    the LS adds compared with dnsdist, and the time to answer a miss that
    every backend says NXDOMAIN to.
 6. ``--workers``: TS and LS throughput with 1, 2, ... workers, when the
-   product has that flag.
+   product has that flag, measured with ``dnsperf -c 8``: SO_REUSEPORT spreads
+   clients over the workers by address and port, so one client socket would
+   always reach the same worker.
 7. Size: load time, resident memory and queries/s of a TS on a 1,000-record
    zone and on a ``--big``-record zone.
 
@@ -55,6 +57,7 @@ import dns.rcode
 import dns.rdatatype
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
 HOST = "127.0.0.1"
 ORIGIN = "bench."
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
@@ -589,9 +592,9 @@ def parse_dnsperf(path: Path) -> PerfRun:
 
 
 def run_dnsperf(fleet: Fleet, tools: Tools, label: str, port: int, queries: Path, duration: float,
-                outstanding: int, verbose: bool, out: Path) -> PerfRun:
-    """``dnsperf -c 1 -T 1 -q N -l DURATION`` against one target; its output goes to a file, then is parsed."""
-    argv = [tools.dnsperf, "-s", HOST, "-p", str(port), "-d", str(queries), "-c", "1", "-T", "1",
+                outstanding: int, verbose: bool, out: Path, clients: int = 1) -> PerfRun:
+    """``dnsperf -c CLIENTS -T 1 -q N -l DURATION`` against one target; its output goes to a file, then is parsed."""
+    argv = [tools.dnsperf, "-s", HOST, "-p", str(port), "-d", str(queries), "-c", str(clients), "-T", "1",
             "-q", str(outstanding), "-l", f"{duration:g}"]
     if verbose:
         argv.append("-v")
@@ -901,7 +904,7 @@ class Bench:
 
     # -- helpers
 
-    def perf(self, target: Server, queries: Path, outstanding: int, duration: float) -> PerfRun:
+    def perf(self, target: Server, queries: Path, outstanding: int, duration: float, clients: int = 1) -> PerfRun:
         """One measured run: dnsperf with ``outstanding`` queries in flight, or the one-in-flight client for 1."""
         before = cpu_snapshot(p.pid for p in self.fleet.procs)
         if outstanding == 1:
@@ -910,7 +913,7 @@ class Bench:
             self.perf_count += 1
             out = self.workdir / f"dnsperf-{self.perf_count:03d}.out"
             run = run_dnsperf(self.fleet, self.tools, target.label, target.port, queries, duration,
-                              outstanding, not self.args.no_p99, out)
+                              outstanding, not self.args.no_p99, out, clients)
             out.unlink()  # -v output is tens of MB per run; the figures are in ``run``
         run.foreign_cpus = foreign_cpus(before, cpu_snapshot(p.pid for p in self.fleet.procs))
         p99 = percentile(run.latency_us, 0.99)
@@ -920,7 +923,7 @@ class Bench:
         return run
 
     def alternate(self, targets: Sequence[Server], queries: Path, outstanding: int, duration: float,
-                  into: dict[str, Series], rounds: int) -> None:
+                  into: dict[str, Series], rounds: int, clients: int = 1) -> None:
         """Every target once per round, the order rotated each round so no target always goes first."""
         for label in (t.label for t in targets):
             into.setdefault(label, Series(label))
@@ -929,7 +932,7 @@ class Bench:
             log(f"round {r + 1}/{rounds} ({queries.name}, {how}, {duration:g} s each)")
             shift = r % len(targets)
             for target in list(targets[shift:]) + list(targets[:shift]):
-                into[target.label].runs.append(self.perf(target, queries, outstanding, duration))
+                into[target.label].runs.append(self.perf(target, queries, outstanding, duration, clients))
 
     # -- phases
 
@@ -1032,8 +1035,10 @@ class Bench:
             if not servers:
                 continue
             series: dict[str, Series] = {}
+            # Several client sockets: SO_REUSEPORT spreads clients by address and port,
+            # so the single socket of ``dnsperf -c 1`` would always reach one worker.
             self.alternate([s for _, s in servers], split.mix_file, 100, self.args.duration, series,
-                           self.args.rounds)
+                           self.args.rounds, clients=WORKER_CLIENTS)
             res.workers[command] = {n: series[s.label] for n, s in servers}
             for _, server in servers:
                 self.fleet.stop(server.proc)
@@ -1256,7 +1261,8 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
                 "`listening after`: process start to its `listening on` line; `answering after`: to the first "
                 "right answer for the zone's last name; RSS is VmRSS after loading, peak is VmHWM.", ""]
     out += ["### Workers", ""]
-    out += [*workers_table(res), ""] if res.workers else []
+    out += [f"Workers: `dnsperf -c {WORKER_CLIENTS} -T 1 -q 100` (several client sockets, which SO_REUSEPORT "
+            "spreads over the workers).", "", *workers_table(res), ""] if res.workers else []
     if res.workers_note:
         out += [res.workers_note.strip(), ""]
     wrong = {label: c for label, c in res.checks.items() if c.wrong}
