@@ -35,7 +35,8 @@ class AuthoritativeServer:
             return None
         rcode, ede = (q.error, None) if q.error else self._refusal(q, stream)
         if rcode or not q.question:
-            return None if self.silent_miss else error_reply(data, q, rcode, ede=ede)
+            # Like NSD, a bare header for other opcodes.
+            return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not q.opcode)
         answer = self.authority.lookup(q.qname.lower(), q.question[-4:-2])
         if self.silent_miss and not answer.positive:
             return None

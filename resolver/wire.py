@@ -132,9 +132,6 @@ def scan_query(data: bytes) -> Query | None:
     if flags & QR:
         return None
     q = Query(flags)
-    if flags & OPCODE_MASK:
-        q.error = NOTIMP
-        return q
     if qdcount > 1:
         q = Query(0)        # one question per query; NSD clears every flag in this reply
         q.error = FORMERR
@@ -165,6 +162,8 @@ def scan_query(data: bytes) -> Query | None:
             _scan_edns(data, end, ancount + nscount, arcount, q)
     except WireError:
         q.error = FORMERR
+    if flags & OPCODE_MASK and q.error != FORMERR:
+        q.error = NOTIMP    # the question was still read, for a reply that echoes it
     return q
 
 
@@ -210,9 +209,15 @@ def opt_record(do: bool, extended_rcode: int = 0, ede: int | None = None) -> byt
     return b"\x00" + RR_FIXED.pack(TYPE_OPT, MAX_UDP, ttl, len(options)) + options
 
 
-def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0, ede: int | None = None) -> bytes:
-    """A reply with no records: the query's ID, opcode and RD, its question and OPT echoed."""
+def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0, ede: int | None = None,
+                echo: bool = True) -> bytes:
+    """A reply with no records: the query's ID, opcode and RD, its question and OPT echoed.
+
+    With ``echo`` false the reply is the bare header NSD sends for FORMERR and NOTIMP.
+    """
     flags = QR | (q.flags & (OPCODE_MASK | RD)) | extra_flags | (rcode & 0xF)
+    if not echo:
+        return data[:2] + HEADER.pack(0, flags, 0, 0, 0, 0)[2:]
     qdcount = 1 if q.question else 0
     opt = b""
     if q.edns_size >= 0 or rcode == BADVERS:

@@ -229,6 +229,13 @@ NSD_ACCEPTED: list[Accepted] = [
 # The LS may differ from the TS only in replies it makes itself; there are none
 # expected for answers the TS serves.
 LS_ACCEPTED: list[Accepted] = [
+    Accepted(
+        reason="Other opcodes: the LS answers NOTIMP itself, echoing the question and, for an EDNS "
+               "query, an OPT record, so that clients can match the reply (RFC 6891 section 7); the TS "
+               "sends NSD's bare header (no question, no OPT).",
+        when=lambda c: c.variant.opcode != 0,
+        fields=frozenset({"question", "opt", "opt.version", "opt.flags", "opt.payload", "opt.options"}),
+    ),
 ]
 
 # --------------------------------------------------------------------------- servers

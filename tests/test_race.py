@@ -13,6 +13,7 @@ from typing import Callable
 import dns.asyncquery
 import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -223,5 +224,18 @@ def test_queries_beyond_the_inflight_limit_get_servfail_at_once():
         assert len(fast) == 15 and all(reply.rcode() == dns.rcode.SERVFAIL for reply in fast)
         assert balancer.race.stats["overflow"] == 15 and balancer.race.stats["timeouts"] == 10
         assert not balancer.race.pending
+        listener.close(); balancer.close()
+    run(main())
+
+
+def test_other_opcodes_get_notimp_from_the_ls_with_question_and_opt():
+    async def main():
+        balancer, listener, backends = await start_ls([answer()], timeout=5.0)
+        query = dns.message.make_query("Some.Example", "A", use_edns=0)
+        query.set_opcode(dns.opcode.STATUS)
+        reply = await dns.asyncquery.udp(query, listener.host, timeout=3, port=listener.port)
+        assert reply.rcode() == dns.rcode.NOTIMP and reply.opcode() == dns.opcode.STATUS
+        assert reply.question == query.question and reply.edns == 0
+        assert not backends[0].seen          # answered by the LS itself
         listener.close(); balancer.close()
     run(main())
