@@ -56,6 +56,9 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from resolver.transport import ListenError
+from resolver.workers import reserve
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
 HOST = "127.0.0.1"
@@ -285,20 +288,10 @@ class Fleet:
 
 def free_port() -> int:
     """A port free for UDP and TCP right now, for servers that cannot pick their own (NSD, dnsdist)."""
-    for _ in range(100):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            udp.bind((HOST, 0))
-            port: int = udp.getsockname()[1]
-            tcp.bind((HOST, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            udp.close()
-            tcp.close()
-    raise BenchError("no free UDP+TCP port on 127.0.0.1")
+    try:
+        return reserve([(HOST, 0)])[0][1]
+    except ListenError as exc:
+        raise BenchError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- DNS

@@ -47,6 +47,8 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from resolver.workers import reserve
+
 HOST = "127.0.0.1"
 UDP_TIMEOUT = 0.5       # per attempt; loopback replies take well under a millisecond
 UDP_ATTEMPTS = 3
@@ -60,21 +62,7 @@ FLAG_BITS = (("qr", 0x8000), ("aa", 0x0400), ("tc", 0x0200), ("rd", 0x0100), ("r
 
 def free_port(host: str = HOST) -> int:
     """A port that is free for both UDP and TCP right now (bound, then released)."""
-    for _ in range(100):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            udp.bind((host, 0))
-            port = udp.getsockname()[1]
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind((host, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            udp.close()
-            tcp.close()
-    raise RuntimeError("no free UDP+TCP port pair")
+    return reserve([(host, 0)])[0][1]
 
 
 def zone_origin(path: Path) -> str:
