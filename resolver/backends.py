@@ -36,7 +36,9 @@ class Backend(asyncio.DatagramProtocol):
         self.on_reply: ReplyHandler = lambda backend, data: None
         self.on_lost: LossHandler = lambda backend, queries: None
         self.stream: BackendStream | None = None
-        self.errors = 0
+        self.on_unreachable: Callable[["Backend"], None] = lambda backend: None
+        self.probe_id: int | None = None       # the health probe awaiting its reply
+        self.probe_failures = 0
 
     def __str__(self) -> str:
         return format_hostport(self.host, self.port)
@@ -56,9 +58,10 @@ class Backend(asyncio.DatagramProtocol):
         self.on_reply(self, data)
 
     def error_received(self, exc: Exception) -> None:
-        # An ICMP error (port unreachable: the backend is down) surfaces here.
-        self.errors += 1
+        # An ICMP error on the connected socket: nothing listens on the backend's port.
         log.debug("backend %s: %s", self, exc)
+        if isinstance(exc, ConnectionRefusedError):
+            self.on_unreachable(self)
 
     def send(self, data: bytes) -> None:
         if self.transport is not None:

@@ -54,6 +54,16 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="processes sharing the addresses with SO_REUSEPORT (default 1)")
 
 
+def dns_name(text: str) -> str:
+    import dns.exception
+    import dns.name
+    try:
+        dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise argparse.ArgumentTypeError(f"not a domain name: {text!r} ({exc})") from None
+    return text
+
+
 def worker_count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64: {text!r}")
@@ -84,6 +94,13 @@ def build_parser() -> Parser:
     ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
     ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
                     help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
+    ls.add_argument("--probe-name", type=dns_name, default=".", metavar="NAME",
+                    help="health probe: an SOA query for this name (default '.'; any reply counts as alive, "
+                         "so --silent-miss backends need a name they answer)")
+    ls.add_argument("--probe-interval", type=positive_seconds, default=1.0, metavar="SECONDS",
+                    help="seconds between health probes (default 1)")
+    ls.add_argument("--down-after", type=worker_count, default=2, metavar="N",
+                    help="unanswered probes in a row that mark a backend down (default 2)")
     add_server_options(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server")
@@ -139,8 +156,9 @@ def cmd_ts(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
     rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
+    probe = ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after)
     return serve_with_workers(args, lambda addresses, options: run(
-        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options)))
+        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe)))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:

@@ -35,6 +35,7 @@ async def run_demo(zones: Path = ZONES, out: Path = Path("RESOLVED.txt"), timeou
             log.info("%s listening on %s, serving %s", name.upper(), listener, table)
         balancer = await LoadBalancer.connect(backends, timeout, NXDOMAIN)
         ls = await listen("127.0.0.1", 0, balancer.handle)
+        balancer.start_probes()
         listeners.append(ls)
         log.info("LS  listening on %s, racing TS1 and TS2 (timeout %g s)", ls, timeout)
         hostnames = read_hostnames((zones / "hostnames.txt").read_text(encoding="utf-8"))

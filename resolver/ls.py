@@ -2,14 +2,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Iterable
 
 from .backends import Backend
+from .health import HealthMonitor
 from .race import Race
 from .transport import ListenOptions, Sink, serve_until_stopped
 from .wire import RCODE_NAMES, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The health probe: the name asked (type SOA), how often, and after how many misses a backend is down."""
+
+    name: str = "."
+    interval: float = 1.0
+    down_after: int = 2
 
 
 class LoadBalancer:
@@ -21,12 +32,21 @@ class LoadBalancer:
 
     @classmethod
     async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
-                      max_inflight: int = 20000) -> "LoadBalancer":
+                      max_inflight: int = 20000, probe: ProbeSettings = ProbeSettings()) -> "LoadBalancer":
         backends = [Backend(index, host, port) for index, (host, port) in enumerate(backend_addresses)]
         race = Race(backends, timeout, timeout_rcode, max_inflight)
+        health = race.health = HealthMonitor(backends, race.set_backend_up, probe.name, probe.interval,
+                                             probe.down_after)
         for backend in backends:
+            backend.on_unreachable = health.unreachable
             await backend.connect(race.on_reply, race.on_lost)
         return cls(backends, race)
+
+    def start_probes(self) -> None:
+        """Start watching backend health; done once the LS listens, so that a failed
+        start reports only its own error."""
+        if self.race.health is not None:
+            self.race.health.start()
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
         q = scan_query(data)
@@ -39,17 +59,21 @@ class LoadBalancer:
         self.race.submit(data, q, sink, addr)
 
     def close(self) -> None:
+        if self.race.health is not None:
+            self.race.health.close()
         self.race.close()
         for backend in self.backends:
             backend.close()
 
 
 async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
-                timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions) -> None:
+                timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions,
+                probe: ProbeSettings = ProbeSettings()) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
-    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight)
+    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe)
 
     def ready() -> None:
+        balancer.start_probes()
         log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
                  timeout, RCODE_NAMES[timeout_rcode])
     try:

@@ -12,7 +12,10 @@ client is checked too). Then:
   beats SERVFAIL, which beats REFUSED), and sent once every backend said no;
 * at the deadline the client gets NXDOMAIN, or SERVFAIL with
   ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
-  in place of the made-up one, since it carries the zone's SOA.
+  in place of the made-up one, since it carries the zone's SOA;
+* only backends that are up (:mod:`resolver.health`) are asked and waited
+  for: when every one of them has said no, the best "no" goes back at once,
+  and when none is up, the timeout answer does.
 
 Deadlines need no timer per query: all queries share one timeout, so the
 entries are already in deadline order in a deque, and one timer at a time
@@ -26,6 +29,7 @@ import os
 from collections import deque
 from typing import Iterator, Protocol, Sequence
 
+from .health import HealthMonitor
 from .transport import Sink
 from .wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply,
                    truncated_reply)
@@ -94,11 +98,13 @@ class Race:
         self.timeout_rcode = timeout_rcode
         self.max_inflight = min(max_inflight, MAX_INFLIGHT_LIMIT)
         self.pending: dict[int, Pending] = {}
+        self.up_mask = self.all_backends
+        self.health: HealthMonitor | None = None
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
         self._loop = asyncio.get_running_loop()
-        self.stats = {"queries": 0, "overflow": 0, "timeouts": 0, "unmatched": 0, "mismatched": 0}
+        self.stats = {"queries": 0, "overflow": 0, "timeouts": 0, "unmatched": 0, "mismatched": 0, "all_down": 0}
 
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
         """Start the race for one client query."""
@@ -107,20 +113,39 @@ class Race:
             self.stats["overflow"] += 1
             sink.send(error_reply(data, q, SERVFAIL), addr)
             return
+        up = self.up_mask
+        if not up:
+            self.stats["all_down"] += 1
+            sink.send(error_reply(data, q, self.timeout_rcode), addr)
+            return
         uid = self._new_id()
         while uid in self.pending:
             uid = self._new_id()
-        entry = Pending(uid, data, q, sink, addr, self.all_backends, self._loop.time() + self.timeout)
+        entry = Pending(uid, data, q, sink, addr, up, self._loop.time() + self.timeout)
         self.pending[uid] = entry
         self._deadlines.append(entry)
         if self._timer is None:
             self._arm()
         upstream = uid.to_bytes(2, "big") + data[2:]
         for backend in self.backends:
+            if not up & (1 << backend.index):
+                continue
             if sink.stream:
                 backend.send_stream(upstream)
             else:
                 backend.send(upstream)
+
+    def set_backend_up(self, backend: Upstream, up: bool) -> None:
+        """Health changed: ask the backend again, or stop waiting for it in every race."""
+        bit = 1 << backend.index
+        if up:
+            self.up_mask |= bit
+            return
+        self.up_mask &= ~bit
+        for entry in [e for e in self.pending.values() if e.waiting & bit]:
+            entry.waiting &= ~bit
+            if not entry.waiting:
+                self._give_up(entry)
 
     def on_reply(self, backend: Upstream, data: bytes) -> None:
         """A reply from a backend: a UDP datagram, or a message on its TCP connection."""
@@ -129,7 +154,8 @@ class Race:
             return
         entry = self.pending.get((data[0] << 8) | data[1])
         if entry is None:
-            self.stats["unmatched"] += 1    # late, duplicate or forged
+            if self.health is None or not self.health.probe_reply(backend, data):
+                self.stats["unmatched"] += 1    # late, duplicate or forged
             return
         bit = 1 << backend.index
         question = entry.q.question
@@ -154,7 +180,7 @@ class Race:
         if rank > entry.best_rank:
             entry.best, entry.best_rank = data, rank
         if not entry.waiting:
-            self._finish(entry, entry.best)
+            self._give_up(entry)
 
     def _finish(self, entry: Pending, reply: bytes | None) -> None:
         """Send the client its reply under its own ID and forget the query."""
@@ -186,8 +212,19 @@ class Race:
 
     def _time_out(self, entry: Pending) -> None:
         self.stats["timeouts"] += 1
+        if self.health is not None:
+            for backend in self.backends:
+                if entry.waiting & (1 << backend.index):
+                    self.health.suspect(backend)
         if self.timeout_rcode == NXDOMAIN and entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN:
             self._finish(entry, entry.best)
+            return
+        self._give_up(entry, use_best=False)
+
+    def _give_up(self, entry: Pending, use_best: bool = True) -> None:
+        """No backend still awaited says yes: the best negative reply, or the timeout answer."""
+        if use_best and entry.best_rank >= 0:
+            self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)
             return
         del self.pending[entry.uid]
         entry.done = True

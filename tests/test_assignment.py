@@ -286,10 +286,10 @@ def test_on_timeout_servfail_with_a_backend_that_never_answers(start_server):
         ls = start_server("ls", "--backend", f"127.0.0.1:{port}", "--timeout", "0.5", "--on-timeout", "servfail")
         r = query(ls, "www.ibm.com", timeout=3)
         assert r.rcode() == dns.rcode.SERVFAIL
-        # the LS did send the query to the backend
+        # the LS did send the query to the backend (among its health probes)
         blackhole.settimeout(1)
-        data, _ = blackhole.recvfrom(65535)
-        assert dns.message.from_wire(data).question[0].name == dns.name.from_text("www.ibm.com")
+        asked = [dns.message.from_wire(blackhole.recvfrom(65535)[0]).question[0].name for _ in range(3)]
+        assert dns.name.from_text("www.ibm.com") in asked
 
 
 def test_on_timeout_default_is_nxdomain_with_a_backend_that_never_answers(start_server):

@@ -1,0 +1,112 @@
+"""Backend health: which backends the race waits for.
+
+Every backend is probed actively: each ``interval`` the LS sends it one query
+(``--probe-name``, type SOA) on its own socket, under a random ID that is
+never a client's. Any reply, even REFUSED, proves the backend alive. A
+backend that leaves ``down_after`` probes in a row unanswered is marked down;
+so is one whose port the kernel reports unreachable (an ICMP error on the
+connected socket), at once. A down backend is not asked and not waited for,
+and it is probed until it answers, when it is used again.
+
+Passive signs only hasten a probe. Timeouts and ICMP errors trigger one
+without waiting for the next tick. A timeout alone never marks a backend
+down: with ``--silent-miss`` backends (the assignment's TS), silence is their
+normal way of saying no. Such backends need a probe name they answer
+positively; the root SOA works for ``--table`` servers.
+
+State changes are logged once each, not once per query.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+from typing import Callable, Sequence
+
+import dns.name
+
+from .backends import Backend
+
+log = logging.getLogger("resolver.ls")
+
+TYPE_SOA = 6
+
+
+class HealthMonitor:
+    """Probes the backends and keeps the bitmask of those that are up."""
+
+    def __init__(self, backends: Sequence[Backend], on_change: Callable[[Backend, bool], None],
+                 probe_name: str = ".", interval: float = 1.0, down_after: int = 2) -> None:
+        self.backends = list(backends)
+        self.on_change = on_change
+        self.probe_question = dns.name.from_text(probe_name).to_wire() + struct.pack("!HH", TYPE_SOA, 1)
+        self.interval = interval
+        self.down_after = down_after
+        self.up_mask = (1 << len(self.backends)) - 1
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._early: set[int] = set()      # backends with a probe brought forward
+
+    def start(self) -> None:
+        self._timer = self._loop.call_soon(self._tick)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def is_up(self, backend: Backend) -> bool:
+        return bool(self.up_mask & (1 << backend.index))
+
+    def _tick(self) -> None:
+        """Judge the last probe of every backend, then send the next one."""
+        for backend in self.backends:
+            self._judge(backend)
+            self._probe(backend)
+        self._timer = self._loop.call_later(self.interval, self._tick)
+
+    def _judge(self, backend: Backend) -> None:
+        if backend.probe_id is None:
+            return
+        backend.probe_id = None
+        backend.probe_failures += 1
+        if backend.probe_failures >= self.down_after:
+            self._set(backend, False, f"{backend.probe_failures} probes unanswered")
+
+    def _probe(self, backend: Backend) -> None:
+        probe_id = int.from_bytes(os.urandom(2), "big")
+        backend.probe_id = probe_id
+        backend.send(struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self.probe_question)
+
+    def probe_reply(self, backend: Backend, data: bytes) -> bool:
+        """Whether ``data`` answers the backend's current probe (and if so, count it)."""
+        if backend.probe_id is None or (data[0] << 8 | data[1]) != backend.probe_id \
+                or data[12:12 + len(self.probe_question)] != self.probe_question:
+            return False
+        backend.probe_id = None
+        backend.probe_failures = 0
+        self._set(backend, True, "answers probes again")
+        return True
+
+    def suspect(self, backend: Backend) -> None:
+        """A timeout: probe this backend now rather than at the next tick."""
+        if backend.index not in self._early and backend.probe_id is None:
+            self._early.add(backend.index)
+            self._loop.call_soon(self._probe_early, backend)
+
+    def _probe_early(self, backend: Backend) -> None:
+        self._early.discard(backend.index)
+        if backend.probe_id is None:
+            self._probe(backend)
+
+    def unreachable(self, backend: Backend) -> None:
+        """The kernel says nothing listens on the backend's port: down at once."""
+        self._set(backend, False, "port unreachable")
+
+    def _set(self, backend: Backend, up: bool, why: str) -> None:
+        bit = 1 << backend.index
+        if bool(self.up_mask & bit) == up:
+            return
+        self.up_mask = (self.up_mask | bit) if up else (self.up_mask & ~bit)
+        log.warning("backend %s is %s (%s)", backend, "up" if up else "down", why)
+        self.on_change(backend, up)
