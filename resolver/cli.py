@@ -54,6 +54,14 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="processes sharing the addresses with SO_REUSEPORT (default 1)")
 
 
+def network(text: str):
+    from .acl import parse_networks
+    try:
+        return parse_networks([text])[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a network: {text!r} ({exc})") from None
+
+
 def dns_name(text: str) -> str:
     import dns.exception
     import dns.name
@@ -94,6 +102,9 @@ def build_parser() -> Parser:
     ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
     ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
                     help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
+    ls.add_argument("--allow", action="append", type=network, metavar="CIDR",
+                    help="clients served (repeatable); others get REFUSED. Default: loopback and the "
+                         "private ranges, as dnsdist")
     ls.add_argument("--probe-name", type=dns_name, default=".", metavar="NAME",
                     help="health probe: an SOA query for this name (default '.'; any reply counts as alive, "
                          "so --silent-miss backends need a name they answer)")
@@ -156,9 +167,11 @@ def cmd_ts(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
     rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
+    from .acl import DEFAULT_ALLOW, AccessList, parse_networks
     probe = ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after)
+    acl = AccessList(args.allow or parse_networks(DEFAULT_ALLOW))
     return serve_with_workers(args, lambda addresses, options: run(
-        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe)))
+        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe, acl)))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:

@@ -5,11 +5,12 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
+from .acl import AccessList
 from .backends import Backend
 from .health import HealthMonitor
 from .race import Race
 from .transport import ListenOptions, Sink, serve_until_stopped
-from .wire import RCODE_NAMES, error_reply, scan_query, transfer_refusal
+from .wire import EDE_PROHIBITED, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
 
@@ -24,15 +25,18 @@ class ProbeSettings:
 
 
 class LoadBalancer:
-    """Turns client queries into races; answers malformed queries and transfers itself."""
+    """Turns client queries into races; answers malformed queries, transfers and
+    clients outside the allow-list (REFUSED) itself."""
 
-    def __init__(self, backends: list[Backend], race: Race) -> None:
+    def __init__(self, backends: list[Backend], race: Race, acl: AccessList | None = None) -> None:
         self.backends = backends
         self.race = race
+        self.acl = acl
 
     @classmethod
     async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
-                      max_inflight: int = 20000, probe: ProbeSettings = ProbeSettings()) -> "LoadBalancer":
+                      max_inflight: int = 20000, probe: ProbeSettings = ProbeSettings(),
+                      acl: AccessList | None = None) -> "LoadBalancer":
         backends = [Backend(index, host, port) for index, (host, port) in enumerate(backend_addresses)]
         race = Race(backends, timeout, timeout_rcode, max_inflight)
         health = race.health = HealthMonitor(backends, race.set_backend_up, probe.name, probe.interval,
@@ -40,7 +44,7 @@ class LoadBalancer:
         for backend in backends:
             backend.on_unreachable = health.unreachable
             await backend.connect(race.on_reply, race.on_lost)
-        return cls(backends, race)
+        return cls(backends, race, acl)
 
     def start_probes(self) -> None:
         """Start watching backend health; done once the LS listens, so that a failed
@@ -51,6 +55,9 @@ class LoadBalancer:
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
         q = scan_query(data)
         if q is None:
+            return
+        if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
+            sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             return
         rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
         if rcode or not q.question:     # nothing to ask the backends
@@ -68,9 +75,9 @@ class LoadBalancer:
 
 async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
                 timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions,
-                probe: ProbeSettings = ProbeSettings()) -> None:
+                probe: ProbeSettings = ProbeSettings(), acl: AccessList | None = None) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
-    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe)
+    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe, acl)
 
     def ready() -> None:
         balancer.start_probes()

@@ -84,11 +84,13 @@ class TcpConnection(asyncio.Protocol):
         self.idle_timeout = idle_timeout
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.peer: object = None
         self.last_activity = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
         if len(self.registry) >= TCP_MAX_CONNECTIONS:
             transport.close()
             return
@@ -110,7 +112,7 @@ class TcpConnection(asyncio.Protocol):
             message = bytes(buffer[2:2 + length])
             del buffer[:2 + length]
             self.last_activity = asyncio.get_running_loop().time()
-            self.handler(message, self, None)
+            self.handler(message, self, self.peer)
 
     def send(self, data: bytes, addr: object) -> None:
         if self.transport is not None and not self.transport.is_closing():
