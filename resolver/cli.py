@@ -158,10 +158,13 @@ def cmd_ts(args: argparse.Namespace) -> int:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     from . import ts
     from .authority import Authority
+
+    def load() -> Authority:
+        return Authority([load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table])
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
-    authority = Authority([load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table])
+    authority = load()
     return serve_with_workers(args, lambda addresses, options: run(
-        ts.serve(addresses, authority, args.silent_miss, options)))
+        ts.serve(addresses, authority, args.silent_miss, options, reload=load)))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Awaitable, Callable, Iterable, Protocol
 
 log = logging.getLogger("resolver")
 
@@ -253,16 +253,28 @@ def run(main) -> int:
 
 async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
                               ready: Callable[[], None] = lambda: None,
-                              options: ListenOptions = ListenOptions()) -> None:
+                              options: ListenOptions = ListenOptions(),
+                              on_hangup: Callable[[], Awaitable[None]] | None = None) -> None:
     """Listen on every address until SIGINT or SIGTERM, then close every socket.
 
     ``ready`` runs once every address is bound, so that start-up messages
-    appear only for a server that really started.
+    appear only for a server that really started. SIGHUP runs ``on_hangup``
+    (one at a time); without one it is logged and ignored.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    hangups: set[asyncio.Task] = set()
+
+    def hangup() -> None:
+        if on_hangup is None:
+            log.info("SIGHUP: nothing to reload")
+        elif not hangups:
+            task = loop.create_task(on_hangup())
+            hangups.add(task)
+            task.add_done_callback(hangups.discard)
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     listeners = []
     try:
         for host, port in addresses:

@@ -1,11 +1,13 @@
 """The TS: an authoritative server answering from compiled zones."""
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .authority import Authority, render
 from .transport import ListenOptions, Sink, serve_until_stopped
+from .zones import ZoneError
 from .wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ts")
@@ -54,7 +56,7 @@ class AuthoritativeServer:
 
 
 async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, silent_miss: bool,
-                options: ListenOptions) -> None:
+                options: ListenOptions, reload: Callable[[], Authority] | None = None) -> None:
     """Answer on every address until SIGINT or SIGTERM."""
     server = AuthoritativeServer(authority, silent_miss)
 
@@ -62,5 +64,16 @@ async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, sile
         for zone in server.authority.zones.values():
             log.info("serving zone %s (%d names)%s", zone.apex.to_text(), zone.size,
                      ", silent on misses" if silent_miss else "")
-    await serve_until_stopped(addresses, server.handle, ready, options)
+    async def hangup() -> None:
+        """SIGHUP: load and compile the zones again while the old ones serve, then swap."""
+        if reload is None:
+            return
+        try:
+            fresh = await asyncio.get_running_loop().run_in_executor(None, reload)
+        except ZoneError as exc:
+            log.error("reload failed, still serving the old zones: %s", exc)
+            return
+        server.authority = fresh
+        log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
+    await serve_until_stopped(addresses, server.handle, ready, options, hangup)
     log.info("stopped")

@@ -5,7 +5,7 @@ bound with SO_REUSEPORT: the kernel spreads clients over the workers by their
 address and port, so a client's queries stay with one worker and no state is
 shared. The parent checks every address first (so a port in use is one clear
 error, not one per worker), fixes port 0 to one real port, forks the workers,
-passes SIGINT and SIGTERM on to them, and exits when they have.
+passes SIGINT, SIGTERM and SIGHUP on to them, and exits when they have.
 """
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
     worst = 0
     running = set(children)
     while running:

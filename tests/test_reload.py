@@ -1,0 +1,54 @@
+"""SIGHUP: the TS loads its zones again; a broken file leaves the old zones serving."""
+from __future__ import annotations
+
+import signal
+import time
+
+import dns.rcode
+
+from conftest import query
+
+
+def wait_for(condition, limit: float = 5.0) -> None:
+    """Poll (bounded) until ``condition()`` holds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_sighup_reloads_and_a_broken_file_keeps_the_old_zones(start_server, tmp_path):
+    table = tmp_path / "table.txt"
+    table.write_text("old.example 192.0.2.1 A\n")
+    ts = start_server("ts", "--table", str(table))
+    assert query(ts, "new.example").rcode() == dns.rcode.NXDOMAIN
+
+    table.write_text("old.example 192.0.2.1 A\nnew.example 192.0.2.2 A\n")
+    ts.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: query(ts, "new.example").rcode() == dns.rcode.NOERROR)
+    assert any("reloaded" in line for line in ts.lines)
+
+    table.write_text("new.example 192.0.2.999 A\n")       # broken: the old zones must stay
+    ts.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: any("reload failed" in line for line in ts.lines))
+    assert query(ts, "new.example").answer[0][0].address == "192.0.2.2"
+    assert query(ts, "old.example").answer[0][0].address == "192.0.2.1"
+    assert ts.proc.poll() is None and not any("Traceback" in line for line in ts.lines)
+
+
+def test_sighup_to_ts_workers_reloads_every_worker(start_server, tmp_path):
+    table = tmp_path / "table.txt"
+    table.write_text("old.example 192.0.2.1 A\n")
+    ts = start_server("ts", "--table", str(table), "--workers", "2")
+    table.write_text("new.example 192.0.2.2 A\n")
+    ts.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: sum("reloaded" in line for line in ts.lines) == 2)
+    assert query(ts, "new.example").rcode() == dns.rcode.NOERROR
+
+
+def test_sighup_does_not_stop_the_ls(start_server, demo_backends):
+    ts1, ts2 = demo_backends
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport)
+    ls.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: any("SIGHUP" in line for line in ls.lines))
+    assert query(ls, "www.ibm.com").rcode() == dns.rcode.NOERROR and ls.proc.poll() is None
