@@ -102,6 +102,8 @@ def build_parser() -> Parser:
     ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
     ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
                     help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
+    ls.add_argument("--on-overflow", choices=["servfail", "drop"], default="servfail",
+                    help="what a query past --max-inflight gets (default servfail)")
     ls.add_argument("--allow", action="append", type=network, metavar="CIDR",
                     help="clients served (repeatable); others get REFUSED. Default: loopback and the "
                          "private ranges, as dnsdist")
@@ -174,7 +176,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     probe = ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after)
     acl = AccessList(args.allow or parse_networks(DEFAULT_ALLOW))
     return serve_with_workers(args, lambda addresses, options: run(
-        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe, acl)))
+        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe, acl,
+                 drop_overflow=args.on_overflow == "drop")))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:

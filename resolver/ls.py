@@ -36,9 +36,9 @@ class LoadBalancer:
     @classmethod
     async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
                       max_inflight: int = 20000, probe: ProbeSettings = ProbeSettings(),
-                      acl: AccessList | None = None) -> "LoadBalancer":
+                      acl: AccessList | None = None, drop_overflow: bool = False) -> "LoadBalancer":
         backends = [Backend(index, host, port) for index, (host, port) in enumerate(backend_addresses)]
-        race = Race(backends, timeout, timeout_rcode, max_inflight)
+        race = Race(backends, timeout, timeout_rcode, max_inflight, drop_overflow)
         health = race.health = HealthMonitor(backends, race.set_backend_up, probe.name, probe.interval,
                                              probe.down_after)
         for backend in backends:
@@ -75,9 +75,11 @@ class LoadBalancer:
 
 async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
                 timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions,
-                probe: ProbeSettings = ProbeSettings(), acl: AccessList | None = None) -> None:
+                probe: ProbeSettings = ProbeSettings(), acl: AccessList | None = None,
+                drop_overflow: bool = False) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
-    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe, acl)
+    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe, acl,
+                                          drop_overflow)
 
     def ready() -> None:
         balancer.start_probes()

@@ -89,7 +89,7 @@ class Race:
     """The pending-query table and the rules that end each race."""
 
     def __init__(self, backends: Sequence[Upstream], timeout: float, timeout_rcode: int = NXDOMAIN,
-                 max_inflight: int = 20000) -> None:
+                 max_inflight: int = 20000, drop_overflow: bool = False) -> None:
         if not backends:
             raise ValueError("at least one backend is needed")
         self.backends = list(backends)
@@ -97,6 +97,7 @@ class Race:
         self.timeout = timeout
         self.timeout_rcode = timeout_rcode
         self.max_inflight = min(max_inflight, MAX_INFLIGHT_LIMIT)
+        self.drop_overflow = drop_overflow      # past the limit: no reply instead of SERVFAIL
         self.pending: dict[int, Pending] = {}
         self.up_mask = self.all_backends
         self.health: HealthMonitor | None = None
@@ -111,7 +112,8 @@ class Race:
         self.stats["queries"] += 1
         if len(self.pending) >= self.max_inflight:
             self.stats["overflow"] += 1
-            sink.send(error_reply(data, q, SERVFAIL), addr)
+            if not self.drop_overflow:
+                sink.send(error_reply(data, q, SERVFAIL), addr)
             return
         up = self.up_mask
         if not up:
