@@ -7,7 +7,8 @@ Most lines of such zones are plain address records
 (``owner [ttl] [IN] A|AAAA address``). :func:`split_master_file` takes those
 out (a few µs each) and leaves every other line to dnspython, in place: the
 lines taken out become blank lines, so dnspython's error messages keep their
-line numbers. Lines that are not plain (parentheses, quotes, escapes,
+line numbers. On the way it checks every line's owner is inside the zone and
+its TTL at most 2^31 - 1, which dnspython lets pass. Lines that are not plain (parentheses, quotes, escapes,
 wildcards, TTLs with units) always go to dnspython. So does a whole file with
 ``$INCLUDE`` or ``$GENERATE``, or without ``$TTL`` (where dnspython's rule for
 a missing TTL depends on the records before it).
@@ -20,6 +21,7 @@ import socket
 from .wire import MAX_NAME
 
 ADDRESS_TYPES = {"A": (1, socket.AF_INET), "AAAA": (28, socket.AF_INET6)}
+MAX_TTL = 2**31 - 1
 _NOT_PLAIN = re.compile(r'[()"\\*]')
 _WHOLE_FILE_ONLY = re.compile(r"^\$(INCLUDE|GENERATE)\b", re.IGNORECASE | re.MULTILINE)
 _HAS_TTL = re.compile(r"^\$TTL\b", re.IGNORECASE | re.MULTILINE)
@@ -59,6 +61,13 @@ def wire_to_text(wire: bytes) -> str:
         labels.append(wire[pos + 1:pos + 1 + wire[pos]].decode("ascii"))
         pos += wire[pos] + 1
     return ".".join(labels) + "."
+
+
+def _check_ttl(where: str, tokens: list[str]) -> None:
+    """A TTL over 2^31 - 1 is an error (RFC 2181 8), not something to wrap or clamp."""
+    for token in tokens[:2]:            # [ttl] [class] or [class] [ttl] come first
+        if token.isdigit() and int(token) > MAX_TTL:
+            raise AddressError(f"{where}: TTL {token} is over the largest allowed, {MAX_TTL} (RFC 2181)")
 
 
 def parse_address(where: str, rtype: str, text: str) -> tuple[int, bytes]:
@@ -123,7 +132,7 @@ class _Reader:
         if not content.strip():
             return line
         if content.startswith("$"):
-            self._directive(content.split())
+            self._directive(content.split(), f"{self.filename}:{number}")
             return line
         inherits_owner = content[0] in " \t"
         tokens = content.split()
@@ -131,20 +140,25 @@ class _Reader:
         if not inherits_owner:
             self.owner = owner
             del tokens[0]
-        if owner is None or _NOT_PLAIN.search(content) or not self._in_zone(owner):
+        where = f"{self.filename}:{number}"
+        _check_ttl(where, tokens)
+        if owner is not None and self.apex is not None and not self._in_zone(owner):
+            raise AddressError(f"{where}: {wire_to_text(owner)} is outside the zone {wire_to_text(self.apex)}")
+        if owner is None or _NOT_PLAIN.search(content):
             self.depth += content.count("(") - content.count(")")
             return self._spelled_out(line) if inherits_owner else line
         record = self._plain_address(tokens)
         if record is None:
             return self._spelled_out(line) if inherits_owner else line
         rtype, ttl, address = record
-        rdtype, wire = parse_address(f"{self.filename}:{number}", rtype, address)
+        rdtype, wire = parse_address(where, rtype, address)
         self.records.setdefault(owner.lower(), []).append((rdtype, ttl, wire))
         return ""
 
-    def _directive(self, tokens: list[str]) -> None:
+    def _directive(self, tokens: list[str], where: str) -> None:
         keyword = tokens[0].upper()
         if keyword == "$TTL" and len(tokens) > 1:
+            _check_ttl(where, tokens[1:2])
             self.default_ttl = int(tokens[1]) if tokens[1].isdigit() else None
         elif keyword == "$ORIGIN" and len(tokens) > 1:
             origin = tokens[1]

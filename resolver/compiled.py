@@ -36,7 +36,7 @@ import dns.zone
 
 from .addresses import AddressRecords
 from .wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
-from .zones import ZoneData
+from .zones import ZoneData, ZoneError
 
 MAX_CNAME_CHAIN = 8
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -194,6 +194,7 @@ class CompiledZone:
 
     def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
         zone = self.zone = data.zone
+        self.source = data.source or zone.origin.to_text()
         self.apex: dns.name.Name = zone.origin
         self.apex_len = len(wire_key(self.apex))
         self.soa = zone.get_rdataset(self.apex, dns.rdatatype.SOA)
@@ -236,6 +237,9 @@ class CompiledZone:
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> None:
         name = dns.name.from_wire(key, 0)[0]
+        node = self.zone.get_node(name)
+        if node is not None and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME):
+            raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
         for rdtype, ttl, wire in records:
             rdata = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
             self.zone.find_rdataset(name, rdtype, create=True).add(rdata, ttl)

@@ -38,6 +38,7 @@ class ZoneData:
 
     zone: dns.zone.Zone
     addresses: AddressRecords = field(default_factory=dict)
+    source: str = ""            # the file, for messages
 
     @property
     def origin(self) -> dns.name.Name:
@@ -59,7 +60,7 @@ def load_zone_file(path: str | Path) -> ZoneData:
     try:
         rest, addresses = split_master_file(text, origin.to_text(), str(path))
         return ZoneData(dns.zone.from_text(rest, origin=origin, relativize=False, filename=str(path),
-                                           check_origin=True), addresses)
+                                           check_origin=True), addresses, str(path))
     except AddressError as exc:
         raise ZoneError(str(exc)) from None
     except dns.exception.SyntaxError as exc:
@@ -70,6 +71,8 @@ def load_zone_file(path: str | Path) -> ZoneData:
         raise ZoneError(f"{path}: no NS records at the zone apex {origin or ''}".rstrip()) from None
     except dns.exception.DNSException as exc:
         raise ZoneError(f"{path}: {exc}") from None
+    except KeyError as exc:     # dnspython's complaint about a CNAME beside other data
+        raise ZoneError(f"{path}: {exc.args[0] if exc.args else exc}") from None
 
 
 def load_table(path: str | Path) -> ZoneData:
@@ -95,7 +98,7 @@ def load_table(path: str | Path) -> ZoneData:
         if owner is None:
             raise ZoneError(f"{where}: bad hostname {hostname!r}")
         addresses.setdefault(owner.lower(), []).append(_table_address(where, address, rtype.upper()))
-    return ZoneData(zone, addresses)
+    return ZoneData(zone, addresses, str(path))
 
 
 def _table_address(where: str, address: str, rtype: str) -> tuple[int, int, bytes]:

@@ -100,3 +100,18 @@ def test_without_ttl_directive_the_whole_file_goes_to_dnspython():
     text = "$ORIGIN x.test.\n@ 60 IN SOA a b 1 2 3 4 5\nwww IN A 192.0.2.1\n"
     rest, records = split_master_file(text, "x.test.", "z")
     assert rest == text and not records
+
+
+@pytest.mark.parametrize("body,message", [
+    ("www IN CNAME a\nwww IN A 192.0.2.1\n", r"fast.test.zone: www.fast.test. has a CNAME and other data"),
+    ("www IN A 192.0.2.1\nwww IN CNAME a\n", r"fast.test.zone: www.fast.test. has a CNAME and other data"),
+    ("www 4294967296 IN A 192.0.2.1\n", r"fast.test.zone:5: TTL 4294967296 is over the largest allowed"),
+    ('www 2147483648 IN TXT "x"\n', r"fast.test.zone:5: TTL 2147483648 is over the largest allowed"),
+    ("other.test. IN A 192.0.2.1\n", r"fast.test.zone:5: other.test. is outside the zone fast.test."),
+    ('other.test. IN TXT "x"\n', r"fast.test.zone:5: other.test. is outside the zone fast.test."),
+])
+def test_broken_zones_name_file_and_problem(tmp_path, body, message):
+    path = tmp_path / "fast.test.zone"
+    path.write_text(HEAD + body)
+    with pytest.raises(ZoneError, match=message):
+        Authority([load_zone_file(path)])
