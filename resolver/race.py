@@ -112,7 +112,7 @@ class Race:
         self.stats["queries"] += 1
         if len(self.pending) >= self.max_inflight:
             self.stats["overflow"] += 1
-            if not self.drop_overflow:
+            if not self.drop_overflow or sink.stream:    # a TCP query always gets its reply
                 sink.send(error_reply(data, q, SERVFAIL), addr)
             return
         up = self.up_mask

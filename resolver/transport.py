@@ -18,6 +18,7 @@ log = logging.getLogger("resolver")
 
 TCP_IDLE_TIMEOUT = 10.0      # seconds without a complete query before a TCP client is closed
 TCP_MAX_CONNECTIONS = 1024
+TCP_MAX_IN_FLIGHT = 100      # unanswered queries of one TCP connection
 PORT_ZERO_ATTEMPTS = 50
 UDP_BUFFER_BYTES = 4 << 20   # absorbs bursts of thousands of datagrams (the kernel caps it at rmem_max)
 
@@ -70,10 +71,13 @@ class UdpServer(asyncio.DatagramProtocol):
 class TcpConnection(asyncio.Protocol):
     """One TCP client: length-prefixed messages, pipelined, replies in any order.
 
-    A connection with no complete query for ``idle_timeout`` seconds is closed,
-    which also ends half-open connections and clients that send a length
-    prefix and nothing more; one timer per connection checks that, not one
-    per query.
+    A connection with no complete query and no reply for ``idle_timeout``
+    seconds is closed, which also ends half-open connections and clients that
+    send a length prefix and nothing more; one timer per connection checks
+    that, not one per query. At most ``TCP_MAX_IN_FLIGHT`` queries of one
+    connection wait for their replies at once: past that the server stops
+    reading from it until replies go out, so one client cannot fill the LS's
+    table.
     """
 
     stream = True
@@ -85,6 +89,8 @@ class TcpConnection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.peer: object = None
+        self.in_flight = 0
+        self.paused = False
         self.last_activity = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
 
@@ -100,9 +106,18 @@ class TcpConnection(asyncio.Protocol):
         self.idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand every complete message to the handler, up to the in-flight limit."""
         buffer = self.buffer
-        buffer += data
         while len(buffer) >= 2:
+            if self.in_flight >= TCP_MAX_IN_FLIGHT:
+                if not self.paused and self.transport is not None:
+                    self.transport.pause_reading()
+                    self.paused = True
+                return
             length = (buffer[0] << 8) | buffer[1]
             if length < 12:
                 self.close()  # no DNS message is that short; nothing to answer
@@ -112,11 +127,19 @@ class TcpConnection(asyncio.Protocol):
             message = bytes(buffer[2:2 + length])
             del buffer[:2 + length]
             self.last_activity = asyncio.get_running_loop().time()
+            self.in_flight += 1
             self.handler(message, self, self.peer)
 
     def send(self, data: bytes, addr: object) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(len(data).to_bytes(2, "big") + data)
+        self.in_flight = max(0, self.in_flight - 1)
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(len(data).to_bytes(2, "big") + data)
+        self.last_activity = asyncio.get_running_loop().time()
+        if self.paused and self.in_flight < TCP_MAX_IN_FLIGHT // 2:
+            self.paused = False
+            self.transport.resume_reading()
+            self._dispatch()
 
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()

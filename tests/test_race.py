@@ -241,3 +241,27 @@ def test_other_opcodes_get_notimp_from_the_ls_with_question_and_opt():
         assert "Some.Example." not in asked     # answered by the LS itself
         listener.close(); balancer.close()
     run(main())
+
+
+def test_one_tcp_connection_has_at_most_100_queries_in_flight():
+    async def main():
+        # A TS that accepts TCP but never answers these names keeps every race open for the timeout.
+        silent_ts = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]), silent_miss=True)
+        ts_listener = await listen("127.0.0.1", 0, silent_ts.handle)
+        balancer = await LoadBalancer.connect([(ts_listener.host, ts_listener.port)], 1.0, NXDOMAIN)
+        listener = await listen("127.0.0.1", 0, balancer.handle)
+        reader, writer = await asyncio.open_connection(listener.host, listener.port)
+        for i in range(150):
+            wire = dns.message.make_query(f"q{i}.example.com", "A").to_wire()
+            writer.write(len(wire).to_bytes(2, "big") + wire)
+        await writer.drain()
+        await asyncio.sleep(0.5)    # let the LS read what it will (its races wait for the 1 s timeout)
+        assert len(balancer.race.pending) == 100
+        replies = []
+        for _ in range(150):        # every query is answered in the end (after the timeouts)
+            length = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), 5), "big")
+            replies.append(dns.message.from_wire(await reader.readexactly(length)))
+        assert {r.question[0].name.to_text() for r in replies} == {f"q{i}.example.com." for i in range(150)}
+        assert all(r.rcode() == dns.rcode.NXDOMAIN for r in replies)
+        writer.close(); listener.close(); balancer.close(); ts_listener.close()
+    run(main())
