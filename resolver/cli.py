@@ -107,6 +107,9 @@ def build_parser() -> Parser:
     ls.add_argument("--allow", action="append", type=network, metavar="CIDR",
                     help="clients served (repeatable); others get REFUSED. Default: loopback and the "
                          "private ranges, as dnsdist")
+    ls.add_argument("--rate-limit", type=positive_seconds, default=None, metavar="QPS",
+                    help="queries per second allowed per client address; UDP queries past it are dropped "
+                         "(default: no limit)")
     ls.add_argument("--probe-name", type=dns_name, default=".", metavar="NAME",
                     help="health probe: an SOA query for this name (default '.'; any reply counts as alive, "
                          "so --silent-miss backends need a name they answer)")
@@ -173,11 +176,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
     rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
     from .acl import DEFAULT_ALLOW, AccessList, parse_networks
+    from .ratelimit import RateLimiter
     probe = ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after)
     acl = AccessList(args.allow or parse_networks(DEFAULT_ALLOW))
     return serve_with_workers(args, lambda addresses, options: run(
         ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe, acl,
-                 drop_overflow=args.on_overflow == "drop")))
+                 drop_overflow=args.on_overflow == "drop",
+                 limiter=RateLimiter(args.rate_limit) if args.rate_limit else None)))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:

@@ -9,6 +9,7 @@ from .acl import AccessList
 from .backends import Backend
 from .health import HealthMonitor
 from .race import Race
+from .ratelimit import RateLimiter
 from .transport import ListenOptions, Sink, serve_until_stopped
 from .wire import EDE_PROHIBITED, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 
@@ -28,10 +29,12 @@ class LoadBalancer:
     """Turns client queries into races; answers malformed queries, transfers and
     clients outside the allow-list (REFUSED) itself."""
 
-    def __init__(self, backends: list[Backend], race: Race, acl: AccessList | None = None) -> None:
+    def __init__(self, backends: list[Backend], race: Race, acl: AccessList | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self.backends = backends
         self.race = race
         self.acl = acl
+        self.limiter = limiter
 
     @classmethod
     async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
@@ -59,6 +62,10 @@ class LoadBalancer:
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
             sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             return
+        if self.limiter is not None and not self.limiter.allows(addr[0]):     # type: ignore[index]
+            if sink.stream:         # a TCP client proved its address; it gets an answer
+                sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+            return
         rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
         if rcode or not q.question:     # nothing to ask the backends
             sink.send(error_reply(data, q, rcode, ede=ede), addr)
@@ -76,10 +83,11 @@ class LoadBalancer:
 async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
                 timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions,
                 probe: ProbeSettings = ProbeSettings(), acl: AccessList | None = None,
-                drop_overflow: bool = False) -> None:
+                drop_overflow: bool = False, limiter: RateLimiter | None = None) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
     balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe, acl,
                                           drop_overflow)
+    balancer.limiter = limiter
 
     def ready() -> None:
         balancer.start_probes()
