@@ -1,6 +1,7 @@
 """The LS: a DNS server that races every query across all backends."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Iterable
@@ -14,6 +15,7 @@ from .transport import ListenOptions, Sink, serve_until_stopped
 from .wire import EDE_PROHIBITED, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
+DRAIN_GRACE = 0.5    # seconds the races in flight get after SIGTERM
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class LoadBalancer:
         self.race = race
         self.acl = acl
         self.limiter = limiter
+        self.draining = False
 
     @classmethod
     async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
@@ -57,7 +60,7 @@ class LoadBalancer:
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
         q = scan_query(data)
-        if q is None:
+        if q is None or self.draining:
             return
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
             sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
@@ -71,6 +74,21 @@ class LoadBalancer:
             sink.send(error_reply(data, q, rcode, ede=ede), addr)
             return
         self.race.submit(data, q, sink, addr)
+
+    async def drain(self, grace: float = DRAIN_GRACE) -> None:
+        """Stop taking queries, give the races in flight ``grace`` seconds, answer the rest.
+
+        The spec wants every server gone within a second of SIGTERM, so the
+        grace is short; queries still waiting then get the timeout answer
+        rather than no answer at all.
+        """
+        self.draining = True
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.race.pending and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        if self.race.pending:
+            log.info("stopping: %d queries still waiting get the timeout answer", len(self.race.pending))
+        self.race.answer_all()
 
     def close(self) -> None:
         if self.race.health is not None:
@@ -94,7 +112,7 @@ async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tu
         log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
                  timeout, RCODE_NAMES[timeout_rcode])
     try:
-        await serve_until_stopped(addresses, balancer.handle, ready, options)
+        await serve_until_stopped(addresses, balancer.handle, ready, options, drain=balancer.drain)
     finally:
         balancer.close()
     log.info("stopped")

@@ -232,6 +232,11 @@ class Race:
         entry.done = True
         entry.sink.send(error_reply(entry.data, entry.q, self.timeout_rcode), entry.addr)
 
+    def answer_all(self) -> None:
+        """Shutting down: every query still waiting gets the timeout answer now, none is lost."""
+        for entry in list(self.pending.values()):
+            self._give_up(entry)
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

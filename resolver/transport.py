@@ -277,12 +277,14 @@ def run(main) -> int:
 async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
                               ready: Callable[[], None] = lambda: None,
                               options: ListenOptions = ListenOptions(),
-                              on_hangup: Callable[[], Awaitable[None]] | None = None) -> None:
+                              on_hangup: Callable[[], Awaitable[None]] | None = None,
+                              drain: Callable[[], Awaitable[None]] | None = None) -> None:
     """Listen on every address until SIGINT or SIGTERM, then close every socket.
 
     ``ready`` runs once every address is bound, so that start-up messages
     appear only for a server that really started. SIGHUP runs ``on_hangup``
-    (one at a time); without one it is logged and ignored.
+    (one at a time); without one it is logged and ignored. After the stop
+    signal, ``drain`` runs while the sockets can still send replies.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -306,6 +308,8 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
             log.info("listening on %s (udp+tcp)", listener)
         ready()
         await stop.wait()
+        if drain is not None:
+            await drain()
     finally:
         for listener in listeners:
             listener.close()

@@ -134,3 +134,21 @@ def test_ts_signal_during_open_tcp_connections(start_server, sig):
     assert rc == 0, f"exit code {rc}; stderr: {ts.lines}"
     assert elapsed < 1.0, f"took {elapsed:.2f} s to exit"
     bind_udp_and_tcp(port)
+
+
+def test_sigterm_answers_the_queries_in_flight_before_the_ls_exits(start_server):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        ls = start_server("ls", "--backend", f"127.0.0.1:{blackhole.getsockname()[1]}", "--timeout", "30")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            waiting = dns.message.make_query("waiting.example", "A")
+            client.sendto(waiting.to_wire(), (ls.host, ls.port))
+            blackhole.settimeout(2)
+            while dns.message.from_wire(blackhole.recv(512)).question[0].name.to_text() != "waiting.example.":
+                pass                                   # skip health probes: the query is now in flight
+            started = time.monotonic()
+            ls.proc.send_signal(signal.SIGTERM)
+            client.settimeout(2)
+            reply = dns.message.from_wire(client.recv(512))
+            assert reply.id == waiting.id and reply.rcode() == dns.rcode.NXDOMAIN     # the timeout answer
+            assert ls.proc.wait(2) == 0 and time.monotonic() - started < 1.0
