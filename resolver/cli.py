@@ -174,15 +174,14 @@ def cmd_ts(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
-    rcode = SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN
     from .acl import DEFAULT_ALLOW, AccessList, parse_networks
-    from .ratelimit import RateLimiter
-    probe = ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after)
-    acl = AccessList(args.allow or parse_networks(DEFAULT_ALLOW))
-    return serve_with_workers(args, lambda addresses, options: run(
-        ls.serve(addresses, args.backend, args.timeout, rcode, args.max_inflight, options, probe, acl,
-                 drop_overflow=args.on_overflow == "drop",
-                 limiter=RateLimiter(args.rate_limit) if args.rate_limit else None)))
+    settings = ls.LsSettings(
+        backends=tuple(args.backend), timeout=args.timeout,
+        timeout_rcode=SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN,
+        max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop",
+        probe=ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
+        acl=AccessList(args.allow or parse_networks(DEFAULT_ALLOW)), rate_limit=args.rate_limit)
+    return serve_with_workers(args, lambda addresses, options: run(ls.serve(addresses, settings, options)))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .authority import Authority
 from .client import Resolution, Resolver, read_hostnames
-from .ls import LoadBalancer
+from .ls import LoadBalancer, LsSettings
 from .transport import listen
 from .ts import AuthoritativeServer
 from .wire import NXDOMAIN
@@ -33,7 +33,7 @@ async def run_demo(zones: Path = ZONES, out: Path = Path("RESOLVED.txt"), timeou
             listeners.append(listener)
             backends.append((listener.host, listener.port))
             log.info("%s listening on %s, serving %s", name.upper(), listener, table)
-        balancer = await LoadBalancer.connect(backends, timeout, NXDOMAIN)
+        balancer = await LoadBalancer.connect(LsSettings(tuple(backends), timeout, NXDOMAIN))
         ls = await listen("127.0.0.1", 0, balancer.handle)
         balancer.start_probes()
         listeners.append(ls)

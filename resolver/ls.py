@@ -12,7 +12,7 @@ from .health import HealthMonitor
 from .race import Race
 from .ratelimit import RateLimiter
 from .transport import ListenOptions, Sink, serve_until_stopped
-from .wire import EDE_PROHIBITED, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
+from .wire import EDE_PROHIBITED, NXDOMAIN, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
 DRAIN_GRACE = 0.5    # seconds the races in flight get after SIGTERM
@@ -25,6 +25,20 @@ class ProbeSettings:
     name: str = "."
     interval: float = 1.0
     down_after: int = 2
+
+
+@dataclass(frozen=True)
+class LsSettings:
+    """Everything the LS is told, apart from where it listens."""
+
+    backends: tuple[tuple[str, int], ...]
+    timeout: float = 5.0
+    timeout_rcode: int = NXDOMAIN
+    max_inflight: int = 20000
+    drop_overflow: bool = False         # past max_inflight: no reply instead of SERVFAIL (UDP)
+    probe: ProbeSettings = ProbeSettings()
+    acl: AccessList | None = None       # None: every client is served
+    rate_limit: float | None = None     # queries per second per client address
 
 
 class LoadBalancer:
@@ -40,17 +54,18 @@ class LoadBalancer:
         self.draining = False
 
     @classmethod
-    async def connect(cls, backend_addresses: list[tuple[str, int]], timeout: float, timeout_rcode: int,
-                      max_inflight: int = 20000, probe: ProbeSettings = ProbeSettings(),
-                      acl: AccessList | None = None, drop_overflow: bool = False) -> "LoadBalancer":
-        backends = [Backend(index, host, port) for index, (host, port) in enumerate(backend_addresses)]
-        race = Race(backends, timeout, timeout_rcode, max_inflight, drop_overflow)
+    async def connect(cls, settings: LsSettings) -> "LoadBalancer":
+        """Open a socket to every backend; probing starts with :meth:`start_probes`."""
+        backends = [Backend(index, host, port) for index, (host, port) in enumerate(settings.backends)]
+        race = Race(backends, settings.timeout, settings.timeout_rcode, settings.max_inflight, settings.drop_overflow)
+        probe = settings.probe
         health = race.health = HealthMonitor(backends, race.set_backend_up, probe.name, probe.interval,
                                              probe.down_after)
         for backend in backends:
             backend.on_unreachable = health.unreachable
             await backend.connect(race.on_reply, race.on_lost)
-        return cls(backends, race, acl)
+        limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        return cls(backends, race, settings.acl, limiter)
 
     def start_probes(self) -> None:
         """Start watching backend health; done once the LS listens, so that a failed
@@ -98,19 +113,14 @@ class LoadBalancer:
             backend.close()
 
 
-async def serve(addresses: Iterable[tuple[str, int]], backend_addresses: list[tuple[str, int]],
-                timeout: float, timeout_rcode: int, max_inflight: int, options: ListenOptions,
-                probe: ProbeSettings = ProbeSettings(), acl: AccessList | None = None,
-                drop_overflow: bool = False, limiter: RateLimiter | None = None) -> None:
+async def serve(addresses: Iterable[tuple[str, int]], settings: LsSettings, options: ListenOptions) -> None:
     """Race queries across the backends until SIGINT or SIGTERM."""
-    balancer = await LoadBalancer.connect(backend_addresses, timeout, timeout_rcode, max_inflight, probe, acl,
-                                          drop_overflow)
-    balancer.limiter = limiter
+    balancer = await LoadBalancer.connect(settings)
 
     def ready() -> None:
         balancer.start_probes()
         log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
-                 timeout, RCODE_NAMES[timeout_rcode])
+                 settings.timeout, RCODE_NAMES[settings.timeout_rcode])
     try:
         await serve_until_stopped(addresses, balancer.handle, ready, options, drain=balancer.drain)
     finally:

@@ -13,7 +13,7 @@ import dns.rcode
 from conftest import ZONES, query
 from test_race import ScriptedBackend, answer, ask, negative, run, silent
 
-from resolver.ls import LoadBalancer, ProbeSettings
+from resolver.ls import LoadBalancer, LsSettings, ProbeSettings
 from resolver.transport import listen
 from resolver.wire import NXDOMAIN, SERVFAIL
 
@@ -36,8 +36,8 @@ async def start(rules, timeout: float = 5.0, rcode: int = NXDOMAIN, addresses=No
     for rule in rules:
         _, backend = await loop.create_datagram_endpoint(lambda r=rule: ScriptedBackend(r), local_addr=("127.0.0.1", 0))
         backends.append(backend)
-    balancer = await LoadBalancer.connect(addresses or [b.address for b in backends], timeout, rcode,
-                                          probe=FAST_PROBES)
+    balancer = await LoadBalancer.connect(LsSettings(tuple(addresses or [b.address for b in backends]), timeout,
+                                                     rcode, probe=FAST_PROBES))
     listener = await listen("127.0.0.1", 0, balancer.handle)
     balancer.start_probes()
     return balancer, listener, backends
@@ -96,8 +96,8 @@ def test_an_unreachable_port_marks_the_backend_down_at_once():
             closed = probe.getsockname()
             loop = asyncio.get_running_loop()
         _, good = await loop.create_datagram_endpoint(lambda: ScriptedBackend(answer()), local_addr=("127.0.0.1", 0))
-        balancer = await LoadBalancer.connect([closed, good.address], 5.0, NXDOMAIN,
-                                              probe=ProbeSettings(".", interval=10.0, down_after=2))
+        balancer = await LoadBalancer.connect(LsSettings((closed, good.address),
+                                                         probe=ProbeSettings(".", interval=10.0, down_after=2)))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         balancer.start_probes()
         # One probe, one ICMP error: down long before a second probe (10 s) could judge it.

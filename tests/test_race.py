@@ -20,7 +20,7 @@ import dns.rrset
 import pytest
 
 from resolver.authority import Authority
-from resolver.ls import LoadBalancer
+from resolver.ls import LoadBalancer, LsSettings
 from resolver.transport import enlarge_buffers, listen
 from resolver.ts import AuthoritativeServer
 from resolver.wire import NXDOMAIN, SERVFAIL
@@ -84,7 +84,7 @@ async def start_ls(rules: list[Rule], timeout: float = 5.0, rcode: int = NXDOMAI
     for rule in rules:
         _, backend = await loop.create_datagram_endpoint(lambda r=rule: ScriptedBackend(r), local_addr=("127.0.0.1", 0))
         backends.append(backend)
-    balancer = await LoadBalancer.connect([b.address for b in backends], timeout, rcode, max_inflight)
+    balancer = await LoadBalancer.connect(LsSettings(tuple(b.address for b in backends), timeout, rcode, max_inflight))
     listener = await listen("127.0.0.1", 0, balancer.handle)
     balancer.start_probes()
     return balancer, listener, backends
@@ -171,7 +171,7 @@ def test_replies_with_wrong_id_question_or_source_are_ignored():
 
         _, backend = await loop.create_datagram_endpoint(lambda: ScriptedBackend(lying_then_honest),
                                                          local_addr=("127.0.0.1", 0))
-        balancer = await LoadBalancer.connect([backend.address], 5.0, NXDOMAIN)
+        balancer = await LoadBalancer.connect(LsSettings((backend.address,)))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         reply, _ = await ask(listener, "host.example")
         assert reply.answer[0][0].address == "192.0.2.99"
@@ -196,7 +196,7 @@ def test_tcp_clients_are_answered_over_tcp_in_full():
     async def main():
         ts = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]))
         ts_listener = await listen("127.0.0.1", 0, ts.handle)
-        balancer = await LoadBalancer.connect([(ts_listener.host, ts_listener.port)], 5.0, NXDOMAIN)
+        balancer = await LoadBalancer.connect(LsSettings(((ts_listener.host, ts_listener.port),)))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         udp, _ = await ask(listener, "big.example.com", "TXT")
         assert udp.flags & dns.flags.TC and not udp.answer
@@ -248,7 +248,7 @@ def test_one_tcp_connection_has_at_most_100_queries_in_flight():
         # A TS that accepts TCP but never answers these names keeps every race open for the timeout.
         silent_ts = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]), silent_miss=True)
         ts_listener = await listen("127.0.0.1", 0, silent_ts.handle)
-        balancer = await LoadBalancer.connect([(ts_listener.host, ts_listener.port)], 1.0, NXDOMAIN)
+        balancer = await LoadBalancer.connect(LsSettings(((ts_listener.host, ts_listener.port),), 1.0))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         reader, writer = await asyncio.open_connection(listener.host, listener.port)
         for i in range(150):
