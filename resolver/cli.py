@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -60,6 +61,14 @@ def network(text: str):
         return parse_networks([text])[0]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a network: {text!r} ({exc})") from None
+
+
+def record_type(text: str) -> str:
+    import dns.rdatatype
+    try:
+        return dns.rdatatype.to_text(dns.rdatatype.from_text(text.upper()))
+    except (dns.rdatatype.UnknownRdatatype, ValueError):
+        raise argparse.ArgumentTypeError(f"not a record type: {text!r}") from None
 
 
 def dns_name(text: str) -> str:
@@ -126,6 +135,10 @@ def build_parser() -> Parser:
     client.add_argument("--timeout", type=positive_seconds, default=7.0, metavar="SECONDS",
                         help="per name, retries included (default 7, longer than the LS's 5)")
     client.add_argument("--concurrency", type=int, default=100, metavar="N", help="queries in flight at once")
+    client.add_argument("--type", type=record_type, default="A", metavar="TYPE",
+                        help="record type to ask for (default A); lines are 'hostname DATA TYPE'")
+    client.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers}")
 
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
@@ -207,7 +220,7 @@ def cmd_client(args: argparse.Namespace) -> int:
         print(f"resolver client: error: cannot read {args.hostfile}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
         return 1
     host, port = args.server
-    resolver = Resolver(host, port, args.timeout, max(1, args.concurrency))
+    resolver = Resolver(host, port, args.timeout, max(1, args.concurrency), args.type)
     results = asyncio.run(resolver.resolve_all(hostnames))
     server = format_hostport(host, port)
     unanswered = sum(1 for r in results if not r.answered)
@@ -215,8 +228,10 @@ def cmd_client(args: argparse.Namespace) -> int:
         print(f"resolver client: error: no answer from {server} within {args.timeout:g} s "
               f"for any of {len(results)} names; nothing written", file=sys.stderr)
         return 1
-    lines = [line for result in results for line in result.lines()]
-    args.out.write_text("".join(line + "\n" for line in lines))
+    if args.format == "json":
+        args.out.write_text(json.dumps([r.as_json() for r in results], indent=1) + "\n")
+    else:
+        args.out.write_text("".join(line + "\n" for result in results for line in result.lines()))
     found = sum(1 for r in results if r.addresses)
     print(f"resolver client: {found} resolved, {len(results) - found - unanswered} not found"
           + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {args.out}", file=sys.stderr)

@@ -32,18 +32,26 @@ DEFAULT_CONCURRENCY = 100
 
 @dataclass
 class Resolution:
-    """What became of one hostname: addresses, not found (empty), or no answer at all."""
+    """What became of one hostname: records, not found (none), or no answer at all."""
 
     hostname: str
-    addresses: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)     # the records' data in presentation form
     answered: bool = True
+    rdtype: str = "A"
+    rcode: str = "NOERROR"
 
     def lines(self) -> list[str]:
+        """RESOLVED.txt lines: ``hostname DATA TYPE`` per record (``hostname IP A`` for addresses)."""
         if not self.answered:
             return [f"{self.hostname} - {NO_RESPONSE}"]
         if not self.addresses:
             return [f"{self.hostname} - {NOT_FOUND}"]
-        return [f"{self.hostname} {address} A" for address in self.addresses]
+        return [f"{self.hostname} {data} {self.rdtype}" for data in self.addresses]
+
+    def as_json(self) -> dict:
+        """The same, for ``--format json``: status is the rcode, or NO RESPONSE."""
+        return {"name": self.hostname, "type": self.rdtype,
+                "status": self.rcode if self.answered else "NO RESPONSE", "answers": self.addresses}
 
 
 def read_hostnames(text: str) -> list[str]:
@@ -57,10 +65,11 @@ def read_hostnames(text: str) -> list[str]:
 
 
 class Resolver:
-    """Asks one server for A records, a bounded number of names at a time."""
+    """Asks one server for records of one type (A unless told), a bounded number of names at a time."""
 
     def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
-                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
+                 concurrency: int = DEFAULT_CONCURRENCY, rdtype: str = "A") -> None:
+        self.rdtype = dns.rdatatype.from_text(rdtype)
         self.destination = (host, port)
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.timeout = timeout
@@ -71,19 +80,21 @@ class Resolver:
         return list(await asyncio.gather(*(self.resolve(name) for name in hostnames)))
 
     async def resolve(self, hostname: str) -> Resolution:
+        kind = dns.rdatatype.to_text(self.rdtype)
         try:
-            query = dns.message.make_query(hostname, dns.rdatatype.A)
+            query = dns.message.make_query(hostname, self.rdtype)
         except dns.exception.DNSException:
-            return Resolution(hostname)     # not a valid DNS name: nobody can have it
+            return Resolution(hostname, rdtype=kind, rcode="NXDOMAIN")     # not a valid name: nobody has it
         async with self.window:
             response = await self.exchange(query)
         if response is None:
-            return Resolution(hostname, answered=False)
+            return Resolution(hostname, answered=False, rdtype=kind)
+        rcode = dns.rcode.to_text(response.rcode())
         if response.rcode() != dns.rcode.NOERROR:
-            return Resolution(hostname)
-        addresses = [rdata.address for rrset in response.answer if rrset.rdtype == dns.rdatatype.A
-                     for rdata in rrset]
-        return Resolution(hostname, addresses)
+            return Resolution(hostname, rdtype=kind, rcode=rcode)
+        # Records of the type asked, wherever a CNAME chain led.
+        found = [rdata.to_text() for rrset in response.answer if rrset.rdtype == self.rdtype for rdata in rrset]
+        return Resolution(hostname, found, rdtype=kind, rcode=rcode)
 
     async def exchange(self, query: dns.message.Message) -> dns.message.Message | None:
         """The server's reply, or None when it never came within the timeout."""

@@ -1,0 +1,50 @@
+"""The client: --type and --format json, against a TS serving the example zone."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, ZONES
+
+
+def resolve(server, tmp_path, names: list[str], *flags: str) -> str:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(names) + "\n")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", server.hostport, str(hosts),
+                             "--out", str(out), *flags], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return out.read_text()
+
+
+@pytest.fixture
+def zone_ts(start_server):
+    return start_server("ts", "--zone", str(ZONES / "example.com.zone"))
+
+
+@pytest.mark.parametrize("rdtype,name,line", [
+    ("AAAA", "web.example.com", "web.example.com 2001:db8::80 AAAA"),
+    ("MX", "example.com", "example.com 10 mail.example.com. MX"),
+    ("TXT", "Mixed.Case.example.com", 'Mixed.Case.example.com "case kept in the zone" TXT'),
+    ("aaaa", "alias.example.com", "alias.example.com 2001:db8::80 AAAA"),     # through the CNAME chain
+    ("MX", "web.example.com", "web.example.com - Error:HOST NOT FOUND"),
+])
+def test_type_gives_one_line_per_record(zone_ts, tmp_path, rdtype, name, line):
+    assert resolve(zone_ts, tmp_path, [name], "--type", rdtype).splitlines() == [line]
+
+
+def test_json_format_lists_name_type_status_and_answers(zone_ts, tmp_path):
+    text = resolve(zone_ts, tmp_path, ["web.example.com", "nope.example.com"], "--format", "json")
+    assert json.loads(text) == [
+        {"name": "web.example.com", "type": "A", "status": "NOERROR", "answers": ["192.0.2.80", "192.0.2.81"]},
+        {"name": "nope.example.com", "type": "A", "status": "NXDOMAIN", "answers": []},
+    ]
+
+
+def test_an_unknown_type_is_one_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", "127.0.0.1:53",
+                             str(tmp_path / "x"), "--type", "BOGUS"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a record type" in result.stderr
