@@ -119,6 +119,9 @@ def build_parser() -> Parser:
     ls.add_argument("--rate-limit", type=positive_seconds, default=None, metavar="QPS",
                     help="queries per second allowed per client address; UDP queries past it are dropped "
                          "(default: no limit)")
+    ls.add_argument("--query-log", metavar="FILE",
+                    help="one line per query (client, name, type, outcome, rcode, latency) to FILE, or - for "
+                         "stderr (default: off)")
     ls.add_argument("--probe-name", type=dns_name, default=".", metavar="NAME",
                     help="health probe: an SOA query for this name (default '.'; any reply counts as alive, "
                          "so --silent-miss backends need a name they answer)")
@@ -193,7 +196,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         timeout_rcode=SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN,
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop",
         probe=ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
-        acl=AccessList(args.allow or parse_networks(DEFAULT_ALLOW)), rate_limit=args.rate_limit)
+        acl=AccessList(args.allow or parse_networks(DEFAULT_ALLOW)), rate_limit=args.rate_limit,
+        query_log=args.query_log)
     return serve_with_workers(args, lambda addresses, options: run(ls.serve(addresses, settings, options)))
 
 

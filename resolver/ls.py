@@ -9,6 +9,7 @@ from typing import Iterable
 from .acl import AccessList
 from .backends import Backend
 from .health import HealthMonitor
+from .querylog import QueryLog
 from .race import Race
 from .ratelimit import RateLimiter
 from .transport import ListenOptions, Sink, serve_until_stopped
@@ -39,6 +40,7 @@ class LsSettings:
     probe: ProbeSettings = ProbeSettings()
     acl: AccessList | None = None       # None: every client is served
     rate_limit: float | None = None     # queries per second per client address
+    query_log: str | None = None        # "-" for stderr, or a file; None: no query log
 
 
 class LoadBalancer:
@@ -65,6 +67,8 @@ class LoadBalancer:
             backend.on_unreachable = health.unreachable
             await backend.connect(race.on_reply, race.on_lost)
         limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        if settings.query_log is not None:
+            race.query_log = QueryLog.open(settings.query_log)
         return cls(backends, race, settings.acl, limiter)
 
     def start_probes(self) -> None:
@@ -109,6 +113,8 @@ class LoadBalancer:
         if self.race.health is not None:
             self.race.health.close()
         self.race.close()
+        if self.race.query_log is not None:
+            self.race.query_log.close()
         for backend in self.backends:
             backend.close()
 

@@ -30,6 +30,7 @@ from collections import deque
 from typing import Iterator, Protocol, Sequence
 
 from .health import HealthMonitor
+from .querylog import QueryLog
 from .transport import Sink
 from .wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply,
                    truncated_reply)
@@ -70,7 +71,7 @@ class IdSource:
 class Pending:
     """One client query waiting for its backends."""
 
-    __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "deadline", "done")
+    __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "deadline", "done")
 
     def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, deadline: float):
         self.uid = uid
@@ -81,6 +82,7 @@ class Pending:
         self.waiting = waiting      # one bit per backend not yet heard from
         self.best: bytes | None = None
         self.best_rank = -1
+        self.best_from = -1          # the backend that sent the best negative reply
         self.deadline = deadline
         self.done = False
 
@@ -101,6 +103,7 @@ class Race:
         self.pending: dict[int, Pending] = {}
         self.up_mask = self.all_backends
         self.health: HealthMonitor | None = None
+        self.query_log: QueryLog | None = None
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
@@ -112,12 +115,16 @@ class Race:
         self.stats["queries"] += 1
         if len(self.pending) >= self.max_inflight:
             self.stats["overflow"] += 1
+            if self.query_log is not None:
+                self.query_log.write(addr, q.qname, q.qtype, "overflow", SERVFAIL, 0.0)
             if not self.drop_overflow or sink.stream:    # a TCP query always gets its reply
                 sink.send(error_reply(data, q, SERVFAIL), addr)
             return
         up = self.up_mask
         if not up:
             self.stats["all_down"] += 1
+            if self.query_log is not None:
+                self.query_log.write(addr, q.qname, q.qtype, "all-down", self.timeout_rcode, 0.0)
             sink.send(error_reply(data, q, self.timeout_rcode), addr)
             return
         uid = self._new_id()
@@ -166,7 +173,7 @@ class Race:
             return
         rcode = data[3] & 0x0F
         if rcode == NOERROR:
-            self._finish(entry, data)
+            self._finish(entry, data, backend.index)
             return
         self._negative(entry, bit, data, negative_rank(rcode, bool(data[2] & (AA >> 8))))
 
@@ -180,11 +187,11 @@ class Race:
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
         entry.waiting &= ~bit
         if rank > entry.best_rank:
-            entry.best, entry.best_rank = data, rank
+            entry.best, entry.best_rank, entry.best_from = data, rank, bit.bit_length() - 1
         if not entry.waiting:
             self._give_up(entry)
 
-    def _finish(self, entry: Pending, reply: bytes | None) -> None:
+    def _finish(self, entry: Pending, reply: bytes | None, winner: int = -1) -> None:
         """Send the client its reply under its own ID and forget the query."""
         del self.pending[entry.uid]
         entry.done = True
@@ -195,6 +202,19 @@ class Race:
             if not entry.sink.stream and len(out) > entry.q.udp_limit:
                 out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
         entry.sink.send(out, entry.addr)
+        if self.query_log is not None:
+            if reply is None:
+                outcome = "failed"
+            elif winner >= 0:
+                outcome = f"won:{self.backends[winner]}"
+            else:
+                outcome = f"negative:{self.backends[entry.best_from]}"
+            self._log(entry, outcome, out[3] & 0x0F)
+
+    def _log(self, entry: Pending, outcome: str, rcode: int) -> None:
+        started = entry.deadline - self.timeout
+        self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype, outcome, rcode,  # type: ignore[union-attr]
+                             self._loop.time() - started)
 
     def _arm(self) -> None:
         if self._deadlines:
@@ -231,6 +251,8 @@ class Race:
         del self.pending[entry.uid]
         entry.done = True
         entry.sink.send(error_reply(entry.data, entry.q, self.timeout_rcode), entry.addr)
+        if self.query_log is not None:
+            self._log(entry, "timeout", self.timeout_rcode)
 
     def answer_all(self) -> None:
         """Shutting down: every query still waiting gets the timeout answer now, none is lost."""

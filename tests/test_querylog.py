@@ -1,0 +1,34 @@
+"""--query-log: one line per query with client, name, type, outcome, rcode and latency."""
+from __future__ import annotations
+
+import re
+import time
+
+from conftest import query
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ (\S+) (\S+) (\S+) (\S+) [\d.]+ms$")
+
+
+def test_the_query_log_names_the_winner_or_the_outcome(start_server, demo_backends, tmp_path):
+    ts1, ts2 = demo_backends
+    log = tmp_path / "queries.log"
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--query-log", str(log))
+    query(ls, "WWW.IBM.com")
+    query(ls, "www.google.com", "AAAA")
+    query(ls, "www.amazon.com")
+    deadline = time.monotonic() + 3
+    while log.read_text().count("\n") < 3:
+        assert time.monotonic() < deadline, "query log lines missing"
+        time.sleep(0.02)
+    fields = [LINE.match(line).groups() for line in log.read_text().splitlines()]
+    assert fields[0] == ("WWW.IBM.com.", "A", f"won:{ts1.hostport}", "NOERROR")
+    assert fields[1] == ("www.google.com.", "AAAA", f"won:{ts2.hostport}", "NOERROR")     # NODATA is NOERROR
+    name, kind, outcome, rcode = fields[2]
+    assert (name, kind, rcode) == ("www.amazon.com.", "A", "NXDOMAIN") and outcome.startswith("negative:")
+
+
+def test_without_the_flag_there_is_no_query_log(start_server, demo_backends):
+    ts1, ts2 = demo_backends
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport)
+    query(ls, "www.ibm.com")
+    assert not any(LINE.match(line) for line in ls.lines)
