@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -174,9 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
+def ignore_hangups_until_serving() -> None:
+    """SIGHUP kills a process by default; until a server's loop handles it (and in forked
+    workers, which inherit this), a SIGHUP during start-up is ignored instead."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 def cmd_ts(args: argparse.Namespace) -> int:
     if not args.zone and not args.table:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
+    ignore_hangups_until_serving()
     from . import ts
     from .authority import Authority
 
@@ -190,6 +198,7 @@ def cmd_ts(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
+    ignore_hangups_until_serving()
     from .acl import DEFAULT_ALLOW, AccessList, parse_networks
     settings = ls.LsSettings(
         backends=tuple(args.backend), timeout=args.timeout,

@@ -57,7 +57,11 @@ def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
             os._exit(_child(serve, prog))
         children.append(pid)
 
+    stop_signals: set[int] = set()
+
     def forward(signum: int, frame: object) -> None:
+        if signum != signal.SIGHUP:
+            stop_signals.add(signum)
         for child in children:
             try:
                 os.kill(child, signum)
@@ -72,6 +76,8 @@ def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
         pid, status = os.wait()
         running.discard(pid)
         code = os.waitstatus_to_exitcode(status)
+        if code < 0 and -code in stop_signals:
+            code = 0            # a worker still starting up when asked to stop: a normal stop
         if code != 0 and not worst:
             worst = code if code > 0 else 1
             forward(signal.SIGTERM, None)   # one worker failed: stop the others too

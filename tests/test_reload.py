@@ -40,6 +40,7 @@ def test_sighup_to_ts_workers_reloads_every_worker(start_server, tmp_path):
     table = tmp_path / "table.txt"
     table.write_text("old.example 192.0.2.1 A\n")
     ts = start_server("ts", "--table", str(table), "--workers", "2")
+    wait_for(lambda: sum("listening on" in line for line in ts.lines) == 2)    # both workers are serving
     table.write_text("new.example 192.0.2.2 A\n")
     ts.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: sum("reloaded" in line for line in ts.lines) == 2)
