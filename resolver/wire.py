@@ -55,7 +55,7 @@ class Query:
     when the query had none (QDCOUNT 0) or it could not be read.
     """
 
-    __slots__ = ("id", "flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error")
+    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error")
 
     def __init__(self, flags: int) -> None:
         self.flags = flags
@@ -131,35 +131,31 @@ def scan_query(data: bytes) -> Query | None:
     _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
     if flags & QR:
         return None
-    q = Query(flags)
     if qdcount > 1:
         q = Query(0)        # one question per query; NSD clears every flag in this reply
         q.error = FORMERR
         return q
+    q = Query(flags)
     try:
-        if qdcount == 0:
-            # No question: with an OPT record a probe (RFC 7873 5.4), answered NOERROR
-            # with its OPT as NSD does; without one, nothing to answer.
-            if ancount or nscount:
-                raise WireError("records in the answer or authority section of a query")
-            if arcount:
-                _scan_edns(data, 12, 0, arcount, q)
-            if q.edns_size < 0:
-                raise WireError("no question")
-            return q
-        name_end = question_name_end(data)
-        end = name_end + 4
-        if end > len(data):
-            raise WireError("question runs past the end")
-        q.qname = data[12:name_end]
-        q.question = data[12:end]
-        q.qtype = (data[name_end] << 8) | data[name_end + 1]
-        q.qclass = (data[name_end + 2] << 8) | data[name_end + 3]
+        end = 12
+        if qdcount:
+            name_end = question_name_end(data)
+            end = name_end + 4
+            if end > len(data):
+                raise WireError("question runs past the end")
+            q.qname = data[12:name_end]
+            q.question = data[12:end]
+            q.qtype = (data[name_end] << 8) | data[name_end + 1]
+            q.qclass = (data[name_end + 2] << 8) | data[name_end + 3]
         # A query carries no answers, and authority records only for IXFR (as NSD checks).
         if ancount or (nscount and q.qtype != TYPE_IXFR):
             raise WireError("records in the answer or authority section of a query")
         if arcount:
-            _scan_edns(data, end, ancount + nscount, arcount, q)
+            _scan_edns(data, end, nscount, arcount, q)
+        if not qdcount and q.edns_size < 0:
+            # No question: with an OPT record a probe (RFC 7873 5.4), answered NOERROR
+            # with its OPT as NSD does; without one, nothing to answer.
+            raise WireError("no question")
     except WireError:
         q.error = FORMERR
     if flags & OPCODE_MASK and q.error != FORMERR:
