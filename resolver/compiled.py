@@ -45,6 +45,10 @@ ANY = dns.rdatatype.ANY
 MAX_MESSAGE = 65535
 OWNER_IS_QUESTION = b"\xc0\x0c"   # a compression pointer to the question name
 MAX_OPT = 11 + 6        # an OPT record with one extended error
+# Types whose data names a host with addresses: the rdata field, and whether glue
+# (addresses below a zone cut) may go in the additional section for it (as NSD).
+TARGETS = {dns.rdatatype.NS: ("target", True), dns.rdatatype.MX: ("exchange", False),
+           dns.rdatatype.SRV: ("target", False)}
 
 Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
 Seeds = dict[dns.name.Name, int]
@@ -86,6 +90,14 @@ class Sections:
         self.parts: list[Section] = [[] for _ in range(5)]
         self.referral = referral
         self._seen: set[tuple[dns.name.Name, int]] = set()
+
+    @classmethod
+    def answering(cls, records: Section) -> "Sections":
+        """Sections whose answer part holds ``records``."""
+        sections = cls()
+        for owner, rds in records:
+            sections.add(cls.ANSWER, owner, rds)
+        return sections
 
     def add(self, part: int, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
         key = (owner, rds.rdtype)
@@ -229,7 +241,7 @@ class CompiledZone:
         dependent = {wire_key(name) for name in self.zone.nodes} | self._target_keys()
         rest: AddressRecords = {}
         for key, records in addresses.items():
-            if key in dependent or self._below_cut(key) or self._too_big_for_udp(key, records):
+            if key in dependent or self._highest_cut(key) or self._too_big_for_udp(key, records):
                 self._add_to_zone(key, records)
             else:
                 rest[key] = records
@@ -250,24 +262,21 @@ class CompiledZone:
         return 12 + len(key) + 4 + body + len(self._address_tail(len(key), body).sections) + MAX_OPT > MIN_UDP
 
     def _target_keys(self) -> set[bytes]:
-        targets = set()
-        for _, node in self.zone.nodes.items():
-            for rds in node:
-                if rds.rdtype in (dns.rdatatype.NS, dns.rdatatype.SRV, dns.rdatatype.CNAME):
-                    targets.update(wire_key(rdata.target) for rdata in rds)
-                elif rds.rdtype == dns.rdatatype.MX:
-                    targets.update(wire_key(rdata.exchange) for rdata in rds)
-        return targets
+        """Names that NS, MX, SRV or CNAME records point at."""
+        fields = {rdtype: field for rdtype, (field, _) in TARGETS.items()}
+        fields[dns.rdatatype.CNAME] = "target"
+        return {wire_key(getattr(rdata, fields[rds.rdtype]))
+                for node in self.zone.nodes.values() for rds in node if rds.rdtype in fields for rdata in rds}
 
-    def _below_cut(self, key: bytes) -> bool:
-        if not self.cut_keys:
-            return False
-        pos = 0
-        while pos < len(key) - self.apex_len:
-            if key[pos:] in self.cut_keys:
-                return True
-            pos += key[pos] + 1
-        return False
+    def _highest_cut(self, key: bytes) -> dns.name.Name | None:
+        """The zone cut at or above a (lower-case wire) name closest to the apex, if any."""
+        cut = None
+        if self.cut_keys:
+            pos = 0
+            while pos < len(key) - self.apex_len:
+                cut = self.cut_keys.get(key[pos:], cut)
+                pos += key[pos] + 1
+        return cut
 
     def _compile_addresses(self, addresses: AddressRecords, exact: dict[bytes, Answer],
                            by_name: dict[bytes, Answer]) -> None:
@@ -326,19 +335,10 @@ class CompiledZone:
                 name = name.parent()
         return names
 
-    def _cut_above(self, name: dns.name.Name) -> dns.name.Name | None:
-        """The highest zone cut at or above ``name``, if any."""
-        found = None
-        while name != self.apex:
-            if name in self.cuts:
-                found = name
-            name = name.parent()
-        return found
-
     def _compile_name(self, name: dns.name.Name, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
         key = wire_key(name)
         node = self.zone.get_node(name)
-        cut = self._cut_above(name) if self.cuts else None
+        cut = self._highest_cut(key)
         if cut is not None:
             by_name[key] = self.referral(cut, len(key))
             if cut == name:
@@ -361,9 +361,7 @@ class CompiledZone:
         return per_type, self.negative(qname_len, NOERROR)
 
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
-        sections = Sections()
-        for owner, rds in answer:
-            sections.add(Sections.ANSWER, owner, rds)
+        sections = Sections.answering(answer)
         if self.ns is not None and qtype not in NO_AUTHORITY_NS:
             sections.add(Sections.OPTIONAL, self.apex, self.ns)
         self._add_target_addresses(sections, sections.answer + sections.parts[Sections.OPTIONAL])
@@ -375,8 +373,7 @@ class CompiledZone:
         chosen = soa or min(node.rdatasets, key=lambda rds: rds.rdtype)
         if self.ns is None:
             return per_type[chosen.rdtype]     # no NS RRset to leave out: the same sections
-        sections = Sections()
-        sections.add(Sections.ANSWER, owner, chosen)
+        sections = Sections.answering([(owner, chosen)])
         self._add_target_addresses(sections, sections.answer)
         return sections.pack(qname_len, seeds, NOERROR)
 
@@ -395,15 +392,10 @@ class CompiledZone:
             target = nxt[0].target
             node = None
         per_type = {dns.rdatatype.CNAME: self._positive(qname_len, seeds, chain[:1], dns.rdatatype.CNAME)}
-        only_cname = Sections()
-        only_cname.add(Sections.ANSWER, owner, cname)
-        per_type[ANY] = only_cname.pack(qname_len, seeds, NOERROR)
+        per_type[ANY] = Sections.answering(chain[:1]).pack(qname_len, seeds, NOERROR)
         if not self._in_authority(target) or (node is not None and node.get_rdataset(
                 dns.rdataclass.IN, dns.rdatatype.CNAME)):
-            whole_chain = Sections()
-            for link_owner, link in chain:
-                whole_chain.add(Sections.ANSWER, link_owner, link)
-            return per_type, whole_chain.pack(qname_len, seeds, NOERROR)
+            return per_type, Sections.answering(chain).pack(qname_len, seeds, NOERROR)
         if node is not None:
             for rds in node:
                 per_type.setdefault(rds.rdtype, self._positive(qname_len, seeds, chain + [(target, rds)], rds.rdtype))
@@ -412,20 +404,15 @@ class CompiledZone:
 
     def _in_authority(self, name: dns.name.Name) -> bool:
         """In this zone and not below one of its cuts."""
-        return name.is_subdomain(self.apex) and (not self.cuts or self._cut_above(name) is None)
+        return name.is_subdomain(self.apex) and self._highest_cut(wire_key(name)) is None
 
     def _add_target_addresses(self, sections: Sections, records: Section) -> None:
         """In-zone A and AAAA of NS targets (glue too), and of MX and SRV targets (no glue)."""
         for _, rds in records:
-            if rds.rdtype == dns.rdatatype.NS:
-                targets, allow_glue = [rdata.target for rdata in rds], True
-            elif rds.rdtype == dns.rdatatype.MX:
-                targets, allow_glue = [rdata.exchange for rdata in rds], False
-            elif rds.rdtype == dns.rdatatype.SRV:
-                targets, allow_glue = [rdata.target for rdata in rds], False
-            else:
+            if rds.rdtype not in TARGETS:
                 continue
-            for target in targets:
+            field, allow_glue = TARGETS[rds.rdtype]
+            for target in (getattr(rdata, field) for rdata in rds):
                 if not target.is_subdomain(self.apex) or not (allow_glue or self._in_authority(target)):
                     continue
                 node = self.zone.get_node(target)
@@ -439,9 +426,7 @@ class CompiledZone:
         key = ("negative", qname_len, rcode)
         if not prefix and key in self._cache:
             return self._cache[key]  # type: ignore[return-value]
-        sections = Sections()
-        for owner, rds in prefix:
-            sections.add(Sections.ANSWER, owner, rds)
+        sections = Sections.answering(prefix)
         sections.add(Sections.AUTHORITY, self.apex, self.negative_soa)
         all_seeds = suffix_offsets(self.apex, 12 + qname_len - self.apex_len)
         all_seeds.update(seeds or {})
@@ -470,19 +455,14 @@ class CompiledZone:
 
     def missing(self, qname: bytes, qtype: int) -> Answer:
         """A name with no entry of its own: below a cut, covered by a wildcard, or NXDOMAIN."""
-        pos = 0
-        closest_encloser = -1
-        cut = None
-        below_apex = len(qname) - self.apex_len
-        while pos < below_apex:
-            suffix = qname[pos:]
-            cut = self.cut_keys.get(suffix, cut)
-            if closest_encloser < 0 and suffix in self._by_name:
-                closest_encloser = pos
-            pos += qname[pos] + 1
+        cut = self._highest_cut(qname)
         if cut is not None:
             return self.referral(cut, len(qname))
-        encloser = qname[closest_encloser if closest_encloser >= 0 else below_apex:]
+        pos = 0
+        below_apex = len(qname) - self.apex_len
+        while pos < below_apex and qname[pos:] not in self._by_name:
+            pos += qname[pos] + 1
+        encloser = qname[pos:]      # the closest encloser (the apex if nothing closer exists)
         wildcard = self.wildcards.get(encloser)
         if wildcard is None:
             return self.negative(len(qname), NXDOMAIN)
