@@ -37,6 +37,7 @@ class Backend(asyncio.DatagramProtocol):
         self.on_lost: LossHandler = lambda backend, queries: None
         self.stream: BackendStream | None = None
         self.on_unreachable: Callable[["Backend"], None] = lambda backend: None
+        self.up = True                          # per its health (resolver.health)
         self.probe_id: int | None = None       # the health probe awaiting its reply
         self.probe_failures = 0
 

@@ -34,7 +34,7 @@ TYPE_SOA = 6
 
 
 class HealthMonitor:
-    """Probes the backends and keeps the bitmask of those that are up."""
+    """Probes the backends, marks them up or down, and reports each change."""
 
     def __init__(self, backends: Sequence[Backend], on_change: Callable[[Backend, bool], None],
                  probe_name: str = ".", interval: float = 1.0, down_after: int = 2) -> None:
@@ -43,7 +43,6 @@ class HealthMonitor:
         self.probe_question = dns.name.from_text(probe_name).to_wire() + struct.pack("!HH", TYPE_SOA, 1)
         self.interval = interval
         self.down_after = down_after
-        self.up_mask = (1 << len(self.backends)) - 1
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._early: set[int] = set()      # backends with a probe brought forward
@@ -55,8 +54,9 @@ class HealthMonitor:
         if self._timer is not None:
             self._timer.cancel()
 
-    def is_up(self, backend: Backend) -> bool:
-        return bool(self.up_mask & (1 << backend.index))
+    @staticmethod
+    def is_up(backend: Backend) -> bool:
+        return backend.up
 
     def _tick(self) -> None:
         """Judge the last probe of every backend, then send the next one."""
@@ -104,9 +104,8 @@ class HealthMonitor:
         self._set(backend, False, "port unreachable")
 
     def _set(self, backend: Backend, up: bool, why: str) -> None:
-        bit = 1 << backend.index
-        if bool(self.up_mask & bit) == up:
+        if backend.up == up:
             return
-        self.up_mask = (self.up_mask | bit) if up else (self.up_mask & ~bit)
+        backend.up = up
         log.warning("backend %s is %s (%s)", backend, "up" if up else "down", why)
         self.on_change(backend, up)

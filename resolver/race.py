@@ -102,6 +102,7 @@ class Race:
         self.drop_overflow = drop_overflow      # past the limit: no reply instead of SERVFAIL
         self.pending: dict[int, Pending] = {}
         self.up_mask = self.all_backends
+        self._up_backends = list(self.backends)     # the backends asked: those in up_mask
         self.health: HealthMonitor | None = None
         self.query_log: QueryLog | None = None
         self._deadlines: deque[Pending] = deque()
@@ -136,21 +137,20 @@ class Race:
         if self._timer is None:
             self._arm()
         upstream = uid.to_bytes(2, "big") + data[2:]
-        for backend in self.backends:
-            if not up & (1 << backend.index):
-                continue
-            if sink.stream:
+        if sink.stream:
+            for backend in self._up_backends:
                 backend.send_stream(upstream)
-            else:
+        else:
+            for backend in self._up_backends:
                 backend.send(upstream)
 
     def set_backend_up(self, backend: Upstream, up: bool) -> None:
         """Health changed: ask the backend again, or stop waiting for it in every race."""
         bit = 1 << backend.index
+        self.up_mask = (self.up_mask | bit) if up else (self.up_mask & ~bit)
+        self._up_backends = [b for b in self.backends if self.up_mask & (1 << b.index)]
         if up:
-            self.up_mask |= bit
             return
-        self.up_mask &= ~bit
         for entry in [e for e in self.pending.values() if e.waiting & bit]:
             entry.waiting &= ~bit
             if not entry.waiting:
@@ -192,29 +192,25 @@ class Race:
             self._give_up(entry)
 
     def _finish(self, entry: Pending, reply: bytes | None, winner: int = -1) -> None:
-        """Send the client its reply under its own ID and forget the query."""
+        """Send the client a backend's reply under its own ID (SERVFAIL for None)."""
+        if reply is None:
+            self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed")
+            return
+        out = entry.data[:2] + reply[2:]
+        if not entry.sink.stream and len(out) > entry.q.udp_limit:
+            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
+        self._close(entry, out, f"won:{self.backends[winner]}" if winner >= 0
+                    else f"negative:{self.backends[entry.best_from]}")
+
+    def _close(self, entry: Pending, out: bytes, outcome: str) -> None:
+        """Forget the query, send its reply, and log it when there is a query log."""
         del self.pending[entry.uid]
         entry.done = True
-        if reply is None:
-            out = error_reply(entry.data, entry.q, SERVFAIL)
-        else:
-            out = entry.data[:2] + reply[2:]
-            if not entry.sink.stream and len(out) > entry.q.udp_limit:
-                out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
         entry.sink.send(out, entry.addr)
         if self.query_log is not None:
-            if reply is None:
-                outcome = "failed"
-            elif winner >= 0:
-                outcome = f"won:{self.backends[winner]}"
-            else:
-                outcome = f"negative:{self.backends[entry.best_from]}"
-            self._log(entry, outcome, out[3] & 0x0F)
-
-    def _log(self, entry: Pending, outcome: str, rcode: int) -> None:
-        started = entry.deadline - self.timeout
-        self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype, outcome, rcode,  # type: ignore[union-attr]
-                             self._loop.time() - started)
+            started = entry.deadline - self.timeout
+            self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype, outcome, out[3] & 0x0F,
+                                 self._loop.time() - started)
 
     def _arm(self) -> None:
         if self._deadlines:
@@ -238,21 +234,16 @@ class Race:
             for backend in self.backends:
                 if entry.waiting & (1 << backend.index):
                     self.health.suspect(backend)
-        if self.timeout_rcode == NXDOMAIN and entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN:
-            self._finish(entry, entry.best)
-            return
-        self._give_up(entry, use_best=False)
+        # A backend's NXDOMAIN, which carries the zone's SOA, beats a made-up one.
+        backend_nxdomain = entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN
+        self._give_up(entry, use_best=self.timeout_rcode == NXDOMAIN and backend_nxdomain)
 
     def _give_up(self, entry: Pending, use_best: bool = True) -> None:
         """No backend still awaited says yes: the best negative reply, or the timeout answer."""
         if use_best and entry.best_rank >= 0:
             self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)
-            return
-        del self.pending[entry.uid]
-        entry.done = True
-        entry.sink.send(error_reply(entry.data, entry.q, self.timeout_rcode), entry.addr)
-        if self.query_log is not None:
-            self._log(entry, "timeout", self.timeout_rcode)
+        else:
+            self._close(entry, error_reply(entry.data, entry.q, self.timeout_rcode), "timeout")
 
     def answer_all(self) -> None:
         """Shutting down: every query still waiting gets the timeout answer now, none is lost."""
