@@ -181,41 +181,48 @@ class Listener:
 
 
 async def listen(host: str, port: int, handler: Handler, options: ListenOptions = ListenOptions()) -> Listener:
-    """Bind UDP and TCP on ``host:port``; port 0 picks one free port for both."""
+    """Serve UDP and TCP on ``host:port``; port 0 picks one free port for both."""
+    loop = asyncio.get_running_loop()
+    udp_sock, tcp_sock = bind_pair(host, port, options.reuse_port)
+    connections: set[TcpConnection] = set()
+    try:
+        udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler), sock=udp_sock)
+        tcp = await loop.create_server(lambda: TcpConnection(handler, connections, options.tcp_idle), sock=tcp_sock)
+    except OSError as exc:
+        udp_sock.close()
+        tcp_sock.close()
+        raise ListenError(f"cannot listen on {format_hostport(host, port)}: {describe_bind_error(exc)}") from None
+    return Listener(udp, tcp, connections, host, udp_sock.getsockname()[1])
+
+
+def bind_pair(host: str, port: int, reuse_port: bool = False) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same address and port; port 0 picks one free for both.
+
+    Bound here rather than by the event loop, which would lose the errno of a
+    failure. Raises :class:`ListenError` with the address and the reason.
+    """
+    family = _family(host)
     attempts = PORT_ZERO_ATTEMPTS if port == 0 else 1
     for attempt in range(attempts):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
-            return await _bind_pair(host, port, handler, options)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if reuse_port:
+                for sock in (udp, tcp):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            udp.bind((host, port))
+            tcp.bind((host, udp.getsockname()[1]))
+            return udp, tcp
         except OSError as exc:
+            udp.close()
+            tcp.close()
             if port == 0 and exc.errno == errno.EADDRINUSE and attempt < attempts - 1:
                 continue    # the UDP port was free but its TCP twin was not: pick another
             raise ListenError(f"cannot listen on {format_hostport(host, port)}: {describe_bind_error(exc)}") from None
     raise AssertionError("unreachable")
-
-
-async def _bind_pair(host: str, port: int, handler: Handler, options: ListenOptions) -> Listener:
-    loop = asyncio.get_running_loop()
-    family = _family(host)
-    # Bound here rather than by the event loop, which would lose the errno.
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if options.reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler), sock=sock)
-    bound_port = sock.getsockname()[1]
-    connections: set[TcpConnection] = set()
-    try:
-        tcp = await loop.create_server(lambda: TcpConnection(handler, connections, options.tcp_idle), host,
-                                       bound_port, reuse_address=True, reuse_port=options.reuse_port or None,
-                                       family=family)
-    except OSError:
-        udp.close()
-        raise
-    return Listener(udp, tcp, connections, host, bound_port)
 
 
 def describe_bind_error(exc: OSError) -> str:

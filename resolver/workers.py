@@ -9,43 +9,22 @@ passes SIGINT, SIGTERM and SIGHUP on to them, and exits when they have.
 """
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import socket
 import sys
 from typing import Callable
 
-from .transport import ListenError, describe_bind_error, format_hostport
-
-PORT_ZERO_ATTEMPTS = 50
-
+from .transport import bind_pair
 
 def reserve(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Check that every address can be shared by the workers; port 0 becomes a free port."""
-    return [(host, _check(host, port)) for host, port in addresses]
-
-
-def _check(host: str, port: int) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(PORT_ZERO_ATTEMPTS if port == 0 else 1):
-        udp = socket.socket(family, socket.SOCK_DGRAM)
-        tcp = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            for sock in (udp, tcp):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            udp.bind((host, port))
-            chosen = udp.getsockname()[1]
-            tcp.bind((host, chosen))
-            return chosen
-        except OSError as exc:
-            if port == 0 and exc.errno == errno.EADDRINUSE:
-                continue
-            raise ListenError(f"cannot listen on {format_hostport(host, port)}: {describe_bind_error(exc)}") from None
-        finally:
-            udp.close()
-            tcp.close()
-    raise ListenError(f"cannot find a free port on {host}")
+    reserved = []
+    for host, port in addresses:
+        udp, tcp = bind_pair(host, port, reuse_port=True)
+        reserved.append((host, udp.getsockname()[1]))
+        udp.close()
+        tcp.close()
+    return reserved
 
 
 def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
