@@ -78,8 +78,10 @@ class LoadBalancer:
             self.race.health.start()
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        if self.draining:
+            return
         q = scan_query(data)
-        if q is None or self.draining:
+        if q is None:
             return
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
             sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)

@@ -19,6 +19,7 @@ import dns.name
 import dns.rdatatype
 
 from .transport import format_hostport
+from .wire import RCODE_NAMES
 
 
 class QueryLog:
@@ -37,7 +38,7 @@ class QueryLog:
         who = format_hostport(*client[:2]) if isinstance(client, tuple) else "-"
         name = dns.name.from_wire(qname, 0)[0].to_text() if qname else "-"
         kind = dns.rdatatype.to_text(qtype)
-        rcode_text = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(rcode, str(rcode))
+        rcode_text = RCODE_NAMES.get(rcode, str(rcode))
         self.stream.write(f"{when} {who} {name} {kind} {outcome} {rcode_text} {seconds * 1000:.2f}ms\n")
 
     def close(self) -> None:

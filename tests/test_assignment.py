@@ -243,6 +243,16 @@ def test_silent_miss_ts_sends_nothing_for_a_miss(silent_setup):
     assert a_addresses(query(ts1, "www.ibm.com")) == ["129.42.38.10"]
 
 
+def own_reply(ls, name: str) -> tuple[dns.message.Message, float]:
+    """The LS's reply to one A query, checked to carry the query's ID and question bytes."""
+    q = dns.message.make_query(name, dns.rdatatype.A)
+    wire, elapsed = exchange_raw(ls, q)
+    assert raw_question(wire) == raw_question(q.to_wire())
+    r = dns.message.from_wire(wire)
+    assert r.id == q.id
+    return r, elapsed
+
+
 def test_silent_miss_hits_stay_fast_misses_wait_for_ls_timeout(silent_setup, start_server):
     ts1, ts2, _ = silent_setup
     ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--timeout", "0.5")
@@ -253,12 +263,8 @@ def test_silent_miss_hits_stay_fast_misses_wait_for_ls_timeout(silent_setup, sta
         assert a_addresses(r) == [address]
         assert elapsed < 0.25, f"{name}: hit took {elapsed:.3f} s with a 0.5 s LS timeout"
 
-    q = dns.message.make_query("www.Amazon.com", dns.rdatatype.A)
-    wire, elapsed = exchange_raw(ls, q)
-    r = dns.message.from_wire(wire)
+    r, elapsed = own_reply(ls, "www.Amazon.com")
     assert r.rcode() == dns.rcode.NXDOMAIN
-    assert r.id == q.id
-    assert raw_question(wire) == raw_question(q.to_wire())
     assert 0.4 <= elapsed < 1.5, f"miss answered after {elapsed:.3f} s, LS timeout is 0.5 s"
 
 
@@ -266,14 +272,8 @@ def test_on_timeout_servfail_with_silent_backends(silent_setup, start_server):
     ts1, ts2, _ = silent_setup
     ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport,
                       "--timeout", "0.5", "--on-timeout", "servfail")
-    q = dns.message.make_query("nosuch.example.net", dns.rdatatype.A)
-
-    wire, elapsed = exchange_raw(ls, q)
-
-    r = dns.message.from_wire(wire)
+    r, elapsed = own_reply(ls, "nosuch.example.net")
     assert r.rcode() == dns.rcode.SERVFAIL
-    assert r.id == q.id
-    assert raw_question(wire) == raw_question(q.to_wire())
     assert elapsed < 1.5
     # hits are unaffected
     assert a_addresses(query(ls, "www.google.com")) == ["8.8.8.8"]
