@@ -42,14 +42,19 @@ class Authority:
 
     def _missing(self, qname_lower: bytes, qtype_wire: bytes) -> Answer:
         """A name without an entry: asked of the closest enclosing zone, REFUSED outside all."""
+        zone = self.zone_for(qname_lower)
+        return REFUSED_ANSWER if zone is None else zone.missing(qname_lower, int.from_bytes(qtype_wire, "big"))
+
+    def zone_for(self, qname_lower: bytes) -> CompiledZone | None:
+        """The closest zone enclosing a (lower-case wire) name, if any."""
         pos = 0
         while True:
             zone = self.zones.get(qname_lower[pos:])
             if zone is not None:
-                return zone.missing(qname_lower, int.from_bytes(qtype_wire, "big"))
+                return zone
             length = qname_lower[pos]
             if length == 0:
-                return REFUSED_ANSWER
+                return None
             pos += length + 1
 
 

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Callable
 
+from .stats import BackendStats
 from .transport import enlarge_buffers, format_hostport
 
 log = logging.getLogger("resolver.ls")
@@ -26,12 +27,15 @@ LossHandler = Callable[["Backend", list[bytes]], None]
 
 
 class Backend(asyncio.DatagramProtocol):
-    """One upstream server."""
+    """One upstream server, known by its name (its address unless given one)."""
 
-    def __init__(self, index: int, host: str, port: int) -> None:
+    def __init__(self, index: int, host: str, port: int, name: str | None = None) -> None:
         self.index = index
         self.host = host
         self.port = port
+        self.address = format_hostport(host, port)
+        self.name = name or self.address
+        self.stats = BackendStats()
         self.transport: asyncio.DatagramTransport | None = None
         self.on_reply: ReplyHandler = lambda backend, data: None
         self.on_lost: LossHandler = lambda backend, queries: None
@@ -42,7 +46,7 @@ class Backend(asyncio.DatagramProtocol):
         self.probe_failures = 0
 
     def __str__(self) -> str:
-        return format_hostport(self.host, self.port)
+        return self.name
 
     async def connect(self, on_reply: ReplyHandler, on_lost: LossHandler) -> None:
         """Open the UDP socket; ``on_lost`` hears of TCP queries that will get no reply."""
@@ -65,11 +69,19 @@ class Backend(asyncio.DatagramProtocol):
             self.on_unreachable(self)
 
     def send(self, data: bytes) -> None:
+        """Send a client's query over UDP."""
+        self.stats.sent += 1
+        if self.transport is not None:
+            self.transport.sendto(data)
+
+    def send_probe(self, data: bytes) -> None:
+        """Send a health probe, not counted as a query."""
         if self.transport is not None:
             self.transport.sendto(data)
 
     def send_stream(self, data: bytes) -> None:
-        """Send over the backend's TCP connection, opening it if needed."""
+        """Send a client's query over the backend's TCP connection, opening it if needed."""
+        self.stats.sent += 1
         if self.stream is None:
             self.stream = BackendStream(self)
         self.stream.send(data)

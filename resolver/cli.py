@@ -39,6 +39,15 @@ def hostport(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def backend(text: str) -> tuple[str, int] | tuple[str, int, str]:
+    """``ADDR:PORT`` or ``NAME=ADDR:PORT``; the name labels the backend in logs and metrics."""
+    name, _, address = text.rpartition("=")
+    if "=" in text and not name.strip():
+        raise argparse.ArgumentTypeError(f"empty backend name: {text!r}")
+    host, port = hostport(address)
+    return (host, port, name.strip()) if name else (host, port)
+
+
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -54,6 +63,15 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="close a TCP connection with no complete query for this long (default 10)")
     parser.add_argument("--workers", type=worker_count, default=1, metavar="N",
                         help="processes sharing the addresses with SO_REUSEPORT (default 1)")
+    parser.add_argument("--metrics", type=hostport, metavar="ADDR:PORT",
+                        help="serve Prometheus metrics on /metrics and a live status page on / "
+                             "(default: off; needs --workers 1)")
+
+
+def add_query_log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--query-log", metavar="FILE",
+                        help="one line per query (client, name, type, outcome, rcode, latency) to FILE, or - "
+                             "for stderr (default: off)")
 
 
 def network(text: str):
@@ -101,12 +119,14 @@ def build_parser() -> Parser:
     ts.add_argument("--table", action="append", default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
     ts.add_argument("--silent-miss", action="store_true", help="reply only with positive answers")
+    add_query_log_option(ts)
     add_server_options(ts)
 
     ls = commands.add_parser("ls", help="load balancer racing every query across the backends")
     ls.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
                     help="UDP and TCP address (repeatable; a bare port means loopback)")
-    ls.add_argument("--backend", action="append", type=hostport, required=True, metavar="ADDR:PORT")
+    ls.add_argument("--backend", action="append", type=backend, required=True, metavar="[NAME=]ADDR:PORT",
+                    help="an authoritative server to race (repeatable); NAME labels it in logs and metrics")
     ls.add_argument("--timeout", type=positive_seconds, default=5.0, metavar="SECONDS",
                     help="how long to wait for a positive answer (default 5)")
     ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
@@ -120,9 +140,7 @@ def build_parser() -> Parser:
     ls.add_argument("--rate-limit", type=positive_seconds, default=None, metavar="QPS",
                     help="queries per second allowed per client address; UDP queries past it are dropped "
                          "(default: no limit)")
-    ls.add_argument("--query-log", metavar="FILE",
-                    help="one line per query (client, name, type, outcome, rcode, latency) to FILE, or - for "
-                         "stderr (default: off)")
+    add_query_log_option(ls)
     ls.add_argument("--probe-name", type=dns_name, default=".", metavar="NAME",
                     help="health probe: an SOA query for this name (default '.'; any reply counts as alive, "
                          "so --silent-miss backends need a name they answer)")
@@ -193,13 +211,18 @@ def cmd_ts(args: argparse.Namespace) -> int:
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
     authority = load()
     return serve_with_workers(args, lambda addresses, options: run(
-        ts.serve(addresses, authority, args.silent_miss, options, reload=load)))
+        ts.serve(addresses, authority, args.silent_miss, options, reload=load, query_log=args.query_log,
+                 metrics=args.metrics)))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import ls
     ignore_hangups_until_serving()
     from .acl import DEFAULT_ALLOW, AccessList, parse_networks
+    names = [backend[2] for backend in args.backend if len(backend) == 3]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
     settings = ls.LsSettings(
         backends=tuple(args.backend), timeout=args.timeout,
         timeout_rcode=SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN,
@@ -207,7 +230,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         probe=ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
         acl=AccessList(args.allow or parse_networks(DEFAULT_ALLOW)), rate_limit=args.rate_limit,
         query_log=args.query_log)
-    return serve_with_workers(args, lambda addresses, options: run(ls.serve(addresses, settings, options)))
+    return serve_with_workers(args, lambda addresses, options: run(
+        ls.serve(addresses, settings, options, metrics=args.metrics)))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:
@@ -219,6 +243,9 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
     if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))
         return 0
+    if args.metrics:
+        raise UsageError(f"resolver {args.command}: --metrics needs --workers 1: each worker counts only "
+                         "its own queries (see --help)")
     from .workers import reserve, run_workers
     addresses = reserve(args.listen)
     options = ListenOptions(args.tcp_timeout, reuse_port=True)

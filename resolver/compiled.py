@@ -35,6 +35,7 @@ import dns.rdatatype
 import dns.zone
 
 from .addresses import AddressRecords
+from .stats import ZoneTally
 from .wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
 from .zones import ZoneData, ZoneError
 
@@ -57,7 +58,7 @@ Seeds = dict[dns.name.Name, int]
 class Answer:
     """Record sections packed for a question name of known length."""
 
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "positive", "ede", "shrink")
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "positive", "ede", "shrink", "tally")
 
     def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes,
                  ede: int | None = None) -> None:
@@ -70,6 +71,8 @@ class Answer:
         self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
         # For answers that may not fit a UDP client: pack again for a size limit.
         self.shrink: Callable[[int], Answer] | None = None
+        # The counters of the zone it belongs to, found on first use (resolver.ts).
+        self.tally: ZoneTally | None = None
 
 
 class Sections:

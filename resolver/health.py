@@ -76,7 +76,7 @@ class HealthMonitor:
     def _probe(self, backend: Backend) -> None:
         probe_id = int.from_bytes(os.urandom(2), "big")
         backend.probe_id = probe_id
-        backend.send(struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self.probe_question)
+        backend.send_probe(struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self.probe_question)
 
     def probe_reply(self, backend: Backend, data: bytes) -> bool:
         """Whether ``data`` answers the backend's current probe (and if so, count it)."""

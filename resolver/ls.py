@@ -9,10 +9,12 @@ from typing import Iterable
 from .acl import AccessList
 from .backends import Backend
 from .health import HealthMonitor
+from .metrics import LsMetrics
 from .querylog import QueryLog
 from .race import Race
 from .ratelimit import RateLimiter
 from .transport import ListenOptions, Sink, serve_until_stopped
+from .web import status_endpoint
 from .wire import EDE_PROHIBITED, NXDOMAIN, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
@@ -32,7 +34,7 @@ class ProbeSettings:
 class LsSettings:
     """Everything the LS is told, apart from where it listens."""
 
-    backends: tuple[tuple[str, int], ...]
+    backends: tuple[tuple[str, int] | tuple[str, int, str], ...]     # (host, port) or (host, port, name)
     timeout: float = 5.0
     timeout_rcode: int = NXDOMAIN
     max_inflight: int = 20000
@@ -58,7 +60,7 @@ class LoadBalancer:
     @classmethod
     async def connect(cls, settings: LsSettings) -> "LoadBalancer":
         """Open a socket to every backend; probing starts with :meth:`start_probes`."""
-        backends = [Backend(index, host, port) for index, (host, port) in enumerate(settings.backends)]
+        backends = [Backend(index, *backend) for index, backend in enumerate(settings.backends)]
         race = Race(backends, settings.timeout, settings.timeout_rcode, settings.max_inflight, settings.drop_overflow)
         probe = settings.probe
         health = race.health = HealthMonitor(backends, race.set_backend_up, probe.name, probe.interval,
@@ -78,21 +80,29 @@ class LoadBalancer:
             self.race.health.start()
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        stats = self.race.stats
+        stats.queries[sink.stream] += 1
         if self.draining:
+            stats.dropped["draining"] += 1
             return
         q = scan_query(data)
         if q is None:
+            stats.dropped["malformed"] += 1
             return
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
-            sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+            stats.refused["acl"] += 1
+            self.race.reply(sink, error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             return
         if self.limiter is not None and not self.limiter.allows(addr[0]):     # type: ignore[index]
             if sink.stream:         # a TCP client proved its address; it gets an answer
-                sink.send(error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+                stats.refused["rate-limit"] += 1
+                self.race.reply(sink, error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+            else:
+                stats.dropped["rate-limit"] += 1
             return
         rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
         if rcode or not q.question:     # nothing to ask the backends
-            sink.send(error_reply(data, q, rcode, ede=ede), addr)
+            self.race.reply(sink, error_reply(data, q, rcode, ede=ede), addr)
             return
         self.race.submit(data, q, sink, addr)
 
@@ -121,8 +131,10 @@ class LoadBalancer:
             backend.close()
 
 
-async def serve(addresses: Iterable[tuple[str, int]], settings: LsSettings, options: ListenOptions) -> None:
-    """Race queries across the backends until SIGINT or SIGTERM."""
+async def serve(addresses: Iterable[tuple[str, int]], settings: LsSettings, options: ListenOptions,
+                metrics: tuple[str, int] | None = None) -> None:
+    """Race queries across the backends until SIGINT or SIGTERM; ``metrics``: where to serve
+    Prometheus metrics and the status page."""
     balancer = await LoadBalancer.connect(settings)
 
     def ready() -> None:
@@ -130,7 +142,8 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: LsSettings, opti
         log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
                  settings.timeout, RCODE_NAMES[settings.timeout_rcode])
     try:
-        await serve_until_stopped(addresses, balancer.handle, ready, options, drain=balancer.drain)
+        async with status_endpoint(metrics, lambda: LsMetrics(balancer)):
+            await serve_until_stopped(addresses, balancer.handle, ready, options, drain=balancer.drain)
     finally:
         balancer.close()
     log.info("stopped")

@@ -27,10 +27,12 @@ import asyncio
 import logging
 import os
 from collections import deque
+from time import perf_counter
 from typing import Iterator, Protocol, Sequence
 
 from .health import HealthMonitor
 from .querylog import QueryLog
+from .stats import BackendStats, LsStats
 from .transport import Sink
 from .wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply,
                    truncated_reply)
@@ -42,6 +44,7 @@ MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 
 class Upstream(Protocol):
     index: int
+    stats: BackendStats
 
     def send(self, data: bytes) -> None: ...
 
@@ -71,9 +74,11 @@ class IdSource:
 class Pending:
     """One client query waiting for its backends."""
 
-    __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "deadline", "done")
+    __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
+                 "deadline", "done")
 
-    def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, deadline: float):
+    def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
+                 deadline: float):
         self.uid = uid
         self.data = data            # the client's query, with the client's ID
         self.q = q
@@ -83,6 +88,7 @@ class Pending:
         self.best: bytes | None = None
         self.best_rank = -1
         self.best_from = -1          # the backend that sent the best negative reply
+        self.started = started      # perf_counter(): the event loop's clock ticks in milliseconds
         self.deadline = deadline
         self.done = False
 
@@ -108,30 +114,31 @@ class Race:
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
+        # Per upstream ID, the backends a race still awaited when it ended: their
+        # replies are late, not forged.
+        self._ended = [0] * 65536
         self._loop = asyncio.get_running_loop()
-        self.stats = {"queries": 0, "overflow": 0, "timeouts": 0, "unmatched": 0, "mismatched": 0, "all_down": 0}
+        self.stats = LsStats()
+
+    def reply(self, sink: Sink, out: bytes, addr: object) -> None:
+        """Send a client its reply, counted by rcode: every LS reply goes through here."""
+        self.stats.replies[out[3] & 0x0F] += 1
+        sink.send(out, addr)
 
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
         """Start the race for one client query."""
-        self.stats["queries"] += 1
         if len(self.pending) >= self.max_inflight:
-            self.stats["overflow"] += 1
-            if self.query_log is not None:
-                self.query_log.write(addr, q.qname, q.qtype, "overflow", SERVFAIL, 0.0)
-            if not self.drop_overflow or sink.stream:    # a TCP query always gets its reply
-                sink.send(error_reply(data, q, SERVFAIL), addr)
+            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL,
+                                 send=not self.drop_overflow or sink.stream)    # TCP always gets its reply
             return
         up = self.up_mask
         if not up:
-            self.stats["all_down"] += 1
-            if self.query_log is not None:
-                self.query_log.write(addr, q.qname, q.qtype, "all-down", self.timeout_rcode, 0.0)
-            sink.send(error_reply(data, q, self.timeout_rcode), addr)
+            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode)
             return
         uid = self._new_id()
         while uid in self.pending:
             uid = self._new_id()
-        entry = Pending(uid, data, q, sink, addr, up, self._loop.time() + self.timeout)
+        entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout)
         self.pending[uid] = entry
         self._deadlines.append(entry)
         if self._timer is None:
@@ -156,22 +163,41 @@ class Race:
             if not entry.waiting:
                 self._give_up(entry)
 
+    def _refuse_at_once(self, data: bytes, q: Query, sink: Sink, addr: object, outcome: str, rcode: int,
+                        send: bool = True) -> None:
+        """A query that starts no race (too many waiting, or no backend up)."""
+        self.stats.outcomes[outcome] += 1
+        if self.query_log is not None:
+            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, 0.0)
+        if send:
+            self.reply(sink, error_reply(data, q, rcode), addr)
+        else:
+            self.stats.dropped[outcome] += 1
+
     def on_reply(self, backend: Upstream, data: bytes) -> None:
         """A reply from a backend: a UDP datagram, or a message on its TCP connection."""
+        stats = backend.stats
         if len(data) < 12 or not data[2] & 0x80:
-            self.stats["unmatched"] += 1
+            stats.forged += 1
             return
-        entry = self.pending.get((data[0] << 8) | data[1])
-        if entry is None:
-            if self.health is None or not self.health.probe_reply(backend, data):
-                self.stats["unmatched"] += 1    # late, duplicate or forged
-            return
+        uid = (data[0] << 8) | data[1]
+        entry = self.pending.get(uid)
         bit = 1 << backend.index
+        if entry is None:
+            if self._ended[uid] & bit:
+                self._ended[uid] &= ~bit
+                stats.late += 1
+                stats.replies[data[3] & 0x0F] += 1
+            elif self.health is None or not self.health.probe_reply(backend, data):
+                stats.forged += 1
+            return
         question = entry.q.question
         if not entry.waiting & bit or data[4:6] != b"\x00\x01" or data[12:12 + len(question)] != question:
-            self.stats["mismatched"] += 1
+            stats.forged += 1
             return
         rcode = data[3] & 0x0F
+        stats.replies[rcode] += 1
+        stats.latency.observe(perf_counter() - entry.started)
         if rcode == NOERROR:
             self._finish(entry, data, backend.index)
             return
@@ -199,18 +225,23 @@ class Race:
         out = entry.data[:2] + reply[2:]
         if not entry.sink.stream and len(out) > entry.q.udp_limit:
             out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
-        self._close(entry, out, f"won:{self.backends[winner]}" if winner >= 0
-                    else f"negative:{self.backends[entry.best_from]}")
+        if winner >= 0:
+            self.backends[winner].stats.wins += 1
+            self._close(entry, out, "won", self.backends[winner])
+        else:
+            self._close(entry, out, "negative", self.backends[entry.best_from])
 
-    def _close(self, entry: Pending, out: bytes, outcome: str) -> None:
-        """Forget the query, send its reply, and log it when there is a query log."""
+    def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
+        """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
         del self.pending[entry.uid]
+        self._ended[entry.uid] = entry.waiting
         entry.done = True
-        entry.sink.send(out, entry.addr)
+        self.reply(entry.sink, out, entry.addr)
+        self.stats.outcomes[outcome] += 1
         if self.query_log is not None:
-            started = entry.deadline - self.timeout
-            self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype, outcome, out[3] & 0x0F,
-                                 self._loop.time() - started)
+            self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype,
+                                 outcome if backend is None else f"{outcome}:{backend}", out[3] & 0x0F,
+                                 perf_counter() - entry.started)
 
     def _arm(self) -> None:
         if self._deadlines:
@@ -229,10 +260,10 @@ class Race:
         self._arm()
 
     def _time_out(self, entry: Pending) -> None:
-        self.stats["timeouts"] += 1
-        if self.health is not None:
-            for backend in self.backends:
-                if entry.waiting & (1 << backend.index):
+        for backend in self.backends:
+            if entry.waiting & (1 << backend.index):
+                backend.stats.timeouts += 1
+                if self.health is not None:
                     self.health.suspect(backend)
         # A backend's NXDOMAIN, which carries the zone's SOA, beats a made-up one.
         backend_nxdomain = entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable, Iterable
 
 from .authority import Authority, render
+from .compiled import Answer
+from .metrics import TsMetrics
+from .querylog import QueryLog
+from .stats import NO_REPLY, ZoneTally
 from .transport import ListenOptions, Sink, serve_until_stopped
+from .web import status_endpoint
 from .zones import ZoneError
 from .wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
 
@@ -19,30 +25,71 @@ class AuthoritativeServer:
 
     With ``silent_miss`` it behaves like the assignment's TS: it replies only
     when it has a positive answer and stays silent otherwise.
+
+    Every query is counted in its zone's :class:`ZoneTally` (``tallies``, by
+    zone name, kept across reloads); queries outside every zone, and those not
+    asked of a zone at all (malformed, other classes, transfers), count under
+    ``"none"``. An answer remembers its zone's tally after its first use, so
+    counting costs one increment per query.
     """
 
-    def __init__(self, authority: Authority, silent_miss: bool = False) -> None:
+    def __init__(self, authority: Authority, silent_miss: bool = False, query_log: QueryLog | None = None) -> None:
         self.authority = authority
         self.silent_miss = silent_miss
+        self.query_log = query_log
+        self.tallies: dict[str, ZoneTally] = {"none": ZoneTally()}
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        if self.query_log is not None:
+            self._handle_logged(data, sink, addr)
+            return
         reply = self.reply(data, sink.stream)
         if reply is not None:
             sink.send(reply, addr)
 
     def reply(self, data: bytes, stream: bool = False) -> bytes | None:
         """The reply to one query, sized for UDP or for a stream (TCP)."""
+        offset = ZoneTally.SLOTS * stream
         q = scan_query(data)
         if q is None:
+            self.tallies["none"].counts[NO_REPLY + offset] += 1
             return None
         rcode, ede = (q.error, None) if q.error else self._refusal(q, stream)
         if rcode or not q.question:
+            self.tallies["none"].counts[(NO_REPLY if self.silent_miss else rcode) + offset] += 1
             # Like NSD, a bare header for other opcodes.
             return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not q.opcode)
-        answer = self.authority.lookup(q.qname.lower(), q.question[-4:-2])
+        qname = q.qname.lower()
+        answer = self.authority.lookup(qname, q.question[-4:-2])
+        tally = answer.tally or self._tally_of(answer, qname)
         if self.silent_miss and not answer.positive:
+            tally.counts[NO_REPLY + offset] += 1
             return None
+        tally.counts[(answer.flags & 0x0F) + offset] += 1
         return render(data, q, answer, TCP_LIMIT if stream else q.udp_limit)
+
+    def _tally_of(self, answer: Answer, qname_lower: bytes) -> ZoneTally:
+        """The tally of the zone an answer came from, remembered on the answer (not for refusals,
+        which no zone owns)."""
+        zone = self.authority.zone_for(qname_lower)
+        if zone is None:
+            return self.tallies["none"]
+        tally = answer.tally = self.tallies.setdefault(zone.apex.to_text(), ZoneTally())
+        return tally
+
+    def _handle_logged(self, data: bytes, sink: Sink, addr: object) -> None:
+        """:meth:`handle` with a query log line: ``answered`` and the rcode, or ``silent`` (no reply)."""
+        started = time.perf_counter()
+        reply = self.reply(data, sink.stream)
+        if reply is not None:
+            sink.send(reply, addr)
+        took = time.perf_counter() - started
+        q = scan_query(data)
+        qname, qtype = (q.qname, q.qtype) if q is not None else (b"", 0)
+        if reply is None:
+            self.query_log.write(addr, qname, qtype, "silent", None, took)      # type: ignore[union-attr]
+        else:
+            self.query_log.write(addr, qname, qtype, "answered", reply[3] & 0x0F, took)  # type: ignore[union-attr]
 
     @staticmethod
     def _refusal(q: Query, stream: bool) -> tuple[int, int | None]:
@@ -56,9 +103,11 @@ class AuthoritativeServer:
 
 
 async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, silent_miss: bool,
-                options: ListenOptions, reload: Callable[[], Authority] | None = None) -> None:
-    """Answer on every address until SIGINT or SIGTERM."""
-    server = AuthoritativeServer(authority, silent_miss)
+                options: ListenOptions, reload: Callable[[], Authority] | None = None,
+                query_log: str | None = None, metrics: tuple[str, int] | None = None) -> None:
+    """Answer on every address until SIGINT or SIGTERM; ``metrics``: where to serve Prometheus
+    metrics and the status page."""
+    server = AuthoritativeServer(authority, silent_miss, QueryLog.open(query_log) if query_log else None)
 
     def ready() -> None:
         for zone in server.authority.zones.values():
@@ -75,5 +124,6 @@ async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, sile
             return
         server.authority = fresh
         log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
-    await serve_until_stopped(addresses, server.handle, ready, options, hangup)
+    async with status_endpoint(metrics, lambda: TsMetrics(server)):
+        await serve_until_stopped(addresses, server.handle, ready, options, hangup)
     log.info("stopped")

@@ -84,7 +84,7 @@ def test_with_every_backend_down_queries_get_the_timeout_answer_at_once():
         await until(lambda: balancer.race.up_mask == 0)
         reply, elapsed = await ask(listener)
         assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 0.5
-        assert balancer.race.stats["all_down"] == 1
+        assert balancer.race.stats.outcomes["all-down"] == 1
         listener.close(); balancer.close()
     run(main())
 

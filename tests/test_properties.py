@@ -19,6 +19,7 @@ from conftest import ZONES
 from resolver.authority import Authority
 from resolver.race import Race
 from resolver.ls import LoadBalancer
+from resolver.stats import BackendStats
 from resolver.ts import AuthoritativeServer
 from resolver.wire import scan_query
 from resolver.zones import load_table, load_zone_file
@@ -80,6 +81,7 @@ class Sink:
 class Upstream:
     def __init__(self, index: int) -> None:
         self.index = index
+        self.stats = BackendStats()
         self.sent: list[bytes] = []
 
     def send(self, data: bytes) -> None:

@@ -1,0 +1,174 @@
+"""--metrics: Prometheus text scraped from running servers after real queries, the JSON
+status, the HTTP edges, and the TS's query log."""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import ROOT, ZONES, Server, query
+
+METRICS_URL = re.compile(r"metrics on (http://\S+/)metrics")
+TS1_NAMES = ["www.ibm.com", "www.rutgers.edu"]       # only TS1 (silent on misses) has these
+TS2_NAMES = ["www.google.com"]                        # only TS2 has this one
+MISSES = ["nowhere.example", "also.missing.example"]
+
+
+def base_url(server: Server) -> str:
+    for line in server.lines:
+        match = METRICS_URL.search(line)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"no metrics line in {server.lines}")
+
+
+def http(url: str, method: str = "GET") -> tuple[int, str, str]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def scrape(server: Server) -> dict[tuple[str, tuple], float]:
+    """Every sample: (name, sorted labels) -> value."""
+    status, kind, text = http(base_url(server) + "metrics")
+    assert status == 200 and kind.startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture
+def watched(start_server):
+    """TS1 (silent on misses) and TS2 from the demo tables, and an LS naming them, all with --metrics."""
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss", "--metrics", "127.0.0.1:0")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"), "--metrics", "127.0.0.1:0")
+    ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                      "--timeout", "0.5", "--probe-name", "www.ibm.com", "--metrics", "127.0.0.1:0")
+    return ts1, ts2, ls
+
+
+def test_ls_metrics_count_real_queries_by_transport_rcode_and_backend(watched):
+    ts1, ts2, ls = watched
+    for name in TS1_NAMES + TS2_NAMES + MISSES:
+        query(ls, name)
+    assert query(ls, TS2_NAMES[0], tcp=True).rcode() == dns.rcode.NOERROR
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"\x12", (ls.host, ls.port))                     # too short to answer: dropped
+    assert query(ls, "www.ibm.com", "AXFR").rcode() == dns.rcode.NOTIMP      # a transfer over UDP
+    samples = scrape(ls)
+    hits, udp = len(TS1_NAMES) + len(TS2_NAMES), len(TS1_NAMES + TS2_NAMES + MISSES) + 2
+    assert value(samples, "resolver_ls_requests_total", proto="udp") == udp
+    assert value(samples, "resolver_ls_requests_total", proto="tcp") == 1
+    assert value(samples, "resolver_ls_responses_total", rcode="NOERROR") == hits + 1
+    assert value(samples, "resolver_ls_responses_total", rcode="NXDOMAIN") == len(MISSES)
+    assert value(samples, "resolver_ls_responses_total", rcode="NOTIMP") == 1
+    assert value(samples, "resolver_ls_dropped_total", reason="malformed") == 1
+    assert value(samples, "resolver_ls_races_total", outcome="won") == hits + 1
+    assert value(samples, "resolver_ls_inflight") == 0
+    assert value(samples, "resolver_backend_wins_total", backend="ts1") == len(TS1_NAMES)
+    assert value(samples, "resolver_backend_wins_total", backend="ts2") == len(TS2_NAMES) + 1
+    for backend in ("ts1", "ts2"):
+        assert value(samples, "resolver_backend_requests_total", backend=backend) == hits + len(MISSES) + 1
+        assert value(samples, "resolver_backend_up", backend=backend) == 1
+        assert value(samples, "resolver_backend_forged_responses_total", backend=backend) == 0
+    # TS1 says nothing on misses: those races time out waiting for it, and TS2's NXDOMAIN goes back.
+    assert value(samples, "resolver_backend_timeouts_total", backend="ts1") == len(MISSES)
+    assert value(samples, "resolver_backend_responses_total", backend="ts2", rcode="NXDOMAIN") == \
+        len(MISSES) + len(TS1_NAMES)
+    # Every reply within a race is timed; TS2's NXDOMAIN for TS1's names come after TS1 won (late).
+    replies_in_race = value(samples, "resolver_backend_response_duration_seconds_count", backend="ts2")
+    assert replies_in_race + value(samples, "resolver_backend_late_responses_total", backend="ts2") == \
+        len(TS1_NAMES + TS2_NAMES + MISSES) + 1
+    assert value(samples, "resolver_backend_response_duration_seconds_bucket", backend="ts1", le="+Inf") == \
+        len(TS1_NAMES)
+    assert 0 < value(samples, "resolver_backend_response_duration_seconds_sum", backend="ts1") < 0.5
+
+
+def test_a_dead_backend_shows_as_down(watched):
+    ts1, _, ls = watched
+    ts1.stop()
+    deadline = time.monotonic() + 5
+    while value(scrape(ls), "resolver_backend_up", backend="ts1") != 0:
+        assert time.monotonic() < deadline, "ts1 never shown down"
+        time.sleep(0.1)
+    assert value(scrape(ls), "resolver_backend_up", backend="ts2") == 1
+
+
+def test_ts_metrics_count_queries_and_replies_by_zone_and_rcode(start_server):
+    ts = start_server("ts", "--zone", str(ZONES / "example.com.zone"), "--metrics", "127.0.0.1:0")
+    query(ts, "web.example.com")
+    query(ts, "nope.example.com")
+    query(ts, "web.example.com", tcp=True)
+    query(ts, "elsewhere.test")                         # outside every zone: REFUSED, no zone
+    samples = scrape(ts)
+    assert value(samples, "resolver_ts_requests_total", zone="example.com.", proto="udp") == 2
+    assert value(samples, "resolver_ts_requests_total", zone="example.com.", proto="tcp") == 1
+    assert value(samples, "resolver_ts_responses_total", zone="example.com.", rcode="NOERROR") == 2
+    assert value(samples, "resolver_ts_responses_total", zone="example.com.", rcode="NXDOMAIN") == 1
+    assert value(samples, "resolver_ts_responses_total", zone="none", rcode="REFUSED") == 1
+    assert value(samples, "resolver_ts_zone_names", zone="example.com.") > 5
+
+
+def test_status_json_and_http_edges(watched):
+    _, _, ls = watched
+    query(ls, TS2_NAMES[0])
+    url = base_url(ls)
+    status, kind, text = http(url + "status.json")
+    assert status == 200 and kind == "application/json"
+    assert '"role": "ls"' in text and '"name": "ts2"' in text and '"wins": 1' in text
+    status, kind, page = http(url)
+    assert status == 200 and kind.startswith("text/html") and "status.json" in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the page must not load anything external"
+    assert http(url + "nope")[0] == 404
+    assert http(url + "metrics", "POST")[0] == 405
+    status, _, body = http(url + "metrics", "HEAD")
+    assert status == 200 and body == ""
+    with socket.create_connection((ls.host, int(url.rsplit(":", 1)[1].strip("/"))), timeout=5) as sock:
+        sock.sendall(b"garbage\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    assert query(ls, TS2_NAMES[0]).rcode() == dns.rcode.NOERROR      # still serving DNS
+
+
+def test_metrics_with_several_workers_is_one_usage_error():
+    result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--listen", "127.0.0.1:0", "--table",
+                             str(ZONES / "ts1.txt"), "--workers", "2", "--metrics", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--workers 1" in result.stderr
+
+
+def test_metrics_port_in_use_is_one_error(start_server):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--listen", "127.0.0.1:0", "--table",
+                                 str(ZONES / "ts1.txt"), "--metrics", f"127.0.0.1:{port}"],
+                                capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_ts_query_log_has_a_line_per_query(start_server, tmp_path):
+    log = tmp_path / "queries.log"
+    ts = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss", "--query-log", str(log))
+    query(ts, "WWW.IBM.COM")
+    with pytest.raises(dns.exception.Timeout):
+        query(ts, "nowhere.example", timeout=0.3)
+    lines = log.read_text().splitlines()
+    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ WWW\.IBM\.COM\. A answered NOERROR [\d.]+ms", lines[0]), lines
+    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ nowhere\.example\. A silent - [\d.]+ms", lines[1]), lines
