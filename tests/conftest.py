@@ -55,6 +55,7 @@ class Server:
             [*(prefix or []), sys.executable, "-m", "resolver", *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            bufsize=0,      # unbuffered: a line read must not hide the next one from select()
             cwd=ROOT,
         )
         self.lines: list[str] = []

@@ -59,7 +59,7 @@ def watched(start_server):
     ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss", "--metrics", "127.0.0.1:0")
     ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"), "--metrics", "127.0.0.1:0")
     ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
-                      "--timeout", "0.5", "--probe-name", "www.ibm.com", "--metrics", "127.0.0.1:0")
+                      "--timeout", "0.5", "--metrics", "127.0.0.1:0")
     return ts1, ts2, ls
 
 
