@@ -35,7 +35,6 @@ import dns.rdatatype
 import dns.zone
 
 from .addresses import AddressRecords
-from .stats import ZoneTally
 from .wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
 from .zones import ZoneData, ZoneError
 
@@ -71,8 +70,8 @@ class Answer:
         self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
         # For answers that may not fit a UDP client: pack again for a size limit.
         self.shrink: Callable[[int], Answer] | None = None
-        # The counters of the zone it belongs to, found on first use (resolver.ts).
-        self.tally: ZoneTally | None = None
+        # The counts of the zone it belongs to (a ZoneTally's), found on first use (resolver.ts).
+        self.tally: list[int] | None = None
 
 
 class Sections:

@@ -11,6 +11,8 @@ from .compiled import Answer
 from .metrics import TsMetrics
 from .querylog import QueryLog
 from .stats import NO_REPLY, ZoneTally
+
+SLOTS = ZoneTally.SLOTS
 from .transport import ListenOptions, Sink, serve_until_stopped
 from .web import status_endpoint
 from .zones import ZoneError
@@ -49,7 +51,7 @@ class AuthoritativeServer:
 
     def reply(self, data: bytes, stream: bool = False) -> bytes | None:
         """The reply to one query, sized for UDP or for a stream (TCP)."""
-        offset = ZoneTally.SLOTS * stream
+        offset = SLOTS if stream else 0
         q = scan_query(data)
         if q is None:
             self.tallies["none"].counts[NO_REPLY + offset] += 1
@@ -61,21 +63,21 @@ class AuthoritativeServer:
             return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not q.opcode)
         qname = q.qname.lower()
         answer = self.authority.lookup(qname, q.question[-4:-2])
-        tally = answer.tally or self._tally_of(answer, qname)
+        counts = answer.tally or self._counts_for(answer, qname)
         if self.silent_miss and not answer.positive:
-            tally.counts[NO_REPLY + offset] += 1
+            counts[NO_REPLY + offset] += 1
             return None
-        tally.counts[(answer.flags & 0x0F) + offset] += 1
+        counts[(answer.flags & 0x0F) + offset] += 1
         return render(data, q, answer, TCP_LIMIT if stream else q.udp_limit)
 
-    def _tally_of(self, answer: Answer, qname_lower: bytes) -> ZoneTally:
-        """The tally of the zone an answer came from, remembered on the answer (not for refusals,
+    def _counts_for(self, answer: Answer, qname_lower: bytes) -> list[int]:
+        """The counts of the zone an answer came from, remembered on the answer (not for refusals,
         which no zone owns)."""
         zone = self.authority.zone_for(qname_lower)
         if zone is None:
-            return self.tallies["none"]
-        tally = answer.tally = self.tallies.setdefault(zone.apex.to_text(), ZoneTally())
-        return tally
+            return self.tallies["none"].counts
+        counts = answer.tally = self.tallies.setdefault(zone.apex.to_text(), ZoneTally()).counts
+        return counts
 
     def _handle_logged(self, data: bytes, sink: Sink, addr: object) -> None:
         """:meth:`handle` with a query log line: ``answered`` and the rcode, or ``silent`` (no reply)."""
