@@ -1,5 +1,7 @@
 """``--config FILE``: TOML whose keys are the flags, with flags on the command line winning.
 
+The example configs in ``examples/`` run as real servers, their addresses
+replaced by ``--listen`` and ``--backend`` flags, and answer real queries.
 The merge rules and every kind of bad file are checked through the command
 line in-process: one line on stderr naming the file and the key, exit 2.
 """
@@ -8,13 +10,17 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import dns.rcode
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, query
 from resolver.cli import build_parser, main
 from resolver.config import ListOption, commands, config_keys, parse_args
+
+EXAMPLES = ROOT / "examples"
 
 
 def parse(*argv: str, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
@@ -31,6 +37,64 @@ def flag_type(command: str, key: str):
     """What the flag's own type makes of a text, so tests hold whatever that type returns."""
     parser = build_parser()
     return config_keys(commands(parser)[command], parser)[key].type
+
+
+def addresses(answer) -> list[str]:
+    return [rd.address for rrset in answer.answer for rd in rrset]
+
+
+# --- the examples, as real servers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+def test_example_parses_validates_and_finds_its_files_from_anywhere(path, tmp_path, monkeypatch):
+    command = path.name[:2]
+    assert command in ("ts", "ls"), f"{path.name}: examples are named ts*.toml or ls*.toml"
+    monkeypatch.chdir(tmp_path)                 # paths in the file are relative to the file
+    args = parse(command, "--config", str(path))
+    assert args.listen
+    if command == "ts":
+        files = [Path(name) for name in args.zone + args.table]
+        assert files and all(file.is_file() for file in files), files
+    else:
+        assert len(args.backend) >= 2
+
+
+@pytest.fixture
+def example_backends(start_server):
+    """TS1 and TS2 from their example files, on ports the system picks."""
+    def start(*extra: str):
+        return tuple(start_server("ts", "--config", str(EXAMPLES / f"{name}.toml"), "--listen", "127.0.0.1:0", *extra)
+                     for name in ("ts1", "ts2"))
+    return start
+
+
+def start_example_ls(start_server, backends, *extra: str):
+    """The LS from ls.toml, with its address and its backends replaced by flags."""
+    return start_server("ls", "--config", str(EXAMPLES / "ls.toml"), "--listen", "127.0.0.1:0",
+                        "--backend", backends[0].hostport, "--backend", backends[1].hostport, *extra)
+
+
+def test_demo_from_example_configs(example_backends, start_server):
+    ts1, ts2 = example_backends()
+    ls = start_example_ls(start_server, (ts1, ts2), "--timeout", "1")
+
+    assert addresses(query(ls, "www.ibm.com")) == ["129.42.38.10"]            # in ts1.txt
+    assert addresses(query(ls, "WWW.GOOGLE.COM")) == ["8.8.8.8"]              # in ts2.txt
+    assert query(ls, "www.amazon.com").rcode() == dns.rcode.NXDOMAIN         # in neither
+    for server in (ts1, ts2, ls):
+        server.stop()
+        assert len([line for line in server.lines if "listening on" in line]) == 1, server.lines
+
+
+def test_flags_beat_the_files_timeout_answer_with_silent_backends(example_backends, start_server):
+    ts1, ts2 = example_backends("--silent-miss")
+    ls = start_example_ls(start_server, (ts1, ts2), "--timeout", "0.3", "--on-timeout", "servfail")
+
+    assert addresses(query(ls, "www.ibm.com")) == ["129.42.38.10"]
+    start = time.monotonic()
+    assert query(ls, "www.amazon.com").rcode() == dns.rcode.SERVFAIL         # --on-timeout beat the file
+    assert 0.25 < time.monotonic() - start < 2.0                             # --timeout beat the file's 5 s
 
 
 # --- merge rules -------------------------------------------------------------------------------
