@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .config import ConfigError, ListOption, parse_args
 from .transport import ListenError, ListenOptions, format_hostport, parse_hostport, run
 from .wire import NXDOMAIN, SERVFAIL
 from .zones import ZoneError, load_table, load_zone_file
@@ -59,6 +60,8 @@ def positive_seconds(text: str) -> float:
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file whose keys are these flags without the dashes (flags given here win)")
     parser.add_argument("--tcp-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                         help="close a TCP connection with no complete query for this long (default 10)")
     parser.add_argument("--workers", type=worker_count, default=1, metavar="N",
@@ -113,19 +116,19 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     ts = commands.add_parser("ts", help="authoritative server for zone files and tables")
-    ts.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
+    ts.add_argument("--listen", action=ListOption, type=hostport, required=True, metavar="ADDR:PORT",
                     help="UDP and TCP address (repeatable; [::1]:PORT for IPv6; port 0 picks one)")
-    ts.add_argument("--zone", action="append", default=[], metavar="FILE", help="RFC 1035 master file")
-    ts.add_argument("--table", action="append", default=[], metavar="FILE",
+    ts.add_argument("--zone", action=ListOption, default=[], metavar="FILE", help="RFC 1035 master file")
+    ts.add_argument("--table", action=ListOption, default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
     ts.add_argument("--silent-miss", action="store_true", help="reply only with positive answers")
     add_query_log_option(ts)
     add_server_options(ts)
 
     ls = commands.add_parser("ls", help="load balancer racing every query across the backends")
-    ls.add_argument("--listen", action="append", type=hostport, required=True, metavar="ADDR:PORT",
+    ls.add_argument("--listen", action=ListOption, type=hostport, required=True, metavar="ADDR:PORT",
                     help="UDP and TCP address (repeatable; a bare port means loopback)")
-    ls.add_argument("--backend", action="append", type=backend, required=True, metavar="[NAME=]ADDR:PORT",
+    ls.add_argument("--backend", action=ListOption, type=backend, required=True, metavar="[NAME=]ADDR:PORT",
                     help="an authoritative server to race (repeatable); NAME labels it in logs and metrics")
     ls.add_argument("--timeout", type=positive_seconds, default=5.0, metavar="SECONDS",
                     help="how long to wait for a positive answer (default 5)")
@@ -134,7 +137,7 @@ def build_parser() -> Parser:
                     help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default="servfail",
                     help="what a query past --max-inflight gets (default servfail)")
-    ls.add_argument("--allow", action="append", type=network, metavar="CIDR",
+    ls.add_argument("--allow", action=ListOption, type=network, metavar="CIDR",
                     help="clients served (repeatable); others get REFUSED. Default: loopback and the "
                          "private ranges, as dnsdist")
     ls.add_argument("--rate-limit", type=positive_seconds, default=None, metavar="QPS",
@@ -171,8 +174,8 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
-    except UsageError as exc:
+        args = parse_args(build_parser(), argv)
+    except (UsageError, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
     prog = f"resolver {args.command}"

@@ -1,0 +1,175 @@
+"""``--config FILE`` for ``ts`` and ``ls``: a TOML file whose keys are the command's flags.
+
+The keys are read off the parser itself (every long option of the command, and the
+top-level ones such as ``--log-level``), and every value goes through its flag's own
+type and choices, so a flag added to cli.py is a config key with no change here.
+The file's values become the flags' defaults, which is why a flag on the command
+line wins; :class:`ListOption` makes a repeated flag replace the file's list
+instead of adding to it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 reads TOML with the backport tomllib came from
+    import tomli as tomllib
+
+CONFIG = "config"   # the option that names the file is not a key in it
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message is the whole line for stderr."""
+
+
+class ListOption(argparse.Action):
+    """A repeatable option, like ``action="append"``, except that its first use on the
+    command line replaces the default (a config file's list) instead of adding to it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        items = getattr(namespace, self.dest, None)
+        first = items is None or items is self.default
+        setattr(namespace, self.dest, [values] if first else [*items, values])
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; when the command has ``--config FILE``, the file's values become the defaults.
+
+    The first pass only finds the command and the file, so it does not insist on
+    required options: the file may hold them. The second pass is the real one, and
+    argparse still reports a required option that neither the file nor ``argv`` gives.
+    """
+    with required_options_relaxed(parser):
+        first = parser.parse_args(argv)
+    path = getattr(first, CONFIG, None)
+    if path is not None:
+        for action, value in load(Path(path), commands(parser)[first.command], parser).items():
+            action.default = value
+            action.required = False
+    return parser.parse_args(argv)
+
+
+def load(path: Path, command: argparse.ArgumentParser, top: argparse.ArgumentParser) -> dict[argparse.Action, Any]:
+    """The file's values, each converted and checked by its flag, keyed by the flag's action."""
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{command.prog}: error: {path}: {message}")
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"not valid TOML: {exc}") from None
+    keys = config_keys(command, top)
+    values: dict[argparse.Action, Any] = {}
+    for name, raw in data.items():
+        if name not in keys:
+            raise fail(unknown_key(name, keys, command, top))
+        try:
+            values[keys[name]] = convert(keys[name], raw, path.parent)
+        except ValueError as exc:
+            raise fail(f"{name}: {exc}") from None
+    return values
+
+
+def config_keys(command: argparse.ArgumentParser, top: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Every option of ``command`` and of the top level, by its long name without the dashes.
+
+    Options that hold no value (``--help``, ``--version``) are left out, and so is ``--config``.
+    """
+    keys: dict[str, argparse.Action] = {}
+    for parser in (top, command):
+        for action in parser._actions:      # argparse has no public list of a parser's options
+            name = next((option[2:] for option in action.option_strings if option.startswith("--")), None)
+            if name and name != CONFIG and action.default is not argparse.SUPPRESS:
+                keys[name] = action
+    return keys
+
+
+def commands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands' parsers by name."""
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+@contextmanager
+def required_options_relaxed(top: argparse.ArgumentParser) -> Iterator[None]:
+    """Every required option of every command made optional for the duration."""
+    relaxed = [action for parser in (top, *commands(top).values()) for action in parser._actions
+               if action.option_strings and action.required]
+    for action in relaxed:
+        action.required = False
+    try:
+        yield
+    finally:
+        for action in relaxed:
+            action.required = True
+
+
+def unknown_key(name: str, keys: dict[str, argparse.Action], command: argparse.ArgumentParser,
+                top: argparse.ArgumentParser) -> str:
+    """Says whose key it is when another command has it (``zone`` in an LS's file)."""
+    owners = [other.prog for other in commands(top).values()
+              if other is not command and name in config_keys(other, top)]
+    if owners:
+        return f"{name!r} is a key for {' and '.join(owners)}, not {command.prog}"
+    return f"unknown key {name!r} (known: {', '.join(sorted(keys))})"
+
+
+def convert(action: argparse.Action, raw: object, base: Path) -> Any:
+    """A TOML value as the flag would hold it: true/false for a switch, a list for a
+    repeatable option (one value alone is a list of one), else one value."""
+    if action.nargs == 0:
+        if not isinstance(raw, bool):
+            raise ValueError(f"must be true or false, not {raw!r}")
+        return action.const if raw else action.default
+    if isinstance(action, ListOption):
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise ValueError("an empty list; leave the key out instead")
+        return [checked(action, as_text(item, action, base)) for item in items]
+    if isinstance(raw, list):
+        raise ValueError(f"takes one value, not a list: {raw!r}")
+    return checked(action, as_text(raw, action, base))
+
+
+def as_text(raw: object, action: argparse.Action, base: Path) -> str:
+    """The text the flag would get on the command line.
+
+    Strings and numbers as written; a table ``{name, address}`` as ``NAME=ADDRESS``
+    (a named backend); a FILE relative to ``base``, the config file's directory,
+    so that a config works from any working directory (``-`` stays stdio).
+    """
+    if isinstance(raw, dict):
+        if set(raw) != {"name", "address"} or not all(isinstance(v, str) for v in raw.values()):
+            raise ValueError(f"a table here needs exactly the strings name and address: {raw!r}")
+        return f"{raw['name']}={raw['address']}"
+    if isinstance(raw, bool):
+        raise ValueError(f"must be a string or a number, not {str(raw).lower()}")
+    if not isinstance(raw, (str, int, float)):
+        raise ValueError(f"must be a string or a number, not {raw!r}")
+    text = str(raw)
+    return str(base / text) if action.metavar == "FILE" and text != "-" else text
+
+
+def checked(action: argparse.Action, text: str) -> Any:
+    """``text`` through the flag's type and choices, with argparse's own wording."""
+    try:
+        value = action.type(text) if callable(action.type) else text
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid {getattr(action.type, '__name__', 'value')} value: {text!r}") from None
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, action.choices))})")
+    return value
