@@ -227,6 +227,7 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
 
 def cmd_client(args: argparse.Namespace) -> int:
     from .client import Resolver, read_hostnames
+    from .progress import ProgressBar
     try:
         hostnames = read_hostnames(args.hostfile.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -234,7 +235,11 @@ def cmd_client(args: argparse.Namespace) -> int:
         return 1
     host, port = args.server
     resolver = Resolver(host, port, args.timeout, max(1, args.concurrency), args.type)
-    results = asyncio.run(resolver.resolve_all(hostnames))
+    bar = ProgressBar(len(hostnames), sys.stderr)
+    try:
+        results = asyncio.run(resolver.resolve_all(hostnames, bar.advance))
+    finally:
+        bar.clear()
     server = format_hostport(host, port)
     unanswered = sum(1 for r in results if not r.answered)
     if results and unanswered == len(results):

@@ -12,7 +12,7 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import dns.asyncbackend
 import dns.asyncquery
@@ -76,8 +76,14 @@ class Resolver:
         self.window = asyncio.Semaphore(concurrency)
         self.backend = dns.asyncbackend.get_backend("asyncio")
 
-    async def resolve_all(self, hostnames: Iterable[str]) -> list[Resolution]:
-        return list(await asyncio.gather(*(self.resolve(name) for name in hostnames)))
+    async def resolve_all(self, hostnames: Iterable[str],
+                          on_done: Callable[[], None] = lambda: None) -> list[Resolution]:
+        """Every name's resolution, in input order; ``on_done`` runs as each one finishes (progress)."""
+        async def one(name: str) -> Resolution:
+            result = await self.resolve(name)
+            on_done()
+            return result
+        return list(await asyncio.gather(*(one(name) for name in hostnames)))
 
     async def resolve(self, hostname: str) -> Resolution:
         kind = dns.rdatatype.to_text(self.rdtype)
