@@ -23,6 +23,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from .transport import address_family
+
 NOT_FOUND = "Error:HOST NOT FOUND"
 NO_RESPONSE = "Error:NO RESPONSE"
 DEFAULT_TIMEOUT = 7.0
@@ -64,6 +66,11 @@ def read_hostnames(text: str) -> list[str]:
     return names
 
 
+def records_of(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -> list[str]:
+    """The answer's records of the type asked, wherever a CNAME chain led, in presentation form."""
+    return [rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
+
+
 class Resolver:
     """Asks one server for records of one type (A unless told), a bounded number of names at a time."""
 
@@ -71,7 +78,7 @@ class Resolver:
                  concurrency: int = DEFAULT_CONCURRENCY, rdtype: str = "A") -> None:
         self.rdtype = dns.rdatatype.from_text(rdtype)
         self.destination = (host, port)
-        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.family = address_family(host)
         self.timeout = timeout
         self.window = asyncio.Semaphore(concurrency)
         self.backend = dns.asyncbackend.get_backend("asyncio")
@@ -98,9 +105,7 @@ class Resolver:
         rcode = dns.rcode.to_text(response.rcode())
         if response.rcode() != dns.rcode.NOERROR:
             return Resolution(hostname, rdtype=kind, rcode=rcode)
-        # Records of the type asked, wherever a CNAME chain led.
-        found = [rdata.to_text() for rrset in response.answer if rrset.rdtype == self.rdtype for rdata in rrset]
-        return Resolution(hostname, found, rdtype=kind, rcode=rcode)
+        return Resolution(hostname, records_of(response, self.rdtype), rdtype=kind, rcode=rcode)
 
     async def exchange(self, query: dns.message.Message) -> dns.message.Message | None:
         """The server's reply, or None when it never came within the timeout."""
