@@ -97,6 +97,18 @@ def predict(replies: list[BackendReply], rdtype: str, timeout: float) -> Verdict
     positive = next((r for r in replied if r.rcode == dns.rcode.NOERROR), None)
     if positive is not None:
         return _won(positive, rdtype)
+    return _lost(replies, replied, timeout)
+
+
+def _won(winner: BackendReply, rdtype: str) -> Verdict:
+    text = f"winner: {winner.backend}, the first NOERROR reply ({winner.ms:.2f} ms)"
+    if not winner.answers:
+        text += f", but NODATA: the name exists without {rdtype} records"
+    return Verdict(text, frozenset({"NOERROR"}), winner.answers, resolved=bool(winner.answers))
+
+
+def _lost(replies: list[BackendReply], replied: list[BackendReply], timeout: float) -> Verdict:
+    """No NOERROR: the best negative reply at once, or whatever the LS gives at its timeout."""
     # max keeps the earliest of equals, as the LS keeps a later reply only when it ranks higher.
     best = max(replied, key=lambda r: negative_rank(r.rcode, r.authoritative), default=None)
     silent = [r.backend for r in replies if r.status == "silent"]
@@ -115,13 +127,6 @@ def predict(replies: list[BackendReply], rdtype: str, timeout: float) -> Verdict
     then = f"passes on the {said}" if best.status == "NXDOMAIN" else "answers NXDOMAIN"
     return Verdict(f"no positive answer within {timeout:g} s: {', '.join(silent)} stayed silent, so the LS "
                    f"waits until its timeout, then {then} (SERVFAIL with --on-timeout servfail)", timed_out)
-
-
-def _won(winner: BackendReply, rdtype: str) -> Verdict:
-    text = f"winner: {winner.backend}, the first NOERROR reply ({winner.ms:.2f} ms)"
-    if not winner.answers:
-        text += f", but NODATA: the name exists without {rdtype} records"
-    return Verdict(text, frozenset({"NOERROR"}), winner.answers, resolved=bool(winner.answers))
 
 
 def table(replies: list[BackendReply]) -> list[str]:

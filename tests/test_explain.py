@@ -6,6 +6,7 @@ TS2 answers them NXDOMAIN, and an LS (with a short timeout) races both.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 
@@ -88,6 +89,17 @@ def test_when_every_backend_says_no_the_best_negative_comes_at_once(start_server
     assert result.stdout.splitlines()[-1].startswith(
         "no positive answer: all backends said no; the LS answers at once with the best negative, "
         "NXDOMAIN (authoritative) from ")
+
+
+def test_a_closed_port_is_unreachable_and_not_waited_for(demo_backends):
+    _, ts2 = demo_backends
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    result = explain("www.amazon.com", "--backend", closed, "--backend", ts2.hostport)
+    assert result.returncode == 1
+    assert f"  {closed}  unreachable  " in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("no positive answer: every reachable backend said no")
 
 
 def test_nodata_wins_but_does_not_resolve(demo_backends):
