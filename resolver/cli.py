@@ -153,17 +153,26 @@ def build_parser() -> Parser:
                     help="unanswered probes in a row that mark a backend down (default 2)")
     add_server_options(ls)
 
-    client = commands.add_parser("client", help="resolve a file of hostnames through a server")
-    client.add_argument("--server", type=hostport, required=True, metavar="ADDR:PORT")
-    client.add_argument("hostfile", type=Path, metavar="HOSTFILE")
+    client = commands.add_parser("client", help="resolve a file of hostnames through a server, or explain "
+                                                "one name's race with --explain")
+    client.add_argument("--server", type=hostport, metavar="ADDR:PORT",
+                        help="the server to ask (required with HOSTFILE; with --explain, the LS to compare)")
+    client.add_argument("hostfile", type=Path, nargs="?", metavar="HOSTFILE",
+                        help="one hostname a line (required unless --explain is given)")
     client.add_argument("--out", type=Path, default=Path("RESOLVED.txt"), metavar="FILE")
-    client.add_argument("--timeout", type=positive_seconds, default=7.0, metavar="SECONDS",
-                        help="per name, retries included (default 7, longer than the LS's 5)")
+    client.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
+                        help="per name, retries included (default 7, longer than the LS's 5); with --explain, "
+                             "how long to wait for each backend (default 2)")
     client.add_argument("--concurrency", type=int, default=100, metavar="N", help="queries in flight at once")
     client.add_argument("--type", type=record_type, default="A", metavar="TYPE",
                         help="record type to ask for (default A); lines are 'hostname DATA TYPE'")
     client.add_argument("--format", choices=["text", "json"], default="text",
                         help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers}")
+    client.add_argument("--explain", type=dns_name, metavar="NAME",
+                        help="ask every --backend for NAME at once, show each reply and which one the LS's "
+                             "rule makes win; exit 0 only if the name resolves")
+    client.add_argument("--backend", action="append", type=hostport, default=[], metavar="ADDR:PORT",
+                        help="with --explain: a backend of the LS (repeatable)")
 
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
@@ -255,20 +264,48 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
     return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}")
 
 
+def client_usage_problem(args: argparse.Namespace) -> str | None:
+    """The rules argparse cannot say: a HOSTFILE or --explain, never both, and what each needs."""
+    if args.explain is not None:
+        if args.hostfile is not None:
+            return "--explain takes no HOSTFILE"
+        if not args.backend:
+            return "--explain needs --backend ADDR:PORT (once per backend of the LS)"
+        return None
+    if args.hostfile is None:
+        return "give a HOSTFILE, or --explain NAME"
+    if args.backend:
+        return "--backend goes only with --explain"
+    if args.server is None:
+        return "--server ADDR:PORT is required with a HOSTFILE"
+    return None
+
+
 def cmd_client(args: argparse.Namespace) -> int:
-    from .client import Resolver, read_hostnames
+    problem = client_usage_problem(args)
+    if problem:
+        raise UsageError(f"resolver client: {problem} (see --help)")
+    if args.explain is not None:
+        return cmd_explain(args)
+    from .client import DEFAULT_TIMEOUT, Resolver, read_hostnames
+    from .progress import ProgressBar
+    timeout = args.timeout or DEFAULT_TIMEOUT
     try:
         hostnames = read_hostnames(args.hostfile.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"resolver client: error: cannot read {args.hostfile}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
         return 1
     host, port = args.server
-    resolver = Resolver(host, port, args.timeout, max(1, args.concurrency), args.type)
-    results = asyncio.run(resolver.resolve_all(hostnames))
+    resolver = Resolver(host, port, timeout, max(1, args.concurrency), args.type)
+    bar = ProgressBar(len(hostnames), sys.stderr)
+    try:
+        results = asyncio.run(resolver.resolve_all(hostnames, bar.advance))
+    finally:
+        bar.clear()
     server = format_hostport(host, port)
     unanswered = sum(1 for r in results if not r.answered)
     if results and unanswered == len(results):
-        print(f"resolver client: error: no answer from {server} within {args.timeout:g} s "
+        print(f"resolver client: error: no answer from {server} within {timeout:g} s "
               f"for any of {len(results)} names; nothing written", file=sys.stderr)
         return 1
     if args.format == "json":
@@ -283,6 +320,13 @@ def cmd_client(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import EXPLAIN_TIMEOUT, explain
+    resolved = asyncio.run(explain(args.explain, args.type, args.backend, args.timeout or EXPLAIN_TIMEOUT,
+                                   args.server, sys.stdout))
+    return 0 if resolved else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import dns.asyncbackend
 import dns.asyncquery
@@ -22,6 +22,8 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+
+from .transport import address_family
 
 NOT_FOUND = "Error:HOST NOT FOUND"
 NO_RESPONSE = "Error:NO RESPONSE"
@@ -64,6 +66,11 @@ def read_hostnames(text: str) -> list[str]:
     return names
 
 
+def records_of(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -> list[str]:
+    """The answer's records of the type asked, wherever a CNAME chain led, in presentation form."""
+    return [rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
+
+
 class Resolver:
     """Asks one server for records of one type (A unless told), a bounded number of names at a time."""
 
@@ -71,13 +78,19 @@ class Resolver:
                  concurrency: int = DEFAULT_CONCURRENCY, rdtype: str = "A") -> None:
         self.rdtype = dns.rdatatype.from_text(rdtype)
         self.destination = (host, port)
-        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.family = address_family(host)
         self.timeout = timeout
         self.window = asyncio.Semaphore(concurrency)
         self.backend = dns.asyncbackend.get_backend("asyncio")
 
-    async def resolve_all(self, hostnames: Iterable[str]) -> list[Resolution]:
-        return list(await asyncio.gather(*(self.resolve(name) for name in hostnames)))
+    async def resolve_all(self, hostnames: Iterable[str],
+                          on_done: Callable[[], None] = lambda: None) -> list[Resolution]:
+        """Every name's resolution, in input order; ``on_done`` runs as each one finishes (progress)."""
+        async def one(name: str) -> Resolution:
+            result = await self.resolve(name)
+            on_done()
+            return result
+        return list(await asyncio.gather(*(one(name) for name in hostnames)))
 
     async def resolve(self, hostname: str) -> Resolution:
         kind = dns.rdatatype.to_text(self.rdtype)
@@ -92,9 +105,7 @@ class Resolver:
         rcode = dns.rcode.to_text(response.rcode())
         if response.rcode() != dns.rcode.NOERROR:
             return Resolution(hostname, rdtype=kind, rcode=rcode)
-        # Records of the type asked, wherever a CNAME chain led.
-        found = [rdata.to_text() for rrset in response.answer if rrset.rdtype == self.rdtype for rdata in rrset]
-        return Resolution(hostname, found, rdtype=kind, rcode=rcode)
+        return Resolution(hostname, records_of(response, self.rdtype), rdtype=kind, rcode=rcode)
 
     async def exchange(self, query: dns.message.Message) -> dns.message.Message | None:
         """The server's reply, or None when it never came within the timeout."""

@@ -102,6 +102,10 @@ def commands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]
     return {}
 
 
+def takes_config(command: argparse.ArgumentParser) -> bool:
+    return any(action.dest == CONFIG for action in command._actions)
+
+
 @contextmanager
 def required_options_relaxed(top: argparse.ArgumentParser) -> Iterator[None]:
     """Every required option of every command made optional for the duration."""
@@ -118,9 +122,9 @@ def required_options_relaxed(top: argparse.ArgumentParser) -> Iterator[None]:
 
 def unknown_key(name: str, keys: dict[str, argparse.Action], command: argparse.ArgumentParser,
                 top: argparse.ArgumentParser) -> str:
-    """Says whose key it is when another command has it (``zone`` in an LS's file)."""
+    """Says whose key it is when another command that reads config files has it (``zone`` in an LS's file)."""
     owners = [other.prog for other in commands(top).values()
-              if other is not command and name in config_keys(other, top)]
+              if other is not command and takes_config(other) and name in config_keys(other, top)]
     if owners:
         return f"{name!r} is a key for {' and '.join(owners)}, not {command.prog}"
     return f"unknown key {name!r} (known: {', '.join(sorted(keys))})"

@@ -201,7 +201,7 @@ def bind_pair(host: str, port: int, reuse_port: bool = False) -> tuple[socket.so
     Bound here rather than by the event loop, which would lose the errno of a
     failure. Raises :class:`ListenError` with the address and the reason.
     """
-    family = _family(host)
+    family = address_family(host)
     attempts = PORT_ZERO_ATTEMPTS if port == 0 else 1
     for attempt in range(attempts):
         udp = socket.socket(family, socket.SOCK_DGRAM)
@@ -246,7 +246,8 @@ def enlarge_buffers(sock: socket.socket | None) -> None:
             log.debug("cannot set UDP buffer size: %s", exc)
 
 
-def _family(host: str) -> socket.AddressFamily:
+def address_family(host: str) -> socket.AddressFamily:
+    """AF_INET6 for an IPv6 literal, else AF_INET (hostnames resolve to IPv4)."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
