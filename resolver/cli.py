@@ -163,7 +163,8 @@ def build_parser() -> Parser:
     client.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
                         help="per name, retries included (default 7, longer than the LS's 5); with --explain, "
                              "how long to wait for each backend (default 2)")
-    client.add_argument("--concurrency", type=int, default=100, metavar="N", help="queries in flight at once")
+    client.add_argument("--concurrency", type=int, default=1000, metavar="N",
+                        help="names in flight at once (default 1000, fewer if the open-files limit is lower)")
     client.add_argument("--type", type=record_type, default="A", metavar="TYPE",
                         help="record type to ask for (default A); lines are 'hostname DATA TYPE'")
     client.add_argument("--format", choices=["text", "json"], default="text",

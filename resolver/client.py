@@ -9,6 +9,7 @@ answers only at its timeout still arrives.
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ NOT_FOUND = "Error:HOST NOT FOUND"
 NO_RESPONSE = "Error:NO RESPONSE"
 DEFAULT_TIMEOUT = 7.0
 FIRST_RETRY = 1.0
-DEFAULT_CONCURRENCY = 100
+DEFAULT_CONCURRENCY = 1000
+SPARE_FILES = 64        # open files kept free for everything but the names in flight
 
 
 @dataclass
@@ -71,6 +73,21 @@ def records_of(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -
     return [rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
 
 
+def usable_concurrency(wanted: int) -> int:
+    """How many names may be in flight, each holding one socket.
+
+    The soft limit on open files is raised toward the hard one as far as
+    ``wanted`` needs (1,024 is a common soft limit); past what the system
+    allows, fewer names fly at once rather than failing with EMFILE.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < need:
+        soft = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return max(1, min(wanted, soft - SPARE_FILES))
+
+
 class Resolver:
     """Asks one server for records of one type (A unless told), a bounded number of names at a time."""
 
@@ -80,7 +97,7 @@ class Resolver:
         self.destination = (host, port)
         self.family = address_family(host)
         self.timeout = timeout
-        self.window = asyncio.Semaphore(concurrency)
+        self.window = asyncio.Semaphore(usable_concurrency(concurrency))
         self.backend = dns.asyncbackend.get_backend("asyncio")
 
     async def resolve_all(self, hostnames: Iterable[str],

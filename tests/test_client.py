@@ -48,3 +48,23 @@ def test_an_unknown_type_is_one_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", "127.0.0.1:53",
                              str(tmp_path / "x"), "--type", "BOGUS"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a record type" in result.stderr
+
+
+def test_a_low_open_files_limit_means_fewer_names_in_flight_not_failures(tmp_path, start_server):
+    """Each name in flight holds a socket: with a hard limit of 200 open files, asking for
+    1,000 at once must still resolve every name."""
+    import resource
+    ts = start_server("ts", "--table", str(ZONES / "ts1.txt"))
+    names = ["WWW.IBM.COM" if i % 2 else f"miss{i}.example" for i in range(600)]
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(names) + "\n")
+    out = tmp_path / "out"
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+    result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", ts.hostport, str(hosts),
+                             "--out", str(out), "--concurrency", "1000"], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT, preexec_fn=low_limit)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines.count("WWW.IBM.COM 129.42.38.10 A") == 300 and len(lines) == 600
