@@ -184,11 +184,14 @@ class Race:
         entry = self.pending.get(uid)
         bit = 1 << backend.index
         if entry is None:
+            # A health probe's reply first: its random ID may also be one a race used.
+            if self.health is not None and self.health.probe_reply(backend, data):
+                return
             if self._ended[uid] & bit:
                 self._ended[uid] &= ~bit
                 stats.late += 1
                 stats.replies[data[3] & 0x0F] += 1
-            elif self.health is None or not self.health.probe_reply(backend, data):
+            else:
                 stats.forged += 1
             return
         question = entry.q.question

@@ -265,3 +265,18 @@ def test_one_tcp_connection_has_at_most_100_queries_in_flight():
         assert all(r.rcode() == dns.rcode.NXDOMAIN for r in replies)
         writer.close(); listener.close(); balancer.close(); ts_listener.close()
     run(main())
+
+
+def test_a_probe_reply_counts_even_when_a_finished_race_used_the_same_id():
+    async def main():
+        balancer, listener, backends = await start_ls([silent, answer()])
+        await ask(listener)     # backend 0 stays silent: the finished race still lists it as awaited
+        race_id = next(q.id for q in backends[0].seen if q.question[0].rdtype == dns.rdatatype.A)
+        upstream = balancer.backends[0]
+        upstream.probe_id, upstream.probe_failures = race_id, 1     # a probe drew the same random ID
+        probe = dns.message.make_query(".", "SOA", id=race_id)
+        balancer.race.on_reply(upstream, dns.message.make_response(probe).to_wire())
+        assert upstream.probe_id is None and upstream.probe_failures == 0
+        assert upstream.stats.late == 0
+        listener.close(); balancer.close()
+    run(main())
