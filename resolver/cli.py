@@ -172,8 +172,11 @@ def build_parser() -> Parser:
     client.add_argument("--explain", type=dns_name, metavar="NAME",
                         help="ask every --backend for NAME at once, show each reply and which one the LS's "
                              "rule makes win; exit 0 only if the name resolves")
-    client.add_argument("--backend", action="append", type=hostport, default=[], metavar="ADDR:PORT",
+    client.add_argument("--backend", action="append", type=backend, default=[], metavar="[NAME=]ADDR:PORT",
                         help="with --explain: a backend of the LS (repeatable)")
+    client.add_argument("--ls-config", type=Path, metavar="FILE",
+                        help="with --explain: take the backends, and the LS to compare, from the LS's config "
+                             "file (--backend and --server win)")
 
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
@@ -270,13 +273,13 @@ def client_usage_problem(args: argparse.Namespace) -> str | None:
     if args.explain is not None:
         if args.hostfile is not None:
             return "--explain takes no HOSTFILE"
-        if not args.backend:
-            return "--explain needs --backend ADDR:PORT (once per backend of the LS)"
+        if not args.backend and args.ls_config is None:
+            return "--explain needs --backend ADDR:PORT (once per backend of the LS) or --ls-config FILE"
         return None
     if args.hostfile is None:
         return "give a HOSTFILE, or --explain NAME"
-    if args.backend:
-        return "--backend goes only with --explain"
+    if args.backend or args.ls_config is not None:
+        return "--backend and --ls-config go only with --explain"
     if args.server is None:
         return "--server ADDR:PORT is required with a HOSTFILE"
     return None
@@ -325,9 +328,26 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import EXPLAIN_TIMEOUT, explain
-    resolved = asyncio.run(explain(args.explain, args.type, args.backend, args.timeout or EXPLAIN_TIMEOUT,
-                                   args.server, sys.stdout))
+    backends, server = args.backend, args.server
+    if args.ls_config is not None:
+        ls = read_ls_config(args.ls_config)
+        backends = backends or ls.get("backend", [])
+        server = server or (ls.get("listen") or [None])[0]
+    if not backends:
+        raise UsageError(f"resolver client: {args.ls_config} names no backend (see --help)")
+    resolved = asyncio.run(explain(args.explain, args.type, backends, args.timeout or EXPLAIN_TIMEOUT,
+                                   server, sys.stdout))
     return 0 if resolved else 1
+
+
+def read_ls_config(path: Path) -> dict:
+    """An LS config file's values by flag (``backend``, ``listen``…), checked as ``ls --config`` checks them."""
+    from .config import commands, load
+    parser = build_parser()
+    try:
+        return {action.dest: value for action, value in load(path, commands(parser)["ls"], parser).items()}
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

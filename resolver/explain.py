@@ -60,20 +60,27 @@ class Verdict:
     resolved: bool = False
 
 
-async def ask_backends(query: dns.message.Message, backends: list[tuple[str, int]],
-                       timeout: float) -> list[BackendReply]:
+Backend = tuple[str, int] | tuple[str, int, str]      # (host, port) or (host, port, name), as ls --backend
+
+
+def label(backend: Backend) -> str:
+    """How a backend is shown: its name when it has one (as in the LS's logs and metrics), else its address."""
+    return backend[2] if len(backend) == 3 else format_hostport(backend[0], backend[1])
+
+
+async def ask_backends(query: dns.message.Message, backends: list[Backend], timeout: float) -> list[BackendReply]:
     """Send the query to every backend at once and wait up to ``timeout`` for each reply."""
     net = dns.asyncbackend.get_backend("asyncio")
     async with contextlib.AsyncExitStack() as stack:
         sockets = [await stack.enter_async_context(
             await net.make_socket(address_family(host), socket.SOCK_DGRAM, 0, None, (host, port)))
-            for host, port in backends]
+            for host, port, *_ in backends]
         wire = query.to_wire()
         sent = time.time()
         for sock in sockets:
             await sock.sendto(wire, None, None)     # connected: the kernel drops datagrams from anyone else
         return list(await asyncio.gather(*(
-            _await_reply(sock, format_hostport(*backend), query, sent, sent + timeout)
+            _await_reply(sock, label(backend), query, sent, sent + timeout)
             for sock, backend in zip(sockets, backends))))
 
 
@@ -150,7 +157,7 @@ def ls_line(server: str, result: Resolution, ms: float, verdict: Verdict, timeou
     return f"LS {server} answered {said} in {ms:.2f} ms: " + ("agrees" if agrees else f"disagrees, expected {expected}")
 
 
-async def explain(name: str, rdtype: str, backends: list[tuple[str, int]], timeout: float,
+async def explain(name: str, rdtype: str, backends: list[Backend], timeout: float,
                   server: tuple[str, int] | None, out: TextIO) -> bool:
     """Print each backend's reply, the verdict and, given ``server``, the LS's answer; True if the name resolved.
 

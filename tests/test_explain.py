@@ -30,8 +30,9 @@ def explain(*args: str) -> subprocess.CompletedProcess:
 
 
 def row(output: str, backend) -> list[str]:
-    """The table row of one backend: address, reply, AA, time, answer."""
-    line = next(line for line in output.splitlines() if line.startswith(f"  {backend.hostport} "))
+    """The table row of one backend (a server, or the name it was given): address, reply, AA, time, answer."""
+    shown = backend if isinstance(backend, str) else backend.hostport
+    line = next(line for line in output.splitlines() if line.startswith(f"  {shown} "))
     return re.split(r" {2,}", line.strip())        # columns are two or more spaces apart
 
 
@@ -109,6 +110,22 @@ def test_nodata_wins_but_does_not_resolve(demo_backends):
     assert result.stdout.splitlines()[-1].endswith(", but NODATA: the name exists without AAAA records")
 
 
+def test_backends_named_on_the_command_line_or_in_the_ls_config_are_shown_by_name(servers, tmp_path):
+    ts1, ts2, ls = servers
+    result = explain("www.google.com", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                     "--timeout", "0.3")
+    assert result.returncode == 0 and row(result.stdout, "ts1")[1] == "silent"
+    assert result.stdout.splitlines()[-1].startswith("winner: ts2, the first NOERROR reply (")
+    config = tmp_path / "ls.toml"
+    config.write_text(f'listen = ["{ls.hostport}"]\ntimeout = 1\n'
+                      f'backend = [{{ name = "ts1", address = "{ts1.hostport}" }}, "ts2={ts2.hostport}"]\n')
+    result = explain("www.google.com", "--ls-config", str(config), "--timeout", "0.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert row(result.stdout, "ts1")[1] == "silent" and row(result.stdout, "ts2")[1] == "NOERROR"
+    assert result.stdout.splitlines()[-1].startswith(f"LS {ls.hostport} answered NOERROR 8.8.8.8 in ")
+    assert result.stdout.rstrip().endswith(": agrees")
+
+
 def test_the_rule_is_the_ls_ranking_not_the_arrival_order():
     replies = [BackendReply("a:1", 5, True, ms=0.1),                # REFUSED first
                BackendReply("b:2", 3, False, ms=0.2),               # a plain NXDOMAIN
@@ -123,7 +140,11 @@ def test_the_rule_is_the_ls_ranking_not_the_arrival_order():
     ([], "give a HOSTFILE, or --explain NAME"),
     (["--explain", "www.ibm.com", "--backend", "127.0.0.1:1", "hosts.txt"], "--explain takes no HOSTFILE"),
     (["--explain", "www.ibm.com"], "--explain needs --backend ADDR:PORT"),
-    (["--server", "127.0.0.1:1", "--backend", "127.0.0.1:1", "hosts.txt"], "--backend goes only with --explain"),
+    (["--server", "127.0.0.1:1", "--backend", "127.0.0.1:1", "hosts.txt"],
+     "--backend and --ls-config go only with --explain"),
+    (["--server", "127.0.0.1:1", "--ls-config", "ls.toml", "hosts.txt"],
+     "--backend and --ls-config go only with --explain"),
+    (["--explain", "www.ibm.com", "--ls-config", "/nonexistent/ls.toml"], "/nonexistent/ls.toml: cannot read"),
     (["hosts.txt"], "--server ADDR:PORT is required with a HOSTFILE"),
     (["--explain", "a..b", "--backend", "127.0.0.1:1"], "not a domain name"),
 ])
