@@ -159,7 +159,7 @@ def test_numbers_switches_and_single_values(tmp_path):
 
 def test_file_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     (tmp_path / "conf").mkdir()
-    path = write(tmp_path / "conf", 'listen = "5300"\nzone = ["../z/a.zone", "/abs/b.zone"]\n', "ts.toml")
+    write(tmp_path / "conf", 'listen = "5300"\nzone = ["../z/a.zone", "/abs/b.zone"]\n', "ts.toml")
     monkeypatch.chdir(tmp_path)
     assert parse("ts", "--config", "conf/ts.toml").zone == [str(Path("conf/../z/a.zone")), "/abs/b.zone"]
     base = 'listen = "5300"\nbackend = "127.0.0.1:5301"\nquery-log = '
