@@ -93,6 +93,7 @@ def test_the_ls_page_shows_health_rate_win_share_and_latency_live(start_server, 
         assert cell(browser, "backend-ts1", 5).endswith("0%")
         assert cell(browser, "backend-ts2", 6).endswith(" ms")
         assert cell(browser, "backend-ts2", 2) == ts2.hostport
+        assert browser.find_element("id", "outcomes").text.startswith("won ")
         ts1.stop()
         wait_for(browser, lambda d: cell(d, "backend-ts1", 3) == "down", what="ts1 shown down")
         assert cell(browser, "backend-ts2", 3) == "up"
