@@ -136,8 +136,11 @@ class Resolver:
                 expiration = min(time.time() + interval, deadline)
                 interval *= 2
                 try:
+                    # Only the server's reply to this query counts: another ID or question,
+                    # a garbled packet, or a datagram from elsewhere is skipped.
                     response, _, _ = await dns.asyncquery.receive_udp(
-                        sock, self.destination, expiration, ignore_unexpected=True, query=query)
+                        sock, self.destination, expiration, ignore_unexpected=True, query=query,
+                        ignore_errors=True)
                 except dns.exception.Timeout:
                     continue
                 if response.flags & dns.flags.TC:

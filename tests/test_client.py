@@ -68,3 +68,46 @@ def test_a_low_open_files_limit_means_fewer_names_in_flight_not_failures(tmp_pat
     assert result.returncode == 0, result.stderr
     lines = out.read_text().splitlines()
     assert lines.count("WWW.IBM.COM 129.42.38.10 A") == 300 and len(lines) == 600
+
+
+def test_a_reply_with_another_id_or_question_is_not_taken_for_the_answer(tmp_path):
+    """A server (or a spoofer) first sends replies to other queries; the client waits for its own."""
+    import socket
+    import threading
+
+    import dns.message
+    import dns.name
+    import dns.rrset
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+
+    def reply(query, name: str, address: str, id_change: int = 0) -> bytes:
+        response = dns.message.make_response(query)
+        response.id ^= id_change
+        response.answer.append(dns.rrset.from_text(name, 60, "IN", "A", address))
+        if name != query.question[0].name.to_text():
+            response.question[0].name = dns.name.from_text(name)
+        return response.to_wire()
+
+    def serve_once() -> None:
+        data, client = server.recvfrom(512)
+        query = dns.message.from_wire(data)
+        server.sendto(reply(query, "www.ibm.com.", "203.0.113.1", id_change=0x1234), client)   # wrong ID
+        server.sendto(reply(query, "other.example.", "203.0.113.2"), client)               # other question
+        server.sendto(b"\x00garbage", client)
+        server.sendto(reply(query, "www.ibm.com.", "129.42.38.10"), client)
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    try:
+        hosts = tmp_path / "hosts.txt"
+        hosts.write_text("www.ibm.com\n")
+        out = tmp_path / "out"
+        port = server.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", f"127.0.0.1:{port}",
+                                 str(hosts), "--out", str(out), "--timeout", "3"], capture_output=True, text=True,
+                                timeout=30, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        assert out.read_text() == "www.ibm.com 129.42.38.10 A\n"
+    finally:
+        thread.join(5)
+        server.close()
