@@ -65,9 +65,16 @@ class Traffic:
         self.thread.join(5)
 
 
-def cell(driver, row_id: str, column: int) -> str:
-    from selenium.webdriver.common.by import By
-    return driver.find_element(By.CSS_SELECTOR, f"tr[id='{row_id}'] td:nth-child({column})").text
+def shown(driver, selector: str) -> str | None:
+    """The text of an element, read in one step: the page rebuilds its rows every second, so an
+    element found first and read afterwards may already be gone."""
+    return driver.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.textContent.trim() : null;",
+        selector)
+
+
+def cell(driver, row_id: str, column: int) -> str | None:
+    return shown(driver, f"tr[id='{row_id}'] td:nth-child({column})")
 
 
 def wait_for(driver, condition, timeout: float = 10.0, what: str = "") -> None:
@@ -85,15 +92,15 @@ def test_the_ls_page_shows_health_rate_win_share_and_latency_live(start_server, 
         browser.get(base_url(ls))
         assert browser.title == "resolver LS status"
         # Rates need two readings: wait for the second refresh to show traffic.
-        wait_for(browser, lambda d: cell(d, "backend-ts2", 4) not in ("–", "0.0"), what="ts2 queries/s")
-        qps = float(browser.find_element("id", "qps").text)
+        wait_for(browser, lambda d: cell(d, "backend-ts2", 4) not in (None, "–", "0.0"), what="ts2 queries/s")
+        qps = float(shown(browser, "#qps"))
         assert qps > 10, qps
         assert cell(browser, "backend-ts1", 3) == "up" and cell(browser, "backend-ts2", 3) == "up"
         assert cell(browser, "backend-ts2", 5).endswith("100%")      # TS2 has every name asked
         assert cell(browser, "backend-ts1", 5).endswith("0%")
         assert cell(browser, "backend-ts2", 6).endswith(" ms")
         assert cell(browser, "backend-ts2", 2) == ts2.hostport
-        assert browser.find_element("id", "outcomes").text.startswith("won ")
+        assert shown(browser, "#outcomes").startswith("won ")
         ts1.stop()
         wait_for(browser, lambda d: cell(d, "backend-ts1", 3) == "down", what="ts1 shown down")
         assert cell(browser, "backend-ts2", 3) == "up"
@@ -109,8 +116,9 @@ def test_the_ts_page_shows_its_zones(start_server, browser):
     traffic = Traffic(ts.host, ts.port, ["web.example.com", "nope.example.com"])
     try:
         browser.get(base_url(ts))
-        wait_for(browser, lambda d: cell(d, "zone-example.com.", 3) not in ("–", "0.0"), what="zone queries/s")
-        assert browser.find_element("id", "title").text == "resolver TS: zones"
+        wait_for(browser, lambda d: cell(d, "zone-example.com.", 3) not in (None, "–", "0.0"),
+                 what="zone queries/s")
+        assert shown(browser, "#title") == "resolver TS: zones"
         replies = cell(browser, "zone-example.com.", 5)
         assert "NOERROR" in replies and "NXDOMAIN" in replies
     finally:
