@@ -172,3 +172,26 @@ def test_ts_query_log_has_a_line_per_query(start_server, tmp_path):
     lines = log.read_text().splitlines()
     assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ WWW\.IBM\.COM\. A answered NOERROR [\d.]+ms", lines[0]), lines
     assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ nowhere\.example\. A silent - [\d.]+ms", lines[1]), lines
+
+
+def test_idle_http_connections_are_capped_and_dns_keeps_serving(watched):
+    """A client holding connections open without a request (slowloris) gets at most 64 of them;
+    the next is told 503 at once, and DNS answers meanwhile."""
+    _, _, ls = watched
+    port = int(base_url(ls).rsplit(":", 1)[1].strip("/"))
+    idle = [socket.create_connection((ls.host, port), timeout=5) for _ in range(64)]
+    try:
+        with socket.create_connection((ls.host, port), timeout=5) as extra:
+            assert extra.recv(100).startswith(b"HTTP/1.1 503")
+        assert query(ls, TS2_NAMES[0]).rcode() == dns.rcode.NOERROR
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while True:         # the server sees the closes a moment later
+        try:
+            if scrape(ls):
+                break
+        except AssertionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
