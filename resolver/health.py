@@ -1,8 +1,9 @@
 """Backend health: which backends the race waits for.
 
 Every backend is probed actively: each ``interval`` the LS sends it one query
-(``--probe-name``, type SOA) on its own socket, under a random ID that is
-never a client's. Any reply, even REFUSED, proves the backend alive. A
+(``--probe-name``, type SOA) on the backend's socket, under a random ID; the
+race tells the probe's reply from a query's by that ID and the question, even
+when a race happens to use the same ID. Any reply, even REFUSED, proves the backend alive. A
 backend that leaves ``down_after`` probes in a row unanswered is marked down;
 so is one whose port the kernel reports unreachable (an ICMP error on the
 connected socket), at once. A down backend is not asked and not waited for,

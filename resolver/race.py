@@ -45,6 +45,7 @@ MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 class Upstream(Protocol):
     index: int
     stats: BackendStats
+    probe_id: int | None        # the health probe awaiting its reply (resolver.health)
 
     def send(self, data: bytes) -> None: ...
 
@@ -101,13 +102,12 @@ class Race:
         if not backends:
             raise ValueError("at least one backend is needed")
         self.backends = list(backends)
-        self.all_backends = (1 << len(self.backends)) - 1
         self.timeout = timeout
         self.timeout_rcode = timeout_rcode
         self.max_inflight = min(max_inflight, MAX_INFLIGHT_LIMIT)
         self.drop_overflow = drop_overflow      # past the limit: no reply instead of SERVFAIL
         self.pending: dict[int, Pending] = {}
-        self.up_mask = self.all_backends
+        self.up_mask = (1 << len(self.backends)) - 1
         self._up_backends = list(self.backends)     # the backends asked: those in up_mask
         self.health: HealthMonitor | None = None
         self.query_log: QueryLog | None = None
@@ -181,12 +181,13 @@ class Race:
             stats.forged += 1
             return
         uid = (data[0] << 8) | data[1]
+        # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
+        # question before the table is asked: its ID may be a pending or finished race's too.
+        if self.health is not None and uid == backend.probe_id and self.health.probe_reply(backend, data):
+            return
         entry = self.pending.get(uid)
         bit = 1 << backend.index
         if entry is None:
-            # A health probe's reply first: its random ID may also be one a race used.
-            if self.health is not None and self.health.probe_reply(backend, data):
-                return
             if self._ended[uid] & bit:
                 self._ended[uid] &= ~bit
                 stats.late += 1

@@ -280,3 +280,21 @@ def test_a_probe_reply_counts_even_when_a_finished_race_used_the_same_id():
         assert upstream.stats.late == 0
         listener.close(); balancer.close()
     run(main())
+
+
+def test_a_probe_reply_counts_even_when_a_pending_race_uses_the_same_id():
+    async def main():
+        balancer, listener, _ = await start_ls([silent, silent], timeout=5.0)
+        asking = asyncio.ensure_future(ask(listener))
+        while not balancer.race.pending:
+            await asyncio.sleep(0.005)
+        race_id = next(iter(balancer.race.pending))
+        upstream = balancer.backends[0]
+        upstream.probe_id, upstream.probe_failures = race_id, 1     # a probe drew a waiting race's ID
+        probe = dns.message.make_query(".", "SOA", id=race_id)
+        balancer.race.on_reply(upstream, dns.message.make_response(probe).to_wire())
+        assert upstream.probe_id is None and upstream.probe_failures == 0
+        assert upstream.stats.forged == 0 and race_id in balancer.race.pending
+        asking.cancel()
+        listener.close(); balancer.close()
+    run(main())
