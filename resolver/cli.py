@@ -198,9 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except ZoneError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-    except ListenError as exc:
+    except (ZoneError, ListenError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"{prog}: error: {exc.strerror or exc}", file=sys.stderr)

@@ -94,6 +94,7 @@ class Resolver:
     def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
                  concurrency: int = DEFAULT_CONCURRENCY, rdtype: str = "A") -> None:
         self.rdtype = dns.rdatatype.from_text(rdtype)
+        self.kind = dns.rdatatype.to_text(self.rdtype)      # as the output lines spell it
         self.destination = (host, port)
         self.family = address_family(host)
         self.timeout = timeout
@@ -110,7 +111,7 @@ class Resolver:
         return list(await asyncio.gather(*(one(name) for name in hostnames)))
 
     async def resolve(self, hostname: str) -> Resolution:
-        kind = dns.rdatatype.to_text(self.rdtype)
+        kind = self.kind
         try:
             query = dns.message.make_query(hostname, self.rdtype)
         except dns.exception.DNSException:

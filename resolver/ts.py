@@ -11,8 +11,6 @@ from .compiled import Answer
 from .metrics import TsMetrics
 from .querylog import QueryLog
 from .stats import NO_REPLY, ZoneTally
-
-SLOTS = ZoneTally.SLOTS
 from .transport import ListenOptions, Sink, serve_until_stopped
 from .web import status_endpoint
 from .zones import ZoneError
@@ -20,6 +18,7 @@ from .wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan
 
 log = logging.getLogger("resolver.ts")
 TCP_LIMIT = 65535
+SLOTS = ZoneTally.SLOTS     # a tally's offset for TCP queries
 
 
 class AuthoritativeServer:
@@ -45,14 +44,16 @@ class AuthoritativeServer:
         if self.query_log is not None:
             self._handle_logged(data, sink, addr)
             return
-        reply = self.reply(data, sink.stream)
+        reply = self._reply(data, scan_query(data), sink.stream)
         if reply is not None:
             sink.send(reply, addr)
 
     def reply(self, data: bytes, stream: bool = False) -> bytes | None:
         """The reply to one query, sized for UDP or for a stream (TCP)."""
+        return self._reply(data, scan_query(data), stream)
+
+    def _reply(self, data: bytes, q: Query | None, stream: bool) -> bytes | None:
         offset = SLOTS if stream else 0
-        q = scan_query(data)
         if q is None:
             self.tallies["none"].counts[NO_REPLY + offset] += 1
             return None
@@ -82,16 +83,14 @@ class AuthoritativeServer:
     def _handle_logged(self, data: bytes, sink: Sink, addr: object) -> None:
         """:meth:`handle` with a query log line: ``answered`` and the rcode, or ``silent`` (no reply)."""
         started = time.perf_counter()
-        reply = self.reply(data, sink.stream)
+        q = scan_query(data)
+        reply = self._reply(data, q, sink.stream)
         if reply is not None:
             sink.send(reply, addr)
         took = time.perf_counter() - started
-        q = scan_query(data)
         qname, qtype = (q.qname, q.qtype) if q is not None else (b"", 0)
-        if reply is None:
-            self.query_log.write(addr, qname, qtype, "silent", None, took)      # type: ignore[union-attr]
-        else:
-            self.query_log.write(addr, qname, qtype, "answered", reply[3] & 0x0F, took)  # type: ignore[union-attr]
+        outcome, rcode = ("silent", None) if reply is None else ("answered", reply[3] & 0x0F)
+        self.query_log.write(addr, qname, qtype, outcome, rcode, took)     # type: ignore[union-attr]
 
     @staticmethod
     def _refusal(q: Query, stream: bool) -> tuple[int, int | None]:
