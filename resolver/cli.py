@@ -17,9 +17,9 @@ from typing import Sequence
 
 from . import __version__
 from .config import ConfigError, ListOption, parse_args
-from .transport import ListenError, ListenOptions, format_hostport, parse_hostport, run
+from .net.listening import ListenError, ListenOptions, format_hostport, parse_hostport, run
 from .wire import NXDOMAIN, SERVFAIL
-from .zones import ZoneError, load_table, load_zone_file
+from .ts.zones import ZoneError, load_table, load_zone_file
 
 log = logging.getLogger("resolver")
 
@@ -78,7 +78,7 @@ def add_query_log_option(parser: argparse.ArgumentParser) -> None:
 
 
 def network(text: str):
-    from .acl import parse_networks
+    from .ls.acl import parse_networks
     try:
         return parse_networks([text])[0]
     except ValueError as exc:
@@ -217,8 +217,8 @@ def cmd_ts(args: argparse.Namespace) -> int:
     if not args.zone and not args.table:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     ignore_hangups_until_serving()
-    from . import ts
-    from .authority import Authority
+    from .ts import server as ts
+    from .ts.authority import Authority
 
     def load() -> Authority:
         return Authority([load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table])
@@ -230,9 +230,9 @@ def cmd_ts(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from . import ls
+    from .ls import balancer as ls
     ignore_hangups_until_serving()
-    from .acl import DEFAULT_ALLOW, AccessList, parse_networks
+    from .ls.acl import DEFAULT_ALLOW, AccessList, parse_networks
     names = [backend[2] for backend in args.backend if len(backend) == 3]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -260,7 +260,7 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
     if args.metrics:
         raise UsageError(f"resolver {args.command}: --metrics needs --workers 1: each worker counts only "
                          "its own queries (see --help)")
-    from .workers import reserve, run_workers
+    from .net.workers import reserve, run_workers
     addresses = reserve(args.listen)
     options = ListenOptions(args.tcp_timeout, reuse_port=True)
     return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}")
@@ -289,8 +289,8 @@ def cmd_client(args: argparse.Namespace) -> int:
         raise UsageError(f"resolver client: {problem} (see --help)")
     if args.explain is not None:
         return cmd_explain(args)
-    from .client import DEFAULT_TIMEOUT, Resolver, read_hostnames
-    from .progress import ProgressBar
+    from .client.resolver import DEFAULT_TIMEOUT, Resolver, read_hostnames
+    from .client.progress import ProgressBar
     timeout = args.timeout or DEFAULT_TIMEOUT
     try:
         hostnames = read_hostnames(args.hostfile.read_text(encoding="utf-8"))
@@ -325,7 +325,7 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import EXPLAIN_TIMEOUT, explain
+    from .client.explain import EXPLAIN_TIMEOUT, explain
     backends, server = args.backend, args.server
     if args.ls_config is not None:
         ls = read_ls_config(args.ls_config)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .authority import Authority
-from .client import Resolution, Resolver, read_hostnames
-from .ls import LoadBalancer, LsSettings
-from .transport import listen
-from .ts import AuthoritativeServer
+from .ts.authority import Authority
+from .client.resolver import Resolution, Resolver, read_hostnames
+from .ls.balancer import LoadBalancer, LsSettings
+from .net.listening import listen
+from .ts.server import AuthoritativeServer
 from .wire import NXDOMAIN
-from .zones import load_table
+from .ts.zones import load_table
 
 log = logging.getLogger("resolver.demo")
 ZONES = Path(__file__).resolve().parent.parent / "zones"

@@ -56,8 +56,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from resolver.transport import ListenError
-from resolver.workers import reserve
+from resolver.net.listening import ListenError
+from resolver.net.workers import reserve
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs

@@ -1,0 +1,1 @@
+"""The client: resolves a file of hostnames through a server, or explains one name's race."""

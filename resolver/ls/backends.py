@@ -1,0 +1,155 @@
+"""Backends: the authoritative servers behind the LS.
+
+Each backend has one connected UDP socket, for queries from UDP clients. A
+connected socket receives datagrams only from the backend's own address and
+port (the kernel filters the rest), the first check against forged replies;
+the race does the others (ID and question).
+
+Queries from TCP clients go to the backends over TCP, on one pipelined
+connection per backend (RFC 7766), opened on first use and again after the
+backend closes it. A UDP reply may have been shortened for a UDP client's
+size without TC (minimal responses), so only TCP gives a TCP client the
+whole answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from ..obs.stats import BackendStats
+from ..net.listening import enlarge_buffers, format_hostport
+
+log = logging.getLogger("resolver.ls")
+
+ReplyHandler = Callable[["Backend", bytes], None]
+LossHandler = Callable[["Backend", list[bytes]], None]
+
+
+class Backend(asyncio.DatagramProtocol):
+    """One upstream server, known by its name (its address unless given one)."""
+
+    def __init__(self, index: int, host: str, port: int, name: str | None = None) -> None:
+        self.index = index
+        self.host = host
+        self.port = port
+        self.address = format_hostport(host, port)
+        self.name = name or self.address
+        self.stats = BackendStats()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.on_reply: ReplyHandler = lambda backend, data: None
+        self.on_lost: LossHandler = lambda backend, queries: None
+        self.stream: BackendStream | None = None
+        self.on_unreachable: Callable[["Backend"], None] = lambda backend: None
+        self.up = True                          # per its health (resolver.ls.health)
+        self.probe_id: int | None = None       # the health probe awaiting its reply
+        self.probe_failures = 0
+
+    def __str__(self) -> str:
+        return self.name
+
+    async def connect(self, on_reply: ReplyHandler, on_lost: LossHandler) -> None:
+        """Open the UDP socket; ``on_lost`` hears of TCP queries that will get no reply."""
+        self.on_reply = on_reply
+        self.on_lost = on_lost
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, remote_addr=(self.host, self.port))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        enlarge_buffers(transport.get_extra_info("socket"))
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.on_reply(self, data)
+
+    def error_received(self, exc: Exception) -> None:
+        # An ICMP error on the connected socket: nothing listens on the backend's port.
+        log.debug("backend %s: %s", self, exc)
+        if isinstance(exc, ConnectionRefusedError):
+            self.on_unreachable(self)
+
+    def send(self, data: bytes) -> None:
+        """Send a client's query over UDP."""
+        self.stats.sent += 1
+        if self.transport is not None:
+            self.transport.sendto(data)
+
+    def send_probe(self, data: bytes) -> None:
+        """Send a health probe, not counted as a query."""
+        if self.transport is not None:
+            self.transport.sendto(data)
+
+    def send_stream(self, data: bytes) -> None:
+        """Send a client's query over the backend's TCP connection, opening it if needed."""
+        self.stats.sent += 1
+        if self.stream is None:
+            self.stream = BackendStream(self)
+        self.stream.send(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if self.stream is not None:
+            self.stream.close()
+
+
+class BackendStream(asyncio.Protocol):
+    """A pipelined TCP connection to one backend; replies may come in any order."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.transport: asyncio.Transport | None = None
+        self.waiting: list[bytes] = []      # queries sent before the connection was up
+        self.in_flight = 0
+        self.buffer = bytearray()
+        self.task = asyncio.get_running_loop().create_task(self._open())
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: self, self.backend.host, self.backend.port)
+        except OSError as exc:
+            log.debug("backend %s: tcp: %s", self.backend, exc)
+            self._lost()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        for data in self.waiting:
+            self._write(data)
+        self.waiting = []
+
+    def send(self, data: bytes) -> None:
+        if self.transport is None:
+            self.waiting.append(data)
+        else:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        self.transport.write(len(data).to_bytes(2, "big") + data)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while len(buffer) >= 2:
+            length = (buffer[0] << 8) | buffer[1]
+            if len(buffer) < 2 + length:
+                break
+            message = bytes(buffer[2:2 + length])
+            del buffer[:2 + length]
+            self.backend.on_reply(self.backend, message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def _lost(self) -> None:
+        """Forget this connection; queries still queued on it will get no reply."""
+        if self.backend.stream is self:
+            self.backend.stream = None
+        waiting, self.waiting = self.waiting, []
+        if waiting:
+            self.backend.on_lost(self.backend, waiting)
+
+    def close(self) -> None:
+        self.task.cancel()
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,290 @@
+"""The fan-out race: every query goes to every backend; the first NOERROR wins.
+
+Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
+sent upstream (the same ID to every backend, each on its own connected UDP
+socket, or over its TCP connection when the client came over TCP).
+A reply counts only if it comes from a backend still awaited, carries that ID
+and repeats the question byte for byte (so 0x20 letter-case randomisation by a
+client is checked too). Then:
+
+* a NOERROR reply wins at once and goes to the client under the client's ID;
+* a negative reply is kept if it is the best so far (an authoritative NXDOMAIN
+  beats SERVFAIL, which beats REFUSED), and sent once every backend said no;
+* at the deadline the client gets NXDOMAIN, or SERVFAIL with
+  ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
+  in place of the made-up one, since it carries the zone's SOA;
+* only backends that are up (:mod:`resolver.ls.health`) are asked and waited
+  for: when every one of them has said no, the best "no" goes back at once,
+  and when none is up, the timeout answer does.
+
+Deadlines need no timer per query: all queries share one timeout, so the
+entries are already in deadline order in a deque, and one timer at a time
+fires at the oldest deadline.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from time import perf_counter
+from typing import Iterator, Protocol, Sequence
+
+from .health import HealthMonitor
+from ..obs.querylog import QueryLog
+from ..obs.stats import BackendStats, LsStats
+from ..net.listening import Sink
+from ..wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply,
+                   truncated_reply)
+
+log = logging.getLogger("resolver.ls")
+
+MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
+
+
+class Upstream(Protocol):
+    index: int
+    stats: BackendStats
+    probe_id: int | None        # the health probe awaiting its reply (resolver.ls.health)
+
+    def send(self, data: bytes) -> None: ...
+
+    def send_stream(self, data: bytes) -> None: ...
+
+
+def negative_rank(rcode: int, authoritative: bool) -> int:
+    """How useful a negative reply is to the client; the highest is returned."""
+    if rcode == NXDOMAIN:
+        return 5 if authoritative else 4
+    return {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}.get(rcode, 0)
+
+
+class IdSource:
+    """Unpredictable 16-bit query IDs from the system's CSPRNG, read in batches."""
+
+    def __init__(self) -> None:
+        self._ids: Iterator[int] = iter(())
+
+    def __call__(self) -> int:
+        for uid in self._ids:
+            return uid
+        self._ids = iter(memoryview(os.urandom(4096)).cast("H"))
+        return next(self._ids)
+
+
+class Pending:
+    """One client query waiting for its backends."""
+
+    __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
+                 "deadline", "done")
+
+    def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
+                 deadline: float):
+        self.uid = uid
+        self.data = data            # the client's query, with the client's ID
+        self.q = q
+        self.sink = sink
+        self.addr = addr
+        self.waiting = waiting      # one bit per backend not yet heard from
+        self.best: bytes | None = None
+        self.best_rank = -1
+        self.best_from = -1          # the backend that sent the best negative reply
+        self.started = started      # perf_counter(): the event loop's clock ticks in milliseconds
+        self.deadline = deadline
+        self.done = False
+
+
+class Race:
+    """The pending-query table and the rules that end each race."""
+
+    def __init__(self, backends: Sequence[Upstream], timeout: float, timeout_rcode: int = NXDOMAIN,
+                 max_inflight: int = 20000, drop_overflow: bool = False) -> None:
+        if not backends:
+            raise ValueError("at least one backend is needed")
+        self.backends = list(backends)
+        self.timeout = timeout
+        self.timeout_rcode = timeout_rcode
+        self.max_inflight = min(max_inflight, MAX_INFLIGHT_LIMIT)
+        self.drop_overflow = drop_overflow      # past the limit: no reply instead of SERVFAIL
+        self.pending: dict[int, Pending] = {}
+        self.up_mask = (1 << len(self.backends)) - 1
+        self._up_backends = list(self.backends)     # the backends asked: those in up_mask
+        self.health: HealthMonitor | None = None
+        self.query_log: QueryLog | None = None
+        self._deadlines: deque[Pending] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._new_id = IdSource()
+        # Per upstream ID, the backends a race still awaited when it ended: their
+        # replies are late, not forged.
+        self._ended = [0] * 65536
+        self._loop = asyncio.get_running_loop()
+        self.stats = LsStats()
+
+    def reply(self, sink: Sink, out: bytes, addr: object) -> None:
+        """Send a client its reply, counted by rcode: every LS reply goes through here."""
+        self.stats.replies[out[3] & 0x0F] += 1
+        sink.send(out, addr)
+
+    def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
+        """Start the race for one client query."""
+        if len(self.pending) >= self.max_inflight:
+            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL,
+                                 send=not self.drop_overflow or sink.stream)    # TCP always gets its reply
+            return
+        up = self.up_mask
+        if not up:
+            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode)
+            return
+        uid = self._new_id()
+        while uid in self.pending:
+            uid = self._new_id()
+        entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout)
+        self.pending[uid] = entry
+        self._deadlines.append(entry)
+        if self._timer is None:
+            self._arm()
+        upstream = uid.to_bytes(2, "big") + data[2:]
+        if sink.stream:
+            for backend in self._up_backends:
+                backend.send_stream(upstream)
+        else:
+            for backend in self._up_backends:
+                backend.send(upstream)
+
+    def set_backend_up(self, backend: Upstream, up: bool) -> None:
+        """Health changed: ask the backend again, or stop waiting for it in every race."""
+        bit = 1 << backend.index
+        self.up_mask = (self.up_mask | bit) if up else (self.up_mask & ~bit)
+        self._up_backends = [b for b in self.backends if self.up_mask & (1 << b.index)]
+        if up:
+            return
+        for entry in [e for e in self.pending.values() if e.waiting & bit]:
+            entry.waiting &= ~bit
+            if not entry.waiting:
+                self._give_up(entry)
+
+    def _refuse_at_once(self, data: bytes, q: Query, sink: Sink, addr: object, outcome: str, rcode: int,
+                        send: bool = True) -> None:
+        """A query that starts no race (too many waiting, or no backend up)."""
+        self.stats.outcomes[outcome] += 1
+        if self.query_log is not None:
+            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, 0.0)
+        if send:
+            self.reply(sink, error_reply(data, q, rcode), addr)
+        else:
+            self.stats.dropped[outcome] += 1
+
+    def on_reply(self, backend: Upstream, data: bytes) -> None:
+        """A reply from a backend: a UDP datagram, or a message on its TCP connection."""
+        stats = backend.stats
+        if len(data) < 12 or not data[2] & 0x80:
+            stats.forged += 1
+            return
+        uid = (data[0] << 8) | data[1]
+        # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
+        # question before the table is asked: its ID may be a pending or finished race's too.
+        if self.health is not None and uid == backend.probe_id and self.health.probe_reply(backend, data):
+            return
+        entry = self.pending.get(uid)
+        bit = 1 << backend.index
+        if entry is None:
+            if self._ended[uid] & bit:
+                self._ended[uid] &= ~bit
+                stats.late += 1
+                stats.replies[data[3] & 0x0F] += 1
+            else:
+                stats.forged += 1
+            return
+        question = entry.q.question
+        if not entry.waiting & bit or data[4:6] != b"\x00\x01" or data[12:12 + len(question)] != question:
+            stats.forged += 1
+            return
+        rcode = data[3] & 0x0F
+        stats.replies[rcode] += 1
+        stats.latency.observe(perf_counter() - entry.started)
+        if rcode == NOERROR:
+            self._finish(entry, data, backend.index)
+            return
+        self._negative(entry, bit, data, negative_rank(rcode, bool(data[2] & (AA >> 8))))
+
+    def on_lost(self, backend: Upstream, queries: list[bytes]) -> None:
+        """TCP queries a backend will not answer (no connection): count them as SERVFAIL."""
+        for query in queries:
+            entry = self.pending.get((query[0] << 8) | query[1])
+            if entry is not None and entry.waiting & (1 << backend.index):
+                self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
+
+    def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
+        entry.waiting &= ~bit
+        if rank > entry.best_rank:
+            entry.best, entry.best_rank, entry.best_from = data, rank, bit.bit_length() - 1
+        if not entry.waiting:
+            self._give_up(entry)
+
+    def _finish(self, entry: Pending, reply: bytes | None, winner: int = -1) -> None:
+        """Send the client a backend's reply under its own ID (SERVFAIL for None)."""
+        if reply is None:
+            self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed")
+            return
+        out = entry.data[:2] + reply[2:]
+        if not entry.sink.stream and len(out) > entry.q.udp_limit:
+            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
+        if winner >= 0:
+            self.backends[winner].stats.wins += 1
+            self._close(entry, out, "won", self.backends[winner])
+        else:
+            self._close(entry, out, "negative", self.backends[entry.best_from])
+
+    def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
+        """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
+        del self.pending[entry.uid]
+        self._ended[entry.uid] = entry.waiting
+        entry.done = True
+        self.reply(entry.sink, out, entry.addr)
+        self.stats.outcomes[outcome] += 1
+        if self.query_log is not None:
+            self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype,
+                                 outcome if backend is None else f"{outcome}:{backend}", out[3] & 0x0F,
+                                 perf_counter() - entry.started)
+
+    def _arm(self) -> None:
+        if self._deadlines:
+            self._timer = self._loop.call_at(self._deadlines[0].deadline, self._expire)
+        else:
+            self._timer = None
+
+    def _expire(self) -> None:
+        """Answer every query whose deadline has passed, then wait for the next deadline."""
+        now = self._loop.time()
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0].done or deadlines[0].deadline <= now):
+            entry = deadlines.popleft()
+            if not entry.done:
+                self._time_out(entry)
+        self._arm()
+
+    def _time_out(self, entry: Pending) -> None:
+        for backend in self.backends:
+            if entry.waiting & (1 << backend.index):
+                backend.stats.timeouts += 1
+                if self.health is not None:
+                    self.health.suspect(backend)
+        # A backend's NXDOMAIN, which carries the zone's SOA, beats a made-up one.
+        backend_nxdomain = entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN
+        self._give_up(entry, use_best=self.timeout_rcode == NXDOMAIN and backend_nxdomain)
+
+    def _give_up(self, entry: Pending, use_best: bool = True) -> None:
+        """No backend still awaited says yes: the best negative reply, or the timeout answer."""
+        if use_best and entry.best_rank >= 0:
+            self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)
+        else:
+            self._close(entry, error_reply(entry.data, entry.q, self.timeout_rcode), "timeout")
+
+    def answer_all(self) -> None:
+        """Shutting down: every query still waiting gets the timeout answer now, none is lost."""
+        for entry in list(self.pending.values()):
+            self._give_up(entry)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()

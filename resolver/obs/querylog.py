@@ -1,0 +1,51 @@
+"""Query logs of the LS and the TS: one line per query, off unless ``--query-log`` is given.
+
+A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms``, for example::
+
+    2026-11-24T06:58:04.123Z 127.0.0.1:40213 www.ibm.com. A won:ts2 NOERROR 0.21ms
+
+On the LS, OUTCOME is ``won:BACKEND`` (the first NOERROR), ``negative:BACKEND``
+(every backend said no; the best no came from BACKEND), ``timeout``,
+``all-down``, ``failed`` (a backend failed without a reply) or ``overflow``,
+and the time runs from the query to the reply. On the TS it is ``answered``,
+or ``silent`` when no reply went out (``--silent-miss``, or a packet too
+broken to answer; RCODE is then ``-``), and the time is the time taken to
+answer. When the log is off the server holds ``None`` and pays one
+comparison per query.
+"""
+from __future__ import annotations
+
+import datetime
+import sys
+from typing import TextIO
+
+import dns.name
+import dns.rdatatype
+
+from ..net.listening import format_hostport
+from ..wire import RCODE_NAMES
+
+
+class QueryLog:
+    """Writes query lines to a stream, line-buffered so that ``tail -f`` and grep see them at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    @classmethod
+    def open(cls, target: str) -> "QueryLog":
+        """``-`` for stderr, else a file appended to."""
+        return cls(sys.stderr if target == "-" else open(target, "a", buffering=1, encoding="utf-8"))
+
+    def write(self, client: object, qname: bytes, qtype: int, outcome: str, rcode: int | None,
+              seconds: float) -> None:
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        who = format_hostport(*client[:2]) if isinstance(client, tuple) else "-"
+        name = dns.name.from_wire(qname, 0)[0].to_text() if qname else "-"
+        kind = dns.rdatatype.to_text(qtype) if qname else "-"
+        rcode_text = "-" if rcode is None else RCODE_NAMES.get(rcode, str(rcode))
+        self.stream.write(f"{when} {who} {name} {kind} {outcome} {rcode_text} {seconds * 1000:.2f}ms\n")
+
+    def close(self) -> None:
+        if self.stream is not sys.stderr:
+            self.stream.close()

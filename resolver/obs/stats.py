@@ -1,0 +1,94 @@
+"""Counters the servers keep as they answer, read by :mod:`resolver.obs.metrics`.
+
+They are plain integers in ``__slots__`` objects and lists indexed by rcode,
+incremented on the hot path at the cost of an attribute access; turning them
+into Prometheus metrics and the status page's JSON happens only when someone
+asks (a scrape), never per query.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+
+RCODES = 16                     # the 4-bit header rcode
+NO_REPLY = RCODES               # a ZoneTally slot: queries that got no reply
+
+# Reply latency buckets in seconds, 100 µs to about 6.5 s by doubling (as CoreDNS's forward plugin).
+LATENCY_BOUNDS = tuple(0.0001 * 2 ** i for i in range(17))
+
+
+class LatencyHistogram:
+    """A Prometheus-style histogram: counts per upper bound (non-cumulative here), and the sum."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BOUNDS) + 1)      # the last slot is +Inf
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        self.sum += seconds
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """``(le, count)`` pairs as the Prometheus text format wants them."""
+        total, out = 0, []
+        for bound, count in zip((*(f"{b:g}" for b in LATENCY_BOUNDS), "+Inf"), self.counts):
+            total += count
+            out.append((bound, total))
+        return out
+
+
+class BackendStats:
+    """What one backend of the LS was asked and what it did."""
+
+    __slots__ = ("sent", "replies", "wins", "timeouts", "forged", "late", "latency")
+
+    def __init__(self) -> None:
+        self.sent = 0                   # client queries sent to it (health probes not counted)
+        self.replies = [0] * RCODES     # its replies by rcode, late ones included
+        self.wins = 0                   # races its reply won (the first NOERROR)
+        self.timeouts = 0               # races that timed out still waiting for it
+        self.forged = 0                 # replies dropped: unknown ID, or not the question asked
+        self.late = 0                   # replies to races already over (the losers')
+        self.latency = LatencyHistogram()   # replies within their race
+
+
+class LsStats:
+    """The LS's own counters: what clients sent and what they got."""
+
+    __slots__ = ("queries", "replies", "dropped", "refused", "outcomes")
+
+    def __init__(self) -> None:
+        self.queries = [0, 0]           # by transport: [UDP, TCP]
+        self.replies = [0] * RCODES
+        self.dropped = {"malformed": 0, "draining": 0, "rate-limit": 0, "overflow": 0}
+        self.refused = {"acl": 0, "rate-limit": 0}
+        # How races ended, as in the query log.
+        self.outcomes = {"won": 0, "negative": 0, "timeout": 0, "failed": 0, "all-down": 0, "overflow": 0}
+
+
+class ZoneTally:
+    """A TS's counters for one zone: queries by transport and what each got.
+
+    ``counts[(rcode or NO_REPLY) + SLOTS * transport]``, transport 0 for UDP
+    and 1 for TCP: one increment per query says both how it came and how it
+    was answered.
+    """
+
+    SLOTS = RCODES + 1
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts = [0] * (2 * self.SLOTS)
+
+    def requests(self, tcp: bool) -> int:
+        start = self.SLOTS * tcp
+        return sum(self.counts[start:start + self.SLOTS])
+
+    def replies(self) -> list[int]:
+        """Replies by rcode, both transports."""
+        return [self.counts[rcode] + self.counts[self.SLOTS + rcode] for rcode in range(RCODES)]

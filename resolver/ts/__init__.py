@@ -1,0 +1,1 @@
+"""The TS: an authoritative DNS server answering from zone files and tables, as NSD does."""

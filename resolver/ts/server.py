@@ -1,0 +1,130 @@
+"""The TS: an authoritative server answering from compiled zones."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable, Iterable
+
+from .authority import Authority, render
+from .compiled import Answer
+from ..obs.metrics import TsMetrics
+from ..obs.querylog import QueryLog
+from ..obs.stats import NO_REPLY, ZoneTally
+from ..net.listening import ListenOptions, Sink, serve_until_stopped
+from ..obs.web import status_endpoint
+from .zones import ZoneError
+from ..wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
+
+log = logging.getLogger("resolver.ts")
+TCP_LIMIT = 65535
+SLOTS = ZoneTally.SLOTS     # a tally's offset for TCP queries
+
+
+class AuthoritativeServer:
+    """Answers queries from an :class:`Authority`, whatever the transport.
+
+    With ``silent_miss`` it behaves like the assignment's TS: it replies only
+    when it has a positive answer and stays silent otherwise.
+
+    Every query is counted in its zone's :class:`ZoneTally` (``tallies``, by
+    zone name, kept across reloads); queries outside every zone, and those not
+    asked of a zone at all (malformed, other classes, transfers), count under
+    ``"none"``. An answer remembers its zone's tally after its first use, so
+    counting costs one increment per query.
+    """
+
+    def __init__(self, authority: Authority, silent_miss: bool = False, query_log: QueryLog | None = None) -> None:
+        self.authority = authority
+        self.silent_miss = silent_miss
+        self.query_log = query_log
+        self.tallies: dict[str, ZoneTally] = {"none": ZoneTally()}
+
+    def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        if self.query_log is not None:
+            self._handle_logged(data, sink, addr)
+            return
+        reply = self._reply(data, scan_query(data), sink.stream)
+        if reply is not None:
+            sink.send(reply, addr)
+
+    def reply(self, data: bytes, stream: bool = False) -> bytes | None:
+        """The reply to one query, sized for UDP or for a stream (TCP)."""
+        return self._reply(data, scan_query(data), stream)
+
+    def _reply(self, data: bytes, q: Query | None, stream: bool) -> bytes | None:
+        offset = SLOTS if stream else 0
+        if q is None:
+            self.tallies["none"].counts[NO_REPLY + offset] += 1
+            return None
+        rcode, ede = (q.error, None) if q.error else self._refusal(q, stream)
+        if rcode or not q.question:
+            self.tallies["none"].counts[(NO_REPLY if self.silent_miss else rcode) + offset] += 1
+            # Like NSD, a bare header for other opcodes.
+            return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not q.opcode)
+        qname = q.qname.lower()
+        answer = self.authority.lookup(qname, q.question[-4:-2])
+        counts = answer.tally or self._counts_for(answer, qname)
+        if self.silent_miss and not answer.positive:
+            counts[NO_REPLY + offset] += 1
+            return None
+        counts[(answer.flags & 0x0F) + offset] += 1
+        return render(data, q, answer, TCP_LIMIT if stream else q.udp_limit)
+
+    def _counts_for(self, answer: Answer, qname_lower: bytes) -> list[int]:
+        """The counts of the zone an answer came from, remembered on the answer (not for refusals,
+        which no zone owns)."""
+        zone = self.authority.zone_for(qname_lower)
+        if zone is None:
+            return self.tallies["none"].counts
+        counts = answer.tally = self.tallies.setdefault(zone.apex.to_text(), ZoneTally()).counts
+        return counts
+
+    def _handle_logged(self, data: bytes, sink: Sink, addr: object) -> None:
+        """:meth:`handle` with a query log line: ``answered`` and the rcode, or ``silent`` (no reply)."""
+        started = time.perf_counter()
+        q = scan_query(data)
+        reply = self._reply(data, q, sink.stream)
+        if reply is not None:
+            sink.send(reply, addr)
+        took = time.perf_counter() - started
+        qname, qtype = (q.qname, q.qtype) if q is not None else (b"", 0)
+        outcome, rcode = ("silent", None) if reply is None else ("answered", reply[3] & 0x0F)
+        self.query_log.write(addr, qname, qtype, outcome, rcode, took)     # type: ignore[union-attr]
+
+    @staticmethod
+    def _refusal(q: Query, stream: bool) -> tuple[int, int | None]:
+        """Questions not answered from the zones: other classes (REFUSED, "not
+        supported", as NSD with ``hide-version``) and zone transfers."""
+        if not q.question:
+            return 0, None
+        if q.qclass != CLASS_IN:
+            return REFUSED, EDE_NOT_SUPPORTED
+        return transfer_refusal(q, stream)
+
+
+async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, silent_miss: bool,
+                options: ListenOptions, reload: Callable[[], Authority] | None = None,
+                query_log: str | None = None, metrics: tuple[str, int] | None = None) -> None:
+    """Answer on every address until SIGINT or SIGTERM; ``metrics``: where to serve Prometheus
+    metrics and the status page."""
+    server = AuthoritativeServer(authority, silent_miss, QueryLog.open(query_log) if query_log else None)
+
+    def ready() -> None:
+        for zone in server.authority.zones.values():
+            log.info("serving zone %s (%d names)%s", zone.apex.to_text(), zone.size,
+                     ", silent on misses" if silent_miss else "")
+    async def hangup() -> None:
+        """SIGHUP: load and compile the zones again while the old ones serve, then swap."""
+        if reload is None:
+            return
+        try:
+            fresh = await asyncio.get_running_loop().run_in_executor(None, reload)
+        except ZoneError as exc:
+            log.error("reload failed, still serving the old zones: %s", exc)
+            return
+        server.authority = fresh
+        log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
+    async with status_endpoint(metrics, lambda: TsMetrics(server)):
+        await serve_until_stopped(addresses, server.handle, ready, options, hangup)
+    log.info("stopped")

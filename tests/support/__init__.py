@@ -1,0 +1,1 @@
+"""Helpers the tests share: server processes, fake backends, NSD runs, waiting."""

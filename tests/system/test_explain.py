@@ -1,0 +1,155 @@
+"""``client --explain``: each backend's reply, the LS's rule applied to them, and the LS's own answer.
+
+The setup is the assignment's: TS1 stays silent on misses (``--silent-miss``),
+TS2 answers them NXDOMAIN, and an LS (with a short timeout) races both.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, ZONES
+from resolver.client.explain import BackendReply, predict
+
+
+@pytest.fixture
+def servers(start_server):
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--timeout", "1")
+    return ts1, ts2, ls
+
+
+def explain(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "resolver", "client", "--explain", *args],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT)
+
+
+def row(output: str, backend) -> list[str]:
+    """The table row of one backend (a server, or the name it was given): address, reply, AA, time, answer."""
+    shown = backend if isinstance(backend, str) else backend.hostport
+    line = next(line for line in output.splitlines() if line.startswith(f"  {shown} "))
+    return re.split(r" {2,}", line.strip())        # columns are two or more spaces apart
+
+
+def test_a_name_only_the_silent_ts_has_wins_there_and_the_ls_agrees(servers):
+    ts1, ts2, ls = servers
+    result = explain("WWW.IBM.COM", "--backend", ts1.hostport, "--backend", ts2.hostport, "--server", ls.hostport)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "WWW.IBM.COM A, asked of 2 backends at once"
+    assert row(result.stdout, ts1)[1:3] == ["NOERROR", "yes"] and row(result.stdout, ts1)[4] == "129.42.38.10"
+    assert row(result.stdout, ts2)[1:3] == ["NXDOMAIN", "yes"]
+    assert lines[-2].startswith(f"winner: {ts1.hostport}, the first NOERROR reply (")
+    assert lines[-1].startswith(f"LS {ls.hostport} answered NOERROR 129.42.38.10 in ")
+    assert lines[-1].endswith(": agrees")
+    assert result.stderr == ""
+
+
+def test_a_silent_backend_is_shown_silent_while_the_other_wins(servers):
+    ts1, ts2, ls = servers
+    result = explain("www.google.com", "--backend", ts1.hostport, "--backend", ts2.hostport, "--server", ls.hostport,
+                     "--timeout", "0.5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert row(result.stdout, ts1) == [ts1.hostport, "silent", "-", "-", "-"]
+    assert row(result.stdout, ts2)[4] == "8.8.8.8"
+    assert f"winner: {ts2.hostport}, the first NOERROR reply" in result.stdout
+    assert result.stdout.rstrip().endswith(": agrees")
+
+
+def test_a_name_neither_has_waits_for_the_silent_ts_then_gets_the_nxdomain(servers):
+    ts1, ts2, ls = servers
+    result = explain("www.amazon.com", "--backend", ts1.hostport, "--backend", ts2.hostport, "--server", ls.hostport,
+                     "--timeout", "0.5")
+    assert result.returncode == 1
+    verdict, answer = result.stdout.splitlines()[-2:]
+    assert verdict == (f"no positive answer within 0.5 s: {ts1.hostport} stayed silent, so the LS waits until its "
+                       f"timeout, then passes on the NXDOMAIN (authoritative) from {ts2.hostport} "
+                       f"(SERVFAIL with --on-timeout servfail)")
+    assert answer.startswith(f"LS {ls.hostport} answered NXDOMAIN in ") and answer.endswith(": agrees")
+
+
+def test_no_reply_at_all_means_the_timeout_answer(servers):
+    ts1, _, _ = servers
+    result = explain("www.amazon.com", "--backend", ts1.hostport, "--timeout", "0.3")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1] == ("no backend replied within 0.3 s: the LS answers NXDOMAIN "
+                                              "(SERVFAIL with --on-timeout servfail) at its timeout")
+
+
+def test_when_every_backend_says_no_the_best_negative_comes_at_once(start_server, servers):
+    _, ts2, _ = servers
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"))
+    result = explain("nosuch.example.net", "--backend", ts1.hostport, "--backend", ts2.hostport, "--type", "aaaa")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == "nosuch.example.net AAAA, asked of 2 backends at once"
+    assert result.stdout.splitlines()[-1].startswith(
+        "no positive answer: all backends said no; the LS answers at once with the best negative, "
+        "NXDOMAIN (authoritative) from ")
+
+
+def test_a_closed_port_is_unreachable_and_not_waited_for(demo_backends):
+    _, ts2 = demo_backends
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    result = explain("www.amazon.com", "--backend", closed, "--backend", ts2.hostport)
+    assert result.returncode == 1
+    assert f"  {closed}  unreachable  " in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("no positive answer: every reachable backend said no")
+
+
+def test_nodata_wins_but_does_not_resolve(demo_backends):
+    ts1, ts2 = demo_backends
+    result = explain("multi.example.org", "--backend", ts1.hostport, "--backend", ts2.hostport, "--type", "AAAA")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1].endswith(", but NODATA: the name exists without AAAA records")
+
+
+def test_backends_named_on_the_command_line_or_in_the_ls_config_are_shown_by_name(servers, tmp_path):
+    ts1, ts2, ls = servers
+    result = explain("www.google.com", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                     "--timeout", "0.3")
+    assert result.returncode == 0 and row(result.stdout, "ts1")[1] == "silent"
+    assert result.stdout.splitlines()[-1].startswith("winner: ts2, the first NOERROR reply (")
+    config = tmp_path / "ls.toml"
+    config.write_text(f'listen = ["{ls.hostport}"]\ntimeout = 1\n'
+                      f'backend = [{{ name = "ts1", address = "{ts1.hostport}" }}, "ts2={ts2.hostport}"]\n')
+    result = explain("www.google.com", "--ls-config", str(config), "--timeout", "0.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert row(result.stdout, "ts1")[1] == "silent" and row(result.stdout, "ts2")[1] == "NOERROR"
+    assert result.stdout.splitlines()[-1].startswith(f"LS {ls.hostport} answered NOERROR 8.8.8.8 in ")
+    assert result.stdout.rstrip().endswith(": agrees")
+
+
+def test_the_rule_is_the_ls_ranking_not_the_arrival_order():
+    replies = [BackendReply("a:1", 5, True, ms=0.1),                # REFUSED first
+               BackendReply("b:2", 3, False, ms=0.2),               # a plain NXDOMAIN
+               BackendReply("c:3", 3, True, ms=0.3),                # an authoritative one: the best
+               BackendReply("d:4", 3, True, ms=0.4)]                # as good, but later
+    verdict = predict(replies, "A", 2.0)
+    assert verdict.text.endswith("NXDOMAIN (authoritative) from c:3") and not verdict.resolved
+    assert verdict.rcodes == {"NXDOMAIN"}
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "give a HOSTFILE, or --explain NAME"),
+    (["--explain", "www.ibm.com", "--backend", "127.0.0.1:1", "hosts.txt"], "--explain takes no HOSTFILE"),
+    (["--explain", "www.ibm.com"], "--explain needs --backend ADDR:PORT"),
+    (["--server", "127.0.0.1:1", "--backend", "127.0.0.1:1", "hosts.txt"],
+     "--backend and --ls-config go only with --explain"),
+    (["--server", "127.0.0.1:1", "--ls-config", "ls.toml", "hosts.txt"],
+     "--backend and --ls-config go only with --explain"),
+    (["--explain", "www.ibm.com", "--ls-config", "/nonexistent/ls.toml"], "/nonexistent/ls.toml: cannot read"),
+    (["hosts.txt"], "--server ADDR:PORT is required with a HOSTFILE"),
+    (["--explain", "a..b", "--backend", "127.0.0.1:1"], "not a domain name"),
+])
+def test_usage_errors_are_one_line_with_exit_2(args, message):
+    result = subprocess.run([sys.executable, "-m", "resolver", "client", *args],
+                            capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

@@ -1,0 +1,125 @@
+"""The status page in a real browser: headless Chromium driven by ChromeDriver (selenium).
+
+An LS with two named backends serves the page while queries flow; the test
+reads what the page shows (health, queries per second, win share, latency),
+takes a screenshot, then stops a backend and waits for the page to show it
+down. The screenshot is kept at ``build/status-page.png``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+import pytest
+
+from conftest import ROOT, ZONES, require_tool
+from system.test_metrics import base_url
+
+SCREENSHOT = ROOT / "build" / "status-page.png"
+TS2_NAMES = ["www.google.com", "cs.rutgers.edu", "api.example.net"]
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    chromium, chromedriver = require_tool("chromium"), require_tool("chromedriver")
+    os.environ["SE_OFFLINE"] = "true"       # selenium must not look for drivers online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1100,700", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()
+
+
+class Traffic:
+    """Queries to a server from a thread, bounded in count and time, until stopped."""
+
+    def __init__(self, host: str, port: int, names: list[str], limit: int = 20000, seconds: float = 30.0):
+        self.stopped = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, args=(host, port, names, limit, seconds), daemon=True)
+        self.thread.start()
+
+    def _run(self, host: str, port: int, names: list[str], limit: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopped.is_set() and self.sent < limit and time.monotonic() < deadline:
+            name = names[self.sent % len(names)]
+            try:
+                dns.query.udp(dns.message.make_query(name, "A"), host, port=port, timeout=1)
+            except Exception:       # a lost query does not matter here: the page shows rates
+                pass
+            self.sent += 1
+            time.sleep(0.002)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+
+
+def shown(driver, selector: str) -> str | None:
+    """The text of an element, read in one step: the page rebuilds its rows every second, so an
+    element found first and read afterwards may already be gone."""
+    return driver.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.textContent.trim() : null;",
+        selector)
+
+
+def cell(driver, row_id: str, column: int) -> str | None:
+    return shown(driver, f"tr[id='{row_id}'] td:nth-child({column})")
+
+
+def wait_for(driver, condition, timeout: float = 10.0, what: str = "") -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+
+
+def test_the_ls_page_shows_health_rate_win_share_and_latency_live(start_server, browser):
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                      "--probe-interval", "0.2", "--metrics", "127.0.0.1:0")
+    traffic = Traffic(ls.host, ls.port, TS2_NAMES)
+    try:
+        browser.get(base_url(ls))
+        assert browser.title == "resolver LS status"
+        # Rates need two readings: wait for the second refresh to show traffic.
+        wait_for(browser, lambda d: cell(d, "backend-ts2", 4) not in (None, "–", "0.0"), what="ts2 queries/s")
+        qps = float(shown(browser, "#qps"))
+        assert qps > 10, qps
+        assert cell(browser, "backend-ts1", 3) == "up" and cell(browser, "backend-ts2", 3) == "up"
+        assert cell(browser, "backend-ts2", 5).endswith("100%")      # TS2 has every name asked
+        assert cell(browser, "backend-ts1", 5).endswith("0%")
+        assert cell(browser, "backend-ts2", 6).endswith(" ms")
+        assert cell(browser, "backend-ts2", 2) == ts2.hostport
+        assert shown(browser, "#outcomes").startswith("won ")
+        ts1.stop()
+        wait_for(browser, lambda d: cell(d, "backend-ts1", 3) == "down", what="ts1 shown down")
+        assert cell(browser, "backend-ts2", 3) == "up"
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT))
+        assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and SCREENSHOT.stat().st_size > 10000
+    finally:
+        traffic.stop()
+
+
+def test_the_ts_page_shows_its_zones(start_server, browser):
+    ts = start_server("ts", "--zone", str(ZONES / "example.com.zone"), "--metrics", "127.0.0.1:0")
+    traffic = Traffic(ts.host, ts.port, ["web.example.com", "nope.example.com"])
+    try:
+        browser.get(base_url(ts))
+        wait_for(browser, lambda d: cell(d, "zone-example.com.", 3) not in (None, "–", "0.0"),
+                 what="zone queries/s")
+        assert shown(browser, "#title") == "resolver TS: zones"
+        replies = cell(browser, "zone-example.com.", 5)
+        assert "NOERROR" in replies and "NXDOMAIN" in replies
+    finally:
+        traffic.stop()

@@ -1,0 +1,183 @@
+"""Compiled answers, checked in-process by parsing them with dnspython."""
+from __future__ import annotations
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from resolver.ts.authority import Authority
+from resolver.ts.server import AuthoritativeServer
+from resolver.ts.zones import ZoneError, load_table, load_zone_file
+
+from conftest import ZONES
+
+
+@pytest.fixture(scope="module")
+def server() -> AuthoritativeServer:
+    zones = [load_zone_file(ZONES / "example.com.zone"), load_table(ZONES / "ts1.txt")]
+    return AuthoritativeServer(Authority(zones))
+
+
+def ask(server: AuthoritativeServer, name: str, rdtype: str = "A", stream: bool = False, **kw) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, **kw)
+    reply = server.reply(query.to_wire(), stream)
+    assert reply is not None
+    message = dns.message.from_wire(reply)
+    assert message.id == query.id
+    return message
+
+
+def rrs(section, rdtype: str) -> set[str]:
+    return {rd.to_text() for rrset in section if rrset.rdtype == dns.rdatatype.from_text(rdtype) for rd in rrset}
+
+
+def test_positive_answer_keeps_question_case_and_sets_aa(server):
+    reply = ask(server, "WeB.ExAmPlE.CoM")
+    assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
+    assert not reply.flags & dns.flags.RA
+    assert reply.question[0].name.to_text() == "WeB.ExAmPlE.CoM."
+    assert reply.answer[0].name.to_text() == "WeB.ExAmPlE.CoM."
+    assert rrs(reply.answer, "A") == {"192.0.2.80", "192.0.2.81"}
+
+
+def test_rd_is_copied(server):
+    assert ask(server, "web.example.com").flags & dns.flags.RD
+    query = dns.message.make_query("web.example.com", "A")
+    query.flags &= ~dns.flags.RD
+    assert not dns.message.from_wire(server.reply(query.to_wire())).flags & dns.flags.RD
+
+
+@pytest.mark.parametrize("name,rdtype", [("web.example.com", "MX"), ("b.c.example.com", "A"), ("c.example.com", "TXT")])
+def test_nodata_for_existing_name_and_empty_non_terminals(server, name, rdtype):
+    reply = ask(server, name, rdtype)
+    assert reply.rcode() == dns.rcode.NOERROR and not reply.answer
+    assert reply.authority[0].rdtype == dns.rdatatype.SOA
+    assert reply.authority[0].ttl == 300    # RFC 2308: min(SOA TTL, MINIMUM)
+
+
+def test_nxdomain_carries_the_zone_soa(server):
+    reply = ask(server, "nothing.here.example.com")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and reply.flags & dns.flags.AA
+    assert reply.authority[0].name.to_text() == "example.com."
+
+
+def test_table_names_live_in_the_root_zone(server):
+    assert rrs(ask(server, "MULTI.example.ORG").answer, "A") == {"192.0.2.101", "192.0.2.102"}
+    reply = ask(server, "not.in.any.table")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and reply.authority[0].name.to_text() == "."
+
+
+def test_child_zone_wins_over_the_table_root_zone(server):
+    # mail.example.com is in ts1.txt and in example.com.zone: the zone is more specific.
+    assert ask(server, "mail.example.com").answer[0].ttl == 3600
+
+
+def test_refused_outside_every_zone():
+    only = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]))
+    reply = ask(only, "www.example.org")
+    assert reply.rcode() == dns.rcode.REFUSED and not reply.flags & dns.flags.AA
+
+
+def test_cname_chain_is_followed_inside_the_zone(server):
+    reply = ask(server, "alias.example.com")
+    assert [r.rdtype for r in reply.answer] == [dns.rdatatype.CNAME, dns.rdatatype.CNAME, dns.rdatatype.A]
+    assert rrs(reply.answer, "A") == {"192.0.2.80", "192.0.2.81"}
+
+
+def test_cname_to_missing_in_zone_name_is_nxdomain_with_the_cname(server):
+    reply = ask(server, "dead.example.com")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and rrs(reply.answer, "CNAME") == {"nowhere.example.com."}
+
+
+def test_cname_out_of_zone_stops_at_the_cname(server):
+    reply = ask(server, "out.example.com", "AAAA")
+    assert reply.rcode() == dns.rcode.NOERROR and rrs(reply.answer, "CNAME") == {"www.example.org."}
+    assert not reply.authority
+
+
+def test_cname_query_returns_only_the_cname(server):
+    reply = ask(server, "alias.example.com", "CNAME")
+    assert [r.rdtype for r in reply.answer] == [dns.rdatatype.CNAME]
+
+
+def test_mx_and_srv_targets_get_additional_addresses(server):
+    # 192.0.2.53 is ns1, the in-zone target of the NS RRset in the authority section (as NSD).
+    assert rrs(ask(server, "example.com", "MX").additional, "A") == {"192.0.2.25", "192.0.2.53"}
+    assert rrs(ask(server, "_sip._tcp.example.com", "SRV").additional, "A") == {"192.0.2.60", "192.0.2.53"}
+
+
+def test_positive_answers_carry_the_zone_ns_and_no_rrset_twice(server):
+    reply = ask(server, "ns1.example.com", "A")
+    assert rrs(reply.authority, "NS") == {"ns1.example.com.", "ns2.example.net."}
+    assert rrs(reply.additional, "AAAA") == {"2001:db8::53"} and not rrs(reply.additional, "A")
+    apex_ns = ask(server, "example.com", "NS")
+    assert rrs(apex_ns.answer, "NS") and not apex_ns.authority
+
+
+def test_large_answer_truncates_over_udp_and_fits_with_edns(server):
+    small = ask(server, "big.example.com", "TXT")
+    assert small.flags & dns.flags.TC and not small.answer
+    large = ask(server, "big.example.com", "TXT", use_edns=0, payload=1232)
+    assert not large.flags & dns.flags.TC and len(large.answer[0]) == 12 and large.edns == 0
+    tcp = ask(server, "big.example.com", "TXT", stream=True)
+    assert len(tcp.answer[0]) == 12
+
+
+def test_optional_records_are_dropped_before_truncating(tmp_path):
+    lines = ["$ORIGIN big.test.", "@ 60 IN SOA ns hm 1 2 3 4 5", "@ 60 IN NS ns", "ns 60 IN A 192.0.2.1"]
+    for i in range(10):
+        lines += [f"@ 60 IN MX {i} mx{i}", f"mx{i} 60 IN A 192.0.2.{10 + i}", f"mx{i} 60 IN AAAA 2001:db8::{i}"]
+    path = tmp_path / "big.test.zone"
+    path.write_text("\n".join(lines) + "\n")
+    server = AuthoritativeServer(Authority([load_zone_file(path)]))
+    full = ask(server, "big.test", "MX", stream=True)
+    udp = ask(server, "big.test", "MX")                 # 512 bytes: not every AAAA fits
+    assert len(udp.answer[0]) == 10 and not udp.flags & dns.flags.TC
+    assert rrs(udp.additional, "A") == rrs(full.additional, "A")      # all A RRsets go first
+    assert len(rrs(udp.additional, "AAAA")) < len(rrs(full.additional, "AAAA")) == 10
+
+
+def test_other_classes_are_refused(server):
+    reply = ask(server, "version.bind", "TXT", rdclass="CH")
+    assert reply.rcode() == dns.rcode.REFUSED
+
+
+@pytest.mark.parametrize("rdtype,stream,rcode", [
+    ("AXFR", False, dns.rcode.NOTIMP), ("AXFR", True, dns.rcode.REFUSED), ("IXFR", False, dns.rcode.REFUSED)])
+def test_zone_transfers_are_not_offered(server, rdtype, stream, rcode):
+    reply = ask(server, "example.com", rdtype, stream=stream)
+    assert reply.rcode() == rcode and not reply.answer
+
+
+def test_silent_miss_answers_only_positives():
+    silent = AuthoritativeServer(Authority([load_table(ZONES / "ts1.txt")]), silent_miss=True)
+    assert silent.reply(dns.message.make_query("www.ibm.com", "A").to_wire()) is not None
+    for name, rdtype in [("missing.example", "A"), ("www.ibm.com", "AAAA")]:
+        assert silent.reply(dns.message.make_query(name, rdtype).to_wire()) is None
+
+
+@pytest.mark.parametrize("text,message", [
+    ("www.a.com 1.2.3.4\n", "expected 'hostname IP A'"),
+    ("www.a.com 1.2.3 A\n", "not an IPv4 address"),
+    ("www.a.com 2001:db8::1 A\n", "expected AAAA"),
+])
+def test_bad_table_lines_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "t.txt"
+    path.write_text("# comment\n\n" + text)
+    with pytest.raises(ZoneError, match=rf"t.txt:3: .*{message}"):
+        load_table(path)
+
+
+def test_zone_origin_comes_from_the_file_name(tmp_path):
+    path = tmp_path / "example.net.zone"
+    path.write_text("@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\nns 60 IN A 192.0.2.1\n")
+    assert load_zone_file(path).origin.to_text() == "example.net."
+
+
+def test_broken_zone_names_the_file(tmp_path):
+    path = tmp_path / "bad.zone"
+    path.write_text("$ORIGIN bad.example.\n@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\nns 60 IN A 300.1.1.1\n")
+    with pytest.raises(ZoneError, match="bad.zone:"):
+        load_zone_file(path)
