@@ -17,7 +17,9 @@ from typing import Sequence
 
 from . import __version__
 from .config import ConfigError, ListOption, parse_args
-from .net.listening import ListenError, ListenOptions, format_hostport, parse_hostport, run
+from .net.addresses import format_hostport, parse_hostport
+from .net.lifecycle import run
+from .net.listening import ListenError, ListenOptions
 from .wire import NXDOMAIN, SERVFAIL
 from .ts.zones import ZoneError, load_table, load_zone_file
 

@@ -26,7 +26,7 @@ import dns.rdatatype
 
 from .resolver import DEFAULT_TIMEOUT, Resolution, Resolver, records_of
 from ..ls.race import negative_rank
-from ..net.listening import address_family, format_hostport
+from ..net.addresses import address_family, format_hostport
 
 EXPLAIN_TIMEOUT = 2.0       # a backend on a working network answers in milliseconds
 TIMEOUT_ANSWER = "NXDOMAIN (SERVFAIL with --on-timeout servfail)"

@@ -24,7 +24,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from ..net.listening import address_family
+from ..net.addresses import address_family
 
 NOT_FOUND = "Error:HOST NOT FOUND"
 NO_RESPONSE = "Error:NO RESPONSE"

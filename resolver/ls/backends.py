@@ -18,7 +18,8 @@ import logging
 from typing import Callable
 
 from ..obs.stats import BackendStats
-from ..net.listening import enlarge_buffers, format_hostport
+from ..net.addresses import format_hostport
+from ..net.listening import enlarge_buffers
 
 log = logging.getLogger("resolver.ls")
 

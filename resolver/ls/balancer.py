@@ -13,7 +13,8 @@ from ..obs.metrics import LsMetrics
 from ..obs.querylog import QueryLog
 from .race import Race
 from .ratelimit import RateLimiter
-from ..net.listening import ListenOptions, Sink, serve_until_stopped
+from ..net.lifecycle import serve_until_stopped
+from ..net.listening import ListenOptions, Sink
 from ..obs.web import status_endpoint
 from ..wire import EDE_PROHIBITED, NXDOMAIN, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 

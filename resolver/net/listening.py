@@ -1,4 +1,4 @@
-"""Client-facing transports: UDP and TCP (RFC 1035 4.2, RFC 7766) on one address.
+"""Listening: UDP and TCP (RFC 1035 4.2, RFC 7766) on one address.
 
 A server is a handler ``handle(data, sink, addr)``: it answers by calling
 ``sink.send(reply, addr)`` at once (the TS) or later (the LS, when the race
@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import signal
 import socket
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Protocol
+from typing import Callable, Protocol
+
+from .addresses import address_family, format_hostport
 
 log = logging.getLogger("resolver")
 
@@ -244,80 +245,3 @@ def enlarge_buffers(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
         except OSError as exc:
             log.debug("cannot set UDP buffer size: %s", exc)
-
-
-def address_family(host: str) -> socket.AddressFamily:
-    """AF_INET6 for an IPv6 literal, else AF_INET (hostnames resolve to IPv4)."""
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def parse_hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """``127.0.0.1:53``, ``[::1]:53``, ``localhost:53`` or a bare port (on loopback)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    elif text.isdigit():
-        host, port = default_host, text
-    else:
-        raise ValueError(f"expected ADDR:PORT, got {text!r}")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"bad port in {text!r}")
-    return host or default_host, int(port)
-
-
-def format_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def run(main) -> int:
-    """Run a coroutine on uvloop when it is installed, else on the standard loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
-
-
-async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
-                              ready: Callable[[], None] = lambda: None,
-                              options: ListenOptions = ListenOptions(),
-                              on_hangup: Callable[[], Awaitable[None]] | None = None,
-                              drain: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Listen on every address until SIGINT or SIGTERM, then close every socket.
-
-    ``ready`` runs once every address is bound, so that start-up messages
-    appear only for a server that really started. SIGHUP runs ``on_hangup``
-    (one at a time); without one it is logged and ignored. After the stop
-    signal, ``drain`` runs while the sockets can still send replies.
-    """
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    hangups: set[asyncio.Task] = set()
-
-    def hangup() -> None:
-        if on_hangup is None:
-            log.info("SIGHUP: nothing to reload")
-        elif not hangups:
-            task = loop.create_task(on_hangup())
-            hangups.add(task)
-            task.add_done_callback(hangups.discard)
-    loop.add_signal_handler(signal.SIGHUP, hangup)
-    listeners = []
-    try:
-        for host, port in addresses:
-            listener = await listen(host, port, handler, options)
-            listeners.append(listener)
-            log.info("listening on %s (udp+tcp)", listener)
-        ready()
-        await stop.wait()
-        if drain is not None:
-            await drain()
-    finally:
-        for listener in listeners:
-            listener.close()

@@ -22,7 +22,7 @@ from typing import TextIO
 import dns.name
 import dns.rdatatype
 
-from ..net.listening import format_hostport
+from ..net.addresses import format_hostport
 from ..wire import RCODE_NAMES
 
 

@@ -23,7 +23,7 @@ from typing import AsyncIterator, Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .metrics import ServerMetrics
-from ..net.listening import format_hostport
+from ..net.addresses import format_hostport
 
 log = logging.getLogger("resolver.web")
 

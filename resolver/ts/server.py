@@ -11,7 +11,8 @@ from .compiled import Answer
 from ..obs.metrics import TsMetrics
 from ..obs.querylog import QueryLog
 from ..obs.stats import NO_REPLY, ZoneTally
-from ..net.listening import ListenOptions, Sink, serve_until_stopped
+from ..net.lifecycle import serve_until_stopped
+from ..net.listening import ListenOptions, Sink
 from ..obs.web import status_endpoint
 from .zones import ZoneError
 from ..wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal

@@ -1,0 +1,61 @@
+"""A server's life: the event loop, listening until SIGINT or SIGTERM, SIGHUP, and draining."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Awaitable, Callable, Iterable
+
+from .listening import Handler, ListenOptions, listen
+
+log = logging.getLogger("resolver")
+
+
+def run(main) -> int:
+    """Run a coroutine on uvloop when it is installed, else on the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Handler,
+                              ready: Callable[[], None] = lambda: None,
+                              options: ListenOptions = ListenOptions(),
+                              on_hangup: Callable[[], Awaitable[None]] | None = None,
+                              drain: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Listen on every address until SIGINT or SIGTERM, then close every socket.
+
+    ``ready`` runs once every address is bound, so that start-up messages
+    appear only for a server that really started. SIGHUP runs ``on_hangup``
+    (one at a time); without one it is logged and ignored. After the stop
+    signal, ``drain`` runs while the sockets can still send replies.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    hangups: set[asyncio.Task] = set()
+
+    def hangup() -> None:
+        if on_hangup is None:
+            log.info("SIGHUP: nothing to reload")
+        elif not hangups:
+            task = loop.create_task(on_hangup())
+            hangups.add(task)
+            task.add_done_callback(hangups.discard)
+    loop.add_signal_handler(signal.SIGHUP, hangup)
+    listeners = []
+    try:
+        for host, port in addresses:
+            listener = await listen(host, port, handler, options)
+            listeners.append(listener)
+            log.info("listening on %s (udp+tcp)", listener)
+        ready()
+        await stop.wait()
+        if drain is not None:
+            await drain()
+    finally:
+        for listener in listeners:
+            listener.close()
