@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .client.settings import ClientSettings
 from .config import ConfigError, ListOption, parse_args
+from .ls.settings import LsSettings, ProbeSettings
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
-from .wire import NXDOMAIN, SERVFAIL
-from .ts.zones import ZoneError, load_table, load_zone_file
+from .ts.settings import TsSettings
+from .ts.zones import ZoneError
+from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
 
 log = logging.getLogger("resolver")
 
@@ -61,13 +64,23 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+WORKERS = 1
+TIMEOUT_RCODES = {"nxdomain": NXDOMAIN, "servfail": SERVFAIL}     # --on-timeout
+
+
+def shown(value: object) -> str:
+    """A default as a help string prints it: ``5`` for 5.0 seconds."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file whose keys are these flags without the dashes (flags given here win)")
-    parser.add_argument("--tcp-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="close a TCP connection with no complete query for this long (default 10)")
-    parser.add_argument("--workers", type=worker_count, default=1, metavar="N",
-                        help="processes sharing the addresses with SO_REUSEPORT (default 1)")
+    tcp_idle = ListenOptions.tcp_idle
+    parser.add_argument("--tcp-timeout", type=positive_seconds, default=tcp_idle, metavar="SECONDS",
+                        help=f"close a TCP connection with no complete query for this long (default {shown(tcp_idle)})")
+    parser.add_argument("--workers", type=worker_count, default=WORKERS, metavar="N",
+                        help=f"processes sharing the addresses with SO_REUSEPORT (default {WORKERS})")
     parser.add_argument("--metrics", type=hostport, metavar="ADDR:PORT",
                         help="serve Prometheus metrics on /metrics and a live status page on / "
                              "(default: off; needs --workers 1)")
@@ -132,11 +145,12 @@ def build_parser() -> Parser:
                     help="UDP and TCP address (repeatable; a bare port means loopback)")
     ls.add_argument("--backend", action=ListOption, type=backend, required=True, metavar="[NAME=]ADDR:PORT",
                     help="an authoritative server to race (repeatable); NAME labels it in logs and metrics")
-    ls.add_argument("--timeout", type=positive_seconds, default=5.0, metavar="SECONDS",
-                    help="how long to wait for a positive answer (default 5)")
-    ls.add_argument("--on-timeout", choices=["nxdomain", "servfail"], default="nxdomain")
-    ls.add_argument("--max-inflight", type=int, default=20000, metavar="N",
-                    help="queries waiting at once; beyond it new ones get SERVFAIL (default 20000)")
+    ls.add_argument("--timeout", type=positive_seconds, default=LsSettings.timeout, metavar="SECONDS",
+                    help=f"how long to wait for a positive answer (default {shown(LsSettings.timeout)})")
+    ls.add_argument("--on-timeout", choices=list(TIMEOUT_RCODES),
+                    default=RCODE_NAMES[LsSettings.timeout_rcode].lower())
+    ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
+                    help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default="servfail",
                     help="what a query past --max-inflight gets (default servfail)")
     ls.add_argument("--allow", action=ListOption, type=network, metavar="CIDR",
@@ -146,13 +160,14 @@ def build_parser() -> Parser:
                     help="queries per second allowed per client address; UDP queries past it are dropped "
                          "(default: no limit)")
     add_query_log_option(ls)
-    ls.add_argument("--probe-name", type=dns_name, default=".", metavar="NAME",
-                    help="health probe: an SOA query for this name (default '.'; any reply counts as alive, "
-                         "so --silent-miss backends need a name they answer)")
-    ls.add_argument("--probe-interval", type=positive_seconds, default=1.0, metavar="SECONDS",
-                    help="seconds between health probes (default 1)")
-    ls.add_argument("--down-after", type=worker_count, default=2, metavar="N",
-                    help="unanswered probes in a row that mark a backend down (default 2)")
+    probe = ProbeSettings()
+    ls.add_argument("--probe-name", type=dns_name, default=probe.name, metavar="NAME",
+                    help=f"health probe: an SOA query for this name (default {probe.name!r}; any reply counts as "
+                         "alive, so --silent-miss backends need a name they answer)")
+    ls.add_argument("--probe-interval", type=positive_seconds, default=probe.interval, metavar="SECONDS",
+                    help=f"seconds between health probes (default {shown(probe.interval)})")
+    ls.add_argument("--down-after", type=worker_count, default=probe.down_after, metavar="N",
+                    help=f"unanswered probes in a row that mark a backend down (default {probe.down_after})")
     add_server_options(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server, or explain "
@@ -161,15 +176,18 @@ def build_parser() -> Parser:
                         help="the server to ask (required with HOSTFILE; with --explain, the LS to compare)")
     client.add_argument("hostfile", type=Path, nargs="?", metavar="HOSTFILE",
                         help="one hostname a line (required unless --explain is given)")
-    client.add_argument("--out", type=Path, default=Path("RESOLVED.txt"), metavar="FILE")
+    defaults = ClientSettings()
+    client.add_argument("--out", type=Path, default=defaults.out, metavar="FILE")
     client.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
-                        help="per name, retries included (default 7, longer than the LS's 5); with --explain, "
-                             "how long to wait for each backend (default 2)")
-    client.add_argument("--concurrency", type=int, default=1000, metavar="N",
-                        help="names in flight at once (default 1000, fewer if the open-files limit is lower)")
-    client.add_argument("--type", type=record_type, default="A", metavar="TYPE",
-                        help="record type to ask for (default A); lines are 'hostname DATA TYPE'")
-    client.add_argument("--format", choices=["text", "json"], default="text",
+                        help=f"per name, retries included (default {shown(defaults.timeout)}, longer than the LS's "
+                             f"{shown(LsSettings.timeout)}); with --explain, how long to wait for each backend "
+                             f"(default {shown(defaults.explain_timeout)})")
+    client.add_argument("--concurrency", type=int, default=defaults.concurrency, metavar="N",
+                        help=f"names in flight at once (default {defaults.concurrency}, fewer if the open-files "
+                             "limit is lower)")
+    client.add_argument("--type", type=record_type, default=defaults.rdtype, metavar="TYPE",
+                        help=f"record type to ask for (default {defaults.rdtype}); lines are 'hostname DATA TYPE'")
+    client.add_argument("--format", choices=["text", "json"], default=defaults.format,
                         help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers}")
     client.add_argument("--explain", type=dns_name, metavar="NAME",
                         help="ask every --backend for NAME at once, show each reply and which one the LS's "
@@ -183,7 +201,7 @@ def build_parser() -> Parser:
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
                       help="holds ts1.txt, ts2.txt and hostnames.txt (default: the project's zones/)")
-    demo.add_argument("--out", type=Path, default=Path("RESOLVED.txt"), metavar="FILE")
+    demo.add_argument("--out", type=Path, default=ClientSettings.out, metavar="FILE")
     return parser
 
 
@@ -219,35 +237,32 @@ def cmd_ts(args: argparse.Namespace) -> int:
     if not args.zone and not args.table:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     ignore_hangups_until_serving()
-    from .ts import server as ts
-    from .ts.authority import Authority
-
-    def load() -> Authority:
-        return Authority([load_zone_file(path) for path in args.zone] + [load_table(path) for path in args.table])
+    from .ts.serve import load, serve
+    settings = TsSettings(zones=tuple(Path(path) for path in args.zone),
+                          tables=tuple(Path(path) for path in args.table),
+                          silent_miss=args.silent_miss, query_log=args.query_log)
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
-    authority = load()
+    authority = load(settings)
     return serve_with_workers(args, lambda addresses, options: run(
-        ts.serve(addresses, authority, args.silent_miss, options, reload=load, query_log=args.query_log,
-                 metrics=args.metrics)))
+        serve(addresses, settings, authority, options, metrics=args.metrics)))
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from .ls import balancer as ls
     ignore_hangups_until_serving()
     from .ls.acl import DEFAULT_ALLOW, AccessList, parse_networks
+    from .ls.serve import serve
     names = [backend[2] for backend in args.backend if len(backend) == 3]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
-    settings = ls.LsSettings(
-        backends=tuple(args.backend), timeout=args.timeout,
-        timeout_rcode=SERVFAIL if args.on_timeout == "servfail" else NXDOMAIN,
+    settings = LsSettings(
+        backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop",
-        probe=ls.ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
+        probe=ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
         acl=AccessList(args.allow or parse_networks(DEFAULT_ALLOW)), rate_limit=args.rate_limit,
         query_log=args.query_log)
     return serve_with_workers(args, lambda addresses, options: run(
-        ls.serve(addresses, settings, options, metrics=args.metrics)))
+        serve(addresses, settings, options, metrics=args.metrics)))
 
 
 def serve_with_workers(args: argparse.Namespace, serve) -> int:
@@ -256,7 +271,7 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
     Whatever the caller prepared before (the TS's compiled zones) the workers
     share copy-on-write.
     """
-    if args.workers == 1:
+    if args.workers == WORKERS:
         serve(args.listen, ListenOptions(args.tcp_timeout))
         return 0
     if args.metrics:
@@ -291,16 +306,18 @@ def cmd_client(args: argparse.Namespace) -> int:
         raise UsageError(f"resolver client: {problem} (see --help)")
     if args.explain is not None:
         return cmd_explain(args)
-    from .client.resolver import DEFAULT_TIMEOUT, Resolver, read_hostnames
     from .client.progress import ProgressBar
-    timeout = args.timeout or DEFAULT_TIMEOUT
+    from .client.resolver import Resolver, read_hostnames
+    settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=max(1, args.concurrency),
+                              rdtype=args.type, format=args.format, out=args.out)
+    timeout = settings.timeout
     try:
         hostnames = read_hostnames(args.hostfile.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"resolver client: error: cannot read {args.hostfile}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
         return 1
     host, port = args.server
-    resolver = Resolver(host, port, timeout, max(1, args.concurrency), args.type)
+    resolver = Resolver(host, port, timeout, settings.concurrency, settings.rdtype)
     bar = ProgressBar(len(hostnames), sys.stderr)
     try:
         results = asyncio.run(resolver.resolve_all(hostnames, bar.advance))
@@ -312,13 +329,13 @@ def cmd_client(args: argparse.Namespace) -> int:
         print(f"resolver client: error: no answer from {server} within {timeout:g} s "
               f"for any of {len(results)} names; nothing written", file=sys.stderr)
         return 1
-    if args.format == "json":
-        args.out.write_text(json.dumps([r.as_json() for r in results], indent=1) + "\n")
+    if settings.format == "json":
+        settings.out.write_text(json.dumps([r.as_json() for r in results], indent=1) + "\n")
     else:
-        args.out.write_text("".join(line + "\n" for result in results for line in result.lines()))
+        settings.out.write_text("".join(line + "\n" for result in results for line in result.lines()))
     found = sum(1 for r in results if r.addresses)
     print(f"resolver client: {found} resolved, {len(results) - found - unanswered} not found"
-          + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {args.out}", file=sys.stderr)
+          + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {settings.out}", file=sys.stderr)
     if unanswered:
         print(f"resolver client: error: {server} did not answer {unanswered} of {len(results)} names",
               file=sys.stderr)
@@ -327,7 +344,7 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .client.explain import EXPLAIN_TIMEOUT, explain
+    from .client.explain import explain
     backends, server = args.backend, args.server
     if args.ls_config is not None:
         ls = read_ls_config(args.ls_config)
@@ -335,7 +352,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         server = server or (ls.get("listen") or [None])[0]
     if not backends:
         raise UsageError(f"resolver client: {args.ls_config} names no backend (see --help)")
-    resolved = asyncio.run(explain(args.explain, args.type, backends, args.timeout or EXPLAIN_TIMEOUT,
+    resolved = asyncio.run(explain(args.explain, args.type, backends, args.timeout or ClientSettings.explain_timeout,
                                    server, sys.stdout))
     return 0 if resolved else 1
 

@@ -5,7 +5,7 @@ operator needs every backend's own reply and timing, and the outcome the LS's
 rule gives for them. So the question goes to every backend at the same moment,
 once, over UDP, on one connected socket per backend, as the LS sends it (the
 LS does not retry, so neither does this). The verdict uses the LS's own
-ranking of negative replies, :func:`resolver.ls.race.negative_rank`.
+ranking of negative replies, :func:`resolver.ls.rule.negative_rank`.
 """
 from __future__ import annotations
 
@@ -24,11 +24,10 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from .resolver import DEFAULT_TIMEOUT, Resolution, Resolver, records_of
-from ..ls.race import negative_rank
+from ..ls.rule import negative_rank
 from ..net.addresses import address_family, format_hostport
-
-EXPLAIN_TIMEOUT = 2.0       # a backend on a working network answers in milliseconds
+from .resolver import Resolution, Resolver, records_of
+from .settings import ClientSettings
 TIMEOUT_ANSWER = "NXDOMAIN (SERVFAIL with --on-timeout servfail)"
 
 
@@ -174,7 +173,7 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
         print(row.rstrip(), file=out)
     print(verdict.text, file=out)
     if server is not None:
-        ls_timeout = max(timeout, DEFAULT_TIMEOUT)
+        ls_timeout = max(timeout, ClientSettings.timeout)
         started = time.perf_counter()
         result = await Resolver(*server, ls_timeout, 1, rdtype).resolve(name)
         ms = (time.perf_counter() - started) * 1000

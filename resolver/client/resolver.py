@@ -25,12 +25,11 @@ import dns.rcode
 import dns.rdatatype
 
 from ..net.addresses import address_family
+from .settings import ClientSettings
 
 NOT_FOUND = "Error:HOST NOT FOUND"
 NO_RESPONSE = "Error:NO RESPONSE"
-DEFAULT_TIMEOUT = 7.0
 FIRST_RETRY = 1.0
-DEFAULT_CONCURRENCY = 1000
 SPARE_FILES = 64        # open files kept free for everything but the names in flight
 
 
@@ -91,8 +90,8 @@ def usable_concurrency(wanted: int) -> int:
 class Resolver:
     """Asks one server for records of one type (A unless told), a bounded number of names at a time."""
 
-    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
-                 concurrency: int = DEFAULT_CONCURRENCY, rdtype: str = "A") -> None:
+    def __init__(self, host: str, port: int, timeout: float = ClientSettings.timeout,
+                 concurrency: int = ClientSettings.concurrency, rdtype: str = ClientSettings.rdtype) -> None:
         self.rdtype = dns.rdatatype.from_text(rdtype)
         self.kind = dns.rdatatype.to_text(self.rdtype)      # as the output lines spell it
         self.destination = (host, port)

@@ -5,6 +5,11 @@ connected socket receives datagrams only from the backend's own address and
 port (the kernel filters the rest), the first check against forged replies;
 the race does the others (ID and question).
 
+Replies go where they belong as they arrive: a UDP reply carrying the
+backend's current health-probe ID goes to the health monitor first (it checks
+the question too), and everything else to the race. The backend knows both
+only through the two small protocols below, given to :meth:`Backend.connect`.
+
 Queries from TCP clients go to the backends over TCP, on one pipelined
 connection per backend (RFC 7766), opened on first use and again after the
 backend closes it. A UDP reply may have been shortened for a UDP client's
@@ -17,9 +22,9 @@ import asyncio
 import logging
 from typing import Callable
 
-from ..obs.stats import BackendStats
 from ..net.addresses import format_hostport
 from ..net.listening import enlarge_buffers
+from ..obs.stats import BackendStats
 
 log = logging.getLogger("resolver.ls")
 
@@ -38,10 +43,9 @@ class Backend(asyncio.DatagramProtocol):
         self.name = name or self.address
         self.stats = BackendStats()
         self.transport: asyncio.DatagramTransport | None = None
-        self.on_reply: ReplyHandler = lambda backend, data: None
-        self.on_lost: LossHandler = lambda backend, queries: None
+        self.replies: Replies | None = None
+        self.probes: Probes | None = None
         self.stream: BackendStream | None = None
-        self.on_unreachable: Callable[["Backend"], None] = lambda backend: None
         self.up = True                          # per its health (resolver.ls.health)
         self.probe_id: int | None = None       # the health probe awaiting its reply
         self.probe_failures = 0
@@ -49,10 +53,10 @@ class Backend(asyncio.DatagramProtocol):
     def __str__(self) -> str:
         return self.name
 
-    async def connect(self, on_reply: ReplyHandler, on_lost: LossHandler) -> None:
-        """Open the UDP socket; ``on_lost`` hears of TCP queries that will get no reply."""
-        self.on_reply = on_reply
-        self.on_lost = on_lost
+    async def connect(self, replies: Replies, probes: Probes) -> None:
+        """Open the UDP socket; replies go to ``replies``, probe replies and ICMP errors to ``probes``."""
+        self.replies = replies
+        self.probes = probes
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: self, remote_addr=(self.host, self.port))
 
@@ -61,13 +65,18 @@ class Backend(asyncio.DatagramProtocol):
         enlarge_buffers(transport.get_extra_info("socket"))
 
     def datagram_received(self, data: bytes, addr: object) -> None:
-        self.on_reply(self, data)
+        # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
+        # question before the race sees it: its ID may be a pending or finished race's too.
+        if len(data) >= 12 and data[2] & 0x80 and (data[0] << 8 | data[1]) == self.probe_id \
+                and self.probes.probe_reply(self, data):
+            return
+        self.replies.on_reply(self, data)
 
     def error_received(self, exc: Exception) -> None:
         # An ICMP error on the connected socket: nothing listens on the backend's port.
         log.debug("backend %s: %s", self, exc)
         if isinstance(exc, ConnectionRefusedError):
-            self.on_unreachable(self)
+            self.probes.unreachable(self)
 
     def send(self, data: bytes) -> None:
         """Send a client's query over UDP."""
@@ -137,7 +146,7 @@ class BackendStream(asyncio.Protocol):
                 break
             message = bytes(buffer[2:2 + length])
             del buffer[:2 + length]
-            self.backend.on_reply(self.backend, message)
+            self.backend.replies.on_reply(self.backend, message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost()
@@ -148,7 +157,7 @@ class BackendStream(asyncio.Protocol):
             self.backend.stream = None
         waiting, self.waiting = self.waiting, []
         if waiting:
-            self.backend.on_lost(self.backend, waiting)
+            self.backend.replies.on_lost(self.backend, waiting)
 
     def close(self) -> None:
         self.task.cancel()

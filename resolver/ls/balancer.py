@@ -1,84 +1,57 @@
-"""The LS: a DNS server that races every query across all backends."""
+"""The LS's query handler: what happens to a client query before and after its race."""
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Iterable
 
+from ..net.listening import Sink
+from ..obs.querylog import QueryLog
+from ..obs.stats import LsStats
+from ..wire import EDE_PROHIBITED, REFUSED, error_reply, scan_query, transfer_refusal
 from .acl import AccessList
 from .backends import Backend
 from .health import HealthMonitor
-from ..obs.metrics import LsMetrics
-from ..obs.querylog import QueryLog
 from .race import Race
 from .ratelimit import RateLimiter
-from ..net.lifecycle import serve_until_stopped
-from ..net.listening import ListenOptions, Sink
-from ..obs.web import status_endpoint
-from ..wire import EDE_PROHIBITED, NXDOMAIN, RCODE_NAMES, REFUSED, error_reply, scan_query, transfer_refusal
 
 log = logging.getLogger("resolver.ls")
-DRAIN_GRACE = 0.5    # seconds the races in flight get after SIGTERM
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """The health probe: the name asked (type SOA), how often, and after how many misses a backend is down."""
-
-    name: str = "."
-    interval: float = 1.0
-    down_after: int = 2
-
-
-@dataclass(frozen=True)
-class LsSettings:
-    """Everything the LS is told, apart from where it listens."""
-
-    backends: tuple[tuple[str, int] | tuple[str, int, str], ...]     # (host, port) or (host, port, name)
-    timeout: float = 5.0
-    timeout_rcode: int = NXDOMAIN
-    max_inflight: int = 20000
-    drop_overflow: bool = False         # past max_inflight: no reply instead of SERVFAIL (UDP)
-    probe: ProbeSettings = ProbeSettings()
-    acl: AccessList | None = None       # None: every client is served
-    rate_limit: float | None = None     # queries per second per client address
-    query_log: str | None = None        # "-" for stderr, or a file; None: no query log
 
 
 class LoadBalancer:
-    """Turns client queries into races; answers malformed queries, transfers and
-    clients outside the allow-list (REFUSED) itself."""
+    """The LS's query handler: turns client queries into races, and answers itself
+    malformed queries (dropped), zone transfers, and clients outside the
+    allow-list or over the rate limit (REFUSED, or dropped over UDP).
 
-    def __init__(self, backends: list[Backend], race: Race, acl: AccessList | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+    Built by :func:`resolver.ls.serve.build`, which wires its parts; it owns
+    them and closes them all in :meth:`close`.
+    """
+
+    def __init__(self, backends: list[Backend], race: Race, health: HealthMonitor, acl: AccessList | None = None,
+                 limiter: RateLimiter | None = None, query_log: QueryLog | None = None,
+                 drain_grace: float = 0.5) -> None:
         self.backends = backends
         self.race = race
+        self.health = health
         self.acl = acl
         self.limiter = limiter
+        self.query_log = query_log
+        self.drain_grace = drain_grace
         self.draining = False
 
-    @classmethod
-    async def connect(cls, settings: LsSettings) -> "LoadBalancer":
-        """Open a socket to every backend; probing starts with :meth:`start_probes`."""
-        backends = [Backend(index, *backend) for index, backend in enumerate(settings.backends)]
-        race = Race(backends, settings.timeout, settings.timeout_rcode, settings.max_inflight, settings.drop_overflow)
-        probe = settings.probe
-        health = race.health = HealthMonitor(backends, race.set_backend_up, probe.name, probe.interval,
-                                             probe.down_after)
-        for backend in backends:
-            backend.on_unreachable = health.unreachable
-            await backend.connect(race.on_reply, race.on_lost)
-        limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
-        if settings.query_log is not None:
-            race.query_log = QueryLog.open(settings.query_log)
-        return cls(backends, race, settings.acl, limiter)
+    @property
+    def stats(self) -> LsStats:
+        """The LS's own counters (for :mod:`resolver.obs.metrics`)."""
+        return self.race.stats
+
+    @property
+    def inflight(self) -> int:
+        """Races waiting for backends now."""
+        return self.race.inflight
 
     def start_probes(self) -> None:
         """Start watching backend health; done once the LS listens, so that a failed
         start reports only its own error."""
-        if self.race.health is not None:
-            self.race.health.start()
+        self.health.start()
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
         stats = self.race.stats
@@ -107,15 +80,15 @@ class LoadBalancer:
             return
         self.race.submit(data, q, sink, addr)
 
-    async def drain(self, grace: float = DRAIN_GRACE) -> None:
-        """Stop taking queries, give the races in flight ``grace`` seconds, answer the rest.
+    async def drain(self) -> None:
+        """Stop taking queries, give the races in flight ``drain_grace`` seconds, answer the rest.
 
         The spec wants every server gone within a second of SIGTERM, so the
         grace is short; queries still waiting then get the timeout answer
         rather than no answer at all.
         """
         self.draining = True
-        deadline = asyncio.get_running_loop().time() + grace
+        deadline = asyncio.get_running_loop().time() + self.drain_grace
         while self.race.pending and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
         if self.race.pending:
@@ -123,28 +96,10 @@ class LoadBalancer:
         self.race.answer_all()
 
     def close(self) -> None:
-        if self.race.health is not None:
-            self.race.health.close()
+        """Stop probing and the race's timer, close the query log and every backend socket."""
+        self.health.close()
         self.race.close()
-        if self.race.query_log is not None:
-            self.race.query_log.close()
+        if self.query_log is not None:
+            self.query_log.close()
         for backend in self.backends:
             backend.close()
-
-
-async def serve(addresses: Iterable[tuple[str, int]], settings: LsSettings, options: ListenOptions,
-                metrics: tuple[str, int] | None = None) -> None:
-    """Race queries across the backends until SIGINT or SIGTERM; ``metrics``: where to serve
-    Prometheus metrics and the status page."""
-    balancer = await LoadBalancer.connect(settings)
-
-    def ready() -> None:
-        balancer.start_probes()
-        log.info("racing %s (timeout %g s, then %s)", ", ".join(str(b) for b in balancer.backends),
-                 settings.timeout, RCODE_NAMES[settings.timeout_rcode])
-    try:
-        async with status_endpoint(metrics, lambda: LsMetrics(balancer)):
-            await serve_until_stopped(addresses, balancer.handle, ready, options, drain=balancer.drain)
-    finally:
-        balancer.close()
-    log.info("stopped")

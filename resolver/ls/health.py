@@ -2,8 +2,9 @@
 
 Every backend is probed actively: each ``interval`` the LS sends it one query
 (``--probe-name``, type SOA) on the backend's socket, under a random ID; the
-race tells the probe's reply from a query's by that ID and the question, even
-when a race happens to use the same ID. Any reply, even REFUSED, proves the backend alive. A
+backend hands a reply with that ID to :meth:`HealthMonitor.probe_reply`, which
+checks the question too, before the race sees it, even when a race happens to
+use the same ID. Any reply, even REFUSED, proves the backend alive. A
 backend that leaves ``down_after`` probes in a row unanswered is marked down;
 so is one whose port the kernel reports unreachable (an ICMP error on the
 connected socket), at once. A down backend is not asked and not waited for,
@@ -15,7 +16,9 @@ down: with ``--silent-miss`` backends (the assignment's TS), silence is their
 normal way of saying no. Such backends need a probe name they answer
 positively; the root SOA works for ``--table`` servers.
 
-State changes are logged once each, not once per query.
+State changes are logged once each, not once per query, and told to every
+listener given to :meth:`HealthMonitor.subscribe` (the race stops asking and
+waiting for a backend that is down).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from typing import Callable, Sequence
 import dns.name
 
 from .backends import Backend
+from .settings import ProbeSettings
 
 log = logging.getLogger("resolver.ls")
 
@@ -37,18 +41,22 @@ TYPE_SOA = 6
 class HealthMonitor:
     """Probes the backends, marks them up or down, and reports each change."""
 
-    def __init__(self, backends: Sequence[Backend], on_change: Callable[[Backend, bool], None],
-                 probe_name: str = ".", interval: float = 1.0, down_after: int = 2) -> None:
+    def __init__(self, backends: Sequence[Backend], settings: ProbeSettings = ProbeSettings()) -> None:
         self.backends = list(backends)
-        self.on_change = on_change
-        self.probe_question = dns.name.from_text(probe_name).to_wire() + struct.pack("!HH", TYPE_SOA, 1)
-        self.interval = interval
-        self.down_after = down_after
+        self.listeners: list[Callable[[Backend, bool], None]] = []
+        self.probe_question = dns.name.from_text(settings.name).to_wire() + struct.pack("!HH", TYPE_SOA, 1)
+        self.interval = settings.interval
+        self.down_after = settings.down_after
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._early: set[int] = set()      # backends with a probe brought forward
 
+    def subscribe(self, listener: Callable[[Backend, bool], None]) -> None:
+        """Call ``listener(backend, up)`` on every change of a backend's health."""
+        self.listeners.append(listener)
+
     def start(self) -> None:
+        """Send the first probes now, then one every ``interval`` seconds."""
         self._timer = self._loop.call_soon(self._tick)
 
     def close(self) -> None:
@@ -109,4 +117,5 @@ class HealthMonitor:
             return
         backend.up = up
         log.warning("backend %s is %s (%s)", backend, "up" if up else "down", why)
-        self.on_change(backend, up)
+        for listener in self.listeners:
+            listener(backend, up)

@@ -17,6 +17,10 @@ client is checked too). Then:
   for: when every one of them has said no, the best "no" goes back at once,
   and when none is up, the timeout answer does.
 
+The ranking of negative replies is :func:`resolver.ls.rule.negative_rank`.
+The race knows the health monitor only through :class:`HealthSignals`: it
+hears of each change and names the backends a race timed out waiting for.
+
 Deadlines need no timer per query: all queries share one timeout, so the
 entries are already in deadline order in a deque, and one timer at a time
 fires at the oldest deadline.
@@ -28,14 +32,14 @@ import logging
 import os
 from collections import deque
 from time import perf_counter
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
-from .health import HealthMonitor
+from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
-from ..net.listening import Sink
-from ..wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply,
-                   truncated_reply)
+from ..wire import AA, NOERROR, NXDOMAIN, SERVFAIL, Query, error_reply, truncated_reply
+from .rule import negative_rank
+from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
 
@@ -43,20 +47,24 @@ MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 
 
 class Upstream(Protocol):
+    """A backend as the race uses it (:class:`resolver.ls.backends.Backend`)."""
+
     index: int
     stats: BackendStats
-    probe_id: int | None        # the health probe awaiting its reply (resolver.ls.health)
 
     def send(self, data: bytes) -> None: ...
 
     def send_stream(self, data: bytes) -> None: ...
 
 
-def negative_rank(rcode: int, authoritative: bool) -> int:
-    """How useful a negative reply is to the client; the highest is returned."""
-    if rcode == NXDOMAIN:
-        return 5 if authoritative else 4
-    return {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}.get(rcode, 0)
+class HealthSignals(Protocol):
+    """The health monitor as the race uses it (:class:`resolver.ls.health.HealthMonitor`)."""
+
+    def subscribe(self, listener: Callable[[Upstream, bool], None]) -> None:
+        """Call ``listener(backend, up)`` on every change of a backend's health."""
+
+    def suspect(self, backend: Upstream) -> None:
+        """A race timed out waiting for ``backend``: probe it now."""
 
 
 class IdSource:
@@ -97,20 +105,26 @@ class Pending:
 class Race:
     """The pending-query table and the rules that end each race."""
 
-    def __init__(self, backends: Sequence[Upstream], timeout: float, timeout_rcode: int = NXDOMAIN,
-                 max_inflight: int = 20000, drop_overflow: bool = False) -> None:
+    def __init__(self, backends: Sequence[Upstream], settings: LsSettings, health: HealthSignals | None = None,
+                 query_log: QueryLog | None = None) -> None:
+        """Race across ``backends`` by ``settings`` (timeout, timeout rcode, in-flight limit).
+
+        ``health``, when given, tells the race which backends are up; without it
+        every backend counts as up. ``query_log`` gets one line per query.
+        Raises ValueError without backends.
+        """
         if not backends:
             raise ValueError("at least one backend is needed")
         self.backends = list(backends)
-        self.timeout = timeout
-        self.timeout_rcode = timeout_rcode
-        self.max_inflight = min(max_inflight, MAX_INFLIGHT_LIMIT)
-        self.drop_overflow = drop_overflow      # past the limit: no reply instead of SERVFAIL
+        self.timeout = settings.timeout
+        self.timeout_rcode = settings.timeout_rcode
+        self.max_inflight = min(settings.max_inflight, MAX_INFLIGHT_LIMIT)
+        self.drop_overflow = settings.drop_overflow     # past the limit: no reply instead of SERVFAIL
         self.pending: dict[int, Pending] = {}
         self.up_mask = (1 << len(self.backends)) - 1
         self._up_backends = list(self.backends)     # the backends asked: those in up_mask
-        self.health: HealthMonitor | None = None
-        self.query_log: QueryLog | None = None
+        self.health = health
+        self.query_log = query_log
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
@@ -119,6 +133,8 @@ class Race:
         self._ended = [0] * 65536
         self._loop = asyncio.get_running_loop()
         self.stats = LsStats()
+        if health is not None:
+            health.subscribe(self.set_backend_up)
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None:
         """Send a client its reply, counted by rcode: every LS reply goes through here."""
@@ -181,10 +197,6 @@ class Race:
             stats.forged += 1
             return
         uid = (data[0] << 8) | data[1]
-        # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
-        # question before the table is asked: its ID may be a pending or finished race's too.
-        if self.health is not None and uid == backend.probe_id and self.health.probe_reply(backend, data):
-            return
         entry = self.pending.get(uid)
         bit = 1 << backend.index
         if entry is None:
@@ -284,6 +296,11 @@ class Race:
         """Shutting down: every query still waiting gets the timeout answer now, none is lost."""
         for entry in list(self.pending.values()):
             self._give_up(entry)
+
+    @property
+    def inflight(self) -> int:
+        """Races waiting for backends now."""
+        return len(self.pending)
 
     def close(self) -> None:
         if self._timer is not None:

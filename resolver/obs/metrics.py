@@ -23,24 +23,60 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
 
 Counters only grow while a process lives; a restart sets them back to zero,
 which Prometheus's ``rate()`` expects.
+
+The servers are read through :class:`LsSource` and :class:`TsSource`, protocols
+this module owns: it imports neither :mod:`resolver.ls` nor :mod:`resolver.ts`,
+so their insides can change without breaking ``/metrics``.
 """
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, Protocol, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import __version__
-from .stats import LatencyHistogram
 from ..wire import RCODE_NAMES
-
-if TYPE_CHECKING:
-    from ..ls.balancer import LoadBalancer
-    from ..ts.server import AuthoritativeServer
+from .stats import BackendStats, LatencyHistogram, LsStats, ZoneTally
 
 PROTOCOLS = ("udp", "tcp")
+
+
+class BackendSource(Protocol):
+    """One backend of the LS, as the metrics read it."""
+
+    name: str           # the label: NAME from NAME=ADDR:PORT, else the address
+    address: str        # ADDR:PORT
+    up: bool            # per its health probes
+    stats: BackendStats
+
+
+class LsSource(Protocol):
+    """The LS, as the metrics read it (:class:`resolver.ls.balancer.LoadBalancer`)."""
+
+    @property
+    def stats(self) -> LsStats: ...
+
+    @property
+    def inflight(self) -> int: ...
+
+    @property
+    def backends(self) -> Sequence[BackendSource]: ...
+
+
+class TsSource(Protocol):
+    """The TS, as the metrics read it (:class:`resolver.ts.server.AuthoritativeServer`)."""
+
+    @property
+    def tallies(self) -> dict[str, ZoneTally]:
+        """Counters by zone name (``"none"`` for queries no zone owns)."""
+
+    @property
+    def silent_miss(self) -> bool: ...
+
+    def zone_sizes(self) -> dict[str, int]:
+        """Names in each zone served, by zone name."""
 
 
 def rcode_counts(counts: list[int]) -> dict[str, int]:
@@ -75,14 +111,13 @@ class LsMetrics(ServerMetrics):
 
     role = "ls"
 
-    def __init__(self, balancer: "LoadBalancer") -> None:
-        self.balancer = balancer
+    def __init__(self, source: LsSource) -> None:
+        self.source = source
         super().__init__()
 
     def collect(self) -> Iterator[Metric]:
         yield from super().collect()
-        race = self.balancer.race
-        stats = race.stats
+        stats = self.source.stats
         yield counter("resolver_ls_requests", "Queries received, by transport.", ["proto"],
                       {(proto,): n for proto, n in zip(PROTOCOLS, stats.queries)})
         yield counter("resolver_ls_responses", "Replies sent, by rcode.", ["rcode"],
@@ -93,11 +128,11 @@ class LsMetrics(ServerMetrics):
                       {(reason,): n for reason, n in stats.dropped.items()})
         yield counter("resolver_ls_refused", "Queries refused (allow-list, rate limit).", ["reason"],
                       {(reason,): n for reason, n in stats.refused.items()})
-        yield GaugeMetricFamily("resolver_ls_inflight", "Races waiting for backends now.", value=len(race.pending))
+        yield GaugeMetricFamily("resolver_ls_inflight", "Races waiting for backends now.", value=self.source.inflight)
         yield from self._backend_metrics()
 
     def _backend_metrics(self) -> Iterator[Metric]:
-        backends = self.balancer.backends
+        backends = self.source.backends
         label = ["backend"]
         yield counter("resolver_backend_requests", "Client queries sent to a backend.", label,
                       {(b.name,): b.stats.sent for b in backends})
@@ -123,15 +158,14 @@ class LsMetrics(ServerMetrics):
         yield latency
 
     def status(self) -> dict:
-        race = self.balancer.race
-        stats = race.stats
-        return {**super().status(), "queries": sum(stats.queries), "inflight": len(race.pending),
+        stats = self.source.stats
+        return {**super().status(), "queries": sum(stats.queries), "inflight": self.source.inflight,
                 "replies": rcode_counts(stats.replies), "outcomes": dict(stats.outcomes),
                 "dropped": dict(stats.dropped), "refused": dict(stats.refused),
                 "backends": [{"name": b.name, "address": b.address, "up": b.up, "sent": b.stats.sent,
                               "wins": b.stats.wins, "timeouts": b.stats.timeouts, "late": b.stats.late,
                               "forged": b.stats.forged, "replies": rcode_counts(b.stats.replies),
-                              **latency_summary(b.stats.latency)} for b in self.balancer.backends]}
+                              **latency_summary(b.stats.latency)} for b in self.source.backends]}
 
 
 class TsMetrics(ServerMetrics):
@@ -139,13 +173,13 @@ class TsMetrics(ServerMetrics):
 
     role = "ts"
 
-    def __init__(self, server: "AuthoritativeServer") -> None:
-        self.server = server
+    def __init__(self, source: TsSource) -> None:
+        self.source = source
         super().__init__()
 
     def collect(self) -> Iterator[Metric]:
         yield from super().collect()
-        tallies = self.server.tallies
+        tallies = self.source.tallies
         yield counter("resolver_ts_requests", "Queries received, by zone and transport.", ["zone", "proto"],
                       {(zone, proto): tally.requests(tcp) for zone, tally in tallies.items()
                        for tcp, proto in enumerate(PROTOCOLS)})
@@ -153,20 +187,20 @@ class TsMetrics(ServerMetrics):
                       {(zone, rcode): n for zone, tally in tallies.items()
                        for rcode, n in rcode_counts(tally.replies()).items()})
         names = GaugeMetricFamily("resolver_ts_zone_names", "Names in each zone served.", labels=["zone"])
-        for zone in self.server.authority.zones.values():
-            names.add_metric([zone.apex.to_text()], zone.size)
+        for zone, size in self.source.zone_sizes().items():
+            names.add_metric([zone], size)
         yield names
 
     def status(self) -> dict:
-        tallies = self.server.tallies
-        sizes = {zone.apex.to_text(): zone.size for zone in self.server.authority.zones.values()}
+        tallies = self.source.tallies
+        sizes = self.source.zone_sizes()
         zones = [{"zone": zone, "names": sizes.get(zone), "queries": tally.requests(False) + tally.requests(True),
                   "replies": rcode_counts(tally.replies())}
                  for zone, tally in sorted(tallies.items(), key=lambda item: item[0] == "none")]
         zones += [{"zone": zone, "names": size, "queries": 0, "replies": {}}
                   for zone, size in sizes.items() if zone not in tallies]
         return {**super().status(), "queries": sum(z["queries"] for z in zones),
-                "silent_miss": self.server.silent_miss, "zones": zones}
+                "silent_miss": self.source.silent_miss, "zones": zones}
 
 
 def counter(name: str, documentation: str, labels: list[str], values: dict[tuple[str, ...], int]) -> Metric:

@@ -22,8 +22,8 @@ from typing import AsyncIterator, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .metrics import ServerMetrics
 from ..net.addresses import format_hostport
+from .metrics import ServerMetrics
 
 log = logging.getLogger("resolver.web")
 

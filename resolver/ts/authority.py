@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 from .compiled import Answer, CompiledZone, wire_key
 from .zones import ZoneData
-from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)

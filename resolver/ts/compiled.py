@@ -34,8 +34,8 @@ import dns.rdataset
 import dns.rdatatype
 import dns.zone
 
-from .address_lines import AddressRecords
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
+from .address_lines import AddressRecords
 from .zones import ZoneData, ZoneError
 
 MAX_CNAME_CHAIN = 8

@@ -1,23 +1,15 @@
-"""The TS: an authoritative server answering from compiled zones."""
+"""The TS's query handler: one query in, one reply (or, with ``--silent-miss``, none) out."""
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from typing import Callable, Iterable
 
-from .authority import Authority, render
-from .compiled import Answer
-from ..obs.metrics import TsMetrics
+from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import NO_REPLY, ZoneTally
-from ..net.lifecycle import serve_until_stopped
-from ..net.listening import ListenOptions, Sink
-from ..obs.web import status_endpoint
-from .zones import ZoneError
 from ..wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
+from .authority import Authority, render
+from .compiled import Answer
 
-log = logging.getLogger("resolver.ts")
 TCP_LIMIT = 65535
 SLOTS = ZoneTally.SLOTS     # a tally's offset for TCP queries
 
@@ -41,7 +33,12 @@ class AuthoritativeServer:
         self.query_log = query_log
         self.tallies: dict[str, ZoneTally] = {"none": ZoneTally()}
 
+    def zone_sizes(self) -> dict[str, int]:
+        """Names in each zone served, by zone name (for :mod:`resolver.obs.metrics`)."""
+        return {zone.apex.to_text(): zone.size for zone in self.authority.zones.values()}
+
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        """Answer one query from a client at ``addr`` through ``sink`` (no reply when silent)."""
         if self.query_log is not None:
             self._handle_logged(data, sink, addr)
             return
@@ -102,30 +99,3 @@ class AuthoritativeServer:
         if q.qclass != CLASS_IN:
             return REFUSED, EDE_NOT_SUPPORTED
         return transfer_refusal(q, stream)
-
-
-async def serve(addresses: Iterable[tuple[str, int]], authority: Authority, silent_miss: bool,
-                options: ListenOptions, reload: Callable[[], Authority] | None = None,
-                query_log: str | None = None, metrics: tuple[str, int] | None = None) -> None:
-    """Answer on every address until SIGINT or SIGTERM; ``metrics``: where to serve Prometheus
-    metrics and the status page."""
-    server = AuthoritativeServer(authority, silent_miss, QueryLog.open(query_log) if query_log else None)
-
-    def ready() -> None:
-        for zone in server.authority.zones.values():
-            log.info("serving zone %s (%d names)%s", zone.apex.to_text(), zone.size,
-                     ", silent on misses" if silent_miss else "")
-    async def hangup() -> None:
-        """SIGHUP: load and compile the zones again while the old ones serve, then swap."""
-        if reload is None:
-            return
-        try:
-            fresh = await asyncio.get_running_loop().run_in_executor(None, reload)
-        except ZoneError as exc:
-            log.error("reload failed, still serving the old zones: %s", exc)
-            return
-        server.authority = fresh
-        log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
-    async with status_endpoint(metrics, lambda: TsMetrics(server)):
-        await serve_until_stopped(addresses, server.handle, ready, options, hangup)
-    log.info("stopped")

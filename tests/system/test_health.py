@@ -13,7 +13,8 @@ import dns.rcode
 from conftest import ZONES, query
 from unit.test_race import ScriptedBackend, answer, ask, negative, run, silent
 
-from resolver.ls.balancer import LoadBalancer, LsSettings, ProbeSettings
+from resolver.ls.serve import build
+from resolver.ls.settings import LsSettings, ProbeSettings
 from resolver.net.listening import listen
 from resolver.wire import NXDOMAIN, SERVFAIL
 
@@ -36,8 +37,8 @@ async def start(rules, timeout: float = 5.0, rcode: int = NXDOMAIN, addresses=No
     for rule in rules:
         _, backend = await loop.create_datagram_endpoint(lambda r=rule: ScriptedBackend(r), local_addr=("127.0.0.1", 0))
         backends.append(backend)
-    balancer = await LoadBalancer.connect(LsSettings(tuple(addresses or [b.address for b in backends]), timeout,
-                                                     rcode, probe=FAST_PROBES))
+    balancer = await build(LsSettings(tuple(addresses or [b.address for b in backends]), timeout,
+                                      rcode, probe=FAST_PROBES))
     listener = await listen("127.0.0.1", 0, balancer.handle)
     balancer.start_probes()
     return balancer, listener, backends
@@ -55,7 +56,7 @@ async def until(condition, limit: float = 3.0) -> float:
 def test_a_silent_backend_is_marked_down_and_no_longer_waited_for():
     async def main():
         balancer, listener, _ = await start([silent, negative(dns.rcode.NXDOMAIN, soa=True)])
-        health = balancer.race.health
+        health = balancer.health
         await until(lambda: not health.is_up(balancer.backends[0]))
         reply, elapsed = await ask(listener, "missing.example")
         assert reply.rcode() == dns.rcode.NXDOMAIN and elapsed < 0.5     # the LS timeout is 5 s
@@ -67,7 +68,7 @@ def test_a_backend_that_answers_again_is_used_again_within_a_probe_interval():
     async def main():
         switch = Switch(silent)
         balancer, listener, _ = await start([switch, negative(dns.rcode.NXDOMAIN)])
-        health = balancer.race.health
+        health = balancer.health
         await until(lambda: not health.is_up(balancer.backends[0]))
         switch.rule = answer("192.0.2.77")
         took = await until(lambda: health.is_up(balancer.backends[0]))
@@ -96,12 +97,12 @@ def test_an_unreachable_port_marks_the_backend_down_at_once():
             closed = probe.getsockname()
             loop = asyncio.get_running_loop()
         _, good = await loop.create_datagram_endpoint(lambda: ScriptedBackend(answer()), local_addr=("127.0.0.1", 0))
-        balancer = await LoadBalancer.connect(LsSettings((closed, good.address),
-                                                         probe=ProbeSettings(".", interval=10.0, down_after=2)))
+        balancer = await build(LsSettings((closed, good.address),
+                                          probe=ProbeSettings(".", interval=10.0, down_after=2)))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         balancer.start_probes()
         # One probe, one ICMP error: down long before a second probe (10 s) could judge it.
-        await until(lambda: not balancer.race.health.is_up(balancer.backends[0]), limit=2.0)
+        await until(lambda: not balancer.health.is_up(balancer.backends[0]), limit=2.0)
         reply, elapsed = await ask(listener)
         assert reply.rcode() == dns.rcode.NOERROR and elapsed < 0.5
         listener.close(); balancer.close(); good.transport.close()

@@ -19,6 +19,8 @@ from conftest import ZONES
 from resolver.ts.authority import Authority
 from resolver.ls.race import Race
 from resolver.ls.balancer import LoadBalancer
+from resolver.ls.health import HealthMonitor
+from resolver.ls.settings import LsSettings
 from resolver.obs.stats import BackendStats
 from resolver.ts.server import AuthoritativeServer
 from resolver.wire import scan_query
@@ -96,8 +98,8 @@ class Upstream:
 def test_ls_handles_every_query_and_reply_without_raising(query_packet, reply_packet):
     async def main():
         upstreams = [Upstream(0), Upstream(1)]
-        race = Race(upstreams, 5.0)
-        balancer = LoadBalancer(upstreams, race)
+        race = Race(upstreams, LsSettings((), timeout=5.0))
+        balancer = LoadBalancer(upstreams, race, HealthMonitor(upstreams))
         sink = Sink()
         balancer.handle(query_packet, sink, ("127.0.0.1", 1))
         if sink.sent:

@@ -20,7 +20,8 @@ import dns.rrset
 import pytest
 
 from resolver.ts.authority import Authority
-from resolver.ls.balancer import LoadBalancer, LsSettings
+from resolver.ls.serve import build
+from resolver.ls.settings import LsSettings
 from resolver.net.listening import enlarge_buffers, listen
 from resolver.ts.server import AuthoritativeServer
 from resolver.wire import NXDOMAIN, SERVFAIL
@@ -84,7 +85,7 @@ async def start_ls(rules: list[Rule], timeout: float = 5.0, rcode: int = NXDOMAI
     for rule in rules:
         _, backend = await loop.create_datagram_endpoint(lambda r=rule: ScriptedBackend(r), local_addr=("127.0.0.1", 0))
         backends.append(backend)
-    balancer = await LoadBalancer.connect(LsSettings(tuple(b.address for b in backends), timeout, rcode, max_inflight))
+    balancer = await build(LsSettings(tuple(b.address for b in backends), timeout, rcode, max_inflight))
     listener = await listen("127.0.0.1", 0, balancer.handle)
     balancer.start_probes()
     return balancer, listener, backends
@@ -171,7 +172,7 @@ def test_replies_with_wrong_id_question_or_source_are_ignored():
 
         _, backend = await loop.create_datagram_endpoint(lambda: ScriptedBackend(lying_then_honest),
                                                          local_addr=("127.0.0.1", 0))
-        balancer = await LoadBalancer.connect(LsSettings((backend.address,)))
+        balancer = await build(LsSettings((backend.address,)))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         reply, _ = await ask(listener, "host.example")
         assert reply.answer[0][0].address == "192.0.2.99"
@@ -196,7 +197,7 @@ def test_tcp_clients_are_answered_over_tcp_in_full():
     async def main():
         ts = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]))
         ts_listener = await listen("127.0.0.1", 0, ts.handle)
-        balancer = await LoadBalancer.connect(LsSettings(((ts_listener.host, ts_listener.port),)))
+        balancer = await build(LsSettings(((ts_listener.host, ts_listener.port),)))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         udp, _ = await ask(listener, "big.example.com", "TXT")
         assert udp.flags & dns.flags.TC and not udp.answer
@@ -248,7 +249,7 @@ def test_one_tcp_connection_has_at_most_100_queries_in_flight():
         # A TS that accepts TCP but never answers these names keeps every race open for the timeout.
         silent_ts = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]), silent_miss=True)
         ts_listener = await listen("127.0.0.1", 0, silent_ts.handle)
-        balancer = await LoadBalancer.connect(LsSettings(((ts_listener.host, ts_listener.port),), 1.0))
+        balancer = await build(LsSettings(((ts_listener.host, ts_listener.port),), 1.0))
         listener = await listen("127.0.0.1", 0, balancer.handle)
         reader, writer = await asyncio.open_connection(listener.host, listener.port)
         for i in range(150):
@@ -275,7 +276,7 @@ def test_a_probe_reply_counts_even_when_a_finished_race_used_the_same_id():
         upstream = balancer.backends[0]
         upstream.probe_id, upstream.probe_failures = race_id, 1     # a probe drew the same random ID
         probe = dns.message.make_query(".", "SOA", id=race_id)
-        balancer.race.on_reply(upstream, dns.message.make_response(probe).to_wire())
+        upstream.datagram_received(dns.message.make_response(probe).to_wire(), upstream.address)    # as it arrives
         assert upstream.probe_id is None and upstream.probe_failures == 0
         assert upstream.stats.late == 0
         listener.close(); balancer.close()
@@ -292,7 +293,7 @@ def test_a_probe_reply_counts_even_when_a_pending_race_uses_the_same_id():
         upstream = balancer.backends[0]
         upstream.probe_id, upstream.probe_failures = race_id, 1     # a probe drew a waiting race's ID
         probe = dns.message.make_query(".", "SOA", id=race_id)
-        balancer.race.on_reply(upstream, dns.message.make_response(probe).to_wire())
+        upstream.datagram_received(dns.message.make_response(probe).to_wire(), upstream.address)    # as it arrives
         assert upstream.probe_id is None and upstream.probe_failures == 0
         assert upstream.stats.forged == 0 and race_id in balancer.race.pending
         asking.cancel()

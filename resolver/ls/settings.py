@@ -1,0 +1,53 @@
+"""What the LS is told: every default of the LS lives here, once.
+
+The command line (:mod:`resolver.cli`) and ``--config`` files build an
+:class:`LsSettings`; the flags' help strings print these defaults, and each part
+of the LS takes the settings it needs from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..wire import NXDOMAIN
+from .acl import AccessList
+
+Address = tuple[str, int]
+BackendAddress = tuple[str, int] | tuple[str, int, str]    # (host, port) or (host, port, name)
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The health probe (:mod:`resolver.ls.health`).
+
+    ``name``: the name asked, type SOA; ``interval``: seconds between probes;
+    ``down_after``: probes in a row left unanswered that mark a backend down.
+    """
+
+    name: str = "."
+    interval: float = 1.0
+    down_after: int = 2
+
+
+@dataclass(frozen=True)
+class LsSettings:
+    """Everything the LS is told, apart from where it listens.
+
+    ``timeout``: seconds a race waits for a positive answer; ``timeout_rcode``:
+    what the client gets then (NXDOMAIN, or SERVFAIL); ``max_inflight``: races
+    waiting at once (capped by :data:`resolver.ls.race.MAX_INFLIGHT_LIMIT`);
+    ``drop_overflow``: past it, UDP queries get no reply instead of SERVFAIL;
+    ``acl``: the clients served (``None``: all); ``rate_limit``: queries per
+    second per client address (``None``: no limit); ``query_log``: ``-`` for
+    stderr or a file (``None``: off).
+    """
+
+    backends: tuple[BackendAddress, ...]
+    timeout: float = 5.0
+    timeout_rcode: int = NXDOMAIN
+    max_inflight: int = 20000
+    drop_overflow: bool = False
+    probe: ProbeSettings = ProbeSettings()
+    acl: AccessList | None = None
+    rate_limit: float | None = None
+    query_log: str | None = None
+    drain_grace: float = 0.5        # seconds the races in flight get after SIGTERM
