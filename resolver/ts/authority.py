@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
-from .compiled import Answer, CompiledZone, wire_key
+from .compiled import CompiledZone
+from .sections import Answer, wire_key
 from .zones import ZoneData
 
 OPT_PLAIN = opt_record(False)

@@ -6,7 +6,7 @@ aim into the question at offset 12. A name has the same length in any letter
 case, so the packed sections fit every spelling of it.
 
 What goes into each answer follows NSD 4.6 (checked by the differential tests
-in ``tests/test_differential.py``):
+in ``tests/conformance/test_differential.py``):
 
 * positive answers carry the zone's NS RRset in the authority section (not for
   DS and DNSKEY), and the addresses of in-zone NS, MX and SRV targets in the
@@ -23,10 +23,6 @@ in ``tests/test_differential.py``):
 """
 from __future__ import annotations
 
-import functools
-import io
-from typing import Callable
-
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -34,168 +30,20 @@ import dns.rdataset
 import dns.rdatatype
 import dns.zone
 
-from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, TC
+from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
 from .address_lines import AddressRecords
+from .sections import MAX_OPT, Answer, Section, Sections, Seeds, suffix_offsets, wire_key
 from .zones import ZoneData, ZoneError
 
 MAX_CNAME_CHAIN = 8
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 NO_AUTHORITY_NS = (dns.rdatatype.DS, dns.rdatatype.DNSKEY)     # their RRsets are large (NSD)
 ANY = dns.rdatatype.ANY
-MAX_MESSAGE = 65535
 OWNER_IS_QUESTION = b"\xc0\x0c"   # a compression pointer to the question name
-MAX_OPT = 11 + 6        # an OPT record with one extended error
 # Types whose data names a host with addresses: the rdata field, and whether glue
 # (addresses below a zone cut) may go in the additional section for it (as NSD).
 TARGETS = {dns.rdatatype.NS: ("target", True), dns.rdatatype.MX: ("exchange", False),
            dns.rdatatype.SRV: ("target", False)}
-
-Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
-Seeds = dict[dns.name.Name, int]
-
-
-class Answer:
-    """Record sections packed for a question name of known length."""
-
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "positive", "ede", "shrink", "tally")
-
-    def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes,
-                 ede: int | None = None) -> None:
-        self.flags = flags
-        self.ancount = ancount
-        self.nscount = nscount
-        self.arcount = arcount
-        self.sections = sections        # answer + authority + additional, packed
-        self.positive = (flags & 0xF) == NOERROR and ancount > 0
-        self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
-        # For answers that may not fit a UDP client: pack again for a size limit.
-        self.shrink: Callable[[int], Answer] | None = None
-        # The counts of the zone it belongs to (a ZoneTally's), found on first use (resolver.ts.server).
-        self.tally: list[int] | None = None
-
-
-class Sections:
-    """The record sections of one reply, packed the way NSD 4.6 encodes them.
-
-    RRsets go into five parts, encoded in this order: answer, authority,
-    optional authority (the zone's NS RRset of a positive answer), additional
-    A, additional AAAA. Each RRset goes in at most once. When a size limit
-    is given (UDP), an answer or authority RRset that does not fit sets TC
-    and ends the reply; an optional RRset that does not fit is left out, and
-    so is every later part (minimal responses). A referral that loses all its
-    glue A records is truncated.
-    """
-
-    ANSWER, AUTHORITY, OPTIONAL, ADDITIONAL_A, ADDITIONAL_AAAA = range(5)
-
-    def __init__(self, referral: bool = False) -> None:
-        self.parts: list[Section] = [[] for _ in range(5)]
-        self.referral = referral
-        self._seen: set[tuple[dns.name.Name, int]] = set()
-
-    @classmethod
-    def answering(cls, records: Section) -> "Sections":
-        """Sections whose answer part holds ``records``."""
-        sections = cls()
-        for owner, rds in records:
-            sections.add(cls.ANSWER, owner, rds)
-        return sections
-
-    def add(self, part: int, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
-        key = (owner, rds.rdtype)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.parts[part].append((owner, rds))
-
-    def add_address(self, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
-        self.add(self.ADDITIONAL_A if rds.rdtype == dns.rdatatype.A else self.ADDITIONAL_AAAA, owner, rds)
-
-    @property
-    def answer(self) -> Section:
-        return self.parts[self.ANSWER]
-
-    def pack(self, qname_len: int, seeds: Seeds, rcode: int, authoritative: bool = True,
-             limit: int = MAX_MESSAGE, after: int = 0) -> Answer:
-        """Pack the sections to follow a question whose name is ``qname_len`` bytes.
-
-        ``seeds`` maps the names known to sit inside the question name to their
-        offsets, so records compress against the question whatever its letter
-        case. ``limit`` is the largest message size (the OPT record excluded).
-        ``after`` is the length of records packed elsewhere that come first.
-        """
-        out = io.BytesIO()
-        out.write(bytes(12 + qname_len + 4 + after))
-        compress = dict(seeds)
-        start = out.tell()
-        counts = [0] * 5
-        truncated = False
-        for part, rrsets in enumerate(self.parts):
-            minimized = False
-            for owner, rds in rrsets:
-                mark = out.tell()
-                added = _encode_rrset(out, compress, owner, rds, limit)
-                if added == len(rds):
-                    counts[part] += added
-                    continue
-                _rewind(out, compress, mark)
-                if part <= self.AUTHORITY:
-                    truncated = True
-                    break
-                minimized = True
-            if truncated:
-                break
-            if minimized:
-                truncated = self.referral and part == self.ADDITIONAL_A and counts[part] == 0
-                break
-        flags = QR | (AA if authoritative else 0) | (TC if truncated else 0) | rcode
-        answer = Answer(flags, counts[0], counts[1] + counts[2], counts[3] + counts[4], out.getvalue()[start:])
-        if limit == MAX_MESSAGE and not after and 12 + qname_len + 4 + len(answer.sections) + MAX_OPT > MIN_UDP:
-            # Too big for some UDP clients: keep what is needed to pack it again smaller.
-            answer.shrink = functools.partial(self.pack, qname_len, seeds, rcode, authoritative)
-        return answer
-
-
-def _encode_rrset(out: io.BytesIO, compress: Seeds, owner: dns.name.Name, rds: dns.rdataset.Rdataset,
-                  limit: int) -> int:
-    """Write an RRset record by record; returns how many records fit within ``limit``."""
-    for count, rdata in enumerate(rds):
-        mark = out.tell()
-        owner.to_wire(out, compress)
-        out.write(RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, 0))
-        rdata_start = out.tell()
-        rdata.to_wire(out, compress, None, False)
-        end = out.tell()
-        if end > limit:
-            _rewind(out, compress, mark)
-            return count
-        out.seek(rdata_start - 2)
-        out.write((end - rdata_start).to_bytes(2, "big"))
-        out.seek(end)
-    return len(rds)
-
-
-def _rewind(out: io.BytesIO, compress: Seeds, mark: int) -> None:
-    """Undo everything written from ``mark`` on, compression targets included."""
-    out.seek(mark)
-    out.truncate()
-    for name in [name for name, offset in compress.items() if offset >= mark]:
-        del compress[name]
-
-
-def suffix_offsets(name: dns.name.Name, start: int = 12) -> Seeds:
-    """Where each non-root suffix of ``name`` begins when the name is written at ``start``."""
-    offsets = {}
-    pos = start
-    labels = name.labels
-    for i in range(len(labels) - 1):
-        offsets[dns.name.Name(labels[i:])] = pos
-        pos += len(labels[i]) + 1
-    return offsets
-
-
-def wire_key(name: dns.name.Name) -> bytes:
-    """A name's lower-case wire form: the lookup key for questions in any letter case."""
-    return name.to_digestable()
 
 
 class CompiledZone:

@@ -8,7 +8,7 @@ from ..obs.querylog import QueryLog
 from ..obs.stats import NO_REPLY, ZoneTally
 from ..wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
 from .authority import Authority, render
-from .compiled import Answer
+from .sections import Answer
 
 TCP_LIMIT = 65535
 SLOTS = ZoneTally.SLOTS     # a tally's offset for TCP queries
