@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Protocol
 
 from ..net.addresses import format_hostport
 from ..net.listening import enlarge_buffers
@@ -28,8 +28,25 @@ from ..obs.stats import BackendStats
 
 log = logging.getLogger("resolver.ls")
 
-ReplyHandler = Callable[["Backend", bytes], None]
-LossHandler = Callable[["Backend", list[bytes]], None]
+
+class Replies(Protocol):
+    """Where a backend's replies to client queries go (the race)."""
+
+    def on_reply(self, backend: "Backend", data: bytes) -> None:
+        """A reply: a UDP datagram, or one message from the TCP connection."""
+
+    def on_lost(self, backend: "Backend", queries: list[bytes]) -> None:
+        """TCP queries that will get no reply: the connection failed before they went out."""
+
+
+class Probes(Protocol):
+    """Where a backend's health signals go (the health monitor)."""
+
+    def probe_reply(self, backend: "Backend", data: bytes) -> bool:
+        """Whether ``data`` answers the backend's current probe (and if so, take it)."""
+
+    def unreachable(self, backend: "Backend") -> None:
+        """The kernel reports the backend's port unreachable (ICMP)."""
 
 
 class Backend(asyncio.DatagramProtocol):
