@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 from typing import Awaitable, Callable, Iterable
 
 from .listening import Handler, ListenOptions, listen
 
 log = logging.getLogger("resolver")
+
+# A server says ``listening on HOST:PORT (udp+tcp)`` on stderr once each address is bound, with the
+# port it got for port 0: the readiness signal that scripts and tests read with this pattern.
+LISTENING = re.compile(r"listening on (\[[^\]]+\]|[^\s:]+):(\d+)")
 
 
 def run(main) -> int:
