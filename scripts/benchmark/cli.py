@@ -59,7 +59,7 @@ import dns.rdatatype
 from resolver.net.listening import ListenError
 from resolver.net.workers import reserve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
 HOST = "127.0.0.1"
 ORIGIN = "bench."
