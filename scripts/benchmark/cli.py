@@ -1,33 +1,4 @@
-#!/usr/bin/env python3
-"""Benchmark the TS and the LS against NSD and dnsdist, on loopback, in one run.
-
-Run it through ``scripts/bench`` (which installs dnsperf, NSD and dnsdist as
-root). What it does, in order:
-
-1. Generates a split-DNS zone ``bench.`` of ``--names`` A records: TS1 holds
-   the even-numbered names, TS2 the odd ones, both authoritative for the same
-   zone, so a name on one TS is NXDOMAIN on the other. Each name's address is
-   computed from its number, so any answer can be checked without a table.
-2. Serves the two zone files with our TS and with NSD (four backends), and puts
-   our LS and dnsdist in front of the NSD pair and of the TS pair.
-3. Checks a sample of answers through every frontend and backend with
-   dnspython: hits must carry the right address, misses must be NXDOMAIN.
-4. Runs ``dnsperf -c 1 -T 1 -q 100`` against every target in alternation for
-   ``--rounds`` rounds (45% TS1 names, 45% TS2 names, 10% missing, shuffled).
-5. Low load (one query in flight, timed by a small UDP client): the latency
-   the LS adds compared with dnsdist, and the time to answer a miss that
-   every backend says NXDOMAIN to.
-6. ``--workers``: TS and LS throughput with 1, 2, ... workers, when the
-   product has that flag, measured with ``dnsperf -c 8``: SO_REUSEPORT spreads
-   clients over the workers by address and port, so one client socket would
-   always reach the same worker.
-7. Size: load time, resident memory and queries/s of a TS on a 1,000-record
-   zone and on a ``--big``-record zone.
-
-Then it prints markdown tables (and appends them to ``--write FILE``).
-Every process it starts runs in its own process group and is stopped at the
-end, on error and on Ctrl-C or SIGTERM too.
-"""
+"""The command line: flags, their checks, and main(), which runs the benchmark and prints the report."""
 from __future__ import annotations
 
 import argparse
@@ -1388,6 +1359,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"bench: appended to {args.write}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
