@@ -9,7 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .common import ROOT, TOOL_PATH, BenchError
 
@@ -72,6 +72,25 @@ def machine_facts() -> dict[str, str]:
     }
 
 
+def group_members(groups: Iterable[int]) -> Iterator[tuple[Path, list[str]]]:
+    """Each process in one of the process ``groups``: its /proc directory and the fields of its ``stat`` after the name.
+
+    Those fields start with the state (index 0); the process group is index 2,
+    user and system CPU time (clock ticks) are 11 and 12. A process that ends
+    while being read is skipped.
+    """
+    wanted = set(groups)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) in wanted:
+                yield entry, fields
+        except (OSError, ValueError, IndexError):
+            continue
+
+
 def rss_mib(pid: int) -> tuple[float, float, int]:
     """Resident and peak resident memory (MiB) of a process group led by ``pid``, and its process count.
 
@@ -80,16 +99,10 @@ def rss_mib(pid: int) -> tuple[float, float, int]:
     """
     rss = peak = 0.0
     count = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry, _ in group_members([pid]):
         try:
-            stat = (entry / "stat").read_text()
-            pgid = int(stat.rsplit(")", 1)[1].split()[2])
-            if pgid != pid:
-                continue
             status = (entry / "status").read_text()
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue
         count += 1
         for line in status.splitlines():
@@ -102,7 +115,10 @@ def rss_mib(pid: int) -> tuple[float, float, int]:
 
 @dataclass
 class CpuSnapshot:
-    """CPU seconds used so far: by the whole machine, by our servers, and by this script and its children."""
+    """CPU seconds used so far: by the whole machine, by our servers, and by this script and its children.
+
+    ``wall`` is a monotonic clock reading (seconds), to turn two snapshots into CPUs' worth of work.
+    """
     wall: float
     machine: float
     servers: float
@@ -120,17 +136,7 @@ def cpu_snapshot(groups: Iterable[int]) -> CpuSnapshot:
     tick = os.sysconf("SC_CLK_TCK")
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # minus idle and iowait
-    wanted = set(groups)
-    servers = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(stat[2]) in wanted:
-            servers += int(stat[11]) + int(stat[12])
+    servers = sum(int(fields[11]) + int(fields[12]) for _, fields in group_members(groups))
     me = os.times()
     ours = me.user + me.system + me.children_user + me.children_system
     return CpuSnapshot(time.monotonic(), busy / tick, servers / tick, ours)

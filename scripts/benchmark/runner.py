@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .answers import Check, check_sample
-from .common import HOST, BenchError, log
+from .common import BenchError, log
 from .machine import Tools, cpu_snapshot, foreign_cpus, rss_mib
 from .measure import PerfRun, Series, one_in_flight, percentile, run_dnsperf
 from .procs import Fleet
-from .targets import (LISTENING, Server, dnsdist_down_events, resolver_argv, start_dnsdist, start_ls,
-                      start_nsd, start_ts, supports_workers, wait_answers)
+from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
+                      supports_workers)
 from .workload import SplitData, hit_name, make_split, write_queries, write_zone
 
 
@@ -238,15 +238,13 @@ class Bench:
 
     def start_sized_ts(self, zone: Path, records: int, result: SizeResult) -> Server:
         """Start a TS on a zone of ``records`` names, timing its start and reading its memory once it answers."""
-        label = sized_label(records)
-        argv = resolver_argv("ts", "--listen", f"{HOST}:0", "--zone", str(zone))
-        proc = self.fleet.start(label, argv, watch=LISTENING)
-        port = int(proc.wait_line(self.args.load_timeout).group(2))
+        server = start_ts(self.fleet, sized_label(records), zone, hit_name(records - 1),
+                          load_timeout=self.args.load_timeout)
+        proc = server.proc
         assert proc.match_time is not None
         result.listening_s = proc.match_time - proc.started
-        wait_answers(port, [(hit_name(records - 1), "A")], [proc], label, timeout=self.args.load_timeout)
         result.answering_s = time.monotonic() - proc.started
         result.rss_mib, result.peak_mib, result.processes = rss_mib(proc.pid)
         log(f"  listening after {result.listening_s:.1f} s, answering after {result.answering_s:.1f} s, "
             f"RSS {result.rss_mib:.0f} MiB (peak {result.peak_mib:.0f} MiB)")
-        return Server(label, port, proc, "ts")
+        return server

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from resolver.net.listening import ListenError
 from resolver.net.workers import reserve
@@ -59,7 +59,7 @@ def wait_answers(port: int, probes: list[tuple[str, str]], procs: Sequence[Proc]
 
 @dataclass
 class Server:
-    """A started DNS server: what to call it in the tables, where it listens, its process."""
+    """A started DNS server: what to call it in the tables, where it listens (UDP and TCP port), its process."""
     label: str
     port: int
     proc: Proc
@@ -67,32 +67,65 @@ class Server:
 
 
 def resolver_argv(*args: str) -> list[str]:
+    """``python -m resolver ARGS`` with this interpreter (the project's virtualenv)."""
     return [sys.executable, "-m", "resolver", *args]
+
+
+def start_resolver(fleet: Fleet, label: str, kind: str, argv: list[str], probes: list[tuple[str, str]],
+                   timeout: float) -> Server:
+    """Our TS or LS on ``--listen 127.0.0.1:0``: ready once it printed its port and answered every probe.
+
+    ``timeout`` (seconds) bounds each of the two waits: a big zone takes a while to load.
+    """
+    proc = fleet.start(label, argv, watch=LISTENING)
+    port = int(proc.wait_line(timeout).group(2))
+    wait_answers(port, probes, [proc], label, timeout=timeout)
+    return Server(label, port, proc, kind)
 
 
 def start_ts(fleet: Fleet, label: str, zone: Path, probe: str, workers: int | None = None,
              load_timeout: float = 60.0) -> Server:
-    """Our TS on a free port (``--listen 127.0.0.1:0``); ready once it printed its port and answered."""
+    """Our TS serving ``zone``; ``probe`` is a name it holds, asked until it answers (at most ``load_timeout`` s)."""
     argv = resolver_argv("ts", "--listen", f"{HOST}:0", "--zone", str(zone))
     if workers is not None:
         argv += ["--workers", str(workers)]
-    proc = fleet.start(label, argv, watch=LISTENING)
-    port = int(proc.wait_line(load_timeout).group(2))
-    wait_answers(port, [(probe, "A")], [proc], label, timeout=load_timeout)
-    return Server(label, port, proc, "ts")
+    return start_resolver(fleet, label, "ts", argv, [(probe, "A")], load_timeout)
 
 
 def start_ls(fleet: Fleet, label: str, backends: Sequence[Server], probes: list[tuple[str, str]],
              workers: int | None = None) -> Server:
+    """Our LS over ``backends``; ready when every probe (one name per backend) has been answered."""
     argv = resolver_argv("ls", "--listen", f"{HOST}:0")
     for backend in backends:
         argv += ["--backend", f"{HOST}:{backend.port}"]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    proc = fleet.start(label, argv, watch=LISTENING)
-    port = int(proc.wait_line(20.0).group(2))
-    wait_answers(port, probes, [proc], label)
-    return Server(label, port, proc, "ls")
+    return start_resolver(fleet, label, "ls", argv, probes, 20.0)
+
+
+def start_on_free_port(fleet: Fleet, label: str, kind: str, argv: list[str], conf: Path,
+                       render: Callable[[int], str], probes: list[tuple[str, str]],
+                       own_log: Path | None = None) -> Server:
+    """A server that reads its port from ``conf``: pick a free port, write ``render(port)`` there, start ``argv``.
+
+    Between the pick and the bind another process may take the port; then the
+    server says "already in use" (on its output or in ``own_log``) and the
+    whole start is tried again on another port, three times at most.
+    """
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        port = free_port()
+        conf.write_text(render(port))
+        proc = fleet.start(label, argv)
+        try:
+            wait_answers(port, probes, [proc], label)
+            return Server(label, port, proc, kind)
+        except BenchError as exc:
+            fleet.stop(proc)
+            logged = own_log.read_text(errors="replace") if own_log is not None and own_log.exists() else ""
+            if "already in use" not in logged + proc.tail(50):
+                raise BenchError(f"{exc}\n{logged[-2000:]}" if logged else str(exc)) from None
+    raise BenchError(f"{label}: no free port after 3 tries")
 
 
 def nsd_conf(workdir: Path, port: int, zone: Path) -> str:
@@ -130,22 +163,10 @@ def nsd_conf(workdir: Path, port: int, zone: Path) -> str:
 
 
 def start_nsd(fleet: Fleet, tools: Tools, label: str, workdir: Path, zone: Path, probe: str) -> Server:
-    """NSD in the foreground; the port is picked here, and picked again if NSD lost the race for it."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        port = free_port()
-        conf = workdir / "nsd.conf"
-        conf.write_text(nsd_conf(workdir, port, zone))
-        proc = fleet.start(label, [tools.nsd, "-d", "-c", str(conf)])
-        try:
-            wait_answers(port, [(probe, "A")], [proc], label)
-            return Server(label, port, proc, "nsd")
-        except BenchError:
-            nsd_log = (workdir / "nsd.log").read_text(errors="replace") if (workdir / "nsd.log").exists() else ""
-            fleet.stop(proc)
-            if "already in use" not in nsd_log + proc.tail(50):
-                raise BenchError(f"{label} did not start:\n{proc.tail()}\n{nsd_log[-2000:]}")
-    raise BenchError(f"{label}: no free port after 3 tries")
+    """NSD in the foreground serving ``zone``, its configuration and state in ``workdir``."""
+    conf = workdir / "nsd.conf"
+    return start_on_free_port(fleet, label, "nsd", [tools.nsd, "-d", "-c", str(conf)], conf,
+                              lambda port: nsd_conf(workdir, port, zone), [(probe, "A")], workdir / "nsd.log")
 
 
 def dnsdist_conf(port: int, backends: Sequence[Server]) -> str:
@@ -171,20 +192,11 @@ def dnsdist_conf(port: int, backends: Sequence[Server]) -> str:
 
 def start_dnsdist(fleet: Fleet, tools: Tools, label: str, workdir: Path, backends: Sequence[Server],
                   probes: list[tuple[str, str]]) -> Server:
-    workdir.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        port = free_port()
-        conf = workdir / "dnsdist.conf"
-        conf.write_text(dnsdist_conf(port, backends))
-        proc = fleet.start(label, [tools.dnsdist, "--supervised", "--disable-syslog", "-C", str(conf)])
-        try:
-            wait_answers(port, probes, [proc], label)
-            return Server(label, port, proc, "dnsdist")
-        except BenchError:
-            fleet.stop(proc)
-            if "Address already in use" not in proc.tail(50):
-                raise
-    raise BenchError(f"{label}: no free port after 3 tries")
+    """dnsdist in the foreground (``--supervised``) over ``backends``, its configuration in ``workdir``."""
+    conf = workdir / "dnsdist.conf"
+    return start_on_free_port(fleet, label, "dnsdist",
+                              [tools.dnsdist, "--supervised", "--disable-syslog", "-C", str(conf)], conf,
+                              lambda port: dnsdist_conf(port, backends), probes)
 
 
 def dnsdist_down_events(server: Server) -> list[str]:
