@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import dns.message
 import dns.rdatatype
@@ -24,7 +25,12 @@ from .common import HOST, BenchError
 
 @dataclass
 class PerfRun:
-    """One dnsperf run, as dnsperf reported it, plus per-query latencies from its -v lines."""
+    """One dnsperf run, as dnsperf reported it, plus per-query latencies from its -v lines.
+
+    ``qps`` in queries/s, ``avg_latency`` in seconds, ``latency_us`` counts
+    answers by latency in whole microseconds, ``rcodes`` answers by RCODE name;
+    ``foreign_cpus``: CPUs' worth of work by other processes during the run.
+    """
     sent: int = 0
     completed: int = 0
     lost: int = 0
@@ -44,31 +50,32 @@ STAT_PATTERNS = {
 }
 
 
-def parse_dnsperf(path: Path) -> PerfRun:
+def parse_dnsperf(lines: Iterable[str], source: str = "dnsperf") -> PerfRun:
     """dnsperf's closing statistics, and with -v one ``> RCODE name type seconds`` line per answer.
 
     dnsperf 2.10 has no latency histogram or percentile option; its -v lines
-    carry each answer's latency in microseconds, which gives an exact p99.
+    carry each answer's latency in seconds to the microsecond, which gives an
+    exact p99. ``lines`` may be an open file (a -v output is tens of MB);
+    ``source`` names it in the error raised when a figure is missing.
     """
     run = PerfRun()
     latencies: Counter[int] = Counter()
     tail: list[str] = []
-    with path.open("r", errors="replace") as handle:
-        for line in handle:
-            if line.startswith("> "):
-                try:
-                    latencies[round(float(line.rsplit(" ", 1)[1]) * 1e6)] += 1
-                except ValueError:
-                    pass
-            else:
-                tail.append(line)
+    for line in lines:
+        if line.startswith("> "):
+            try:
+                latencies[round(float(line.rsplit(" ", 1)[1]) * 1e6)] += 1
+            except ValueError:
+                pass
+        else:
+            tail.append(line)
     text = "".join(tail)
     for key, pattern in STAT_PATTERNS.items():
         found = pattern.search(text)
         if found is None:
-            raise BenchError(f"dnsperf output has no '{key}' figure ({path}):\n{text[-1500:]}")
+            raise BenchError(f"dnsperf output has no '{key}' figure ({source}):\n{text[-1500:]}")
         setattr(run, key, float(found.group(1)) if key in ("qps", "avg_latency") else int(found.group(1)))
-    codes = re.search(r"Response codes:\s+(.*)", text)
+    codes = re.search(r"Response codes:[ \t]*(.*)", text)  # empty when every query was lost
     if codes:
         for code, count in re.findall(r"([A-Z]+) (\d+)", codes.group(1)):
             run.rcodes[code] += int(count)
@@ -98,7 +105,8 @@ def run_dnsperf(dnsperf: str, label: str, port: int, queries: Path, duration: fl
     if code != 0:
         raise BenchError(f"dnsperf against {label} exited with {code}: {shlex.join(argv)}\n"
                          + out.read_text(errors="replace")[-1500:])
-    return parse_dnsperf(out)
+    with out.open("r", errors="replace") as handle:
+        return parse_dnsperf(handle, str(out))
 
 
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -161,6 +169,7 @@ class Series:
 
     @property
     def qps(self) -> float:
+        """Queries/s: the mean of the runs' rates."""
         return sum(r.qps for r in self.runs) / len(self.runs) if self.runs else 0.0
 
     @property
@@ -173,10 +182,12 @@ class Series:
 
     @property
     def avg_ms(self) -> float:
+        """Mean latency (ms) over every completed query of every run."""
         done = sum(r.completed for r in self.runs)
         return 1000 * sum(r.avg_latency * r.completed for r in self.runs) / done if done else 0.0
 
     def percentile_ms(self, fraction: float) -> float | None:
+        """The ``fraction`` (0.99 for p99) latency in ms over all runs together; None without -v data."""
         merged: Counter[int] = Counter()
         for run in self.runs:
             merged.update(run.latency_us)
@@ -188,6 +199,7 @@ class Series:
         return max((r.foreign_cpus for r in self.runs), default=0.0)
 
     def rcode_percent(self, code: str) -> float:
+        """The share (0 to 100) of all answers that had RCODE ``code`` (a name such as ``NXDOMAIN``)."""
         total = sum(sum(r.rcodes.values()) for r in self.runs)
         return 100.0 * sum(r.rcodes.get(code, 0) for r in self.runs) / total if total else 0.0
 
