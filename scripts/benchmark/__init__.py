@@ -29,4 +29,10 @@ the README tells users to run; ``python -m benchmark`` works too with
 Then it prints markdown tables (and appends them to ``--write FILE``).
 Every process it starts runs in its own process group and is stopped at the
 end, on error and on Ctrl-C or SIGTERM too.
+
+Modules: ``workload`` (zones and query files), ``answers`` (asking and
+checking), ``procs`` (processes by PID and group), ``targets`` (TS, LS, NSD,
+dnsdist), ``measure`` (dnsperf and the low-load client), ``machine`` (tools,
+memory, CPU), ``runner`` (the phases), ``report`` (markdown), ``cli`` (flags
+and main).
 """

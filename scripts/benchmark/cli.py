@@ -19,7 +19,11 @@ from .report import render, write_report
 from .runner import Bench
 
 
+PROG = os.environ.get("BENCH_PROG", "python scripts/benchmark")  # scripts/bench sets BENCH_PROG=scripts/bench
+
+
 def worker_counts(text: str) -> list[int]:
+    """``--workers``: "1,2,4" to [1, 2, 4]; "" to [] (skip that phase); each count at least 1."""
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -30,6 +34,7 @@ def worker_counts(text: str) -> list[int]:
 
 
 def frontend_kinds(text: str) -> list[str]:
+    """``--frontends-over``: "nsd,ts" to ["nsd", "ts"]: the backend pairs the LS and dnsdist are put in front of."""
     kinds = [part.strip() for part in text.split(",") if part.strip()]
     if not kinds or any(k not in ("nsd", "ts") for k in kinds):
         raise argparse.ArgumentTypeError("a comma-separated list of: nsd, ts")
@@ -37,8 +42,9 @@ def frontend_kinds(text: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The flags (``sys.argv[1:]`` when ``argv`` is None); a bad value stops with the usage and exit status 2."""
     parser = argparse.ArgumentParser(
-        prog=os.environ.get("BENCH_PROG", "scripts/bench.py"),
+        prog=PROG,
         description="Benchmark our TS and LS against NSD and dnsdist on loopback, for split DNS.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--names", metavar="N", type=int, default=10000, help="A records in the split zone (half on each TS)")
@@ -66,12 +72,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def raise_interrupted(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, through the ``finally`` that stops every server."""
     raise Interrupted(signal.Signals(signum).name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the report on stdout (progress on stderr). Exit status 0, 1 on error, 130 interrupted."""
     args = parse_args(argv)
-    command = " ".join([os.environ.get("BENCH_PROG", "scripts/bench.py"),
+    command = " ".join([PROG,
                         *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, raise_interrupted)

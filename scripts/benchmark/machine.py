@@ -16,6 +16,7 @@ from .common import ROOT, TOOL_PATH, BenchError
 
 @dataclass
 class Tools:
+    """The paths of dnsperf, nsd and dnsdist, and each one's version for the report."""
     dnsperf: str
     nsd: str
     dnsdist: str
@@ -39,6 +40,7 @@ def find_tools() -> Tools:
 
 
 def run_text(argv: list[str]) -> str:
+    """What a short command printed (stdout then stderr), or why it could not run; at most 20 seconds."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=ROOT)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -47,6 +49,7 @@ def run_text(argv: list[str]) -> str:
 
 
 def first_match(text: str, pattern: str) -> str:
+    """The first group of ``pattern`` in ``text``, or "?"."""
     found = re.search(pattern, text)
     return found.group(1) if found else "?"
 

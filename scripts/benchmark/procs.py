@@ -55,12 +55,14 @@ class Proc:
 
     @property
     def pid(self) -> int:
+        """The process's PID, which is also its process group's ID."""
         return self.popen.pid
 
     def alive(self) -> bool:
         return self.popen.poll() is None
 
     def tail(self, lines: int = 8) -> str:
+        """Its last ``lines`` lines of output, for error messages."""
         return "\n".join(list(self.lines)[-lines:])
 
     def wait_line(self, timeout: float) -> re.Match[str]:
@@ -101,6 +103,7 @@ class Fleet:
         self.counter = 0
 
     def start(self, name: str, argv: list[str], watch: re.Pattern[str] | None = None) -> Proc:
+        """Start ``argv`` as a Proc whose output goes to a numbered log file in ``logdir``."""
         self.counter += 1
         slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
         proc = Proc(name, argv, self.logdir / f"{self.counter:02d}-{slug}.log", watch)
@@ -113,5 +116,6 @@ class Fleet:
             self.procs.remove(proc)
 
     def stop_all(self) -> None:
+        """Stop every process still running, the last started first (frontends before their backends)."""
         while self.procs:
             self.stop(self.procs[-1])

@@ -19,15 +19,19 @@ from .workload import SplitData, hit_name, make_split, write_queries, write_zone
 
 
 WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
-SMALL_ZONE = 1000
+SMALL_ZONE = 1000  # records in the size test's small zone, the yardstick for --big
 
 
 def sized_label(records: int) -> str:
+    """The size test's name for a TS on a zone of ``records`` names."""
     return f"TS, {records:,} records"
 
 
 @dataclass
 class SizeResult:
+    """A TS on a zone of ``records`` names: seconds to write the zone, to print ``listening on`` and to answer
+    (both from process start), resident and peak memory (MiB) over ``processes`` processes, its load runs,
+    or the error that stopped it."""
     records: int
     generate_s: float
     listening_s: float | None = None

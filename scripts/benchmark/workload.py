@@ -22,10 +22,12 @@ def address_of(index: int) -> str:
 
 
 def hit_name(index: int) -> str:
+    """Name number ``index``, which exists (on TS1 when even, on TS2 when odd)."""
     return f"h{index:07d}.bench"
 
 
 def miss_name(index: int) -> str:
+    """A name that exists on no server: every answer for it must be NXDOMAIN."""
     return f"m{index:07d}.bench"
 
 
@@ -79,7 +81,12 @@ def mixed_queries(ts1: Sequence[str], ts2: Sequence[str], misses: Sequence[str],
 
 @dataclass
 class SplitData:
-    """The split-DNS zone files and query files, and which names TS1 holds."""
+    """The split-DNS zone files and query files, and which names TS1 holds.
+
+    ``sample`` and ``sample_after``: the first and last names of the mix, checked
+    before and after the load runs; ``miss_sample``: misses checked through
+    the LS; ``seconds``: how long writing it all took.
+    """
     ts1_zone: Path
     ts2_zone: Path
     ts1_names: frozenset[str]
