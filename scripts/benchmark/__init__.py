@@ -1,0 +1,38 @@
+"""Benchmark the TS and the LS against NSD and dnsdist, on loopback, in one run.
+
+Run it through ``scripts/bench`` (which installs dnsperf, NSD and dnsdist as
+root); that script runs ``python scripts/benchmark``. The package is called
+``benchmark``, not ``bench``, because ``scripts/bench`` is already the command
+the README tells users to run; ``python -m benchmark`` works too with
+``scripts/`` on ``PYTHONPATH``. What it does, in order:
+
+1. Generates a split-DNS zone ``bench.`` of ``--names`` A records: TS1 holds
+   the even-numbered names, TS2 the odd ones, both authoritative for the same
+   zone, so a name on one TS is NXDOMAIN on the other. Each name's address is
+   computed from its number, so any answer can be checked without a table.
+2. Serves the two zone files with our TS and with NSD (four backends), and puts
+   our LS and dnsdist in front of the NSD pair and of the TS pair.
+3. Checks a sample of answers through every frontend and backend with
+   dnspython: hits must carry the right address, misses must be NXDOMAIN.
+4. Runs ``dnsperf -c 1 -T 1 -q 100`` against every target in alternation for
+   ``--rounds`` rounds (45% TS1 names, 45% TS2 names, 10% missing, shuffled).
+5. Low load (one query in flight, timed by a small UDP client): the latency
+   the LS adds compared with dnsdist, and the time to answer a miss that
+   every backend says NXDOMAIN to.
+6. ``--workers``: TS and LS throughput with 1, 2, ... workers, when the
+   product has that flag, measured with ``dnsperf -c 8``: SO_REUSEPORT spreads
+   clients over the workers by address and port, so one client socket would
+   always reach the same worker.
+7. Size: load time, resident memory and queries/s of a TS on a 1,000-record
+   zone and on a ``--big``-record zone.
+
+Then it prints markdown tables (and appends them to ``--write FILE``).
+Every process it starts runs in its own process group and is stopped at the
+end, on error and on Ctrl-C or SIGTERM too.
+
+Modules: ``workload`` (zones and query files), ``answers`` (asking and
+checking), ``procs`` (processes by PID and group), ``targets`` (TS, LS, NSD,
+dnsdist), ``measure`` (dnsperf and the low-load client), ``machine`` (tools,
+memory, CPU), ``runner`` (the phases), ``report`` (markdown), ``cli`` (flags
+and main).
+"""

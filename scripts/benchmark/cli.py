@@ -1,0 +1,118 @@
+"""The command line: flags, their checks, and main(), which runs the benchmark and prints the report."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .common import BenchError, Interrupted, log
+from .machine import find_tools, machine_facts
+from .report import render, write_report
+from .runner import Bench
+
+
+PROG = os.environ.get("BENCH_PROG", "python scripts/benchmark")  # scripts/bench sets BENCH_PROG=scripts/bench
+
+
+def worker_counts(text: str) -> list[int]:
+    """``--workers``: "1,2,4" to [1, 2, 4]; "" to [] (skip that phase); each count at least 1."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of numbers, not {text!r}") from None
+    if any(c < 1 for c in counts):
+        raise argparse.ArgumentTypeError("worker counts must be at least 1")
+    return counts
+
+
+def frontend_kinds(text: str) -> list[str]:
+    """``--frontends-over``: "nsd,ts" to ["nsd", "ts"]: the backend pairs the LS and dnsdist are put in front of."""
+    kinds = [part.strip() for part in text.split(",") if part.strip()]
+    if not kinds or any(k not in ("nsd", "ts") for k in kinds):
+        raise argparse.ArgumentTypeError("a comma-separated list of: nsd, ts")
+    return kinds
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The flags (``sys.argv[1:]`` when ``argv`` is None); a bad value stops with the usage and exit status 2."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Benchmark our TS and LS against NSD and dnsdist on loopback, for split DNS.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--names", metavar="N", type=int, default=10000, help="A records in the split zone (half on each TS)")
+    parser.add_argument("--queries", metavar="N", type=int, default=100000, help="lines in each dnsperf query file")
+    parser.add_argument("--duration", metavar="SECONDS", type=float, default=10.0, help="seconds per dnsperf run under load")
+    parser.add_argument("--low-duration", metavar="SECONDS", type=float, default=5.0, help="seconds per low-load run (one query in flight)")
+    parser.add_argument("--rounds", metavar="N", type=int, default=2, help="rounds of alternation over all targets")
+    parser.add_argument("--big", metavar="N", type=int, default=1000000, help="records in the big zone; 0 skips the size test")
+    parser.add_argument("--load-timeout", metavar="SECONDS", type=float, default=300.0, help="seconds a TS may take to load the big zone")
+    parser.add_argument("--workers", type=worker_counts, default="1,2", metavar="N,N",
+                        help="worker counts to compare for ts and ls, comma-separated (skipped when the "
+                             "product has no --workers); '' skips")
+    parser.add_argument("--frontends-over", type=frontend_kinds, default="nsd,ts", metavar="KINDS",
+                        help="backend pairs the LS and dnsdist are measured over: nsd, ts or both")
+    parser.add_argument("--sample", metavar="N", type=int, default=300, help="answers checked with dnspython per target")
+    parser.add_argument("--seed", metavar="N", type=int, default=1, help="seed for the query mix")
+    parser.add_argument("--no-p99", action="store_true",
+                        help="run dnsperf without -v (a few %% faster, but no p99)")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="append the report to FILE (e.g. BENCHMARKS.md)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (zones, configs, logs)")
+    args = parser.parse_args(argv)
+    if args.names < 2 or args.queries < 10 or args.duration <= 0 or args.rounds < 1 or args.big < 0:
+        parser.error("need --names >= 2, --queries >= 10, --duration > 0, --rounds >= 1, --big >= 0")
+    return args
+
+
+def raise_interrupted(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, through the ``finally`` that stops every server."""
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print the report on stdout (progress on stderr). Exit status 0, 1 on error, 130 interrupted."""
+    args = parse_args(argv)
+    command = " ".join([PROG,
+                        *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, raise_interrupted)
+    # Ctrl-C must stop the run even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        tools = find_tools()
+    except BenchError as exc:
+        log(f"bench: {exc}")
+        return 1
+    when = datetime.datetime.now(datetime.timezone.utc)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="dns-bench-"))
+    bench = Bench(args, tools, workdir)
+    try:
+        results = bench.run()
+    except BenchError as exc:
+        log(f"bench: error: {exc}")
+        return 1
+    except (KeyboardInterrupt, Interrupted) as exc:
+        log(f"bench: interrupted ({str(exc) or 'SIGINT'}); stopping everything")
+        return 130
+    finally:
+        bench.fleet.stop_all()
+        if args.keep:
+            log(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = render(results, args, tools, machine_facts(), command, when)
+    print(report)
+    log(f"bench: finished in {time.monotonic() - started:.0f} s")
+    if args.write:
+        write_report(args.write, report)
+        log(f"bench: appended to {args.write}")
+    return 0
+

@@ -1,0 +1,221 @@
+"""The report: markdown tables of what was measured, and appending it to ``--write FILE``."""
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+
+from .machine import Tools
+from .measure import Series
+from .runner import SMALL_ZONE, WORKER_CLIENTS, Results
+
+
+def fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "**FAIL**")
+
+
+def ratio(a: Series | None, b: Series | None) -> float | None:
+    return a.qps / b.qps if a and b and b.qps else None
+
+
+def throughput_table(res: Results) -> list[str]:
+    lines = ["| target | queries/s | per round | lost | avg ms | p99 ms | NOERROR | sample right | other load |",
+             "|---|---:|---|---:|---:|---:|---:|---|---:|"]
+    for label, series in res.load.items():
+        check = res.checks.get(label)
+        each = " / ".join(f"{r.qps:,.0f}" for r in series.runs)
+        lines.append(f"| {label} | {series.qps:,.0f} | {each} | {series.lost} | {series.avg_ms:.3f} | "
+                     f"{fmt_ms(series.percentile_ms(0.99))} | {series.rcode_percent('NOERROR'):.1f}% | "
+                     f"{check.cell() if check else 'n/a'} | {series.foreign_cpus:.2f} |")
+    return lines
+
+
+def targets_table(res: Results, args: argparse.Namespace) -> list[str]:
+    """The issue's targets, each with the measured value and PASS/FAIL."""
+    load = res.load
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for over in ("NSD1+NSD2", "TS1+TS2"):
+        ls, dd = load.get(f"LS → {over}"), load.get(f"dnsdist → {over}")
+        r = ratio(ls, dd)
+        if r is not None:
+            rows.append((f"LS / dnsdist queries/s (over {over})", f"{r:.2f}", ">= 0.8", r >= 0.8))
+        check = res.checks.get(f"LS → {over}")
+        if check:
+            rows.append((f"LS answers right (over {over})", f"{check.percent:.1f}%", "100%",
+                         check.correct == check.total))
+    r = ratio(load.get("TS1 (ours)"), load.get("NSD1"))
+    if r is not None:
+        rows.append(("TS / NSD queries/s", f"{r:.2f}", ">= 0.5", r >= 0.5))
+    ours = [s for label, s in load.items() if not label.startswith(("NSD", "dnsdist"))]
+    lost = sum(s.lost for s in ours)
+    rows.append(("queries lost by TS and LS (all -q 100 runs)", f"{lost} of {sum(s.sent for s in ours):,}",
+                 "0", lost == 0))
+    for label, series in res.low_miss.items():
+        if label.startswith("LS"):
+            p99 = series.percentile_ms(0.99)
+            rows.append((f"p99 of a miss at low load, {label}", f"{fmt_ms(p99)} ms", "< 2 ms",
+                         None if p99 is None else p99 < 2.0))
+    big = next((s for s in res.sizes if s.records == args.big), None)
+    small = next((s for s in res.sizes if s.records == SMALL_ZONE), None)
+    if big is not None:
+        name = f"{args.big:,}-record zone"
+        if big.error:
+            rows.append((f"{name} loads", big.error, "<= 60 s", False))
+        else:
+            rows.append((f"{name}: load time (start to first answer)", f"{big.answering_s:.1f} s", "<= 60 s",
+                         (big.answering_s or 0) <= 60))
+            rows.append((f"{name}: resident memory", f"{(big.rss_mib or 0) / 1024:.2f} GiB "
+                         f"(peak {(big.peak_mib or 0) / 1024:.2f})", "<= 1.5 GiB",
+                         max(big.rss_mib or 0, big.peak_mib or 0) <= 1536))
+            r = ratio(big.series, small.series if small else None)
+            if r is not None:
+                rows.append((f"{name}: queries/s vs {SMALL_ZONE:,}-record zone", f"{r:.2f}", ">= 0.9", r >= 0.9))
+    lines = ["| target | measured | goal | |", "|---|---|---|---|"]
+    lines += [f"| {name} | {value} | {goal} | {verdict(ok)} |" for name, value, goal, ok in rows]
+    return lines
+
+
+def low_load_table(res: Results) -> list[str]:
+    """Latency at one query in flight, and what each frontend adds over a direct query to its backend."""
+    direct = {"NSD1+NSD2": res.low.get("NSD1"), "TS1+TS2": res.low.get("TS1 (ours)")}
+    lines = ["| target | queries | queries/s | avg ms | p99 ms | added avg ms | added p99 ms | answers | other load |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|"]
+    for kind, table in (("mix", res.low), ("misses only", res.low_miss)):
+        for label, series in table.items():
+            base = next((d for over, d in direct.items() if label.endswith(over)), None)
+            p99, base_p99 = series.percentile_ms(0.99), base.percentile_ms(0.99) if base else None
+            added = f"{series.avg_ms - base.avg_ms:+.3f}" if base else ""
+            added99 = f"{p99 - base_p99:+.3f}" if base and p99 is not None and base_p99 is not None else ""
+            codes = ", ".join(f"{c} {series.rcode_percent(c):.0f}%" for c in ("NOERROR", "NXDOMAIN", "SERVFAIL")
+                              if series.rcode_percent(c) > 0)
+            lines.append(f"| {label} | {kind} | {series.qps:,.0f} | {series.avg_ms:.3f} | {fmt_ms(p99)} | "
+                         f"{added} | {added99} | {codes} | {series.foreign_cpus:.2f} |")
+    return lines
+
+
+def size_table(res: Results) -> list[str]:
+    lines = ["| zone | generated in | listening after | answering after | RSS MiB (peak) | queries/s | lost | "
+             "avg ms | p99 ms | other load |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in res.sizes:
+        if s.error:
+            lines.append(f"| {s.records:,} | {s.generate_s:.1f} s | {s.error} | | | | | | | |")
+            continue
+        q = s.series
+        lines.append(f"| {s.records:,} | {s.generate_s:.1f} s | {s.listening_s:.2f} s | {s.answering_s:.2f} s | "
+                     f"{s.rss_mib:.0f} ({s.peak_mib:.0f})"
+                     + (f" over {s.processes} processes" if s.processes > 1 else "") + " | "
+                     + (f"{q.qps:,.0f} | {q.lost} | {q.avg_ms:.3f} | {fmt_ms(q.percentile_ms(0.99))} | "
+                        f"{q.foreign_cpus:.2f} |" if q else "n/a | | | | |"))
+    return lines
+
+
+def workers_table(res: Results) -> list[str]:
+    lines = ["| server | workers | queries/s | per round | vs 1 worker | lost | avg ms | p99 ms | other load |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for command, by_count in res.workers.items():
+        base = by_count.get(1)
+        for count, series in by_count.items():
+            r = ratio(series, base)
+            each = " / ".join(f"{run.qps:,.0f}" for run in series.runs)
+            lines.append(f"| {'TS1' if command == 'ts' else 'LS → NSD1+NSD2'} | {count} | {series.qps:,.0f} | "
+                         f"{each} | {'' if r is None else f'{r:.2f}x'} | {series.lost} | {series.avg_ms:.3f} | "
+                         f"{fmt_ms(series.percentile_ms(0.99))} | {series.foreign_cpus:.2f} |")
+    return lines
+
+
+def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str, str], command: str,
+           when: datetime.datetime) -> str:
+    """The whole report as markdown: what ran where, then the tables."""
+    p99_how = ("p99 from the per-query latencies of `dnsperf -v` (which costs dnsperf a few % of its rate, "
+               "the same for every target)" if not args.no_p99 else "no p99 (--no-p99)")
+    out = [
+        f"## {when:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {facts['kernel']}, {facts['cpus']} CPUs ({facts['cpu model']}), Python {facts['python']}",
+        f"- tools: dnsperf {tools.versions['dnsperf']}, NSD {tools.versions['nsd']}, "
+        f"dnsdist {tools.versions['dnsdist']}; resolver at {facts['commit']}",
+        f"- zone `bench.`: {args.names:,} A records, TS1/NSD1 hold the even-numbered names, TS2/NSD2 the odd "
+        f"ones; queries: 45% TS1 names, 45% TS2 names, 10% missing, shuffled (seed {args.seed})",
+        f"- load: `dnsperf -c 1 -T 1 -q 100 -l {args.duration:g}`, all targets in alternation, "
+        f"{args.rounds} round(s), {p99_how}; low load: one query in flight for "
+        f"{min(args.duration, args.low_duration):g} s per target (a Python UDP client timing each query: "
+        "`dnsperf -q 1` idles between queries in this version)",
+        "- dnsdist: round robin over the same two backends as the LS, health check `bench. SOA` "
+        "(must be NOERROR); TS1 and NSD1 alone are asked the same mix, so about half their answers "
+        "are NXDOMAIN by design",
+        "",
+        "### Throughput",
+        "",
+        *throughput_table(res),
+        "",
+        "`NOERROR` is the share of all dnsperf answers that were NOERROR: 90% is right for a frontend "
+        "(everything but the 10% misses). `sample right`: "
+        f"{args.sample} queries before the load runs and {args.sample} others after them, one at a time "
+        "with dnspython; hits must carry the right address, "
+        "misses NXDOMAIN (for TS1/NSD1 alone: their own names right, the rest NXDOMAIN). "
+        "`other load`: CPUs' worth of work done by processes other than this benchmark's during the "
+        "busiest of that target's runs (the machine has "
+        f"{facts['cpus']} CPUs; above about 0.1 the figures of that row are disturbed).",
+        "",
+        "### Targets",
+        "",
+        *targets_table(res, args),
+        "",
+        "### Latency at low load (one query in flight)",
+        "",
+        *low_load_table(res),
+        "",
+        "`added`: the frontend's figure minus that of one backend of its pair asked directly (same mix); "
+        "`misses only`: every backend answers NXDOMAIN.",
+        "",
+    ]
+    if res.sizes:
+        out += ["### Zone size (one TS, only existing names asked, `-q 100`)", "", *size_table(res), "",
+                "`listening after`: process start to its `listening on` line; `answering after`: to the first "
+                "right answer for the zone's last name; RSS is VmRSS after loading, peak is VmHWM.", ""]
+    out += ["### Workers", ""]
+    out += [f"Workers: `dnsperf -c {WORKER_CLIENTS} -T 1 -q 100` (several client sockets, which SO_REUSEPORT "
+            "spreads over the workers).", "", *workers_table(res), ""] if res.workers else []
+    if res.workers_note:
+        out += [res.workers_note.strip(), ""]
+    wrong = {label: c for label, c in res.checks.items() if c.wrong}
+    if res.health and not any(res.health.values()):
+        res.notes.append("dnsdist's health checks kept every backend up through all runs (no 'down' events).")
+    if wrong or res.health or res.notes:
+        out += ["### Notes", ""]
+        for label, check in wrong.items():
+            why = (" (expected for split DNS: dnsdist asks one backend per query, so a name on the other "
+                   "backend comes back NXDOMAIN)" if label.startswith("dnsdist") else "")
+            out.append(f"- {label}: {check.cell()} right{why}; e.g. " + "; ".join(check.wrong))
+        for label, events in res.health.items():
+            if events:
+                out.append(f"- {label}: health check marked a backend down {len(events)} time(s): {events[0]}")
+        out += [f"- {note}" for note in res.notes]
+        out.append("")
+    return "\n".join(out)
+
+
+BENCHMARKS_HEADER = """# Benchmarks
+
+Our TS against NSD on the same zone files, and our LS against dnsdist in front
+of the same backends, for split DNS (each name on one backend only, NXDOMAIN on
+the other), all on loopback with dnsperf. Each entry below was appended by
+
+    scripts/bench --write BENCHMARKS.md
+
+which, as root, installs dnsperf, nsd and dnsdist when they are missing, and
+takes about six minutes with its defaults (`scripts/bench --help` for the
+flags). Newest entries at the end.
+
+"""
+
+
+def write_report(path: Path, text: str) -> None:
+    """Append a dated section; the file gets a short header the first time."""
+    existing = path.read_text() if path.exists() else BENCHMARKS_HEADER
+    path.write_text(existing.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")

@@ -1,0 +1,254 @@
+"""One benchmark run, phase by phase: start the servers, check answers, measure, stop them."""
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .answers import Check, check_sample
+from .common import BenchError, log
+from .machine import Tools, cpu_snapshot, foreign_cpus, rss_mib
+from .measure import PerfRun, Series, one_in_flight, percentile, run_dnsperf
+from .procs import Fleet
+from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
+                      supports_workers)
+from .workload import SplitData, hit_name, make_split, write_queries, write_zone
+
+
+WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
+SMALL_ZONE = 1000  # records in the size test's small zone, the yardstick for --big
+
+
+def sized_label(records: int) -> str:
+    """The size test's name for a TS on a zone of ``records`` names."""
+    return f"TS, {records:,} records"
+
+
+@dataclass
+class SizeResult:
+    """A TS on a zone of ``records`` names: seconds to write the zone, to print ``listening on`` and to answer
+    (both from process start), resident and peak memory (MiB) over ``processes`` processes, its load runs,
+    or the error that stopped it."""
+    records: int
+    generate_s: float
+    listening_s: float | None = None
+    answering_s: float | None = None
+    rss_mib: float | None = None
+    peak_mib: float | None = None
+    processes: int = 1
+    series: Series | None = None
+    error: str | None = None
+
+
+@dataclass
+class Results:
+    """Everything measured, for the report."""
+    split: SplitData | None = None
+    checks: dict[str, Check] = field(default_factory=dict)
+    load: dict[str, Series] = field(default_factory=dict)
+    low: dict[str, Series] = field(default_factory=dict)
+    low_miss: dict[str, Series] = field(default_factory=dict)
+    workers: dict[str, dict[int, Series]] = field(default_factory=dict)
+    workers_note: str = ""
+    sizes: list[SizeResult] = field(default_factory=list)
+    health: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Bench:
+    """One benchmark run: the servers it started, the files it wrote, what it measured."""
+
+    def __init__(self, args: argparse.Namespace, tools: Tools, workdir: Path) -> None:
+        self.args = args
+        self.tools = tools
+        self.workdir = workdir
+        self.fleet = Fleet(workdir)
+        self.results = Results()
+        self.perf_count = 0
+
+    # -- helpers
+
+    def perf(self, target: Server, queries: Path, outstanding: int, duration: float, clients: int = 1) -> PerfRun:
+        """One measured run: dnsperf with ``outstanding`` queries in flight, or the one-in-flight client for 1."""
+        before = cpu_snapshot(p.pid for p in self.fleet.procs)
+        if outstanding == 1:
+            run = one_in_flight(target.port, queries, duration)
+        else:
+            self.perf_count += 1
+            out = self.workdir / f"dnsperf-{self.perf_count:03d}.out"
+            run = run_dnsperf(self.tools.dnsperf, target.label, target.port, queries, duration,
+                              outstanding, not self.args.no_p99, out, clients)
+            out.unlink()  # -v output is tens of MB per run; the figures are in ``run``
+        run.foreign_cpus = foreign_cpus(before, cpu_snapshot(p.pid for p in self.fleet.procs))
+        p99 = percentile(run.latency_us, 0.99)
+        log(f"  {target.label:<30} {run.qps:>10,.0f} q/s  lost {run.lost:<5} avg {run.avg_latency * 1000:6.3f} ms"
+            + (f"  p99 {p99:6.3f} ms" if p99 is not None else "")
+            + (f"  (other load {run.foreign_cpus:.2f} CPUs)" if run.foreign_cpus >= 0.1 else ""))
+        return run
+
+    def alternate(self, targets: Sequence[Server], queries: Path, outstanding: int, duration: float,
+                  into: dict[str, Series], rounds: int, clients: int = 1) -> None:
+        """Every target once per round, the order rotated each round so no target always goes first."""
+        for label in (t.label for t in targets):
+            into.setdefault(label, Series(label))
+        how = "one query in flight" if outstanding == 1 else f"dnsperf -q {outstanding}"
+        for r in range(rounds):
+            log(f"round {r + 1}/{rounds} ({queries.name}, {how}, {duration:g} s each)")
+            shift = r % len(targets)
+            for target in list(targets[shift:]) + list(targets[:shift]):
+                into[target.label].runs.append(self.perf(target, queries, outstanding, duration, clients))
+
+    # -- phases
+
+    def run(self) -> Results:
+        """All phases in order; the split-DNS servers are stopped before the size test loads its big zone."""
+        args, res = self.args, self.results
+        log(f"generating split zones: {args.names:,} names, {args.queries:,} queries per file")
+        split = res.split = make_split(self.workdir, args.names, args.queries, args.sample, args.seed)
+        log(f"  done in {split.seconds:.1f} s")
+        (ts1, ts2, nsd1, nsd2), frontends = self.start_split_servers(split)
+        self.check_answers([ts1, nsd1], lambda n: n in split.ts1_names, split.sample)
+        self.check_answers([ts2, nsd2], lambda n: n not in split.ts1_names, split.sample)
+        self.check_answers(frontends, lambda n: True, split.sample)
+        self.measure_split([ts1, nsd1], frontends, split)
+        self.measure_workers(split, (nsd1, nsd2), self.probes())
+        self.fleet.stop_all()
+        if args.big:
+            self.measure_sizes()
+        return res
+
+    @staticmethod
+    def probes() -> list[tuple[str, str]]:
+        """One name on each side of the split: a frontend that answers both reaches both backends."""
+        return [(hit_name(0), "A"), (hit_name(1), "A")]
+
+    def start_split_servers(self, split: SplitData) -> tuple[tuple[Server, Server, Server, Server], list[Server]]:
+        """TS1, TS2, NSD1, NSD2 on the split zones, then the LS and dnsdist over each pair asked for."""
+        ts1 = start_ts(self.fleet, "TS1 (ours)", split.ts1_zone, hit_name(0))
+        ts2 = start_ts(self.fleet, "TS2 (ours)", split.ts2_zone, hit_name(1))
+        nsd1 = start_nsd(self.fleet, self.tools, "NSD1", self.workdir / "nsd1", split.ts1_zone, hit_name(0))
+        nsd2 = start_nsd(self.fleet, self.tools, "NSD2", self.workdir / "nsd2", split.ts2_zone, hit_name(1))
+        frontends: list[Server] = []
+        pairs = {"nsd": (nsd1, nsd2), "ts": (ts1, ts2)}
+        for kind in self.args.frontends_over:
+            pair = pairs[kind]
+            over = "NSD1+NSD2" if kind == "nsd" else "TS1+TS2"
+            frontends.append(start_ls(self.fleet, f"LS → {over}", pair, self.probes()))
+            frontends.append(start_dnsdist(self.fleet, self.tools, f"dnsdist → {over}",
+                                           self.workdir / f"dnsdist-{kind}", pair, self.probes()))
+        log("started: " + ", ".join(f"{s.label} :{s.port}" for s in [ts1, ts2, nsd1, nsd2, *frontends]))
+        return (ts1, ts2, nsd1, nsd2), frontends
+
+    def measure_split(self, backends: list[Server], frontends: list[Server], split: SplitData) -> None:
+        """Load runs in alternation, then low-load runs, then the answers checked again after all that load."""
+        args, res = self.args, self.results
+        targets = [*backends, *frontends]
+        self.alternate(targets, split.mix_file, 100, args.duration, res.load, args.rounds)
+        low = min(args.duration, args.low_duration)
+        self.alternate(targets, split.mix_file, 1, low, res.low, 1)
+        self.alternate(frontends, split.miss_file, 1, low, res.low_miss, 1)
+        for server in backends:  # TS1 and NSD1: their own names right, the rest NXDOMAIN
+            res.checks[server.label].add(check_sample(server.port, split.sample_after,
+                                                      lambda n: n in split.ts1_names))
+        for server in frontends:
+            after = check_sample(server.port, split.sample_after, lambda n: True)
+            res.checks[server.label].add(after)
+            if server.kind == "dnsdist":
+                res.health[server.label] = dnsdist_down_events(server)
+            else:
+                res.checks[f"{server.label}, misses only"] = check_sample(server.port, split.miss_sample, lambda n: True)
+
+    def check_answers(self, servers: Sequence[Server], holds: Callable[[str], bool], sample: list[str]) -> None:
+        for server in servers:
+            check = check_sample(server.port, sample, holds)
+            self.results.checks[server.label] = check
+            log(f"  sample through {server.label}: {check.cell()} right"
+                + (f"; e.g. {'; '.join(check.wrong)}" if check.wrong else ""))
+
+    def measure_workers(self, split: SplitData, nsd_pair: tuple[Server, Server],
+                        probes: list[tuple[str, str]]) -> None:
+        """TS and LS throughput for each ``--workers`` value the product accepts (skipped when it has none).
+
+        The TS is measured alone on TS1's zone, the LS in front of the NSD pair,
+        so that its backends are not what limits it. A count the product
+        rejects, or a server that fails to start, is noted and skipped.
+        """
+        res, counts = self.results, self.args.workers
+        if not counts:
+            res.workers_note = "Not measured (`--workers ''`)."
+            return
+        for command in ("ts", "ls"):
+            if not supports_workers(command):
+                res.workers_note += f"`resolver {command}` has no `--workers` yet: skipped. "
+                log(f"workers: resolver {command} has no --workers yet; skipped")
+                continue
+            servers: list[tuple[int, Server]] = []
+            for n in counts:
+                try:
+                    if command == "ts":
+                        server = start_ts(self.fleet, f"TS1 --workers {n}", split.ts1_zone, hit_name(0), workers=n)
+                    else:
+                        server = start_ls(self.fleet, f"LS → NSD1+NSD2 --workers {n}", nsd_pair, probes, workers=n)
+                except BenchError as exc:
+                    first = str(exc).splitlines()
+                    note = f"`resolver {command} --workers {n}` failed to start: {first[0]} {first[-1].strip()}"
+                    res.workers_note += note + " "
+                    log(note)
+                    continue
+                servers.append((n, server))
+            if not servers:
+                continue
+            series: dict[str, Series] = {}
+            # Several client sockets: SO_REUSEPORT spreads clients by address and port,
+            # so the single socket of ``dnsperf -c 1`` would always reach one worker.
+            self.alternate([s for _, s in servers], split.mix_file, 100, self.args.duration, series,
+                           self.args.rounds, clients=WORKER_CLIENTS)
+            res.workers[command] = {n: series[s.label] for n, s in servers}
+            for _, server in servers:
+                self.fleet.stop(server.proc)
+
+    def measure_sizes(self) -> None:
+        """Load time, memory and queries/s of a TS on a small and on a big zone (only existing names asked)."""
+        args, res = self.args, self.results
+        rng = random.Random(args.seed + 1)
+        started_servers: list[tuple[Server, Path]] = []
+        for records in sorted({SMALL_ZONE, args.big}):
+            started = time.monotonic()
+            zone = self.workdir / f"size-{records}.bench.zone"
+            write_zone(zone, range(records))
+            queries = self.workdir / f"size-{records}.queries"
+            write_queries(queries, [hit_name(rng.randrange(records)) for _ in range(args.queries)])
+            result = SizeResult(records, time.monotonic() - started)
+            res.sizes.append(result)
+            log(f"zone of {records:,} records written in {result.generate_s:.1f} s; starting a TS on it")
+            try:
+                started_servers.append((self.start_sized_ts(zone, records, result), queries))
+            except BenchError as exc:
+                result.error = str(exc).splitlines()[0]
+                log(f"  {result.error}")
+        series: dict[str, Series] = {}
+        for r in range(args.rounds):
+            log(f"round {r + 1}/{args.rounds} (size test, -q 100, {args.duration:g} s each)")
+            for server, queries in (started_servers if r % 2 == 0 else started_servers[::-1]):
+                series.setdefault(server.label, Series(server.label)).runs.append(
+                    self.perf(server, queries, 100, args.duration))
+        for result in res.sizes:
+            result.series = series.get(sized_label(result.records))
+        for server, _ in started_servers:
+            self.fleet.stop(server.proc)
+
+    def start_sized_ts(self, zone: Path, records: int, result: SizeResult) -> Server:
+        """Start a TS on a zone of ``records`` names, timing its start and reading its memory once it answers."""
+        server = start_ts(self.fleet, sized_label(records), zone, hit_name(records - 1),
+                          load_timeout=self.args.load_timeout)
+        proc = server.proc
+        assert proc.match_time is not None
+        result.listening_s = proc.match_time - proc.started
+        result.answering_s = time.monotonic() - proc.started
+        result.rss_mib, result.peak_mib, result.processes = rss_mib(proc.pid)
+        log(f"  listening after {result.listening_s:.1f} s, answering after {result.answering_s:.1f} s, "
+            f"RSS {result.rss_mib:.0f} MiB (peak {result.peak_mib:.0f} MiB)")
+        return server

@@ -1,0 +1,476 @@
+"""The benchmark's pure parts (scripts/benchmark): workload, answer checking, dnsperf parsing, report, flags.
+
+No dnsperf, NSD or dnsdist needed: the dnsperf output below was captured from
+dnsperf 2.10.0 against a TS on loopback, and the one answer-checking test that
+uses the network asks a few lines of dnspython on a thread.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import socket
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterator
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "scripts" / "benchmark"
+
+
+def load_package() -> None:
+    """Import ``scripts/benchmark`` as the package ``benchmark`` from its path, without touching sys.path."""
+    if "benchmark" in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location("benchmark", PACKAGE / "__init__.py",
+                                                  submodule_search_locations=[str(PACKAGE)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["benchmark"] = module
+    spec.loader.exec_module(module)
+
+
+load_package()
+from benchmark import answers, cli, machine, measure, report, runner, workload  # noqa: E402
+
+# --------------------------------------------------------------------------- workload
+
+
+def test_addresses_are_computed_from_the_number():
+    assert workload.address_of(0) == "10.0.0.0"
+    assert workload.address_of(0x010203) == "10.1.2.3"
+    assert workload.address_of(999_999) == "10.15.66.63"
+    assert workload.expected_address(workload.hit_name(999_999)) == "10.15.66.63"
+    assert workload.hit_name(7) == "h0000007.bench"
+
+
+@pytest.mark.parametrize("name", [workload.miss_name(3), "h12x.bench", "www.example.com", "h.bench"])
+def test_names_that_exist_nowhere_have_no_address(name: str):
+    assert workload.expected_address(name) is None
+
+
+def zone_addresses(path: Path) -> dict[str, str]:
+    zone = dns.zone.from_file(str(path), origin="bench.", relativize=False)
+    return {name.to_text().rstrip("."): rdata.address
+            for name, _, rdata in zone.iterate_rdatas(dns.rdatatype.A)
+            if name.to_text() != "ns1.bench."}
+
+
+def test_write_zone_is_a_valid_master_file_with_one_record_per_index(tmp_path: Path):
+    path = tmp_path / "z"
+    assert workload.write_zone(path, [0, 5, 70_000]) == 3
+    assert zone_addresses(path) == {"h0000000.bench": "10.0.0.0", "h0000005.bench": "10.0.0.5",
+                                    "h0070000.bench": "10.1.17.112"}
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> workload.SplitData:
+    return workload.make_split(tmp_path, names=40, queries=200, sample=20, seed=1)
+
+
+def test_split_gives_even_names_to_ts1_and_odd_names_to_ts2(split: workload.SplitData):
+    ts1, ts2 = zone_addresses(split.ts1_zone), zone_addresses(split.ts2_zone)
+    assert set(ts1) == {workload.hit_name(i) for i in range(0, 40, 2)} == split.ts1_names
+    assert set(ts2) == {workload.hit_name(i) for i in range(1, 40, 2)}
+    for name, address in {**ts1, **ts2}.items():
+        assert workload.expected_address(name) == address
+
+
+def queries_of(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    assert all(line.endswith(" A") for line in lines)
+    return [line.split()[0] for line in lines]
+
+
+def test_query_mix_is_45_45_10_and_misses_exist_nowhere(split: workload.SplitData):
+    mix = queries_of(split.mix_file)
+    ts2_names = {workload.hit_name(i) for i in range(1, 40, 2)}
+    kinds = Counter("ts1" if n in split.ts1_names else "ts2" if n in ts2_names else "miss" for n in mix)
+    assert kinds == {"ts1": 90, "ts2": 90, "miss": 20}
+    assert all(workload.expected_address(n) is None for n in mix if n not in split.ts1_names | ts2_names)
+    misses = queries_of(split.miss_file)
+    assert len(misses) == 200 and all(workload.expected_address(n) is None for n in misses)
+    assert split.sample == mix[:20] and split.sample_after == mix[-20:]
+    assert split.miss_sample == misses[:2]
+
+
+def test_the_mix_is_shuffled_and_fixed_by_the_seed(tmp_path: Path, split: workload.SplitData):
+    mix = queries_of(split.mix_file)
+    assert mix != sorted(mix)
+
+    def mix_for(seed: int, where: str) -> list[str]:
+        (tmp_path / where).mkdir()
+        return queries_of(workload.make_split(tmp_path / where, 40, 200, 20, seed).mix_file)
+
+    assert mix_for(1, "same") == mix
+    assert mix_for(2, "other") != mix
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def reply_to(name: str, rcode: int = dns.rcode.NOERROR, *addresses: str) -> dns.message.Message:
+    reply = dns.message.make_response(dns.message.make_query(name, "A"))
+    reply.set_rcode(rcode)
+    if addresses:
+        reply.answer.append(dns.rrset.from_text(name + ".", 300, "IN", "A", *addresses))
+    return reply
+
+
+HIT, MISS = workload.hit_name(258), workload.miss_name(4)  # h0000258 is 10.0.1.2
+
+
+def held(_name: str) -> bool:
+    return True
+
+
+def not_held(_name: str) -> bool:
+    return False
+
+
+@pytest.mark.parametrize("name, reply, holds", [
+    (HIT, reply_to(HIT, dns.rcode.NOERROR, "10.0.1.2"), held),
+    (HIT, reply_to(HIT.upper(), dns.rcode.NOERROR, "10.0.1.2"), held),  # names are case-insensitive
+    (HIT, reply_to(HIT, dns.rcode.NXDOMAIN), not_held),  # the other TS's name
+    (MISS, reply_to(MISS, dns.rcode.NXDOMAIN), held),
+])
+def test_right_answers_pass(name: str, reply: dns.message.Message, holds: Callable[[str], bool]):
+    assert answers.judge(name, reply, holds) == ""
+
+
+@pytest.mark.parametrize("name, reply, holds, verdict", [
+    (HIT, reply_to(HIT, dns.rcode.NOERROR, "10.0.1.3"), held, "NOERROR ['10.0.1.3'], want NOERROR [10.0.1.2]"),
+    (HIT, reply_to(HIT, dns.rcode.NOERROR, "10.0.1.2", "10.9.9.9"), held,
+     "NOERROR ['10.0.1.2', '10.9.9.9'], want NOERROR [10.0.1.2]"),
+    (HIT, reply_to(HIT, dns.rcode.NXDOMAIN), held, "NXDOMAIN [], want NOERROR [10.0.1.2]"),  # dnsdist's split miss
+    (HIT, reply_to(HIT, dns.rcode.NOERROR, "10.0.1.2"), not_held, "NOERROR ['10.0.1.2'], want NXDOMAIN"),
+    (MISS, reply_to(MISS, dns.rcode.NOERROR), held, "NOERROR [], want NXDOMAIN"),  # NODATA is not NXDOMAIN
+    (MISS, reply_to(MISS, dns.rcode.SERVFAIL), held, "SERVFAIL [], want NXDOMAIN"),
+    (HIT, None, held, "no answer"),
+])
+def test_wrong_answers_are_caught(name: str, reply: dns.message.Message | None, holds: Callable[[str], bool],
+                                  verdict: str):
+    assert answers.judge(name, reply, holds) == verdict
+
+
+def test_a_check_counts_answers_and_keeps_three_wrong_ones():
+    check = answers.Check()
+    check.record("a", "")
+    for name in "bcde":
+        check.record(name, "NXDOMAIN")
+    assert (check.correct, check.total, check.cell()) == (1, 5, "1/5 (20.0%)")
+    assert check.wrong == ["b: NXDOMAIN", "c: NXDOMAIN", "d: NXDOMAIN"]
+    later = answers.Check(3, 3)
+    check.add(later)
+    assert check.cell() == "4/8 (50.0%)" and len(check.wrong) == 3
+    assert answers.Check().percent == 0.0
+
+
+@pytest.fixture
+def lying_server() -> Iterator[int]:
+    """A UDP server on loopback answering every name right, except HIT (a wrong address) and MISS (NOERROR)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                data, peer = sock.recvfrom(512)
+            except OSError:
+                return
+            if not data:  # the fixture's empty datagram: stop
+                return
+            query = dns.message.from_wire(data)
+            name = query.question[0].name.to_text().rstrip(".")
+            address = workload.expected_address(name)
+            if name == HIT:
+                reply = reply_to(name, dns.rcode.NOERROR, "192.0.2.1")
+            elif name == MISS:
+                reply = reply_to(name, dns.rcode.NOERROR)
+            elif address is None:
+                reply = reply_to(name, dns.rcode.NXDOMAIN)
+            else:
+                reply = reply_to(name, dns.rcode.NOERROR, address)
+            reply.id = query.id
+            sock.sendto(reply.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stopper:
+        stopper.sendto(b"", sock.getsockname())
+    thread.join(2)
+    sock.close()
+
+
+def test_check_sample_asks_each_name_and_catches_the_wrong_answers(lying_server: int):
+    names = [workload.hit_name(1), HIT, workload.miss_name(1), MISS]
+    check = answers.check_sample(lying_server, names, held)
+    assert (check.correct, check.total) == (2, 4)
+    assert check.wrong == [f"{HIT}: NOERROR ['192.0.2.1'], want NOERROR [10.0.1.2]",
+                           f"{MISS}: NOERROR [], want NXDOMAIN"]
+
+
+# --------------------------------------------------------------------------- dnsperf output
+
+DNSPERF_VERBOSE = """\
+DNS Performance Testing Tool
+Version 2.10.0
+
+[Status] Command line: dnsperf -s 127.0.0.1 -p 53859 -d /tmp/q.txt -n 1 -c 1 -T 1 -q 100 -v
+[Status] Sending queries (to 127.0.0.1:53859)
+[Status] Started at: Mon Nov 30 00:06:52 2026
+[Status] Stopping after 1 run through file
+> NOERROR www.ibm.com A 0.000334
+> NOERROR www.Rutgers.edu A 0.003618
+> NOERROR mail.example.com A 0.003602
+> NXDOMAIN nosuch.example A 0.003518
+[Status] Testing complete (end of file)
+
+Statistics:
+
+  Queries sent:         4
+  Queries completed:    4 (100.00%)
+  Queries lost:         0 (0.00%)
+
+  Response codes:       NOERROR 3 (75.00%), NXDOMAIN 1 (25.00%)
+  Average packet size:  request 32, response 57
+  Run time (s):         0.005123
+  Queries per second:   780.792504
+
+  Average Latency (s):  0.002768 (min 0.000334, max 0.003618)
+  Latency StdDev (s):   0.001623
+
+"""
+
+DNSPERF_PLAIN = """\
+DNS Performance Testing Tool
+Version 2.10.0
+
+[Status] Command line: dnsperf -s 127.0.0.1 -p 49086 -d /tmp/q.txt -l 1 -c 1 -T 1 -q 100
+[Status] Sending queries (to 127.0.0.1:49086)
+[Status] Started at: Mon Nov 30 00:06:46 2026
+[Status] Stopping after 1.000000 seconds
+[Status] Testing complete (time limit)
+
+Statistics:
+
+  Queries sent:         86616
+  Queries completed:    86616 (100.00%)
+  Queries lost:         0 (0.00%)
+
+  Response codes:       NOERROR 43308 (50.00%), NXDOMAIN 43308 (50.00%)
+  Average packet size:  request 28, response 63
+  Run time (s):         1.001883
+  Queries per second:   86453.208608
+
+  Average Latency (s):  0.001088 (min 0.000035, max 0.004993)
+  Latency StdDev (s):   0.000416
+
+"""
+
+DNSPERF_ALL_LOST = """\
+DNS Performance Testing Tool
+Version 2.10.0
+
+[Status] Command line: dnsperf -s 127.0.0.1 -p 9 -d /tmp/q.txt -n 1 -c 1 -T 1 -q 100 -t 0.2
+[Status] Sending queries (to 127.0.0.1:9)
+[Status] Started at: Mon Nov 30 00:06:52 2026
+[Status] Stopping after 1 run through file
+[Timeout] Query timed out: msg id 0
+[Timeout] Query timed out: msg id 1
+[Timeout] Query timed out: msg id 2
+[Timeout] Query timed out: msg id 3
+[Status] Testing complete (end of file)
+
+Statistics:
+
+  Queries sent:         4
+  Queries completed:    0 (0.00%)
+  Queries lost:         4 (100.00%)
+
+  Response codes:       
+  Average packet size:  request 32, response 0
+  Run time (s):         0.002367
+  Queries per second:   0.000000
+
+  Average Latency (s):  0.000000 (min 0.000000, max 0.000000)
+"""
+
+
+def test_dnsperf_verbose_output_gives_figures_and_every_latency():
+    run = measure.parse_dnsperf(DNSPERF_VERBOSE.splitlines(keepends=True))
+    assert (run.sent, run.completed, run.lost) == (4, 4, 0)
+    assert run.qps == pytest.approx(780.792504) and run.avg_latency == pytest.approx(0.002768)
+    assert run.rcodes == {"NOERROR": 3, "NXDOMAIN": 1}
+    assert run.latency_us == {334: 1, 3618: 1, 3602: 1, 3518: 1}
+    assert measure.percentile(run.latency_us, 0.99) == 3.618
+    assert measure.percentile(run.latency_us, 0.25) == 0.334
+
+
+def test_dnsperf_output_without_v_has_figures_but_no_p99():
+    run = measure.parse_dnsperf(DNSPERF_PLAIN.splitlines(keepends=True))
+    assert (run.sent, run.completed, run.lost, round(run.qps)) == (86616, 86616, 0, 86453)
+    assert run.rcodes == {"NOERROR": 43308, "NXDOMAIN": 43308}
+    assert measure.percentile(run.latency_us, 0.99) is None
+
+
+def test_dnsperf_output_with_every_query_lost_has_no_response_codes():
+    run = measure.parse_dnsperf(DNSPERF_ALL_LOST.splitlines(keepends=True))
+    assert (run.sent, run.completed, run.lost, run.qps) == (4, 0, 4, 0.0)
+    assert run.rcodes == {}
+
+
+def test_dnsperf_output_cut_short_is_an_error_naming_the_missing_figure():
+    cut = DNSPERF_PLAIN.split("  Queries per second")[0]
+    with pytest.raises(measure.BenchError, match="no 'qps' figure \\(run-7.out\\)"):
+        measure.parse_dnsperf(cut.splitlines(keepends=True), "run-7.out")
+
+
+def test_percentile_is_the_latency_below_which_that_share_came():
+    latencies = Counter({100: 98, 5000: 2})
+    assert measure.percentile(latencies, 0.5) == 0.1
+    assert measure.percentile(latencies, 0.98) == 0.1
+    assert measure.percentile(latencies, 0.99) == 5.0
+    assert measure.percentile(Counter(), 0.99) is None
+
+
+def perf(qps: float, completed: int = 100, avg: float = 0.001, lost: int = 0, foreign: float = 0.0,
+         **rcodes: int) -> measure.PerfRun:
+    return measure.PerfRun(sent=completed + lost, completed=completed, lost=lost, qps=qps, avg_latency=avg,
+                           rcodes=Counter(rcodes or {"NOERROR": completed}),
+                           latency_us=Counter({round(avg * 1e6): completed}), foreign_cpus=foreign)
+
+
+def test_a_series_sums_its_runs():
+    series = measure.Series("x", [perf(1000, 100, 0.001, 1, 0.05, NOERROR=90, NXDOMAIN=10),
+                                  perf(3000, 300, 0.002, 0, 0.3, NOERROR=300)])
+    assert series.qps == 2000 and (series.sent, series.lost) == (401, 1)
+    assert series.avg_ms == pytest.approx(1.75)  # weighted by completed queries
+    assert series.percentile_ms(0.99) == 2.0 and series.foreign_cpus == 0.3
+    assert series.rcode_percent("NXDOMAIN") == 2.5 and series.rcode_percent("SERVFAIL") == 0.0
+
+
+# --------------------------------------------------------------------------- report
+
+
+def results() -> runner.Results:
+    res = runner.Results()
+    res.load = {label: measure.Series(label, [perf(qps), perf(qps)]) for label, qps in
+                [("TS1 (ours)", 60_000), ("NSD1", 100_000), ("LS → NSD1+NSD2", 40_000),
+                 ("dnsdist → NSD1+NSD2", 80_000)]}
+    res.load["LS → NSD1+NSD2"].runs[0].lost = 2
+    res.checks = {"TS1 (ours)": answers.Check(10, 10), "LS → NSD1+NSD2": answers.Check(10, 10),
+                  "dnsdist → NSD1+NSD2": answers.Check(5, 10, ["h0000001.bench: NXDOMAIN [], want NOERROR"])}
+    res.low = {"NSD1": measure.Series("NSD1", [perf(20_000, avg=0.00005)]),
+               "LS → NSD1+NSD2": measure.Series("LS → NSD1+NSD2", [perf(8_000, avg=0.00011)])}
+    res.low_miss = {"LS → NSD1+NSD2": measure.Series("LS → NSD1+NSD2", [perf(7_000, avg=0.00013, NXDOMAIN=100)])}
+    res.health = {"dnsdist → NSD1+NSD2": []}
+    return res
+
+
+def test_throughput_table_has_a_row_per_target_with_its_rounds():
+    lines = report.throughput_table(results())
+    assert lines[0].startswith("| target | queries/s | per round |") and len(lines) == 6
+    assert lines[2] == ("| TS1 (ours) | 60,000 | 60,000 / 60,000 | 0 | 1.000 | 1.000 | 100.0% | "
+                        "10/10 (100.0%) | 0.00 |")
+    assert "| LS → NSD1+NSD2 | 40,000 | 40,000 / 40,000 | 2 |" in lines[4]
+
+
+def test_targets_table_says_pass_and_fail():
+    args = cli.parse_args(["--big", "0"])
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in report.targets_table(results(), args)[2:]}
+    assert rows["LS / dnsdist queries/s (over NSD1+NSD2)"].endswith("| 0.50 | >= 0.8 | **FAIL** |")
+    assert rows["LS answers right (over NSD1+NSD2)"].endswith("| 100.0% | 100% | PASS |")
+    assert rows["TS / NSD queries/s"].endswith("| 0.60 | >= 0.5 | PASS |")
+    assert rows["queries lost by TS and LS (all -q 100 runs)"].endswith("| 2 of 400 | 0 | **FAIL** |")
+    assert rows["p99 of a miss at low load, LS → NSD1+NSD2"].endswith("| 0.130 ms | < 2 ms | PASS |")
+
+
+def test_low_load_table_shows_what_a_frontend_adds_over_its_backend():
+    lines = report.low_load_table(results())
+    assert lines[3] == ("| LS → NSD1+NSD2 | mix | 8,000 | 0.110 | 0.110 | +0.060 | +0.060 | NOERROR 100% | 0.00 |")
+    assert lines[4].startswith("| LS → NSD1+NSD2 | misses only | 7,000 | 0.130 |")
+    assert "NXDOMAIN 100%" in lines[4]
+
+
+def render(res: runner.Results, argv: list[str]) -> str:
+    tools = machine.Tools("dnsperf", "nsd", "dnsdist", {"dnsperf": "2.10.0", "nsd": "4.6.1", "dnsdist": "1.7.3"})
+    facts = {"kernel": "Linux 6", "cpus": "2", "cpu model": "x", "python": "3.11", "commit": "abc1234"}
+    return report.render(res, cli.parse_args(argv), tools, facts, "scripts/bench " + " ".join(argv),
+                         datetime.datetime(2026, 11, 30, 0, 5))
+
+
+def test_render_has_the_run_then_every_table_and_the_notes():
+    text = render(results(), ["--big", "0", "--workers", ""])
+    assert text.startswith("## 2026-11-30 00:05 UTC\n\n- command: `scripts/bench --big 0 --workers `\n")
+    headings = [line for line in text.splitlines() if line.startswith("### ")]
+    assert headings == ["### Throughput", "### Targets", "### Latency at low load (one query in flight)",
+                        "### Workers", "### Notes"]
+    assert "- dnsdist → NSD1+NSD2: 5/10 (50.0%) right (expected for split DNS" in text
+    assert "health checks kept every backend up" in text
+
+
+def test_render_shows_a_size_table_when_sizes_were_measured():
+    res = results()
+    res.sizes = [runner.SizeResult(1000, 0.1, 0.2, 0.25, 30.0, 31.0, 1, measure.Series("s", [perf(50_000)])),
+                 runner.SizeResult(1_000_000, 9.0, error="TS, 1,000,000 records did not print the expected line")]
+    text = render(res, ["--big", "1000000"])
+    assert "| 1,000 | 0.1 s | 0.20 s | 0.25 s | 30 (31) | 50,000 | 0 | 1.000 | 1.000 | 0.00 |" in text
+    assert "| 1,000,000 | 9.0 s | TS, 1,000,000 records did not print the expected line | | | | | | | |" in text
+    assert "| 1,000,000-record zone loads | TS, 1,000,000 records did not print" in text
+
+
+def test_write_report_starts_a_file_with_the_header_then_appends(tmp_path: Path):
+    path = tmp_path / "BENCHMARKS.md"
+    report.write_report(path, "## first\n\nA\n")
+    report.write_report(path, "## second\n")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n") and text.endswith("\n\n## first\n\nA\n\n## second\n")
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def test_defaults():
+    args = cli.parse_args([])
+    assert (args.names, args.queries, args.duration, args.rounds, args.big) == (10000, 100000, 10.0, 2, 1000000)
+    assert args.workers == [1, 2] and args.frontends_over == ["nsd", "ts"] and args.write is None
+
+
+@pytest.mark.parametrize("text, counts", [("1,2,4", [1, 2, 4]), ("", []), (" 3 , ", [3])])
+def test_worker_counts(text: str, counts: list[int]):
+    assert cli.worker_counts(text) == counts
+
+
+@pytest.mark.parametrize("text", ["1,x", "0", "2,-1"])
+def test_bad_worker_counts(text: str):
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.worker_counts(text)
+
+
+@pytest.mark.parametrize("text, kinds", [("ts", ["ts"]), ("nsd, ts", ["nsd", "ts"])])
+def test_frontend_kinds(text: str, kinds: list[str]):
+    assert cli.frontend_kinds(text) == kinds
+
+
+@pytest.mark.parametrize("text", ["", "dns", "nsd,knot"])
+def test_bad_frontend_kinds(text: str):
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.frontend_kinds(text)
+
+
+@pytest.mark.parametrize("argv", [["--names", "1"], ["--queries", "9"], ["--duration", "0"], ["--rounds", "0"],
+                                  ["--big", "-1"], ["--workers", "0"], ["--frontends-over", "x"]])
+def test_bad_flags_stop_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        cli.parse_args(argv)
+    assert exited.value.code == 2 and "usage:" in capsys.readouterr().err
