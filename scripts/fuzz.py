@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import selectors
 import signal
 import socket
@@ -25,8 +24,9 @@ from pathlib import Path
 import dns.message
 import dns.query
 
+from resolver.net.lifecycle import LISTENING
+
 ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 SEEDS = [
     dns.message.make_query("www.lab.example", "A").to_wire(),
     dns.message.make_query("big.lab.example", "TXT", use_edns=0, payload=512).to_wire(),

@@ -6,13 +6,13 @@ new one if they lost the race for it.
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from resolver.net.lifecycle import LISTENING
 from resolver.net.listening import ListenError
 from resolver.net.workers import reserve
 
@@ -22,8 +22,6 @@ from .machine import Tools, run_text
 from .procs import Fleet, Proc
 from .workload import ORIGIN
 
-
-LISTENING = re.compile(r"listening on (\S+):(\d+)")
 
 
 def free_port() -> int:
