@@ -47,7 +47,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from resolver.net.workers import reserve
+from support.ports import free_port
 
 HOST = "127.0.0.1"
 UDP_TIMEOUT = 0.5       # per attempt; loopback replies take well under a millisecond
@@ -58,11 +58,6 @@ FLAG_BITS = (("qr", 0x8000), ("aa", 0x0400), ("tc", 0x0200), ("rd", 0x0100), ("r
 
 
 # --------------------------------------------------------------------------- NSD
-
-
-def free_port(host: str = HOST) -> int:
-    """A port that is free for both UDP and TCP right now (bound, then released)."""
-    return reserve([(host, 0)])[0][1]
 
 
 def zone_origin(path: Path) -> str:

@@ -22,7 +22,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import ROOT, ZONES, Server, query
+from support.paths import ROOT, ZONES
+from support.servers import Server, query
 
 FORMERR = "formerr"
 SILENT = "silent"

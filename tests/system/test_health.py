@@ -10,7 +10,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from conftest import ZONES, query
+from support.paths import ZONES
+from support.servers import query
 from unit.test_race import ScriptedBackend, answer, ask, negative, run, silent
 
 from resolver.ls.balancer import LoadBalancer, LsSettings, ProbeSettings

@@ -16,7 +16,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import ZONES, Server, query
+from support.paths import ZONES
+from support.servers import Server, query
 
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 

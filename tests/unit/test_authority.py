@@ -11,7 +11,7 @@ from resolver.ts.authority import Authority
 from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneError, load_table, load_zone_file
 
-from conftest import ZONES
+from support.paths import ZONES
 
 
 @pytest.fixture(scope="module")

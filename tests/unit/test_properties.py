@@ -15,7 +15,7 @@ import dns.rcode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ZONES
+from support.paths import ZONES
 from resolver.ts.authority import Authority
 from resolver.ls.race import Race
 from resolver.ls.balancer import LoadBalancer

@@ -26,7 +26,7 @@ from resolver.ts.server import AuthoritativeServer
 from resolver.wire import NXDOMAIN, SERVFAIL
 from resolver.ts.zones import load_zone_file
 
-from conftest import ZONES
+from support.paths import ZONES
 
 Rule = Callable[[dns.message.Message], "tuple[float, bytes] | None"]
 
