@@ -48,6 +48,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from support.ports import free_port
+from support.servers import read_tcp_message
 
 HOST = "127.0.0.1"
 UDP_TIMEOUT = 0.5       # per attempt; loopback replies take well under a millisecond
@@ -272,23 +273,6 @@ def exchange(wire: bytes, address: tuple[str, int], tcp: bool = False,
             except ConnectionRefusedError:
                 return None
         return None
-
-
-def recv_exactly(s: socket.socket, n: int) -> bytes | None:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
-def read_tcp_message(s: socket.socket) -> bytes | None:
-    prefix = recv_exactly(s, 2)
-    if prefix is None:
-        return None
-    return recv_exactly(s, struct.unpack("!H", prefix)[0])
 
 
 def tcp_pipeline(wires: list[bytes], address: tuple[str, int], timeout: float = 5.0,

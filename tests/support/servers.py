@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import selectors
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ import time
 
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
 
 from support.paths import ROOT
@@ -125,6 +128,35 @@ def query(server: Server, name: str, rdtype: str = "A", tcp: bool = False, timeo
     q = dns.message.make_query(name, dns.rdatatype.from_text(rdtype), **make_kw)
     send = dns.query.tcp if tcp else dns.query.udp
     return send(q, server.host, port=server.port, timeout=timeout)
+
+
+def assert_still_answers(server: Server) -> None:
+    """The server (a TS with the demo's ts1.txt, or an LS in front of it) answers www.ibm.com
+    with its one address, over UDP and over TCP."""
+    for tcp in (False, True):
+        r = query(server, "www.ibm.com", tcp=tcp, timeout=2)
+        assert r.rcode() == dns.rcode.NOERROR
+        assert [rd.address for rrset in r.answer for rd in rrset] == ["129.42.38.10"]
+
+
+def read_tcp_message(sock: socket.socket) -> bytes | None:
+    """One length-prefixed DNS message from a TCP connection, or None when the server
+    closed (or reset) the connection first. A socket timeout propagates."""
+    def recv_exact(n: int) -> bytes | None:
+        buf = b""
+        while len(buf) < n:
+            try:
+                chunk = sock.recv(n - len(buf))
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    prefix = recv_exact(2)
+    if prefix is None:
+        return None
+    return recv_exact(struct.unpack("!H", prefix)[0])
 
 
 def base_url(server: Server) -> str:
