@@ -31,7 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ZONES, Server, require_tool
+from support.paths import ZONES
+from support.servers import Server
+from support.tools import require_tool
 from support.differential import (Accepted, Case, Nsd, Variant, compare, exchange, fields, mismatch_report,
                           tcp_pipeline, unexplained)
 

@@ -38,7 +38,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import Server, require_root, require_tool
+from support.servers import Server
+from support.tools import require_root, require_tool
 
 NETNS_ETC = Path("/etc/netns")
 LS_TIMEOUT = "30"          # seconds; longer than RUN_TIMEOUT on purpose (see the module docstring)

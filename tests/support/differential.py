@@ -47,7 +47,8 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from resolver.net.workers import reserve
+from support.ports import free_port
+from support.servers import read_tcp_message
 
 HOST = "127.0.0.1"
 UDP_TIMEOUT = 0.5       # per attempt; loopback replies take well under a millisecond
@@ -58,11 +59,6 @@ FLAG_BITS = (("qr", 0x8000), ("aa", 0x0400), ("tc", 0x0200), ("rd", 0x0100), ("r
 
 
 # --------------------------------------------------------------------------- NSD
-
-
-def free_port(host: str = HOST) -> int:
-    """A port that is free for both UDP and TCP right now (bound, then released)."""
-    return reserve([(host, 0)])[0][1]
 
 
 def zone_origin(path: Path) -> str:
@@ -277,23 +273,6 @@ def exchange(wire: bytes, address: tuple[str, int], tcp: bool = False,
             except ConnectionRefusedError:
                 return None
         return None
-
-
-def recv_exactly(s: socket.socket, n: int) -> bytes | None:
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
-def read_tcp_message(s: socket.socket) -> bytes | None:
-    prefix = recv_exactly(s, 2)
-    if prefix is None:
-        return None
-    return recv_exactly(s, struct.unpack("!H", prefix)[0])
 
 
 def tcp_pipeline(wires: list[bytes], address: tuple[str, int], timeout: float = 5.0,

@@ -7,7 +7,7 @@ import sys
 import dns.rcode
 import pytest
 
-from conftest import query
+from support.servers import query
 from resolver.ls.acl import DEFAULT_ALLOW, AccessList, parse_networks
 
 

@@ -21,7 +21,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import ROOT, ZONES, Server, query
+from support.paths import ROOT, ZONES
+from support.ports import free_port
+from support.servers import Server, query
 
 TS1_TABLE = """\
 # TS1: comments and blank lines are not names
@@ -302,21 +304,6 @@ def test_on_timeout_default_is_nxdomain_with_a_backend_that_never_answers(start_
 
 
 # --- the client when nobody answers -----------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port with nothing bound on it for UDP or TCP (at the time of asking)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port")
 
 
 def test_client_against_dead_port_fails_clearly_and_writes_nothing(tmp_path):

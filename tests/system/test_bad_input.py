@@ -22,7 +22,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import ROOT, ZONES, Server, query
+from support.paths import ROOT, ZONES
+from support.servers import Server, assert_still_answers, read_tcp_message
 
 FORMERR = "formerr"
 SILENT = "silent"
@@ -118,13 +119,6 @@ def assert_formerr(reply: bytes | None, sent: bytes) -> None:
     assert flags & 0xF == dns.rcode.FORMERR, f"rcode {flags & 0xF}, expected FORMERR"
 
 
-def assert_still_answers(server: Server) -> None:
-    for tcp in (False, True):
-        r = query(server, "www.ibm.com", tcp=tcp, timeout=2)
-        assert r.rcode() == dns.rcode.NOERROR
-        assert [rd.address for rrset in r.answer for rd in rrset] == ["129.42.38.10"]
-
-
 def assert_alive(server: Server) -> None:
     assert server.proc.poll() is None, f"server exited: {server.lines}"
     assert not any("Traceback" in line for line in server.lines), server.lines
@@ -179,25 +173,6 @@ def test_burst_of_malformed_packets_then_normal_query(servers, target):
 
 def tcp_connect(server: Server) -> socket.socket:
     return socket.create_connection((server.host, server.port), timeout=2)
-
-
-def read_tcp_message(sock: socket.socket) -> bytes | None:
-    """One length-prefixed message, or None when the server closed the connection."""
-    def recv_exact(n: int) -> bytes | None:
-        buf = b""
-        while len(buf) < n:
-            try:
-                chunk = sock.recv(n - len(buf))
-            except ConnectionResetError:
-                return None
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
-    prefix = recv_exact(2)
-    if prefix is None:
-        return None
-    return recv_exact(struct.unpack("!H", prefix)[0])
 
 
 @pytest.mark.parametrize("target", ["ts", "ls"])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, ZONES
+from support.paths import ROOT, ZONES
 
 
 def resolve(server, tmp_path, names: list[str], *flags: str) -> str:

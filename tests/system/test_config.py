@@ -16,7 +16,8 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
-from conftest import ROOT, query
+from support.paths import ROOT
+from support.servers import LISTENING, query
 from resolver.cli import build_parser, main
 from resolver.config import ListOption, commands, config_keys, parse_args
 
@@ -84,7 +85,7 @@ def test_demo_from_example_configs(example_backends, start_server):
     assert query(ls, "www.amazon.com").rcode() == dns.rcode.NXDOMAIN         # in neither
     for server in (ts1, ts2, ls):
         server.stop()
-        assert len([line for line in server.lines if "listening on" in line]) == 1, server.lines
+        assert server.count_lines(LISTENING) == 1, server.lines
 
 
 def test_flags_beat_the_files_timeout_answer_with_silent_backends(example_backends, start_server):

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import ZONES, Server, require_tool
+from support.paths import ZONES
+from support.servers import Server
+from support.tools import require_tool
 
 ZONE = ZONES / "example.com.zone"
 REVERSE = ZONES / "2.0.192.in-addr.arpa.zone"

@@ -6,13 +6,13 @@ TS2 answers them NXDOMAIN, and an LS (with a short timeout) races both.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, ZONES
+from support.paths import ROOT, ZONES
+from support.ports import free_port
 from resolver.client.explain import BackendReply, predict
 
 
@@ -94,9 +94,7 @@ def test_when_every_backend_says_no_the_best_negative_comes_at_once(start_server
 
 def test_a_closed_port_is_unreachable_and_not_waited_for(demo_backends):
     _, ts2 = demo_backends
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    closed = f"127.0.0.1:{free_port()}"
     result = explain("www.amazon.com", "--backend", closed, "--backend", ts2.hostport)
     assert result.returncode == 1
     assert f"  {closed}  unreachable  " in result.stdout

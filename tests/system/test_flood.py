@@ -8,7 +8,8 @@ import dns.exception
 import dns.message
 import dns.rcode
 
-from conftest import ZONES, query
+from support.paths import ZONES
+from support.servers import query
 
 FLOOD = 50000
 

@@ -1,111 +1,75 @@
 """Backend health: a dead or silent backend is marked down, no longer waited for, and used again when it answers."""
 from __future__ import annotations
 
-import asyncio
 import signal
-import socket
 import time
 
 import dns.message
 import dns.query
 import dns.rcode
 
-from conftest import ZONES, query
-from unit.test_race import ScriptedBackend, answer, ask, negative, run, silent
+from resolver.ls.settings import ProbeSettings
+from resolver.wire import SERVFAIL
 
-from resolver.ls.serve import build
-from resolver.ls.settings import LsSettings, ProbeSettings
-from resolver.net.listening import listen
-from resolver.wire import NXDOMAIN, SERVFAIL
+from support.fakes import FakeBackend, answer, negative, silent
+from support.inprocess import ask, run, running_ls, running_ls_over_fakes
+from support.paths import ZONES
+from support.ports import free_port
+from support.servers import query
+from support.waiting import wait_until, wait_until_async
 
 FAST_PROBES = ProbeSettings(".", interval=0.1, down_after=2)
 
 
-class Switch:
-    """A backend rule that can be changed while the test runs."""
-
-    def __init__(self, rule) -> None:
-        self.rule = rule
-
-    def __call__(self, q):
-        return self.rule(q)
-
-
-async def start(rules, timeout: float = 5.0, rcode: int = NXDOMAIN, addresses=None):
-    loop = asyncio.get_running_loop()
-    backends = []
-    for rule in rules:
-        _, backend = await loop.create_datagram_endpoint(lambda r=rule: ScriptedBackend(r), local_addr=("127.0.0.1", 0))
-        backends.append(backend)
-    balancer = await build(LsSettings(tuple(addresses or [b.address for b in backends]), timeout,
-                                      rcode, probe=FAST_PROBES))
-    listener = await listen("127.0.0.1", 0, balancer.handle)
-    balancer.start_probes()
-    return balancer, listener, backends
-
-
-async def until(condition, limit: float = 3.0) -> float:
-    """Wait (bounded) until ``condition()`` holds; returns how long it took."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < limit, "condition not reached in time"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
-
-
 def test_a_silent_backend_is_marked_down_and_no_longer_waited_for():
     async def main():
-        balancer, listener, _ = await start([silent, negative(dns.rcode.NXDOMAIN, soa=True)])
-        health = balancer.health
-        await until(lambda: not health.is_up(balancer.backends[0]))
-        reply, elapsed = await ask(listener, "missing.example")
-        assert reply.rcode() == dns.rcode.NXDOMAIN and elapsed < 0.5     # the LS timeout is 5 s
-        listener.close(); balancer.close()
+        async with running_ls_over_fakes([silent, negative(dns.rcode.NXDOMAIN, soa=True)],
+                                         probe=FAST_PROBES) as (ls, _):
+            balancer = ls.server
+            health = balancer.health
+            await wait_until_async(lambda: not health.is_up(balancer.backends[0]), 3, "backend 0 down")
+            reply, elapsed = await ask(ls, "missing.example")
+            assert reply.rcode() == dns.rcode.NXDOMAIN and elapsed < 0.5     # the LS timeout is 5 s
     run(main())
 
 
 def test_a_backend_that_answers_again_is_used_again_within_a_probe_interval():
     async def main():
-        switch = Switch(silent)
-        balancer, listener, _ = await start([switch, negative(dns.rcode.NXDOMAIN)])
-        health = balancer.health
-        await until(lambda: not health.is_up(balancer.backends[0]))
-        switch.rule = answer("192.0.2.77")
-        took = await until(lambda: health.is_up(balancer.backends[0]))
-        assert took < 3 * FAST_PROBES.interval
-        reply, _ = await ask(listener, "back.example")
-        assert reply.rcode() == dns.rcode.NOERROR and reply.answer[0][0].address == "192.0.2.77"
-        listener.close(); balancer.close()
+        async with running_ls_over_fakes([silent, negative(dns.rcode.NXDOMAIN)],
+                                         probe=FAST_PROBES) as (ls, backends):
+            balancer = ls.server
+            health = balancer.health
+            await wait_until_async(lambda: not health.is_up(balancer.backends[0]), 3, "backend 0 down")
+            backends[0].rule = answer("192.0.2.77")        # the backend answers again
+            took = await wait_until_async(lambda: health.is_up(balancer.backends[0]), 3, "backend 0 up again")
+            assert took < 3 * FAST_PROBES.interval
+            reply, _ = await ask(ls, "back.example")
+            assert reply.rcode() == dns.rcode.NOERROR and reply.answer[0][0].address == "192.0.2.77"
     run(main())
 
 
 def test_with_every_backend_down_queries_get_the_timeout_answer_at_once():
     async def main():
-        balancer, listener, _ = await start([silent, silent], rcode=SERVFAIL)
-        await until(lambda: balancer.race.up_mask == 0)
-        reply, elapsed = await ask(listener)
-        assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 0.5
-        assert balancer.race.stats.outcomes["all-down"] == 1
-        listener.close(); balancer.close()
+        async with running_ls_over_fakes([silent, silent], rcode=SERVFAIL, probe=FAST_PROBES) as (ls, _):
+            race = ls.server.race
+            await wait_until_async(lambda: race.up_mask == 0, 3, "every backend down")
+            reply, elapsed = await ask(ls)
+            assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 0.5
+            assert race.stats.outcomes["all-down"] == 1
     run(main())
 
 
 def test_an_unreachable_port_marks_the_backend_down_at_once():
     async def main():
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            closed = probe.getsockname()
-            loop = asyncio.get_running_loop()
-        _, good = await loop.create_datagram_endpoint(lambda: ScriptedBackend(answer()), local_addr=("127.0.0.1", 0))
-        balancer = await build(LsSettings((closed, good.address),
-                                          probe=ProbeSettings(".", interval=10.0, down_after=2)))
-        listener = await listen("127.0.0.1", 0, balancer.handle)
-        balancer.start_probes()
-        # One probe, one ICMP error: down long before a second probe (10 s) could judge it.
-        await until(lambda: not balancer.health.is_up(balancer.backends[0]), limit=2.0)
-        reply, elapsed = await ask(listener)
-        assert reply.rcode() == dns.rcode.NOERROR and elapsed < 0.5
-        listener.close(); balancer.close(); good.transport.close()
+        closed = ("127.0.0.1", free_port())
+        with FakeBackend(answer()) as good:
+            async with running_ls([closed, good.address], probe=ProbeSettings(".", interval=10.0, down_after=2)) as ls:
+                balancer = ls.server
+                # One probe, one ICMP error: down long before a second probe (10 s) could judge it.
+                await wait_until_async(lambda: not balancer.health.is_up(balancer.backends[0]), 2.0,
+                                       "the closed port down")
+                reply, elapsed = await ask(ls)
+                assert reply.rcode() == dns.rcode.NOERROR and elapsed < 0.5
     run(main())
 
 
@@ -132,8 +96,8 @@ def test_killing_a_ts_under_load_loses_nothing_and_a_restart_brings_it_back(star
 
     # The same port again: its names resolve once a probe gets through.
     start_server("ts", "--table", str(ZONES / "ts1.txt"), listen=ts1.hostport)
-    deadline = time.monotonic() + 3.0
-    while query(ls, "www.ibm.com", timeout=6).rcode() != dns.rcode.NOERROR:
-        assert time.monotonic() < deadline, "TS1 not used again after its restart"
-    assert any("is down" in line for line in ls.lines) and any("is up" in line for line in ls.lines)
-    assert sum("is down" in line for line in ls.lines) == 1     # logged once, not per query
+    wait_until(lambda: query(ls, "www.ibm.com", timeout=6).rcode() == dns.rcode.NOERROR, 3.0,
+               "TS1 used again after its restart", interval=0)
+    ls.wait_for_line("is down")
+    ls.wait_for_line("is up")       # the LS logs it; its stderr reaches us through a thread
+    assert ls.count_lines("is down") == 1       # logged once, not per query

@@ -6,7 +6,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -16,20 +15,13 @@ import dns.rcode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, ZONES, Server, query
+from support.paths import ROOT, ZONES
+from support.servers import Server, base_url, query
+from support.waiting import wait_until
 
-METRICS_URL = re.compile(r"metrics on (http://\S+/)metrics")
 TS1_NAMES = ["www.ibm.com", "www.rutgers.edu"]       # only TS1 (silent on misses) has these
 TS2_NAMES = ["www.google.com"]                        # only TS2 has this one
 MISSES = ["nowhere.example", "also.missing.example"]
-
-
-def base_url(server: Server) -> str:
-    for line in server.lines:
-        match = METRICS_URL.search(line)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no metrics line in {server.lines}")
 
 
 def http(url: str, method: str = "GET") -> tuple[int, str, str]:
@@ -103,10 +95,8 @@ def test_ls_metrics_count_real_queries_by_transport_rcode_and_backend(watched):
 def test_a_dead_backend_shows_as_down(watched):
     ts1, _, ls = watched
     ts1.stop()
-    deadline = time.monotonic() + 5
-    while value(scrape(ls), "resolver_backend_up", backend="ts1") != 0:
-        assert time.monotonic() < deadline, "ts1 never shown down"
-        time.sleep(0.1)
+    wait_until(lambda: value(scrape(ls), "resolver_backend_up", backend="ts1") == 0, 5, "ts1 shown down",
+               interval=0.1)
     assert value(scrape(ls), "resolver_backend_up", backend="ts2") == 1
 
 
@@ -187,11 +177,11 @@ def test_idle_http_connections_are_capped_and_dns_keeps_serving(watched):
     finally:
         for sock in idle:
             sock.close()
-    deadline = time.monotonic() + 5
-    while True:         # the server sees the closes a moment later
+
+    def scraped() -> bool:
         try:
-            if scrape(ls):
-                break
+            return bool(scrape(ls))
         except AssertionError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+            return False
+    wait_until(scraped, 5, "a scrape once the idle connections are closed",    # the server sees the closes
+               interval=0.05)                                                  # a moment later

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, ZONES
+from support.paths import ROOT, ZONES
 from resolver.client.progress import MIN_NAMES, REDRAW_SECONDS, ProgressBar
 
 

@@ -2,19 +2,11 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import dns.rcode
 
-from conftest import query
-
-
-def wait_for(condition, limit: float = 5.0) -> None:
-    """Poll (bounded) until ``condition()`` holds."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+from support.servers import LISTENING, query
+from support.waiting import wait_until
 
 
 def test_sighup_reloads_and_a_broken_file_keeps_the_old_zones(start_server, tmp_path):
@@ -25,12 +17,13 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_zones(start_server, tmp_
 
     table.write_text("old.example 192.0.2.1 A\nnew.example 192.0.2.2 A\n")
     ts.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: query(ts, "new.example").rcode() == dns.rcode.NOERROR)
-    assert any("reloaded" in line for line in ts.lines)
+    wait_until(lambda: query(ts, "new.example").rcode() == dns.rcode.NOERROR, 5, "new.example served",
+               interval=0.05)
+    ts.wait_for_line("reloaded")
 
     table.write_text("new.example 192.0.2.999 A\n")       # broken: the old zones must stay
     ts.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: any("reload failed" in line for line in ts.lines))
+    ts.wait_for_line("reload failed")
     assert query(ts, "new.example").answer[0][0].address == "192.0.2.2"
     assert query(ts, "old.example").answer[0][0].address == "192.0.2.1"
     assert ts.proc.poll() is None and not any("Traceback" in line for line in ts.lines)
@@ -40,10 +33,10 @@ def test_sighup_to_ts_workers_reloads_every_worker(start_server, tmp_path):
     table = tmp_path / "table.txt"
     table.write_text("old.example 192.0.2.1 A\n")
     ts = start_server("ts", "--table", str(table), "--workers", "2")
-    wait_for(lambda: sum("listening on" in line for line in ts.lines) == 2)    # both workers are serving
+    ts.wait_for_line(LISTENING, count=2)        # both workers are serving
     table.write_text("new.example 192.0.2.2 A\n")
     ts.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: sum("reloaded" in line for line in ts.lines) == 2)
+    ts.wait_for_line("reloaded", count=2)
     assert query(ts, "new.example").rcode() == dns.rcode.NOERROR
 
 
@@ -51,5 +44,5 @@ def test_sighup_does_not_stop_the_ls(start_server, demo_backends):
     ts1, ts2 = demo_backends
     ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport)
     ls.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: any("SIGHUP" in line for line in ls.lines))
+    ls.wait_for_line("SIGHUP")
     assert query(ls, "www.ibm.com").rcode() == dns.rcode.NOERROR and ls.proc.poll() is None

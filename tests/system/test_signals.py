@@ -16,7 +16,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import ZONES, Server, query
+from support.paths import ZONES
+from support.servers import Server, assert_still_answers
 
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 
@@ -50,18 +51,11 @@ def bind_udp_and_tcp(port: int) -> None:
         tcp.listen()
 
 
-def assert_answers(server: Server) -> None:
-    for tcp in (False, True):
-        r = query(server, "www.ibm.com", tcp=tcp, timeout=2)
-        assert r.rcode() == dns.rcode.NOERROR
-        assert [rd.address for rrset in r.answer for rd in rrset] == ["129.42.38.10"]
-
-
 @SIGNALS
 @pytest.mark.parametrize("kind", ["ts", "ls"])
 def test_signal_exits_fast_with_code_0_and_frees_port(demo_backends, start_server, kind, sig):
     server = start_server(*server_args(kind, demo_backends))
-    assert_answers(server)                          # UDP and TCP sockets in use before the signal
+    assert_still_answers(server)                          # UDP and TCP sockets in use before the signal
     port = server.port
 
     rc, elapsed = stop_and_time(server, sig)
@@ -81,7 +75,7 @@ def test_same_port_serves_again_right_after_signal(demo_backends, start_server, 
     # connection itself, the case where a port is hardest to take again.
     idle = socket.create_connection((server.host, port), timeout=2)
     try:
-        assert_answers(server)
+        assert_still_answers(server)
         rc, elapsed = stop_and_time(server, sig)
     finally:
         idle.close()
@@ -90,7 +84,7 @@ def test_same_port_serves_again_right_after_signal(demo_backends, start_server, 
 
     again = start_server(*server_args(kind, demo_backends), listen=f"127.0.0.1:{port}")
     assert again.port == port
-    assert_answers(again)
+    assert_still_answers(again)
 
 
 @SIGNALS
@@ -126,7 +120,7 @@ def test_ts_signal_during_open_tcp_connections(start_server, sig):
     try:
         for sock in half:
             sock.sendall(b"\x00\x40\x12\x34")          # half a message, never finished
-        assert_answers(ts)
+        assert_still_answers(ts)
         rc, elapsed = stop_and_time(ts, sig)
     finally:
         for sock in half:

@@ -16,8 +16,9 @@ import dns.message
 import dns.query
 import pytest
 
-from conftest import ROOT, ZONES, require_tool
-from system.test_metrics import base_url
+from support.paths import ROOT, ZONES
+from support.servers import base_url
+from support.tools import require_tool
 
 SCREENSHOT = ROOT / "build" / "status-page.png"
 TS2_NAMES = ["www.google.com", "cs.rutgers.edu", "api.example.net"]

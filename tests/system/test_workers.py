@@ -13,7 +13,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from conftest import ZONES, query
+from support.paths import ZONES
+from support.servers import query
 
 
 def worker_pids(server) -> set[int]:

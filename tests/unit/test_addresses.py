@@ -9,9 +9,10 @@ import dns.zone
 import pytest
 
 from resolver.ts.address_lines import split_master_file
-from resolver.ts.authority import Authority
 from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneData, ZoneError, load_zone_file
+
+from support.inprocess import make_ts
 
 HEAD = "$ORIGIN fast.test.\n$TTL 300\n@ IN SOA ns1 hm 1 2 3 4 5\n@ IN NS ns1\n"
 
@@ -19,13 +20,13 @@ HEAD = "$ORIGIN fast.test.\n$TTL 300\n@ IN SOA ns1 hm 1 2 3 4 5\n@ IN NS ns1\n"
 def served(tmp_path, body: str) -> AuthoritativeServer:
     path = tmp_path / "fast.test.zone"
     path.write_text(HEAD + body)
-    return AuthoritativeServer(Authority([load_zone_file(path)]))
+    return make_ts(path)
 
 
 def general_path(tmp_path, body: str) -> AuthoritativeServer:
     """The same zone through dnspython alone, for comparison."""
     zone = dns.zone.from_text(HEAD + body, origin="fast.test.", relativize=False)
-    return AuthoritativeServer(Authority([ZoneData(zone)]))
+    return make_ts(ZoneData(zone))
 
 
 def answer(server: AuthoritativeServer, name: str, rdtype: str = "A", **kw) -> dns.message.Message:
@@ -114,4 +115,4 @@ def test_broken_zones_name_file_and_problem(tmp_path, body, message):
     path = tmp_path / "fast.test.zone"
     path.write_text(HEAD + body)
     with pytest.raises(ZoneError, match=message):
-        Authority([load_zone_file(path)])
+        make_ts(path)

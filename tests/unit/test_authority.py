@@ -7,17 +7,16 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from resolver.ts.authority import Authority
 from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneError, load_table, load_zone_file
 
-from conftest import ZONES
+from support.inprocess import make_ts
+from support.paths import ZONES
 
 
 @pytest.fixture(scope="module")
 def server() -> AuthoritativeServer:
-    zones = [load_zone_file(ZONES / "example.com.zone"), load_table(ZONES / "ts1.txt")]
-    return AuthoritativeServer(Authority(zones))
+    return make_ts(ZONES / "example.com.zone", ZONES / "ts1.txt")
 
 
 def ask(server: AuthoritativeServer, name: str, rdtype: str = "A", stream: bool = False, **kw) -> dns.message.Message:
@@ -75,7 +74,7 @@ def test_child_zone_wins_over_the_table_root_zone(server):
 
 
 def test_refused_outside_every_zone():
-    only = AuthoritativeServer(Authority([load_zone_file(ZONES / "example.com.zone")]))
+    only = make_ts(ZONES / "example.com.zone")
     reply = ask(only, "www.example.org")
     assert reply.rcode() == dns.rcode.REFUSED and not reply.flags & dns.flags.AA
 
@@ -131,7 +130,7 @@ def test_optional_records_are_dropped_before_truncating(tmp_path):
         lines += [f"@ 60 IN MX {i} mx{i}", f"mx{i} 60 IN A 192.0.2.{10 + i}", f"mx{i} 60 IN AAAA 2001:db8::{i}"]
     path = tmp_path / "big.test.zone"
     path.write_text("\n".join(lines) + "\n")
-    server = AuthoritativeServer(Authority([load_zone_file(path)]))
+    server = make_ts(path)
     full = ask(server, "big.test", "MX", stream=True)
     udp = ask(server, "big.test", "MX")                 # 512 bytes: not every AAAA fits
     assert len(udp.answer[0]) == 10 and not udp.flags & dns.flags.TC
@@ -152,7 +151,7 @@ def test_zone_transfers_are_not_offered(server, rdtype, stream, rcode):
 
 
 def test_silent_miss_answers_only_positives():
-    silent = AuthoritativeServer(Authority([load_table(ZONES / "ts1.txt")]), silent_miss=True)
+    silent = make_ts(ZONES / "ts1.txt", silent_miss=True)
     assert silent.reply(dns.message.make_query("www.ibm.com", "A").to_wire()) is not None
     for name, rdtype in [("missing.example", "A"), ("www.ibm.com", "AAAA")]:
         assert silent.reply(dns.message.make_query(name, rdtype).to_wire()) is None

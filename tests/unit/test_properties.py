@@ -15,19 +15,14 @@ import dns.rcode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ZONES
-from resolver.ts.authority import Authority
-from resolver.ls.race import Race
-from resolver.ls.balancer import LoadBalancer
-from resolver.ls.health import HealthMonitor
-from resolver.ls.settings import LsSettings
 from resolver.obs.stats import BackendStats
-from resolver.ts.server import AuthoritativeServer
 from resolver.wire import scan_query
-from resolver.ts.zones import load_table, load_zone_file
+
+from support.inprocess import balancer_over, make_ts
+from support.paths import ZONES
 
 ALLOWED = {dns.rcode.NOERROR, dns.rcode.FORMERR, dns.rcode.NXDOMAIN, dns.rcode.NOTIMP, dns.rcode.REFUSED}
-TS = AuthoritativeServer(Authority([load_zone_file(ZONES / "lab.example.zone"), load_table(ZONES / "ts1.txt")]))
+TS = make_ts(ZONES / "lab.example.zone", ZONES / "ts1.txt")
 
 SEEDS = [
     dns.message.make_query("www.lab.example", "A").to_wire(),
@@ -98,8 +93,8 @@ class Upstream:
 def test_ls_handles_every_query_and_reply_without_raising(query_packet, reply_packet):
     async def main():
         upstreams = [Upstream(0), Upstream(1)]
-        race = Race(upstreams, LsSettings((), timeout=5.0))
-        balancer = LoadBalancer(upstreams, race, HealthMonitor(upstreams))
+        balancer = balancer_over(upstreams, 5.0)
+        race = balancer.race
         sink = Sink()
         balancer.handle(query_packet, sink, ("127.0.0.1", 1))
         if sink.sent:

@@ -1,0 +1,321 @@
+"""Fake DNS backends that misbehave on purpose, built on dnslib's server classes.
+
+This is the role dnslib has in the tests: the backends a split-DNS resolver
+must survive, which no real authoritative server will play on demand. A
+:class:`FakeBackend` is a dnslib ``DNSServer`` (a threaded ``socketserver``)
+on 127.0.0.1, port 0, over UDP and, unless told otherwise, TCP on the same
+port. It answers every query by a *rule*: a function from the query (a dnslib
+``DNSRecord``) to a *script*, the messages to send back and when (seconds after
+the query arrived). The rules:
+
+- :func:`answer`: a positive answer: NOERROR, AA, one A record for the name asked.
+- :func:`nxdomain`: name error (RFC 1035 4.1.1): NXDOMAIN, AA, and the zone's
+  SOA in the authority section, as RFC 2308 section 3 asks of a negative answer.
+- :func:`nodata`: "NODATA" in RFC 2308's words (section 2.2): the name exists
+  but has no records of the type asked: NOERROR, AA, an empty answer section
+  and the SOA in the authority section.
+- :func:`negative`: any rcode, with or without AA and the SOA.
+- :func:`cname_only`: NOERROR, AA, and an answer section holding only a CNAME
+  to a target the fake does not answer for (the chain is left open).
+- :func:`referral`: a referral (RFC 1034 4.3.2, RFC 2308 2.1): NOERROR, AA
+  clear, an empty answer, NS records in the authority section and their
+  addresses (glue) in the additional section.
+- :func:`lowercased`: a positive answer whose question section is the question
+  asked in lower case, not echoed exactly.
+- :func:`header_only_formerr`: FORMERR as a bare 12-byte header, with no question.
+- :func:`garbage_sections`: a valid header whose counts the body does not
+  match: it promises two answer records, and the body holds the question and
+  then bytes that are no record (a compression pointer past the end).
+- :func:`silent`: never replies.
+- :func:`slow`: any rule, its messages sent ``seconds`` later. Every builder
+  also takes ``delay``.
+
+A rule is read on every query, so a test may change :attr:`FakeBackend.rule`
+while the fake runs (a backend that comes back). Every query a fake receives
+is kept in :attr:`FakeBackend.seen`, in arrival order. The fake is a context
+manager: leaving it stops its server threads, wakes replies still waiting for
+their delay (they are then not sent) and closes its sockets.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from typing import Callable, Sequence
+
+from dnslib import AAAA, CNAME, NS, QTYPE, RCODE, RR, SOA, A, DNSError, DNSLabel, DNSQuestion, DNSRecord
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer, TCPServer, UDPServer
+
+HOST = "127.0.0.1"
+POLL = 0.02             # seconds: how soon the server threads notice a stop
+BIND_ATTEMPTS = 20      # ports tried for UDP and TCP on one number
+UDP_BUFFER = 4 << 20    # bytes asked for: a burst of thousands of queries is queued, not dropped
+
+Send = tuple[float, bytes]                      # (seconds after the query arrived, a whole DNS message)
+Rule = Callable[[DNSRecord], Sequence[Send]]    # the query -> what to send back; () is silence
+
+QUIET = DNSLogger("-request,-reply,-truncated,-error")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _reply(request: DNSRecord, rcode: int = RCODE.NOERROR, aa: bool = True) -> DNSRecord:
+    """A reply to ``request`` echoing its ID, opcode, RD and question; RA clear."""
+    reply = request.reply(ra=0, aa=int(aa))
+    reply.header.rcode = rcode
+    return reply
+
+
+def _soa(zone: str) -> RR:
+    return RR(zone, QTYPE.SOA, ttl=60, rdata=SOA("a.", "b.", (1, 2, 3, 4, 5)))
+
+
+def _at(delay: float, build: Callable[[DNSRecord], DNSRecord | bytes]) -> Rule:
+    """A rule sending what ``build`` makes of the query, ``delay`` seconds after it arrived."""
+    def rule(request: DNSRecord) -> Sequence[Send]:
+        made = build(request)
+        return [(delay, made if isinstance(made, bytes) else made.pack())]
+    return rule
+
+
+def answer(address: str = "192.0.2.7", delay: float = 0.0) -> Rule:
+    """Positive: NOERROR, AA, one A record (``address``, or AAAA when it has a colon) for the name asked."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request)
+        rdata = AAAA(address) if ":" in address else A(address)
+        reply.add_answer(RR(request.q.qname, QTYPE.AAAA if ":" in address else QTYPE.A, ttl=60, rdata=rdata))
+        return reply
+    return _at(delay, build)
+
+
+def negative(rcode: int, delay: float = 0.0, soa: bool = False, zone: str = ".") -> Rule:
+    """The rcode alone; with ``soa``, also AA and ``zone``'s SOA in the authority section."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request, rcode, aa=soa)
+        if soa:
+            reply.add_auth(_soa(zone))
+        return reply
+    return _at(delay, build)
+
+
+def nxdomain(delay: float = 0.0, zone: str = ".") -> Rule:
+    """Authoritative name error (RFC 2308 section 3): NXDOMAIN, AA, ``zone``'s SOA in the authority section."""
+    return negative(RCODE.NXDOMAIN, delay, soa=True, zone=zone)
+
+
+def nodata(delay: float = 0.0, zone: str = ".") -> Rule:
+    """NODATA (RFC 2308 section 2.2): NOERROR, AA, no answer records, ``zone``'s SOA in the authority section."""
+    return negative(RCODE.NOERROR, delay, soa=True, zone=zone)
+
+
+def cname_only(target: str = "elsewhere.invalid.", delay: float = 0.0) -> Rule:
+    """NOERROR, AA, and only a CNAME from the name asked to ``target``, which the fake leaves unanswered."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request)
+        reply.add_answer(RR(request.q.qname, QTYPE.CNAME, ttl=60, rdata=CNAME(target)))
+        return reply
+    return _at(delay, build)
+
+
+def referral(ns: str = "ns1.child.invalid.", glue: str = "192.0.2.53", delay: float = 0.0) -> Rule:
+    """A referral: NOERROR, AA clear, no answer; NS ``ns`` for the name asked in the
+    authority section and its address ``glue`` in the additional section."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request, aa=False)
+        reply.add_auth(RR(request.q.qname, QTYPE.NS, ttl=60, rdata=NS(ns)))
+        reply.add_ar(RR(ns, QTYPE.A, ttl=60, rdata=A(glue)))
+        return reply
+    return _at(delay, build)
+
+
+def lowercased(address: str = "192.0.2.7", delay: float = 0.0) -> Rule:
+    """A positive answer (NOERROR, AA, A ``address``) whose question is the one asked, lower-cased."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request)
+        lower = DNSLabel(str(request.q.qname).lower())
+        reply.questions = [DNSQuestion(lower, request.q.qtype, request.q.qclass)]
+        reply.add_answer(RR(lower, QTYPE.A, ttl=60, rdata=A(address)))
+        return reply
+    return _at(delay, build)
+
+
+def header_only_formerr(delay: float = 0.0) -> Rule:
+    """FORMERR as a bare 12-byte header: the query's ID and opcode, QR set, every count 0."""
+    def build(request: DNSRecord) -> bytes:
+        flags = 0x8000 | (request.header.opcode << 11) | RCODE.FORMERR
+        return struct.pack("!6H", request.header.id, flags, 0, 0, 0, 0)
+    return _at(delay, build)
+
+
+def garbage_sections(delay: float = 0.0) -> Rule:
+    """A valid header (the query's ID, QR, AA, NOERROR) counting one question and two answers,
+    then the question and four bytes that are no record: a compression pointer past the end."""
+    def build(request: DNSRecord) -> bytes:
+        question = DNSRecord(q=request.q).pack()[12:]
+        flags = 0x8400 | (request.header.opcode << 11) | (request.header.rd << 8)
+        return struct.pack("!6H", request.header.id, flags, 1, 2, 0, 0) + question + b"\xc0\xff\x00\x01"
+    return _at(delay, build)
+
+
+def silent(request: DNSRecord) -> Sequence[Send]:
+    """Never replies."""
+    return ()
+
+
+def slow(rule: Rule, seconds: float) -> Rule:
+    """``rule``, with everything it sends ``seconds`` later."""
+    def delayed(request: DNSRecord) -> Sequence[Send]:
+        return [(at + seconds, data) for at, data in rule(request)]
+    return delayed
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class _ScriptHandler(DNSHandler):
+    """dnslib's handler, sending a rule's script instead of one reply: several messages,
+    each at its time, or none. Over TCP it serves every query on the connection."""
+
+    def handle(self) -> None:
+        fake: FakeBackend = self.server.resolver
+        if self.server.socket_type == socket.SOCK_STREAM:
+            self.protocol = "tcp"
+            self.request.settimeout(POLL)
+            while (data := self._read_framed(fake.stopping)) is not None:
+                self._play(fake, data, lambda reply: self.request.sendall(struct.pack("!H", len(reply)) + reply))
+        else:
+            self.protocol = "udp"
+            data, sock = self.request
+            self._play(fake, data, lambda reply: sock.sendto(reply, self.client_address), recorded=True)
+
+    def _read_framed(self, stopping: threading.Event) -> bytes | None:
+        """One length-prefixed message from the connection; None at its end or at a stop."""
+        prefix = self._read_exactly(2, stopping)
+        if prefix is None:
+            return None
+        return self._read_exactly(struct.unpack("!H", prefix)[0], stopping)
+
+    def _read_exactly(self, size: int, stopping: threading.Event) -> bytes | None:
+        data = b""
+        while len(data) < size and not stopping.is_set():
+            try:
+                chunk = self.request.recv(size - len(data))
+            except socket.timeout:
+                continue
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        return data if len(data) == size else None
+
+    def _play(self, fake: "FakeBackend", data: bytes, send: Callable[[bytes], object], recorded: bool = False) -> None:
+        """Parse the query (a fake ignores what it cannot parse), record it, and send its script."""
+        arrived = time.monotonic()
+        try:
+            request = DNSRecord.parse(data)
+        except DNSError:
+            return
+        if not recorded:
+            fake.seen.append(request)
+        for at, reply in sorted(fake.resolve(request, self), key=lambda send_at: send_at[0]):
+            if fake.stopping.wait(max(0.0, arrived + at - time.monotonic())):
+                return
+            try:
+                send(reply)
+            except OSError:
+                return
+
+
+class _RecordingUDPServer(UDPServer):
+    """dnslib's threaded UDP server, recording each query in the serving thread, so that
+    :attr:`FakeBackend.seen` is in arrival order and complete before any reply is sent;
+    with large socket buffers, as the LS has, so that a burst is not lost to the kernel."""
+
+    def server_bind(self) -> None:
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                self.socket.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+            except OSError:
+                pass            # the kernel's limit stands
+        super().server_bind()
+
+    def verify_request(self, request, client_address) -> bool:
+        try:
+            self.resolver.seen.append(DNSRecord.parse(request[0]))
+        except DNSError:
+            pass
+        return True
+
+
+class FakeBackend(BaseResolver):
+    """A misbehaving DNS server on ``host``, port 0: UDP, and TCP on the same port when ``tcp``.
+
+    ``rule`` decides every reply (see the module's list); :meth:`resolve` turns
+    a query into that rule's script. Use as ``with FakeBackend(nodata()) as fake:``
+    and point the resolver at :attr:`address`.
+    """
+
+    def __init__(self, rule: Rule, tcp: bool = True, host: str = HOST) -> None:
+        self.rule = rule
+        self.tcp = tcp
+        self.host = host
+        self.seen: list[DNSRecord] = []
+        self.stopping = threading.Event()
+        self._servers: list[DNSServer] = []
+        self._threads: list[threading.Thread] = []
+
+    def resolve(self, request: DNSRecord, handler: DNSHandler) -> Sequence[Send]:
+        """What to send for ``request``: the current rule's script."""
+        return self.rule(request)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of the fake, as the LS's backend list takes it."""
+        return self.host, self._servers[0].server.server_address[1]
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.host}:{self.address[1]}"
+
+    def start(self) -> "FakeBackend":
+        """Bind (UDP on a free port, then TCP on the same number; another port if that is taken) and serve."""
+        for _ in range(BIND_ATTEMPTS):
+            udp = DNSServer(self, self.host, 0, logger=QUIET, handler=_ScriptHandler, server=_RecordingUDPServer)
+            if not self.tcp:
+                self._servers = [udp]
+                break
+            try:
+                tcp = DNSServer(self, self.host, udp.server.server_address[1], tcp=True, logger=QUIET,
+                                handler=_ScriptHandler, server=TCPServer)
+            except OSError:
+                udp.server.server_close()
+                continue
+            self._servers = [udp, tcp]
+            break
+        else:
+            raise RuntimeError(f"no port free for UDP and TCP on {self.host} in {BIND_ATTEMPTS} attempts")
+        for server in self._servers:
+            thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": POLL},
+                                      name=f"fake-dns-{self.address[1]}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake every reply still waiting for its time (it is not sent), close the sockets."""
+        self.stopping.set()
+        for server in self._servers:
+            server.server.shutdown()
+        for server in self._servers:
+            server.server.server_close()        # joins the handler threads (socketserver's block_on_close)
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> "FakeBackend":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

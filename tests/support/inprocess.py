@@ -1,0 +1,140 @@
+"""The LS and the TS inside the test's own process: the one place tests build, start and stop them.
+
+Every use of the resolver's in-process API (``Authority``,
+``AuthoritativeServer``, ``Race``, ``resolver.ls.serve.build``, ``listen``,
+``start_probes``, ``close``) is here, so that a change of that API touches
+this module only:
+
+- :func:`make_ts`: a TS that is not listening, for ``reply(wire)`` calls;
+- :func:`balancer_over`: an LS core over stand-in upstreams, for ``handle`` calls;
+- :func:`running_ts` and :func:`running_ls`: async context managers that listen on
+  127.0.0.1 port 0 and close everything in ``finally``; :func:`running_ls_over_fakes`
+  starts fake backends (``support.fakes``) for the LS as well;
+- :func:`ask`: one query to a running server; :func:`run`: a test's coroutine, bounded in time.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Sequence, TypeVar
+
+import dns.asyncquery
+import dns.message
+
+from resolver.ls.balancer import LoadBalancer
+from resolver.ls.health import HealthMonitor
+from resolver.ls.race import Race
+from resolver.ls.serve import build
+from resolver.ls.settings import LsSettings, ProbeSettings
+from resolver.net.listening import Listener, listen
+from resolver.ts.authority import Authority
+from resolver.ts.server import AuthoritativeServer
+from resolver.ts.zones import ZoneData, load_table, load_zone_file
+from resolver.wire import NXDOMAIN
+
+from support.fakes import FakeBackend, Rule
+
+HOST = "127.0.0.1"
+T = TypeVar("T")
+
+
+def make_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> AuthoritativeServer:
+    """A TS serving ``zones``: master files (``*.zone``), tables (any other file) or loaded ZoneData.
+
+    Raises the resolver's ZoneError for a zone it rejects.
+    """
+    loaded = [zone if isinstance(zone, ZoneData)
+              else load_zone_file(zone) if zone.suffix == ".zone" else load_table(zone)
+              for zone in zones]
+    return AuthoritativeServer(Authority(loaded), silent_miss=silent_miss)
+
+
+def balancer_over(upstreams: Sequence[object], timeout: float = 5.0) -> LoadBalancer:
+    """An LS (its race at ``balancer.race``) over stand-in upstreams: objects with ``index``,
+    ``stats``, ``send(data)`` and ``send_stream(data)``; no sockets, no probes."""
+    backends = list(upstreams)
+    health = HealthMonitor(backends)      # never started: every upstream stays up
+    return LoadBalancer(backends, Race(backends, LsSettings((), timeout=timeout), health), health)
+
+
+@dataclass
+class Running:
+    """A server listening on loopback: where to ask it, and the object serving."""
+
+    host: str
+    port: int
+    server: Any             # the LoadBalancer or the AuthoritativeServer
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+
+@asynccontextmanager
+async def running_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> AsyncIterator[Running]:
+    """A TS (see :func:`make_ts`) listening on UDP and TCP at 127.0.0.1, port 0, until the block ends."""
+    ts = make_ts(*zones, silent_miss=silent_miss)
+    listener: Listener = await listen(HOST, 0, ts.handle)
+    try:
+        yield Running(listener.host, listener.port, ts)
+    finally:
+        listener.close()
+
+
+@asynccontextmanager
+async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = 5.0, rcode: int = NXDOMAIN,
+                     max_inflight: int = 20000, probe: ProbeSettings | None = None,
+                     probes: bool = True) -> AsyncIterator[Running]:
+    """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
+
+    ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight`` and
+    ``probe`` are the LS's settings; with ``probes`` it starts watching backend
+    health once it listens, as the real LS does. ``running.server`` is the
+    LoadBalancer (its race at ``.race``, its upstreams at ``.backends``).
+    """
+    settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
+                          probe=probe or ProbeSettings())
+    balancer = await build(settings)
+    listener: Listener | None = None
+    try:
+        listener = await listen(HOST, 0, balancer.handle)
+        if probes:
+            balancer.start_probes()
+        yield Running(listener.host, listener.port, balancer)
+    finally:
+        if listener is not None:
+            listener.close()
+        balancer.close()
+
+
+@asynccontextmanager
+async def running_ls_over_fakes(rules: Sequence[Rule], tcp: bool = True,
+                                **settings: Any) -> AsyncIterator[tuple[Running, list[FakeBackend]]]:
+    """A fake backend a rule (over UDP, and TCP with ``tcp``) and an LS racing them
+    (``settings`` as for :func:`running_ls`); the LS closes first, then the fakes stop."""
+    with ExitStack() as stack:
+        backends = [stack.enter_context(FakeBackend(rule, tcp=tcp)) for rule in rules]
+        async with running_ls([backend.address for backend in backends], **settings) as ls:
+            yield ls, backends
+
+
+async def ask(server: Running, name: str = "host.example", rdtype: str = "A", tcp: bool = False,
+              timeout: float = 8.0, **make_kw) -> tuple[dns.message.Message, float]:
+    """One query (``make_kw`` go to ``make_query``) to a running server; the reply and the seconds it took.
+
+    Asserts that the reply carries the query's ID and question.
+    """
+    query = dns.message.make_query(name, rdtype, **make_kw)
+    send = dns.asyncquery.tcp if tcp else dns.asyncquery.udp
+    started = time.monotonic()
+    reply = await send(query, server.host, timeout=timeout, port=server.port)
+    assert reply.id == query.id and reply.question == query.question
+    return reply, time.monotonic() - started
+
+
+def run(coro: Awaitable[T], limit: float = 30.0) -> T:
+    """Run a test's coroutine in a fresh event loop, failing it after ``limit`` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, limit))
