@@ -2,7 +2,7 @@
 
 A server is started with ``--listen 127.0.0.1:0`` and prints
 ``listening on HOST:PORT`` on stderr once its UDP and TCP sockets are bound:
-that line (:data:`LISTENING`) is the readiness signal, so nothing sleeps.
+that line (:data:`resolver.net.lifecycle.LISTENING`) is the readiness signal, so nothing sleeps.
 Later stderr lines are collected by a thread; a test that expects a line
 waits for it (:meth:`Server.wait_for_line`) rather than reading
 :attr:`Server.lines` at once.
@@ -24,10 +24,10 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
+from resolver.net.lifecycle import LISTENING
 from support.paths import ROOT
 from support.waiting import wait_until
 
-LISTENING = re.compile(r"listening on (\[[^\]]+\]|[^\s:]+):(\d+)")
 METRICS_URL = re.compile(r"metrics on (http://\S+/)metrics")
 
 
