@@ -34,8 +34,9 @@ import pytest
 from support.paths import ZONES
 from support.servers import Server
 from support.tools import require_tool
-from support.differential import (Accepted, Case, Nsd, Variant, compare, exchange, fields, mismatch_report,
-                          tcp_pipeline, unexplained)
+from support.differential import (Accepted, Case, Variant, compare, exchange, fields, mismatch_report,
+                                  tcp_pipeline, unexplained)
+from support.nsd import Nsd
 
 ZONE_FILES = [ZONES / "lab.example.zone", ZONES / "example.com.zone"]
 TCP_TIMEOUT = 1.0       # --tcp-timeout for our servers in this module

@@ -1,8 +1,8 @@
 """Differential testing: NSD as the reference, the same wire bytes to two servers, replies compared.
 
-Used by ``test_differential.py``. Four parts:
+Used by ``test_differential.py``, with a real NSD (:mod:`support.nsd`) as the
+reference. Three parts:
 
-* :class:`Nsd`: a real NSD on loopback serving the same zone files as our TS.
 * :class:`Variant` and :class:`Case`: one query (name, type, class and how it is
   sent) and its exact wire bytes, so both servers get the same bytes, ID included.
 * :func:`exchange`, :func:`tcp_pipeline`: send over UDP or TCP; ``None`` means no reply.
@@ -28,14 +28,11 @@ An unparseable reply is compared by its raw bytes.
 """
 from __future__ import annotations
 
-import signal
 import socket
 import struct
-import subprocess
 import time
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 import dns.edns
@@ -47,7 +44,6 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from support.ports import free_port
 from support.servers import read_tcp_message
 
 HOST = "127.0.0.1"
@@ -56,123 +52,6 @@ UDP_ATTEMPTS = 3
 
 FLAG_BITS = (("qr", 0x8000), ("aa", 0x0400), ("tc", 0x0200), ("rd", 0x0100), ("ra", 0x0080),
              ("z", 0x0040), ("ad", 0x0020), ("cd", 0x0010))
-
-
-# --------------------------------------------------------------------------- NSD
-
-
-def zone_origin(path: Path) -> str:
-    """``lab.example.zone`` serves ``lab.example.``, as our TS also takes it."""
-    return path.name.removesuffix(".zone") + "."
-
-
-class PortTaken(RuntimeError):
-    pass
-
-
-class Nsd:
-    """NSD in the foreground (``nsd -d``) with a config, state and log in ``workdir``."""
-
-    def __init__(self, binary: str, workdir: Path, zone_files: Iterable[Path], host: str = HOST) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.zone_files = [Path(z).resolve() for z in zone_files]
-        self.host = host
-        self.port = free_port(host)
-        self.conf = workdir / "nsd.conf"
-        self.logfile = workdir / "nsd.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self.host, self.port
-
-    @property
-    def hostport(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def write_conf(self) -> None:
-        w = self.workdir
-        lines = [
-            "server:",
-            f"    ip-address: {self.host}",
-            f"    port: {self.port}",
-            "    do-ip4: yes",
-            "    do-ip6: no",
-            '    username: ""',
-            '    chroot: ""',
-            '    database: ""',
-            f'    zonesdir: "{w}"',
-            f'    pidfile: "{w / "nsd.pid"}"',
-            f'    xfrdfile: "{w / "xfrd.state"}"',
-            f'    zonelistfile: "{w / "zone.list"}"',
-            f'    xfrdir: "{w}"',
-            f'    logfile: "{self.logfile}"',
-            "    server-count: 1",
-            "    verbosity: 2",
-            # Debian builds NSD with response rate limiting (200 qps by default):
-            # the tests send thousands of queries from one address, so turn it off.
-            "    rrl-ratelimit: 0",
-            "    rrl-whitelist-ratelimit: 0",
-            "remote-control:",
-            "    control-enable: no",
-        ]
-        for path in self.zone_files:
-            lines += ["zone:", f'    name: "{zone_origin(path)}"', f'    zonefile: "{path}"']
-        self.conf.write_text("\n".join(lines) + "\n")
-
-    def log(self) -> str:
-        parts = []
-        for path in (self.logfile, self.workdir / "nsd.stderr"):
-            if path.exists():
-                parts.append(f"--- {path.name}\n{path.read_text(errors='replace')}")
-        return "\n".join(parts)
-
-    def start(self, ready_timeout: float = 10.0, attempts: int = 3) -> None:
-        """Start NSD and wait until it answers an SOA query for every zone.
-
-        The port was free when picked; if NSD exits at once because another
-        process took it meanwhile, a new port is picked (``attempts`` times).
-        """
-        for attempt in range(attempts):
-            try:
-                return self._start(ready_timeout)
-            except PortTaken:
-                if attempt == attempts - 1:
-                    raise
-                self.port = free_port(self.host)
-
-    def _start(self, ready_timeout: float) -> None:
-        self.write_conf()
-        with open(self.workdir / "nsd.stderr", "wb") as err:
-            self.proc = subprocess.Popen([self.binary, "-d", "-c", str(self.conf)],
-                                         stdout=subprocess.DEVNULL, stderr=err, cwd=self.workdir)
-        deadline = time.monotonic() + ready_timeout
-        probes = [dns.message.make_query(zone_origin(z), "SOA") for z in self.zone_files]
-        waiting = list(probes)
-        while waiting:
-            if self.proc.poll() is not None:
-                log = self.log()
-                if "already in use" in log:
-                    raise PortTaken(log)
-                raise RuntimeError(f"nsd exited with {self.proc.returncode}\n{log}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"nsd did not answer SOA queries within {ready_timeout} s\n{self.log()}")
-            reply = exchange(waiting[0].to_wire(), self.address, timeout=0.2, attempts=1)
-            if reply is not None:
-                msg = dns.message.from_wire(reply)
-                if msg.rcode() == dns.rcode.NOERROR and msg.answer:
-                    waiting.pop(0)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # --------------------------------------------------------------------------- queries
