@@ -41,3 +41,26 @@ def demo_backends(start_server) -> tuple[Server, Server]:
     ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"))
     ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
     return ts1, ts2
+
+
+LAYERS = ("unit", "system", "conformance", "privileged")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Results by layer: the NSD matrix alone is thousands of cases, and a single total would hide
+    how many tests each other layer has."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if outcome == "passed" and report.when != "call":
+                continue        # a passing test also reports a passing setup and teardown
+            layer = next((part for part in report.nodeid.split("/") if part in LAYERS), "other")
+            per_layer = counts.setdefault(layer, {})
+            per_layer[outcome] = per_layer.get(outcome, 0) + 1
+    if not counts:
+        return
+    terminalreporter.section("tests by layer")
+    for layer in (*LAYERS, "other"):
+        if layer in counts:
+            terminalreporter.write_line(f"{layer:12} " + ", ".join(f"{n} {outcome}"
+                                                                  for outcome, n in sorted(counts[layer].items())))
