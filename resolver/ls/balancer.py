@@ -13,6 +13,7 @@ from .backends import Backend
 from .health import HealthMonitor
 from .race import Race
 from .ratelimit import RateLimiter
+from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
 
@@ -28,7 +29,7 @@ class LoadBalancer:
 
     def __init__(self, backends: list[Backend], race: Race, health: HealthMonitor, acl: AccessList | None = None,
                  limiter: RateLimiter | None = None, query_log: QueryLog | None = None,
-                 drain_grace: float = 0.5) -> None:
+                 drain_grace: float = LsSettings.drain_grace) -> None:
         self.backends = backends
         self.race = race
         self.health = health
@@ -54,6 +55,8 @@ class LoadBalancer:
         self.health.start()
 
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
+        """One client query (``data``, from ``addr``, to answer through ``sink``): refused, dropped,
+        answered by the LS itself, or raced across the backends."""
         stats = self.race.stats
         stats.queries[sink.stream] += 1
         if self.draining:
