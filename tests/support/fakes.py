@@ -33,12 +33,20 @@ the query arrived). The rules:
 A rule is read on every query, so a test may change :attr:`FakeBackend.rule`
 while the fake runs (a backend that comes back). Every query a fake receives
 is kept in :attr:`FakeBackend.seen`, in arrival order. The fake is a context
-manager: leaving it stops its server threads, wakes replies still waiting for
+manager: leaving it stops its server threads, drops replies still waiting for
 their delay (they are then not sent) and closes its sockets.
+
+UDP queries are answered in the server's own thread, and delayed replies are
+sent by one timer thread: no thread per datagram, so a fake keeps up with
+thousands of queries in flight even on a busy machine. TCP connections get a
+thread each, as dnslib's server gives them.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import socket
+import socketserver
 import struct
 import threading
 import time
@@ -188,7 +196,7 @@ class _ScriptHandler(DNSHandler):
         else:
             self.protocol = "udp"
             data, sock = self.request
-            self._play(fake, data, lambda reply: sock.sendto(reply, self.client_address), recorded=True)
+            self._play(fake, data, lambda reply: sock.sendto(reply, self.client_address), udp=True)
 
     def _read_framed(self, stopping: threading.Event) -> bytes | None:
         """One length-prefixed message from the connection; None at its end or at a stop."""
@@ -211,16 +219,23 @@ class _ScriptHandler(DNSHandler):
             data += chunk
         return data if len(data) == size else None
 
-    def _play(self, fake: "FakeBackend", data: bytes, send: Callable[[bytes], object], recorded: bool = False) -> None:
-        """Parse the query (a fake ignores what it cannot parse), record it, and send its script."""
+    def _play(self, fake: "FakeBackend", data: bytes, send: Callable[[bytes], object], udp: bool = False) -> None:
+        """Parse the query (a fake ignores what it cannot parse), record it, and send its script.
+
+        Over UDP (recorded already, as it arrived) what is due later goes to the
+        fake's timer thread; over TCP this connection's thread waits for it.
+        """
         arrived = time.monotonic()
         try:
             request = DNSRecord.parse(data)
         except DNSError:
             return
-        if not recorded:
+        if not udp:
             fake.seen.append(request)
         for at, reply in sorted(fake.resolve(request, self), key=lambda send_at: send_at[0]):
+            if udp and at > 0:
+                fake.timer.at(arrived + at, lambda reply=reply: send(reply))
+                continue
             if fake.stopping.wait(max(0.0, arrived + at - time.monotonic())):
                 return
             try:
@@ -229,10 +244,54 @@ class _ScriptHandler(DNSHandler):
                 return
 
 
+class _Timer:
+    """One thread that sends delayed UDP replies at their time, until the fake stops
+    (what is still waiting then is not sent)."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
+        self._due: list[tuple[float, int, Callable[[], object]]] = []
+        self._order = itertools.count()         # equal times keep their order
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="fake-dns-timer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def at(self, when: float, send: Callable[[], object]) -> None:
+        """Call ``send()`` at ``when`` (``time.monotonic()`` seconds)."""
+        with self._changed:
+            heapq.heappush(self._due, (when, next(self._order), send))
+            self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while not self._stopping.is_set():
+                wait = min(self._due[0][0] - time.monotonic(), POLL) if self._due else POLL
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                _, _, send = heapq.heappop(self._due)
+                try:
+                    send()
+                except OSError:
+                    pass            # the socket is closing: the fake is stopping
+
+    def join(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
 class _RecordingUDPServer(UDPServer):
-    """dnslib's threaded UDP server, recording each query in the serving thread, so that
-    :attr:`FakeBackend.seen` is in arrival order and complete before any reply is sent;
-    with large socket buffers, as the LS has, so that a burst is not lost to the kernel."""
+    """dnslib's UDP server, answering in its serving thread rather than a thread per datagram,
+    and recording each query as it arrives, so that :attr:`FakeBackend.seen` is in arrival
+    order and complete before any reply is sent; with large socket buffers, as the LS has,
+    so that a burst is not lost to the kernel."""
+
+    def process_request(self, request, client_address) -> None:
+        socketserver.BaseServer.process_request(self, request, client_address)    # no thread of its own
 
     def server_bind(self) -> None:
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
@@ -264,6 +323,7 @@ class FakeBackend(BaseResolver):
         self.host = host
         self.seen: list[DNSRecord] = []
         self.stopping = threading.Event()
+        self.timer = _Timer(self.stopping)
         self._servers: list[DNSServer] = []
         self._threads: list[threading.Thread] = []
 
@@ -297,6 +357,7 @@ class FakeBackend(BaseResolver):
             break
         else:
             raise RuntimeError(f"no port free for UDP and TCP on {self.host} in {BIND_ATTEMPTS} attempts")
+        self.timer.start()
         for server in self._servers:
             thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": POLL},
                                       name=f"fake-dns-{self.address[1]}", daemon=True)
@@ -313,6 +374,7 @@ class FakeBackend(BaseResolver):
             server.server.server_close()        # joins the handler threads (socketserver's block_on_close)
         for thread in self._threads:
             thread.join(5)
+        self.timer.join(5)
 
     def __enter__(self) -> "FakeBackend":
         return self.start()
