@@ -66,15 +66,21 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: LsSettings, opti
 
 
 @contextlib.asynccontextmanager
-async def started(settings: LsSettings, host: str = "127.0.0.1", port: int = 0
+async def started(settings: LsSettings, host: str = "127.0.0.1", port: int = 0, probes: bool = True
                   ) -> AsyncIterator[tuple[LoadBalancer, Listener]]:
-    """An LS listening on ``host:port`` (0: a free port) with probes running, for the block's
-    length; everything is closed when the block ends, however it ends."""
+    """An LS listening on ``host:port`` (0: a free port) for the block's length; everything is
+    closed when the block ends, however it ends.
+
+    With ``probes`` (as the ``ls`` command) it watches backend health once it
+    listens; without, no probe is sent and every backend counts as up, for a
+    caller that wants the backends to see only the queries it asks.
+    """
     balancer = await build(settings)
     try:
         listener = await listen(host, port, balancer.handle)
         try:
-            balancer.start_probes()
+            if probes:
+                balancer.start_probes()
             yield balancer, listener
         finally:
             listener.close()

@@ -1,9 +1,8 @@
 """The LS and the TS inside the test's own process: the one place tests build, start and stop them.
 
 Every use of the resolver's in-process API (``Authority``,
-``AuthoritativeServer``, ``Race``, ``resolver.ls.serve.build``, ``listen``,
-``start_probes``, ``close``) is here, so that a change of that API touches
-this module only:
+``AuthoritativeServer``, ``Race``, ``resolver.ls.serve.started``, ``listen``)
+is here, so that a change of that API touches this module only:
 
 - :func:`make_ts`: a TS that is not listening, for ``reply(wire)`` calls;
 - :func:`balancer_over`: an LS core over stand-in upstreams, for ``handle`` calls;
@@ -27,13 +26,12 @@ import dns.message
 from resolver.ls.balancer import LoadBalancer
 from resolver.ls.health import HealthMonitor
 from resolver.ls.race import Race
-from resolver.ls.serve import build
+from resolver.ls.serve import started
 from resolver.ls.settings import LsSettings, ProbeSettings
 from resolver.net.listening import Listener, listen
 from resolver.ts.authority import Authority
 from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneData, load_table, load_zone_file
-from resolver.wire import NXDOMAIN
 
 from support.fakes import FakeBackend, Rule
 
@@ -85,29 +83,21 @@ async def running_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> Asyn
 
 
 @asynccontextmanager
-async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = 5.0, rcode: int = NXDOMAIN,
-                     max_inflight: int = 20000, probe: ProbeSettings | None = None,
-                     probes: bool = True) -> AsyncIterator[Running]:
+async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSettings.timeout,
+                     rcode: int = LsSettings.timeout_rcode, max_inflight: int = LsSettings.max_inflight,
+                     probe: ProbeSettings = ProbeSettings(), probes: bool = True) -> AsyncIterator[Running]:
     """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
 
     ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight`` and
     ``probe`` are the LS's settings; with ``probes`` it starts watching backend
-    health once it listens, as the real LS does. ``running.server`` is the
-    LoadBalancer (its race at ``.race``, its upstreams at ``.backends``).
+    health once it listens, as the real LS does (:func:`resolver.ls.serve.started`).
+    ``running.server`` is the LoadBalancer (its race at ``.race``, its upstreams
+    at ``.backends``, its health monitor at ``.health``).
     """
     settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
-                          probe=probe or ProbeSettings())
-    balancer = await build(settings)
-    listener: Listener | None = None
-    try:
-        listener = await listen(HOST, 0, balancer.handle)
-        if probes:
-            balancer.start_probes()
+                          probe=probe)
+    async with started(settings, HOST, 0, probes=probes) as (balancer, listener):
         yield Running(listener.host, listener.port, balancer)
-    finally:
-        if listener is not None:
-            listener.close()
-        balancer.close()
 
 
 @asynccontextmanager
