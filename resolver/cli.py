@@ -64,7 +64,8 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-WORKERS = 1
+WORKERS = 1            # --workers: one process
+LOG_LEVEL = "info"
 TIMEOUT_RCODES = {"nxdomain": NXDOMAIN, "servfail": SERVFAIL}     # --on-timeout
 
 
@@ -79,7 +80,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     tcp_idle = ListenOptions.tcp_idle
     parser.add_argument("--tcp-timeout", type=positive_seconds, default=tcp_idle, metavar="SECONDS",
                         help=f"close a TCP connection with no complete query for this long (default {shown(tcp_idle)})")
-    parser.add_argument("--workers", type=worker_count, default=WORKERS, metavar="N",
+    parser.add_argument("--workers", type=small_count, default=WORKERS, metavar="N",
                         help=f"processes sharing the addresses with SO_REUSEPORT (default {WORKERS})")
     parser.add_argument("--metrics", type=hostport, metavar="ADDR:PORT",
                         help="serve Prometheus metrics on /metrics and a live status page on / "
@@ -118,7 +119,8 @@ def dns_name(text: str) -> str:
     return text
 
 
-def worker_count(text: str) -> int:
+def small_count(text: str) -> int:
+    """A whole number from 1 to 64 (--workers, --down-after)."""
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64: {text!r}")
     return int(text)
@@ -127,7 +129,8 @@ def worker_count(text: str) -> int:
 def build_parser() -> Parser:
     parser = Parser(prog="resolver", description="A DNS load-balancing resolver over authoritative servers.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=LOG_LEVEL, choices=["debug", "info", "warning", "error"],
+                        help=f"what goes to stderr (default {LOG_LEVEL})")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     ts = commands.add_parser("ts", help="authoritative server for zone files and tables")
@@ -147,12 +150,14 @@ def build_parser() -> Parser:
                     help="an authoritative server to race (repeatable); NAME labels it in logs and metrics")
     ls.add_argument("--timeout", type=positive_seconds, default=LsSettings.timeout, metavar="SECONDS",
                     help=f"how long to wait for a positive answer (default {shown(LsSettings.timeout)})")
-    ls.add_argument("--on-timeout", choices=list(TIMEOUT_RCODES),
-                    default=RCODE_NAMES[LsSettings.timeout_rcode].lower())
+    on_timeout = RCODE_NAMES[LsSettings.timeout_rcode].lower()
+    ls.add_argument("--on-timeout", choices=list(TIMEOUT_RCODES), default=on_timeout,
+                    help=f"what a query gets when no positive answer came in time (default {on_timeout})")
     ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
                     help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
-    ls.add_argument("--on-overflow", choices=["servfail", "drop"], default="servfail",
-                    help="what a query past --max-inflight gets (default servfail)")
+    on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
+    ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
+                    help=f"what a UDP query past --max-inflight gets: SERVFAIL, or no reply (default {on_overflow})")
     ls.add_argument("--allow", action=ListOption, type=network, metavar="CIDR",
                     help="clients served (repeatable); others get REFUSED. Default: loopback and the "
                          "private ranges, as dnsdist")
@@ -166,7 +171,7 @@ def build_parser() -> Parser:
                          "alive, so --silent-miss backends need a name they answer)")
     ls.add_argument("--probe-interval", type=positive_seconds, default=probe.interval, metavar="SECONDS",
                     help=f"seconds between health probes (default {shown(probe.interval)})")
-    ls.add_argument("--down-after", type=worker_count, default=probe.down_after, metavar="N",
+    ls.add_argument("--down-after", type=small_count, default=probe.down_after, metavar="N",
                     help=f"unanswered probes in a row that mark a backend down (default {probe.down_after})")
     add_server_options(ls)
 
@@ -177,7 +182,8 @@ def build_parser() -> Parser:
     client.add_argument("hostfile", type=Path, nargs="?", metavar="HOSTFILE",
                         help="one hostname a line (required unless --explain is given)")
     defaults = ClientSettings()
-    client.add_argument("--out", type=Path, default=defaults.out, metavar="FILE")
+    client.add_argument("--out", type=Path, default=defaults.out, metavar="FILE",
+                        help=f"the file written (default {defaults.out})")
     client.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
                         help=f"per name, retries included (default {shown(defaults.timeout)}, longer than the LS's "
                              f"{shown(LsSettings.timeout)}); with --explain, how long to wait for each backend "
@@ -188,7 +194,8 @@ def build_parser() -> Parser:
     client.add_argument("--type", type=record_type, default=defaults.rdtype, metavar="TYPE",
                         help=f"record type to ask for (default {defaults.rdtype}); lines are 'hostname DATA TYPE'")
     client.add_argument("--format", choices=["text", "json"], default=defaults.format,
-                        help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers}")
+                        help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers} "
+                             f"(default {defaults.format})")
     client.add_argument("--explain", type=dns_name, metavar="NAME",
                         help="ask every --backend for NAME at once, show each reply and which one the LS's "
                              "rule makes win; exit 0 only if the name resolves")
@@ -201,7 +208,8 @@ def build_parser() -> Parser:
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
                       help="holds ts1.txt, ts2.txt and hostnames.txt (default: the project's zones/)")
-    demo.add_argument("--out", type=Path, default=ClientSettings.out, metavar="FILE")
+    demo.add_argument("--out", type=Path, default=ClientSettings.out, metavar="FILE",
+                      help=f"the file written (default {ClientSettings.out})")
     return parser
 
 
@@ -249,18 +257,20 @@ def cmd_ts(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     ignore_hangups_until_serving()
-    from .ls.acl import DEFAULT_ALLOW, AccessList, parse_networks
+    from .ls.acl import AccessList
     from .ls.serve import serve
     names = [backend[2] for backend in args.backend if len(backend) == 3]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
+    if args.max_inflight < 1:
+        raise UsageError(f"resolver ls: --max-inflight must be at least 1, not {args.max_inflight} (see --help)")
     settings = LsSettings(
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop",
         probe=ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
-        acl=AccessList(args.allow or parse_networks(DEFAULT_ALLOW)), rate_limit=args.rate_limit,
-        query_log=args.query_log)
+        rate_limit=args.rate_limit, query_log=args.query_log,
+        **({"acl": AccessList(args.allow)} if args.allow else {}))
     return serve_with_workers(args, lambda addresses, options: run(
         serve(addresses, settings, options, metrics=args.metrics)))
 
@@ -271,7 +281,7 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
     Whatever the caller prepared before (the TS's compiled zones) the workers
     share copy-on-write.
     """
-    if args.workers == WORKERS:
+    if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))
         return 0
     if args.metrics:

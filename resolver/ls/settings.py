@@ -6,10 +6,10 @@ of the LS takes the settings it needs from it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..wire import NXDOMAIN
-from .acl import AccessList
+from .acl import DEFAULT_ALLOW, AccessList, parse_networks
 
 Address = tuple[str, int]
 BackendAddress = tuple[str, int] | tuple[str, int, str]    # (host, port) or (host, port, name)
@@ -36,7 +36,8 @@ class LsSettings:
     what the client gets then (NXDOMAIN, or SERVFAIL); ``max_inflight``: races
     waiting at once (capped by :data:`resolver.ls.race.MAX_INFLIGHT_LIMIT`);
     ``drop_overflow``: past it, UDP queries get no reply instead of SERVFAIL;
-    ``acl``: the clients served (``None``: all); ``rate_limit``: queries per
+    ``acl``: the clients served (by default loopback and the private ranges,
+    :data:`resolver.ls.acl.DEFAULT_ALLOW`; ``None``: all); ``rate_limit``: queries per
     second per client address (``None``: no limit); ``query_log``: ``-`` for
     stderr or a file (``None``: off).
     """
@@ -47,7 +48,7 @@ class LsSettings:
     max_inflight: int = 20000
     drop_overflow: bool = False
     probe: ProbeSettings = ProbeSettings()
-    acl: AccessList | None = None
+    acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None
     query_log: str | None = None
     drain_grace: float = 0.5        # seconds the races in flight get after SIGTERM

@@ -32,7 +32,8 @@ the query arrived). The rules:
 
 A rule is read on every query, so a test may change :attr:`FakeBackend.rule`
 while the fake runs (a backend that comes back). Every query a fake receives
-is kept in :attr:`FakeBackend.seen`, in arrival order. The fake is a context
+is kept in :attr:`FakeBackend.seen`, in arrival order, the LS's health probes
+(SOA queries for ``.``) included unless the LS was started without probes. The fake is a context
 manager: leaving it stops its server threads, drops replies still waiting for
 their delay (they are then not sent) and closes its sockets.
 

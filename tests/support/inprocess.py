@@ -1,8 +1,8 @@
 """The LS and the TS inside the test's own process: the one place tests build, start and stop them.
 
 Every use of the resolver's in-process API (``Authority``,
-``AuthoritativeServer``, ``Race``, ``resolver.ls.serve.started``, ``listen``)
-is here, so that a change of that API touches this module only:
+``AuthoritativeServer``, ``Race``, ``resolver.ls.serve.started``,
+``resolver.ts.serve.started``) is here, so that a change of that API touches this module only:
 
 - :func:`make_ts`: a TS that is not listening, for ``reply(wire)`` calls;
 - :func:`balancer_over`: an LS core over stand-in upstreams, for ``handle`` calls;
@@ -28,9 +28,10 @@ from resolver.ls.health import HealthMonitor
 from resolver.ls.race import Race
 from resolver.ls.serve import started
 from resolver.ls.settings import LsSettings, ProbeSettings
-from resolver.net.listening import Listener, listen
 from resolver.ts.authority import Authority
+from resolver.ts.serve import started as ts_started
 from resolver.ts.server import AuthoritativeServer
+from resolver.ts.settings import TsSettings
 from resolver.ts.zones import ZoneData, load_table, load_zone_file
 
 from support.fakes import FakeBackend, Rule
@@ -50,7 +51,7 @@ def make_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> Authoritative
     return AuthoritativeServer(Authority(loaded), silent_miss=silent_miss)
 
 
-def balancer_over(upstreams: Sequence[object], timeout: float = 5.0) -> LoadBalancer:
+def balancer_over(upstreams: Sequence[object], timeout: float = LsSettings.timeout) -> LoadBalancer:
     """An LS (its race at ``balancer.race``) over stand-in upstreams: objects with ``index``,
     ``stats``, ``send(data)`` and ``send_stream(data)``; no sockets, no probes."""
     backends = list(upstreams)
@@ -72,14 +73,13 @@ class Running:
 
 
 @asynccontextmanager
-async def running_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> AsyncIterator[Running]:
-    """A TS (see :func:`make_ts`) listening on UDP and TCP at 127.0.0.1, port 0, until the block ends."""
-    ts = make_ts(*zones, silent_miss=silent_miss)
-    listener: Listener = await listen(HOST, 0, ts.handle)
-    try:
+async def running_ts(*zones: Path, silent_miss: bool = False) -> AsyncIterator[Running]:
+    """A TS serving ``zones`` (master files ``*.zone``, tables any other file) on UDP and TCP at
+    127.0.0.1, port 0, until the block ends (:func:`resolver.ts.serve.started`)."""
+    settings = TsSettings(zones=tuple(z for z in zones if z.suffix == ".zone"),
+                          tables=tuple(z for z in zones if z.suffix != ".zone"), silent_miss=silent_miss)
+    async with ts_started(settings, HOST, 0) as (ts, listener):
         yield Running(listener.host, listener.port, ts)
-    finally:
-        listener.close()
 
 
 @asynccontextmanager
