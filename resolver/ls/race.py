@@ -4,8 +4,11 @@ Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
 sent upstream (the same ID to every backend, each on its own connected UDP
 socket, or over its TCP connection when the client came over TCP).
 A reply counts only if it comes from a backend still awaited, carries that ID
-and repeats the question byte for byte (so 0x20 letter-case randomisation by a
-client is checked too). Then:
+and repeats the question: type and class exactly, the name letter case aside
+(RFC 4343; some servers echo it lower-cased), and the client always gets its
+own spelling back. An error reply (FORMERR, NOTIMP, SERVFAIL, REFUSED) may
+carry no question at all, as NSD's FORMERR for some malformed queries does;
+it counts as that "no", and the client gets it with its question echoed. Then:
 
 * a NOERROR reply wins at once and goes to the client under the client's ID;
 * a negative reply is kept if it is the best so far (an authoritative NXDOMAIN
@@ -37,13 +40,14 @@ from typing import Callable, Iterator, Protocol, Sequence
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
-from ..wire import AA, NOERROR, NXDOMAIN, SERVFAIL, Query, error_reply, truncated_reply
+from ..wire import AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply, truncated_reply
 from .rule import negative_rank
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
 
 MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
+QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED))     # rcodes a reply may send without a question
 
 
 class Upstream(Protocol):
@@ -65,6 +69,28 @@ class HealthSignals(Protocol):
 
     def suspect(self, backend: Upstream) -> None:
         """A race timed out waiting for ``backend``: probe it now."""
+
+
+def as_asked(reply: bytes, entry: "Pending") -> bytes | None:
+    """A reply whose question is not the query's byte for byte, made answerable as the client asked, or None.
+
+    Accepted: the same question with the name in other letter case (the
+    client's spelling goes in its place; the name has the same length, so
+    compression pointers stay right), and a question-less error reply
+    (:data:`QUESTIONLESS_ERRORS`), which becomes the client's own error reply
+    with its question and OPT echoed. Anything else is not a reply to this query.
+    """
+    question = entry.q.question
+    qdcount, rcode = reply[4:6], reply[3] & 0x0F
+    if qdcount == b"\x00\x00":
+        if rcode in QUESTIONLESS_ERRORS:
+            return error_reply(entry.data, entry.q, rcode, reply[2] << 8 & AA)
+        return None
+    end = 12 + len(question)
+    asked = reply[12:end]
+    if qdcount != b"\x00\x01" or asked[-4:] != question[-4:] or asked[:-4].lower() != question[:-4].lower():
+        return None
+    return reply[:12] + question + reply[end:]
 
 
 class IdSource:
@@ -208,9 +234,14 @@ class Race:
                 stats.forged += 1
             return
         question = entry.q.question
-        if not entry.waiting & bit or data[4:6] != b"\x00\x01" or data[12:12 + len(question)] != question:
+        if not entry.waiting & bit:
             stats.forged += 1
             return
+        if data[4:6] != b"\x00\x01" or data[12:12 + len(question)] != question:
+            data = as_asked(data, entry)        # the rare replies that need a second look
+            if data is None:
+                stats.forged += 1
+                return
         rcode = data[3] & 0x0F
         stats.replies[rcode] += 1
         stats.latency.observe(perf_counter() - entry.started)

@@ -72,8 +72,9 @@ async def started(settings: LsSettings, host: str = "127.0.0.1", port: int = 0, 
     closed when the block ends, however it ends.
 
     With ``probes`` (as the ``ls`` command) it watches backend health once it
-    listens; without, no probe is sent and every backend counts as up, for a
-    caller that wants the backends to see only the queries it asks.
+    listens; without, no probe is sent on a schedule and every backend counts
+    as up, for a caller that wants the backends to see only the queries it
+    asks (a race that times out still brings one probe forward).
     """
     balancer = await build(settings)
     try:

@@ -22,7 +22,10 @@ the query arrived). The rules:
   addresses (glue) in the additional section.
 - :func:`lowercased`: a positive answer whose question section is the question
   asked in lower case, not echoed exactly.
-- :func:`header_only_formerr`: FORMERR as a bare 12-byte header, with no question.
+- :func:`other_question`: a positive-looking reply to the same name with another
+  question type (not an answer to the query).
+- :func:`header_only`: any rcode as a bare 12-byte header, with no question;
+  :func:`header_only_formerr` is FORMERR so (as NSD answers some malformed queries).
 - :func:`garbage_sections`: a valid header whose counts the body does not
   match: it promises two answer records, and the body holds the question and
   then bytes that are no record (a compression pointer past the end).
@@ -150,12 +153,28 @@ def lowercased(address: str = "192.0.2.7", delay: float = 0.0) -> Rule:
     return _at(delay, build)
 
 
-def header_only_formerr(delay: float = 0.0) -> Rule:
-    """FORMERR as a bare 12-byte header: the query's ID and opcode, QR set, every count 0."""
+def other_question(qtype: str = "AAAA", address: str = "203.0.113.9", delay: float = 0.0) -> Rule:
+    """A positive-looking reply (NOERROR, AA, an A record) whose question has the name asked but
+    type ``qtype``: a reply to another question, so not an answer to this one."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request)
+        reply.questions = [DNSQuestion(request.q.qname, getattr(QTYPE, qtype), request.q.qclass)]
+        reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=60, rdata=A(address)))
+        return reply
+    return _at(delay, build)
+
+
+def header_only(rcode: int, delay: float = 0.0) -> Rule:
+    """``rcode`` as a bare 12-byte header: the query's ID and opcode, QR set, every count 0."""
     def build(request: DNSRecord) -> bytes:
-        flags = 0x8000 | (request.header.opcode << 11) | RCODE.FORMERR
+        flags = 0x8000 | (request.header.opcode << 11) | rcode
         return struct.pack("!6H", request.header.id, flags, 0, 0, 0, 0)
     return _at(delay, build)
+
+
+def header_only_formerr(delay: float = 0.0) -> Rule:
+    """FORMERR as a bare 12-byte header (:func:`header_only`), as NSD answers some malformed queries."""
+    return header_only(RCODE.FORMERR, delay)
 
 
 def garbage_sections(delay: float = 0.0) -> Rule:

@@ -20,8 +20,8 @@ import dns.rdatatype
 import pytest
 from dnslib import QTYPE
 
-from support.fakes import (FakeBackend, Rule, answer, cname_only, garbage_sections, header_only_formerr, lowercased,
-                           negative, nodata, nxdomain, referral, silent, slow)
+from support.fakes import (FakeBackend, Rule, answer, cname_only, garbage_sections, header_only, header_only_formerr,
+                           lowercased, negative, nodata, nxdomain, other_question, referral, silent, slow)
 from support.waiting import wait_until
 
 NAME = "Www.Example.TEST."
@@ -108,14 +108,24 @@ def test_lowercased_echoes_the_question_in_lower_case(fake):
     assert reply.answer[0][0].address == "192.0.2.8"
 
 
-@pytest.mark.parametrize("fake", [header_only_formerr()], indirect=True)
-def test_header_only_formerr_is_twelve_bytes(fake):
+@pytest.mark.parametrize("fake", [other_question("AAAA")], indirect=True)
+def test_other_question_names_another_type(fake):
+    query, reply = raw(fake)
+    question = dns.message.from_wire(reply).question[0]
+    assert question.name == dns.message.from_wire(query).question[0].name
+    assert question.rdtype == dns.rdatatype.AAAA != dns.message.from_wire(query).question[0].rdtype
+
+
+@pytest.mark.parametrize("fake", [header_only_formerr(), header_only(dns.rcode.REFUSED)], indirect=True,
+                         ids=["FORMERR", "REFUSED"])
+def test_header_only_is_twelve_bytes(fake):
     query, reply = raw(fake)
     assert len(reply) == 12
     qid, flags, *counts = struct.unpack("!6H", reply)
-    assert qid == struct.unpack("!H", query[:2])[0] and flags & 0x8000 and flags & 0xF == dns.rcode.FORMERR
+    assert qid == struct.unpack("!H", query[:2])[0] and flags & 0x8000
+    assert flags & 0xF in (dns.rcode.FORMERR, dns.rcode.REFUSED)
     assert counts == [0, 0, 0, 0]
-    assert ask(fake).rcode() == dns.rcode.FORMERR       # dnspython takes it as the reply, with no question
+    assert ask(fake).rcode() == flags & 0xF       # dnspython takes it as the reply, with no question
 
 
 @pytest.mark.parametrize("fake", [garbage_sections()], indirect=True)

@@ -19,9 +19,10 @@ import dns.rdatatype
 import pytest
 from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 
-from resolver.wire import NXDOMAIN, SERVFAIL
+from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
-from support.fakes import FakeBackend, Send, answer, negative, silent
+from support.fakes import (FakeBackend, Send, answer, header_only, lowercased, negative, nxdomain, other_question,
+                           silent)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.waiting import wait_until_async
@@ -84,18 +85,18 @@ def test_replies_with_wrong_id_question_or_source_are_ignored():
                 wrong_id = query.reply(ra=0, aa=0)
                 wrong_id.header.id ^= 0x5555
                 wrong_id.add_answer(RR(name, QTYPE.A, ttl=60, rdata=A("203.0.113.67")))
-                wrong_case = DNSRecord(DNSHeader(id=query.header.id, qr=1, rd=query.header.rd),
-                                       q=DNSQuestion("HOST.example", QTYPE.A))
-                wrong_case.add_answer(RR("HOST.example.", QTYPE.A, ttl=60, rdata=A("203.0.113.68")))
+                other_name = DNSRecord(DNSHeader(id=query.header.id, qr=1, rd=query.header.rd),
+                                       q=DNSQuestion("other.example", QTYPE.A))
+                other_name.add_answer(RR("other.example.", QTYPE.A, ttl=60, rdata=A("203.0.113.68")))
                 honest = answer("192.0.2.99")(query)[0][1]
-                return [(0.0, wrong_id.pack()), (0.01, wrong_case.pack()), (0.1, honest)]
+                return [(0.0, wrong_id.pack()), (0.01, other_name.pack()), (0.1, honest)]
 
             with FakeBackend(lying_then_honest) as backend:
                 async with running_ls([backend.address], probes=False) as ls:
                     balancer = ls.server
                     reply, _ = await ask(ls, "host.example")
                     assert reply.answer[0][0].address == "192.0.2.99"
-                    # Wrong ID; same ID with the question in another letter case (the other source never reaches it).
+                    # Wrong ID; same ID with another question (the other source never reaches it).
                     assert balancer.backends[0].stats.forged == 2
     run(main())
 
@@ -217,4 +218,68 @@ def test_a_probe_reply_counts_even_when_a_pending_race_uses_the_same_id():
                 assert upstream.stats.forged == 0 and race_id in balancer.race.pending
             finally:
                 asking.cancel()
+    run(main())
+
+
+# --------------------------------------------------------------------------- the question, as asked
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_reply_echoing_the_question_in_other_letter_case_wins_in_the_clients_spelling(tcp):
+    async def main():
+        # The NXDOMAIN comes first; the lower-cased positive answer must still win the race.
+        async with running_ls_over_fakes([lowercased("192.0.2.8", delay=0.05), nxdomain()], probes=False) as (ls, _):
+            reply, _ = await ask(ls, "MiXeD.Example", tcp=tcp)
+            assert reply.rcode() == dns.rcode.NOERROR and reply.answer[0][0].address == "192.0.2.8"
+            assert reply.question[0].name.to_text() == "MiXeD.Example."       # the client's spelling, byte for byte
+            assert [b.stats.forged for b in ls.server.backends] == [0, 0]
+    run(main())
+
+
+def test_a_reply_to_another_type_is_not_an_answer():
+    async def main():
+        async with running_ls_over_fakes([other_question("AAAA")], timeout=0.3, probes=False) as (ls, _):
+            reply, _ = await ask(ls, "Host.Example")
+            assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.answer      # the made-up timeout answer
+            assert ls.server.race.stats.outcomes["timeout"] == 1
+            # Dropped, not counted as a reply; the probe the timeout brings forward may draw a second one.
+            stats = ls.server.backends[0].stats
+            assert stats.forged >= 1 and not any(stats.replies)
+    run(main())
+
+
+# --------------------------------------------------------------------------- error replies without a question
+
+
+@pytest.mark.parametrize("rcode", [FORMERR, SERVFAIL, NOTIMP, REFUSED], ids=lambda r: dns.rcode.to_text(r))
+def test_a_questionless_error_reply_is_that_no_and_ends_the_race_at_once(rcode):
+    async def main():
+        async with running_ls_over_fakes([header_only(rcode)], timeout=5.0, probes=False) as (ls, _):
+            reply, elapsed = await ask(ls, "Broken.Example", use_edns=0)
+            assert reply.rcode() == rcode and elapsed < 1.0                   # not the 5 s timeout
+            assert reply.edns == 0                                            # question and OPT echoed (by ask too)
+            stats = ls.server.backends[0].stats
+            assert stats.replies[rcode] == 1 and stats.forged == 0
+            assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+def test_a_questionless_error_loses_to_a_better_no():
+    async def main():
+        async with running_ls_over_fakes([header_only(SERVFAIL), nxdomain(delay=0.05)], probes=False) as (ls, _):
+            reply, _ = await ask(ls, "missing.example")
+            assert reply.rcode() == dns.rcode.NXDOMAIN and reply.authority      # the NXDOMAIN, with its SOA
+    run(main())
+
+
+@pytest.mark.parametrize("rcode", [NOERROR, NXDOMAIN], ids=["NOERROR", "NXDOMAIN"])
+def test_a_questionless_reply_that_is_no_error_is_dropped(rcode):
+    async def main():
+        async with running_ls_over_fakes([header_only(rcode)], timeout=0.3, probes=False) as (ls, _):
+            reply, _ = await ask(ls, "host.example")
+            assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.authority    # made up at the timeout
+            assert ls.server.race.stats.outcomes["timeout"] == 1
+            # Dropped, not counted as a reply; the probe the timeout brings forward may draw a second one.
+            stats = ls.server.backends[0].stats
+            assert stats.forged >= 1 and not any(stats.replies)
     run(main())
