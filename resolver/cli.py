@@ -155,6 +155,9 @@ def build_parser() -> Parser:
                     help=f"what a query gets when no positive answer came in time (default {on_timeout})")
     ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
                     help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
+    ls.add_argument("--nodata-grace", type=positive_seconds, default=LsSettings.nodata_grace, metavar="SECONDS",
+                    help="how long a NODATA (the name exists, not with that type) waits for backends still "
+                         f"silent before it goes back (default {shown(LsSettings.nodata_grace)})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
                     help=f"what a UDP query past --max-inflight gets: SERVFAIL, or no reply (default {on_overflow})")
@@ -267,7 +270,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         raise UsageError(f"resolver ls: --max-inflight must be at least 1, not {args.max_inflight} (see --help)")
     settings = LsSettings(
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
-        max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop",
+        max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop", nodata_grace=args.nodata_grace,
         probe=ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))

@@ -1,4 +1,4 @@
-"""The fan-out race: every query goes to every backend; the first NOERROR wins.
+"""The fan-out race: every query goes to every backend; the first reply that answers wins.
 
 Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
 sent upstream (the same ID to every backend, each on its own connected UDP
@@ -10,9 +10,15 @@ own spelling back. An error reply (FORMERR, NOTIMP, SERVFAIL, REFUSED) may
 carry no question at all, as NSD's FORMERR for some malformed queries does;
 it counts as that "no", and the client gets it with its question echoed. Then:
 
-* a NOERROR reply wins at once and goes to the client under the client's ID;
-* a negative reply is kept if it is the best so far (an authoritative NXDOMAIN
-  beats SERVFAIL, which beats REFUSED), and sent once every backend said no;
+* a reply that answers the question (:func:`resolver.ls.rule.noerror_rank`:
+  records of the type asked) wins at once and goes to the client under the
+  client's ID; a NOERROR reply whose sections it reads do not parse is dropped;
+* any other reply is a "no", kept if it is the best so far (an open CNAME
+  chain, then NODATA, then an authoritative NXDOMAIN, … then REFUSED: the
+  ranks of :mod:`resolver.ls.rule`), and sent once every backend said no;
+* a "no" that says the name exists (NODATA, an open CNAME chain) goes back
+  after a short grace (``nodata_grace``) even while other backends stay
+  silent, so a silent backend costs it milliseconds, not the timeout;
 * at the deadline the client gets NXDOMAIN, or SERVFAIL with
   ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
   in place of the made-up one, since it carries the zone's SOA;
@@ -26,7 +32,7 @@ hears of each change and names the backends a race timed out waiting for.
 
 Deadlines need no timer per query: all queries share one timeout, so the
 entries are already in deadline order in a deque, and one timer at a time
-fires at the oldest deadline.
+fires at the oldest deadline. Graces work the same way, in a deque of their own.
 """
 from __future__ import annotations
 
@@ -40,8 +46,9 @@ from typing import Callable, Iterator, Protocol, Sequence
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
-from ..wire import AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, error_reply, truncated_reply
-from .rule import negative_rank
+from ..wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, WireError, error_reply,
+                    truncated_reply)
+from .rule import ANSWER, NAME_EXISTS, negative_rank, noerror_rank
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -110,7 +117,7 @@ class Pending:
     """One client query waiting for its backends."""
 
     __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
-                 "deadline", "done")
+                 "deadline", "done", "grace_due")
 
     def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
                  deadline: float):
@@ -126,6 +133,7 @@ class Pending:
         self.started = started      # perf_counter(): the event loop's clock ticks in milliseconds
         self.deadline = deadline
         self.done = False
+        self.grace_due = 0.0         # when its NODATA goes back (0: no grace started)
 
 
 class Race:
@@ -146,6 +154,7 @@ class Race:
         self.timeout_rcode = settings.timeout_rcode
         self.max_inflight = min(settings.max_inflight, MAX_INFLIGHT_LIMIT)
         self.drop_overflow = settings.drop_overflow     # past the limit: no reply instead of SERVFAIL
+        self.nodata_grace = settings.nodata_grace
         self.pending: dict[int, Pending] = {}
         self.up_mask = (1 << len(self.backends)) - 1
         self._up_backends = list(self.backends)     # the backends asked: those in up_mask
@@ -153,6 +162,8 @@ class Race:
         self.query_log = query_log
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._graces: deque[Pending] = deque()
+        self._grace_timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
         # Per upstream ID, the backends a race still awaited when it ended: their
         # replies are late, not forged.
@@ -243,12 +254,20 @@ class Race:
                 stats.forged += 1
                 return
         rcode = data[3] & 0x0F
+        if rcode == NOERROR:
+            try:
+                rank = noerror_rank(data, 12 + len(question), entry.q.qtype)
+            except WireError:
+                stats.forged += 1       # sections that do not parse: no answer, no "no"
+                return
+        else:
+            rank = negative_rank(rcode, bool(data[2] & (AA >> 8)))
         stats.replies[rcode] += 1
         stats.latency.observe(perf_counter() - entry.started)
-        if rcode == NOERROR:
+        if rank == ANSWER:
             self._finish(entry, data, backend.index)
             return
-        self._negative(entry, bit, data, negative_rank(rcode, bool(data[2] & (AA >> 8))))
+        self._negative(entry, bit, data, rank)
 
     def on_lost(self, backend: Upstream, queries: list[bytes]) -> None:
         """TCP queries a backend will not answer (no connection): count them as SERVFAIL."""
@@ -263,6 +282,29 @@ class Race:
             entry.best, entry.best_rank, entry.best_from = data, rank, bit.bit_length() - 1
         if not entry.waiting:
             self._give_up(entry)
+        elif entry.best_rank >= NAME_EXISTS and not entry.grace_due:
+            self._start_grace(entry)
+
+    def _start_grace(self, entry: Pending) -> None:
+        """The name exists (NODATA, an open alias): give the silent backends ``nodata_grace`` seconds more."""
+        entry.grace_due = self._loop.time() + self.nodata_grace
+        self._graces.append(entry)
+        if self._grace_timer is None:
+            self._arm_grace()
+
+    def _arm_grace(self) -> None:
+        graces = self._graces
+        self._grace_timer = self._loop.call_at(graces[0].grace_due, self._end_graces) if graces else None
+
+    def _end_graces(self) -> None:
+        """Send the best "no" of every query whose grace is over (those still waiting for a backend)."""
+        now = self._loop.time()
+        graces = self._graces
+        while graces and (graces[0].done or graces[0].grace_due <= now):
+            entry = graces.popleft()
+            if not entry.done:
+                self._give_up(entry)
+        self._arm_grace()
 
     def _finish(self, entry: Pending, reply: bytes | None, winner: int = -1) -> None:
         """Send the client a backend's reply under its own ID (SERVFAIL for None)."""
@@ -312,9 +354,11 @@ class Race:
                 backend.stats.timeouts += 1
                 if self.health is not None:
                     self.health.suspect(backend)
-        # A backend's NXDOMAIN, which carries the zone's SOA, beats a made-up one.
+        # A backend's NXDOMAIN, which carries the zone's SOA, beats a made-up one; so does a "no" that
+        # says the name exists (a grace as long as the timeout).
         backend_nxdomain = entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN
-        self._give_up(entry, use_best=self.timeout_rcode == NXDOMAIN and backend_nxdomain)
+        self._give_up(entry, use_best=entry.best_rank >= NAME_EXISTS
+                      or (self.timeout_rcode == NXDOMAIN and backend_nxdomain))
 
     def _give_up(self, entry: Pending, use_best: bool = True) -> None:
         """No backend still awaited says yes: the best negative reply, or the timeout answer."""
@@ -334,5 +378,6 @@ class Race:
         return len(self.pending)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._grace_timer):
+            if timer is not None:
+                timer.cancel()

@@ -1,23 +1,109 @@
-"""The race's rule for negative replies: which "no" is worth most to the client.
+"""The race's rule: which replies answer the question, and which "no" is worth most to the client.
 
-Pure functions of a reply's header, shared by the race (:mod:`resolver.ls.race`)
+Pure functions of a reply's bytes, shared by the race (:mod:`resolver.ls.race`)
 and by ``client --explain`` (:mod:`resolver.client.explain`), which predicts the
 LS's choice without running an LS.
+
+A NOERROR reply answers the question only when its answer section holds a
+record of the type asked (after any CNAME or DNAME chain; any record for ANY).
+Otherwise it is one of the kinds of "no", ranked as SPEC's race rule ranks them,
+best first:
+
+* an open alias chain: CNAMEs (or a DNAME) whose target the reply leaves open;
+* NODATA (RFC 2308 2.2): the name exists without records of that type;
+* NXDOMAIN, authoritative (with the zone's SOA, RFC 2308 3), then not;
+* a referral (RFC 1034 4.3.2): NOERROR, AA clear, no answer, NS in authority;
+* SERVFAIL, then NOTIMP and FORMERR, then REFUSED.
+
+A reply must parse before it can win or be kept: every record of every section
+is walked, names by their labels and the rest by its length, at a few
+operations a record, so the rule costs the hot path little; record data is
+not read.
 """
 from __future__ import annotations
 
-from ..wire import FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
+from ..wire import FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError
 
-_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}
+TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_DNAME, TYPE_ANY = 2, 6, 5, 39, 255
+
+# Ranks of the replies that do not answer, best first (the race keeps the highest).
+ALIAS = 8           # an open CNAME/DNAME chain
+NODATA = 7
+NXDOMAIN_AA = 6
+NXDOMAIN_PLAIN = 5
+REFERRAL = 4
+_ERROR_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}
+ANSWER = 9          # not a "no": it wins the race at once
+NAME_EXISTS = NODATA    # ranks at or above this say the name exists: they go back after the NODATA grace
 
 
 def negative_rank(rcode: int, authoritative: bool) -> int:
-    """How useful a negative reply is to the client; the race returns the highest.
-
-    An authoritative NXDOMAIN (5, it carries the zone's SOA, RFC 2308) beats a
-    non-authoritative one (4), then SERVFAIL (3), NOTIMP and FORMERR (2),
-    REFUSED (1); any other rcode ranks 0.
-    """
+    """The rank of a reply with an error rcode or NXDOMAIN (0 for any other rcode)."""
     if rcode == NXDOMAIN:
-        return 5 if authoritative else 4
-    return _RANKS.get(rcode, 0)
+        return NXDOMAIN_AA if authoritative else NXDOMAIN_PLAIN
+    return _ERROR_RANKS.get(rcode, 0)
+
+
+def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
+    """What a NOERROR reply is: :data:`ANSWER`, :data:`ALIAS`, :data:`NODATA` or :data:`REFERRAL`.
+
+    ``question_end`` is the offset just past the reply's question section,
+    ``qtype`` the type asked. Every record of every section is walked: a name
+    by its labels (a compression pointer must point back into the message),
+    the rest by its length. Raises :class:`~resolver.wire.WireError` when the
+    reply does not hold the records its header counts, or holds bytes after them.
+    """
+    ancount = (reply[6] << 8) | reply[7]
+    nscount = (reply[8] << 8) | reply[9]
+    arcount = (reply[10] << 8) | reply[11]
+    end = len(reply)
+    pos = question_end
+    answered = alias = False
+    for _ in range(ancount):
+        pos, rdtype = _record(reply, pos, end)
+        if rdtype == qtype or qtype == TYPE_ANY:
+            answered = True
+        elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
+            alias = True
+    soa = delegates = False
+    for _ in range(nscount):
+        pos, rdtype = _record(reply, pos, end)
+        if rdtype == TYPE_SOA:
+            soa = True
+        elif rdtype == TYPE_NS:
+            delegates = True
+    for _ in range(arcount):
+        pos, _ = _record(reply, pos, end)
+    if pos != end:
+        raise WireError("bytes after the last record")
+    if answered:
+        return ANSWER
+    if alias:
+        return ALIAS
+    if ancount or soa or reply[2] & 0x04 or not delegates:     # AA: the server holds the name's zone
+        return NODATA
+    return REFERRAL
+
+
+def _record(reply: bytes, pos: int, end: int) -> tuple[int, int]:
+    """The offset past the resource record at ``pos``, and its type. Raises WireError if it is not whole."""
+    while True:                     # the owner name, label by label
+        if pos >= end:
+            raise WireError("name runs past the end")
+        length = reply[pos]
+        if length >= 0xC0:
+            if pos + 1 >= end or (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
+                raise WireError("compression pointer out of the message or not backward")
+            pos += 2
+            break
+        if length > 63:
+            raise WireError("bad label type")
+        pos += length + 1
+        if not length:
+            break
+    if pos + 10 > end:
+        raise WireError("record runs past the end")
+    after = pos + 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
+    if after > end:
+        raise WireError("record data runs past the end")
+    return after, (reply[pos] << 8) | reply[pos + 1]

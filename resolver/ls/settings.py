@@ -36,6 +36,8 @@ class LsSettings:
     what the client gets then (NXDOMAIN, or SERVFAIL); ``max_inflight``: races
     waiting at once (capped by :data:`resolver.ls.race.MAX_INFLIGHT_LIMIT`);
     ``drop_overflow``: past it, UDP queries get no reply instead of SERVFAIL;
+    ``nodata_grace``: seconds a "no" that says the name exists (NODATA, an
+    open CNAME chain) waits for backends still silent before it goes back;
     ``acl``: the clients served (by default loopback and the private ranges,
     :data:`resolver.ls.acl.DEFAULT_ALLOW`; ``None``: all); ``rate_limit``: queries per
     second per client address (``None``: no limit); ``query_log``: ``-`` for
@@ -47,6 +49,7 @@ class LsSettings:
     timeout_rcode: int = NXDOMAIN
     max_inflight: int = 20000
     drop_overflow: bool = False
+    nodata_grace: float = 0.2
     probe: ProbeSettings = ProbeSettings()
     acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None

@@ -4,7 +4,7 @@ A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms``, for example::
 
     2026-11-24T06:58:04.123Z 127.0.0.1:40213 www.ibm.com. A won:ts2 NOERROR 0.21ms
 
-On the LS, OUTCOME is ``won:BACKEND`` (the first NOERROR), ``negative:BACKEND``
+On the LS, OUTCOME is ``won:BACKEND`` (the first reply that answers), ``negative:BACKEND``
 (every backend said no; the best no came from BACKEND), ``timeout``,
 ``all-down``, ``failed`` (a backend failed without a reply) or ``overflow``,
 and the time runs from the query to the reply. On the TS it is ``answered``,

@@ -50,7 +50,7 @@ class BackendStats:
     def __init__(self) -> None:
         self.sent = 0                   # client queries sent to it (health probes not counted)
         self.replies = [0] * RCODES     # its replies by rcode, late ones included
-        self.wins = 0                   # races its reply won (the first NOERROR)
+        self.wins = 0                   # races its reply won (the first that answers)
         self.timeouts = 0               # races that timed out still waiting for it
         self.forged = 0                 # replies dropped: unknown ID, or not the question asked
         self.late = 0                   # replies to races already over (the losers')

@@ -85,17 +85,18 @@ async def running_ts(*zones: Path, silent_miss: bool = False) -> AsyncIterator[R
 @asynccontextmanager
 async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSettings.timeout,
                      rcode: int = LsSettings.timeout_rcode, max_inflight: int = LsSettings.max_inflight,
-                     probe: ProbeSettings = ProbeSettings(), probes: bool = True) -> AsyncIterator[Running]:
+                     probe: ProbeSettings = ProbeSettings(), probes: bool = True,
+                     nodata_grace: float = LsSettings.nodata_grace) -> AsyncIterator[Running]:
     """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
 
-    ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight`` and
-    ``probe`` are the LS's settings; with ``probes`` it starts watching backend
+    ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight``,
+    ``probe`` and ``nodata_grace`` are the LS's settings; with ``probes`` it starts watching backend
     health once it listens, as the real LS does (:func:`resolver.ls.serve.started`).
     ``running.server`` is the LoadBalancer (its race at ``.race``, its upstreams
     at ``.backends``, its health monitor at ``.health``).
     """
     settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
-                          probe=probe)
+                          probe=probe, nodata_grace=nodata_grace)
     async with started(settings, HOST, 0, probes=probes) as (balancer, listener):
         yield Running(listener.host, listener.port, balancer)
 

@@ -21,8 +21,8 @@ from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
-from support.fakes import (FakeBackend, Send, answer, header_only, lowercased, negative, nxdomain, other_question,
-                           silent)
+from support.fakes import (FakeBackend, Send, answer, cname_only, garbage_sections, header_only, lowercased,
+                           negative, nodata, nxdomain, other_question, referral, silent)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.waiting import wait_until_async
@@ -282,4 +282,111 @@ def test_a_questionless_reply_that_is_no_error_is_dropped(rcode):
             # Dropped, not counted as a reply; the probe the timeout brings forward may draw a second one.
             stats = ls.server.backends[0].stats
             assert stats.forged >= 1 and not any(stats.replies)
+    run(main())
+
+
+# --------------------------------------------------------------------------- positive answers win; "no"s rank
+
+
+NOT_ANSWERS = {"nodata": nodata, "referral": referral, "cname-only": cname_only}
+
+
+@pytest.mark.parametrize("no_first", [True, False], ids=["no-first", "answer-first"])
+@pytest.mark.parametrize("kind", list(NOT_ANSWERS))
+def test_a_positive_answer_beats_a_noerror_without_one_30_times_of_30(kind, no_first):
+    async def main():
+        # A delay in the backend makes the order deterministic: the other reply comes 50 ms later.
+        no, yes = (NOT_ANSWERS[kind](), answer("192.0.2.30", delay=0.05)) if no_first else \
+            (NOT_ANSWERS[kind](delay=0.05), answer("192.0.2.30"))
+        async with running_ls_over_fakes([no, yes], probes=False) as (ls, _):
+            replies = await asyncio.gather(*(ask(ls, f"n{i}.corp.example") for i in range(30)))
+            assert [r.rcode() for r, _ in replies] == [dns.rcode.NOERROR] * 30
+            assert all(r.answer and r.answer[-1][0].address == "192.0.2.30" for r, _ in replies)
+            assert ls.server.race.stats.outcomes["won"] == 30
+    run(main())
+
+
+def is_nodata(reply: dns.message.Message) -> bool:
+    return reply.rcode() == dns.rcode.NOERROR and not reply.answer and \
+        [rrset.rdtype for rrset in reply.authority] == [dns.rdatatype.SOA]
+
+
+def is_referral(reply: dns.message.Message) -> bool:
+    return reply.rcode() == dns.rcode.NOERROR and not reply.answer and \
+        [rrset.rdtype for rrset in reply.authority] == [dns.rdatatype.NS]
+
+
+def is_cname_only(reply: dns.message.Message) -> bool:
+    return reply.rcode() == dns.rcode.NOERROR and [rrset.rdtype for rrset in reply.answer] == [dns.rdatatype.CNAME]
+
+
+def is_nxdomain(reply: dns.message.Message) -> bool:
+    return reply.rcode() == dns.rcode.NXDOMAIN and bool(reply.authority)
+
+
+# (better, worse, what the client must get): each pair asked in both orders.
+RANKED = [
+    (cname_only, nodata, is_cname_only),
+    (nodata, nxdomain, is_nodata),
+    (nxdomain, referral, is_nxdomain),
+    (referral, lambda delay=0.0: negative(dns.rcode.SERVFAIL, delay), is_referral),
+    (lambda delay=0.0: negative(dns.rcode.SERVFAIL, delay), lambda delay=0.0: negative(dns.rcode.REFUSED, delay),
+     lambda reply: reply.rcode() == dns.rcode.SERVFAIL),
+]
+
+
+@pytest.mark.parametrize("better_first", [True, False], ids=["better-first", "worse-first"])
+@pytest.mark.parametrize("better, worse, expected", RANKED,
+                         ids=["alias>nodata", "nodata>nxdomain", "nxdomain>referral", "referral>servfail",
+                              "servfail>refused"])
+def test_when_no_backend_answers_the_best_no_goes_back(better, worse, expected, better_first):
+    async def main():
+        rules = [better(), worse(delay=0.05)] if better_first else [better(delay=0.05), worse()]
+        async with running_ls_over_fakes(rules, probes=False) as (ls, _):
+            reply, elapsed = await ask(ls, "missing.corp.example")
+            assert expected(reply), reply
+            assert elapsed < 1.0        # every backend said no: no waiting for the timeout
+            assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+@pytest.mark.parametrize("kind", ["nodata", "cname-only"])
+def test_a_no_that_says_the_name_exists_goes_back_after_the_grace_despite_a_silent_backend(kind):
+    async def main():
+        async with running_ls_over_fakes([NOT_ANSWERS[kind](), silent], timeout=5.0, nodata_grace=0.2,
+                                         probes=False) as (ls, _):
+            reply, elapsed = await ask(ls, "v6only.corp.example", "AAAA")
+            assert reply.rcode() == dns.rcode.NOERROR and not any(r.rdtype == dns.rdatatype.AAAA for r in reply.answer)
+            assert 0.15 < elapsed < 1.0          # the grace, not the 5 s timeout
+            assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+def test_an_nxdomain_gets_no_grace_a_silent_backend_may_still_have_the_name():
+    async def main():
+        async with running_ls_over_fakes([nxdomain(), silent], timeout=0.5, nodata_grace=0.05,
+                                         probes=False) as (ls, _):
+            reply, elapsed = await ask(ls, "maybe.corp.example")
+            assert is_nxdomain(reply) and elapsed > 0.45      # the backend's NXDOMAIN, at the timeout
+            assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+def test_an_answer_within_the_grace_still_wins():
+    async def main():
+        async with running_ls_over_fakes([nodata(), answer("192.0.2.31", delay=0.05)], nodata_grace=0.5,
+                                         probes=False) as (ls, _):
+            reply, _ = await ask(ls, "late.corp.example")
+            assert reply.answer[0][0].address == "192.0.2.31"
+    run(main())
+
+
+def test_a_noerror_reply_whose_sections_do_not_parse_is_dropped_and_the_good_one_wins():
+    async def main():
+        async with running_ls_over_fakes([garbage_sections(), answer("192.0.2.32", delay=0.05)],
+                                         probes=False) as (ls, _):
+            reply, _ = await ask(ls, "host.corp.example")
+            assert reply.answer[0][0].address == "192.0.2.32"
+            garbage = ls.server.backends[0].stats
+            assert garbage.forged >= 1 and not any(garbage.replies)
     run(main())
