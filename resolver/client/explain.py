@@ -24,16 +24,25 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from ..ls.rule import negative_rank
+from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, negative_rank, noerror_rank
+from ..wire import WireError
 from ..net.addresses import address_family, format_hostport
 from .resolver import Resolution, Resolver, records_of
 from .settings import ClientSettings
 TIMEOUT_ANSWER = "NXDOMAIN (SERVFAIL with --on-timeout servfail)"
 
 
+NOERROR_KINDS = {ALIAS: "CNAME", NODATA: "NODATA", REFERRAL: "referral"}     # a NOERROR that does not answer
+
+
 @dataclass
 class BackendReply:
-    """One backend's reply to the question, or its silence."""
+    """One backend's reply to the question, or its silence.
+
+    ``rank`` is the LS's own verdict on the reply (:mod:`resolver.ls.rule`):
+    :data:`~resolver.ls.rule.ANSWER`, or how good a "no" it is; left out, it
+    follows from the rcode (a NOERROR with records answers, one without is NODATA).
+    """
 
     backend: str
     rcode: int | None = None        # None: no reply
@@ -41,12 +50,24 @@ class BackendReply:
     answers: list[str] = field(default_factory=list)
     ms: float = 0.0
     unreachable: bool = False       # port closed: the LS marks it down and stops waiting for it
+    rank: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rank is None and self.rcode is not None:
+            if self.rcode == dns.rcode.NOERROR:
+                self.rank = ANSWER if self.answers else NODATA
+            else:
+                self.rank = negative_rank(self.rcode, self.authoritative)
 
     @property
     def status(self) -> str:
+        """The rcode, with what kind of "no" a NOERROR is when it does not answer (NODATA, referral, CNAME)."""
         if self.unreachable:
             return "unreachable"
-        return "silent" if self.rcode is None else dns.rcode.to_text(self.rcode)
+        if self.rcode is None:
+            return "silent"
+        kind = NOERROR_KINDS.get(self.rank) if self.rcode == dns.rcode.NOERROR else None
+        return dns.rcode.to_text(self.rcode) + (f" ({kind})" if kind else "")
 
 
 @dataclass
@@ -94,29 +115,35 @@ async def _await_reply(sock: dns.asyncbackend.DatagramSocket, backend: str, quer
     except ConnectionRefusedError:
         return BackendReply(backend, unreachable=True)
     return BackendReply(backend, reply.rcode(), bool(reply.flags & dns.flags.AA),
-                        records_of(reply, query.question[0].rdtype), (received - sent) * 1000)
+                        records_of(reply, query.question[0].rdtype), (received - sent) * 1000,
+                        rank=rank_of(reply, query))
+
+
+def rank_of(reply: dns.message.Message, query: dns.message.Message) -> int:
+    """The LS's verdict on a reply (:mod:`resolver.ls.rule`), read from its wire form as the LS reads it."""
+    if reply.rcode() != dns.rcode.NOERROR:
+        return negative_rank(reply.rcode(), bool(reply.flags & dns.flags.AA))
+    question = query.question[0]
+    try:
+        return noerror_rank(reply.to_wire(), 12 + len(question.name.to_wire()) + 4, question.rdtype)
+    except WireError:
+        return 0
 
 
 def predict(replies: list[BackendReply], rdtype: str, timeout: float) -> Verdict:
-    """The LS's rule applied to the replies: the first NOERROR, else the best negative, else its timeout."""
+    """The LS's rule applied to the replies: the first that answers, else the best "no", else its timeout."""
     replied = sorted((r for r in replies if r.rcode is not None), key=lambda r: r.ms)
-    positive = next((r for r in replied if r.rcode == dns.rcode.NOERROR), None)
-    if positive is not None:
-        return _won(positive, rdtype)
-    return _lost(replies, replied, timeout)
+    winner = next((r for r in replied if r.rank == ANSWER), None)
+    if winner is not None:
+        return Verdict(f"winner: {winner.backend}, the first reply that answers ({winner.ms:.2f} ms)",
+                       frozenset({"NOERROR"}), winner.answers, resolved=True)
+    return _lost(replies, replied, rdtype, timeout)
 
 
-def _won(winner: BackendReply, rdtype: str) -> Verdict:
-    text = f"winner: {winner.backend}, the first NOERROR reply ({winner.ms:.2f} ms)"
-    if not winner.answers:
-        text += f", but NODATA: the name exists without {rdtype} records"
-    return Verdict(text, frozenset({"NOERROR"}), winner.answers, resolved=bool(winner.answers))
-
-
-def _lost(replies: list[BackendReply], replied: list[BackendReply], timeout: float) -> Verdict:
-    """No NOERROR: the best negative reply at once, or whatever the LS gives at its timeout."""
+def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str, timeout: float) -> Verdict:
+    """No answer: the best "no" at once (or after the NODATA grace), or whatever the LS gives at its timeout."""
     # max keeps the earliest of equals, as the LS keeps a later reply only when it ranks higher.
-    best = max(replied, key=lambda r: negative_rank(r.rcode, r.authoritative), default=None)
+    best = max(replied, key=lambda r: r.rank, default=None)
     silent = [r.backend for r in replies if r.status == "silent"]
     timed_out = frozenset({"NXDOMAIN", "SERVFAIL"})
     if best is None and not silent:
@@ -126,6 +153,10 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], timeout: flo
         return Verdict(f"no backend replied within {timeout:g} s: the LS answers {TIMEOUT_ANSWER} at its timeout",
                        timed_out)
     said = f"{best.status}{' (authoritative)' if best.authoritative else ''} from {best.backend}"
+    if best.rank >= NAME_EXISTS:
+        when = "at once" if not silent else f"after its --nodata-grace, while {', '.join(silent)} stayed silent"
+        return Verdict(f"no answer: the best no is {said}, the name exists without {rdtype} records; "
+                       f"the LS answers with it {when}", frozenset({"NOERROR"}))
     if not silent:
         who = "every reachable backend" if len(replied) < len(replies) else "all backends"
         return Verdict(f"no positive answer: {who} said no; the LS answers at once with the best negative, "

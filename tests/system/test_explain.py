@@ -14,6 +14,7 @@ import pytest
 from support.paths import ROOT, ZONES
 from support.ports import free_port
 from resolver.client.explain import BackendReply, predict
+from resolver.ls.rule import ALIAS, ANSWER, NODATA, REFERRAL
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_a_name_only_the_silent_ts_has_wins_there_and_the_ls_agrees(servers):
     assert lines[0] == "WWW.IBM.COM A, asked of 2 backends at once"
     assert row(result.stdout, ts1)[1:3] == ["NOERROR", "yes"] and row(result.stdout, ts1)[4] == "129.42.38.10"
     assert row(result.stdout, ts2)[1:3] == ["NXDOMAIN", "yes"]
-    assert lines[-2].startswith(f"winner: {ts1.hostport}, the first NOERROR reply (")
+    assert lines[-2].startswith(f"winner: {ts1.hostport}, the first reply that answers (")
     assert lines[-1].startswith(f"LS {ls.hostport} answered NOERROR 129.42.38.10 in ")
     assert lines[-1].endswith(": agrees")
     assert result.stderr == ""
@@ -57,7 +58,7 @@ def test_a_silent_backend_is_shown_silent_while_the_other_wins(servers):
     assert result.returncode == 0, result.stdout + result.stderr
     assert row(result.stdout, ts1) == [ts1.hostport, "silent", "-", "-", "-"]
     assert row(result.stdout, ts2)[4] == "8.8.8.8"
-    assert f"winner: {ts2.hostport}, the first NOERROR reply" in result.stdout
+    assert f"winner: {ts2.hostport}, the first reply that answers" in result.stdout
     assert result.stdout.rstrip().endswith(": agrees")
 
 
@@ -101,11 +102,14 @@ def test_a_closed_port_is_unreachable_and_not_waited_for(demo_backends):
     assert result.stdout.splitlines()[-1].startswith("no positive answer: every reachable backend said no")
 
 
-def test_nodata_wins_but_does_not_resolve(demo_backends):
+def test_nodata_is_the_best_no_but_does_not_resolve(demo_backends):
     ts1, ts2 = demo_backends
     result = explain("multi.example.org", "--backend", ts1.hostport, "--backend", ts2.hostport, "--type", "AAAA")
     assert result.returncode == 1
-    assert result.stdout.splitlines()[-1].endswith(", but NODATA: the name exists without AAAA records")
+    has_it = next(ts for ts in (ts1, ts2) if row(result.stdout, ts)[1] == "NOERROR (NODATA)")
+    assert result.stdout.splitlines()[-1] == (
+        f"no answer: the best no is NOERROR (NODATA) (authoritative) from {has_it.hostport}, the name exists "
+        "without AAAA records; the LS answers with it at once")
 
 
 def test_backends_named_on_the_command_line_or_in_the_ls_config_are_shown_by_name(servers, tmp_path):
@@ -113,7 +117,7 @@ def test_backends_named_on_the_command_line_or_in_the_ls_config_are_shown_by_nam
     result = explain("www.google.com", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
                      "--timeout", "0.3")
     assert result.returncode == 0 and row(result.stdout, "ts1")[1] == "silent"
-    assert result.stdout.splitlines()[-1].startswith("winner: ts2, the first NOERROR reply (")
+    assert result.stdout.splitlines()[-1].startswith("winner: ts2, the first reply that answers (")
     config = tmp_path / "ls.toml"
     config.write_text(f'listen = ["{ls.hostport}"]\ntimeout = 1\n'
                       f'backend = [{{ name = "ts1", address = "{ts1.hostport}" }}, "ts2={ts2.hostport}"]\n')
@@ -132,6 +136,25 @@ def test_the_rule_is_the_ls_ranking_not_the_arrival_order():
     verdict = predict(replies, "A", 2.0)
     assert verdict.text.endswith("NXDOMAIN (authoritative) from c:3") and not verdict.resolved
     assert verdict.rcodes == {"NXDOMAIN"}
+
+
+def test_a_nodata_first_does_not_win_over_a_later_answer():
+    replies = [BackendReply("a:1", 0, True, ms=0.1, rank=NODATA),
+               BackendReply("b:2", 0, True, ["192.0.2.1"], ms=0.5, rank=ANSWER)]
+    verdict = predict(replies, "A", 2.0)
+    assert verdict.text == "winner: b:2, the first reply that answers (0.50 ms)" and verdict.resolved
+
+
+@pytest.mark.parametrize("rank, kind", [(NODATA, "NODATA"), (ALIAS, "CNAME"), (REFERRAL, "referral")])
+def test_each_noerror_that_does_not_answer_is_shown_by_its_kind(rank, kind):
+    reply = BackendReply("a:1", 0, rank == NODATA, ms=0.1, rank=rank)
+    assert reply.status == f"NOERROR ({kind})"
+
+
+def test_a_nodata_with_a_silent_backend_goes_back_after_the_grace():
+    verdict = predict([BackendReply("a:1", 0, True, ms=0.1, rank=NODATA), BackendReply("b:2")], "AAAA", 2.0)
+    assert verdict.text.endswith("the LS answers with it after its --nodata-grace, while b:2 stayed silent")
+    assert verdict.rcodes == {"NOERROR"} and not verdict.resolved
 
 
 @pytest.mark.parametrize("args,message", [
