@@ -139,7 +139,8 @@ def build_parser() -> Parser:
     ts.add_argument("--zone", action=ListOption, default=[], metavar="FILE", help="RFC 1035 master file")
     ts.add_argument("--table", action=ListOption, default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
-    ts.add_argument("--silent-miss", action="store_true", help="reply only with positive answers")
+    ts.add_argument("--silent-miss", action="store_true", help="reply only for names this TS has (answers, and NODATA for other types); "
+                         "stay silent on the rest")
     add_query_log_option(ts)
     add_server_options(ts)
 

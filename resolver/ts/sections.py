@@ -28,7 +28,7 @@ Seeds = dict[dns.name.Name, int]
 class Answer:
     """Record sections packed for a question name of known length."""
 
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "positive", "ede", "shrink", "tally")
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "holds_name", "ede", "shrink", "tally")
 
     def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes,
                  ede: int | None = None) -> None:
@@ -37,7 +37,8 @@ class Answer:
         self.nscount = nscount
         self.arcount = arcount
         self.sections = sections        # answer + authority + additional, packed
-        self.positive = (flags & 0xF) == NOERROR and ancount > 0
+        # The zone has the name: an answer, or an authoritative NODATA (not a referral, not NXDOMAIN).
+        self.holds_name = (flags & 0xF) == NOERROR and (ancount > 0 or bool(flags & AA))
         self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
         # For answers that may not fit a UDP client: pack again for a size limit.
         self.shrink: Callable[[int], Answer] | None = None

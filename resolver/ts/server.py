@@ -17,8 +17,10 @@ SLOTS = ZoneTally.SLOTS     # a tally's offset for TCP queries
 class AuthoritativeServer:
     """Answers queries from an :class:`Authority`, whatever the transport.
 
-    With ``silent_miss`` it behaves like the assignment's TS: it replies only
-    when it has a positive answer and stays silent otherwise.
+    With ``silent_miss`` it behaves like the assignment's TS: it stays silent
+    unless it has the name, replying only with answers and with NODATA for a
+    name it holds with other types (so a glibc AAAA lookup through the LS need
+    not wait for the LS's timeout); NXDOMAIN, referrals and refusals get no reply.
 
     Every query is counted in its zone's :class:`ZoneTally` (``tallies``, by
     zone name, kept across reloads); queries outside every zone, and those not
@@ -63,7 +65,7 @@ class AuthoritativeServer:
         qname = q.qname.lower()
         answer = self.authority.lookup(qname, q.question[-4:-2])
         counts = answer.tally or self._counts_for(answer, qname)
-        if self.silent_miss and not answer.positive:
+        if self.silent_miss and not answer.holds_name:
             counts[NO_REPLY + offset] += 1
             return None
         counts[(answer.flags & 0x0F) + offset] += 1

@@ -114,8 +114,8 @@ def exchange_raw(server: Server, q: dns.message.Message, timeout: float = 5.0) -
                 return data, time.monotonic() - start
 
 
-def timed_query(server: Server, name: str, timeout: float = 5.0) -> tuple[dns.message.Message, float]:
-    q = dns.message.make_query(name, dns.rdatatype.A)
+def timed_query(server: Server, name: str, rdtype: str = "A", timeout: float = 5.0) -> tuple[dns.message.Message, float]:
+    q = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
     start = time.monotonic()
     r = dns.query.udp(q, server.host, port=server.port, timeout=timeout)
     return r, time.monotonic() - start
@@ -243,6 +243,22 @@ def test_silent_miss_ts_sends_nothing_for_a_miss(silent_setup):
     with pytest.raises(dns.exception.Timeout):
         query(ts1, "www.google.com", timeout=0.5)        # TS2's name: TS1 stays silent
     assert a_addresses(query(ts1, "www.ibm.com")) == ["129.42.38.10"]
+
+
+def test_silent_miss_ts_answers_nodata_for_a_name_it_holds_with_other_types(silent_setup):
+    ts1, _, _ = silent_setup
+    r = query(ts1, "www.ibm.com", "AAAA", timeout=2)
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer and r.flags & dns.flags.AA
+    assert [rrset.rdtype for rrset in r.authority] == [dns.rdatatype.SOA]
+
+
+def test_through_the_ls_a_silent_miss_nodata_comes_back_after_the_grace_not_the_timeout(silent_setup,
+                                                                                      start_server):
+    ts1, ts2, _ = silent_setup
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--timeout", "5")
+    r, elapsed = timed_query(ls, "www.ibm.com", "AAAA")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer       # the NODATA of the TS that has the name
+    assert elapsed < 1.0, f"NODATA took {elapsed:.3f} s with the other TS silent and a 5 s LS timeout"
 
 
 def own_reply(ls, name: str) -> tuple[dns.message.Message, float]:

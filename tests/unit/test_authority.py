@@ -150,11 +150,18 @@ def test_zone_transfers_are_not_offered(server, rdtype, stream, rcode):
     assert reply.rcode() == rcode and not reply.answer
 
 
-def test_silent_miss_answers_only_positives():
+def test_silent_miss_replies_only_for_names_it_has():
     silent = make_ts(ZONES / "ts1.txt", silent_miss=True)
     assert silent.reply(dns.message.make_query("www.ibm.com", "A").to_wire()) is not None
-    for name, rdtype in [("missing.example", "A"), ("www.ibm.com", "AAAA")]:
-        assert silent.reply(dns.message.make_query(name, rdtype).to_wire()) is None
+    nodata = dns.message.from_wire(silent.reply(dns.message.make_query("www.ibm.com", "AAAA").to_wire()))
+    assert nodata.rcode() == dns.rcode.NOERROR and not nodata.answer      # the name is held, without AAAA
+    assert silent.reply(dns.message.make_query("missing.example", "A").to_wire()) is None
+
+
+def test_silent_miss_stays_silent_on_referrals_and_names_outside_its_zones():
+    silent = make_ts(ZONES / "lab.example.zone", silent_miss=True)
+    for name in ("host.delegated.lab.example", "www.example.org"):
+        assert silent.reply(dns.message.make_query(name, "A").to_wire()) is None, name
 
 
 @pytest.mark.parametrize("text,message", [
