@@ -22,6 +22,8 @@ not read.
 """
 from __future__ import annotations
 
+import struct
+
 from ..wire import FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError
 
 TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_DNAME, TYPE_ANY = 2, 6, 5, 39, 255
@@ -35,6 +37,7 @@ REFERRAL = 4
 _ERROR_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}
 ANSWER = 9          # not a "no": it wins the race at once
 NAME_EXISTS = NODATA    # ranks at or above this say the name exists: they go back after the NODATA grace
+_COUNTS = struct.Struct("!HHH")     # ANCOUNT, NSCOUNT, ARCOUNT
 
 
 def negative_rank(rcode: int, authoritative: bool) -> int:
@@ -53,27 +56,46 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     the rest by its length. Raises :class:`~resolver.wire.WireError` when the
     reply does not hold the records its header counts, or holds bytes after them.
     """
-    ancount = (reply[6] << 8) | reply[7]
-    nscount = (reply[8] << 8) | reply[9]
-    arcount = (reply[10] << 8) | reply[11]
+    ancount, nscount, arcount = _COUNTS.unpack_from(reply, 6)
     end = len(reply)
     pos = question_end
-    answered = alias = False
-    for _ in range(ancount):
-        pos, rdtype = _record(reply, pos, end)
-        if rdtype == qtype or qtype == TYPE_ANY:
-            answered = True
-        elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
-            alias = True
-    soa = delegates = False
-    for _ in range(nscount):
-        pos, rdtype = _record(reply, pos, end)
-        if rdtype == TYPE_SOA:
-            soa = True
-        elif rdtype == TYPE_NS:
-            delegates = True
-    for _ in range(arcount):
-        pos, _ = _record(reply, pos, end)
+    answered = alias = soa = delegates = False
+    authority_from = ancount
+    additional_from = ancount + nscount
+    for index in range(additional_from + arcount):       # one loop over the three sections, inlined: hot path
+        length = reply[pos] if pos < end else -1
+        if length >= 0xC0:                                # the usual owner: a pointer to an earlier name
+            if pos + 1 >= end or (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
+                raise WireError("compression pointer out of the message or not backward")
+            pos += 2
+        else:
+            while length:
+                if length < 0 or length > 63:
+                    raise WireError("name runs past the end, or a bad label type")
+                pos += length + 1
+                length = reply[pos] if pos < end else -1
+                if length >= 0xC0:
+                    if pos + 1 >= end or (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
+                        raise WireError("compression pointer out of the message or not backward")
+                    pos += 1
+                    break
+            pos += 1
+        if pos + 10 > end:
+            raise WireError("record runs past the end")
+        rdtype = (reply[pos] << 8) | reply[pos + 1]
+        pos += 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
+        if pos > end:
+            raise WireError("record data runs past the end")
+        if index < authority_from:
+            if rdtype == qtype or qtype == TYPE_ANY:
+                answered = True
+            elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
+                alias = True
+        elif index < additional_from:
+            if rdtype == TYPE_SOA:
+                soa = True
+            elif rdtype == TYPE_NS:
+                delegates = True
     if pos != end:
         raise WireError("bytes after the last record")
     if answered:
@@ -83,27 +105,3 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     if ancount or soa or reply[2] & 0x04 or not delegates:     # AA: the server holds the name's zone
         return NODATA
     return REFERRAL
-
-
-def _record(reply: bytes, pos: int, end: int) -> tuple[int, int]:
-    """The offset past the resource record at ``pos``, and its type. Raises WireError if it is not whole."""
-    while True:                     # the owner name, label by label
-        if pos >= end:
-            raise WireError("name runs past the end")
-        length = reply[pos]
-        if length >= 0xC0:
-            if pos + 1 >= end or (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
-                raise WireError("compression pointer out of the message or not backward")
-            pos += 2
-            break
-        if length > 63:
-            raise WireError("bad label type")
-        pos += length + 1
-        if not length:
-            break
-    if pos + 10 > end:
-        raise WireError("record runs past the end")
-    after = pos + 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
-    if after > end:
-        raise WireError("record data runs past the end")
-    return after, (reply[pos] << 8) | reply[pos + 1]
