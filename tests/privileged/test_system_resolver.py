@@ -14,9 +14,16 @@ By default glibc sends the A and the AAAA query of ``getaddrinfo`` back to back
 over one UDP socket and waits for both replies. For every name, one TS answers
 the A query, the other says NXDOMAIN; for the AAAA query the TS that has the
 name says NODATA (NOERROR, no answer) and the other NXDOMAIN, so the LS must
-return the NODATA, the first NOERROR, for both queries at once. The resolv.conf
+return the NODATA, the better "no", for both queries at once. The resolv.conf
 variants also cover glibc's ``single-request``, ``single-request-reopen``,
 ``use-vc`` (TCP) and ``edns0`` options.
+
+A second namespace holds a split by record type: one TS with ``--silent-miss``
+holds the AAAA of a name whose A the other holds, so for each query one
+backend answers and the other says NODATA (the answer must win, whichever
+comes first), and for a name only the plain TS has, the silent-miss TS stays
+silent while the other's NODATA must come back after the LS's NODATA grace,
+not its 30 s timeout.
 
 glibc is told to wait up to 30 s for one attempt, and the LS gets a 30 s
 timeout too, while every ``getent`` run is bounded by a much shorter limit: a
@@ -32,6 +39,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -57,6 +65,16 @@ PRESENT = [
     ("BUILD.LAB.CORP.EXAMPLE", "198.18.0.20"),
 ]
 MISSING = "Missing.Corp.Example"    # NXDOMAIN in both tables
+
+# The split by record type: TS1 plain, TS2 with --silent-miss.
+SPLIT_TS1_TABLE = "Split.Corp.Example 198.18.0.30 A\nV6only.Corp.Example 2001:db8::31 AAAA\n"
+SPLIT_TS2_TABLE = "Split.Corp.Example 2001:db8::30 AAAA\nQuiet.Corp.Example 198.18.0.32 A\n"
+SPLIT = [
+    ("Split.Corp.Example", {"198.18.0.30", "2001:db8::30"}),     # A on TS1, AAAA on TS2: NODATA the other way
+    ("Quiet.Corp.Example", {"198.18.0.32"}),                     # TS2 only: its NODATA for AAAA, TS1 NXDOMAIN
+    ("V6only.Corp.Example", {"2001:db8::31"}),                   # TS1 only: its NODATA for A, TS2 silent
+]
+NODATA_GRACE_BOUND = 2.0    # seconds a getent may take when a backend stays silent (the LS timeout is 30 s)
 EMPTY_NON_TERMINAL = "Corp.Example"  # exists (above both names) but holds no address: NODATA in both
 
 # glibc resolver options; "" is the default: A and AAAA in parallel over one UDP socket.
@@ -139,6 +157,16 @@ def _ip(*args: str) -> None:
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
     """A fresh network namespace with lo up and its own /etc/netns/NAME directory."""
+    yield from _namespace()
+
+
+@pytest.fixture(scope="module")
+def split_netns() -> Iterator[str]:
+    """Another namespace, for the split-by-type deployment (it needs port 53 too)."""
+    yield from _namespace()
+
+
+def _namespace() -> Iterator[str]:
     require_root()
     require_tool("ip")
     require_tool("getent")
@@ -164,15 +192,27 @@ def netns() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def deployment(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """TS1 and TS2 on the namespace's loopback and the LS on 127.0.0.1:53 in front of them."""
+    yield from _deploy(netns, tmp_path_factory, TS1_TABLE, TS2_TABLE)
+
+
+@pytest.fixture(scope="module")
+def split(split_netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A split by record type, TS2 with --silent-miss, the LS on 127.0.0.1:53 (its own namespace)."""
+    yield from _deploy(split_netns, tmp_path_factory, SPLIT_TS1_TABLE, SPLIT_TS2_TABLE, ts2_flags=["--silent-miss"])
+
+
+def _deploy(netns: str, tmp_path_factory: pytest.TempPathFactory, ts1_table: str, ts2_table: str,
+            ts2_flags: list[str] = ()) -> Iterator[Deployment]:
     tables = tmp_path_factory.mktemp("system-resolver")
-    (tables / "ts1.txt").write_text(TS1_TABLE)
-    (tables / "ts2.txt").write_text(TS2_TABLE)
+    (tables / "ts1.txt").write_text(ts1_table)
+    (tables / "ts2.txt").write_text(ts2_table)
     prefix = ["ip", "netns", "exec", netns]
     started: list[Server] = []
     try:
         ts1 = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(tables / "ts1.txt")], prefix=prefix)
         started.append(ts1)
-        ts2 = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(tables / "ts2.txt")], prefix=prefix)
+        ts2 = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(tables / "ts2.txt"), *ts2_flags],
+                     prefix=prefix)
         started.append(ts2)
         assert ts1.host == ts2.host == "127.0.0.1", (ts1.addresses, ts2.addresses)
         ls = Server(["ls", "--listen", "127.0.0.1:53",
@@ -271,3 +311,20 @@ def test_one_socket_missing_name_nxdomain_for_both(deployment: Deployment) -> No
 def test_servers_stayed_up(deployment: Deployment) -> None:
     for server in (deployment.ts1, deployment.ts2, deployment.ls):
         assert server.proc.poll() is None, deployment.logs()
+
+
+@pytest.mark.parametrize("name,expected", SPLIT, ids=[name for name, _ in SPLIT])
+def test_a_split_by_record_type_with_a_silent_miss_ts_resolves_quickly(split: Deployment, name: str,
+                                                                       expected: set[str]) -> None:
+    (NETNS_ETC / split.netns / "resolv.conf").write_text(RESOLV_BASE)
+    started = time.monotonic()
+    done = in_netns(split, "getent", "ahosts", name)
+    took = time.monotonic() - started
+    assert done.returncode == 0, f"getent ahosts {name}: {done.returncode} {done.stderr!r}\n{split.logs()}"
+    assert addresses(done.stdout) == expected, done.stdout
+    assert took < NODATA_GRACE_BOUND, f"getent ahosts {name} took {took:.2f} s\n{split.logs()}"
+
+
+def test_the_split_servers_stayed_up(split: Deployment) -> None:
+    for server in (split.ts1, split.ts2, split.ls):
+        assert server.proc.poll() is None, split.logs()
