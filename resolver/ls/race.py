@@ -48,7 +48,8 @@ from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
 from ..wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, WireError, error_reply,
                     truncated_reply)
-from .rule import ANSWER, NAME_EXISTS, negative_rank, noerror_rank
+from .chase import Chase
+from .rule import ALIAS, ANSWER, NAME_EXISTS, negative_rank, noerror_rank
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -174,8 +175,10 @@ class Race:
             health.subscribe(self.set_backend_up)
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None:
-        """Send a client its reply, counted by rcode: every LS reply goes through here."""
-        self.stats.replies[out[3] & 0x0F] += 1
+        """Send a client its reply, counted by rcode: every LS reply goes through here (a race's
+        reply to a :class:`~resolver.ls.chase.Chase` is not a client's, and is not counted)."""
+        if not isinstance(sink, Chase):
+            self.stats.replies[out[3] & 0x0F] += 1
         sink.send(out, addr)
 
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
@@ -322,14 +325,17 @@ class Race:
 
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
         """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
+        self._forget(entry, outcome, backend, out[3] & 0x0F)
+        self.reply(entry.sink, out, entry.addr)
+
+    def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int) -> None:
         del self.pending[entry.uid]
         self._ended[entry.uid] = entry.waiting
         entry.done = True
-        self.reply(entry.sink, out, entry.addr)
         self.stats.outcomes[outcome] += 1
         if self.query_log is not None:
             self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype,
-                                 outcome if backend is None else f"{outcome}:{backend}", out[3] & 0x0F,
+                                 outcome if backend is None else f"{outcome}:{backend}", rcode,
                                  perf_counter() - entry.started)
 
     def _arm(self) -> None:
@@ -361,7 +367,15 @@ class Race:
                       or (self.timeout_rcode == NXDOMAIN and backend_nxdomain))
 
     def _give_up(self, entry: Pending, use_best: bool = True) -> None:
-        """No backend still awaited says yes: the best negative reply, or the timeout answer."""
+        """No backend still awaited says yes: the best negative reply, or the timeout answer.
+
+        A client's query whose best reply is an open alias chain is followed instead
+        (:mod:`resolver.ls.chase`); the chase's own races end as any other.
+        """
+        if use_best and entry.best_rank == ALIAS and not isinstance(entry.sink, Chase):
+            self._forget(entry, "followed", self.backends[entry.best_from], NOERROR)
+            Chase(self, entry.data, entry.q, entry.sink, entry.addr, entry.best).start()
+            return
         if use_best and entry.best_rank >= 0:
             self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)
         else:

@@ -9,7 +9,8 @@ record of the type asked (after any CNAME or DNAME chain; any record for ANY).
 Otherwise it is one of the kinds of "no", ranked as SPEC's race rule ranks them,
 best first:
 
-* an open alias chain: CNAMEs (or a DNAME) whose target the reply leaves open;
+* an open alias chain: CNAMEs (or a DNAME) whose target the reply leaves open
+  (no records of the type asked, and no SOA saying the end has none);
 * NODATA (RFC 2308 2.2): the name exists without records of that type;
 * NXDOMAIN, authoritative (with the zone's SOA, RFC 2308 3), then not;
 * a referral (RFC 1034 4.3.2): NOERROR, AA clear, no answer, NS in authority;
@@ -100,7 +101,7 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
         raise WireError("bytes after the last record")
     if answered:
         return ANSWER
-    if alias:
+    if alias and not soa:       # with the SOA, the chain ends in NODATA in the same zone: nothing left open
         return ALIAS
     if ancount or soa or reply[2] & 0x04 or not delegates:     # AA: the server holds the name's zone
         return NODATA

@@ -123,8 +123,11 @@ def nodata(delay: float = 0.0, zone: str = ".") -> Rule:
 
 
 def cname_only(target: str = "elsewhere.invalid.", delay: float = 0.0) -> Rule:
-    """NOERROR, AA, and only a CNAME from the name asked to ``target``, which the fake leaves unanswered."""
+    """NOERROR, AA, and only a CNAME from the name asked to ``target``, which the fake leaves unanswered
+    (asked for ``target`` itself, it says REFUSED, as a server that does not hold it)."""
     def build(request: DNSRecord) -> DNSRecord:
+        if str(request.q.qname).lower() == target.lower():
+            return _reply(request, RCODE.REFUSED, aa=False)
         reply = _reply(request)
         reply.add_answer(RR(request.q.qname, QTYPE.CNAME, ttl=60, rdata=CNAME(target)))
         return reply

@@ -45,12 +45,13 @@ SOA = "corp.example. 60 IN SOA ns.corp.example. admin.corp.example. 1 2 3 4 5"
     (reply("ANY", answer=[f"{NAME} 60 IN TXT hello"]), 255, ANSWER),
     (reply("CNAME", answer=[f"{NAME} 60 IN CNAME web.lab.example."]), 5, ANSWER),
     (reply(answer=[f"{NAME} 60 IN CNAME web.lab.example."]), 1, ALIAS),
+    (reply(answer=[f"{NAME} 60 IN CNAME web.corp.example."], authority=[SOA]), 1, NODATA),   # chain ends in NODATA
     (reply(authority=[SOA]), 1, NODATA),
     (reply(), 1, NODATA),
     (reply(aa=False, authority=["corp.example. 60 IN NS ns1.corp.example."],
            additional=["ns1.corp.example. 60 IN A 192.0.2.53"]), 1, REFERRAL),
     (reply(aa=True, authority=["corp.example. 60 IN NS ns1.corp.example."]), 1, NODATA),   # AA: not a referral
-], ids=["a", "cname-chain", "any", "cname-asked", "open-cname", "nodata-soa", "nodata-bare", "referral",
+], ids=["a", "cname-chain", "any", "cname-asked", "open-cname", "cname-to-nodata", "nodata-soa", "nodata-bare", "referral",
         "aa-with-ns"])
 def test_what_a_noerror_reply_is(wire, qtype, expected):
     assert rank(wire, qtype) == expected

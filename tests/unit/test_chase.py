@@ -1,0 +1,137 @@
+"""CNAMEs into another backend: the LS follows the chain itself and gives the client one reply.
+
+Real TS backends, each authoritative for its own zone (written per test), in
+the test's process; the LS races every link across all of them.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import dns.flags
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from support.inprocess import ask, run, running_ls, running_ts
+
+
+def zone(directory: Path, origin: str, *records: str) -> Path:
+    """A small master file for ``origin`` (SOA, NS) with ``records`` (relative or absolute owners)."""
+    path = directory / f"{origin}.zone"
+    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ IN SOA ns hostmaster 1 7200 900 1209600 60\n"
+                    f"@ IN NS ns\nns IN A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def ls_over(*zones: Path):
+    """One TS per zone and an LS racing them all (no health probes: the backends see only the chain)."""
+    async with contextlib.AsyncExitStack() as stack:
+        servers = [await stack.enter_async_context(running_ts(path)) for path in zones]
+        ls = await stack.enter_async_context(running_ls([s.address for s in servers], probes=False))
+        yield ls
+
+
+def chain_of(reply) -> list[tuple[str, str]]:
+    return [(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype)) for rrset in reply.answer]
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_cname_into_another_backend_is_followed_and_merged(tmp_path, tcp):
+    corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
+    lab = zone(tmp_path, "lab.example", "web IN A 198.51.100.80")
+
+    async def main():
+        async with ls_over(corp, lab) as ls:
+            reply, _ = await ask(ls, "WWW.Corp.Example", tcp=tcp)
+            assert reply.rcode() == dns.rcode.NOERROR
+            assert reply.question[0].name.to_text() == "WWW.Corp.Example."
+            # Names compare case-insensitively (compression may borrow the question's spelling of a suffix).
+            assert [(name.lower(), kind) for name, kind in chain_of(reply)] == [("www.corp.example.", "CNAME"),
+                                                                                ("web.lab.example.", "A")]
+            assert reply.answer[-1][0].address == "198.51.100.80"
+            assert ls.server.race.stats.outcomes["followed"] == 1
+            assert sum(ls.server.race.stats.replies) == 1      # one reply to the client, the links not counted
+    run(main())
+
+
+def test_a_chain_across_three_backends(tmp_path):
+    one = zone(tmp_path, "one.example", "a IN CNAME b.two.example.")
+    two = zone(tmp_path, "two.example", "b IN CNAME c.three.example.")
+    three = zone(tmp_path, "three.example", "c IN A 198.51.100.3")
+
+    async def main():
+        async with ls_over(one, two, three) as ls:
+            reply, _ = await ask(ls, "a.one.example")
+            assert chain_of(reply) == [("a.one.example.", "CNAME"), ("b.two.example.", "CNAME"),
+                                       ("c.three.example.", "A")]
+    run(main())
+
+
+def test_a_loop_across_backends_is_servfail(tmp_path):
+    one = zone(tmp_path, "one.example", "a IN CNAME b.two.example.")
+    two = zone(tmp_path, "two.example", "b IN CNAME a.one.example.")
+
+    async def main():
+        async with ls_over(one, two) as ls:
+            reply, elapsed = await ask(ls, "a.one.example")
+            assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 2.0
+    run(main())
+
+
+@pytest.mark.parametrize("links, rcode", [(4, dns.rcode.NOERROR), (8, dns.rcode.NOERROR), (9, dns.rcode.SERVFAIL)])
+def test_at_most_eight_links(tmp_path, links, rcode):
+    # c0.one -> c1.two -> c2.one -> ...: every link crosses to the other backend.
+    zones = {"one.example": [], "two.example": []}
+    for i in range(links):
+        here, there = ("one.example", "two.example") if i % 2 == 0 else ("two.example", "one.example")
+        zones[here].append(f"c{i} IN CNAME c{i + 1}.{there}.")
+    last = "one.example" if links % 2 == 0 else "two.example"
+    zones[last].append(f"c{links} IN A 198.51.100.{links}")
+
+    async def main():
+        async with ls_over(*(zone(tmp_path, origin, *records) for origin, records in zones.items())) as ls:
+            reply, _ = await ask(ls, "c0.one.example")
+            assert reply.rcode() == rcode
+            if rcode == dns.rcode.NOERROR:
+                assert len(chain_of(reply)) == links + 1 and reply.answer[-1][0].address == f"198.51.100.{links}"
+    run(main())
+
+
+def test_a_chain_ending_in_nxdomain_has_the_final_rcode_and_soa(tmp_path):
+    corp = zone(tmp_path, "corp.example", "www IN CNAME gone.lab.example.")
+    lab = zone(tmp_path, "lab.example", "web IN A 198.51.100.80")
+
+    async def main():
+        async with ls_over(corp, lab) as ls:
+            reply, _ = await ask(ls, "www.corp.example")
+            assert reply.rcode() == dns.rcode.NXDOMAIN                      # RFC 6604: the final target's rcode
+            assert chain_of(reply) == [("www.corp.example.", "CNAME")]
+            assert [(r.name.to_text(), r.rdtype) for r in reply.authority] == [("lab.example.", dns.rdatatype.SOA)]
+    run(main())
+
+
+def test_a_chain_ending_in_nodata(tmp_path):
+    corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
+    lab = zone(tmp_path, "lab.example", "web IN A 198.51.100.80")
+
+    async def main():
+        async with ls_over(corp, lab) as ls:
+            reply, _ = await ask(ls, "www.corp.example", "AAAA")
+            assert reply.rcode() == dns.rcode.NOERROR and chain_of(reply) == [("www.corp.example.", "CNAME")]
+            assert [r.rdtype for r in reply.authority] == [dns.rdatatype.SOA]
+    run(main())
+
+
+def test_a_table_name_aliased_from_a_zone_resolves_through_the_table_backend(tmp_path):
+    corp = zone(tmp_path, "corp.example", "intranet IN CNAME www.ibm.com.")
+    table = tmp_path / "ts1.txt"
+    table.write_text("www.ibm.com 129.42.38.10 A\n")
+
+    async def main():
+        async with ls_over(corp, table) as ls:
+            reply, _ = await ask(ls, "intranet.corp.example")
+            assert chain_of(reply) == [("intranet.corp.example.", "CNAME"), ("www.ibm.com.", "A")]
+            assert not reply.flags & dns.flags.TC
+    run(main())
