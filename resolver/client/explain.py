@@ -160,7 +160,7 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
     if not silent:
         who = "every reachable backend" if len(replied) < len(replies) else "all backends"
         return Verdict(f"no positive answer: {who} said no; the LS answers at once with the best negative, "
-                       f"{said}", frozenset({best.status}))
+                       f"{said}", frozenset({dns.rcode.to_text(best.rcode)}))
     then = f"passes on the {said}" if best.status == "NXDOMAIN" else "answers NXDOMAIN"
     return Verdict(f"no positive answer within {timeout:g} s: {', '.join(silent)} stayed silent, so the LS "
                    f"waits until its timeout, then {then} (SERVFAIL with --on-timeout servfail)", timed_out)

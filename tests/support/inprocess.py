@@ -51,12 +51,14 @@ def make_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> Authoritative
     return AuthoritativeServer(Authority(loaded), silent_miss=silent_miss)
 
 
-def balancer_over(upstreams: Sequence[object], timeout: float = LsSettings.timeout) -> LoadBalancer:
+def balancer_over(upstreams: Sequence[object], timeout: float = LsSettings.timeout,
+                  nodata_grace: float = LsSettings.nodata_grace) -> LoadBalancer:
     """An LS (its race at ``balancer.race``) over stand-in upstreams: objects with ``index``,
     ``stats``, ``send(data)`` and ``send_stream(data)``; no sockets, no probes."""
     backends = list(upstreams)
     health = HealthMonitor(backends)      # never started: every upstream stays up
-    return LoadBalancer(backends, Race(backends, LsSettings((), timeout=timeout), health), health)
+    settings = LsSettings((), timeout=timeout, nodata_grace=nodata_grace)
+    return LoadBalancer(backends, Race(backends, settings, health), health)
 
 
 @dataclass

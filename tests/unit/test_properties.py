@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.rcode
+import dns.rrset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resolver.client.explain import BackendReply, predict, rank_of
 from resolver.obs.stats import BackendStats
 from resolver.wire import scan_query
 
@@ -106,3 +109,100 @@ def test_ls_handles_every_query_and_reply_without_raising(query_packet, reply_pa
             race.on_reply(upstream, reply_packet)
         race.close()
     asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- the race against the pure rule
+
+# Reply shapes a backend may send: (label, rcode, AA, answer text or None, authority texts).
+SHAPES = {
+    "answer": (dns.rcode.NOERROR, True, "A {address}", []),
+    "nodata": (dns.rcode.NOERROR, True, None, ["SOA"]),
+    "referral": (dns.rcode.NOERROR, False, None, ["NS"]),
+    "nxdomain-aa": (dns.rcode.NXDOMAIN, True, None, ["SOA"]),
+    "nxdomain": (dns.rcode.NXDOMAIN, False, None, []),
+    "servfail": (dns.rcode.SERVFAIL, False, None, []),
+    "notimp": (dns.rcode.NOTIMP, False, None, []),
+    "formerr": (dns.rcode.FORMERR, False, None, []),
+    "refused": (dns.rcode.REFUSED, False, None, []),
+    "silent": None,
+}
+AUTHORITY = {"SOA": "corp.example. 60 IN SOA ns.corp.example. h.corp.example. 1 2 3 4 5",
+             "NS": "corp.example. 60 IN NS ns1.corp.example."}
+
+
+def shaped_reply(query: dns.message.Message, shape: str, index: int) -> dns.message.Message:
+    rcode, aa, answer, authority = SHAPES[shape]
+    reply = dns.message.make_response(query)
+    reply.set_rcode(rcode)
+    reply.flags = (reply.flags | dns.flags.AA) if aa else (reply.flags & ~dns.flags.AA)
+    if answer:
+        reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", f"192.0.2.{index + 1}"))
+    for kind in authority:
+        reply.authority.append(dns.rrset.from_text(*AUTHORITY[kind].split(None, 4)))
+    return reply
+
+
+class Recorder:
+    """A stand-in upstream that keeps the last query sent to it (health probes, which a race's
+    timeout brings forward, go nowhere)."""
+
+    def __init__(self, index: int) -> None:
+        self.index, self.stats, self.sent = index, BackendStats(), b""
+        self.up, self.probe_id, self.probe_failures = True, None, 0
+
+    def send_probe(self, data: bytes) -> None:
+        pass
+
+    def send(self, data: bytes) -> None:
+        self.sent = data
+
+    def send_stream(self, data: bytes) -> None:
+        self.sent = data
+
+
+class Waiter:
+    stream = False
+
+    def __init__(self) -> None:
+        self.done = asyncio.get_running_loop().create_future()
+
+    def send(self, data: bytes, addr: object) -> None:
+        if not self.done.done():
+            self.done.set_result(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list(SHAPES)), min_size=1, max_size=4), st.randoms(use_true_random=False))
+def test_the_race_ends_as_the_pure_rule_says(shapes, rng):
+    """Whatever the backends send, in whatever order, the LS's reply is the one
+    ``client --explain``'s rule (resolver.client.explain.predict over resolver.ls.rule) predicts."""
+    order = list(range(len(shapes)))
+    rng.shuffle(order)
+
+    async def main() -> tuple[bytes, dns.message.Message]:
+        upstreams = [Recorder(i) for i in range(len(shapes))]
+        balancer = balancer_over(upstreams, timeout=0.05, nodata_grace=0.01)
+        query = dns.message.make_query("host.corp.example", "A")
+        sink = Waiter()
+        balancer.handle(query.to_wire(), sink, ("127.0.0.1", 1))
+        upstream_id = upstreams[0].sent[:2]
+        for index in order:
+            if shapes[index] != "silent":
+                wire = shaped_reply(query, shapes[index], index).to_wire()
+                balancer.race.on_reply(upstreams[index], upstream_id + wire[2:])
+        try:
+            return await asyncio.wait_for(sink.done, 2.0), query
+        finally:
+            balancer.health.close()
+            balancer.race.close()
+
+    out, query = asyncio.run(main())
+    got = dns.message.from_wire(out)
+    replies = [BackendReply(f"b{i}", None) if shapes[i] == "silent" else
+               BackendReply(f"b{i}", SHAPES[shapes[i]][0], SHAPES[shapes[i]][1],
+                            [f"192.0.2.{i + 1}"] if shapes[i] == "answer" else [], ms=float(order.index(i)),
+                            rank=rank_of(shaped_reply(query, shapes[i], i), query))
+               for i in range(len(shapes))]
+    verdict = predict(replies, "A", 0.05)
+    assert dns.rcode.to_text(got.rcode()) in verdict.rcodes, (shapes, order, verdict.text, got)
+    assert sorted(rd.address for rrset in got.answer for rd in rrset) == sorted(verdict.answers), (shapes, order)
