@@ -202,7 +202,7 @@ def build_parser() -> Parser:
                              f"(default {defaults.format})")
     client.add_argument("--explain", type=dns_name, metavar="NAME",
                         help="ask every --backend for NAME at once, show each reply and which one the LS's "
-                             "rule makes win; exit 0 only if the name resolves")
+                             "rule makes win; exit 0 if the name resolves, 1 if not, 3 if the --server LS disagrees")
     client.add_argument("--backend", action="append", type=backend, default=[], metavar="[NAME=]ADDR:PORT",
                         help="with --explain: a backend of the LS (repeatable)")
     client.add_argument("--ls-config", type=Path, metavar="FILE",
@@ -366,9 +366,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         server = server or (ls.get("listen") or [None])[0]
     if not backends:
         raise UsageError(f"resolver client: {args.ls_config} names no backend (see --help)")
-    resolved = asyncio.run(explain(args.explain, args.type, backends, args.timeout or ClientSettings.explain_timeout,
-                                   server, sys.stdout))
-    return 0 if resolved else 1
+    return asyncio.run(explain(args.explain, args.type, backends, args.timeout or ClientSettings.explain_timeout,
+                               server, sys.stdout))
 
 
 def read_ls_config(path: Path) -> dict:

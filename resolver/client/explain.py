@@ -177,19 +177,30 @@ def table(replies: list[BackendReply]) -> list[str]:
             for row in rows]
 
 
+def agrees(result: Resolution, verdict: Verdict) -> bool:
+    """Whether the LS answered what the rule predicts: one of its rcodes, and the same records."""
+    return result.answered and result.rcode in verdict.rcodes and sorted(result.addresses) == sorted(verdict.answers)
+
+
 def ls_line(server: str, result: Resolution, ms: float, verdict: Verdict, timeout: float) -> str:
     """What the LS answered, and whether it is what the rule predicts."""
     if not result.answered:
         return f"LS {server} did not answer within {timeout:g} s"
     said = " ".join([result.rcode, ", ".join(result.addresses)]).rstrip()
-    agrees = result.rcode in verdict.rcodes and sorted(result.addresses) == sorted(verdict.answers)
     expected = " ".join(["|".join(sorted(verdict.rcodes)), ", ".join(verdict.answers)]).rstrip()
-    return f"LS {server} answered {said} in {ms:.2f} ms: " + ("agrees" if agrees else f"disagrees, expected {expected}")
+    return f"LS {server} answered {said} in {ms:.2f} ms: " + (
+        "agrees" if agrees(result, verdict) else f"disagrees, expected {expected}")
+
+
+DISAGREES = 3       # the exit status when the LS's answer is not the rule's
 
 
 async def explain(name: str, rdtype: str, backends: list[Backend], timeout: float,
-                  server: tuple[str, int] | None, out: TextIO) -> bool:
-    """Print each backend's reply, the verdict and, given ``server``, the LS's answer; True if the name resolved.
+                  server: tuple[str, int] | None, out: TextIO) -> int:
+    """Print each backend's reply, the verdict and, given ``server``, the LS's answer.
+
+    Returns the exit status: :data:`DISAGREES` when the LS's answer is not the
+    rule's, else 0 when the name resolves and 1 when it does not.
 
     The LS is asked afterwards, like the client asks it (with retries, for at
     least the client's 7 s), so its timeout answer arrives and the backends'
@@ -209,4 +220,6 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
         result = await Resolver(*server, ls_timeout, 1, rdtype).resolve(name)
         ms = (time.perf_counter() - started) * 1000
         print(ls_line(format_hostport(*server), result, ms, verdict, ls_timeout), file=out)
-    return verdict.resolved
+        if not agrees(result, verdict):
+            return DISAGREES
+    return 0 if verdict.resolved else 1

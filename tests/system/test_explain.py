@@ -138,6 +138,15 @@ def test_the_rule_is_the_ls_ranking_not_the_arrival_order():
     assert verdict.rcodes == {"NXDOMAIN"}
 
 
+def test_the_exit_status_says_when_the_ls_disagrees(start_server, demo_backends):
+    ts1, ts2 = demo_backends
+    only_ts1 = start_server("ls", "--backend", ts1.hostport, "--timeout", "1")     # an LS that lacks TS2's names
+    result = explain("www.google.com", "--backend", ts1.hostport, "--backend", ts2.hostport,
+                     "--server", only_ts1.hostport)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "disagrees, expected NOERROR 8.8.8.8" in result.stdout.splitlines()[-1]
+
+
 def test_a_nodata_first_does_not_win_over_a_later_answer():
     replies = [BackendReply("a:1", 0, True, ms=0.1, rank=NODATA),
                BackendReply("b:2", 0, True, ["192.0.2.1"], ms=0.5, rank=ANSWER)]
