@@ -52,7 +52,6 @@ class Chase:
     for the first target.
     """
 
-
     def __init__(self, races: Races, data: bytes, q: Query, sink: Sink, addr: object, alias: bytes) -> None:
         self.races = races
         self.data = data
@@ -60,22 +59,25 @@ class Chase:
         self.sink = sink
         self.addr = addr
         self.stream = sink.stream         # the targets are asked over the client's transport
-        self.query = dns.message.from_wire(data)
-        self.rdtype = self.query.question[0].rdtype
+        self.query: dns.message.Message | None = None      # the client's query, parsed in start()
+        self.rdtype = q.qtype
         self.chain: list[dns.rrset.RRset] = []
         self.seen: set[dns.name.Name] = set()
-        self.target = self.query.question[0].name
+        self.target: dns.name.Name | None = None
         self.alias = alias
         self.aa = False
         self.first_links = 0          # the links the first reply held
 
     def start(self) -> None:
-        """Take the open chain of the first reply, and ask for its target."""
+        """Take the open chain of the first reply, and ask for its target (SERVFAIL if either
+        message cannot be read: the client always gets a reply)."""
         try:
+            self.query = dns.message.from_wire(self.data)
             first = dns.message.from_wire(self.alias)
         except dns.exception.DNSException:
             self._deliver_error(SERVFAIL)
             return
+        self.target = self.query.question[0].name
         self.aa = bool(first.flags & dns.flags.AA)
         self._extend(first)
         self.first_links = len(self.chain)
