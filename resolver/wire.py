@@ -51,11 +51,12 @@ class Query:
     """What the servers need to know about an incoming query.
 
     ``error`` is 0 for a query that can be answered, otherwise the rcode the
-    server must reply with (FORMERR, NOTIMP or BADVERS). ``question`` is empty
-    when the query had none (QDCOUNT 0) or it could not be read.
+    server must reply with (FORMERR, NOTIMP or BADVERS); ``bare`` says that
+    reply is a bare header, as NSD answers a malformed EDNS option. ``question``
+    is empty when the query had none (QDCOUNT 0) or it could not be read.
     """
 
-    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error")
+    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error", "bare")
 
     def __init__(self, flags: int) -> None:
         self.flags = flags
@@ -66,6 +67,7 @@ class Query:
         self.edns_size = -1     # -1: no OPT record in the query
         self.edns_do = False
         self.error = 0
+        self.bare = False
 
     @property
     def opcode(self) -> int:
@@ -182,6 +184,18 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
         q.edns_do = bool(ttl & DO_BIT)
         if (ttl >> 16) & 0xFF:
             q.error = BADVERS
+        if not _options_fit(data, pos - rdlength, pos):
+            q.bare = True
+            raise WireError("an EDNS option runs past the OPT record")
+
+
+def _options_fit(data: bytes, pos: int, end: int) -> bool:
+    """Whether the OPT record's data is whole options (code, length, value), ending at ``end`` (RFC 6891 6.1.2)."""
+    while pos < end:
+        if pos + 4 > end:
+            return False
+        pos += 4 + ((data[pos + 2] << 8) | data[pos + 3])
+    return pos == end
 
 
 def transfer_refusal(q: Query, stream: bool) -> tuple[int, int | None]:

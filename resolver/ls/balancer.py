@@ -79,7 +79,7 @@ class LoadBalancer:
             return
         rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
         if rcode or not q.question:     # nothing to ask the backends
-            self.race.reply(sink, error_reply(data, q, rcode, ede=ede), addr)
+            self.race.reply(sink, error_reply(data, q, rcode, ede=ede, echo=not q.bare), addr)
             return
         self.race.submit(data, q, sink, addr)
 

@@ -61,7 +61,7 @@ class AuthoritativeServer:
         if rcode or not q.question:
             self.tallies["none"].counts[(NO_REPLY if self.silent_miss else rcode) + offset] += 1
             # Like NSD, a bare header for other opcodes.
-            return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not q.opcode)
+            return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not (q.opcode or q.bare))
         qname = q.qname.lower()
         answer = self.authority.lookup(qname, q.question[-4:-2])
         counts = answer.tally or self._counts_for(answer, qname)

@@ -129,6 +129,16 @@ def _question_twice(wire: bytes) -> bytes:
     return wire[:4] + b"\x00\x02" + wire[6:end] + wire[12:end] + wire[end:]
 
 
+def _option_overruns(wire: bytes) -> bytes:
+    """The query's OPT (last, with no options) given an option whose length runs past its data."""
+    return wire[:-2] + b"\x00\x08" + b"\x00\x0a\x00\x08" + b"1234"
+
+
+def _half_option(wire: bytes) -> bytes:
+    """The query's OPT given two bytes of data: half an option header."""
+    return wire[:-2] + b"\x00\x02" + b"\x00\x0a"
+
+
 VARIANTS = [
     Variant("edns1", edns=1),
     Variant("do", do=True),
@@ -158,6 +168,9 @@ HEADER_VARIANTS = [
     Variant("qdcount2", mangle=_question_twice),
     Variant("qdcount2-noedns", edns=None, mangle=_question_twice),
     Variant("tc-in-query", tc=True),
+    Variant("option-overruns", mangle=_option_overruns),
+    Variant("option-overruns-tcp", mangle=_option_overruns, tcp=True),
+    Variant("half-option", mangle=_half_option),
 ]
 HEADER_CASES = [(LAB, "SOA"), (f"www.{LAB}", "A"), ("example.org.", "A")]
 SUBSET_NAMES = [LAB, f"www.{LAB}", f"web.{LAB}", f"nosuch.{LAB}", f"b.c.{LAB}", f"foo.wild.{LAB}",
