@@ -157,8 +157,9 @@ def build_parser() -> Parser:
     ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
                     help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
     ls.add_argument("--nodata-grace", type=positive_seconds, default=LsSettings.nodata_grace, metavar="SECONDS",
-                    help="how long a NODATA (the name exists, not with that type) waits for backends still "
-                         f"silent before it goes back (default {shown(LsSettings.nodata_grace)})")
+                    help="the longest a NODATA (the name exists, not with that type) waits for backends "
+                         "still silent: four times their mean reply time, at least 10 ms, at most this "
+                         f"(default {shown(LsSettings.nodata_grace)})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
                     help=f"what a UDP query past --max-inflight gets: SERVFAIL, or no reply (default {on_overflow})")

@@ -17,8 +17,9 @@ it counts as that "no", and the client gets it with its question echoed. Then:
   chain, then NODATA, then an authoritative NXDOMAIN, … then REFUSED: the
   ranks of :mod:`resolver.ls.rule`), and sent once every backend said no;
 * a "no" that says the name exists (NODATA, an open CNAME chain) goes back
-  after a short grace (``nodata_grace``) even while other backends stay
-  silent, so a silent backend costs it milliseconds, not the timeout;
+  after a short grace even while other backends stay silent, so a silent
+  backend costs it milliseconds, not the timeout: four times the slowest
+  awaited backend's mean reply time, between 10 ms and ``nodata_grace``;
 * at the deadline the client gets NXDOMAIN, or SERVFAIL with
   ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
   in place of the made-up one, since it carries the zone's SOA;
@@ -32,11 +33,14 @@ hears of each change and names the backends a race timed out waiting for.
 
 Deadlines need no timer per query: all queries share one timeout, so the
 entries are already in deadline order in a deque, and one timer at a time
-fires at the oldest deadline. Graces work the same way, in a deque of their own.
+fires at the oldest deadline. Graces, which differ by the backends awaited,
+sit in a heap with one timer for the earliest.
 """
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import os
 from collections import deque
@@ -55,6 +59,8 @@ from .settings import LsSettings
 log = logging.getLogger("resolver.ls")
 
 MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
+GRACE_FLOOR = 0.01          # seconds: the shortest NODATA grace, however fast the backends
+GRACE_FACTOR = 4.0          # the grace is this many times the slowest awaited backend's mean reply time
 QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED))     # rcodes a reply may send without a question
 
 
@@ -163,7 +169,8 @@ class Race:
         self.query_log = query_log
         self._deadlines: deque[Pending] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._graces: deque[Pending] = deque()
+        self._graces: list[tuple[float, int, Pending]] = []     # a heap by due time (graces differ)
+        self._grace_order = itertools.count()
         self._grace_timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
         # Per upstream ID, the backends a race still awaited when it ended: their
@@ -289,22 +296,42 @@ class Race:
             self._start_grace(entry)
 
     def _start_grace(self, entry: Pending) -> None:
-        """The name exists (NODATA, an open alias): give the silent backends ``nodata_grace`` seconds more."""
-        entry.grace_due = self._loop.time() + self.nodata_grace
-        self._graces.append(entry)
-        if self._grace_timer is None:
+        """The name exists (NODATA, an open alias): give the silent backends a little longer (:meth:`grace`)."""
+        entry.grace_due = self._loop.time() + self.grace(entry.waiting)
+        earliest = self._graces[0][0] if self._graces else None
+        heapq.heappush(self._graces, (entry.grace_due, next(self._grace_order), entry))
+        if earliest is None or entry.grace_due < earliest:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
             self._arm_grace()
+
+    def grace(self, waiting: int) -> float:
+        """Seconds a NODATA waits for the backends in the ``waiting`` mask, adapted to how fast they reply.
+
+        Four times the slowest one's mean reply time so far, at least
+        :data:`GRACE_FLOOR`, at most ``nodata_grace`` (``--nodata-grace``), which is
+        also the grace while any of them has never replied.
+        """
+        slowest = 0.0
+        for backend in self.backends:
+            if waiting & (1 << backend.index):
+                latency = backend.stats.latency
+                replies = latency.count
+                if not replies:
+                    return self.nodata_grace
+                slowest = max(slowest, latency.sum / replies)
+        return min(self.nodata_grace, max(GRACE_FLOOR, GRACE_FACTOR * slowest))
 
     def _arm_grace(self) -> None:
         graces = self._graces
-        self._grace_timer = self._loop.call_at(graces[0].grace_due, self._end_graces) if graces else None
+        self._grace_timer = self._loop.call_at(graces[0][0], self._end_graces) if graces else None
 
     def _end_graces(self) -> None:
         """Send the best "no" of every query whose grace is over (those still waiting for a backend)."""
         now = self._loop.time()
         graces = self._graces
-        while graces and (graces[0].done or graces[0].grace_due <= now):
-            entry = graces.popleft()
+        while graces and (graces[0][2].done or graces[0][0] <= now):
+            entry = heapq.heappop(graces)[2]
             if not entry.done:
                 self._give_up(entry)
         self._arm_grace()

@@ -19,6 +19,7 @@ import dns.rdatatype
 import pytest
 from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 
+from resolver.ls.race import GRACE_FLOOR
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
 from support.fakes import (FakeBackend, Send, answer, cname_only, garbage_sections, header_only, lowercased,
@@ -358,6 +359,19 @@ def test_a_nodata_goes_back_after_the_grace_despite_a_silent_backend():
             assert reply.rcode() == dns.rcode.NOERROR and not any(r.rdtype == dns.rdatatype.AAAA for r in reply.answer)
             assert 0.15 < elapsed < 1.0          # the grace, not the 5 s timeout
             assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+def test_the_grace_adapts_to_how_fast_the_silent_backend_used_to_reply():
+    async def main():
+        async with running_ls_over_fakes([nodata(), answer("192.0.2.40")], timeout=5.0, nodata_grace=2.0,
+                                         probes=False) as (ls, fakes):
+            await ask(ls, "warm.corp.example")          # the second backend replies in about a millisecond
+            fakes[1].rule = silent
+            reply, elapsed = await ask(ls, "v6only.corp.example", "AAAA")
+            assert reply.rcode() == dns.rcode.NOERROR and not reply.answer
+            assert elapsed < 0.5        # four times its reply time (at least 10 ms), not the 2 s cap
+            assert GRACE_FLOOR <= ls.server.race.grace(0b10) < 0.5
     run(main())
 
 
