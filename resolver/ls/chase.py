@@ -39,7 +39,7 @@ MAX_LINKS = 8
 class Races(Protocol):
     """The race, as a chase uses it (:class:`resolver.ls.race.Race`)."""
 
-    def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None: ...
+    def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None: ...
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None: ...
 
@@ -121,7 +121,7 @@ class Chase:
         if q is None or q.error:
             self._deliver_error(SERVFAIL)
             return
-        self.races.submit(wire, q, self, None)
+        self.races.submit(wire, q, self, None, link=True)
 
     def _finish(self, final: dns.message.Message) -> None:
         """The client's reply: the chain, then the final target's answer, its rcode and authority."""
@@ -130,10 +130,9 @@ class Chase:
         if not speaks and len(self.chain) == self.first_links:
             self._send(self.data[:2] + self.alias[2:])      # nobody has the target: the first reply, as it was
             return
-        response = dns.message.make_response(self.query, our_payload=MAX_UDP)
+        response = dns.message.make_response(self.query)
         if self.query.edns >= 0:
             response.use_edns(0, self.query.ednsflags & dns.flags.DO, MAX_UDP)     # DO echoed, as the backends do
-        response.flags &= ~dns.flags.AA
         if self.aa:
             response.flags |= dns.flags.AA
         if speaks:

@@ -124,10 +124,10 @@ class Pending:
     """One client query waiting for its backends."""
 
     __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
-                 "deadline", "done", "grace_due")
+                 "deadline", "done", "grace_due", "link")
 
     def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
-                 deadline: float):
+                 deadline: float, link: bool = False):
         self.uid = uid
         self.data = data            # the client's query, with the client's ID
         self.q = q
@@ -141,6 +141,7 @@ class Pending:
         self.deadline = deadline
         self.done = False
         self.grace_due = 0.0         # when its NODATA goes back (0: no grace started)
+        self.link = link            # a link of a CNAME chain the LS follows: its sink is the Chase, not a client
 
 
 class Race:
@@ -182,26 +183,25 @@ class Race:
             health.subscribe(self.set_backend_up)
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None:
-        """Send a client its reply, counted by rcode: every LS reply goes through here (a race's
-        reply to a :class:`~resolver.ls.chase.Chase` is not a client's, and is not counted)."""
-        if not isinstance(sink, Chase):
-            self.stats.replies[out[3] & 0x0F] += 1
+        """Send a client its reply, counted by rcode: every reply to a client goes through here."""
+        self.stats.replies[out[3] & 0x0F] += 1
         sink.send(out, addr)
 
-    def submit(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
-        """Start the race for one client query."""
+    def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None:
+        """Start the race for one query: a client's, or with ``link`` one link of a CNAME chain
+        the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
         if len(self.pending) >= self.max_inflight:
-            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL,
-                                 send=not self.drop_overflow or sink.stream)    # TCP always gets its reply
+            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL, link,
+                                 send=link or not self.drop_overflow or sink.stream)    # TCP always gets its reply
             return
         up = self.up_mask
         if not up:
-            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode)
+            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link)
             return
         uid = self._new_id()
         while uid in self.pending:
             uid = self._new_id()
-        entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout)
+        entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout, link)
         self.pending[uid] = entry
         self._deadlines.append(entry)
         if self._timer is None:
@@ -227,15 +227,22 @@ class Race:
                 self._give_up(entry)
 
     def _refuse_at_once(self, data: bytes, q: Query, sink: Sink, addr: object, outcome: str, rcode: int,
-                        send: bool = True) -> None:
+                        link: bool, send: bool = True) -> None:
         """A query that starts no race (too many waiting, or no backend up)."""
         self.stats.outcomes[outcome] += 1
         if self.query_log is not None:
             self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, 0.0)
         if send:
-            self.reply(sink, error_reply(data, q, rcode), addr)
+            self._deliver(sink, error_reply(data, q, rcode), addr, link)
         else:
             self.stats.dropped[outcome] += 1
+
+    def _deliver(self, sink: Sink, out: bytes, addr: object, link: bool) -> None:
+        """A race's reply: to its client (counted), or to the chase whose link it was."""
+        if link:
+            sink.send(out, addr)
+        else:
+            self.reply(sink, out, addr)
 
     def on_reply(self, backend: Upstream, data: bytes) -> None:
         """A reply from a backend: a UDP datagram, or a message on its TCP connection."""
@@ -353,7 +360,7 @@ class Race:
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
         """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
         self._forget(entry, outcome, backend, out[3] & 0x0F)
-        self.reply(entry.sink, out, entry.addr)
+        self._deliver(entry.sink, out, entry.addr, entry.link)
 
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int) -> None:
         del self.pending[entry.uid]
@@ -399,7 +406,7 @@ class Race:
         A client's query whose best reply is an open alias chain is followed instead
         (:mod:`resolver.ls.chase`); the chase's own races end as any other.
         """
-        if use_best and entry.best_rank == ALIAS and not isinstance(entry.sink, Chase):
+        if use_best and entry.best_rank == ALIAS and not entry.link:
             self._forget(entry, "followed", self.backends[entry.best_from], NOERROR)
             Chase(self, entry.data, entry.q, entry.sink, entry.addr, entry.best).start()
             return
