@@ -9,10 +9,12 @@ import contextlib
 from pathlib import Path
 
 import dns.flags
+from dns.message import Message
 import dns.rcode
 import dns.rdatatype
 import pytest
 
+from resolver.ls.balancer import LoadBalancer
 from support.inprocess import ask, run, running_ls, running_ts
 
 
@@ -24,13 +26,17 @@ def zone(directory: Path, origin: str, *records: str) -> Path:
     return path
 
 
-@contextlib.asynccontextmanager
-async def ls_over(*zones: Path):
-    """One TS per zone and an LS racing them all (no health probes: the backends see only the chain)."""
-    async with contextlib.AsyncExitStack() as stack:
-        servers = [await stack.enter_async_context(running_ts(path)) for path in zones]
-        ls = await stack.enter_async_context(running_ls([s.address for s in servers], probes=False))
-        yield ls
+def resolve(zones: list[Path], name: str, rdtype: str = "A",
+            tcp: bool = False) -> tuple[Message, float, LoadBalancer]:
+    """Ask ``name`` of an LS racing one TS per zone file or table (no health probes: the backends see
+    only the chain); the reply, the seconds it took, and the LS, all servers closed again."""
+    async def main() -> tuple[Message, float, LoadBalancer]:
+        async with contextlib.AsyncExitStack() as stack:
+            servers = [await stack.enter_async_context(running_ts(path)) for path in zones]
+            ls = await stack.enter_async_context(running_ls([s.address for s in servers], probes=False))
+            reply, elapsed = await ask(ls, name, rdtype, tcp=tcp)
+            return reply, elapsed, ls.server
+    return run(main())
 
 
 def chain_of(reply) -> list[tuple[str, str]]:
@@ -41,43 +47,31 @@ def chain_of(reply) -> list[tuple[str, str]]:
 def test_a_cname_into_another_backend_is_followed_and_merged(tmp_path, tcp):
     corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
     lab = zone(tmp_path, "lab.example", "web IN A 198.51.100.80")
-
-    async def main():
-        async with ls_over(corp, lab) as ls:
-            reply, _ = await ask(ls, "WWW.Corp.Example", tcp=tcp)
-            assert reply.rcode() == dns.rcode.NOERROR
-            assert reply.question[0].name.to_text() == "WWW.Corp.Example."
-            # Names compare case-insensitively (compression may borrow the question's spelling of a suffix).
-            assert [(name.lower(), kind) for name, kind in chain_of(reply)] == [("www.corp.example.", "CNAME"),
-                                                                                ("web.lab.example.", "A")]
-            assert reply.answer[-1][0].address == "198.51.100.80"
-            assert ls.server.race.stats.outcomes["followed"] == 1
-            assert sum(ls.server.race.stats.replies) == 1      # one reply to the client, the links not counted
-    run(main())
+    reply, _, ls = resolve([corp, lab], "WWW.Corp.Example", tcp=tcp)
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert reply.question[0].name.to_text() == "WWW.Corp.Example."
+    # Names compare case-insensitively (compression may borrow the question's spelling of a suffix).
+    assert [(name.lower(), kind) for name, kind in chain_of(reply)] == [("www.corp.example.", "CNAME"),
+                                                                        ("web.lab.example.", "A")]
+    assert reply.answer[-1][0].address == "198.51.100.80"
+    assert ls.race.stats.outcomes["followed"] == 1
+    assert sum(ls.race.stats.replies) == 1      # one reply to the client, the links not counted
 
 
 def test_a_chain_across_three_backends(tmp_path):
     one = zone(tmp_path, "one.example", "a IN CNAME b.two.example.")
     two = zone(tmp_path, "two.example", "b IN CNAME c.three.example.")
     three = zone(tmp_path, "three.example", "c IN A 198.51.100.3")
-
-    async def main():
-        async with ls_over(one, two, three) as ls:
-            reply, _ = await ask(ls, "a.one.example")
-            assert chain_of(reply) == [("a.one.example.", "CNAME"), ("b.two.example.", "CNAME"),
-                                       ("c.three.example.", "A")]
-    run(main())
+    reply, _, _ = resolve([one, two, three], "a.one.example")
+    assert chain_of(reply) == [("a.one.example.", "CNAME"), ("b.two.example.", "CNAME"),
+                               ("c.three.example.", "A")]
 
 
 def test_a_loop_across_backends_is_servfail(tmp_path):
     one = zone(tmp_path, "one.example", "a IN CNAME b.two.example.")
     two = zone(tmp_path, "two.example", "b IN CNAME a.one.example.")
-
-    async def main():
-        async with ls_over(one, two) as ls:
-            reply, elapsed = await ask(ls, "a.one.example")
-            assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 2.0
-    run(main())
+    reply, elapsed, _ = resolve([one, two], "a.one.example")
+    assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 2.0
 
 
 @pytest.mark.parametrize("links, rcode", [(4, dns.rcode.NOERROR), (8, dns.rcode.NOERROR), (9, dns.rcode.SERVFAIL)])
@@ -90,48 +84,33 @@ def test_at_most_eight_links(tmp_path, links, rcode):
     last = "one.example" if links % 2 == 0 else "two.example"
     zones[last].append(f"c{links} IN A 198.51.100.{links}")
 
-    async def main():
-        async with ls_over(*(zone(tmp_path, origin, *records) for origin, records in zones.items())) as ls:
-            reply, _ = await ask(ls, "c0.one.example")
-            assert reply.rcode() == rcode
-            if rcode == dns.rcode.NOERROR:
-                assert len(chain_of(reply)) == links + 1 and reply.answer[-1][0].address == f"198.51.100.{links}"
-    run(main())
+    reply, _, _ = resolve([zone(tmp_path, origin, *records) for origin, records in zones.items()], "c0.one.example")
+    assert reply.rcode() == rcode
+    if rcode == dns.rcode.NOERROR:
+        assert len(chain_of(reply)) == links + 1 and reply.answer[-1][0].address == f"198.51.100.{links}"
 
 
 def test_a_chain_ending_in_nxdomain_has_the_final_rcode_and_soa(tmp_path):
     corp = zone(tmp_path, "corp.example", "www IN CNAME gone.lab.example.")
     lab = zone(tmp_path, "lab.example", "web IN A 198.51.100.80")
-
-    async def main():
-        async with ls_over(corp, lab) as ls:
-            reply, _ = await ask(ls, "www.corp.example")
-            assert reply.rcode() == dns.rcode.NXDOMAIN                      # RFC 6604: the final target's rcode
-            assert chain_of(reply) == [("www.corp.example.", "CNAME")]
-            assert [(r.name.to_text(), r.rdtype) for r in reply.authority] == [("lab.example.", dns.rdatatype.SOA)]
-    run(main())
+    reply, _, _ = resolve([corp, lab], "www.corp.example")
+    assert reply.rcode() == dns.rcode.NXDOMAIN                      # RFC 6604: the final target's rcode
+    assert chain_of(reply) == [("www.corp.example.", "CNAME")]
+    assert [(r.name.to_text(), r.rdtype) for r in reply.authority] == [("lab.example.", dns.rdatatype.SOA)]
 
 
 def test_a_chain_ending_in_nodata(tmp_path):
     corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
     lab = zone(tmp_path, "lab.example", "web IN A 198.51.100.80")
-
-    async def main():
-        async with ls_over(corp, lab) as ls:
-            reply, _ = await ask(ls, "www.corp.example", "AAAA")
-            assert reply.rcode() == dns.rcode.NOERROR and chain_of(reply) == [("www.corp.example.", "CNAME")]
-            assert [r.rdtype for r in reply.authority] == [dns.rdatatype.SOA]
-    run(main())
+    reply, _, _ = resolve([corp, lab], "www.corp.example", "AAAA")
+    assert reply.rcode() == dns.rcode.NOERROR and chain_of(reply) == [("www.corp.example.", "CNAME")]
+    assert [r.rdtype for r in reply.authority] == [dns.rdatatype.SOA]
 
 
 def test_a_table_name_aliased_from_a_zone_resolves_through_the_table_backend(tmp_path):
     corp = zone(tmp_path, "corp.example", "intranet IN CNAME www.ibm.com.")
     table = tmp_path / "ts1.txt"
     table.write_text("www.ibm.com 129.42.38.10 A\n")
-
-    async def main():
-        async with ls_over(corp, table) as ls:
-            reply, _ = await ask(ls, "intranet.corp.example")
-            assert chain_of(reply) == [("intranet.corp.example.", "CNAME"), ("www.ibm.com.", "A")]
-            assert not reply.flags & dns.flags.TC
-    run(main())
+    reply, _, _ = resolve([corp, table], "intranet.corp.example")
+    assert chain_of(reply) == [("intranet.corp.example.", "CNAME"), ("www.ibm.com.", "A")]
+    assert not reply.flags & dns.flags.TC
