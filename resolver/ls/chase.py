@@ -34,6 +34,7 @@ from ..net.listening import Sink
 from ..wire import MAX_UDP, SERVFAIL, Query, error_reply, scan_query, truncated_reply
 
 MAX_LINKS = 8
+MAX_MESSAGE = 65535     # octets: dnspython would otherwise cap the reply at the client's EDNS size and raise
 
 
 class Races(Protocol):
@@ -89,6 +90,11 @@ class Chase:
         except dns.exception.DNSException:
             self._deliver_error(SERVFAIL)
             return
+        if message.flags & dns.flags.TC:
+            # The link's reply did not fit (a UDP client: links go over its transport); the client
+            # gets TC and asks again over TCP, where the whole chain fits.
+            self._send(truncated_reply(self.data, self.q, (reply[2] << 8) | reply[3]))
+            return
         if message.rcode() == dns.rcode.NOERROR and not self._answers(message) and self._cname_of(message):
             self._extend(message)
         else:
@@ -141,7 +147,7 @@ class Chase:
             response.authority = list(final.authority)
         else:
             response.answer = list(self.chain)          # open at its end, as far as the backends know it
-        self._send(response.to_wire())
+        self._send(response.to_wire(max_size=MAX_MESSAGE))     # the size cap is _send's, by transport
 
     def _send(self, out: bytes) -> None:
         if not self.sink.stream and len(out) > self.q.udp_limit:

@@ -26,15 +26,15 @@ def zone(directory: Path, origin: str, *records: str) -> Path:
     return path
 
 
-def resolve(zones: list[Path], name: str, rdtype: str = "A",
-            tcp: bool = False) -> tuple[Message, float, LoadBalancer]:
+def resolve(zones: list[Path], name: str, rdtype: str = "A", tcp: bool = False,
+            **make_kw) -> tuple[Message, float, LoadBalancer]:
     """Ask ``name`` of an LS racing one TS per zone file or table (no health probes: the backends see
     only the chain); the reply, the seconds it took, and the LS, all servers closed again."""
     async def main() -> tuple[Message, float, LoadBalancer]:
         async with contextlib.AsyncExitStack() as stack:
             servers = [await stack.enter_async_context(running_ts(path)) for path in zones]
             ls = await stack.enter_async_context(running_ls([s.address for s in servers], probes=False))
-            reply, elapsed = await ask(ls, name, rdtype, tcp=tcp)
+            reply, elapsed = await ask(ls, name, rdtype, tcp=tcp, **make_kw)
             return reply, elapsed, ls.server
     return run(main())
 
@@ -114,3 +114,28 @@ def test_a_table_name_aliased_from_a_zone_resolves_through_the_table_backend(tmp
     reply, _, _ = resolve([corp, table], "intranet.corp.example")
     assert chain_of(reply) == [("intranet.corp.example.", "CNAME"), ("www.ibm.com.", "A")]
     assert not reply.flags & dns.flags.TC
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_merged_chain_too_big_for_udp_is_truncated_there_and_whole_over_tcp(tmp_path, tcp):
+    label = "x" * 60
+    corp = zone(tmp_path, "corp.example", f"{label}0 IN CNAME {label}1.lab.example.")
+    lab = zone(tmp_path, "lab.example", *(f"{label}1 IN A 198.51.100.{i}" for i in range(1, 60)))
+    reply, _, _ = resolve([corp, lab], f"{label}0.corp.example", tcp=tcp)
+    assert reply.rcode() == dns.rcode.NOERROR
+    if tcp:
+        assert not reply.flags & dns.flags.TC and len(reply.answer[-1]) == 59
+    else:
+        assert reply.flags & dns.flags.TC and not reply.answer        # the client retries over TCP
+
+
+def test_a_merged_chain_bigger_than_the_edns_size_though_each_link_fits_is_truncated(tmp_path):
+    label = "y" * 60
+    corp = zone(tmp_path, "corp.example", f"{label}0 IN CNAME {label}1.lab.example.",
+                f"{label}2 IN CNAME {label}3.lab.example.")
+    lab = zone(tmp_path, "lab.example", f"{label}1 IN CNAME {label}2.corp.example.",
+               *(f"{label}3 IN A 198.51.100.{i}" for i in range(1, 61)))
+    reply, _, _ = resolve([corp, lab], f"{label}0.corp.example", use_edns=0, payload=1232)
+    assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.TC and not reply.answer
+    whole, _, _ = resolve([corp, lab], f"{label}0.corp.example", tcp=True, use_edns=0, payload=1232)
+    assert len(whole.answer) == 4 and len(whole.answer[-1]) == 60
