@@ -6,9 +6,10 @@ socket, or over its TCP connection when the client came over TCP).
 A reply counts only if it comes from a backend still awaited, carries that ID
 and repeats the question: type and class exactly, the name letter case aside
 (RFC 4343; some servers echo it lower-cased), and the client always gets its
-own spelling back. An error reply (FORMERR, NOTIMP, SERVFAIL, REFUSED) may
-carry no question at all, as NSD's FORMERR for some malformed queries does;
-it counts as that "no", and the client gets it with its question echoed. Then:
+own spelling back (:func:`resolver.ls.rule.as_asked`). An error reply
+(FORMERR, NOTIMP, SERVFAIL, REFUSED, BADVERS) may carry no question at all, as
+NSD's FORMERR for some malformed queries does; it counts as that "no", and the
+client gets it with its question echoed. Then:
 
 * a reply that answers the question (:func:`resolver.ls.rule.noerror_rank`:
   records of the type asked) wins at once and goes to the client under the
@@ -50,10 +51,9 @@ from typing import Callable, Iterator, Protocol, Sequence
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
-from ..wire import (AA, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, Query, WireError, error_reply,
-                    truncated_reply)
+from ..wire import NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .chase import Chase
-from .rule import ALIAS, ANSWER, NAME_EXISTS, negative_rank, noerror_rank
+from .rule import ALIAS, ANSWER, NAME_EXISTS, as_asked, negative_rank, rank_of, rcode_of
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -61,7 +61,6 @@ log = logging.getLogger("resolver.ls")
 MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 GRACE_FLOOR = 0.01          # seconds: the shortest NODATA grace, however fast the backends
 GRACE_FACTOR = 4.0          # the grace is this many times the slowest awaited backend's mean reply time
-QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED))     # rcodes a reply may send without a question
 
 
 class Upstream(Protocol):
@@ -83,28 +82,6 @@ class HealthSignals(Protocol):
 
     def suspect(self, backend: Upstream) -> None:
         """A race timed out waiting for ``backend``: probe it now."""
-
-
-def as_asked(reply: bytes, entry: "Pending") -> bytes | None:
-    """A reply whose question is not the query's byte for byte, made answerable as the client asked, or None.
-
-    Accepted: the same question with the name in other letter case (the
-    client's spelling goes in its place; the name has the same length, so
-    compression pointers stay right), and a question-less error reply
-    (:data:`QUESTIONLESS_ERRORS`), which becomes the client's own error reply
-    with its question and OPT echoed. Anything else is not a reply to this query.
-    """
-    question = entry.q.question
-    qdcount, rcode = reply[4:6], reply[3] & 0x0F
-    if qdcount == b"\x00\x00":
-        if rcode in QUESTIONLESS_ERRORS:
-            return error_reply(entry.data, entry.q, rcode, reply[2] << 8 & AA)
-        return None
-    end = 12 + len(question)
-    asked = reply[12:end]
-    if qdcount != b"\x00\x01" or asked[-4:] != question[-4:] or asked[:-4].lower() != question[:-4].lower():
-        return None
-    return reply[:12] + question + reply[end:]
 
 
 class IdSource:
@@ -265,21 +242,19 @@ class Race:
         if not entry.waiting & bit:
             stats.forged += 1
             return
-        if data[4:6] != b"\x00\x01" or data[12:12 + len(question)] != question:
-            data = as_asked(data, entry)        # the rare replies that need a second look
-            if data is None:
-                stats.forged += 1
-                return
-        rcode = data[3] & 0x0F
-        if rcode == NOERROR:
-            try:
-                rank = noerror_rank(data, 12 + len(question), entry.q.qtype)
-            except WireError:
-                stats.forged += 1       # sections that do not parse: no answer, no "no"
-                return
-        else:
-            rank = negative_rank(rcode, bool(data[2] & (AA >> 8)))
-        stats.replies[rcode] += 1
+        try:
+            if data[4:6] == b"\x00\x01" and data[12:12 + len(question)] == question:
+                rank = rank_of(data, 12 + len(question), entry.q.qtype)
+            else:
+                judged = as_asked(data, entry.data, entry.q)        # the rare replies that need a second look
+                if judged is None:
+                    stats.forged += 1
+                    return
+                data, rank = judged
+        except WireError:
+            stats.forged += 1       # sections that do not parse: no answer, no "no"
+            return
+        stats.replies[rcode_of(data, rank)] += 1
         stats.latency.observe(perf_counter() - entry.started)
         if rank == ANSWER:
             self._finish(entry, data, backend.index)

@@ -14,7 +14,11 @@ best first:
 * NODATA (RFC 2308 2.2): the name exists without records of that type;
 * NXDOMAIN, authoritative (with the zone's SOA, RFC 2308 3), then not;
 * a referral (RFC 1034 4.3.2): NOERROR, AA clear, no answer, NS in authority;
-* SERVFAIL, then NOTIMP and FORMERR, then REFUSED.
+* SERVFAIL, then NOTIMP, FORMERR and BADVERS, then REFUSED.
+
+A reply counts only if it repeats the question (:func:`as_asked`): the name
+in any letter case (RFC 4343), type and class exactly; an error reply may
+carry no question at all.
 
 A reply must parse before it can win or be kept: every record of every section
 is walked, names by their labels and the rest by its length, at a few
@@ -25,7 +29,8 @@ from __future__ import annotations
 
 import struct
 
-from ..wire import FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError
+from ..wire import (AA, BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_OPT, Query, WireError,
+                    error_reply)
 
 TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_DNAME, TYPE_ANY = 2, 6, 5, 39, 255
 
@@ -35,10 +40,12 @@ NODATA = 7
 NXDOMAIN_AA = 6
 NXDOMAIN_PLAIN = 5
 REFERRAL = 4
-_ERROR_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, REFUSED: 1}
+_ERROR_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, BADVERS: 2, REFUSED: 1}
 ANSWER = 9          # not a "no": it wins the race at once
 NAME_EXISTS = NODATA    # ranks at or above this say the name exists: they go back after the NODATA grace
 _COUNTS = struct.Struct("!HHH")     # ANCOUNT, NSCOUNT, ARCOUNT
+# Rcodes a reply may send without a question (NSD's FORMERR for a malformed query, CoreDNS's BADVERS).
+QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS))
 
 
 def negative_rank(rcode: int, authoritative: bool) -> int:
@@ -48,8 +55,59 @@ def negative_rank(rcode: int, authoritative: bool) -> int:
     return _ERROR_RANKS.get(rcode, 0)
 
 
+def rank_of(reply: bytes, question_end: int, qtype: int) -> int:
+    """The rank of a reply whose question (ending at ``question_end``) is the query's.
+
+    Raises :class:`~resolver.wire.WireError` when a NOERROR reply's sections do not parse.
+    """
+    rcode = reply[3] & 0x0F
+    if rcode == NOERROR:
+        return noerror_rank(reply, question_end, qtype)
+    return negative_rank(rcode, bool(reply[2] & 0x04))
+
+
+def rcode_of(reply: bytes, rank: int) -> int:
+    """The reply's rcode, :data:`~resolver.wire.BADVERS` when a NOERROR header ranks as an error.
+
+    Only the OPT record's extended rcode (RFC 6891 6.1.3) makes a NOERROR header
+    rank below a referral (:func:`noerror_rank`), and BADVERS is the extended
+    rcode a server sends for a query.
+    """
+    rcode = reply[3] & 0x0F
+    return BADVERS if rcode == NOERROR and rank < REFERRAL else rcode
+
+
+def as_asked(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
+    """A reply whose question is not the query's byte for byte, made the client's, with its rank; or None.
+
+    ``query`` is the client's query and ``q`` what :func:`~resolver.wire.scan_query`
+    read of it. Accepted: the same question with the name in other letter
+    case (the client's spelling goes in its place; the name has the same length,
+    so compression pointers stay right), and a question-less error reply
+    (:data:`QUESTIONLESS_ERRORS`; BADVERS is NOERROR in the header and 1 in the
+    OPT record's extended rcode), which becomes the client's own error reply
+    with its question and OPT echoed. Anything else is not a reply to this
+    query (None). Raises :class:`~resolver.wire.WireError` when the sections do
+    not parse.
+    """
+    question = q.question
+    qdcount = reply[4:6]
+    if qdcount == b"\x00\x00":
+        rcode = rcode_of(reply, rank_of(reply, 12, q.qtype))
+        if rcode not in QUESTIONLESS_ERRORS:
+            return None
+        return error_reply(query, q, rcode, reply[2] << 8 & AA), negative_rank(rcode, False)
+    end = 12 + len(question)
+    asked = reply[12:end]
+    if qdcount != b"\x00\x01" or asked[-4:] != question[-4:] or asked[:-4].lower() != question[:-4].lower():
+        return None
+    reply = reply[:12] + question + reply[end:]
+    return reply, rank_of(reply, end, q.qtype)
+
+
 def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
-    """What a NOERROR reply is: :data:`ANSWER`, :data:`ALIAS`, :data:`NODATA` or :data:`REFERRAL`.
+    """What a NOERROR reply is: :data:`ANSWER`, :data:`ALIAS`, :data:`NODATA` or :data:`REFERRAL`,
+    or BADVERS's rank when its OPT record carries an extended rcode (RFC 6891 6.1.3).
 
     ``question_end`` is the offset just past the reply's question section,
     ``qtype`` the type asked. Every record of every section is walked: a name
@@ -60,7 +118,7 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     ancount, nscount, arcount = _COUNTS.unpack_from(reply, 6)
     end = len(reply)
     pos = question_end
-    answered = alias = soa = delegates = False
+    answered = alias = soa = delegates = extended = False
     authority_from = ancount
     additional_from = ancount + nscount
     # One loop over the three sections, with the owner name skipped inline rather than by
@@ -82,6 +140,8 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
         if pos + 10 > end:
             raise WireError("record runs past the end")
         rdtype = (reply[pos] << 8) | reply[pos + 1]
+        if rdtype == TYPE_OPT and reply[pos + 4]:       # the upper 8 bits of the rcode (RFC 6891 6.1.3)
+            extended = True
         pos += 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
         if pos > end:
             raise WireError("record data runs past the end")
@@ -97,6 +157,8 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                 delegates = True
     if pos != end:
         raise WireError("bytes after the last record")
+    if extended:
+        return _ERROR_RANKS[BADVERS]
     if answered:
         return ANSWER
     if alias and not soa:       # with the SOA, the chain ends in NODATA in the same zone: nothing left open

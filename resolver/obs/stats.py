@@ -49,7 +49,7 @@ class BackendStats:
 
     def __init__(self) -> None:
         self.sent = 0                   # client queries sent to it (health probes not counted)
-        self.replies = [0] * RCODES     # its replies by rcode, late ones included
+        self.replies = [0] * (RCODES + 1)     # its replies by rcode, late ones included; 16 is BADVERS
         self.wins = 0                   # races its reply won (the first that answers)
         self.timeouts = 0               # races that timed out still waiting for it
         self.forged = 0                 # replies dropped: unknown ID, or not the question asked

@@ -26,6 +26,8 @@ the query arrived). The rules:
   question type (not an answer to the query).
 - :func:`header_only`: any rcode as a bare 12-byte header, with no question;
   :func:`header_only_formerr` is FORMERR so (as NSD answers some malformed queries).
+- :func:`badvers`: BADVERS (RFC 6891 6.1.3): NOERROR in the header and 1 in the
+  OPT record's extended rcode, with no question (as CoreDNS answers) or with it.
 - :func:`garbage_sections`: a valid header whose counts the body does not
   match: it promises two answer records, and the body holds the question and
   then bytes that are no record (a compression pointer past the end).
@@ -178,6 +180,16 @@ def header_only(rcode: int, delay: float = 0.0) -> Rule:
 def header_only_formerr(delay: float = 0.0) -> Rule:
     """FORMERR as a bare 12-byte header (:func:`header_only`), as NSD answers some malformed queries."""
     return header_only(RCODE.FORMERR, delay)
+
+
+def badvers(question: bool = False, delay: float = 0.0) -> Rule:
+    """BADVERS: a NOERROR header and an OPT record whose extended rcode is 1, the question echoed or not."""
+    def build(request: DNSRecord) -> bytes:
+        flags = 0x8000 | (request.header.opcode << 11)
+        echoed = DNSRecord(q=request.q).pack()[12:] if question else b""
+        opt = b"\x00" + struct.pack("!HHIH", QTYPE.OPT, 1232, 1 << 24, 0)
+        return struct.pack("!6H", request.header.id, flags, int(question), 0, 0, 1) + echoed + opt
+    return _at(delay, build)
 
 
 def garbage_sections(delay: float = 0.0) -> Rule:

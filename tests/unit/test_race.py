@@ -22,7 +22,7 @@ from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 from resolver.ls.race import GRACE_FLOOR
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
-from support.fakes import (FakeBackend, Send, answer, cname_only, garbage_sections, header_only, lowercased,
+from support.fakes import (FakeBackend, Send, answer, badvers, cname_only, garbage_sections, header_only, lowercased,
                            negative, nodata, nxdomain, other_question, referral, silent)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
@@ -262,6 +262,27 @@ def test_a_questionless_error_reply_is_that_no_and_ends_the_race_at_once(rcode):
             stats = ls.server.backends[0].stats
             assert stats.replies[rcode] == 1 and stats.forged == 0
             assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+@pytest.mark.parametrize("question", [False, True], ids=["question-less", "question-echoed"])
+def test_a_badvers_reply_is_an_error_no_not_nodata(question):
+    async def main():
+        async with running_ls_over_fakes([badvers(question)], timeout=5.0, probes=False) as (ls, _):
+            reply, elapsed = await ask(ls, "Broken.Example", use_edns=0)
+            assert reply.rcode() == dns.rcode.BADVERS and elapsed < 1.0       # the header alone says NOERROR
+            assert reply.question[0].name.to_text() == "Broken.Example."
+            stats = ls.server.backends[0].stats
+            assert stats.replies[dns.rcode.BADVERS] == 1 and stats.forged == 0
+            assert ls.server.race.stats.outcomes["negative"] == 1
+    run(main())
+
+
+def test_a_badvers_loses_to_a_nodata():
+    async def main():
+        async with running_ls_over_fakes([badvers(), nodata(delay=0.05)], probes=False) as (ls, _):
+            reply, _ = await ask(ls, "host.example", use_edns=0)
+            assert reply.rcode() == dns.rcode.NOERROR and reply.authority and not reply.answer
     run(main())
 
 

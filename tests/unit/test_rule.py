@@ -5,12 +5,13 @@ import struct
 
 import dns.flags
 import dns.message
+import dns.rcode
 import dns.rrset
 import pytest
 
 from resolver.ls.rule import (ALIAS, ANSWER, NAME_EXISTS, NODATA, NXDOMAIN_AA, NXDOMAIN_PLAIN, REFERRAL,
-                              negative_rank, noerror_rank)
-from resolver.wire import FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError
+                              as_asked, negative_rank, noerror_rank, rcode_of)
+from resolver.wire import BADVERS, FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError, scan_query
 
 NAME = "Host.Corp.Example."
 
@@ -91,3 +92,39 @@ def test_replies_that_do_not_parse_raise(wire):
 
 def test_the_good_reply_parses():
     assert rank(GOOD) == ANSWER and dns.message.from_wire(GOOD).answer
+
+
+def test_an_extended_rcode_in_the_opt_record_makes_a_noerror_header_badvers():
+    response = dns.message.make_response(dns.message.make_query(NAME, "A", use_edns=0))
+    response.set_rcode(BADVERS)
+    wire = response.to_wire()
+    assert wire[3] & 0x0F == 0          # the header alone says NOERROR
+    assert rank(wire) == negative_rank(BADVERS, False) == negative_rank(FORMERR, False)
+    assert rcode_of(wire, rank(wire)) == BADVERS
+
+
+@pytest.mark.parametrize("rcode", [FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS], ids=dns.rcode.to_text)
+def test_a_questionless_error_becomes_the_clients_error_reply(rcode):
+    query = dns.message.make_query(NAME, "A", use_edns=0, id=4242).to_wire()
+    response = dns.message.make_response(dns.message.from_wire(query))
+    response.question = []
+    response.set_rcode(rcode)
+    out, got = as_asked(response.to_wire(), query, scan_query(query))
+    client = dns.message.from_wire(out)
+    assert (client.rcode(), client.id, str(client.question[0].name)) == (rcode, 4242, NAME)
+    assert got == negative_rank(rcode, False) and rcode_of(out, got) == rcode
+
+
+@pytest.mark.parametrize("rcode", [0, NXDOMAIN], ids=["NOERROR", "NXDOMAIN"])
+def test_a_questionless_reply_that_is_no_error_is_not_a_reply(rcode):
+    query = dns.message.make_query(NAME, "A").to_wire()
+    header = query[:2] + struct.pack("!5H", 0x8400 | rcode, 0, 0, 0, 0)
+    assert as_asked(header, query, scan_query(query)) is None
+
+
+def test_the_question_in_other_letter_case_is_the_clients_again():
+    query = dns.message.make_query(NAME, "A").to_wire()
+    lowered = reply(answer=[f"{NAME.lower()} 60 IN A 192.0.2.1"])
+    lowered = lowered[:12] + lowered[12:12 + len(NAME) + 5].lower() + lowered[12 + len(NAME) + 5:]
+    out, got = as_asked(lowered, query, scan_query(query))
+    assert got == ANSWER and out[12:12 + len(NAME) + 1] == query[12:12 + len(NAME) + 1]
