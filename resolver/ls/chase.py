@@ -44,16 +44,72 @@ class Races(Protocol):
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None: ...
 
+    def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
+
+
+class Chain:
+    """The CNAMEs followed from the name asked, and the target at their end: the chase without its I/O.
+
+    Shared by the LS (:class:`Chase`) and ``client --explain``, which follows a
+    chain the same way to predict the LS's answer. ``name`` and ``rdtype``
+    are the client's question.
+    """
+
+    def __init__(self, name: dns.name.Name, rdtype: int) -> None:
+        self.rdtype = rdtype
+        self.links: list[dns.rrset.RRset] = []      # the CNAME RRsets, in chain order
+        self.seen: set[dns.name.Name] = set()
+        self.target = name
+
+    def answers(self, message: dns.message.Message) -> bool:
+        """Whether the reply holds records of the type asked (any record for ANY)."""
+        return any(rrset.rdtype == self.rdtype or self.rdtype == dns.rdatatype.ANY for rrset in message.answer)
+
+    def leaves_open(self, message: dns.message.Message) -> bool:
+        """Whether the reply is an open alias at the target (:data:`resolver.ls.rule.ALIAS`): NOERROR,
+        a CNAME for the target, no records of the type asked, and no SOA saying the end has none."""
+        return (message.rcode() == dns.rcode.NOERROR and not self.answers(message)
+                and self._cname_of(message) is not None
+                and not any(rrset.rdtype == dns.rdatatype.SOA for rrset in message.authority))
+
+    def extend(self, message: dns.message.Message) -> bool:
+        """Add the reply's CNAMEs from the target on; the new end is :attr:`target`.
+
+        Returns False when the chain loops, or would be longer than :data:`MAX_LINKS`
+        CNAMEs: the LS then answers SERVFAIL.
+        """
+        while (cname := self._cname_of(message)) is not None:
+            if self.target in self.seen or len(self.links) >= MAX_LINKS:
+                return False
+            self.seen.add(self.target)
+            self.links.append(cname)
+            self.target = cname[0].target
+        return self.target not in self.seen
+
+    @staticmethod
+    def speaks(final: dns.message.Message) -> bool:
+        """Whether the reply for the last target says what the target is: NOERROR, or an authoritative
+        NXDOMAIN. Otherwise (REFUSED, SERVFAIL, the LS's own timeout answer) nobody spoke for it."""
+        rcode = final.rcode()
+        return rcode == dns.rcode.NOERROR or (rcode == dns.rcode.NXDOMAIN and bool(final.flags & dns.flags.AA))
+
+    def _cname_of(self, message: dns.message.Message) -> dns.rrset.RRset | None:
+        return next((rrset for rrset in message.answer
+                     if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == self.target), None)
+
 
 class Chase:
     """One client query whose answer lies at the end of a CNAME chain that spans backends.
 
     ``data``/``q``: the client's query; ``sink``/``addr``: where its reply goes;
-    ``alias``: the reply that left the chain open (any ID). :meth:`start` asks
+    ``alias``: the reply that left the chain open (any ID); ``logged``: the
+    outcome for the query log's line, written when the client's reply goes,
+    and when the client's query arrived (perf_counter()). :meth:`start` asks
     for the first target.
     """
 
-    def __init__(self, races: Races, data: bytes, q: Query, sink: Sink, addr: object, alias: bytes) -> None:
+    def __init__(self, races: Races, data: bytes, q: Query, sink: Sink, addr: object, alias: bytes,
+                 logged: tuple[str, float]) -> None:
         self.races = races
         self.data = data
         self.q = q
@@ -61,11 +117,9 @@ class Chase:
         self.addr = addr
         self.stream = sink.stream         # the targets are asked over the client's transport
         self.query: dns.message.Message | None = None      # the client's query, parsed in start()
-        self.rdtype = q.qtype
-        self.chain: list[dns.rrset.RRset] = []
-        self.seen: set[dns.name.Name] = set()
-        self.target: dns.name.Name | None = None
+        self.chain: Chain | None = None                     # made in start()
         self.alias = alias
+        self.logged = logged
         self.aa = False
         self.first_links = 0          # the links the first reply held
 
@@ -78,10 +132,9 @@ class Chase:
         except dns.exception.DNSException:
             self._deliver_error(SERVFAIL)
             return
-        self.target = self.query.question[0].name
+        self.chain = Chain(self.query.question[0].name, self.q.qtype)
         self.aa = bool(first.flags & dns.flags.AA)
         self._extend(first)
-        self.first_links = len(self.chain)
 
     def send(self, reply: bytes, addr: object) -> None:
         """The race for the current target is over: follow on, or give the client its one reply."""
@@ -95,31 +148,19 @@ class Chase:
             # gets TC and asks again over TCP, where the whole chain fits.
             self._send(truncated_reply(self.data, self.q, (reply[2] << 8) | reply[3]))
             return
-        if message.rcode() == dns.rcode.NOERROR and not self._answers(message) and self._cname_of(message):
+        if self.chain.leaves_open(message):
             self._extend(message)
         else:
             self._finish(message)
 
-    def _answers(self, message: dns.message.Message) -> bool:
-        return any(rrset.rdtype == self.rdtype or self.rdtype == dns.rdatatype.ANY for rrset in message.answer)
-
-    def _cname_of(self, message: dns.message.Message) -> dns.rrset.RRset | None:
-        return next((rrset for rrset in message.answer
-                     if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == self.target), None)
-
     def _extend(self, message: dns.message.Message) -> None:
         """Add the reply's CNAMEs from the current target on; ask for the new end, or SERVFAIL on a loop."""
-        while (cname := self._cname_of(message)) is not None:
-            if self.target in self.seen or len(self.chain) >= MAX_LINKS:
-                self._deliver_error(SERVFAIL)
-                return
-            self.seen.add(self.target)
-            self.chain.append(cname)
-            self.target = cname[0].target
-        if self.target in self.seen:
+        if not self.chain.extend(message):
             self._deliver_error(SERVFAIL)
             return
-        query = dns.message.make_query(self.target, self.rdtype, use_edns=self.query.edns,
+        # Set before the target's race starts: a race that cannot start (no backend up) ends at once.
+        self.first_links = self.first_links or len(self.chain.links)
+        query = dns.message.make_query(self.chain.target, self.q.qtype, use_edns=self.query.edns,
                                        want_dnssec=bool(self.query.ednsflags & dns.flags.DO))
         query.flags = self.query.flags
         wire = query.to_wire()
@@ -131,9 +172,8 @@ class Chase:
 
     def _finish(self, final: dns.message.Message) -> None:
         """The client's reply: the chain, then the final target's answer, its rcode and authority."""
-        rcode = final.rcode()
-        speaks = rcode == dns.rcode.NOERROR or (rcode == dns.rcode.NXDOMAIN and final.flags & dns.flags.AA)
-        if not speaks and len(self.chain) == self.first_links:
+        speaks = self.chain.speaks(final)
+        if not speaks and len(self.chain.links) == self.first_links:
             self._send(self.data[:2] + self.alias[2:])      # nobody has the target: the first reply, as it was
             return
         response = dns.message.make_response(self.query)
@@ -141,18 +181,22 @@ class Chase:
             response.use_edns(0, self.query.ednsflags & dns.flags.DO, MAX_UDP)     # DO echoed, as the backends do
         if self.aa:
             response.flags |= dns.flags.AA
+        links = self.chain.links
         if speaks:
-            response.set_rcode(rcode)
-            response.answer = self.chain + [rrset for rrset in final.answer if rrset not in self.chain]
+            response.set_rcode(final.rcode())
+            response.answer = links + [rrset for rrset in final.answer if rrset not in links]
             response.authority = list(final.authority)
         else:
-            response.answer = list(self.chain)          # open at its end, as far as the backends know it
+            response.answer = list(links)           # open at its end, as far as the backends know it
         self._send(response.to_wire(max_size=MAX_MESSAGE))     # the size cap is _send's, by transport
 
     def _send(self, out: bytes) -> None:
+        """The client's one reply, truncated for a UDP client it does not fit, and its query log line."""
         if not self.sink.stream and len(out) > self.q.udp_limit:
             out = truncated_reply(self.data, self.q, (out[2] << 8) | out[3])
+        outcome, started = self.logged
+        self.races.log(self.addr, self.q, outcome, out[3] & 0x0F, started)
         self.races.reply(self.sink, out, self.addr)
 
     def _deliver_error(self, rcode: int) -> None:
-        self.races.reply(self.sink, error_reply(self.data, self.q, rcode), self.addr)
+        self._send(error_reply(self.data, self.q, rcode))

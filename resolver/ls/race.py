@@ -51,7 +51,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
-from ..wire import NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
+from ..wire import NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .chase import Chase
 from .rule import ALIAS, ANSWER, NAME_EXISTS, as_asked, negative_rank, rank_of, rcode_of
 from .settings import LsSettings
@@ -208,7 +208,7 @@ class Race:
         """A query that starts no race (too many waiting, or no backend up)."""
         self.stats.outcomes[outcome] += 1
         if self.query_log is not None:
-            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, 0.0)
+            self.log(addr, q, outcome, rcode, perf_counter())
         if send:
             self._deliver(sink, error_reply(data, q, rcode), addr, link)
         else:
@@ -337,15 +337,20 @@ class Race:
         self._forget(entry, outcome, backend, out[3] & 0x0F)
         self._deliver(entry.sink, out, entry.addr, entry.link)
 
-    def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int) -> None:
+    def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
+        """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
         self._ended[entry.uid] = entry.waiting
         entry.done = True
         self.stats.outcomes[outcome] += 1
+        if rcode is not None:
+            self.log(entry.addr, entry.q, outcome if backend is None else f"{outcome}:{backend}", rcode,
+                     entry.started)
+
+    def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None:
+        """The query log's line for a query that started at ``started`` (perf_counter()), if there is a log."""
         if self.query_log is not None:
-            self.query_log.write(entry.addr, entry.q.qname, entry.q.qtype,
-                                 outcome if backend is None else f"{outcome}:{backend}", rcode,
-                                 perf_counter() - entry.started)
+            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, perf_counter() - started)
 
     def _arm(self) -> None:
         if self._deadlines:
@@ -382,8 +387,9 @@ class Race:
         (:mod:`resolver.ls.chase`); the chase's own races end as any other.
         """
         if use_best and entry.best_rank == ALIAS and not entry.link:
-            self._forget(entry, "followed", self.backends[entry.best_from], NOERROR)
-            Chase(self, entry.data, entry.q, entry.sink, entry.addr, entry.best).start()
+            self._forget(entry, "followed", None, None)     # logged by the chase, with the rcode the client gets
+            Chase(self, entry.data, entry.q, entry.sink, entry.addr, entry.best,
+                  (f"followed:{self.backends[entry.best_from]}", entry.started)).start()
             return
         if use_best and entry.best_rank >= 0:
             self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)

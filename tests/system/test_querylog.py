@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import dns.rcode
+
 from support.servers import query
 from support.waiting import wait_until
 
@@ -30,3 +32,19 @@ def test_without_the_flag_there_is_no_query_log(start_server, demo_backends):
     ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport)
     query(ls, "www.ibm.com")
     assert not any(LINE.match(line) for line in ls.lines)
+
+
+def test_a_followed_chain_is_logged_with_the_rcode_the_client_got(start_server, tmp_path):
+    corp, lab = tmp_path / "corp.example.zone", tmp_path / "lab.example.zone"
+    corp.write_text("$TTL 300\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\nns A 192.0.2.53\n"
+                    "www CNAME gone.lab.example.\n")
+    lab.write_text("$TTL 300\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\nns A 192.0.2.54\n")
+    ts1, ts2 = start_server("ts", "--zone", str(corp)), start_server("ts", "--zone", str(lab))
+    log = tmp_path / "queries.log"
+    ls = start_server("ls", "--backend", f"corp={ts1.hostport}", "--backend", f"lab={ts2.hostport}",
+                      "--query-log", str(log))
+    assert query(ls, "www.corp.example").rcode() == dns.rcode.NXDOMAIN      # RFC 6604: the target's rcode
+    def clients() -> list[tuple[str, ...]]:     # the link's own lines have "-" for their client
+        return [LINE.match(line).groups() for line in log.read_text().splitlines() if LINE.match(line)]
+    wait_until(clients, 3, "the client's query log line")
+    assert clients() == [("www.corp.example.", "A", "followed:corp", "NXDOMAIN")]
