@@ -2,7 +2,7 @@
 
 TS1 runs in a network namespace of its own, reached over a veth pair
 (198.18.77.1 here, 198.18.77.2 there; no other addresses). Between the LS and
-TS1 sits a small UDP relay in this test that delays and drops datagrams
+TS1 sits a relay (:mod:`support.relay`) that delays and drops the LS's datagrams
 (this kernel has no netem). TS2 is on loopback. Through delay, loss and a
 link taken down and up, TS2's names keep resolving at once, misses come back
 fast once TS1 is marked down, and TS1's names resolve again when its link is
@@ -10,13 +10,8 @@ back.
 """
 from __future__ import annotations
 
-import heapq
 import os
-import random
-import selectors
-import socket
 import subprocess
-import threading
 import time
 
 import dns.exception
@@ -26,6 +21,7 @@ import dns.rcode
 import pytest
 
 from support.paths import ZONES
+from support.relay import Relay
 from support.servers import Server, query
 from support.tools import require_root, require_tool
 from support.waiting import wait_until
@@ -35,56 +31,6 @@ HOST_SIDE, TS_SIDE = "198.18.77.1", "198.18.77.2"
 
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
-class Relay(threading.Thread):
-    """UDP relay: datagrams from the LS go to the TS after ``delay`` s, a ``loss`` share dropped."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        super().__init__(daemon=True)
-        self.target = target
-        self.delay = 0.0
-        self.loss = 0.0
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind((HOST_SIDE, 0))
-        self.client: tuple[str, int] | None = None
-        self.queue: list[tuple[float, int, bytes]] = []
-        self.random = random.Random(7)
-        self.running = True
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.front.getsockname()[1]}"
-
-    def run(self) -> None:
-        selector = selectors.DefaultSelector()
-        selector.register(self.front, selectors.EVENT_READ, "front")
-        selector.register(self.back, selectors.EVENT_READ, "back")
-        count = 0
-        while self.running:
-            wait = max(0.0, self.queue[0][0] - time.monotonic()) if self.queue else 0.05
-            for key, _ in selector.select(min(wait, 0.05)):
-                data, addr = key.fileobj.recvfrom(65535)
-                if key.data == "front":
-                    self.client = addr
-                    if self.random.random() >= self.loss:
-                        count += 1
-                        heapq.heappush(self.queue, (time.monotonic() + self.delay, count, data))
-                elif self.client is not None:
-                    self.front.sendto(data, self.client)
-            while self.queue and self.queue[0][0] <= time.monotonic():
-                try:
-                    self.back.sendto(heapq.heappop(self.queue)[2], self.target)
-                except OSError:
-                    pass        # the link is down: the datagram is lost, as on a real network
-
-    def stop(self) -> None:
-        self.running = False
-        self.join(2)
-        self.front.close()
-        self.back.close()
 
 
 @pytest.fixture
@@ -118,11 +64,10 @@ def test_the_ls_keeps_serving_through_delay_loss_and_a_link_going_down(namespace
     name, veth = namespace
     ts1 = Server(["ts", "--table", str(ZONES / "ts1.txt"), "--listen", f"{TS_SIDE}:0"],
                  prefix=["ip", "netns", "exec", name])
-    relay = Relay((TS_SIDE, ts1.port))
-    relay.start()
+    relay = Relay((TS_SIDE, ts1.port), source=HOST_SIDE, seed=7)
     try:
         ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
-        ls = start_server("ls", "--backend", relay.address, "--backend", ts2.hostport, "--timeout", "1",
+        ls = start_server("ls", "--backend", relay.hostport, "--backend", ts2.hostport, "--timeout", "1",
                           "--probe-interval", "0.2", "--down-after", "3")
         assert resolves(ls, "www.ibm.com") and resolves(ls, "www.google.com")
 
