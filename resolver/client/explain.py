@@ -4,8 +4,14 @@ A client of the LS sees only the winner of each race. To debug split DNS an
 operator needs every backend's own reply and timing, and the outcome the LS's
 rule gives for them. So the question goes to every backend at the same moment,
 once, over UDP, on one connected socket per backend, as the LS sends it (the
-LS does not retry, so neither does this). The verdict uses the LS's own
-ranking of negative replies, :func:`resolver.ls.rule.negative_rank`.
+LS does not retry, so neither does this). Each reply is judged by the LS's own
+code (:func:`resolver.ls.rule.judge`: the question, the sections, the rank),
+so a reply the LS would drop is shown as the LS sees it: malformed, or not
+there at all. When the best reply is a CNAME whose target no backend
+answered, the LS follows it (:mod:`resolver.ls.chase`), and so does this:
+every link is asked of every backend in turn, with the LS's own
+:class:`~resolver.ls.chase.Chain`, and the verdict is what the LS's merged
+reply holds.
 """
 from __future__ import annotations
 
@@ -17,18 +23,19 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 import dns.asyncbackend
-import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, negative_rank, noerror_rank
-from ..wire import WireError
+from ..ls.chase import MAX_LINKS, Chain
+from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, judge, negative_rank, rcode_of
 from ..net.addresses import address_family, format_hostport
+from ..wire import Query, WireError, scan_query
 from .resolver import Resolution, Resolver, records_of
 from .settings import ClientSettings
+
 TIMEOUT_ANSWER = "NXDOMAIN (SERVFAIL with --on-timeout servfail)"
 
 
@@ -42,6 +49,7 @@ class BackendReply:
     ``rank`` is the LS's own verdict on the reply (:mod:`resolver.ls.rule`):
     :data:`~resolver.ls.rule.ANSWER`, or how good a "no" it is; left out, it
     follows from the rcode (a NOERROR with records answers, one without is NODATA).
+    ``answers`` are the records of the type asked (for an open CNAME, the CNAME).
     """
 
     backend: str
@@ -51,6 +59,8 @@ class BackendReply:
     ms: float = 0.0
     unreachable: bool = False       # port closed: the LS marks it down and stops waiting for it
     rank: int | None = None
+    malformed: bool = False         # no reply but ones whose sections do not parse: the LS drops them and waits
+    message: dns.message.Message | None = None      # the reply as the client would get it
 
     def __post_init__(self) -> None:
         if self.rank is None and self.rcode is not None:
@@ -64,10 +74,37 @@ class BackendReply:
         """The rcode, with what kind of "no" a NOERROR is when it does not answer (NODATA, referral, CNAME)."""
         if self.unreachable:
             return "unreachable"
+        if self.malformed:
+            return "malformed"
         if self.rcode is None:
             return "silent"
         kind = NOERROR_KINDS.get(self.rank) if self.rcode == dns.rcode.NOERROR else None
         return dns.rcode.to_text(self.rcode) + (f" ({kind})" if kind else "")
+
+    @property
+    def awaited(self) -> bool:
+        """Whether the LS still waits for this backend: it is reachable and sent nothing the LS keeps."""
+        return self.rcode is None and not self.unreachable
+
+
+def backend_reply(backend: str, wire: bytes, query: bytes, q: Query, ms: float) -> BackendReply | None:
+    """A backend's reply bytes to ``query`` (``q``: its scan) as the LS judges them; None when the LS
+    would not take it for a reply to this question. Raises :class:`~resolver.wire.WireError` when its
+    sections do not parse (the LS drops it)."""
+    judged = judge(wire, query, q)
+    if judged is None:
+        return None
+    reply, rank = judged
+    try:
+        message = dns.message.from_wire(reply)
+    except dns.exception.DNSException:
+        message = None          # the LS reads less of a reply than dnspython does
+    answers = [] if message is None else records_of(message, q.qtype)
+    if rank == ALIAS and message is not None:
+        answers = [f"CNAME {rd.target}" for rrset in message.answer if rrset.rdtype == dns.rdatatype.CNAME
+                   for rd in rrset]
+    return BackendReply(backend, rcode_of(reply, rank), bool(reply[2] & 0x04), answers, ms, rank=rank,
+                        message=message)
 
 
 @dataclass
@@ -78,6 +115,12 @@ class Verdict:
     rcodes: frozenset[str]          # an LS answer with one of these rcodes (and these records) agrees
     answers: list[str] = field(default_factory=list)
     resolved: bool = False
+    best: BackendReply | None = None    # the winner, or the best "no"
+
+    @property
+    def follows(self) -> bool:
+        """Whether the LS follows the best reply's CNAME to other backends (:mod:`resolver.ls.chase`)."""
+        return self.best is not None and self.best.rank == ALIAS
 
 
 Backend = tuple[str, int] | tuple[str, int, str]      # (host, port) or (host, port, name), as ls --backend
@@ -89,45 +132,43 @@ def label(backend: Backend) -> str:
 
 
 async def ask_backends(query: dns.message.Message, backends: list[Backend], timeout: float) -> list[BackendReply]:
-    """Send the query to every backend at once and wait up to ``timeout`` for each reply."""
+    """Send the query to every backend at once and wait up to ``timeout`` seconds for each reply."""
     net = dns.asyncbackend.get_backend("asyncio")
     async with contextlib.AsyncExitStack() as stack:
         sockets = [await stack.enter_async_context(
             await net.make_socket(address_family(host), socket.SOCK_DGRAM, 0, None, (host, port)))
             for host, port, *_ in backends]
         wire = query.to_wire()
+        q = scan_query(wire)
         sent = time.time()
         for sock in sockets:
             await sock.sendto(wire, None, None)     # connected: the kernel drops datagrams from anyone else
         return list(await asyncio.gather(*(
-            _await_reply(sock, label(backend), query, sent, sent + timeout)
+            _await_reply(sock, label(backend), wire, q, sent, sent + timeout)
             for sock, backend in zip(sockets, backends))))
 
 
-async def _await_reply(sock: dns.asyncbackend.DatagramSocket, backend: str, query: dns.message.Message,
+async def _await_reply(sock: dns.asyncbackend.DatagramSocket, backend: str, query: bytes, q: Query,
                        sent: float, expiration: float) -> BackendReply:
-    try:
-        # ignore_errors with the query: only a reply with its ID and question counts, as in the LS.
-        reply, received, _ = await dns.asyncquery.receive_udp(sock, None, expiration, ignore_errors=True,
-                                                              query=query)
-    except dns.exception.Timeout:
-        return BackendReply(backend)
-    except ConnectionRefusedError:
-        return BackendReply(backend, unreachable=True)
-    return BackendReply(backend, reply.rcode(), bool(reply.flags & dns.flags.AA),
-                        records_of(reply, query.question[0].rdtype), (received - sent) * 1000,
-                        rank=rank_of(reply, query))
-
-
-def rank_of(reply: dns.message.Message, query: dns.message.Message) -> int:
-    """The LS's verdict on a reply (:mod:`resolver.ls.rule`), read from its wire form as the LS reads it."""
-    if reply.rcode() != dns.rcode.NOERROR:
-        return negative_rank(reply.rcode(), bool(reply.flags & dns.flags.AA))
-    question = query.question[0]
-    try:
-        return noerror_rank(reply.to_wire(), 12 + len(question.name.to_wire()) + 4, question.rdtype)
-    except WireError:
-        return 0
+    """The first datagram the LS would take for the reply, as the LS judges it, or why there is none."""
+    malformed = False
+    while True:
+        try:
+            wire, _ = await sock.recvfrom(65535, max(0.0, expiration - time.time()))
+        except dns.exception.Timeout:
+            return BackendReply(backend, malformed=malformed)
+        except ConnectionRefusedError:
+            return BackendReply(backend, unreachable=True)
+        ms = (time.time() - sent) * 1000
+        if len(wire) < 12 or wire[:2] != query[:2] or not wire[2] & 0x80:
+            continue        # another ID, or a query: the LS drops it too
+        try:
+            reply = backend_reply(backend, wire, query, q, ms)
+        except WireError:
+            malformed = True        # the LS drops it and goes on waiting for this backend
+            continue
+        if reply is not None:
+            return reply
 
 
 def predict(replies: list[BackendReply], rdtype: str, timeout: float) -> Verdict:
@@ -136,7 +177,7 @@ def predict(replies: list[BackendReply], rdtype: str, timeout: float) -> Verdict
     winner = next((r for r in replied if r.rank == ANSWER), None)
     if winner is not None:
         return Verdict(f"winner: {winner.backend}, the first reply that answers ({winner.ms:.2f} ms)",
-                       frozenset({"NOERROR"}), winner.answers, resolved=True)
+                       frozenset({"NOERROR"}), winner.answers, resolved=True, best=winner)
     return _lost(replies, replied, rdtype, timeout)
 
 
@@ -144,7 +185,7 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
     """No answer: the best "no" at once (or after the NODATA grace), or whatever the LS gives at its timeout."""
     # max keeps the earliest of equals, as the LS keeps a later reply only when it ranks higher.
     best = max(replied, key=lambda r: r.rank, default=None)
-    silent = [r.backend for r in replies if r.status == "silent"]
+    silent = [r.backend + (" (malformed)" if r.malformed else "") for r in replies if r.awaited]
     timed_out = frozenset({"NXDOMAIN", "SERVFAIL"})
     if best is None and not silent:
         return Verdict(f"no backend is reachable: the LS marks them down and answers {TIMEOUT_ANSWER} at once",
@@ -155,15 +196,19 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
     said = f"{best.status}{' (authoritative)' if best.authoritative else ''} from {best.backend}"
     if best.rank >= NAME_EXISTS:
         when = "at once" if not silent else f"after its --nodata-grace, while {', '.join(silent)} stayed silent"
+        if best.rank == ALIAS:
+            return Verdict(f"no answer: the best no is {said}, an alias to a name no backend answered here; "
+                           f"the LS follows it {when}", frozenset({"NOERROR"}), best=best)
         return Verdict(f"no answer: the best no is {said}, the name exists without {rdtype} records; "
-                       f"the LS answers with it {when}", frozenset({"NOERROR"}))
+                       f"the LS answers with it {when}", frozenset({"NOERROR"}), best=best)
     if not silent:
         who = "every reachable backend" if len(replied) < len(replies) else "all backends"
         return Verdict(f"no positive answer: {who} said no; the LS answers at once with the best negative, "
-                       f"{said}", frozenset({dns.rcode.to_text(best.rcode)}))
+                       f"{said}", frozenset({dns.rcode.to_text(best.rcode)}), best=best)
     then = f"passes on the {said}" if best.status == "NXDOMAIN" else "answers NXDOMAIN"
     return Verdict(f"no positive answer within {timeout:g} s: {', '.join(silent)} stayed silent, so the LS "
-                   f"waits until its timeout, then {then} (SERVFAIL with --on-timeout servfail)", timed_out)
+                   f"waits until its timeout, then {then} (SERVFAIL with --on-timeout servfail)", timed_out,
+                   best=best)
 
 
 def table(replies: list[BackendReply]) -> list[str]:
@@ -192,6 +237,27 @@ def ls_line(server: str, result: Resolution, ms: float, verdict: Verdict, timeou
         "agrees" if agrees(result, verdict) else f"disagrees, expected {expected}")
 
 
+def at_chain_end(verdict: Verdict, chain: Chain) -> Verdict:
+    """What the client gets when the race for the chain's last target ends as ``verdict`` says.
+
+    As :mod:`resolver.ls.chase` merges it: the chain, then the target's
+    answer with its rcode when a backend speaks for the target (NOERROR, an
+    authoritative NXDOMAIN); else NOERROR with the chain as far as it goes.
+    """
+    names = " -> ".join([rrset.name.to_text() for rrset in chain.links] + [chain.target.to_text()])
+    best = verdict.best
+    speaks_nxdomain = best is not None and best.rcode == dns.rcode.NXDOMAIN and best.authoritative
+    rcodes = frozenset(rcode if rcode == "NOERROR" or (rcode == "NXDOMAIN" and speaks_nxdomain) else "NOERROR"
+                       for rcode in verdict.rcodes)
+    if verdict.resolved:
+        then = f"NOERROR with the chain and {', '.join(verdict.answers)}"
+    elif rcodes == {"NOERROR"} and (best is None or best.rank < NAME_EXISTS):
+        then = "NOERROR with the chain as far as it goes: no backend speaks for its end"
+    else:
+        then = f"{'|'.join(sorted(rcodes))} with the chain, the last target's rcode (RFC 6604)"
+    return Verdict(f"the chain {names}: the LS answers {then}", rcodes, verdict.answers, verdict.resolved, best)
+
+
 DISAGREES = 3       # the exit status when the LS's answer is not the rule's
 
 
@@ -202,18 +268,27 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     Returns the exit status: :data:`DISAGREES` when the LS's answer is not the
     rule's, else 0 when the name resolves and 1 when it does not.
 
+    When the LS would follow a CNAME to other backends, each link is asked in
+    turn and shown the same way, and the verdict is for the merged reply.
     The LS is asked afterwards, like the client asks it (with retries, for at
     least the client's 7 s), so its timeout answer arrives and the backends'
     timings are not disturbed by its own queries.
     """
     query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
-    replies = await ask_backends(query, backends, timeout)
-    verdict = predict(replies, rdtype, timeout)
-    plural = "s" if len(backends) > 1 else ""
-    print(f"{name} {rdtype}, asked of {len(backends)} backend{plural} at once", file=out)
-    for row in table(replies):
-        print(row.rstrip(), file=out)
-    print(verdict.text, file=out)
+    verdict = await show_race(query, backends, timeout, out)
+    chain = Chain(query.question[0].name, query.question[0].rdtype)
+    while verdict.follows:
+        if verdict.best.message is None or not chain.extend(verdict.best.message):
+            verdict = Verdict(f"the chain loops, or is longer than {MAX_LINKS} CNAMEs: the LS answers SERVFAIL",
+                              frozenset({"SERVFAIL"}))
+            print(verdict.text, file=out)
+            break
+        verdict = await show_race(dns.message.make_query(chain.target, query.question[0].rdtype), backends,
+                                  timeout, out)
+        if not verdict.follows or not chain.leaves_open(verdict.best.message):
+            verdict = at_chain_end(verdict, chain)
+            print(verdict.text, file=out)
+            break
     if server is not None:
         ls_timeout = max(timeout, ClientSettings.timeout)
         started = time.perf_counter()
@@ -223,3 +298,18 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
         if not agrees(result, verdict):
             return DISAGREES
     return 0 if verdict.resolved else 1
+
+
+async def show_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO) -> Verdict:
+    """Ask the backends one question, print their replies and the rule's verdict on them."""
+    question = query.question[0]
+    rdtype = dns.rdatatype.to_text(question.rdtype)
+    replies = await ask_backends(query, backends, timeout)
+    verdict = predict(replies, rdtype, timeout)
+    plural = "s" if len(backends) > 1 else ""
+    print(f"{question.name.to_text(omit_final_dot=True)} {rdtype}, asked of {len(backends)} backend{plural} at once",
+          file=out)
+    for row in table(replies):
+        print(row.rstrip(), file=out)
+    print(verdict.text, file=out)
+    return verdict

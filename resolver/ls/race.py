@@ -6,7 +6,7 @@ socket, or over its TCP connection when the client came over TCP).
 A reply counts only if it comes from a backend still awaited, carries that ID
 and repeats the question: type and class exactly, the name letter case aside
 (RFC 4343; some servers echo it lower-cased), and the client always gets its
-own spelling back (:func:`resolver.ls.rule.as_asked`). An error reply
+own spelling back (:func:`resolver.ls.rule.judge`). An error reply
 (FORMERR, NOTIMP, SERVFAIL, REFUSED, BADVERS) may carry no question at all, as
 NSD's FORMERR for some malformed queries does; it counts as that "no", and the
 client gets it with its question echoed. Then:
@@ -53,7 +53,7 @@ from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
 from ..wire import NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .chase import Chase
-from .rule import ALIAS, ANSWER, NAME_EXISTS, as_asked, negative_rank, rank_of, rcode_of
+from .rule import ALIAS, ANSWER, NAME_EXISTS, judge, negative_rank, rcode_of
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -238,22 +238,17 @@ class Race:
             else:
                 stats.forged += 1
             return
-        question = entry.q.question
         if not entry.waiting & bit:
             stats.forged += 1
             return
         try:
-            if data[4:6] == b"\x00\x01" and data[12:12 + len(question)] == question:
-                rank = rank_of(data, 12 + len(question), entry.q.qtype)
-            else:
-                judged = as_asked(data, entry.data, entry.q)        # the rare replies that need a second look
-                if judged is None:
-                    stats.forged += 1
-                    return
-                data, rank = judged
+            judged = judge(data, entry.data, entry.q)
         except WireError:
-            stats.forged += 1       # sections that do not parse: no answer, no "no"
+            judged = None           # sections that do not parse: no answer, no "no"
+        if judged is None:
+            stats.forged += 1
             return
+        data, rank = judged
         stats.replies[rcode_of(data, rank)] += 1
         stats.latency.observe(perf_counter() - entry.started)
         if rank == ANSWER:

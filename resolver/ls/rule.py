@@ -77,6 +77,19 @@ def rcode_of(reply: bytes, rank: int) -> int:
     return BADVERS if rcode == NOERROR and rank < REFERRAL else rcode
 
 
+def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
+    """A backend's reply to the client's ``query`` (``q``: what :func:`~resolver.wire.scan_query` read of it),
+    as the client gets it, with its rank; None when it is not a reply to this question.
+
+    The ID, the QR bit and the source address are the caller's to check. Raises
+    :class:`~resolver.wire.WireError` when the reply's sections do not parse.
+    """
+    question = q.question
+    if reply[4:6] == b"\x00\x01" and reply[12:12 + len(question)] == question:      # the usual reply
+        return reply, rank_of(reply, 12 + len(question), q.qtype)
+    return as_asked(reply, query, q)
+
+
 def as_asked(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
     """A reply whose question is not the query's byte for byte, made the client's, with its rank; or None.
 

@@ -9,8 +9,11 @@ import re
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
+from support.fakes import FakeBackend, badvers, garbage_sections
 from support.paths import ROOT, ZONES
 from support.ports import free_port
 from resolver.client.explain import BackendReply, predict
@@ -183,3 +186,60 @@ def test_usage_errors_are_one_line_with_exit_2(args, message):
                             capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+# --------------------------------------------------------------------------- CNAMEs the LS follows, and replies it drops
+
+
+def zone(directory: Path, origin: str, *records: str) -> Path:
+    path = directory / f"{origin}.zone"
+    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\n"
+                    f"ns A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
+    return path
+
+
+@pytest.mark.parametrize("target, rcode, status, answer", [
+    ("web.lab.example.", "NOERROR", 0, "198.51.100.80"),
+    ("gone.lab.example.", "NXDOMAIN", 1, None),
+    ("loop.corp.example.", "SERVFAIL", 1, None),
+], ids=["resolves", "nxdomain-target", "loop"])
+def test_a_cname_into_another_backend_is_followed_as_the_ls_follows_it(start_server, tmp_path, target, rcode,
+                                                                      status, answer):
+    corp = zone(tmp_path, "corp.example", f"www CNAME {target}", "loop CNAME back.lab.example.")
+    lab = zone(tmp_path, "lab.example", "web A 198.51.100.80", "back CNAME www.corp.example.")
+    ts1, ts2 = start_server("ts", "--zone", str(corp)), start_server("ts", "--zone", str(lab))
+    ls = start_server("ls", "--backend", f"corp={ts1.hostport}", "--backend", f"lab={ts2.hostport}", "--timeout", "1")
+    result = explain("www.corp.example", "--backend", f"corp={ts1.hostport}", "--backend", f"lab={ts2.hostport}",
+                     "--server", ls.hostport)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert row(result.stdout, "corp")[1] == "NOERROR (CNAME)"
+    assert row(result.stdout, "corp")[4].startswith(f"CNAME {target}")      # the TS follows its own zone's links
+    headings = [line for line in result.stdout.splitlines() if ", asked of 2 backends at once" in line]
+    lines = result.stdout.splitlines()
+    if rcode == "SERVFAIL":
+        assert lines[-2] == "the chain loops, or is longer than 8 CNAMEs: the LS answers SERVFAIL"
+    else:
+        assert headings == ["www.corp.example A, asked of 2 backends at once",
+                            f"{target.rstrip('.')} A, asked of 2 backends at once"]
+        assert lines[-2].startswith(f"the chain www.corp.example. -> {target}: the LS answers {rcode} ")
+    said = f"answered {rcode} {answer}" if answer else f"answered {rcode} in"
+    assert said in lines[-1] and lines[-1].endswith(": agrees"), result.stdout
+
+
+def test_a_reply_whose_sections_do_not_parse_is_shown_malformed_and_waited_for(start_server):
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    with FakeBackend(garbage_sections()) as broken:
+        result = explain("www.amazon.com", "--backend", f"broken={broken.hostport}", "--backend", ts2.hostport,
+                         "--timeout", "0.3")
+    assert result.returncode == 1
+    assert row(result.stdout, "broken")[1:] == ["malformed", "-", "-", "-"]
+    assert result.stdout.splitlines()[-1].startswith(
+        "no positive answer within 0.3 s: broken (malformed) stayed silent, so the LS waits until its timeout")
+
+
+def test_a_badvers_without_a_question_is_an_error_no(start_server):
+    with FakeBackend(badvers()) as old:
+        result = explain("www.amazon.com", "--backend", f"old={old.hostport}", "--timeout", "0.3")
+    assert result.returncode == 1
+    assert row(result.stdout, "old")[1] == "BADVERS"
+    assert "the best negative, BADVERS from old" in result.stdout.splitlines()[-1]

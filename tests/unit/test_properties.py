@@ -17,9 +17,9 @@ import dns.rrset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolver.client.explain import BackendReply, predict, rank_of
+from resolver.client.explain import BackendReply, backend_reply, predict
 from resolver.obs.stats import BackendStats
-from resolver.wire import scan_query
+from resolver.wire import WireError, scan_query
 
 from support.inprocess import balancer_over, make_ts
 from support.paths import ZONES
@@ -142,6 +142,42 @@ def shaped_reply(query: dns.message.Message, shape: str, index: int) -> dns.mess
     return reply
 
 
+def answer_lowercased(query: dns.message.Message, index: int) -> bytes:
+    wire = shaped_reply(query, "answer", index).to_wire()
+    end = 12 + len(query.question[0].name.to_wire())
+    return wire[:12] + wire[12:end].lower() + wire[end:]
+
+
+def badvers(query: dns.message.Message, index: int) -> bytes:
+    reply = shaped_reply(query, "formerr", index)
+    reply.use_edns(0)
+    reply.set_rcode(dns.rcode.BADVERS)      # NOERROR in the header, 1 in the OPT record's extended rcode
+    return reply.to_wire()
+
+
+def servfail_questionless(query: dns.message.Message, index: int) -> bytes:
+    reply = shaped_reply(query, "servfail", index)
+    reply.question = []
+    return reply.to_wire()
+
+
+def malformed(query: dns.message.Message, index: int) -> bytes:
+    wire = shaped_reply(query, "answer", index).to_wire()
+    ancount = int.from_bytes(wire[6:8], "big")
+    return wire[:6] + (ancount + 1).to_bytes(2, "big") + wire[8:]      # one answer more than it holds
+
+
+# Shapes only the reply's bytes can have.
+WIRE_SHAPES = {"answer-lowercased": answer_lowercased, "badvers": badvers,
+               "servfail-questionless": servfail_questionless, "malformed": malformed}
+
+
+def shaped_wire(query: dns.message.Message, shape: str, index: int) -> bytes:
+    if shape in WIRE_SHAPES:
+        return WIRE_SHAPES[shape](query, index)
+    return shaped_reply(query, shape, index).to_wire()
+
+
 class Recorder:
     """A stand-in upstream that keeps the last query sent to it (health probes, which a race's
     timeout brings forward, go nowhere)."""
@@ -172,7 +208,7 @@ class Waiter:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(list(SHAPES)), min_size=1, max_size=4), st.randoms(use_true_random=False))
+@given(st.lists(st.sampled_from([*SHAPES, *WIRE_SHAPES]), min_size=1, max_size=4), st.randoms(use_true_random=False))
 def test_the_race_ends_as_the_pure_rule_says(shapes, rng):
     """Whatever the backends send, in whatever order, the LS's reply is the one
     ``client --explain``'s rule (resolver.client.explain.predict over resolver.ls.rule) predicts."""
@@ -182,13 +218,13 @@ def test_the_race_ends_as_the_pure_rule_says(shapes, rng):
     async def main() -> tuple[bytes, dns.message.Message]:
         upstreams = [Recorder(i) for i in range(len(shapes))]
         balancer = balancer_over(upstreams, timeout=0.05, nodata_grace=0.01)
-        query = dns.message.make_query("host.corp.example", "A")
+        query = dns.message.make_query("Host.Corp.Example", "A")
         sink = Waiter()
         balancer.handle(query.to_wire(), sink, ("127.0.0.1", 1))
         upstream_id = upstreams[0].sent[:2]
         for index in order:
             if shapes[index] != "silent":
-                wire = shaped_reply(query, shapes[index], index).to_wire()
+                wire = shaped_wire(query, shapes[index], index)
                 balancer.race.on_reply(upstreams[index], upstream_id + wire[2:])
         try:
             return await asyncio.wait_for(sink.done, 2.0), query
@@ -198,11 +234,19 @@ def test_the_race_ends_as_the_pure_rule_says(shapes, rng):
 
     out, query = asyncio.run(main())
     got = dns.message.from_wire(out)
-    replies = [BackendReply(f"b{i}", None) if shapes[i] == "silent" else
-               BackendReply(f"b{i}", SHAPES[shapes[i]][0], SHAPES[shapes[i]][1],
-                            [f"192.0.2.{i + 1}"] if shapes[i] == "answer" else [], ms=float(order.index(i)),
-                            rank=rank_of(shaped_reply(query, shapes[i], i), query))
+    wire = query.to_wire()
+    replies = [BackendReply(f"b{i}") if shapes[i] == "silent" else
+               judged(f"b{i}", shaped_wire(query, shapes[i], i), wire, float(order.index(i)))
                for i in range(len(shapes))]
     verdict = predict(replies, "A", 0.05)
     assert dns.rcode.to_text(got.rcode()) in verdict.rcodes, (shapes, order, verdict.text, got)
     assert sorted(rd.address for rrset in got.answer for rd in rrset) == sorted(verdict.answers), (shapes, order)
+    assert got.question == query.question and got.question[0].name.to_text() == "Host.Corp.Example."
+
+
+def judged(backend: str, reply: bytes, query: bytes, ms: float) -> BackendReply:
+    """The reply as ``client --explain`` shows it: judged by the LS's code, malformed when it does not parse."""
+    try:
+        return backend_reply(backend, reply, query, scan_query(query), ms)
+    except WireError:
+        return BackendReply(backend, malformed=True)
