@@ -343,7 +343,10 @@ class Race:
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
         """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
         self._forget(entry, outcome, backend, out[3] & 0x0F)
-        self._deliver(entry.sink, out, entry.addr, entry.link)
+        if entry.link:                          # _deliver, inline: every race ends here
+            entry.sink.send(out, entry.addr)
+        else:
+            self.reply(entry.sink, out, entry.addr)
 
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""

@@ -83,6 +83,8 @@ def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
 
     The ID, the QR bit and the source address are the caller's to check. Raises
     :class:`~resolver.wire.WireError` when the reply's sections do not parse.
+    ``client --explain`` calls it; the race does the usual case (the question
+    as sent) inline on its hot path and calls :func:`as_asked` for the rest.
     """
     question = q.question
     if reply[4:6] == b"\x00\x01" and reply[12:12 + len(question)] == question:      # the usual reply
@@ -129,47 +131,46 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     reply does not hold the records its header counts, or holds bytes after them.
     """
     ancount, nscount, arcount = _COUNTS.unpack_from(reply, 6)
-    end = len(reply)
     pos = question_end
     answered = alias = soa = delegates = extended = False
     authority_from = ancount
     additional_from = ancount + nscount
     # One loop over the three sections, with the owner name skipped inline rather than by
     # wire.skip_name: a call per record costs more than the rest of the record (hot path).
-    for index in range(additional_from + arcount):
-        while True:                                     # the owner name, label by label
-            length = reply[pos] if pos < end else -1
-            if length >= 0xC0:                          # a pointer (the usual owner): it must point back
-                if pos + 1 >= end or (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
-                    raise WireError("compression pointer out of the message or not backward")
-                pos += 2
-                break
-            if not length:
-                pos += 1
-                break
-            if length < 0 or length > 63:
-                raise WireError("name runs past the end, or a bad label type")
-            pos += length + 1
-        if pos + 10 > end:
-            raise WireError("record runs past the end")
-        rdtype = (reply[pos] << 8) | reply[pos + 1]
-        if rdtype == TYPE_OPT and reply[pos + 4]:       # the upper 8 bits of the rcode (RFC 6891 6.1.3)
-            extended = True
-        pos += 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
-        if pos > end:
-            raise WireError("record data runs past the end")
-        if index < authority_from:
-            if rdtype == qtype or qtype == TYPE_ANY:
-                answered = True
-            elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
-                alias = True
-        elif index < additional_from:
-            if rdtype == TYPE_SOA:
-                soa = True
-            elif rdtype == TYPE_NS:
-                delegates = True
-    if pos != end:
-        raise WireError("bytes after the last record")
+    # Reading past the end raises IndexError, which is the check that the records are there.
+    try:
+        for index in range(additional_from + arcount):
+            while True:                                     # the owner name, label by label
+                length = reply[pos]
+                if length >= 0xC0:                          # a pointer (the usual owner): it must point back
+                    if (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
+                        raise WireError("compression pointer not backward")
+                    pos += 2
+                    break
+                if not length:
+                    pos += 1
+                    break
+                if length > 63:
+                    raise WireError("a bad label type")
+                pos += length + 1
+            rdtype = (reply[pos] << 8) | reply[pos + 1]
+            if rdtype == TYPE_OPT and reply[pos + 4]:       # the upper 8 bits of the rcode (RFC 6891 6.1.3)
+                extended = True
+            pos += 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
+            if index < authority_from:
+                if rdtype == qtype or qtype == TYPE_ANY:
+                    answered = True
+                elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
+                    alias = True
+            elif index < additional_from:
+                if rdtype == TYPE_SOA:
+                    soa = True
+                elif rdtype == TYPE_NS:
+                    delegates = True
+    except IndexError:
+        raise WireError("a record runs past the end of the message") from None
+    if pos != len(reply):
+        raise WireError("record data past the end, or bytes after the last record")
     if extended:
         return _ERROR_RANKS[BADVERS]
     if answered:

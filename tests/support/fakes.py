@@ -28,9 +28,10 @@ the query arrived). The rules:
   :func:`header_only_formerr` is FORMERR so (as NSD answers some malformed queries).
 - :func:`badvers`: BADVERS (RFC 6891 6.1.3): NOERROR in the header and 1 in the
   OPT record's extended rcode, with no question (as CoreDNS answers) or with it.
-- :func:`garbage_sections`: a valid header whose counts the body does not
-  match: it promises two answer records, and the body holds the question and
-  then bytes that are no record (a compression pointer past the end).
+- :func:`garbage_sections`: a positive answer whose sections do not parse, in
+  each of the ways a reply can be broken (:data:`BROKEN_SHAPES`): counts
+  larger than the records present, rdlength past the end, a compression
+  pointer out of the message or not backward, trailing bytes, a record cut short.
 - :func:`silent`: never replies.
 - :func:`slow`: any rule, its messages sent ``seconds`` later. Every builder
   also takes ``delay``.
@@ -192,13 +193,35 @@ def badvers(question: bool = False, delay: float = 0.0) -> Rule:
     return _at(delay, build)
 
 
-def garbage_sections(delay: float = 0.0) -> Rule:
-    """A valid header (the query's ID, QR, AA, NOERROR) counting one question and two answers,
-    then the question and four bytes that are no record: a compression pointer past the end."""
+def _broken(shape: str, answer: bytes) -> bytes:
+    """A positive answer (one A record, its owner a pointer to the question) broken as ``shape`` says."""
+    pointer = answer.index(b"\xc0\x0c", 12)
+    if shape == "counts":               # one answer record more than the body holds
+        return answer[:6] + struct.pack("!H", struct.unpack_from("!H", answer, 6)[0] + 1) + answer[8:]
+    if shape == "rdlength":             # the record's data runs past the end
+        return answer[:-6] + struct.pack("!H", 255) + answer[-4:]
+    if shape == "pointer":              # a compression pointer past the end of the message
+        return answer[:pointer] + b"\xc0\xff" + answer[pointer + 2:]
+    if shape == "forward-pointer":      # a compression pointer to itself, not back
+        return answer[:pointer] + struct.pack("!H", 0xC000 | pointer) + answer[pointer + 2:]
+    if shape == "trailing":             # bytes after the last record
+        return answer + b"\x00\x00"
+    if shape == "cut":                  # the message ends inside the record's fixed part
+        return answer[:pointer + 6]
+    raise ValueError(f"no such shape: {shape}")
+
+
+BROKEN_SHAPES = ("counts", "rdlength", "pointer", "forward-pointer", "trailing", "cut")
+
+
+def garbage_sections(shape: str = "pointer", delay: float = 0.0) -> Rule:
+    """A positive answer to the question (NOERROR, AA, one A record) whose sections do not parse,
+    broken one way of :data:`BROKEN_SHAPES`: counts larger than the records present, rdlength past
+    the end, a compression pointer past the end or not backward, trailing bytes, a record cut short."""
     def build(request: DNSRecord) -> bytes:
-        question = DNSRecord(q=request.q).pack()[12:]
-        flags = 0x8400 | (request.header.opcode << 11) | (request.header.rd << 8)
-        return struct.pack("!6H", request.header.id, flags, 1, 2, 0, 0) + question + b"\xc0\xff\x00\x01"
+        reply = _reply(request)
+        reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=60, rdata=A("192.0.2.66")))
+        return _broken(shape, reply.pack())
     return _at(delay, build)
 
 

@@ -22,8 +22,8 @@ from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 from resolver.ls.race import GRACE_FLOOR
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
-from support.fakes import (FakeBackend, Send, answer, badvers, cname_only, garbage_sections, header_only, lowercased,
-                           negative, nodata, nxdomain, other_question, referral, silent)
+from support.fakes import (BROKEN_SHAPES, FakeBackend, Send, answer, badvers, cname_only, garbage_sections,
+                           header_only, lowercased, negative, nodata, nxdomain, other_question, referral, silent)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.waiting import wait_until_async
@@ -415,9 +415,10 @@ def test_an_answer_within_the_grace_still_wins():
     run(main())
 
 
-def test_a_noerror_reply_whose_sections_do_not_parse_is_dropped_and_the_good_one_wins():
+@pytest.mark.parametrize("shape", BROKEN_SHAPES)
+def test_a_noerror_reply_whose_sections_do_not_parse_is_dropped_and_the_good_one_wins(shape):
     async def main():
-        async with running_ls_over_fakes([garbage_sections(), answer("192.0.2.32", delay=0.05)],
+        async with running_ls_over_fakes([garbage_sections(shape), answer("192.0.2.32", delay=0.05)],
                                          probes=False) as (ls, _):
             reply, _ = await ask(ls, "host.corp.example")
             assert reply.answer[0][0].address == "192.0.2.32"
