@@ -221,7 +221,7 @@ def garbage_sections(shape: str = "pointer", delay: float = 0.0) -> Rule:
     def build(request: DNSRecord) -> bytes:
         reply = _reply(request)
         reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=60, rdata=A("192.0.2.66")))
-        return _broken(shape, reply.pack())
+        return _broken(shape, bytes(reply.pack()))
     return _at(delay, build)
 
 
