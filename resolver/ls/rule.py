@@ -44,6 +44,8 @@ _ERROR_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, BADVERS: 2, REFUSED: 1}
 ANSWER = 9          # not a "no": it wins the race at once
 NAME_EXISTS = NODATA    # ranks at or above this say the name exists: they go back after the NODATA grace
 _COUNTS = struct.Struct("!HHH")     # ANCOUNT, NSCOUNT, ARCOUNT
+_POINTER_RECORD = struct.Struct("!HH6xH")   # a record whose owner is one pointer: the pointer, TYPE, RDLENGTH
+_FIXED = struct.Struct("!H6xH")             # TYPE and RDLENGTH of the fixed part after an owner name
 # Rcodes a reply may send without a question (NSD's FORMERR for a malformed query, CoreDNS's BADVERS).
 QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS))
 
@@ -135,28 +137,32 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     answered = alias = soa = delegates = extended = False
     authority_from = ancount
     additional_from = ancount + nscount
-    # One loop over the three sections, with the owner name skipped inline rather than by
-    # wire.skip_name: a call per record costs more than the rest of the record (hot path).
-    # Reading past the end raises IndexError, which is the check that the records are there.
+    # One loop over the three sections, names skipped inline rather than by wire.skip_name (a
+    # call per record costs more than the rest of the record), and the usual record, whose owner
+    # is one compression pointer, read with one struct call. Reading past the end raises
+    # IndexError or struct.error: that is the check that the records are there.
     try:
         for index in range(additional_from + arcount):
-            while True:                                     # the owner name, label by label
+            if reply[pos] >= 0xC0:
+                pointer, rdtype, rdlength = _POINTER_RECORD.unpack_from(reply, pos)
+                if pointer & 0x3FFF >= pos:
+                    raise WireError("compression pointer not backward")
+                fixed = pos + 2
+            else:
                 length = reply[pos]
-                if length >= 0xC0:                          # a pointer (the usual owner): it must point back
-                    if (((length & 0x3F) << 8) | reply[pos + 1]) >= pos:
-                        raise WireError("compression pointer not backward")
-                    pos += 2
-                    break
-                if not length:
-                    pos += 1
-                    break
-                if length > 63:
-                    raise WireError("a bad label type")
-                pos += length + 1
-            rdtype = (reply[pos] << 8) | reply[pos + 1]
-            if rdtype == TYPE_OPT and reply[pos + 4]:       # the upper 8 bits of the rcode (RFC 6891 6.1.3)
-                extended = True
-            pos += 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
+                while length:                           # the owner's labels, maybe ending in a pointer
+                    if length > 63:
+                        if length < 0xC0:
+                            raise WireError("a bad label type")
+                        if ((length & 0x3F) << 8 | reply[pos + 1]) >= pos:
+                            raise WireError("compression pointer not backward")
+                        pos += 1
+                        break
+                    pos += length + 1
+                    length = reply[pos]
+                fixed = pos + 1
+                rdtype, rdlength = _FIXED.unpack_from(reply, fixed)
+            pos = fixed + 10 + rdlength
             if index < authority_from:
                 if rdtype == qtype or qtype == TYPE_ANY:
                     answered = True
@@ -167,7 +173,9 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                     soa = True
                 elif rdtype == TYPE_NS:
                     delegates = True
-    except IndexError:
+            elif rdtype == TYPE_OPT and reply[fixed + 4]:     # the upper 8 bits of the rcode (RFC 6891 6.1.3)
+                extended = True
+    except (IndexError, struct.error):
         raise WireError("a record runs past the end of the message") from None
     if pos != len(reply):
         raise WireError("record data past the end, or bytes after the last record")

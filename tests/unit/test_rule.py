@@ -5,6 +5,7 @@ import struct
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rrset
 import pytest
@@ -128,3 +129,24 @@ def test_the_question_in_other_letter_case_is_the_clients_again():
     lowered = lowered[:12] + lowered[12:12 + len(NAME) + 5].lower() + lowered[12 + len(NAME) + 5:]
     out, got = as_asked(lowered, query, scan_query(query))
     assert got == ANSWER and out[12:12 + len(NAME) + 1] == query[12:12 + len(NAME) + 1]
+
+
+def record(owner: bytes, rdtype: int, rdata: bytes) -> bytes:
+    return owner + struct.pack("!HHIH", rdtype, 1, 60, len(rdata)) + rdata
+
+
+def test_owner_names_written_out_or_ending_in_a_pointer_are_walked():
+    query = dns.message.make_query(NAME, "A").to_wire()
+    question = query[12:]
+    header = query[:2] + struct.pack("!5H", 0x8400, 1, 2, 0, 0)
+    spelled = dns.name.from_text(NAME).to_wire()
+    wire = header + question + record(spelled, 1, b"\xc0\x00\x02\x01") + \
+        record(b"\x03www\xc0\x0c", 1, b"\xc0\x00\x02\x02")        # www. and a pointer to the question
+    assert rank(wire) == ANSWER and len(dns.message.from_wire(wire).answer) == 2
+    forward = header + question + record(spelled, 1, b"\xc0\x00\x02\x01") + \
+        record(b"\x03www\xc0\xff", 1, b"\x00" * 4)                  # a pointer after labels, past the end
+    with pytest.raises(WireError):
+        rank(forward)
+    bad_label = header + question + record(b"\x45www\x00", 1, b"\x00" * 4) + record(spelled, 1, b"\x00" * 4)
+    with pytest.raises(WireError):
+        rank(bad_label)
