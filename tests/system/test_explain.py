@@ -188,7 +188,7 @@ def test_usage_errors_are_one_line_with_exit_2(args, message):
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
 
-# --------------------------------------------------------------------------- CNAMEs the LS follows, and replies it drops
+# ------------------------------------------------------------------------- CNAMEs the LS follows, and replies it drops
 
 
 def zone(directory: Path, origin: str, *records: str) -> Path:
