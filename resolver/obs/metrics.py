@@ -15,7 +15,7 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_wins_total{backend}                    races won
     resolver_backend_timeouts_total{backend}                races that timed out waiting for it
     resolver_backend_late_responses_total{backend}          replies after their race ended
-    resolver_backend_forged_responses_total{backend}        replies dropped: unknown ID or other question
+    resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question, or unparsable
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race
     resolver_ts_requests_total{zone, proto}                 TS queries, "none" for no zone
@@ -145,7 +145,7 @@ class LsMetrics(ServerMetrics):
         yield counter("resolver_backend_late_responses", "Replies that came after their race ended.", label,
                       {(b.name,): b.stats.late for b in backends})
         yield counter("resolver_backend_forged_responses",
-                      "Replies dropped: an ID no race sent, or another question.", label,
+                      "Replies dropped: an ID no race sent, another question, or sections that do not parse.", label,
                       {(b.name,): b.stats.forged for b in backends})
         up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes.", labels=label)
         for b in backends:

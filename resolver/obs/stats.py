@@ -52,7 +52,7 @@ class BackendStats:
         self.replies = [0] * (RCODES + 1)     # its replies by rcode, late ones included; 16 is BADVERS
         self.wins = 0                   # races its reply won (the first that answers)
         self.timeouts = 0               # races that timed out still waiting for it
-        self.forged = 0                 # replies dropped: unknown ID, or not the question asked
+        self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse
         self.late = 0                   # replies to races already over (the losers')
         self.latency = LatencyHistogram()   # replies within their race
 
