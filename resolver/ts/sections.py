@@ -37,8 +37,9 @@ class Answer:
         self.nscount = nscount
         self.arcount = arcount
         self.sections = sections        # answer + authority + additional, packed
-        # The zone has the name: an answer, or an authoritative NODATA (not a referral, not NXDOMAIN).
-        self.holds_name = (flags & 0xF) == NOERROR and (ancount > 0 or bool(flags & AA))
+        # The zone has the name: an answer, an authoritative NODATA (not a referral), or a CNAME
+        # whose in-zone target does not exist (NXDOMAIN with the CNAME, RFC 6604); not a plain NXDOMAIN.
+        self.holds_name = ancount > 0 or ((flags & 0xF) == NOERROR and bool(flags & AA))
         self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
         # For answers that may not fit a UDP client: pack again for a size limit.
         self.shrink: Callable[[int], Answer] | None = None

@@ -354,3 +354,11 @@ def test_client_against_silent_server_fails_clearly_and_writes_nothing(tmp_path)
     assert "Traceback" not in result.stderr
     assert str(port) in result.stderr, f"stderr does not name the server: {result.stderr!r}"
     assert not out.exists() or out.read_text().strip() == ""
+
+
+def test_silent_miss_ts_answers_a_cname_it_holds_whose_target_does_not_exist(start_server):
+    ts = start_server("ts", "--zone", str(ZONES / "lab.example.zone"), "--silent-miss")
+    r = query(ts, "dead.lab.example", timeout=2)        # dead CNAME nowhere: the alias is the TS's name
+    assert r.rcode() == dns.rcode.NXDOMAIN and [rrset.rdtype for rrset in r.answer] == [dns.rdatatype.CNAME]
+    with pytest.raises(dns.exception.Timeout):
+        query(ts, "nowhere.lab.example", timeout=0.5)   # a name it does not hold: silence
