@@ -40,6 +40,8 @@ MAX_MESSAGE = 65535     # octets: dnspython would otherwise cap the reply at the
 class Races(Protocol):
     """The race, as a chase uses it (:class:`resolver.ls.race.Race`)."""
 
+    draining: bool          # the LS is stopping: races still waiting get their answer now
+
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None: ...
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None: ...
@@ -85,6 +87,12 @@ class Chain:
             self.links.append(cname)
             self.target = cname[0].target
         return self.target not in self.seen
+
+    def too_long(self, final: dns.message.Message) -> bool:
+        """Whether the merged chain, with the CNAMEs of the reply for the last target, would hold
+        more than :data:`MAX_LINKS` CNAMEs."""
+        more = sum(1 for rrset in final.answer if rrset.rdtype == dns.rdatatype.CNAME and rrset not in self.links)
+        return len(self.links) + more > MAX_LINKS
 
     @staticmethod
     def speaks(final: dns.message.Message) -> bool:
@@ -160,6 +168,9 @@ class Chase:
             return
         # Set before the target's race starts: a race that cannot start (no backend up) ends at once.
         self.first_links = self.first_links or len(self.chain.links)
+        if self.races.draining:         # the LS is stopping: no new race would be answered
+            self._finish(None)
+            return
         query = dns.message.make_query(self.chain.target, self.q.qtype, use_edns=self.query.edns,
                                        want_dnssec=bool(self.query.ednsflags & dns.flags.DO))
         query.flags = self.query.flags
@@ -168,13 +179,18 @@ class Chase:
         if q is None or q.error:
             self._deliver_error(SERVFAIL)
             return
-        self.races.submit(wire, q, self, None, link=True)
+        self.races.submit(wire, q, self, self.addr, link=True)     # the client's address, for the query log
 
-    def _finish(self, final: dns.message.Message) -> None:
-        """The client's reply: the chain, then the final target's answer, its rcode and authority."""
-        speaks = self.chain.speaks(final)
+    def _finish(self, final: dns.message.Message | None) -> None:
+        """The client's reply: the chain, then the final target's answer, its rcode and authority;
+        or, when nobody speaks for the target (``final`` None: the LS is stopping), the chain as far
+        as it goes."""
+        speaks = final is not None and self.chain.speaks(final)
         if not speaks and len(self.chain.links) == self.first_links:
             self._send(self.data[:2] + self.alias[2:])      # nobody has the target: the first reply, as it was
+            return
+        if final is not None and self.chain.too_long(final):
+            self._deliver_error(SERVFAIL)
             return
         response = dns.message.make_response(self.query)
         if self.query.edns >= 0:
@@ -188,7 +204,12 @@ class Chase:
             response.authority = list(final.authority)
         else:
             response.answer = list(links)           # open at its end, as far as the backends know it
-        self._send(response.to_wire(max_size=MAX_MESSAGE))     # the size cap is _send's, by transport
+        try:
+            # Built whole (the cap by transport is _send's), records in the order the backends gave them.
+            out = response.to_wire(max_size=MAX_MESSAGE, want_shuffle=False)
+        except dns.exception.TooBig:        # over 64 KiB: no transport carries it, as NSD then sets TC
+            out = truncated_reply(self.data, self.q, response.flags | (response.rcode() & 0xF))
+        self._send(out)
 
     def _send(self, out: bytes) -> None:
         """The client's one reply, truncated for a UDP client it does not fit, and its query log line."""

@@ -155,6 +155,7 @@ class Race:
         # replies are late, not forged.
         self._ended = [0] * 65536
         self._loop = asyncio.get_running_loop()
+        self.draining = False       # answer_all() was called: the LS is stopping
         self.stats = LsStats()
         if health is not None:
             health.subscribe(self.set_backend_up)
@@ -353,6 +354,8 @@ class Race:
         del self.pending[entry.uid]
         self._ended[entry.uid] = entry.waiting
         entry.done = True
+        if entry.link:
+            outcome = "link"        # a link of a chain the LS follows: the chase logs the client's outcome
         self.stats.outcomes[outcome] += 1
         if rcode is not None and self.query_log is not None:
             self.log(entry.addr, entry.q, outcome if backend is None else f"{outcome}:{backend}", rcode,
@@ -385,11 +388,14 @@ class Race:
                 backend.stats.timeouts += 1
                 if self.health is not None:
                     self.health.suspect(backend)
-        # A backend's NXDOMAIN, which carries the zone's SOA, beats a made-up one; so does a "no" that
-        # says the name exists (a grace as long as the timeout).
+        self._give_up(entry, use_best=self._best_at_deadline(entry))
+
+    def _best_at_deadline(self, entry: Pending) -> bool:
+        """Whether a race ended before every backend replied passes on its best "no": a "no" that
+        says the name exists does (a grace as long as the timeout), and so does a backend's NXDOMAIN,
+        which carries the zone's SOA, unless --on-timeout servfail; anything else gets the timeout answer."""
         backend_nxdomain = entry.best is not None and entry.best[3] & 0x0F == NXDOMAIN
-        self._give_up(entry, use_best=entry.best_rank >= NAME_EXISTS
-                      or (self.timeout_rcode == NXDOMAIN and backend_nxdomain))
+        return entry.best_rank >= NAME_EXISTS or (self.timeout_rcode == NXDOMAIN and backend_nxdomain)
 
     def _give_up(self, entry: Pending, use_best: bool = True) -> None:
         """No backend still awaited says yes: the best negative reply, or the timeout answer.
@@ -408,9 +414,15 @@ class Race:
             self._close(entry, error_reply(entry.data, entry.q, self.timeout_rcode), "timeout")
 
     def answer_all(self) -> None:
-        """Shutting down: every query still waiting gets the timeout answer now, none is lost."""
+        """Shutting down: every query still waiting gets its answer now, as at its deadline; none is lost.
+
+        A CNAME chain the LS was following gets its answer too: a chase starts no new race
+        once :attr:`draining` is set (:mod:`resolver.ls.chase`).
+        """
+        self.draining = True
         for entry in list(self.pending.values()):
-            self._give_up(entry)
+            if not entry.done:
+                self._give_up(entry, use_best=self._best_at_deadline(entry))
 
     @property
     def inflight(self) -> int:

@@ -9,8 +9,8 @@ On the LS, OUTCOME is ``won:BACKEND`` (the first reply that answers), ``negative
 ``all-down``, ``failed`` (a backend failed without a reply), ``overflow`` or
 ``followed:BACKEND`` (BACKEND's CNAME is followed to other backends; the
 line is written when the client's reply goes, with the rcode it got, the
-final target's (RFC 6604); each link is a race with a line of its own, its
-client shown as ``-``),
+final target's (RFC 6604); each target is a race with a line of its own,
+``link:BACKEND``, under the same client),
 and the time runs from the query to the reply. On the TS it is ``answered``,
 or ``silent`` when no reply went out (``--silent-miss``, or a packet too
 broken to answer; RCODE is then ``-``), and the time is the time taken to

@@ -69,7 +69,9 @@ class LsStats:
         self.refused = {"acl": 0, "rate-limit": 0}
         # How races ended, as in the query log.
         self.outcomes = {"won": 0, "negative": 0, "timeout": 0, "failed": 0, "all-down": 0, "overflow": 0,
-                         "followed": 0}     # followed: an open CNAME chain the LS follows itself (resolver.ls.chase)
+                         "followed": 0, "link": 0}
+        # followed: an open CNAME chain the LS follows itself (resolver.ls.chase); link: the race
+        # for one of its targets.
 
 
 class ZoneTally:

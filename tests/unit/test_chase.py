@@ -5,6 +5,7 @@ the test's process; the LS races every link across all of them.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import dns.rdatatype
 import pytest
 
 from resolver.ls.balancer import LoadBalancer
+from support.fakes import FakeBackend, silent
 from support.inprocess import ask, run, running_ls, running_ts
+from support.waiting import wait_until_async
 
 
 def zone(directory: Path, origin: str, *records: str) -> Path:
@@ -139,3 +142,53 @@ def test_a_merged_chain_bigger_than_the_edns_size_though_each_link_fits_is_trunc
     assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.TC and not reply.answer
     whole, _, _ = resolve([corp, lab], f"{label}0.corp.example", tcp=True, use_edns=0, payload=1232)
     assert len(whole.answer) == 4 and len(whole.answer[-1]) == 60
+
+
+def test_a_merged_chain_keeps_the_order_the_backend_gave(tmp_path):
+    corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
+    lab = zone(tmp_path, "lab.example", *(f"web IN A 198.51.100.{i}" for i in (7, 3, 9, 1, 5, 8, 2, 6, 4)))
+    direct, _, _ = resolve([lab], "web.lab.example", tcp=True)
+    for _ in range(3):
+        reply, _, _ = resolve([corp, lab], "www.corp.example", tcp=True)
+        assert [rd.address for rd in reply.answer[-1]] == [rd.address for rd in direct.answer[-1]]
+
+
+def test_a_merged_chain_over_64_kib_gets_tc_not_a_lost_reply(tmp_path):
+    corp = zone(tmp_path, "corp.example", "www IN CNAME big.lab.example.")
+    lab = zone(tmp_path, "lab.example", *(f"big IN A 10.{i >> 8}.{i & 255}.1" for i in range(4093)))
+    reply, _, _ = resolve([corp, lab], "www.corp.example", tcp=True)
+    assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.TC and not reply.answer
+
+
+@pytest.mark.parametrize("second, rcode", [(3, dns.rcode.NOERROR), (4, dns.rcode.SERVFAIL)])
+def test_at_most_eight_cnames_however_the_backends_split_the_chain(tmp_path, second, rcode):
+    # Five CNAMEs inside one.example, then `second` more inside two.example, then the address.
+    one = zone(tmp_path, "one.example", *(f"a{i} IN CNAME a{i + 1}" for i in range(4)), "a4 IN CNAME b0.two.example.")
+    two = zone(tmp_path, "two.example", *(f"b{i} IN CNAME b{i + 1}" for i in range(second)),
+               f"b{second} IN A 198.51.100.99")
+    reply, _, _ = resolve([one, two], "a0.one.example")
+    assert reply.rcode() == rcode
+    if rcode == dns.rcode.NOERROR:
+        assert len(chain_of(reply)) == 5 + second + 1
+
+
+@pytest.mark.parametrize("linking", [False, True], ids=["first-race", "link-race"])
+def test_stopping_the_ls_mid_chain_still_answers_the_client(tmp_path, linking):
+    # lab.example's backend never replies: with a long grace the first race waits for it, and
+    # without one the race for the CNAME's target does. Stopping the LS answers either way.
+    corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
+
+    async def main() -> Message:
+        with FakeBackend(silent) as mute:
+            async with running_ts(corp) as ts:
+                async with running_ls([ts.address, mute.address], probes=False,
+                                      nodata_grace=0.01 if linking else 5.0) as ls:
+                    asked = asyncio.ensure_future(ask(ls, "www.corp.example"))
+                    await wait_until_async(lambda: ls.server.race.stats.outcomes["followed"] == int(linking))
+                    await wait_until_async(lambda: ls.server.race.inflight == 1)
+                    ls.server.race.answer_all()
+                    reply, _ = await asked
+                    return reply
+
+    reply = run(main())
+    assert reply.rcode() == dns.rcode.NOERROR and chain_of(reply) == [("www.corp.example.", "CNAME")]
