@@ -30,7 +30,7 @@ import dns.rcode
 import dns.rdatatype
 
 from ..ls.chase import MAX_LINKS, Chain
-from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, judge, negative_rank, rcode_of
+from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, TRUNCATED, judge, negative_rank, rcode_of
 from ..net.addresses import address_family, format_hostport
 from ..wire import Query, WireError, scan_query
 from .resolver import Resolution, Resolver, records_of
@@ -39,7 +39,8 @@ from .settings import ClientSettings
 TIMEOUT_ANSWER = "NXDOMAIN (SERVFAIL with --on-timeout servfail)"
 
 
-NOERROR_KINDS = {ALIAS: "CNAME", NODATA: "NODATA", REFERRAL: "referral"}     # a NOERROR that does not answer
+# What a NOERROR that does not answer is.
+NOERROR_KINDS = {TRUNCATED: "truncated", ALIAS: "CNAME", NODATA: "NODATA", REFERRAL: "referral"}
 
 
 @dataclass
@@ -118,6 +119,11 @@ class Verdict:
     best: BackendReply | None = None    # the winner, or the best "no"
 
     @property
+    def truncated(self) -> bool:
+        """Whether the LS passes on a truncated reply (TC): the client then asks again over TCP."""
+        return self.best is not None and self.best.rank == TRUNCATED
+
+    @property
     def follows(self) -> bool:
         """Whether the LS follows the best reply's CNAME to other backends (:mod:`resolver.ls.chase`)."""
         return self.best is not None and self.best.rank == ALIAS
@@ -131,21 +137,52 @@ def label(backend: Backend) -> str:
     return backend[2] if len(backend) == 3 else format_hostport(backend[0], backend[1])
 
 
-async def ask_backends(query: dns.message.Message, backends: list[Backend], timeout: float) -> list[BackendReply]:
-    """Send the query to every backend at once and wait up to ``timeout`` seconds for each reply."""
+async def ask_backends(query: dns.message.Message, backends: list[Backend], timeout: float,
+                       tcp: bool = False) -> list[BackendReply]:
+    """Send the query to every backend at once and wait up to ``timeout`` seconds for each reply,
+    over UDP (one connected socket each) or, with ``tcp``, over a TCP connection each."""
+    wire = query.to_wire()
+    q = scan_query(wire)
+    if tcp:
+        return list(await asyncio.gather(*(_ask_tcp(backend, wire, q, timeout) for backend in backends)))
     net = dns.asyncbackend.get_backend("asyncio")
     async with contextlib.AsyncExitStack() as stack:
         sockets = [await stack.enter_async_context(
             await net.make_socket(address_family(host), socket.SOCK_DGRAM, 0, None, (host, port)))
             for host, port, *_ in backends]
-        wire = query.to_wire()
-        q = scan_query(wire)
         sent = time.time()
         for sock in sockets:
             await sock.sendto(wire, None, None)     # connected: the kernel drops datagrams from anyone else
         return list(await asyncio.gather(*(
             _await_reply(sock, label(backend), wire, q, sent, sent + timeout)
             for sock, backend in zip(sockets, backends))))
+
+
+async def _ask_tcp(backend: Backend, query: bytes, q: Query, timeout: float) -> BackendReply:
+    """One query over a TCP connection of its own (RFC 1035 4.2.2), the reply judged as the LS judges it."""
+    host, port, *_ = backend
+    shown = label(backend)
+    sent = time.time()
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except ConnectionRefusedError:
+        return BackendReply(shown, unreachable=True)
+    except (OSError, asyncio.TimeoutError):
+        return BackendReply(shown)
+    try:
+        writer.write(len(query).to_bytes(2, "big") + query)
+        size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), timeout), "big")
+        wire = await asyncio.wait_for(reader.readexactly(size), timeout)
+    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        return BackendReply(shown)      # closed or silent: the LS counts it as a failure
+    finally:
+        writer.close()
+    if len(wire) < 12 or wire[:2] != query[:2] or not wire[2] & 0x80:
+        return BackendReply(shown)
+    try:
+        return backend_reply(shown, wire, query, q, (time.time() - sent) * 1000) or BackendReply(shown)
+    except WireError:
+        return BackendReply(shown, malformed=True)
 
 
 async def _await_reply(sock: dns.asyncbackend.DatagramSocket, backend: str, query: bytes, q: Query,
@@ -196,6 +233,9 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
     said = f"{best.status}{' (authoritative)' if best.authoritative else ''} from {best.backend}"
     if best.rank >= NAME_EXISTS:
         when = "at once" if not silent else f"after its --nodata-grace, while {', '.join(silent)} stayed silent"
+        if best.rank == TRUNCATED:
+            return Verdict(f"no answer: the best no is {said}, more than fits a UDP reply; the LS passes it on "
+                           f"{when}", frozenset({"NOERROR"}), best=best)
         if best.rank == ALIAS:
             return Verdict(f"no answer: the best no is {said}, an alias to a name no backend answered here; "
                            f"the LS follows it {when}", frozenset({"NOERROR"}), best=best)
@@ -269,26 +309,17 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     rule's, else 0 when the name resolves and 1 when it does not.
 
     When the LS would follow a CNAME to other backends, each link is asked in
-    turn and shown the same way, and the verdict is for the merged reply.
-    The LS is asked afterwards, like the client asks it (with retries, for at
-    least the client's 7 s), so its timeout answer arrives and the backends'
-    timings are not disturbed by its own queries.
+    turn and shown the same way, and the verdict is for the merged reply. When
+    the LS would pass on a truncated (TC) reply, the client asks again over TCP,
+    and so does this. The LS is asked afterwards, like the client asks it (with
+    retries, for at least the client's 7 s), so its timeout answer arrives and
+    the backends' timings are not disturbed by its own queries.
     """
     query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
-    verdict = await show_race(query, backends, timeout, out)
-    chain = Chain(query.question[0].name, query.question[0].rdtype)
-    while verdict.follows:
-        if verdict.best.message is None or not chain.extend(verdict.best.message):
-            verdict = Verdict(f"the chain loops, or is longer than {MAX_LINKS} CNAMEs: the LS answers SERVFAIL",
-                              frozenset({"SERVFAIL"}))
-            print(verdict.text, file=out)
-            break
-        verdict = await show_race(dns.message.make_query(chain.target, query.question[0].rdtype), backends,
-                                  timeout, out)
-        if not verdict.follows or not chain.leaves_open(verdict.best.message):
-            verdict = at_chain_end(verdict, chain)
-            print(verdict.text, file=out)
-            break
+    verdict = await explain_race(query, backends, timeout, out, tcp=False)
+    if verdict.truncated:
+        print("the client asks again over TCP, and the LS asks the backends over TCP:", file=out)
+        verdict = await explain_race(query, backends, timeout, out, tcp=True)
     if server is not None:
         ls_timeout = max(timeout, ClientSettings.timeout)
         started = time.perf_counter()
@@ -300,15 +331,38 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     return 0 if verdict.resolved else 1
 
 
-async def show_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO) -> Verdict:
+async def explain_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO,
+                       tcp: bool) -> Verdict:
+    """One race as the LS runs it, shown: the question, then each CNAME target the LS follows."""
+    rdtype = query.question[0].rdtype
+    verdict = await show_race(query, backends, timeout, out, tcp)
+    chain = Chain(query.question[0].name, rdtype)
+    while verdict.follows:
+        if verdict.best.message is None or not chain.extend(verdict.best.message):
+            verdict = Verdict(f"the chain loops, or is longer than {MAX_LINKS} CNAMEs: the LS answers SERVFAIL",
+                              frozenset({"SERVFAIL"}))
+            print(verdict.text, file=out)
+            return verdict
+        verdict = await show_race(dns.message.make_query(chain.target, rdtype), backends, timeout, out, tcp)
+        if verdict.truncated:
+            return verdict          # the LS gives the client TC: it asks again over TCP
+        if not verdict.follows or verdict.best.message is None or not chain.leaves_open(verdict.best.message):
+            verdict = at_chain_end(verdict, chain)
+            print(verdict.text, file=out)
+            return verdict
+    return verdict
+
+
+async def show_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO,
+                    tcp: bool = False) -> Verdict:
     """Ask the backends one question, print their replies and the rule's verdict on them."""
     question = query.question[0]
     rdtype = dns.rdatatype.to_text(question.rdtype)
-    replies = await ask_backends(query, backends, timeout)
+    replies = await ask_backends(query, backends, timeout, tcp)
     verdict = predict(replies, rdtype, timeout)
     plural = "s" if len(backends) > 1 else ""
-    print(f"{question.name.to_text(omit_final_dot=True)} {rdtype}, asked of {len(backends)} backend{plural} at once",
-          file=out)
+    print(f"{question.name.to_text(omit_final_dot=True)} {rdtype}, asked of {len(backends)} backend{plural} at once"
+          + (" over TCP" if tcp else ""), file=out)
     for row in table(replies):
         print(row.rstrip(), file=out)
     print(verdict.text, file=out)

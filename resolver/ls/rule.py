@@ -5,10 +5,14 @@ and by ``client --explain`` (:mod:`resolver.client.explain`), which predicts the
 LS's choice without running an LS.
 
 A NOERROR reply answers the question only when its answer section holds a
-record of the type asked (after any CNAME or DNAME chain; any record for ANY).
+record of the type asked for the name asked, or for the end of a CNAME (or
+DNAME) chain from it (any record for ANY); records for other names answer
+nothing (RFC 2181 5.4.1), and a reply holding only such records is dropped.
 Otherwise it is one of the kinds of "no", ranked as SPEC's race rule ranks them,
 best first:
 
+* a truncated reply (TC, RFC 2181 9): the backend has more than fits a UDP
+  reply, and its sections say nothing; passed on, it sends the client to TCP;
 * an open alias chain: CNAMEs (or a DNAME) whose target the reply leaves open
   (no records of the type asked, and no SOA saying the end has none);
 * NODATA (RFC 2308 2.2): the name exists without records of that type;
@@ -23,25 +27,33 @@ carry no question at all.
 A reply must parse before it can win or be kept: every record of every section
 is walked, names by their labels and the rest by its length, at a few
 operations a record, so the rule costs the hot path little; record data is
-not read.
+not read, but an A or AAAA record must be 4 or 16 octets long. Whose record
+an answer is follows from its owner's compression pointer (to the question,
+or to the target of the CNAME before it); only owners written out, or
+compressed some other way, cost a full parse.
 """
 from __future__ import annotations
 
 import struct
 
+import dns.exception
+import dns.message
+import dns.name
+
 from ..wire import (AA, BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_OPT, Query, WireError,
                     error_reply)
 
-TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_DNAME, TYPE_ANY = 2, 6, 5, 39, 255
+TYPE_A, TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_AAAA, TYPE_DNAME, TYPE_ANY = 1, 2, 6, 5, 28, 39, 255
 
 # Ranks of the replies that do not answer, best first (the race keeps the highest).
+TRUNCATED = 9       # TC: the backend has more than fits a UDP reply; the client must ask over TCP
 ALIAS = 8           # an open CNAME/DNAME chain
 NODATA = 7
 NXDOMAIN_AA = 6
 NXDOMAIN_PLAIN = 5
 REFERRAL = 4
 _ERROR_RANKS = {SERVFAIL: 3, NOTIMP: 2, FORMERR: 2, BADVERS: 2, REFUSED: 1}
-ANSWER = 9          # not a "no": it wins the race at once
+ANSWER = 10         # not a "no": it wins the race at once
 NAME_EXISTS = NODATA    # ranks at or above this say the name exists: they go back after the NODATA grace
 _COUNTS = struct.Struct("!HHH")     # ANCOUNT, NSCOUNT, ARCOUNT
 _POINTER_RECORD = struct.Struct("!HH6xH")   # a record whose owner is one pointer: the pointer, TYPE, RDLENGTH
@@ -77,6 +89,25 @@ def rcode_of(reply: bytes, rank: int) -> int:
     """
     rcode = reply[3] & 0x0F
     return BADVERS if rcode == NOERROR and rank < REFERRAL else rcode
+
+
+def _answers_by_chain(reply: bytes, qtype: int) -> bool:
+    """Whether the answer section holds records of ``qtype`` for the name asked, or for the end of
+    a CNAME chain from it: the full parse, for the rare replies whose owners the walk cannot place
+    (written out, or compressed in another way). Records for other names do not answer (RFC 2181 5.4.1)."""
+    try:
+        message = dns.message.from_wire(reply)
+    except dns.exception.DNSException:
+        raise WireError("a record that does not parse") from None
+    name = dns.name.from_wire(reply, 12)[0]
+    for _ in range(len(message.answer) + 1):
+        if any(rrset.name == name and (rrset.rdtype == qtype or qtype == TYPE_ANY) for rrset in message.answer):
+            return True
+        cname = next((rrset for rrset in message.answer if rrset.name == name and rrset.rdtype == TYPE_CNAME), None)
+        if cname is None:
+            return False
+        name = cname[0].target
+    return False
 
 
 def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
@@ -132,9 +163,12 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     the rest by its length. Raises :class:`~resolver.wire.WireError` when the
     reply does not hold the records its header counts, or holds bytes after them.
     """
+    if reply[2] & 0x02:         # TC: the sections are cut short and say nothing (RFC 2181 9)
+        return TRUNCATED
     ancount, nscount, arcount = _COUNTS.unpack_from(reply, 6)
     pos = question_end
-    answered = alias = soa = delegates = extended = False
+    answered = unsure = alias = soa = delegates = extended = False
+    chain_end = 12          # where the name the answer is for was last written: the question, a CNAME's target
     authority_from = ancount
     additional_from = ancount + nscount
     # One loop over the three sections, names skipped inline rather than by wire.skip_name (a
@@ -145,10 +179,12 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
         for index in range(additional_from + arcount):
             if reply[pos] >= 0xC0:
                 pointer, rdtype, rdlength = _POINTER_RECORD.unpack_from(reply, pos)
-                if pointer & 0x3FFF >= pos:
+                owner = pointer & 0x3FFF
+                if owner >= pos:
                     raise WireError("compression pointer not backward")
                 fixed = pos + 2
             else:
+                owner = -1          # written out: only a full parse can tell whose record it is
                 length = reply[pos]
                 while length:                           # the owner's labels, maybe ending in a pointer
                     if length > 63:
@@ -163,11 +199,18 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                 fixed = pos + 1
                 rdtype, rdlength = _FIXED.unpack_from(reply, fixed)
             pos = fixed + 10 + rdlength
+            if (rdtype == TYPE_A and rdlength != 4) or (rdtype == TYPE_AAAA and rdlength != 16):
+                raise WireError("an address record of the wrong length")
             if index < authority_from:
                 if rdtype == qtype or qtype == TYPE_ANY:
-                    answered = True
+                    if owner == chain_end:
+                        answered = True
+                    else:
+                        unsure = True       # another owner, or one written out: see _answers_by_chain
                 elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
                     alias = True
+                    if owner == chain_end and rdtype == TYPE_CNAME:
+                        chain_end = fixed + 10      # its target, where the next link's owner points
             elif index < additional_from:
                 if rdtype == TYPE_SOA:
                     soa = True
@@ -183,6 +226,10 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
         return _ERROR_RANKS[BADVERS]
     if answered:
         return ANSWER
+    if unsure:      # records of the type asked that the walk could not place: a full parse decides
+        if _answers_by_chain(reply, qtype):
+            return ANSWER
+        raise WireError("records of the type asked for another name (RFC 2181 5.4.1)")
     if alias and not soa:       # with the SOA, the chain ends in NODATA in the same zone: nothing left open
         return ALIAS
     if ancount or soa or reply[2] & 0x04 or not delegates:     # AA: the server holds the name's zone

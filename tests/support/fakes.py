@@ -31,7 +31,9 @@ the query arrived). The rules:
 - :func:`garbage_sections`: a positive answer whose sections do not parse, in
   each of the ways a reply can be broken (:data:`BROKEN_SHAPES`): counts
   larger than the records present, rdlength past the end, a compression
-  pointer out of the message or not backward, trailing bytes, a record cut short.
+  pointer out of the message or not backward, trailing bytes, a record cut short,
+  an A record five bytes long.
+- :func:`wrong_owner`: NOERROR, AA, and an A record for another name than the one asked.
 - :func:`silent`: never replies.
 - :func:`slow`: any rule, its messages sent ``seconds`` later. Every builder
   also takes ``delay``.
@@ -183,6 +185,15 @@ def header_only_formerr(delay: float = 0.0) -> Rule:
     return header_only(RCODE.FORMERR, delay)
 
 
+def wrong_owner(owner: str = "evil.example.", address: str = "198.51.100.66", delay: float = 0.0) -> Rule:
+    """NOERROR, AA, and an A record whose owner is ``owner``, not the name asked (RFC 2181 5.4.1: not an answer)."""
+    def build(request: DNSRecord) -> DNSRecord:
+        reply = _reply(request)
+        reply.add_answer(RR(owner, QTYPE.A, ttl=60, rdata=A(address)))
+        return reply
+    return _at(delay, build)
+
+
 def badvers(question: bool = False, delay: float = 0.0) -> Rule:
     """BADVERS: a NOERROR header and an OPT record whose extended rcode is 1, the question echoed or not."""
     def build(request: DNSRecord) -> bytes:
@@ -208,16 +219,19 @@ def _broken(shape: str, answer: bytes) -> bytes:
         return answer + b"\x00\x00"
     if shape == "cut":                  # the message ends inside the record's fixed part
         return answer[:pointer + 6]
+    if shape == "address-length":       # an A record of five bytes (dnspython and dig reject it)
+        return answer[:-6] + struct.pack("!H", 5) + answer[-4:] + b"\x00"
     raise ValueError(f"no such shape: {shape}")
 
 
-BROKEN_SHAPES = ("counts", "rdlength", "pointer", "forward-pointer", "trailing", "cut")
+BROKEN_SHAPES = ("counts", "rdlength", "pointer", "forward-pointer", "trailing", "cut", "address-length")
 
 
 def garbage_sections(shape: str = "pointer", delay: float = 0.0) -> Rule:
     """A positive answer to the question (NOERROR, AA, one A record) whose sections do not parse,
     broken one way of :data:`BROKEN_SHAPES`: counts larger than the records present, rdlength past
-    the end, a compression pointer past the end or not backward, trailing bytes, a record cut short."""
+    the end, a compression pointer past the end or not backward, trailing bytes, a record cut short,
+    an address record of the wrong length."""
     def build(request: DNSRecord) -> bytes:
         reply = _reply(request)
         reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=60, rdata=A("192.0.2.66")))

@@ -243,3 +243,21 @@ def test_a_badvers_without_a_question_is_an_error_no(start_server):
     assert result.returncode == 1
     assert row(result.stdout, "old")[1] == "BADVERS"
     assert "the best negative, BADVERS from old" in result.stdout.splitlines()[-1]
+
+
+def test_a_truncated_reply_sends_the_client_and_the_explanation_to_tcp(start_server, tmp_path):
+    many, one = tmp_path / "many.txt", tmp_path / "one.txt"
+    many.write_text("".join(f"huge.lab 10.0.2.{i} A\n" for i in range(1, 101)))
+    one.write_text("huge.lab 2001:db8::9 AAAA\n")
+    ts1, ts2 = start_server("ts", "--table", str(many)), start_server("ts", "--table", str(one))
+    ls = start_server("ls", "--backend", f"many={ts1.hostport}", "--backend", f"one={ts2.hostport}")
+    result = explain("huge.lab", "--backend", f"many={ts1.hostport}", "--backend", f"one={ts2.hostport}",
+                     "--server", ls.hostport)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "the client asks again over TCP, and the LS asks the backends over TCP:" in lines
+    tcp = lines.index("huge.lab A, asked of 2 backends at once over TCP")
+    assert row(result.stdout, "many")[1] == "NOERROR (truncated)"           # the UDP table comes first
+    assert re.split(r" {2,}", lines[tcp + 2].strip())[:2] == ["many", "NOERROR"]
+    assert lines[-2].startswith("winner: many, the first reply that answers")
+    assert lines[-1].endswith(": agrees")

@@ -23,7 +23,8 @@ from resolver.ls.race import GRACE_FLOOR
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
 from support.fakes import (BROKEN_SHAPES, FakeBackend, Send, answer, badvers, cname_only, garbage_sections,
-                           header_only, lowercased, negative, nodata, nxdomain, other_question, referral, silent)
+                           header_only, lowercased, negative, nodata, nxdomain, other_question, referral, silent,
+                           wrong_owner)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.waiting import wait_until_async
@@ -426,3 +427,33 @@ def test_a_noerror_reply_whose_sections_do_not_parse_is_dropped_and_the_good_one
             garbage = ls.server.backends[0].stats
             assert garbage.forged >= 1 and not any(garbage.replies)
     run(main())
+
+
+@pytest.mark.parametrize("owner_first", [True, False], ids=["wrong-owner-first", "nodata-first"])
+def test_a_record_for_another_name_is_no_answer(owner_first):
+    async def main():
+        rules = [wrong_owner(), nodata(delay=0.05)] if owner_first else [wrong_owner(delay=0.05), nodata()]
+        async with running_ls_over_fakes(rules, probes=False) as (ls, _):
+            reply, _ = await ask(ls, "www.corp.example")
+            assert reply.rcode() == dns.rcode.NOERROR and not reply.answer       # the NODATA, not evil.example.
+            assert [rrset.rdtype for rrset in reply.authority] == [dns.rdatatype.SOA]
+    run(main())
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_a_truncated_reply_is_no_nodata_the_udp_client_gets_tc_and_tcp_the_answer(tmp_path, tcp):
+    # One backend has 100 addresses for the name (no UDP reply holds them), the other only an AAAA.
+    many, one = tmp_path / "many.txt", tmp_path / "one.txt"
+    many.write_text("".join(f"huge.lab 10.0.2.{i} A\n" for i in range(1, 101)))
+    one.write_text("huge.lab 2001:db8::9 AAAA\n")
+
+    async def main():
+        async with running_ts(many) as ts1, running_ts(one) as ts2:
+            async with running_ls([ts1.address, ts2.address], probes=False) as ls:
+                return await ask(ls, "huge.lab", tcp=tcp)
+    reply, _ = run(main())
+    assert reply.rcode() == dns.rcode.NOERROR
+    if tcp:
+        assert len(reply.answer[0]) == 100
+    else:
+        assert reply.flags & dns.flags.TC and not reply.authority      # not the AAAA backend's NODATA

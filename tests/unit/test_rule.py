@@ -10,7 +10,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from resolver.ls.rule import (ALIAS, ANSWER, NAME_EXISTS, NODATA, NXDOMAIN_AA, NXDOMAIN_PLAIN, REFERRAL,
+from resolver.ls.rule import (ALIAS, ANSWER, NAME_EXISTS, NODATA, NXDOMAIN_AA, NXDOMAIN_PLAIN, REFERRAL, TRUNCATED,
                               as_asked, negative_rank, noerror_rank, rcode_of)
 from resolver.wire import BADVERS, FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError, scan_query
 
@@ -150,3 +150,25 @@ def test_owner_names_written_out_or_ending_in_a_pointer_are_walked():
     bad_label = header + question + record(b"\x45www\x00", 1, b"\x00" * 4) + record(spelled, 1, b"\x00" * 4)
     with pytest.raises(WireError):
         rank(bad_label)
+
+
+def test_records_for_another_name_do_not_answer_and_the_reply_is_dropped():
+    with pytest.raises(WireError):
+        rank(reply(answer=["evil.example. 60 IN A 198.51.100.66"]))
+    # The end of a chain the reply holds is the name the answer is for, however it is compressed.
+    chained = reply(answer=[f"{NAME} 60 IN CNAME a.lab.example.", "a.lab.example. 60 IN CNAME b.lab.example.",
+                            "b.lab.example. 60 IN A 192.0.2.9"])
+    assert rank(chained) == ANSWER
+
+
+def test_a_truncated_reply_is_neither_an_answer_nor_nodata():
+    wire = bytearray(reply())
+    wire[2] |= 0x02                                     # TC
+    assert rank(bytes(wire)) == TRUNCATED
+    assert NAME_EXISTS <= TRUNCATED < ANSWER and TRUNCATED > ALIAS
+
+
+def test_an_address_record_of_the_wrong_length_does_not_parse():
+    good = reply(answer=[f"{NAME} 60 IN A 192.0.2.1"])
+    with pytest.raises(WireError):
+        rank(good[:-6] + struct.pack("!H", 5) + good[-4:] + b"\x00")
