@@ -158,7 +158,8 @@ def build_parser() -> Parser:
                     help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
     ls.add_argument("--nodata-grace", type=positive_seconds, default=LsSettings.nodata_grace, metavar="SECONDS",
                     help="the longest a NODATA (the name exists, not with that type) waits for backends "
-                         "still silent: four times their mean reply time, at least 10 ms, at most this "
+                         "still silent: twice the time within which the slowest sent 99%% of its replies, at "
+                         "least 10 ms, at most this (and this until it has sent 20) "
                          f"(default {shown(LsSettings.nodata_grace)})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,

@@ -17,10 +17,11 @@ client gets it with its question echoed. Then:
 * any other reply is a "no", kept if it is the best so far (an open CNAME
   chain, then NODATA, then an authoritative NXDOMAIN, … then REFUSED: the
   ranks of :mod:`resolver.ls.rule`), and sent once every backend said no;
-* a "no" that says the name exists (NODATA, an open CNAME chain) goes back
-  after a short grace even while other backends stay silent, so a silent
-  backend costs it milliseconds, not the timeout: four times the slowest
-  awaited backend's mean reply time, between 10 ms and ``nodata_grace``;
+* a "no" that says the name exists (NODATA, an open CNAME chain, a truncated
+  reply) goes back after a short grace even while other backends stay
+  silent, so a silent backend costs it milliseconds, not the timeout: twice
+  the time within which the slowest awaited backend sent 99% of its replies,
+  between 10 ms and ``nodata_grace`` (:meth:`Race.grace`);
 * at the deadline the client gets NXDOMAIN, or SERVFAIL with
   ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
   in place of the made-up one, since it carries the zone's SOA;
@@ -60,7 +61,9 @@ log = logging.getLogger("resolver.ls")
 
 MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 GRACE_FLOOR = 0.01          # seconds: the shortest NODATA grace, however fast the backends
-GRACE_FACTOR = 4.0          # the grace is this many times the slowest awaited backend's mean reply time
+GRACE_QUANTILE = 0.99       # the grace waits for this share of the slowest awaited backend's replies ...
+GRACE_FACTOR = 2.0          # ... times this
+GRACE_MIN_REPLIES = 20      # a backend with fewer replies than this so far gets the whole --nodata-grace
 
 
 class Upstream(Protocol):
@@ -152,8 +155,11 @@ class Race:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._new_id = IdSource()
         # Per upstream ID, the backends a race still awaited when it ended: their
-        # replies are late, not forged.
+        # replies are late, not forged. And when a race that had a grace started
+        # (perf_counter(), else 0.0): its late replies are timed too, so the grace
+        # learns from the replies it did not wait for.
         self._ended = [0] * 65536
+        self._ended_at = [0.0] * 65536
         self._loop = asyncio.get_running_loop()
         self.draining = False       # answer_all() was called: the LS is stopping
         self.stats = LsStats()
@@ -236,6 +242,8 @@ class Race:
                 self._ended[uid] &= ~bit
                 stats.late += 1
                 stats.replies[data[3] & 0x0F] += 1
+                if self._ended_at[uid]:
+                    stats.latency.observe(perf_counter() - self._ended_at[uid])
             else:
                 stats.forged += 1
             return
@@ -299,18 +307,21 @@ class Race:
     def grace(self, waiting: int) -> float:
         """Seconds a NODATA waits for the backends in the ``waiting`` mask, adapted to how fast they reply.
 
-        Four times the slowest one's mean reply time so far, at least
+        :data:`GRACE_FACTOR` times the time within which the slowest of them sent
+        :data:`GRACE_QUANTILE` of its replies so far (the upper bound of that
+        latency bucket, late replies to earlier graces included): the tail, not the
+        mean, so a backend that is sometimes slow keeps its answers. At least
         :data:`GRACE_FLOOR`, at most ``nodata_grace`` (``--nodata-grace``), which is
-        also the grace while any of them has never replied.
+        also the grace while any of them has sent fewer than :data:`GRACE_MIN_REPLIES`
+        replies.
         """
         slowest = 0.0
         for backend in self.backends:
             if waiting & (1 << backend.index):
                 latency = backend.stats.latency
-                replies = latency.count
-                if not replies:
+                if latency.count < GRACE_MIN_REPLIES:
                     return self.nodata_grace
-                slowest = max(slowest, latency.sum / replies)
+                slowest = max(slowest, latency.upper_bound(GRACE_QUANTILE) or 0.0)
         return min(self.nodata_grace, max(GRACE_FLOOR, GRACE_FACTOR * slowest))
 
     def _arm_grace(self) -> None:
@@ -353,6 +364,7 @@ class Race:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
         self._ended[entry.uid] = entry.waiting
+        self._ended_at[entry.uid] = entry.started if entry.grace_due else 0.0
         entry.done = True
         if entry.link:
             outcome = "link"        # a link of a chain the LS follows: the chase logs the client's outcome

@@ -17,7 +17,7 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_late_responses_total{backend}          replies after their race ended
     resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question, or unparsable
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
-    resolver_backend_response_duration_seconds{backend}     histogram of replies within their race
+    resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
     resolver_ts_requests_total{zone, proto}                 TS queries, "none" for no zone
     resolver_ts_responses_total{zone, rcode}                TS replies
 
@@ -152,7 +152,8 @@ class LsMetrics(ServerMetrics):
             up.add_metric([b.name], 1 if b.up else 0)
         yield up
         latency = HistogramMetricFamily("resolver_backend_response_duration_seconds",
-                                        "Time from a query to a backend's reply, within the race.", labels=label)
+                                        "Time from a query to a backend's reply, within the race or after its "
+                                        "NODATA grace.", labels=label)
         for b in backends:
             latency.add_metric([b.name], b.stats.latency.cumulative(), b.stats.latency.sum)
         yield latency

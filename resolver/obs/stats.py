@@ -33,6 +33,19 @@ class LatencyHistogram:
     def count(self) -> int:
         return sum(self.counts)
 
+    def upper_bound(self, fraction: float) -> float | None:
+        """Seconds within which at least ``fraction`` (0 to 1) of the observations fell, as the
+        upper bound of their bucket (inf past the last); None with no observations."""
+        needed = fraction * sum(self.counts)
+        if not needed:
+            return None
+        seen = 0
+        for bound, count in zip(LATENCY_BOUNDS, self.counts):
+            seen += count
+            if seen >= needed:
+                return bound
+        return float("inf")
+
     def cumulative(self) -> list[tuple[str, int]]:
         """``(le, count)`` pairs as the Prometheus text format wants them."""
         total, out = 0, []
@@ -54,7 +67,7 @@ class BackendStats:
         self.timeouts = 0               # races that timed out still waiting for it
         self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse
         self.late = 0                   # replies to races already over (the losers')
-        self.latency = LatencyHistogram()   # replies within their race
+        self.latency = LatencyHistogram()   # replies within their race, and late ones to a race with a grace
 
 
 class LsStats:

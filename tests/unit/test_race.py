@@ -7,6 +7,7 @@ be produced on purpose. The LS runs in this process (``support.inprocess``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from typing import Sequence
 
@@ -19,10 +20,10 @@ import dns.rdatatype
 import pytest
 from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 
-from resolver.ls.race import GRACE_FLOOR
+from resolver.ls.race import GRACE_FLOOR, GRACE_MIN_REPLIES
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
-from support.fakes import (BROKEN_SHAPES, FakeBackend, Send, answer, badvers, cname_only, garbage_sections,
+from support.fakes import (BROKEN_SHAPES, FakeBackend, Rule, Send, answer, badvers, cname_only, garbage_sections,
                            header_only, lowercased, negative, nodata, nxdomain, other_question, referral, silent,
                            wrong_owner)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
@@ -389,12 +390,34 @@ def test_the_grace_adapts_to_how_fast_the_silent_backend_used_to_reply():
     async def main():
         async with running_ls_over_fakes([nodata(), answer("192.0.2.40")], timeout=5.0, nodata_grace=2.0,
                                          probes=False) as (ls, fakes):
-            await ask(ls, "warm.corp.example")          # the second backend replies in about a millisecond
+            for i in range(GRACE_MIN_REPLIES):         # the second backend replies in about a millisecond
+                await ask(ls, f"warm{i}.corp.example")
             fakes[1].rule = silent
             reply, elapsed = await ask(ls, "v6only.corp.example", "AAAA")
             assert reply.rcode() == dns.rcode.NOERROR and not reply.answer
-            assert elapsed < 0.5        # four times its reply time (at least 10 ms), not the 2 s cap
+            assert elapsed < 0.5        # twice its slowest replies (at least 10 ms), not the 2 s cap
             assert GRACE_FLOOR <= ls.server.race.grace(0b10) < 0.5
+    run(main())
+
+
+def jittery(address: str, every: int, late: float) -> Rule:
+    """A positive answer at once, but every ``every``-th one ``late`` seconds late."""
+    asked = itertools.count(1)
+
+    def rule(request):
+        return answer(address, delay=late if next(asked) % every == 0 else 0.0)(request)
+    return rule
+
+
+def test_the_grace_waits_for_a_backends_slow_replies_not_its_mean_one():
+    async def main():
+        # One reply in three comes 60 ms late: a mean-based grace (about 4 x 20 ms, or less while
+        # the late ones go unseen) lets the NODATA win those; the grace follows the tail.
+        async with running_ls_over_fakes([nodata(), jittery("192.0.2.41", 3, 0.06)], nodata_grace=0.5,
+                                         probes=False) as (ls, _):
+            replies = [(await ask(ls, f"j{i}.corp.example"))[0] for i in range(3 * GRACE_MIN_REPLIES)]
+            assert [bool(r.answer) for r in replies] == [True] * len(replies)
+            assert ls.server.race.grace(0b10) >= 0.06
     run(main())
 
 
