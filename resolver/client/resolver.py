@@ -49,6 +49,8 @@ class Resolution:
             return [f"{self.hostname} - {NO_RESPONSE}"]
         if not self.addresses:
             return [f"{self.hostname} - {NOT_FOUND}"]
+        if self.rdtype == "ANY":        # each record's data already ends in its type (records_of)
+            return [f"{self.hostname} {data}" for data in self.addresses]
         return [f"{self.hostname} {data} {self.rdtype}" for data in self.addresses]
 
     def as_json(self) -> dict:
@@ -68,8 +70,14 @@ def read_hostnames(text: str) -> list[str]:
 
 
 def records_of(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -> list[str]:
-    """The answer's records of the type asked, wherever a CNAME chain led, in presentation form."""
-    return [rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
+    """The answer's records of the type asked, wherever a CNAME chain led, in presentation form.
+
+    For ANY, every record of the answer, each as its data and then its type (``10.0.0.1 A``).
+    """
+    if rdtype != dns.rdatatype.ANY:
+        return [rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset]
+    return [f"{rdata.to_text()} {dns.rdatatype.to_text(rrset.rdtype)}" for rrset in response.answer
+            for rdata in rrset]
 
 
 def usable_concurrency(wanted: int) -> int:

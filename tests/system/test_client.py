@@ -36,6 +36,13 @@ def test_type_gives_one_line_per_record(zone_ts, tmp_path, rdtype, name, line):
     assert resolve(zone_ts, tmp_path, [name], "--type", rdtype).splitlines() == [line]
 
 
+def test_any_gives_each_record_with_its_own_type(zone_ts, tmp_path):
+    assert resolve(zone_ts, tmp_path, ["web.example.com"], "--type", "ANY").splitlines() == [
+        "web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]        # one RRset, as NSD answers ANY
+    text = resolve(zone_ts, tmp_path, ["www.example.com"], "--type", "ANY", "--format", "json")
+    assert json.loads(text)[0]["answers"] == ["web.example.com. CNAME"]
+
+
 def test_json_format_lists_name_type_status_and_answers(zone_ts, tmp_path):
     text = resolve(zone_ts, tmp_path, ["web.example.com", "nope.example.com"], "--format", "json")
     assert json.loads(text) == [

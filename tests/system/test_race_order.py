@@ -24,12 +24,12 @@ The LS's NODATA grace (``--nodata-grace``, and the shorter grace it adapts to
 the backends' mean reply time) ends a race with a NODATA or an open CNAME
 before a backend that stays silent has replied: SPEC allows that, and this is
 not what is tested here. So the delayed backend must always reply within the
-grace: the cap is :data:`NODATA_GRACE`, far above :data:`DELAY`; before the
-delayed backend's first reply the grace is that cap, and after it four times
-its mean reply time, again above :data:`DELAY`. That holds only while the delay
-never changes under one LS, whose mean would otherwise still remember a fast
-backend: so each test starts its own LS, with its relay set before the first
-query. Health probes need no flag: any reply to them, REFUSED included, counts
+grace: the cap is :data:`NODATA_GRACE`, far above :data:`DELAY`; until the
+delayed backend has sent 20 replies the grace is that cap, and after that
+twice the time within which it sent 99% of them, again above :data:`DELAY`.
+That holds only while the delay never changes under one LS, whose latency
+histogram would otherwise still remember a fast backend: so each test starts
+its own LS, with its relay set before the first query. Health probes need no flag: any reply to them, REFUSED included, counts
 as alive, the relay passes them on, and their replies do not count towards the
 grace.
 """
