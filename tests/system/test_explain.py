@@ -261,3 +261,17 @@ def test_a_truncated_reply_sends_the_client_and_the_explanation_to_tcp(start_ser
     assert re.split(r" {2,}", lines[tcp + 2].strip())[:2] == ["many", "NOERROR"]
     assert lines[-2].startswith("winner: many, the first reply that answers")
     assert lines[-1].endswith(": agrees")
+
+
+@pytest.mark.parametrize("name, answer", [("www.corp.example", "192.0.2.80, 192.0.2.81"),
+                                          ("intranet.corp.example", "129.42.38.10")])
+def test_the_readmes_chain_example_zone_to_zone_and_zone_to_table(start_server, name, answer):
+    corp = start_server("ts", "--zone", str(ZONES / "corp.example.zone"))
+    lab = start_server("ts", "--zone", str(ZONES / "lab.example.zone"), "--table", str(ZONES / "ts1.txt"))
+    ls = start_server("ls", "--backend", f"corp={corp.hostport}", "--backend", f"lab={lab.hostport}")
+    result = explain(name, "--backend", f"corp={corp.hostport}", "--backend", f"lab={lab.hostport}",
+                     "--server", ls.hostport)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert row(result.stdout, "corp")[1] == "NOERROR (CNAME)"
+    assert f"answered NOERROR {answer} in " in result.stdout.splitlines()[-1]
+    assert result.stdout.rstrip().endswith(": agrees")
