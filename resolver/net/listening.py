@@ -98,7 +98,8 @@ class TcpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
-        if len(self.registry) >= TCP_MAX_CONNECTIONS:
+        # No peer name: the client reset the connection before it was accepted; nobody to answer.
+        if self.peer is None or len(self.registry) >= TCP_MAX_CONNECTIONS:
             transport.close()
             return
         self.registry.add(self)
@@ -107,6 +108,8 @@ class TcpConnection(asyncio.Protocol):
         self.idle_timer = loop.call_later(self.idle_timeout, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            return          # closed in connection_made: what it sent has nobody to go back to
         self.buffer += data
         self._dispatch()
 

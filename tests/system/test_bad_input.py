@@ -398,3 +398,16 @@ def test_port_in_use(good_table, command, kind):
         result = run_cli(command, "--listen", f"127.0.0.1:{port}", *extra)
         assert time.monotonic() - start < 10
     assert_one_line_error(result, "in use")
+
+
+@pytest.mark.parametrize("target", ["ts", "ls"])
+def test_tcp_clients_that_send_a_query_and_reset_leave_no_traceback(servers, target):
+    server = servers[target]
+    query = dns.message.make_query("www.ibm.com", "A").to_wire()
+    for _ in range(20):         # reset (RST, not FIN) at once, often before the server has accepted
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.connect((server.host, server.port))
+            sock.sendall(struct.pack("!H", len(query)) + query)
+    assert_still_answers(server)
+    assert_alive(server)
