@@ -54,7 +54,7 @@ from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .chase import Chase
-from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank
+from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, rank_of
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -63,7 +63,8 @@ MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 GRACE_FLOOR = 0.01          # seconds: the shortest NODATA grace, however fast the backends
 GRACE_QUANTILE = 0.99       # the grace waits for this share of the slowest awaited backend's replies ...
 GRACE_FACTOR = 2.0          # ... times this
-GRACE_MIN_REPLIES = 20      # a backend with fewer replies than this so far gets the whole --nodata-grace
+GRACE_MIN_REPLIES = 20      # a backend with fewer replies than this in the window gets the whole --nodata-grace
+GRACE_WINDOW = 1000         # the grace reads a backend's latest replies: a window this long at most
 
 
 class Upstream(Protocol):
@@ -153,6 +154,8 @@ class Race:
         self._graces: list[tuple[float, int, Pending]] = []     # a heap by due time (graces differ)
         self._grace_order = itertools.count()
         self._grace_timer: asyncio.TimerHandle | None = None
+        # Per backend, its latency counts when its grace window began (see grace()).
+        self._window_start = [list(backend.stats.latency.counts) for backend in self.backends]
         self._new_id = IdSource()
         # Per upstream ID, the backends a race still awaited when it ended: their
         # replies are late, not forged. And when a race that had a grace started
@@ -251,24 +254,22 @@ class Race:
             stats.forged += 1
             return
         question = entry.q.question
-        rcode = data[3] & 0x0F
+        if (data[2] ^ entry.data[2]) & 0x78:       # another opcode: not a reply to this query (RFC 1035 4.1.1)
+            stats.forged += 1
+            return
         try:
             if data[4:6] == b"\x00\x01" and data[12:12 + len(question)] == question:
-                # rule.judge's usual case, inline: the calls would cost more than the rest of the reply
-                if rcode == NOERROR:
-                    rank = noerror_rank(data, 12 + len(question), entry.q.qtype)
-                else:
-                    rank = negative_rank(rcode, bool(data[2] & 0x04))
+                rank = rank_of(data, 12 + len(question), entry.q.qtype)    # rule.judge's usual case, inline
             else:
                 judged = as_asked(data, entry.data, entry.q)    # the rare replies that need a second look
                 if judged is None:
                     stats.forged += 1
                     return
                 data, rank = judged
-                rcode = data[3] & 0x0F
         except WireError:
             stats.forged += 1       # sections that do not parse: no answer, no "no"
             return
+        rcode = data[3] & 0x0F
         if rank < REFERRAL and rcode == NOERROR:
             rcode = BADVERS         # rule.rcode_of: the OPT record's extended rcode
         stats.replies[rcode] += 1
@@ -308,20 +309,28 @@ class Race:
         """Seconds a NODATA waits for the backends in the ``waiting`` mask, adapted to how fast they reply.
 
         :data:`GRACE_FACTOR` times the time within which the slowest of them sent
-        :data:`GRACE_QUANTILE` of its replies so far (the upper bound of that
-        latency bucket, late replies to earlier graces included): the tail, not the
-        mean, so a backend that is sometimes slow keeps its answers. At least
-        :data:`GRACE_FLOOR`, at most ``nodata_grace`` (``--nodata-grace``), which is
-        also the grace while any of them has sent fewer than :data:`GRACE_MIN_REPLIES`
-        replies.
+        :data:`GRACE_QUANTILE` of its latest replies (the upper bound of that latency
+        bucket, late replies to earlier graces included): the tail, not the mean, so
+        a backend that is sometimes slow keeps its answers. At least :data:`GRACE_FLOOR`,
+        at most ``nodata_grace`` (``--nodata-grace``), which is also the grace while any
+        of them has fewer than :data:`GRACE_MIN_REPLIES` replies in its window.
+
+        The window holds the replies since it began; once it has more than
+        :data:`GRACE_WINDOW`, it begins again, so a backend that turns slow after a
+        long fast run is waited for at once (the whole grace) and then learnt anew.
         """
         slowest = 0.0
         for backend in self.backends:
             if waiting & (1 << backend.index):
                 latency = backend.stats.latency
-                if latency.count < GRACE_MIN_REPLIES:
+                start = self._window_start[backend.index]
+                replies = latency.count - sum(start)
+                if replies > GRACE_WINDOW:
+                    self._window_start[backend.index] = list(latency.counts)
                     return self.nodata_grace
-                slowest = max(slowest, latency.upper_bound(GRACE_QUANTILE) or 0.0)
+                if replies < GRACE_MIN_REPLIES:
+                    return self.nodata_grace
+                slowest = max(slowest, latency.upper_bound(GRACE_QUANTILE, since=start) or 0.0)
         return min(self.nodata_grace, max(GRACE_FLOOR, GRACE_FACTOR * slowest))
 
     def _arm_grace(self) -> None:

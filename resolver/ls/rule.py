@@ -58,6 +58,7 @@ NAME_EXISTS = NODATA    # ranks at or above this say the name exists: they go ba
 _COUNTS = struct.Struct("!HHH")     # ANCOUNT, NSCOUNT, ARCOUNT
 _POINTER_RECORD = struct.Struct("!HH6xH")   # a record whose owner is one pointer: the pointer, TYPE, RDLENGTH
 _FIXED = struct.Struct("!H6xH")             # TYPE and RDLENGTH of the fixed part after an owner name
+NO_RECORDS = bytes(6)       # ANCOUNT, NSCOUNT and ARCOUNT all 0
 # Rcodes a reply may send without a question (NSD's FORMERR for a malformed query, CoreDNS's BADVERS).
 QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS))
 
@@ -72,11 +73,13 @@ def negative_rank(rcode: int, authoritative: bool) -> int:
 def rank_of(reply: bytes, question_end: int, qtype: int) -> int:
     """The rank of a reply whose question (ending at ``question_end``) is the query's.
 
-    Raises :class:`~resolver.wire.WireError` when a NOERROR reply's sections do not parse.
+    Raises :class:`~resolver.wire.WireError` when the reply's sections do not parse.
     """
     rcode = reply[3] & 0x0F
     if rcode == NOERROR:
         return noerror_rank(reply, question_end, qtype)
+    if reply[6:12] != NO_RECORDS:
+        noerror_rank(reply, question_end, qtype)     # the walk alone: a "no" must parse too
     return negative_rank(rcode, bool(reply[2] & 0x04))
 
 
@@ -91,23 +94,45 @@ def rcode_of(reply: bytes, rank: int) -> int:
     return BADVERS if rcode == NOERROR and rank < REFERRAL else rcode
 
 
-def _answers_by_chain(reply: bytes, qtype: int) -> bool:
-    """Whether the answer section holds records of ``qtype`` for the name asked, or for the end of
-    a CNAME chain from it: the full parse, for the rare replies whose owners the walk cannot place
-    (written out, or compressed in another way). Records for other names do not answer (RFC 2181 5.4.1)."""
+def _chain_from_question(reply: bytes, qtype: int) -> tuple[bool, bool]:
+    """Whether the answer section holds records of ``qtype`` for the name asked or for the end of a
+    CNAME chain from it, and whether it holds such a chain: the full parse, for the rare replies
+    whose owners the walk cannot place (written out, compressed in another way, a DNAME's).
+    Records for other names answer nothing (RFC 2181 5.4.1)."""
     try:
         message = dns.message.from_wire(reply)
     except dns.exception.DNSException:
         raise WireError("a record that does not parse") from None
     name = dns.name.from_wire(reply, 12)[0]
-    for _ in range(len(message.answer) + 1):
+    for links in range(len(message.answer) + 1):
         if any(rrset.name == name and (rrset.rdtype == qtype or qtype == TYPE_ANY) for rrset in message.answer):
-            return True
+            return True, links > 0
         cname = next((rrset for rrset in message.answer if rrset.name == name and rrset.rdtype == TYPE_CNAME), None)
         if cname is None:
-            return False
+            return False, links > 0
         name = cname[0].target
-    return False
+    return False, True
+
+
+def _check_target(reply: bytes, start: int, end: int) -> None:
+    """A CNAME's target, from ``start`` to its record's ``end``: labels, then a root label or a
+    pointer back into the message. Raises :class:`~resolver.wire.WireError` (or IndexError past
+    the end) when it is not; the walk takes the chain's next owner to be written there."""
+    pos = start
+    while True:
+        length = reply[pos]
+        if length >= 0xC0:
+            if ((length & 0x3F) << 8 | reply[pos + 1]) >= pos:
+                raise WireError("compression pointer not backward")
+            pos += 2
+            break
+        if length > 63:
+            raise WireError("a bad label type")
+        pos += length + 1
+        if not length:
+            break
+    if pos != end:
+        raise WireError("a CNAME's data is not one name")
 
 
 def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
@@ -120,6 +145,8 @@ def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
     as sent) inline on its hot path and calls :func:`as_asked` for the rest.
     """
     question = q.question
+    if (reply[2] ^ query[2]) & 0x78:       # another opcode: not a reply to this query (RFC 1035 4.1.1)
+        return None
     if reply[4:6] == b"\x00\x01" and reply[12:12 + len(question)] == question:      # the usual reply
         return reply, rank_of(reply, 12 + len(question), q.qtype)
     return as_asked(reply, query, q)
@@ -206,11 +233,13 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                     if owner == chain_end:
                         answered = True
                     else:
-                        unsure = True       # another owner, or one written out: see _answers_by_chain
-                elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
+                        unsure = True       # another owner, or one written out: see _chain_from_question
+                elif rdtype == TYPE_CNAME and owner == chain_end:
                     alias = True
-                    if owner == chain_end and rdtype == TYPE_CNAME:
-                        chain_end = fixed + 10      # its target, where the next link's owner points
+                    chain_end = fixed + 10          # its target, where the next link's owner points
+                    _check_target(reply, chain_end, pos)
+                elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
+                    unsure = True           # a DNAME, or a CNAME for another owner: see _chain_from_question
             elif index < additional_from:
                 if rdtype == TYPE_SOA:
                     soa = True
@@ -226,10 +255,13 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
         return _ERROR_RANKS[BADVERS]
     if answered:
         return ANSWER
-    if unsure:      # records of the type asked that the walk could not place: a full parse decides
-        if _answers_by_chain(reply, qtype):
+    if unsure:      # records the walk could not place: a full parse decides
+        answers, chained = _chain_from_question(reply, qtype)
+        if answers:
             return ANSWER
-        raise WireError("records of the type asked for another name (RFC 2181 5.4.1)")
+        if not chained and not alias:
+            raise WireError("answer records only for other names (RFC 2181 5.4.1)")
+        alias = True
     if alias and not soa:       # with the SOA, the chain ends in NODATA in the same zone: nothing left open
         return ALIAS
     if ancount or soa or reply[2] & 0x04 or not delegates:     # AA: the server holds the name's zone

@@ -33,14 +33,16 @@ class LatencyHistogram:
     def count(self) -> int:
         return sum(self.counts)
 
-    def upper_bound(self, fraction: float) -> float | None:
+    def upper_bound(self, fraction: float, since: list[int] | None = None) -> float | None:
         """Seconds within which at least ``fraction`` (0 to 1) of the observations fell, as the
-        upper bound of their bucket (inf past the last); None with no observations."""
-        needed = fraction * sum(self.counts)
+        upper bound of their bucket (inf past the last); None with no observations. With ``since``
+        (an earlier copy of :attr:`counts`), only the observations made after it count."""
+        counts = self.counts if since is None else [now - then for now, then in zip(self.counts, since)]
+        needed = fraction * sum(counts)
         if not needed:
             return None
         seen = 0
-        for bound, count in zip(LATENCY_BOUNDS, self.counts):
+        for bound, count in zip(LATENCY_BOUNDS, counts):
             seen += count
             if seen >= needed:
                 return bound

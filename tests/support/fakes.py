@@ -33,7 +33,9 @@ the query arrived). The rules:
   larger than the records present, rdlength past the end, a compression
   pointer out of the message or not backward, trailing bytes, a record cut short,
   an A record five bytes long.
-- :func:`wrong_owner`: NOERROR, AA, and an A record for another name than the one asked.
+- :func:`wrong_owner`: NOERROR, AA, and an A record (or a CNAME) for another name than the one asked.
+- :func:`broken_negative`: an NXDOMAIN whose SOA is cut short, or a CNAME whose target points past the end.
+- :func:`other_opcode`: a positive answer under another opcode than the query's.
 - :func:`silent`: never replies.
 - :func:`slow`: any rule, its messages sent ``seconds`` later. Every builder
   also takes ``delay``.
@@ -185,12 +187,42 @@ def header_only_formerr(delay: float = 0.0) -> Rule:
     return header_only(RCODE.FORMERR, delay)
 
 
-def wrong_owner(owner: str = "evil.example.", address: str = "198.51.100.66", delay: float = 0.0) -> Rule:
-    """NOERROR, AA, and an A record whose owner is ``owner``, not the name asked (RFC 2181 5.4.1: not an answer)."""
+def wrong_owner(owner: str = "evil.example.", rtype: str = "A", delay: float = 0.0) -> Rule:
+    """NOERROR, AA, and an A record (or a CNAME, ``rtype``) whose owner is ``owner``, not the name
+    asked (RFC 2181 5.4.1: it answers nothing)."""
     def build(request: DNSRecord) -> DNSRecord:
         reply = _reply(request)
-        reply.add_answer(RR(owner, QTYPE.A, ttl=60, rdata=A(address)))
+        rdata = A("198.51.100.66") if rtype == "A" else CNAME("www.ibm.com.")
+        reply.add_answer(RR(owner, getattr(QTYPE, rtype), ttl=60, rdata=rdata))
         return reply
+    return _at(delay, build)
+
+
+def broken_negative(shape: str, delay: float = 0.0) -> Rule:
+    """A reply that is no answer and does not parse: ``nxdomain-cut``, an authoritative NXDOMAIN whose
+    SOA is cut short; ``cname-pointer``, a CNAME for the name asked whose target is a compression
+    pointer past the end of the message."""
+    def build(request: DNSRecord) -> bytes:
+        if shape == "nxdomain-cut":
+            reply = _reply(request, RCODE.NXDOMAIN)
+            reply.add_auth(_soa("."))
+            return bytes(reply.pack())[:-7]
+        reply = _reply(request)
+        reply.add_answer(RR(request.q.qname, QTYPE.CNAME, ttl=60, rdata=CNAME("x.invalid.")))
+        wire = bytes(reply.pack())
+        rdata = len(wire) - len(b"\x01x\x07invalid\x00")
+        return wire[:rdata - 2] + struct.pack("!H", 2) + b"\xc3\xff"
+    return _at(delay, build)
+
+
+def other_opcode(opcode: int = 4, delay: float = 0.0) -> Rule:
+    """A positive answer (:func:`answer`) with another opcode than the query's (NOTIFY, by default)."""
+    def build(request: DNSRecord) -> bytes:
+        reply = _reply(request)
+        reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=60, rdata=A("198.51.100.67")))
+        wire = bytearray(reply.pack())
+        wire[2] = (wire[2] & 0x87) | (opcode << 3)
+        return bytes(wire)
     return _at(delay, build)
 
 

@@ -20,12 +20,12 @@ import dns.rdatatype
 import pytest
 from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 
-from resolver.ls.race import GRACE_FLOOR, GRACE_MIN_REPLIES
+from resolver.ls.race import GRACE_FLOOR, GRACE_MIN_REPLIES, GRACE_WINDOW
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
 from support.fakes import (BROKEN_SHAPES, FakeBackend, Rule, Send, answer, badvers, cname_only, garbage_sections,
                            header_only, lowercased, negative, nodata, nxdomain, other_question, referral, silent,
-                           wrong_owner)
+                           wrong_owner, broken_negative, other_opcode)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.waiting import wait_until_async
@@ -421,6 +421,18 @@ def test_the_grace_waits_for_a_backends_slow_replies_not_its_mean_one():
     run(main())
 
 
+def test_a_backend_that_turns_slow_after_a_long_fast_run_keeps_its_answers():
+    async def main():
+        async with running_ls_over_fakes([nodata(), jittery("192.0.2.42", 3, 0.06)], nodata_grace=0.5,
+                                         probes=False) as (ls, _):
+            latency = ls.server.backends[1].stats.latency
+            for _ in range(5 * GRACE_WINDOW):       # a long history of replies in 0.2 ms
+                latency.observe(0.0002)
+            replies = [(await ask(ls, f"s{i}.corp.example"))[0] for i in range(3 * GRACE_MIN_REPLIES)]
+            assert [bool(r.answer) for r in replies] == [True] * len(replies)
+    run(main())
+
+
 def test_an_nxdomain_gets_no_grace_a_silent_backend_may_still_have_the_name():
     async def main():
         async with running_ls_over_fakes([nxdomain(), silent], timeout=0.5, nodata_grace=0.05,
@@ -452,10 +464,12 @@ def test_a_noerror_reply_whose_sections_do_not_parse_is_dropped_and_the_good_one
     run(main())
 
 
+@pytest.mark.parametrize("rtype", ["A", "CNAME"])
 @pytest.mark.parametrize("owner_first", [True, False], ids=["wrong-owner-first", "nodata-first"])
-def test_a_record_for_another_name_is_no_answer(owner_first):
+def test_a_record_for_another_name_is_no_answer(owner_first, rtype):
     async def main():
-        rules = [wrong_owner(), nodata(delay=0.05)] if owner_first else [wrong_owner(delay=0.05), nodata()]
+        rules = [wrong_owner(rtype=rtype), nodata(delay=0.05)] if owner_first else \
+            [wrong_owner(rtype=rtype, delay=0.05), nodata()]
         async with running_ls_over_fakes(rules, probes=False) as (ls, _):
             reply, _ = await ask(ls, "www.corp.example")
             assert reply.rcode() == dns.rcode.NOERROR and not reply.answer       # the NODATA, not evil.example.
@@ -480,3 +494,14 @@ def test_a_truncated_reply_is_no_nodata_the_udp_client_gets_tc_and_tcp_the_answe
         assert len(reply.answer[0]) == 100
     else:
         assert reply.flags & dns.flags.TC and not reply.authority      # not the AAAA backend's NODATA
+
+
+@pytest.mark.parametrize("broken", [broken_negative("nxdomain-cut"), broken_negative("cname-pointer"), other_opcode()],
+                         ids=["nxdomain-cut", "cname-pointer", "other-opcode"])
+def test_a_no_that_does_not_parse_or_another_opcode_is_dropped_and_the_good_no_wins(broken):
+    async def main():
+        async with running_ls_over_fakes([broken, nxdomain(delay=0.05)], probes=False) as (ls, _):
+            reply, _ = await ask(ls, "x.corp.example")
+            assert is_nxdomain(reply)                   # the good NXDOMAIN, with its SOA
+            assert ls.server.backends[0].stats.forged >= 1
+    run(main())
