@@ -29,7 +29,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from ..ls.chase import MAX_LINKS, Chain
+from ..ls.chase import MAX_LINKS, Chain, merged_wire
 from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, TRUNCATED, judge, negative_rank, rcode_of
 from ..net.addresses import address_family, format_hostport
 from ..wire import Query, WireError, scan_query
@@ -277,15 +277,28 @@ def ls_line(server: str, result: Resolution, ms: float, verdict: Verdict, timeou
         "agrees" if agrees(result, verdict) else f"disagrees, expected {expected}")
 
 
-def at_chain_end(verdict: Verdict, chain: Chain) -> Verdict:
+def at_chain_end(verdict: Verdict, chain: Chain, query: dns.message.Message, aa: bool) -> Verdict:
     """What the client gets when the race for the chain's last target ends as ``verdict`` says.
 
     As :mod:`resolver.ls.chase` merges it: the chain, then the target's
     answer with its rcode when a backend speaks for the target (NOERROR, an
-    authoritative NXDOMAIN); else NOERROR with the chain as far as it goes.
+    authoritative NXDOMAIN); else NOERROR with the chain as far as it goes;
+    SERVFAIL when the merged chain holds more than 8 CNAMEs, and TC when it
+    does not fit a DNS message (64 KiB).
     """
     names = " -> ".join([rrset.name.to_text() for rrset in chain.links] + [chain.target.to_text()])
     best = verdict.best
+    final = best.message if best is not None else None
+    if final is not None and chain.too_long(final):
+        return Verdict(f"the chain {names} and its last reply hold more than {MAX_LINKS} CNAMEs: the LS answers "
+                       "SERVFAIL", frozenset({"SERVFAIL"}))
+    if final is not None and chain.speaks(final):
+        try:
+            merged_wire(chain.merged(query, final, aa))
+        except dns.exception.TooBig:
+            return Verdict(f"the chain {names}: the merged reply does not fit 64 KiB, so the LS answers "
+                           f"{dns.rcode.to_text(final.rcode())} with TC and no records",
+                           frozenset({dns.rcode.to_text(final.rcode())}), best=best)
     speaks_nxdomain = best is not None and best.rcode == dns.rcode.NXDOMAIN and best.authoritative
     rcodes = frozenset(rcode if rcode == "NOERROR" or (rcode == "NXDOMAIN" and speaks_nxdomain) else "NOERROR"
                        for rcode in verdict.rcodes)
@@ -337,6 +350,7 @@ async def explain_race(query: dns.message.Message, backends: list[Backend], time
     rdtype = query.question[0].rdtype
     verdict = await show_race(query, backends, timeout, out, tcp)
     chain = Chain(query.question[0].name, rdtype)
+    aa = verdict.follows and verdict.best.authoritative     # the merged reply's AA is the first reply's
     while verdict.follows:
         if verdict.best.message is None or not chain.extend(verdict.best.message):
             verdict = Verdict(f"the chain loops, or is longer than {MAX_LINKS} CNAMEs: the LS answers SERVFAIL",
@@ -347,7 +361,7 @@ async def explain_race(query: dns.message.Message, backends: list[Backend], time
         if verdict.truncated:
             return verdict          # the LS gives the client TC: it asks again over TCP
         if not verdict.follows or verdict.best.message is None or not chain.leaves_open(verdict.best.message):
-            verdict = at_chain_end(verdict, chain)
+            verdict = at_chain_end(verdict, chain, query, aa)
             print(verdict.text, file=out)
             return verdict
     return verdict

@@ -49,6 +49,12 @@ class Races(Protocol):
     def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
 
 
+def merged_wire(response: dns.message.Message) -> bytes:
+    """A merged reply's wire form, whole (a cap by transport is the sender's), its records in the
+    order the backends gave them. Raises :class:`dns.exception.TooBig` past 64 KiB."""
+    return response.to_wire(max_size=MAX_MESSAGE, want_shuffle=False)
+
+
 class Chain:
     """The CNAMEs followed from the name asked, and the target at their end: the chase without its I/O.
 
@@ -93,6 +99,25 @@ class Chain:
         more than :data:`MAX_LINKS` CNAMEs."""
         more = sum(1 for rrset in final.answer if rrset.rdtype == dns.rdatatype.CNAME and rrset not in self.links)
         return len(self.links) + more > MAX_LINKS
+
+    def merged(self, query: dns.message.Message, final: dns.message.Message | None,
+               aa: bool) -> dns.message.Message:
+        """The client's one reply to ``query``: the chain, then the answer, rcode and authority of
+        ``final``, the reply for the last target (None: nobody speaks for it, and the chain goes as
+        far as it goes). AA as the first reply had it; DO echoed, as the backends do."""
+        response = dns.message.make_response(query)
+        if query.edns >= 0:
+            response.use_edns(0, query.ednsflags & dns.flags.DO, MAX_UDP)
+        if aa:
+            response.flags |= dns.flags.AA
+        links = self.links
+        if final is not None:
+            response.set_rcode(final.rcode())
+            response.answer = links + [rrset for rrset in final.answer if rrset not in links]
+            response.authority = list(final.authority)
+        else:
+            response.answer = list(links)           # open at its end, as far as the backends know it
+        return response
 
     @staticmethod
     def speaks(final: dns.message.Message) -> bool:
@@ -192,21 +217,9 @@ class Chase:
         if final is not None and self.chain.too_long(final):
             self._deliver_error(SERVFAIL)
             return
-        response = dns.message.make_response(self.query)
-        if self.query.edns >= 0:
-            response.use_edns(0, self.query.ednsflags & dns.flags.DO, MAX_UDP)     # DO echoed, as the backends do
-        if self.aa:
-            response.flags |= dns.flags.AA
-        links = self.chain.links
-        if speaks:
-            response.set_rcode(final.rcode())
-            response.answer = links + [rrset for rrset in final.answer if rrset not in links]
-            response.authority = list(final.authority)
-        else:
-            response.answer = list(links)           # open at its end, as far as the backends know it
+        response = self.chain.merged(self.query, final if speaks else None, self.aa)
         try:
-            # Built whole (the cap by transport is _send's), records in the order the backends gave them.
-            out = response.to_wire(max_size=MAX_MESSAGE, want_shuffle=False)
+            out = merged_wire(response)
         except dns.exception.TooBig:        # over 64 KiB: no transport carries it, as NSD then sets TC
             out = truncated_reply(self.data, self.q, response.flags | (response.rcode() & 0xF))
         self._send(out)

@@ -275,3 +275,21 @@ def test_the_readmes_chain_example_zone_to_zone_and_zone_to_table(start_server, 
     assert row(result.stdout, "corp")[1] == "NOERROR (CNAME)"
     assert f"answered NOERROR {answer} in " in result.stdout.splitlines()[-1]
     assert result.stdout.rstrip().endswith(": agrees")
+
+
+@pytest.mark.parametrize("name, verdict, status", [
+    ("a0.one.example", "hold more than 8 CNAMEs: the LS answers SERVFAIL", 1),      # 5 CNAMEs, then 4 more
+    ("big.one.example", "the merged reply does not fit 64 KiB, so the LS answers NOERROR with TC", 1),
+], ids=["nine-cnames", "over-64-kib"])
+def test_explain_predicts_the_limits_of_a_merged_chain(start_server, tmp_path, name, verdict, status):
+    one = zone(tmp_path, "one.example", *(f"a{i} CNAME a{i + 1}" for i in range(4)), "a4 CNAME b0.two.example.",
+               "big CNAME huge.two.example.")
+    two = zone(tmp_path, "two.example", *(f"b{i} CNAME b{i + 1}" for i in range(4)), "b4 A 198.51.100.4",
+               *(f"huge A 10.{i >> 8}.{i & 255}.1" for i in range(4093)))
+    ts1, ts2 = start_server("ts", "--zone", str(one)), start_server("ts", "--zone", str(two))
+    ls = start_server("ls", "--backend", f"one={ts1.hostport}", "--backend", f"two={ts2.hostport}")
+    result = explain(name, "--backend", f"one={ts1.hostport}", "--backend", f"two={ts2.hostport}",
+                     "--server", ls.hostport)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert verdict in result.stdout.splitlines()[-2]
+    assert result.stdout.rstrip().endswith(": agrees")
