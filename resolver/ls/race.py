@@ -4,7 +4,7 @@ Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
 sent upstream (the same ID to every backend, each on its own connected UDP
 socket, or over its TCP connection when the client came over TCP).
 A reply counts only if it comes from a backend still awaited, carries that ID
-and repeats the question: type and class exactly, the name letter case aside
+and the query's opcode, its sections parse, and it repeats the question: type and class exactly, the name letter case aside
 (RFC 4343; some servers echo it lower-cased), and the client always gets its
 own spelling back (:func:`resolver.ls.rule.judge`). An error reply
 (FORMERR, NOTIMP, SERVFAIL, REFUSED, BADVERS) may carry no question at all, as
@@ -13,9 +13,9 @@ client gets it with its question echoed. Then:
 
 * a reply that answers the question (:func:`resolver.ls.rule.noerror_rank`:
   records of the type asked) wins at once and goes to the client under the
-  client's ID; a NOERROR reply whose sections it reads do not parse is dropped;
-* any other reply is a "no", kept if it is the best so far (an open CNAME
-  chain, then NODATA, then an authoritative NXDOMAIN, … then REFUSED: the
+  client's ID;
+* any other reply is a "no", kept if it is the best so far (a truncated
+  reply, an open CNAME chain, then NODATA, then an authoritative NXDOMAIN, … then REFUSED: the
   ranks of :mod:`resolver.ls.rule`), and sent once every backend said no;
 * a "no" that says the name exists (NODATA, an open CNAME chain, a truncated
   reply) goes back after a short grace even while other backends stay
