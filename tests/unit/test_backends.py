@@ -1,4 +1,5 @@
-"""A backend's UDP send: straight to its connected socket, through the transport only when that is full."""
+"""A backend's UDP send (resolver.net.listening.send_direct): straight to its connected socket, through
+the transport only when that is full."""
 from __future__ import annotations
 
 from resolver.ls.backends import Backend
@@ -10,6 +11,9 @@ class Transport:
 
     def sendto(self, data: bytes) -> None:
         self.queued.append(data)
+
+    def is_closing(self) -> bool:
+        return False
 
 
 def backend_sending(outcome: BaseException | None) -> tuple[Backend, Transport, list[BaseException]]:
