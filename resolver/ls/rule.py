@@ -114,25 +114,21 @@ def _chain_from_question(reply: bytes, qtype: int) -> tuple[bool, bool]:
     return False, True
 
 
-def _check_target(reply: bytes, start: int, end: int) -> None:
-    """A CNAME's target, from ``start`` to its record's ``end``: labels, then a root label or a
-    pointer back into the message. Raises :class:`~resolver.wire.WireError` (or IndexError past
-    the end) when it is not; the walk takes the chain's next owner to be written there."""
-    pos = start
+def _name_end(reply: bytes, pos: int) -> int:
+    """The offset just past the name at ``pos``: labels, then a root label or a pointer back into the
+    message (the pointer is not followed). Raises :class:`~resolver.wire.WireError` for a bad label
+    type or a pointer that does not point back, IndexError past the end of the reply."""
     while True:
         length = reply[pos]
         if length >= 0xC0:
             if ((length & 0x3F) << 8 | reply[pos + 1]) >= pos:
                 raise WireError("compression pointer not backward")
-            pos += 2
-            break
+            return pos + 2
         if length > 63:
             raise WireError("a bad label type")
         pos += length + 1
         if not length:
-            break
-    if pos != end:
-        raise WireError("a CNAME's data is not one name")
+            return pos
 
 
 def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
@@ -198,9 +194,9 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     chain_end = 12          # where the name the answer is for was last written: the question, a CNAME's target
     authority_from = ancount
     additional_from = ancount + nscount
-    # One loop over the three sections, names skipped inline rather than by wire.skip_name (a
-    # call per record costs more than the rest of the record), and the usual record, whose owner
-    # is one compression pointer, read with one struct call. Reading past the end raises
+    # One loop over the three sections. The usual record, whose owner is one compression pointer,
+    # is read with one struct call (a call of _name_end per record would cost more than the rest
+    # of the record); other owners, and CNAME targets, are walked by _name_end. Reading past the end raises
     # IndexError or struct.error: that is the check that the records are there.
     try:
         for index in range(additional_from + arcount):
@@ -212,18 +208,7 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                 fixed = pos + 2
             else:
                 owner = -1          # written out: only a full parse can tell whose record it is
-                length = reply[pos]
-                while length:                           # the owner's labels, maybe ending in a pointer
-                    if length > 63:
-                        if length < 0xC0:
-                            raise WireError("a bad label type")
-                        if ((length & 0x3F) << 8 | reply[pos + 1]) >= pos:
-                            raise WireError("compression pointer not backward")
-                        pos += 1
-                        break
-                    pos += length + 1
-                    length = reply[pos]
-                fixed = pos + 1
+                fixed = _name_end(reply, pos)
                 rdtype, rdlength = _FIXED.unpack_from(reply, fixed)
             pos = fixed + 10 + rdlength
             if (rdtype == TYPE_A and rdlength != 4) or (rdtype == TYPE_AAAA and rdlength != 16):
@@ -237,7 +222,8 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                 elif rdtype == TYPE_CNAME and owner == chain_end:
                     alias = True
                     chain_end = fixed + 10          # its target, where the next link's owner points
-                    _check_target(reply, chain_end, pos)
+                    if _name_end(reply, chain_end) != pos:
+                        raise WireError("a CNAME's data is not one name")
                 elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
                     unsure = True           # a DNAME, or a CNAME for another owner: see _chain_from_question
             elif index < additional_from:
