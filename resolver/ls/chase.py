@@ -167,7 +167,11 @@ class Chase:
             return
         self.chain = Chain(self.query.question[0].name, self.q.qtype)
         self.aa = bool(first.flags & dns.flags.AA)
-        self._extend(first)
+        if not self.chain.extend(first):
+            self._deliver_error(SERVFAIL)
+            return
+        self.first_links = len(self.chain.links)
+        self._ask()
 
     def send(self, reply: bytes, addr: object) -> None:
         """The race for the current target is over: follow on, or give the client its one reply."""
@@ -188,11 +192,13 @@ class Chase:
 
     def _extend(self, message: dns.message.Message) -> None:
         """Add the reply's CNAMEs from the current target on; ask for the new end, or SERVFAIL on a loop."""
-        if not self.chain.extend(message):
+        if self.chain.extend(message):
+            self._ask()
+        else:
             self._deliver_error(SERVFAIL)
-            return
-        # Set before the target's race starts: a race that cannot start (no backend up) ends at once.
-        self.first_links = self.first_links or len(self.chain.links)
+
+    def _ask(self) -> None:
+        """Race the chain's current end across the backends, over the client's transport."""
         if self.races.draining:         # the LS is stopping: no new race would be answered
             self._finish(None)
             return
