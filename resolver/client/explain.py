@@ -92,6 +92,8 @@ def backend_reply(backend: str, wire: bytes, query: bytes, q: Query, ms: float) 
     """A backend's reply bytes to ``query`` (``q``: its scan) as the LS judges them; None when the LS
     would not take it for a reply to this question. Raises :class:`~resolver.wire.WireError` when its
     sections do not parse (the LS drops it)."""
+    if len(wire) < 12 or wire[:2] != query[:2] or not wire[2] & 0x80:
+        return None         # another ID, or a query: the LS drops it too
     judged = judge(wire, query, q)
     if judged is None:
         return None
@@ -177,8 +179,6 @@ async def _ask_tcp(backend: Backend, query: bytes, q: Query, timeout: float) -> 
         return BackendReply(shown)      # closed or silent: the LS counts it as a failure
     finally:
         writer.close()
-    if len(wire) < 12 or wire[:2] != query[:2] or not wire[2] & 0x80:
-        return BackendReply(shown)
     try:
         return backend_reply(shown, wire, query, q, (time.time() - sent) * 1000) or BackendReply(shown)
     except WireError:
@@ -197,8 +197,6 @@ async def _await_reply(sock: dns.asyncbackend.DatagramSocket, backend: str, quer
         except ConnectionRefusedError:
             return BackendReply(backend, unreachable=True)
         ms = (time.time() - sent) * 1000
-        if len(wire) < 12 or wire[:2] != query[:2] or not wire[2] & 0x80:
-            continue        # another ID, or a query: the LS drops it too
         try:
             reply = backend_reply(backend, wire, query, q, ms)
         except WireError:
