@@ -217,8 +217,7 @@ class Race:
                         link: bool, send: bool = True) -> None:
         """A query that starts no race (too many waiting, or no backend up)."""
         self.stats.outcomes[outcome] += 1
-        if self.query_log is not None:
-            self.log(addr, q, outcome, rcode, perf_counter())
+        self.log(addr, q, outcome, rcode, perf_counter())
         if send:
             self._deliver(sink, error_reply(data, q, rcode), addr, link)
         else:
@@ -364,10 +363,7 @@ class Race:
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
         """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
         self._forget(entry, outcome, backend, out[3] & 0x0F)
-        if entry.link:                          # _deliver, inline: every race ends here
-            entry.sink.send(out, entry.addr)
-        else:
-            self.reply(entry.sink, out, entry.addr)
+        self._deliver(entry.sink, out, entry.addr, entry.link)
 
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
