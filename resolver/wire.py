@@ -35,6 +35,7 @@ EDE_NOT_SUPPORTED = 21
 CLASS_IN = 1
 TYPE_IXFR = 251
 TYPE_AXFR = 252
+TRANSFER_TYPES = (TYPE_AXFR, TYPE_IXFR)
 DO_BIT = 0x8000
 
 # What a server advertises and accepts over UDP (RFC 6891, DNS flag day 2020).
@@ -56,7 +57,7 @@ class Query:
     is empty when the query had none (QDCOUNT 0) or it could not be read.
     """
 
-    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error", "bare")
+    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error", "bare", "udp_limit")
 
     def __init__(self, flags: int) -> None:
         self.flags = flags
@@ -65,6 +66,8 @@ class Query:
         self.qtype = 0
         self.qclass = 0
         self.edns_size = -1     # -1: no OPT record in the query
+        # The largest UDP reply this client accepts, in octets (RFC 6891 6.2.5, capped like NSD).
+        self.udp_limit = MIN_UDP
         self.edns_do = False
         self.error = 0
         self.bare = False
@@ -72,13 +75,6 @@ class Query:
     @property
     def opcode(self) -> int:
         return (self.flags & OPCODE_MASK) >> 11
-
-    @property
-    def udp_limit(self) -> int:
-        """The largest UDP reply this client accepts (RFC 6891 6.2.5, capped like NSD)."""
-        if self.edns_size < 0:
-            return MIN_UDP
-        return max(MIN_UDP, min(self.edns_size, MAX_UDP))
 
 
 def question_name_end(data: bytes, pos: int = 12) -> int:
@@ -181,6 +177,7 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
         if rtype != TYPE_OPT or q.edns_size >= 0 or data[owner] != 0:
             raise WireError("additional record other than one OPT at the root")
         q.edns_size = rclass
+        q.udp_limit = max(MIN_UDP, min(rclass, MAX_UDP))
         q.edns_do = bool(ttl & DO_BIT)
         if (ttl >> 16) & 0xFF:
             q.error = BADVERS
@@ -207,7 +204,7 @@ def transfer_refusal(q: Query, stream: bool) -> tuple[int, int | None]:
     """
     if q.qtype == TYPE_AXFR and not stream:
         return NOTIMP, None
-    if q.qtype in (TYPE_AXFR, TYPE_IXFR):
+    if q.qtype in TRANSFER_TYPES:
         return REFUSED, EDE_PROHIBITED
     return 0, None
 
