@@ -7,7 +7,7 @@ import logging
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import LsStats
-from ..wire import EDE_PROHIBITED, REFUSED, error_reply, scan_query, transfer_refusal
+from ..wire import EDE_PROHIBITED, REFUSED, TRANSFER_TYPES, error_reply, scan_query, transfer_refusal
 from .acl import AccessList
 from .backends import Backend
 from .health import HealthMonitor
@@ -77,8 +77,8 @@ class LoadBalancer:
             else:
                 stats.dropped["rate-limit"] += 1
             return
-        rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
-        if rcode or not q.question:     # nothing to ask the backends
+        if q.error or q.qtype in TRANSFER_TYPES or not q.question:     # nothing to ask the backends
+            rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
             self.race.reply(sink, error_reply(data, q, rcode, ede=ede, echo=not q.bare), addr)
             return
         self.race.submit(data, q, sink, addr)
