@@ -24,7 +24,7 @@ import socket
 from typing import Callable, Protocol
 
 from ..net.addresses import address_family, format_hostport
-from ..net.listening import enlarge_buffers, send_direct
+from ..net.listening import enlarge_buffers, send_failed
 from ..obs.stats import BackendStats
 
 log = logging.getLogger("resolver.ls")
@@ -94,8 +94,9 @@ class Backend(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: object) -> None:
         # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
         # question before the race sees it: its ID may be a pending or finished race's too.
-        if len(data) >= 12 and data[2] & 0x80 and (data[0] << 8 | data[1]) == self.probe_id \
-                and self.probes.probe_reply(self, data):
+        probe_id = self.probe_id
+        if probe_id is not None and len(data) >= 12 and (data[0] << 8 | data[1]) == probe_id \
+                and data[2] & 0x80 and self.probes.probe_reply(self, data):
             return
         self.replies.on_reply(self, data)
 
@@ -108,12 +109,15 @@ class Backend(asyncio.DatagramProtocol):
     def send(self, data: bytes) -> None:
         """Send a client's query over UDP.
 
-        Straight to the connected socket (:func:`resolver.net.listening.send_direct`),
-        through the transport only when the socket's buffer is full.
+        Straight to the connected socket, through the transport only when the
+        socket's buffer is full (:func:`resolver.net.listening.send_failed`).
         """
         self.stats.sent += 1
         if self._send is not None:
-            send_direct(self._send, self.transport, self, data)
+            try:
+                self._send(data)
+            except OSError as exc:
+                send_failed(exc, self.transport, self, data)
 
     def send_probe(self, data: bytes) -> None:
         """Send a health probe, not counted as a query."""

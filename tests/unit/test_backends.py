@@ -1,4 +1,4 @@
-"""A backend's UDP send (resolver.net.listening.send_direct): straight to its connected socket, through
+"""A backend's UDP send (resolver.net.listening.send_failed for its errors): straight to its connected socket, through
 the transport only when that is full."""
 from __future__ import annotations
 
