@@ -54,7 +54,7 @@ from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LsStats
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .chase import Chase
-from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, rank_of
+from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -258,7 +258,8 @@ class Race:
             return
         try:
             if data[4:6] == b"\x00\x01" and data[12:12 + len(question)] == question:
-                rank = rank_of(data, 12 + len(question), entry.q.qtype)    # rule.judge's usual case, inline
+                # rule.judge's usual case, inline, and rule.rank_of's NOERROR case too
+                rank = (rank_of if data[3] & 0x0F else noerror_rank)(data, 12 + len(question), entry.q.qtype)
             else:
                 judged = as_asked(data, entry.data, entry.q)    # the rare replies that need a second look
                 if judged is None:
