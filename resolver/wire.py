@@ -53,7 +53,7 @@ class Query:
 
     ``error`` is 0 for a query that can be answered, otherwise the rcode the
     server must reply with (FORMERR, NOTIMP or BADVERS); ``bare`` says that
-    reply is a bare header, as NSD answers a malformed EDNS option. ``question``
+    reply is a bare header, as NSD answers every malformed query. ``question``
     is empty when the query had none (QDCOUNT 0) or it could not be read.
     """
 
@@ -129,9 +129,12 @@ def scan_query(data: bytes) -> Query | None:
     _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
     if flags & QR:
         return None
+    other_opcode = flags & OPCODE_MASK
     if qdcount > 1:
-        q = Query(0)        # one question per query; NSD clears every flag in this reply
-        q.error = FORMERR
+        # One question per query. NSD clears every flag of this FORMERR, but answers another
+        # opcode NOTIMP with its opcode and RD, as below.
+        q = Query(flags if other_opcode else 0)
+        q.error = NOTIMP if other_opcode else FORMERR
         return q
     q = Query(flags)
     try:
@@ -156,8 +159,11 @@ def scan_query(data: bytes) -> Query | None:
             raise WireError("no question")
     except WireError:
         q.error = FORMERR
-    if flags & OPCODE_MASK and q.error != FORMERR:
-        q.error = NOTIMP    # the question was still read, for a reply that echoes it
+        q.bare = True       # NSD's FORMERR is a bare header: no question, no OPT
+    if other_opcode:
+        # NOTIMP whatever the sections hold, as NSD answers: it checks the opcode before the
+        # counts. The question was still read when it could be, for a reply that echoes it.
+        q.error = NOTIMP
     return q
 
 
@@ -182,7 +188,6 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
         if (ttl >> 16) & 0xFF:
             q.error = BADVERS
         if not _options_fit(data, pos - rdlength, pos):
-            q.bare = True
             raise WireError("an EDNS option runs past the OPT record")
 
 

@@ -129,6 +129,16 @@ def _question_twice(wire: bytes) -> bytes:
     return wire[:4] + b"\x00\x02" + wire[6:end] + wire[12:end] + wire[end:]
 
 
+def _with_answer_record(wire: bytes) -> bytes:
+    """The query with an A record in its answer section, after the question (a query must carry none)."""
+    end = 12
+    while wire[end]:
+        end += wire[end] + 1
+    end += 5
+    record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes((192, 0, 2, 1))
+    return wire[:6] + b"\x00\x01" + wire[8:end] + record + wire[end:]
+
+
 def _option_overruns(wire: bytes) -> bytes:
     """The query's OPT (last, with no options) given an option whose length runs past its data."""
     return wire[:-2] + b"\x00\x08" + b"\x00\x0a\x00\x08" + b"1234"
@@ -163,6 +173,16 @@ HEADER_VARIANTS = [
     Variant("opcode15", opcode=15),
     Variant("opcode15-noedns", edns=None, opcode=15),
     Variant("opcode15-tcp", opcode=15, tcp=True),
+    # Another opcode is NOTIMP whatever the counts say: NSD checks the opcode first.
+    Variant("opcode15-qdcount0", opcode=15, mangle=_without_question),
+    Variant("opcode15-qdcount0-noedns", edns=None, opcode=15, mangle=_without_question),
+    Variant("opcode15-qdcount2", opcode=15, mangle=_question_twice),
+    Variant("opcode15-answer-record", opcode=15, mangle=_with_answer_record),
+    Variant("opcode1-iquery-noedns", edns=None, opcode=1),
+    Variant("opcode2-status-qdcount0", opcode=2, mangle=_without_question),
+    Variant("opcode3-noedns", edns=None, opcode=3),
+    Variant("opcode6-dso-qdcount0-tcp", opcode=6, mangle=_without_question, tcp=True),
+    Variant("answer-record", mangle=_with_answer_record),
     Variant("qdcount0", mangle=_without_question),
     Variant("qdcount0-noedns", edns=None, mangle=_without_question),
     Variant("qdcount2", mangle=_question_twice),
