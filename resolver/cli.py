@@ -157,10 +157,9 @@ def build_parser() -> Parser:
     ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
                     help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
     ls.add_argument("--nodata-grace", type=positive_seconds, default=LsSettings.nodata_grace, metavar="SECONDS",
-                    help="the longest a NODATA (the name exists, not with that type) waits for backends "
-                         "still silent: twice the time within which the slowest sent 99%% of its replies, at "
-                         "least 10 ms, at most this (and this until it has sent 20) "
-                         f"(default {shown(LsSettings.nodata_grace)})")
+                    help="how long a NODATA (the name exists, not with that type) waits for backends still "
+                         "silent until they have sent 20 replies; then twice the time within which the slowest "
+                         f"sent 99%% of its latest replies, at least 10 ms (default {shown(LsSettings.nodata_grace)})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
                     help=f"what a UDP query past --max-inflight gets: SERVFAIL, or no reply (default {on_overflow})")

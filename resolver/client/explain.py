@@ -230,7 +230,7 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
                        timed_out)
     said = f"{best.status}{' (authoritative)' if best.authoritative else ''} from {best.backend}"
     if best.rank >= NAME_EXISTS:
-        when = "at once" if not silent else f"after its --nodata-grace, while {', '.join(silent)} stayed silent"
+        when = "at once" if not silent else f"after its NODATA grace, while {', '.join(silent)} stayed silent"
         if best.rank == TRUNCATED:
             return Verdict(f"no answer: the best no is {said}, more than fits a UDP reply; the LS passes it on "
                            f"{when}", frozenset({"NOERROR"}), best=best)

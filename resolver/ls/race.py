@@ -19,9 +19,10 @@ client gets it with its question echoed. Then:
   ranks of :mod:`resolver.ls.rule`), and sent once every backend said no;
 * a "no" that says the name exists (NODATA, an open CNAME chain, a truncated
   reply) goes back after a short grace even while other backends stay
-  silent, so a silent backend costs it milliseconds, not the timeout: twice
-  the time within which the slowest awaited backend sent 99% of its replies,
-  between 10 ms and ``nodata_grace`` (:meth:`Race.grace`);
+  silent, so a backend silent on that name costs it milliseconds, not the
+  timeout: twice the time within which the slowest awaited backend sent 99%
+  of its replies, at least 10 ms, or ``nodata_grace`` while that time is not
+  known yet (:meth:`Race.grace`);
 * at the deadline the client gets NXDOMAIN, or SERVFAIL with
   ``--on-timeout servfail``; an NXDOMAIN a backend already sent is passed on
   in place of the made-up one, since it carries the zone's SOA;
@@ -51,7 +52,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
-from ..obs.stats import BackendStats, LsStats
+from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .chase import Chase
 from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
@@ -63,7 +64,7 @@ MAX_INFLIGHT_LIMIT = 60000   # leaves free IDs in the 16-bit space
 GRACE_FLOOR = 0.01          # seconds: the shortest NODATA grace, however fast the backends
 GRACE_QUANTILE = 0.99       # the grace waits for this share of the slowest awaited backend's replies ...
 GRACE_FACTOR = 2.0          # ... times this
-GRACE_MIN_REPLIES = 20      # a backend with fewer replies than this in the window gets the whole --nodata-grace
+GRACE_MIN_REPLIES = 20      # a window with fewer replies than this says nothing yet (see Race._tail)
 GRACE_WINDOW = 1000         # the grace reads a backend's latest replies: a window this long at most
 
 
@@ -154,8 +155,10 @@ class Race:
         self._graces: list[tuple[float, int, Pending]] = []     # a heap by due time (graces differ)
         self._grace_order = itertools.count()
         self._grace_timer: asyncio.TimerHandle | None = None
-        # Per backend, its latency counts when its grace window began (see grace()).
+        # Per backend, its latency counts when its grace window began, and the counts of the
+        # window before, once there was one (see _tail()).
         self._window_start = [list(backend.stats.latency.counts) for backend in self.backends]
+        self._window_before: list[list[int] | None] = [None] * len(self.backends)
         self._new_id = IdSource()
         # Per upstream ID, the backends a race still awaited when it ended: their
         # replies are late, not forged. And when a race that had a grace started
@@ -310,28 +313,41 @@ class Race:
 
         :data:`GRACE_FACTOR` times the time within which the slowest of them sent
         :data:`GRACE_QUANTILE` of its latest replies (the upper bound of that latency
-        bucket, late replies to earlier graces included): the tail, not the mean, so
-        a backend that is sometimes slow keeps its answers. At least :data:`GRACE_FLOOR`,
-        at most ``nodata_grace`` (``--nodata-grace``), which is also the grace while any
-        of them has fewer than :data:`GRACE_MIN_REPLIES` replies in its window.
-
-        The window holds the replies since it began; once it has more than
-        :data:`GRACE_WINDOW`, it begins again, so a backend that turns slow after a
-        long fast run is waited for at once (the whole grace) and then learnt anew.
+        bucket, late replies to earlier graces included; :meth:`_tail`): the tail, not
+        the mean, so a backend that is sometimes slow keeps its answers, and a backend
+        that is always slow (a VPN 300 ms away) is waited for as long as it needs,
+        up to the race's deadline. At least :data:`GRACE_FLOOR`. While the reply
+        time of any of them is not known yet, ``nodata_grace`` (``--nodata-grace``).
         """
         slowest = 0.0
         for backend in self.backends:
             if waiting & (1 << backend.index):
-                latency = backend.stats.latency
-                start = self._window_start[backend.index]
-                replies = latency.count - sum(start)
-                if replies > GRACE_WINDOW:
-                    self._window_start[backend.index] = list(latency.counts)
+                tail = self._tail(backend.index, backend.stats.latency)
+                if tail is None:
                     return self.nodata_grace
-                if replies < GRACE_MIN_REPLIES:
-                    return self.nodata_grace
-                slowest = max(slowest, latency.upper_bound(GRACE_QUANTILE, since=start) or 0.0)
-        return min(self.nodata_grace, max(GRACE_FLOOR, GRACE_FACTOR * slowest))
+                slowest = max(slowest, tail)
+        return max(GRACE_FLOOR, GRACE_FACTOR * slowest)
+
+    def _tail(self, index: int, latency: LatencyHistogram) -> float | None:
+        """Seconds within which backend ``index`` sent :data:`GRACE_QUANTILE` of its latest replies,
+        or None while that is not known (fewer than :data:`GRACE_MIN_REPLIES` replies yet).
+
+        The latest replies are those of its window, which holds :data:`GRACE_WINDOW`
+        replies at most before the next begins, and of the window before: the slower
+        of the two counts. So a backend that turns slow after a long fast run is
+        waited for as soon as one of its slow replies is seen, and one that turned
+        fast again is waited for less once a whole window says so.
+        """
+        start = self._window_start[index]
+        counts = [now - then for now, then in zip(latency.counts, start)]
+        replies = sum(counts)
+        if replies > GRACE_WINDOW:
+            self._window_start[index] = list(latency.counts)
+            self._window_before[index], counts, replies = counts, [], 0
+        before = self._window_before[index]
+        if before is None and replies < GRACE_MIN_REPLIES:
+            return None
+        return max(upper_bound(window, GRACE_QUANTILE) or 0.0 for window in (before or [], counts))
 
     def _arm_grace(self) -> None:
         graces = self._graces

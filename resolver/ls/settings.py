@@ -36,9 +36,10 @@ class LsSettings:
     what the client gets then (NXDOMAIN, or SERVFAIL); ``max_inflight``: races
     waiting at once (capped by :data:`resolver.ls.race.MAX_INFLIGHT_LIMIT`);
     ``drop_overflow``: past it, UDP queries get no reply instead of SERVFAIL;
-    ``nodata_grace``: the longest a "no" that says the name exists (NODATA,
-    an open CNAME chain) waits for backends still silent, in seconds (the
-    race adapts it to their reply times, :meth:`resolver.ls.race.Race.grace`);
+    ``nodata_grace``: how long a "no" that says the name exists (NODATA,
+    an open CNAME chain) waits for backends still silent whose reply times
+    are not known yet, in seconds; once they are, the race waits twice their
+    99th percentile (:meth:`resolver.ls.race.Race.grace`);
     ``acl``: the clients served (by default loopback and the private ranges,
     :data:`resolver.ls.acl.DEFAULT_ALLOW`; ``None``: all); ``rate_limit``: queries per
     second per client address (``None``: no limit); ``query_log``: ``-`` for

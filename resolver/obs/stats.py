@@ -16,6 +16,21 @@ NO_REPLY = RCODES               # a ZoneTally slot: queries that got no reply
 LATENCY_BOUNDS = tuple(0.0001 * 2 ** i for i in range(17))
 
 
+def upper_bound(counts: list[int], fraction: float) -> float | None:
+    """Seconds within which at least ``fraction`` (0 to 1) of the observations in ``counts`` (per
+    bucket of :data:`LATENCY_BOUNDS`, then +Inf) fell, as the upper bound of their bucket (inf past
+    the last); None with no observations."""
+    needed = fraction * sum(counts)
+    if not needed:
+        return None
+    seen = 0
+    for bound, count in zip(LATENCY_BOUNDS, counts):
+        seen += count
+        if seen >= needed:
+            return bound
+    return float("inf")
+
+
 class LatencyHistogram:
     """A Prometheus-style histogram: counts per upper bound (non-cumulative here), and the sum."""
 
@@ -32,21 +47,6 @@ class LatencyHistogram:
     @property
     def count(self) -> int:
         return sum(self.counts)
-
-    def upper_bound(self, fraction: float, since: list[int] | None = None) -> float | None:
-        """Seconds within which at least ``fraction`` (0 to 1) of the observations fell, as the
-        upper bound of their bucket (inf past the last); None with no observations. With ``since``
-        (an earlier copy of :attr:`counts`), only the observations made after it count."""
-        counts = self.counts if since is None else [now - then for now, then in zip(self.counts, since)]
-        needed = fraction * sum(counts)
-        if not needed:
-            return None
-        seen = 0
-        for bound, count in zip(LATENCY_BOUNDS, counts):
-            seen += count
-            if seen >= needed:
-                return bound
-        return float("inf")
 
     def cumulative(self) -> list[tuple[str, int]]:
         """``(le, count)`` pairs as the Prometheus text format wants them."""

@@ -421,15 +421,33 @@ def test_the_grace_waits_for_a_backends_slow_replies_not_its_mean_one():
     run(main())
 
 
-def test_a_backend_that_turns_slow_after_a_long_fast_run_keeps_its_answers():
+def test_a_backend_that_turns_slow_after_a_long_fast_run_is_waited_for_once_a_slow_reply_is_seen():
     async def main():
         async with running_ls_over_fakes([nodata(), jittery("192.0.2.42", 3, 0.06)], nodata_grace=0.5,
                                          probes=False) as (ls, _):
             latency = ls.server.backends[1].stats.latency
             for _ in range(5 * GRACE_WINDOW):       # a long history of replies in 0.2 ms
                 latency.observe(0.0002)
-            replies = [(await ask(ls, f"s{i}.corp.example"))[0] for i in range(3 * GRACE_MIN_REPLIES)]
+            first = [(await ask(ls, f"s{i}.corp.example"))[0] for i in range(3)]
+            # Its first late reply finds a grace of 10 ms and loses to the NODATA, but is timed
+            # when it comes; from then on its late replies are waited for.
+            assert [bool(r.answer) for r in first] == [True, True, False]
+            await wait_until_async(lambda: ls.server.backends[1].stats.late == 1, what="the late reply")
+            replies = [(await ask(ls, f"t{i}.corp.example"))[0] for i in range(3 * GRACE_MIN_REPLIES)]
             assert [bool(r.answer) for r in replies] == [True] * len(replies)
+    run(main())
+
+
+def test_a_backend_that_is_always_slow_is_waited_for_longer_than_the_nodata_grace():
+    async def main():
+        # A VPN backend 300 ms away: once its reply time is known, its answers beat the fast NODATA.
+        async with running_ls_over_fakes([nodata(), answer("192.0.2.43", delay=0.3)], nodata_grace=0.05,
+                                         probes=False) as (ls, _):
+            latency = ls.server.backends[1].stats.latency
+            for _ in range(GRACE_MIN_REPLIES):
+                latency.observe(0.3)
+            reply, elapsed = await ask(ls, "vpn.corp.example")
+            assert reply.answer[0][0].address == "192.0.2.43" and elapsed >= 0.3
     run(main())
 
 
