@@ -165,7 +165,7 @@ def test_each_noerror_that_does_not_answer_is_shown_by_its_kind(rank, kind):
 
 def test_a_nodata_with_a_silent_backend_goes_back_after_the_grace():
     verdict = predict([BackendReply("a:1", 0, True, ms=0.1, rank=NODATA), BackendReply("b:2")], "AAAA", 2.0)
-    assert verdict.text.endswith("the LS answers with it after its --nodata-grace, while b:2 stayed silent")
+    assert verdict.text.endswith("the LS answers with it after its NODATA grace, while b:2 stayed silent")
     assert verdict.rcodes == {"NOERROR"} and not verdict.resolved
 
 

@@ -20,13 +20,13 @@ Before that, each backend is asked directly, so that the test knows it races
 the kind of reply it means to (a referral from NSD, NODATA from an empty
 non-terminal, and so on).
 
-The LS's NODATA grace (``--nodata-grace``, and the shorter grace it adapts to
-the backends' mean reply time) ends a race with a NODATA or an open CNAME
+The LS's NODATA grace (``--nodata-grace``, then the grace it adapts to
+the backends' reply times) ends a race with a NODATA or an open CNAME
 before a backend that stays silent has replied: SPEC allows that, and this is
 not what is tested here. So the delayed backend must always reply within the
-grace: the cap is :data:`NODATA_GRACE`, far above :data:`DELAY`; until the
-delayed backend has sent 20 replies the grace is that cap, and after that
-twice the time within which it sent 99% of them, again above :data:`DELAY`.
+grace: until the delayed backend has sent 20 replies the grace is
+:data:`NODATA_GRACE`, far above :data:`DELAY`, and after that twice the time
+within which it sent 99% of them, again above :data:`DELAY`.
 That holds only while the delay never changes under one LS, whose latency
 histogram would otherwise still remember a fast backend: so each test starts
 its own LS, with its relay set before the first query. Health probes need no flag: any reply to them, REFUSED included, counts
@@ -55,7 +55,7 @@ from support.servers import query
 from support.tools import require_tool
 
 DELAY = 0.08            # seconds the relay holds the queries to the backend that replies second
-NODATA_GRACE = 1.0      # --nodata-grace: the longest a NODATA waits for a silent backend, far above DELAY
+NODATA_GRACE = 1.0      # --nodata-grace: how long a NODATA waits for a backend not yet timed, far above DELAY
 LS_TIMEOUT = 2.0        # --timeout: a query no backend answers; no test here should reach it
 ASKED = 30              # queries per transport, all at once
 
