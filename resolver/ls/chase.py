@@ -74,11 +74,11 @@ class Chain:
         return any(rrset.rdtype == self.rdtype or self.rdtype == dns.rdatatype.ANY for rrset in message.answer)
 
     def leaves_open(self, message: dns.message.Message) -> bool:
-        """Whether the reply is an open alias at the target (:data:`resolver.ls.rule.ALIAS`): NOERROR,
-        a CNAME for the target, no records of the type asked, and no SOA saying the end has none."""
-        return (message.rcode() == dns.rcode.NOERROR and not self.answers(message)
-                and self._cname_of(message) is not None
-                and not any(rrset.rdtype == dns.rdatatype.SOA for rrset in message.authority))
+        """Whether the reply is an open alias at the target (:data:`resolver.ls.rule.ALIAS`): NOERROR
+        or NXDOMAIN, a CNAME for the target, and no records of the type asked (the end of its CNAMEs
+        may be on another backend, whatever this one's SOA says of it)."""
+        return (message.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and not self.answers(message)
+                and self._cname_of(message) is not None)
 
     def extend(self, message: dns.message.Message) -> bool:
         """Add the reply's CNAMEs from the target on; the new end is :attr:`target`.

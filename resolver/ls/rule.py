@@ -13,8 +13,12 @@ best first:
 
 * a truncated reply (TC, RFC 2181 9): the backend has more than fits a UDP
   reply, and its sections say nothing; passed on, it sends the client to TCP;
-* an open alias chain: CNAMEs (or a DNAME) whose target the reply leaves open
-  (no records of the type asked, and no SOA saying the end has none);
+* an open alias chain: CNAMEs (or a DNAME) from the name asked, without records
+  of the type asked at their end, in a NOERROR or an NXDOMAIN reply: the
+  backend that has the alias need not have its target (an internal name in a
+  public view, a zone's alias into another zone), so the LS follows it across
+  the backends (:mod:`resolver.ls.chase`), even when the reply's SOA says the
+  end has nothing there (NODATA or NXDOMAIN, RFC 6604);
 * NODATA (RFC 2308 2.2): the name exists without records of that type;
 * NXDOMAIN, authoritative (with the zone's SOA, RFC 2308 3), then not;
 * a referral (RFC 1034 4.3.2): NOERROR, AA clear, no answer, NS in authority;
@@ -79,7 +83,9 @@ def rank_of(reply: bytes, question_end: int, qtype: int) -> int:
     if rcode == NOERROR:
         return noerror_rank(reply, question_end, qtype)
     if reply[6:12] != NO_RECORDS:
-        noerror_rank(reply, question_end, qtype)     # the walk alone: a "no" must parse too
+        walked = noerror_rank(reply, question_end, qtype)     # a "no" must parse too
+        if rcode == NXDOMAIN and walked == ALIAS:
+            return ALIAS        # the end of its CNAMEs is missing here (RFC 6604): another backend may hold it
     return negative_rank(rcode, bool(reply[2] & 0x04))
 
 
@@ -248,7 +254,7 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
         if not chained and not alias:
             raise WireError("answer records only for other names (RFC 2181 5.4.1)")
         alias = True
-    if alias and not soa:       # with the SOA, the chain ends in NODATA in the same zone: nothing left open
+    if alias:       # with an SOA too, the end has nothing here: another backend may hold it
         return ALIAS
     if ancount or soa or reply[2] & 0x04 or not delegates:     # AA: the server holds the name's zone
         return NODATA

@@ -110,6 +110,49 @@ def test_a_chain_ending_in_nodata(tmp_path):
     assert [r.rdtype for r in reply.authority] == [dns.rdatatype.SOA]
 
 
+def view(directory: Path, name: str, *records: str) -> Path:
+    """One view of ``view.example`` (SOA, NS) with ``records``, in a directory of its own."""
+    (directory / name).mkdir()
+    return zone(directory / name, "view.example", *records)
+
+
+def test_a_cname_whose_end_is_nxdomain_in_its_view_is_followed_into_the_other_view(tmp_path):
+    # RFC 6604: the public view answers NXDOMAIN with the alias, since it lacks the end; the internal
+    # view has it. One reply: the chain and the address.
+    public = view(tmp_path, "public", "www IN CNAME app")
+    internal = view(tmp_path, "internal", "app IN A 10.9.9.9")
+    for _ in range(5):      # whichever view answers first
+        reply, _, ls = resolve([public, internal], "www.view.example")
+        assert reply.rcode() == dns.rcode.NOERROR
+        assert chain_of(reply) == [("www.view.example.", "CNAME"), ("app.view.example.", "A")]
+        assert reply.answer[-1][0].address == "10.9.9.9" and ls.race.stats.outcomes["followed"] == 1
+
+
+def test_a_cname_whose_end_is_nodata_in_its_zone_is_followed_to_the_backend_with_the_type(tmp_path):
+    corp = zone(tmp_path, "corp.example", "alias IN CNAME www", "www IN A 198.51.100.7")
+    table = tmp_path / "v6.txt"
+    table.write_text("www.corp.example 2001:db8::7 AAAA\n")
+    reply, _, _ = resolve([corp, table], "alias.corp.example", "AAAA")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert chain_of(reply) == [("alias.corp.example.", "CNAME"), ("www.corp.example.", "AAAA")]
+
+
+def test_a_chain_whose_end_no_view_has_keeps_the_nxdomain(tmp_path):
+    public = view(tmp_path, "public", "www IN CNAME app")
+    internal = view(tmp_path, "internal", "other IN A 10.9.9.9")
+    reply, _, _ = resolve([public, internal], "www.view.example")
+    assert reply.rcode() == dns.rcode.NXDOMAIN and chain_of(reply) == [("www.view.example.", "CNAME")]
+    assert [r.rdtype for r in reply.authority] == [dns.rdatatype.SOA]
+
+
+def test_a_loop_through_nxdomain_replies_is_servfail(tmp_path):
+    # Each view has one alias of the loop and not its end: each answers NXDOMAIN with its CNAME.
+    one = view(tmp_path, "one", "a IN CNAME b")
+    two = view(tmp_path, "two", "b IN CNAME a")
+    reply, elapsed, _ = resolve([one, two], "a.view.example")
+    assert reply.rcode() == dns.rcode.SERVFAIL and elapsed < 2.0
+
+
 def test_a_table_name_aliased_from_a_zone_resolves_through_the_table_backend(tmp_path):
     corp = zone(tmp_path, "corp.example", "intranet IN CNAME www.ibm.com.")
     table = tmp_path / "ts1.txt"

@@ -11,7 +11,7 @@ import dns.rrset
 import pytest
 
 from resolver.ls.rule import (ALIAS, ANSWER, NAME_EXISTS, NODATA, NXDOMAIN_AA, NXDOMAIN_PLAIN, REFERRAL, TRUNCATED,
-                              as_asked, negative_rank, noerror_rank, rcode_of)
+                              as_asked, negative_rank, noerror_rank, rank_of, rcode_of)
 from resolver.wire import BADVERS, FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError, scan_query
 
 NAME = "Host.Corp.Example."
@@ -47,7 +47,8 @@ SOA = "corp.example. 60 IN SOA ns.corp.example. admin.corp.example. 1 2 3 4 5"
     (reply("ANY", answer=[f"{NAME} 60 IN TXT hello"]), 255, ANSWER),
     (reply("CNAME", answer=[f"{NAME} 60 IN CNAME web.lab.example."]), 5, ANSWER),
     (reply(answer=[f"{NAME} 60 IN CNAME web.lab.example."]), 1, ALIAS),
-    (reply(answer=[f"{NAME} 60 IN CNAME web.corp.example."], authority=[SOA]), 1, NODATA),   # chain ends in NODATA
+    # The chain ends in NODATA on this backend; another may hold its end: followed (resolver.ls.chase).
+    (reply(answer=[f"{NAME} 60 IN CNAME web.corp.example."], authority=[SOA]), 1, ALIAS),
     (reply(authority=[SOA]), 1, NODATA),
     (reply(), 1, NODATA),
     (reply(aa=False, authority=["corp.example. 60 IN NS ns1.corp.example."],
@@ -57,6 +58,31 @@ SOA = "corp.example. 60 IN SOA ns.corp.example. admin.corp.example. 1 2 3 4 5"
         "aa-with-ns"])
 def test_what_a_noerror_reply_is(wire, qtype, expected):
     assert rank(wire, qtype) == expected
+
+
+def nxdomain_reply(answer: list[str], aa: bool = True) -> bytes:
+    wire = bytearray(reply(answer=answer, authority=[SOA], aa=aa))
+    wire[3] = (wire[3] & 0xF0) | NXDOMAIN
+    return bytes(wire)
+
+
+@pytest.mark.parametrize("wire, expected", [
+    # RFC 6604: the rcode is the end's. The alias is here, its end is not: another backend may hold it.
+    (nxdomain_reply([f"{NAME} 60 IN CNAME app.corp.example."]), ALIAS),
+    (nxdomain_reply([f"{NAME} 60 IN CNAME a.corp.example.", "a.corp.example. 60 IN CNAME b.corp.example."]), ALIAS),
+    (nxdomain_reply([f"{NAME} 60 IN CNAME app.corp.example."], aa=False), ALIAS),
+    (nxdomain_reply([]), NXDOMAIN_AA),
+    (nxdomain_reply([], aa=False), NXDOMAIN_PLAIN),
+], ids=["cname", "two-cnames", "cname-not-aa", "plain-aa", "plain"])
+def test_an_nxdomain_at_the_end_of_a_cname_chain_is_an_open_alias(wire, expected):
+    question_end = 12 + len(dns.name.from_text(NAME).to_wire()) + 4
+    assert rank_of(wire, question_end, 1) == expected
+
+
+def test_an_nxdomain_whose_cname_is_for_another_name_is_dropped():
+    wire = nxdomain_reply(["other.corp.example. 60 IN CNAME app.corp.example."])
+    with pytest.raises(WireError):      # records only for other names (RFC 2181 5.4.1), as for NOERROR
+        rank_of(wire, 12 + len(dns.name.from_text(NAME).to_wire()) + 4, 1)
 
 
 def test_the_ranks_of_the_nos_follow_the_spec():
