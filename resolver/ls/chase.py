@@ -20,6 +20,7 @@ hand a client its reply.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 import dns.exception
@@ -137,12 +138,15 @@ class Chase:
     ``data``/``q``: the client's query; ``sink``/``addr``: where its reply goes;
     ``alias``: the reply that left the chain open (any ID); ``logged``: the
     outcome for the query log's line, written when the client's reply goes,
-    and when the client's query arrived (perf_counter()). :meth:`start` asks
-    for the first target.
+    and when the client's query arrived (perf_counter()); ``deadline``: the
+    client query's deadline (the event loop's clock), by which the client gets
+    the chain as far as it goes, however many links are still out, so that
+    following a chain never keeps a client past the LS's ``--timeout``.
+    :meth:`start` asks for the first target.
     """
 
     def __init__(self, races: Races, data: bytes, q: Query, sink: Sink, addr: object, alias: bytes,
-                 logged: tuple[str, float]) -> None:
+                 logged: tuple[str, float], deadline: float) -> None:
         self.races = races
         self.data = data
         self.q = q
@@ -155,6 +159,9 @@ class Chase:
         self.logged = logged
         self.aa = False
         self.first_links = 0          # the links the first reply held
+        self.deadline = deadline
+        self.timer: asyncio.TimerHandle | None = None     # the deadline's, from start() until the reply goes
+        self.done = False               # the client has its reply: later links are not wanted
 
     def start(self) -> None:
         """Take the open chain of the first reply, and ask for its target (SERVFAIL if either
@@ -171,10 +178,13 @@ class Chase:
             self._deliver_error(SERVFAIL)
             return
         self.first_links = len(self.chain.links)
+        self.timer = asyncio.get_running_loop().call_at(self.deadline, self._finish, None)
         self._ask()
 
     def send(self, reply: bytes, addr: object) -> None:
         """The race for the current target is over: follow on, or give the client its one reply."""
+        if self.done:
+            return          # the deadline came first: the client has the chain as far as it went
         try:
             message = dns.message.from_wire(reply)
         except dns.exception.DNSException:
@@ -214,8 +224,8 @@ class Chase:
 
     def _finish(self, final: dns.message.Message | None) -> None:
         """The client's reply: the chain, then the final target's answer, its rcode and authority;
-        or, when nobody speaks for the target (``final`` None: the LS is stopping), the chain as far
-        as it goes."""
+        or, when nobody speaks for the target (``final`` None: the LS is stopping, or the client's
+        deadline came), the chain as far as it goes."""
         speaks = final is not None and self.chain.speaks(final)
         if not speaks and len(self.chain.links) == self.first_links:
             self._send(self.data[:2] + self.alias[2:])      # nobody has the target: the first reply, as it was
@@ -232,6 +242,9 @@ class Chase:
 
     def _send(self, out: bytes) -> None:
         """The client's one reply, truncated for a UDP client it does not fit, and its query log line."""
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
         if not self.sink.stream and len(out) > self.q.udp_limit:
             out = truncated_reply(self.data, self.q, (out[2] << 8) | out[3])
         outcome, started = self.logged

@@ -440,7 +440,7 @@ class Race:
         if use_best and entry.best_rank == ALIAS and not entry.link:
             self._forget(entry, "followed", None, None)     # logged by the chase, with the rcode the client gets
             Chase(self, entry.data, entry.q, entry.sink, entry.addr, entry.best,
-                  (f"followed:{self.backends[entry.best_from]}", entry.started)).start()
+                  (f"followed:{self.backends[entry.best_from]}", entry.started), entry.deadline).start()
             return
         if use_best and entry.best_rank >= 0:
             self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)

@@ -235,3 +235,22 @@ def test_stopping_the_ls_mid_chain_still_answers_the_client(tmp_path, linking):
 
     reply = run(main())
     assert reply.rcode() == dns.rcode.NOERROR and chain_of(reply) == [("www.corp.example.", "CNAME")]
+
+
+@pytest.mark.parametrize("grace", [0.3, 5.0], ids=["link-race-times-out", "first-race-times-out"])
+def test_a_chain_into_a_silent_backend_answers_at_the_clients_timeout_not_later(tmp_path, grace):
+    # The target's only possible holder never replies. However the time splits between the first
+    # race and the link's, the client gets the chain as far as it goes at the LS's timeout.
+    corp = zone(tmp_path, "corp.example", "www IN CNAME web.lab.example.")
+    timeout = 0.5
+
+    async def main() -> tuple[Message, float]:
+        with FakeBackend(silent) as mute:
+            async with running_ts(corp) as ts:
+                async with running_ls([ts.address, mute.address], probes=False, timeout=timeout,
+                                      nodata_grace=grace) as ls:
+                    return await ask(ls, "www.corp.example")
+
+    reply, elapsed = run(main())
+    assert reply.rcode() == dns.rcode.NOERROR and chain_of(reply) == [("www.corp.example.", "CNAME")]
+    assert timeout * 0.9 <= elapsed < timeout + 0.2
