@@ -5,45 +5,105 @@ sections are packed once, when the zone loads, with compression pointers that
 aim into the question at offset 12. A name has the same length in any letter
 case, so the packed sections fit every spelling of it.
 
-What goes into each answer follows NSD 4.6 (checked by the differential tests
-in ``tests/conformance/test_differential.py``):
+What goes into each answer follows NSD 4.6 (its ``query.c``: answer_lookup_zone,
+answer_authoritative, answer_domain, add_additional_rrsets), checked against a
+running NSD by the differential tests in ``tests/conformance``:
 
+* a name exists when it has records or a name below it has (an empty
+  non-terminal, RFC 4592 2.2.2), and so does a wildcard: ``host.*.sub`` makes
+  ``*.sub`` exist, and the names it covers get NODATA, not NXDOMAIN;
+* a name whose only records are NSEC3 (and their RRSIGs) is not a name
+  (RFC 5155 7.2.8): asked for, it is answered as if missing (the wildcard of
+  its parent, else NXDOMAIN); a name below it is NXDOMAIN;
 * positive answers carry the zone's NS RRset in the authority section (not for
-  DS and DNSKEY), and the addresses of in-zone NS, MX and SRV targets in the
-  additional section; no RRset appears twice in one reply;
+  DS, DNSKEY and ANY), and in the additional section the addresses of in-zone
+  NS (glue too), MX, SRV, KX and RT targets (RT also their X25 and ISDN), a
+  target's own or, when the target does not exist, those of the wildcard that
+  covers it; no RRset appears twice in one reply;
 * NODATA and NXDOMAIN carry the SOA, with the TTL min(SOA TTL, MINIMUM) (RFC 2308);
-* CNAMEs are followed inside the zone; a chain that leaves the zone ends there;
-* ANY gets one RRset (RFC 8482): the SOA at the apex, else the lowest type,
-  with its target addresses but without the NS RRset;
+* CNAMEs are followed inside the zone, through wildcards and empty
+  non-terminals, until a CNAME would come twice (a loop); a chain that enters
+  a delegation ends in its referral, with AA set (DS at the cut is answered
+  from the parent side); a chain that leaves the zone ends there. A type that
+  the CNAME's owner also holds (RRSIG and NSEC in a signed zone) is answered
+  there. NSEC3 queries get NODATA at every name, CNAME owners too;
+* ANY gets one RRset (RFC 8482 4.1), picked as NSD does: the first of A, AAAA,
+  SOA, MX and PTR in zone-file order, else the last other type, else the last
+  of DNSKEY, RRSIG (every RRSIG of the name) and NSEC, never NSEC3; with its
+  target addresses but without the NS RRset;
 * names at and below a zone cut get a referral (AA clear, the cut's NS RRset,
-  glue), except DS at the cut, which the parent answers;
+  glue), except DS at the cut, which the parent answers (RFC 4035 3.1.4.1);
 * wildcards (RFC 4592) are expanded from the closest encloser. Their answers
   depend on the length of the question name too, so they are packed on first
-  use and kept per length, like NXDOMAIN answers.
+  use and kept per length, like NXDOMAIN answers;
+* DNSSEC records are data: RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY and DS are
+  answered when asked for by type, and nothing is added for the DO bit.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterable
+
 import dns.name
+import dns.node
 import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
-import dns.zone
 
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
 from .address_lines import AddressRecords
 from .sections import MAX_OPT, Answer, Section, Sections, Seeds, suffix_offsets, wire_key
 from .zones import ZoneData, ZoneError
 
-MAX_CNAME_CHAIN = 8
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 NO_AUTHORITY_NS = (dns.rdatatype.DS, dns.rdatatype.DNSKEY)     # their RRsets are large (NSD)
 ANY = dns.rdatatype.ANY
+CNAME = dns.rdatatype.CNAME
+DS = dns.rdatatype.DS
+NSEC3 = dns.rdatatype.NSEC3
+RRSIG = dns.rdatatype.RRSIG
+# NSD's choice for ANY: the first preferred RRset, else the last normal one, else the last of these.
+ANY_PREFERRED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.MX,
+                           dns.rdatatype.PTR})
+ANY_LAST_RESORT = frozenset({dns.rdatatype.DNSKEY, RRSIG, dns.rdatatype.NSEC})
 OWNER_IS_QUESTION = b"\xc0\x0c"   # a compression pointer to the question name
-# Types whose data names a host with addresses: the rdata field, and whether glue
-# (addresses below a zone cut) may go in the additional section for it (as NSD).
-TARGETS = {dns.rdatatype.NS: ("target", True), dns.rdatatype.MX: ("exchange", False),
-           dns.rdatatype.SRV: ("target", False)}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A type whose data names a host: the rdata field, whether glue (addresses
+    below a zone cut) may be added for it, and the types added (as NSD)."""
+
+    field: str
+    allow_glue: bool = False
+    types: tuple[int, ...] = ADDRESS_TYPES
+
+
+TARGETS = {dns.rdatatype.NS: Target("target", allow_glue=True), dns.rdatatype.MX: Target("exchange"),
+           dns.rdatatype.SRV: Target("target"), dns.rdatatype.KX: Target("exchange"),
+           dns.rdatatype.RT: Target("exchange", types=(*ADDRESS_TYPES, dns.rdatatype.X25, dns.rdatatype.ISDN))}
+
+# A name's RRsets by type, in zone-file order; RRSIG holds every RRSIG RRset of the name.
+RRsets = dict[int, list[dns.rdataset.Rdataset]]
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a name reached through a CNAME leads (NSD's answer_lookup_zone).
+
+    ``node`` holds the records that answer for ``owner``: its own, or those of
+    the wildcard covering it (None for an empty non-terminal). ``cut`` is the
+    delegation it lies at or below; ``at_cut`` says it is the cut itself.
+    ``outside``: not in this zone; ``nxdomain``: it does not exist.
+    """
+
+    owner: dns.name.Name
+    node: dns.node.Node | None = None
+    cut: dns.name.Name | None = None
+    at_cut: bool = False
+    outside: bool = False
+    nxdomain: bool = False
 
 
 class CompiledZone:
@@ -64,26 +124,40 @@ class CompiledZone:
         # RFC 2308 3: the SOA of a negative answer lives no longer than its MINIMUM.
         self.negative_soa = self.soa.copy()
         self.negative_soa.update_ttl(min(self.soa.ttl, self.soa[0].minimum))
+        self._soa_name_keys, self._soa_names = _names_between(self.apex, (self.soa[0].mname, self.soa[0].rname))
         self._by_name = by_name
         self._cache: dict[tuple, object] = {}
         self.cuts = {name: node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)
                      for name, node in zone.nodes.items()
                      if name != self.apex and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)}
         self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
+        # Lookups while compiling must know the fast path's names too; afterwards by_name does.
+        self._fast_path_names = data.addresses
+        self._existing_keys: set[bytes] | None = None
+        # Fast-path answers are shared by every name of a length: not for names below the
+        # names their SOA, NS and glue records write (these compress against the question).
+        apex_ns = _names_between(self.apex, (rdata.target for rdata in self.ns or ()))[1]
+        self._question_sensitive = tuple(wire_key(name) for name in self._soa_names | apex_ns)
         addresses = self._take_dependent_addresses(data.addresses)
-        self.names = self._existing_names()
-        self.wildcards = {wire_key(name.parent()): name for name in zone.nodes if name.is_wild()}
+        existing = self._existing_names()
+        self.nsec3_only = {name for name in existing if _only_nsec3(zone.get_node(name))}
+        self.nsec3_only_keys = {wire_key(name) for name in self.nsec3_only}
+        self.names = existing - self.nsec3_only
+        self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
         for name in self.names:
             self._compile_name(name, exact, by_name)
         self._compile_addresses(addresses, exact, by_name)
+        self._fast_path_names = self._existing_keys = None
         self.size = len(self.names) + len(addresses)       # names with records or below them
+
+    # ------------------------------------------------------------------ the fast path
 
     def _take_dependent_addresses(self, addresses: AddressRecords) -> AddressRecords:
         """Move into the zone the address names that other records depend on.
 
         The fast path compiles a name from its own records only; a name that
-        also has other records, that NS, MX, SRV or CNAME records point at, or
-        that lies at or below a zone cut, goes through the general path.
+        also has other records, that NS, MX, SRV, KX, RT or CNAME records point
+        at, or that lies at or below a zone cut, goes through the general path.
         Returns the rest, for :meth:`_compile_addresses`.
         """
         if not addresses:
@@ -91,20 +165,22 @@ class CompiledZone:
         dependent = {wire_key(name) for name in self.zone.nodes} | self._target_keys()
         rest: AddressRecords = {}
         for key, records in addresses.items():
-            if key in dependent or self._highest_cut(key) or self._too_big_for_udp(key, records):
+            if key in dependent or self._highest_cut(key):
                 self._add_to_zone(key, records)
             else:
                 rest[key] = records
         return rest
 
-    def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> None:
+    def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
+        """Give the zone a fast-path name's records; returns the name."""
         name = dns.name.from_wire(key, 0)[0]
         node = self.zone.get_node(name)
-        if node is not None and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME):
+        if node is not None and node.get_rdataset(dns.rdataclass.IN, CNAME):
             raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
         for rdtype, ttl, wire in records:
             rdata = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
             self.zone.find_rdataset(name, rdtype, create=True).add(rdata, ttl)
+        return name
 
     def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:
         """Whether an answer might need shrinking, which only the general path can do."""
@@ -112,9 +188,9 @@ class CompiledZone:
         return 12 + len(key) + 4 + body + len(self._address_tail(len(key), body).sections) + MAX_OPT > MIN_UDP
 
     def _target_keys(self) -> set[bytes]:
-        """Names that NS, MX, SRV or CNAME records point at."""
-        fields = {rdtype: field for rdtype, (field, _) in TARGETS.items()}
-        fields[dns.rdatatype.CNAME] = "target"
+        """Names that NS, MX, SRV, KX, RT or CNAME records point at."""
+        fields = {rdtype: target.field for rdtype, target in TARGETS.items()}
+        fields[CNAME] = "target"
         return {wire_key(getattr(rdata, fields[rds.rdtype]))
                 for node in self.zone.nodes.values() for rds in node if rds.rdtype in fields for rdata in rds}
 
@@ -136,16 +212,20 @@ class CompiledZone:
         hold only an address, so they need no compression state. What follows
         them (the zone's NS RRset and its addresses) depends only on the
         question's length and the answer's length, and is packed once per pair.
+        ANY gets the type that comes first in the file (both are preferred by NSD).
         """
         for key, records in addresses.items():
+            if key.endswith(self._question_sensitive) or self._too_big_for_udp(key, records):
+                self._compile_name(self._add_to_zone(key, records), exact, by_name)
+                continue
             qname_len = len(key)
             rrsets: dict[int, list[tuple[int, bytes]]] = {}
             for rdtype, ttl, wire in records:
                 rrsets.setdefault(rdtype, []).append((ttl, wire))
             first = None
-            for rdtype in sorted(rrsets):
-                ttl = min(t for t, _ in rrsets[rdtype])
-                wires = list(dict.fromkeys(w for _, w in rrsets[rdtype]))    # an RRset is a set
+            for rdtype, members in rrsets.items():
+                ttl = min(t for t, _ in members)
+                wires = list(dict.fromkeys(w for _, w in members))    # an RRset is a set
                 body = b"".join(OWNER_IS_QUESTION + RR_FIXED.pack(rdtype, 1, ttl, len(w)) + w for w in wires)
                 tail = self._address_tail(qname_len, len(body))
                 answer = Answer(tail.flags, len(wires), tail.nscount, tail.arcount, body + tail.sections)
@@ -171,8 +251,11 @@ class CompiledZone:
         for key in addresses:
             parent = key[key[0] + 1:]
             while len(parent) > self.apex_len and parent not in by_name:
-                by_name[parent] = self.negative(len(parent), NOERROR)
+                by_name[parent] = self.negative(len(parent), NOERROR,
+                                                seeds=_question_seeds(parent, self._soa_name_keys))
                 parent = parent[parent[0] + 1:]
+
+    # ------------------------------------------------------------------ which names exist
 
     def _existing_names(self) -> set[dns.name.Name]:
         """Every name with data, and the empty non-terminals between them and the apex."""
@@ -185,30 +268,112 @@ class CompiledZone:
                 name = name.parent()
         return names
 
+    def _exists(self, key: bytes) -> bool:
+        """Whether a (lower-case wire) name of the zone exists, as NSD sees it: it has records
+        (NSEC3 owners too) or names below it have, the fast path's names included."""
+        if self._fast_path_names is None:        # compiled: by_name holds every name
+            return key in self._by_name or key in self.nsec3_only_keys
+        if self._existing_keys is None:
+            keys = {wire_key(name) for name in self.names} | self.nsec3_only_keys
+            for name in self._fast_path_names:
+                while len(name) > self.apex_len and name not in keys:
+                    keys.add(name)
+                    name = name[name[0] + 1:]
+            self._existing_keys = keys
+        return key in self._existing_keys
+
+    def _closest_encloser(self, key: bytes) -> bytes:
+        """The longest existing suffix of a (lower-case wire) name in the zone (the apex at most)."""
+        while len(key) > self.apex_len and not self._exists(key):
+            key = key[key[0] + 1:]
+        return key
+
+    def _find(self, name: dns.name.Name) -> Found:
+        """Where a CNAME's target leads, as NSD's answer_lookup_zone finds it."""
+        if not name.is_subdomain(self.apex):
+            return Found(name, outside=True)
+        key = wire_key(name)
+        cut = self._highest_cut(key)
+        if cut is not None:
+            return Found(name, cut=cut, at_cut=name == cut)
+        if name in self.names:
+            return Found(name, self.zone.get_node(name))
+        if name in self.nsec3_only:
+            encloser = key[key[0] + 1:]      # an NSEC3 owner is not a name: look at its parent
+        else:
+            encloser = self._closest_encloser(key)
+            if encloser == key:              # an empty non-terminal above fast-path names
+                return Found(name)
+        wildcard = self.wildcards.get(encloser)
+        if wildcard is None:
+            return Found(name, nxdomain=True)
+        return Found(name, self.zone.get_node(wildcard))
+
+    def _address_source(self, target: dns.name.Name) -> dns.node.Node | None:
+        """The records that give a target its addresses: its own, or, when it does not exist,
+        those of the wildcard below its closest encloser (NSD's add_additional_rrsets)."""
+        node = self.zone.get_node(target)
+        if node is not None or not self.wildcards or target in self.names:
+            return node
+        key = wire_key(target)
+        encloser = self._closest_encloser(key)
+        wildcard = None if encloser == key else self.wildcards.get(encloser)
+        return None if wildcard is None else self.zone.get_node(wildcard)
+
+    # ------------------------------------------------------------------ the general path
+
     def _compile_name(self, name: dns.name.Name, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
         key = wire_key(name)
         node = self.zone.get_node(name)
         cut = self._highest_cut(key)
         if cut is not None:
-            by_name[key] = self.referral(cut, len(key))
+            by_name[key] = self.referral(cut, len(key), seeds=suffix_offsets(name))
             if cut == name:
-                exact[key + dns.rdatatype.DS.to_bytes(2, "big")] = self._parent_side_ds(name, node, key)
+                exact[key + DS.to_bytes(2, "big")] = self._parent_side_ds(cut, len(key), suffix_offsets(cut))
             return
         per_type, other = self._answers(name, node, suffix_offsets(name), len(key))
         for rdtype, answer in per_type.items():
             exact[key + rdtype.to_bytes(2, "big")] = answer
         by_name[key] = other
 
-    def _answers(self, owner: dns.name.Name, node, seeds: Seeds, qname_len: int) -> tuple[dict[int, Answer], Answer]:
-        """The answers for every type at ``owner`` (the name asked, or a wildcard standing for it)."""
-        if node is None or not node.rdatasets:
-            return {}, self.negative(qname_len, NOERROR)
-        cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if cname is not None:
-            return self._cname_answers(owner, cname, seeds, qname_len)
-        per_type = {rds.rdtype: self._positive(qname_len, seeds, [(owner, rds)], rds.rdtype) for rds in node}
-        per_type[ANY] = self._any(owner, node, seeds, qname_len, per_type)
-        return per_type, self.negative(qname_len, NOERROR)
+    def _answers(self, owner: dns.name.Name, node: dns.node.Node | None, seeds: Seeds,
+                 qname_len: int) -> tuple[dict[int, Answer], Answer]:
+        """The answers for every type at ``owner`` (the name asked, or a wildcard standing
+        for it, with ``node`` its records): a dict by type, and the answer for other types.
+
+        A CNAME is followed (NSD's answer_domain): each type is answered at the
+        first name of the chain that holds it; the other types get what the
+        chain ends in.
+        """
+        per_type: dict[int, Answer] = {}
+        chain: Section = []
+        if node is not None and (node.get_rdataset(dns.rdataclass.IN, CNAME)
+                                 or node.get_rdataset(dns.rdataclass.IN, NSEC3)):
+            per_type[NSEC3] = self.negative(qname_len, NOERROR)   # NSD: NODATA, the CNAME not followed
+        while True:
+            rrsets = _rrsets_by_type(node)
+            for rdtype, group in rrsets.items():
+                if rdtype not in per_type:
+                    per_type[rdtype] = self._positive(qname_len, seeds, chain + [(owner, rds) for rds in group],
+                                                      rdtype)
+            if rrsets and ANY not in per_type:
+                per_type[ANY] = self._any(qname_len, seeds, chain, owner, rrsets)
+            cname = rrsets.get(CNAME)
+            if cname is None:
+                return per_type, self.negative(qname_len, NOERROR, chain, seeds)
+            if (owner, cname[0]) in chain:          # a loop: NSD stops when a CNAME would come twice
+                return per_type, Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+            chain.append((owner, cname[0]))
+            found = self._find(cname[0][0].target)
+            if found.outside:
+                return per_type, Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+            if found.nxdomain:
+                return per_type, self.negative(qname_len, NXDOMAIN, chain, seeds)
+            if found.cut is not None:
+                if found.at_cut:
+                    per_type.setdefault(DS, self._parent_side_ds(found.cut, qname_len, seeds, chain))
+                return per_type, self.referral(found.cut, qname_len, chain, seeds)
+            owner, node = found.owner, found.node
 
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
         sections = Sections.answering(answer)
@@ -217,105 +382,116 @@ class CompiledZone:
         self._add_target_addresses(sections, sections.answer + sections.parts[Sections.OPTIONAL])
         return sections.pack(qname_len, seeds, NOERROR)
 
-    def _any(self, owner: dns.name.Name, node, seeds: Seeds, qname_len: int, per_type: dict[int, Answer]) -> Answer:
+    def _any(self, qname_len: int, seeds: Seeds, chain: Section, owner: dns.name.Name, rrsets: RRsets) -> Answer:
         """RFC 8482 as NSD 4.6 does it: one RRset with its target addresses, no authority."""
-        soa = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.SOA)
-        chosen = soa or min(node.rdatasets, key=lambda rds: rds.rdtype)
-        if self.ns is None:
-            return per_type[chosen.rdtype]     # no NS RRset to leave out: the same sections
-        sections = Sections.answering([(owner, chosen)])
+        chosen = _any_choice(rrsets)
+        if chosen is None:
+            return self.negative(qname_len, NOERROR, chain, seeds)
+        sections = Sections.answering(chain + [(owner, rds) for rds in rrsets[chosen]])
         self._add_target_addresses(sections, sections.answer)
         return sections.pack(qname_len, seeds, NOERROR)
 
-    def _cname_answers(self, owner: dns.name.Name, cname: dns.rdataset.Rdataset, seeds: Seeds,
-                       qname_len: int) -> tuple[dict[int, Answer], Answer]:
-        """Follow the chain inside the zone; compile an answer for every type it ends in."""
-        chain: Section = [(owner, cname)]
-        target = cname[0].target
-        node = None
-        while self._in_authority(target):
-            node = self.zone.get_node(target)
-            nxt = node and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
-            if not nxt or len(chain) >= MAX_CNAME_CHAIN:
-                break
-            chain.append((target, nxt))
-            target = nxt[0].target
-            node = None
-        per_type = {dns.rdatatype.CNAME: self._positive(qname_len, seeds, chain[:1], dns.rdatatype.CNAME)}
-        per_type[ANY] = Sections.answering(chain[:1]).pack(qname_len, seeds, NOERROR)
-        if not self._in_authority(target) or (node is not None and node.get_rdataset(
-                dns.rdataclass.IN, dns.rdatatype.CNAME)):
-            return per_type, Sections.answering(chain).pack(qname_len, seeds, NOERROR)
-        if node is not None:
-            for rds in node:
-                per_type.setdefault(rds.rdtype, self._positive(qname_len, seeds, chain + [(target, rds)], rds.rdtype))
-        rcode = NOERROR if target in self.names else NXDOMAIN
-        return per_type, self.negative(qname_len, rcode, chain, seeds)
+    def _add_target_addresses(self, sections: Sections, records: Section) -> None:
+        """In-zone addresses of NS targets (glue too), and of MX, SRV, KX and RT targets (no glue)."""
+        for _, rds in records:
+            target_type = TARGETS.get(rds.rdtype)
+            if target_type is None:
+                continue
+            for target in (getattr(rdata, target_type.field) for rdata in rds):
+                if not target.is_subdomain(self.apex) or not (target_type.allow_glue or self._in_authority(target)):
+                    continue
+                node = self._address_source(target)
+                for rdtype in target_type.types:
+                    address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
+                    if address:
+                        sections.add_additional(target, address)
 
     def _in_authority(self, name: dns.name.Name) -> bool:
         """In this zone and not below one of its cuts."""
         return name.is_subdomain(self.apex) and self._highest_cut(wire_key(name)) is None
 
-    def _add_target_addresses(self, sections: Sections, records: Section) -> None:
-        """In-zone A and AAAA of NS targets (glue too), and of MX and SRV targets (no glue)."""
-        for _, rds in records:
-            if rds.rdtype not in TARGETS:
-                continue
-            field, allow_glue = TARGETS[rds.rdtype]
-            for target in (getattr(rdata, field) for rdata in rds):
-                if not target.is_subdomain(self.apex) or not (allow_glue or self._in_authority(target)):
-                    continue
-                node = self.zone.get_node(target)
-                for rdtype in ADDRESS_TYPES:
-                    address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
-                    if address:
-                        sections.add_address(target, address)
-
     def negative(self, qname_len: int, rcode: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
-        """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain."""
-        key = ("negative", qname_len, rcode)
-        if not prefix and key in self._cache:
-            return self._cache[key]  # type: ignore[return-value]
+        """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain.
+
+        ``seeds`` are the question's suffixes (see :func:`_shared_seeds`); without a
+        chain, only those the SOA's names end in matter, and the answer is shared.
+        """
+        if prefix:
+            return self._pack_negative(qname_len, rcode, prefix, seeds or {})
+        shared = _shared_seeds(seeds, self._soa_names)
+        key = ("negative", qname_len, rcode, shared)
+        if key not in self._cache:
+            self._cache[key] = self._pack_negative(qname_len, rcode, prefix, dict(shared))
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _pack_negative(self, qname_len: int, rcode: int, prefix: Section, seeds: Seeds) -> Answer:
         sections = Sections.answering(prefix)
         sections.add(Sections.AUTHORITY, self.apex, self.negative_soa)
         all_seeds = suffix_offsets(self.apex, 12 + qname_len - self.apex_len)
-        all_seeds.update(seeds or {})
-        answer = sections.pack(qname_len, all_seeds, rcode)
-        if not prefix:
-            self._cache[key] = answer
-        return answer
+        all_seeds.update(seeds)
+        return sections.pack(qname_len, all_seeds, rcode)
 
-    def referral(self, cut: dns.name.Name, qname_len: int) -> Answer:
-        """The delegation at ``cut``, for any name at or below it: AA clear, NS and glue."""
-        key = ("referral", cut, qname_len)
+    def referral(self, cut: dns.name.Name, qname_len: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
+        """The delegation at ``cut``: its NS RRset and glue. For a name at or below the
+        cut AA is clear; after a CNAME chain (``prefix``) AA is set, as NSD does.
+        ``seeds`` are the question's suffixes, as for :meth:`negative`."""
+        if prefix:
+            return self._pack_referral(cut, qname_len, prefix, seeds or {})
+        shared = _shared_seeds(seeds, self._glue_names(cut)[1])
+        key = ("referral", cut, qname_len, shared)
         if key not in self._cache:
-            sections = Sections(referral=True)
-            sections.add(Sections.AUTHORITY, cut, self.cuts[cut])
-            self._add_target_addresses(sections, sections.parts[Sections.AUTHORITY])
-            seeds = suffix_offsets(cut, 12 + qname_len - len(wire_key(cut)))
-            self._cache[key] = sections.pack(qname_len, seeds, NOERROR, authoritative=False)
+            # The name asked is at or below the cut: the cut's name lies in the question.
+            all_seeds = suffix_offsets(cut, 12 + qname_len - len(wire_key(cut)))
+            all_seeds.update(shared)
+            self._cache[key] = self._pack_referral(cut, qname_len, prefix, all_seeds)
         return self._cache[key]  # type: ignore[return-value]
 
-    def _parent_side_ds(self, cut: dns.name.Name, node, key: bytes) -> Answer:
-        """DS at a cut belongs to the parent (RFC 4035 3.1.4.1): the DS RRset, or NODATA."""
-        ds = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.DS)
+    def _glue_names(self, cut: dns.name.Name) -> tuple[dict[bytes, dns.name.Name], set[dns.name.Name]]:
+        """The names below ``cut`` that its referral writes (NS targets, glue owners, and the
+        names between them and the cut), by lower-case wire name, and as a set."""
+        key = ("glue names", cut)
+        if key not in self._cache:
+            self._cache[key] = _names_between(cut, (rdata.target for rdata in self.cuts[cut]))
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _pack_referral(self, cut: dns.name.Name, qname_len: int, prefix: Section, seeds: Seeds) -> Answer:
+        sections = Sections(referral=True)
+        for owner, rds in prefix:
+            sections.add(Sections.ANSWER, owner, rds)
+        sections.add(Sections.AUTHORITY, cut, self.cuts[cut])
+        self._add_target_addresses(sections, sections.parts[Sections.AUTHORITY])
+        return sections.pack(qname_len, seeds, NOERROR, authoritative=bool(prefix))
+
+    def _parent_side_ds(self, cut: dns.name.Name, qname_len: int, seeds: Seeds, prefix: Section = ()) -> Answer:
+        """DS at a cut belongs to the parent (RFC 4035 3.1.4.1): the DS RRset, or NODATA,
+        after the CNAME chain that led there, if any."""
+        ds = self.zone.get_rdataset(cut, DS)
         if ds is None:
-            return self.negative(len(key), NOERROR)
-        return self._positive(len(key), suffix_offsets(cut), [(cut, ds)], dns.rdatatype.DS)
+            return self.negative(qname_len, NOERROR, prefix, seeds)
+        return self._positive(qname_len, seeds, [*prefix, (cut, ds)], DS)
+
+    # ------------------------------------------------------------------ names without an entry
 
     def missing(self, qname: bytes, qtype: int) -> Answer:
-        """A name with no entry of its own: below a cut, covered by a wildcard, or NXDOMAIN."""
+        """A name with no entry of its own: below a cut, covered by a wildcard, or NXDOMAIN.
+
+        An NSEC3 owner name asked for is looked for as missing; below one there
+        is no wildcard (RFC 5155 7.2.8, as NSD). The SOA or NS records of the
+        answer compress against the question where their names end in a part of it.
+        """
         cut = self._highest_cut(qname)
         if cut is not None:
-            return self.referral(cut, len(qname))
+            return self.referral(cut, len(qname), seeds=_question_seeds(qname, self._glue_names(cut)[0]))
         pos = 0
         below_apex = len(qname) - self.apex_len
         while pos < below_apex and qname[pos:] not in self._by_name:
+            if pos and qname[pos:] in self.nsec3_only_keys:
+                break
             pos += qname[pos] + 1
         encloser = qname[pos:]      # the closest encloser (the apex if nothing closer exists)
         wildcard = self.wildcards.get(encloser)
         if wildcard is None:
-            return self.negative(len(qname), NXDOMAIN)
+            return self.negative(len(qname), NXDOMAIN, seeds=_question_seeds(qname, self._soa_name_keys))
         per_type, other = self._wildcard_answers(wildcard, encloser, len(qname))
         return per_type.get(qtype, other)
 
@@ -328,3 +504,66 @@ class CompiledZone:
             seeds[wildcard] = 12    # the wildcard owner becomes the question name
             self._cache[key] = self._answers(wildcard, self.zone.get_node(wildcard), seeds, qname_len)
         return self._cache[key]  # type: ignore[return-value]
+
+
+def _only_nsec3(node: dns.node.Node | None) -> bool:
+    """Whether a node holds NSEC3 records and nothing else but RRSIGs (NSD's domain_has_only_NSEC3)."""
+    types = {rds.rdtype for rds in node} if node is not None else set()
+    return NSEC3 in types and types <= {NSEC3, RRSIG}
+
+
+def _rrsets_by_type(node: Iterable[dns.rdataset.Rdataset] | None) -> RRsets:
+    """A node's RRsets by type in zone-file order, every RRSIG RRset under RRSIG (one RRset in
+    NSD, placed where its first record is), NSEC3 left out (NSD answers it with NODATA)."""
+    rrsets: RRsets = {}
+    for rds in node or ():
+        if rds.rdtype != NSEC3:
+            rrsets.setdefault(rds.rdtype, []).append(rds)
+    return rrsets
+
+
+def _any_choice(rrsets: RRsets) -> int | None:
+    """The type NSD 4.6 answers ANY with: the first preferred, else the last normal, else the
+    last of DNSKEY, RRSIG and NSEC (answer_domain); None when the name has no RRset."""
+    normal = last_resort = None
+    for rdtype in rrsets:
+        if rdtype in ANY_PREFERRED:
+            return rdtype
+        if rdtype in ANY_LAST_RESORT:
+            last_resort = rdtype
+        else:
+            normal = rdtype
+    return normal if normal is not None else last_resort
+
+
+def _names_between(base: dns.name.Name,
+                   names: Iterable[dns.name.Name]) -> tuple[dict[bytes, dns.name.Name], set[dns.name.Name]]:
+    """Every name strictly below ``base`` that ends one of ``names`` (the names themselves
+    too), by lower-case wire name and as a set."""
+    found: set[dns.name.Name] = set()
+    for name in names:
+        while name.is_subdomain(base) and name != base and name not in found:
+            found.add(name)
+            name = name.parent()
+    return {wire_key(name): name for name in found}, found
+
+
+def _shared_seeds(seeds: Seeds | None, written: set[dns.name.Name]) -> tuple[tuple[dns.name.Name, int], ...]:
+    """The question's suffixes (``seeds``) that an answer's records also write, with their offsets.
+
+    NSD compresses every name it writes against the question where the two end
+    alike, so such a name comes out in the question's letter case.
+    """
+    return tuple(sorted((name, offset) for name, offset in (seeds or {}).items() if name in written))
+
+
+def _question_seeds(qname: bytes, written: dict[bytes, dns.name.Name]) -> Seeds | None:
+    """The suffixes of a (lower-case wire) question name at and above the longest one that
+    is in ``written``, with their offsets in the message; None when none is."""
+    pos = 0
+    while written and qname[pos]:
+        name = written.get(qname[pos:])
+        if name is not None:
+            return suffix_offsets(name, 12 + pos)
+        pos += qname[pos] + 1
+    return None

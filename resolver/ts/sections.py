@@ -50,21 +50,23 @@ class Answer:
 class Sections:
     """The record sections of one reply, packed the way NSD 4.6 encodes them.
 
-    RRsets go into five parts, encoded in this order: answer, authority,
+    RRsets go into six parts, encoded in this order: answer, authority,
     optional authority (the zone's NS RRset of a positive answer), additional
-    A, additional AAAA. Each RRset goes in at most once. When a size limit
-    is given (UDP), an answer or authority RRset that does not fit sets TC
-    and ends the reply; an optional RRset that does not fit is left out, and
-    so is every later part (minimal responses). A referral that loses all its
-    glue A records is truncated.
+    A, additional AAAA, other additional records (X25 and ISDN of RT targets).
+    Each RRset (owner, type, and for RRSIG the type covered) goes in at most
+    once. When a size limit is given (UDP), an answer or authority RRset that
+    does not fit sets TC and ends the reply; an optional RRset that does not
+    fit is left out, and so is every later part (minimal responses). A
+    referral that loses all its glue A records is truncated.
     """
 
-    ANSWER, AUTHORITY, OPTIONAL, ADDITIONAL_A, ADDITIONAL_AAAA = range(5)
+    ANSWER, AUTHORITY, OPTIONAL, ADDITIONAL_A, ADDITIONAL_AAAA, ADDITIONAL_OTHER = range(6)
+    _ADDITIONAL_PART = {dns.rdatatype.A: ADDITIONAL_A, dns.rdatatype.AAAA: ADDITIONAL_AAAA}
 
     def __init__(self, referral: bool = False) -> None:
-        self.parts: list[Section] = [[] for _ in range(5)]
+        self.parts: list[Section] = [[] for _ in range(6)]
         self.referral = referral
-        self._seen: set[tuple[dns.name.Name, int]] = set()
+        self._seen: set[tuple[dns.name.Name, int, int]] = set()
 
     @classmethod
     def answering(cls, records: Section) -> "Sections":
@@ -75,13 +77,14 @@ class Sections:
         return sections
 
     def add(self, part: int, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
-        key = (owner, rds.rdtype)
+        key = (owner, rds.rdtype, rds.covers)
         if key not in self._seen:
             self._seen.add(key)
             self.parts[part].append((owner, rds))
 
-    def add_address(self, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
-        self.add(self.ADDITIONAL_A if rds.rdtype == dns.rdatatype.A else self.ADDITIONAL_AAAA, owner, rds)
+    def add_additional(self, owner: dns.name.Name, rds: dns.rdataset.Rdataset) -> None:
+        """A target's A, AAAA (each in a part of its own) or other RRset in the additional section."""
+        self.add(self._ADDITIONAL_PART.get(rds.rdtype, self.ADDITIONAL_OTHER), owner, rds)
 
     @property
     def answer(self) -> Section:
@@ -100,7 +103,7 @@ class Sections:
         out.write(bytes(12 + qname_len + 4 + after))
         compress = dict(seeds)
         start = out.tell()
-        counts = [0] * 5
+        counts = [0] * len(self.parts)
         truncated = False
         for part, rrsets in enumerate(self.parts):
             minimized = False
@@ -121,7 +124,7 @@ class Sections:
                 truncated = self.referral and part == self.ADDITIONAL_A and counts[part] == 0
                 break
         flags = QR | (AA if authoritative else 0) | (TC if truncated else 0) | rcode
-        answer = Answer(flags, counts[0], counts[1] + counts[2], counts[3] + counts[4], out.getvalue()[start:])
+        answer = Answer(flags, counts[0], counts[1] + counts[2], sum(counts[3:]), out.getvalue()[start:])
         if limit == MAX_MESSAGE and not after and 12 + qname_len + 4 + len(answer.sections) + MAX_OPT > MIN_UDP:
             # Too big for some UDP clients: keep what is needed to pack it again smaller.
             answer.shrink = functools.partial(self.pack, qname_len, seeds, rcode, authoritative)
