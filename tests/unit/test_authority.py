@@ -11,6 +11,7 @@ from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneError, load_table, load_zone_file
 
 from support.inprocess import make_ts
+from support.signed_zone import nsec3_owner, signed_zone
 from support.paths import ZONES
 
 
@@ -187,3 +188,92 @@ def test_broken_zone_names_the_file(tmp_path):
     path.write_text("$ORIGIN bad.example.\n@ 60 IN SOA ns hm 1 2 3 4 5\n@ 60 IN NS ns\nns 60 IN A 300.1.1.1\n")
     with pytest.raises(ZoneError, match="bad.zone:"):
         load_zone_file(path)
+
+
+# --------------------------------------------------------------------------- names without records, signed zones
+
+ODD_NAMES = """$ORIGIN odd.test.
+$TTL 60
+@          SOA   ns1 hostmaster 1 2 3 4 60
+@          NS    ns1
+ns1        A     192.0.2.1
+host.*.sub A     192.0.2.10
+*.wc       A     192.0.2.40
+mx         MX    10 host.wc
+cw         CNAME foo.wc
+sub2       NS    ns1.sub2
+ns1.sub2   A     192.0.2.50
+into       CNAME www.sub2
+signed     CAA   0 issue "ca.example"
+signed     RRSIG CAA 13 3 60 20300101000000 20200101000000 1 odd.test. AAAA
+signed     NSEC  www.odd.test. RRSIG NSEC CAA
+signed     RRSIG NSEC 13 3 60 20300101000000 20200101000000 1 odd.test. AAAA
+order      TXT   "first"
+order      AAAA  2001:db8::1
+sigs       RRSIG NSEC 13 3 60 20300101000000 20200101000000 1 odd.test. AAAA
+sigs       NSEC  www.odd.test. RRSIG NSEC
+"""
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory) -> AuthoritativeServer:
+    path = tmp_path_factory.mktemp("odd") / "odd.test.zone"
+    path.write_text(ODD_NAMES)
+    return make_ts(path)
+
+
+def test_a_wildcard_at_an_empty_non_terminal_covers_names_with_nodata(odd):
+    reply = ask(odd, "anything.sub.odd.test")
+    assert reply.rcode() == dns.rcode.NOERROR and not reply.answer and reply.authority[0].rdtype == dns.rdatatype.SOA
+    assert ask(odd, "x.*.sub.odd.test").rcode() == dns.rcode.NXDOMAIN     # nothing covers names below *.sub
+
+
+def test_targets_covered_by_a_wildcard_are_followed_and_get_its_addresses(odd):
+    assert rrs(ask(odd, "mx.odd.test", "MX").additional, "A") == {"192.0.2.40", "192.0.2.1"}
+    reply = ask(odd, "cw.odd.test")
+    assert [r.name.to_text() for r in reply.answer] == ["cw.odd.test.", "foo.wc.odd.test."]
+
+
+def test_a_cname_into_a_delegation_ends_in_its_referral_with_aa(odd):
+    reply = ask(odd, "into.odd.test")
+    assert reply.flags & dns.flags.AA and rrs(reply.answer, "CNAME") == {"www.sub2.odd.test."}
+    assert rrs(reply.authority, "NS") == {"ns1.sub2.odd.test."} and rrs(reply.additional, "A") == {"192.0.2.50"}
+
+
+def test_glue_asked_in_mixed_case_is_written_in_the_question_case(odd):
+    reply = ask(odd, "NS1.Sub2.odd.test")
+    assert not reply.flags & dns.flags.AA
+    assert {rd.target.to_text() for rd in reply.authority[0]} == {"NS1.Sub2.odd.test."}
+
+
+def test_rrsig_asked_gives_every_rrsig_of_the_name(odd):
+    covered = {rd.type_covered for rrset in ask(odd, "signed.odd.test", "RRSIG").answer for rd in rrset}
+    assert covered == {dns.rdatatype.CAA, dns.rdatatype.NSEC}
+
+
+@pytest.mark.parametrize("name,rdtype", [
+    ("signed", "CAA"),      # a normal type over RRSIG and NSEC
+    ("order", "AAAA"),      # the first preferred type, though TXT comes first
+    ("sigs", "NSEC"),       # only RRSIG and NSEC: the last of them in the file
+])
+def test_any_gets_the_rrset_nsd_picks(odd, name, rdtype):
+    answer = ask(odd, f"{name}.odd.test", "ANY").answer
+    assert {rrset.rdtype for rrset in answer} == {dns.rdatatype.from_text(rdtype)}
+
+
+def test_nsec3_owner_names_are_not_names(tmp_path):
+    origin = "n3.test."
+    records = [(origin, "SOA", "ns1 hostmaster 1 2 3 4 60"), (origin, "NS", "ns1"), (f"ns1.{origin}", "A", "192.0.2.1")]
+    plain = tmp_path / "n3.test.zone"
+    plain.write_text(signed_zone(origin, records, nsec3=True))
+    wild = tmp_path / "w3.test.zone"
+    wild.write_text(signed_zone("w3.test.", [(n.replace(origin, "w3.test."), t, d) for n, t, d in records]
+                                + [("*.w3.test.", "TXT", '"wild"')], nsec3=True))
+    owner = nsec3_owner(f"ns1.{origin}", origin)
+    server = make_ts(plain, wild)
+    for rdtype in ("NSEC3", "ANY", "A"):
+        assert ask(server, owner, rdtype).rcode() == dns.rcode.NXDOMAIN, rdtype
+    wild_owner = nsec3_owner("ns1.w3.test.", "w3.test.")
+    assert rrs(ask(server, wild_owner, "TXT").answer, "TXT") == {'"wild"'}
+    assert ask(server, f"x.{wild_owner}", "TXT").rcode() == dns.rcode.NXDOMAIN      # no wildcard below it
+    assert ask(server, f"ns1.{origin}", "NSEC3").answer == []
