@@ -305,7 +305,7 @@ def at_chain_end(verdict: Verdict, chain: Chain, query: dns.message.Message, aa:
     elif rcodes == {"NOERROR"} and (best is None or best.rank < NAME_EXISTS):
         then = "NOERROR with the chain as far as it goes: no backend speaks for its end"
     else:
-        then = f"{'|'.join(sorted(rcodes))} with the chain, the last target's rcode (RFC 6604)"
+        then = f"{' or '.join(sorted(rcodes))} with the chain, the last target's rcode (RFC 6604)"
     return Verdict(f"the chain {names}: the LS answers {then}", rcodes, verdict.answers, verdict.resolved, best)
 
 
