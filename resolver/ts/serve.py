@@ -21,14 +21,15 @@ from ..obs.web import status_endpoint
 from .authority import Authority
 from .server import AuthoritativeServer
 from .settings import TsSettings
-from .zones import ZoneError, load_table, load_zone_file
+from .zones import ZoneError, load_sources
 
 log = logging.getLogger("resolver.ts")
 
 
 def load(settings: TsSettings) -> Authority:
-    """Every zone file and table of ``settings``, compiled. Raises :class:`ZoneError` with one line."""
-    return Authority([load_zone_file(path) for path in settings.zones] + [load_table(path) for path in settings.tables])
+    """Every zone file and table of ``settings`` (the tables merged), compiled. Raises
+    :class:`ZoneError` with one line."""
+    return Authority(load_sources(settings.zones, settings.tables))
 
 
 async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, authority: Authority,

@@ -3,29 +3,48 @@
 Both become :class:`ZoneData`: a :class:`dns.zone.Zone` with absolute names,
 and beside it the plain address records kept compact (see
 :mod:`resolver.ts.address_lines`), which :mod:`resolver.ts.compiled` turns into ready
-answers. Every problem is raised as :class:`ZoneError` with the file (and
-line, where there is one) in its text.
+answers. A master file is read by :mod:`resolver.ts.master_file`, each record
+checked by :mod:`resolver.ts.zone_checks` as it comes, and its rdata parsed by
+dnspython (plain A and AAAA records skip dnspython). Every problem is raised
+as :class:`ZoneError`, one line that names the file and line: dnspython's
+errors too, whatever they are.
 """
 from __future__ import annotations
 
-import re
+import calendar
+import logging
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import dns.exception
 import dns.name
+import dns.node
 import dns.rdata
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
+import dns.tokenizer
 import dns.zone
 
-from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address, split_master_file
+from . import obsolete_types
+from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
+from .master_file import Entry, MasterFileError, read_entries, read_text
+from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text
 
 TABLE_TTL = 300
 # The SOA a table's root zone gets: short negative TTL, since tables change often.
 TABLE_SOA = "localhost. hostmaster.localhost. 1 3600 900 604800 60"
 ZONE_SUFFIXES = (".zone", ".db", ".txt")
-_ORIGIN_LINE = re.compile(r"^\$ORIGIN\s", re.IGNORECASE)
+LARGEST_TTL = 2**31 - 1     # RFC 2181 8; larger ones are served as 0, as BIND does
+SIGNATURE_TYPES = (dns.rdatatype.RRSIG, dns.rdatatype.SIG)
+A, AAAA, SOA, CNAME = dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.CNAME
+IN = dns.rdataclass.IN
+
+log = logging.getLogger("resolver.ts")
+obsolete_types.register()
 
 
 class ZoneError(Exception):
@@ -39,6 +58,8 @@ class ZoneData:
     zone: dns.zone.Zone
     addresses: AddressRecords = field(default_factory=dict)
     source: str = ""            # the file, for messages
+    # For tables: where each name was first written ("FILE:LINE"), for messages.
+    lines: dict[bytes, str] = field(default_factory=dict)
 
     @property
     def origin(self) -> dns.name.Name:
@@ -46,47 +67,154 @@ class ZoneData:
 
 
 def load_zone_file(path: str | Path) -> ZoneData:
-    """Read a master file.
+    """Read a master file; the zone's name is the owner of its SOA.
 
-    The origin comes from a leading ``$ORIGIN``, else from the first record's owner when it
-    is absolute, else from the file name (``example.com.zone`` is ``example.com.``),
-    the way NSD takes it from its configuration.
+    Before any ``$ORIGIN``, relative names are relative to the first record's
+    owner when it is written absolute, else to the file's name
+    (``example.com.zone`` is ``example.com.``), as NSD takes its configured
+    zone name. Raises :class:`ZoneError` with one line.
     """
     path = Path(path)
-    text = _read(path)
-    origin = _leading_origin(text) or _origin_from_first_record(text) or _origin_from_filename(path)
-    if origin is None:
-        raise ZoneError(f"{path}: cannot tell the zone's name: start the file with $ORIGIN")
     try:
-        rest, addresses = split_master_file(text, origin.to_text(), str(path))
-        return ZoneData(dns.zone.from_text(rest, origin=origin, relativize=False, filename=str(path),
-                                           check_origin=True), addresses, str(path))
-    except AddressError as exc:
+        text = read_text(path)
+        builder = _ZoneBuilder(str(path))
+        for entry in read_entries(path, text, _first_owner(text) or _origin_from_filename(path)):
+            builder.add(entry)
+        return builder.finish()
+    except (MasterFileError, ZoneCheckError, AddressError) as exc:
         raise ZoneError(str(exc)) from None
-    except dns.exception.SyntaxError as exc:
-        raise ZoneError(str(exc)) from None
-    except dns.zone.NoSOA:
-        raise ZoneError(f"{path}: no SOA record at the zone apex {origin or ''}".rstrip()) from None
-    except dns.zone.NoNS:
-        raise ZoneError(f"{path}: no NS records at the zone apex {origin or ''}".rstrip()) from None
-    except dns.exception.DNSException as exc:
-        raise ZoneError(f"{path}: {exc}") from None
-    except KeyError as exc:     # dnspython's complaint about a CNAME beside other data
-        raise ZoneError(f"{path}: {exc.args[0] if exc.args else exc}") from None
+
+
+class _ZoneBuilder:
+    """The records of one master file, gathered and checked as they are read.
+
+    Plain A and AAAA records go into ``addresses``; every other record, and the
+    addresses of a name that has other records, into RRsets by name (``names``),
+    so that each name is in one of the two.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.checks = ZoneChecks()
+        self.addresses: AddressRecords = {}
+        self.names: dict[bytes, tuple[dns.name.Name, dict[tuple[int, int], dns.rdataset.Rdataset]]] = {}
+        self.tokens = _TokenList()
+
+    def add(self, entry: Entry) -> None:
+        """Check one record and keep it. Raises MasterFileError, ZoneCheckError or AddressError."""
+        key = entry.owner.lower()
+        checks = self.checks
+        if checks.apex is None or not checks.inside(key):
+            checks.owner(key, entry.where)
+        ttl = entry.ttl
+        if ttl > LARGEST_TTL:
+            log.warning("%s: TTL %d is over 2^31 - 1, served as 0 (RFC 2181 8)", entry.where, ttl)
+            ttl = 0
+        rdtype = entry.rdtype
+        if rdtype in ADDRESS_CODES and len(entry.rdata) == 1 and key not in self.names and key[:2] != b"\x01*":
+            if key in checks.cnames:
+                checks.other(key, rdtype, entry.where)
+            self.addresses.setdefault(key, []).append((rdtype, ttl, _address_wire(entry)))
+            return
+        rdata = self._rdata(entry)
+        if rdtype == SOA:
+            checks.soa(key, entry.where)
+        elif rdtype == CNAME:
+            checks.cname(key, rdata, self._other_data(key), entry.where)
+        else:
+            checks.other(key, rdtype, entry.where)
+        rdataset = self._rdataset(key, entry.owner, rdtype, rdata.covers())
+        try:
+            rdataset.add(rdata, ttl)    # hashes its wire form: what dnspython reads but cannot write fails here
+        except Exception as exc:  # noqa: BLE001 - (a LOC altitude out of range, for one)
+            raise _bad_record(entry, exc) from None
+
+    def _other_data(self, key: bytes) -> bool:
+        """Whether a name holds records that may not stand beside a CNAME."""
+        if key in self.addresses:
+            return True
+        held = self.names.get(key)
+        return held is not None and any(rdtype not in BESIDE_CNAME for rdtype, _ in held[1])
+
+    def _rdataset(self, key: bytes, owner: bytes, rdtype: int, covers: int) -> dns.rdataset.Rdataset:
+        held = self.names.get(key)
+        if held is None:
+            held = self.names[key] = (dns.name.from_wire(owner, 0)[0], {})
+            for address_type, ttl, wire in self.addresses.pop(key, ()):
+                self._rdataset(key, owner, address_type, 0).add(
+                    dns.rdata.from_wire(IN, address_type, wire, 0, len(wire)), ttl)
+        rdataset = held[1].get((rdtype, covers))
+        if rdataset is None:
+            rdataset = held[1][(rdtype, covers)] = dns.rdataset.Rdataset(IN, rdtype, covers)
+        return rdataset
+
+    def _rdata(self, entry: Entry) -> dns.rdata.Rdata:
+        """The rdata of a record, parsed by dnspython; any error it raises becomes one line."""
+        tokens = entry.rdata
+        if entry.rdtype in SIGNATURE_TYPES:
+            tokens = _signature_times(tokens)
+        try:
+            return dns.rdata.from_text(IN, entry.rdtype, self.tokens.load(tokens), entry.origin, False)
+        except Exception as exc:  # noqa: BLE001 - dnspython raises many kinds; each is a bad record
+            raise _bad_record(entry, exc) from None
+
+    def finish(self) -> ZoneData:
+        """The zone, once every record is read."""
+        try:
+            apex_key = self.checks.finish(self.source)
+        except ZoneCheckError as exc:
+            raise ZoneError(str(exc)) from None
+        zone = dns.zone.Zone(self.names[apex_key][0], relativize=False)
+        for name, rdatasets in self.names.values():
+            node = zone.node_factory()
+            node.rdatasets.extend(rdatasets.values())
+            zone.nodes[name] = node
+        return ZoneData(zone, self.addresses, self.source)
+
+
+
+def load_sources(zone_files: Iterable[str | Path], tables: Iterable[str | Path]) -> list[ZoneData]:
+    """Every zone file, and the tables merged into one root zone, ready for one TS.
+
+    A zone may come from one source only: a second file for the same zone, or
+    a table name at or below a zone that a zone file serves, is refused (which
+    of the two should answer is the operator's call, not ours). Raises
+    :class:`ZoneError` with one line.
+    """
+    zones = [load_zone_file(path) for path in zone_files]
+    tables = list(tables)
+    if tables:
+        zones.append(load_tables(tables))
+    _one_source_each(zones)
+    return zones
+
+
+def load_tables(paths: Iterable[str | Path]) -> ZoneData:
+    """Tables of ``hostname IP A`` lines (``AAAA`` too), merged into one root zone.
+
+    Hostnames are case-insensitive; a name on several lines, or in several
+    tables, gets every address. Blank lines and ``#`` comments are skipped.
+    """
+    zone = dns.zone.Zone(dns.name.root, relativize=False)
+    soa = dns.rdata.from_text(IN, SOA, TABLE_SOA)
+    zone.find_rdataset(dns.name.root, SOA, create=True).add(soa, TABLE_TTL)
+    data = ZoneData(zone, {}, ", ".join(str(path) for path in paths))
+    for path in paths:
+        _read_table(Path(path), data)
+    return data
 
 
 def load_table(path: str | Path) -> ZoneData:
-    """Read a table of ``hostname IP A`` lines (``AAAA`` too) into a root zone.
+    """One table as a root zone (see :func:`load_tables`)."""
+    return load_tables([path])
 
-    Hostnames are case-insensitive; a name on several lines gets every address.
-    Blank lines and ``#`` comments are skipped.
-    """
-    path = Path(path)
-    zone = dns.zone.Zone(dns.name.root, relativize=False)
-    soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, TABLE_SOA)
-    zone.find_rdataset(dns.name.root, dns.rdatatype.SOA, create=True).add(soa, TABLE_TTL)
-    addresses: AddressRecords = {}
-    for number, line in enumerate(_read(path).splitlines(), 1):
+
+def _read_table(path: Path, data: ZoneData) -> None:
+    try:
+        text = read_text(path)
+    except MasterFileError as exc:
+        raise ZoneError(str(exc)) from None
+    for number, line in enumerate(text.splitlines(), 1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
@@ -94,11 +222,20 @@ def load_table(path: str | Path) -> ZoneData:
         if len(fields) != 3:
             raise ZoneError(f"{where}: expected 'hostname IP A', got {line.strip()!r}")
         hostname, address, rtype = fields
-        owner = name_to_wire(hostname if hostname.endswith(".") else hostname + ".", None)
-        if owner is None:
-            raise ZoneError(f"{where}: bad hostname {hostname!r}")
-        addresses.setdefault(owner.lower(), []).append(_table_address(where, address, rtype.upper()))
-    return ZoneData(zone, addresses, str(path))
+        key = _hostname_key(where, hostname if hostname.endswith(".") else hostname + ".")
+        data.addresses.setdefault(key, []).append(_table_address(where, address, rtype.upper()))
+        data.lines.setdefault(key, where)
+
+
+def _hostname_key(where: str, hostname: str) -> bytes:
+    """The lower-case wire form of a table's (absolute) hostname; escapes as in master files."""
+    owner = name_to_wire(hostname, None)
+    if owner is None:
+        try:
+            owner = dns.name.from_text(hostname).to_wire()
+        except dns.exception.DNSException as exc:
+            raise ZoneError(f"{where}: bad hostname {hostname!r}: {exc}") from None
+    return owner.lower()
 
 
 def _table_address(where: str, address: str, rtype: str) -> tuple[int, int, bytes]:
@@ -114,41 +251,117 @@ def _table_address(where: str, address: str, rtype: str) -> tuple[int, int, byte
     return rdtype, TABLE_TTL, wire
 
 
-def _read(path: Path) -> str:
+def _one_source_each(zones: list[ZoneData]) -> None:
+    """No zone twice, and no table name inside a zone a file serves."""
+    by_apex: dict[bytes, ZoneData] = {}
+    for zone in zones:
+        apex = zone.origin.to_digestable()
+        if apex in by_apex:
+            raise ZoneError(f"{zone.source}: zone {zone.origin} is already served from {by_apex[apex].source}")
+        by_apex[apex] = zone
+    for table in (zone for zone in zones if zone.lines):
+        for key, where in table.lines.items():
+            pos = 0
+            while key[pos]:
+                inside = by_apex.get(key[pos:])
+                if inside is not None and inside is not table:
+                    raise ZoneError(f"{where}: {name_text(key)} is inside the zone {inside.origin} that "
+                                    f"{inside.source} serves: serve a name from one source")
+                pos += key[pos] + 1
+
+def _bad_record(entry: Entry, exc: Exception) -> MasterFileError:
+    """Any error dnspython raised on a record's rdata, as one line naming the record."""
+    detail = str(exc) or type(exc).__name__
+    return MasterFileError(f"{entry.where}: bad {dns.rdatatype.to_text(entry.rdtype)} record: {detail}")
+
+
+ADDRESS_CODES = {code: (text, family) for text, (code, family) in ADDRESS_TYPES.items()}
+
+
+def _address_wire(entry: Entry) -> bytes:
+    """The wire form of a plain A or AAAA record's address."""
+    text, family = ADDRESS_CODES[entry.rdtype]
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ZoneError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ZoneError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return socket.inet_pton(family, entry.rdata[0])
+    except OSError:
+        return parse_address(entry.where, text, entry.rdata[0])[1]     # raises with the message
 
 
-def _records(text: str) -> list[str]:
-    """Lines that hold records or directives, without comments or blank lines."""
-    lines = (line.split(";", 1)[0].rstrip() for line in text.splitlines())
-    return [line for line in lines if line.strip()]
+class _TokenList(dns.tokenizer.Tokenizer):
+    """dnspython's tokenizer over tokens already split (by :mod:`resolver.ts.master_file`), so
+    that an rdata's text is not scanned a character at a time a second time. Quoted tokens
+    keep their quotes; escapes stay in place for dnspython to read, as its own tokenizer leaves them."""
+
+    def __init__(self) -> None:     # noqa: D107 - no file: tokens come from load()
+        self.tokens: list[str] = []
+        self.pos = 0
+        self.ungotten_token = None
+        self.idna_codec = dns.name.IDNA_DEFAULT
+        self.filename = "<rdata>"
+        self.line_number = 1
+        self.absolute_names: dict[str, dns.name.Name] = {}
+        self.relative_names: dict[str, dns.name.Name] = {}
+        self.origin: dns.name.Name | None = None     # what relative_names are relative to
+
+    def load(self, tokens: list[str]) -> _TokenList:
+        """Start over on ``tokens``; returns itself."""
+        self.tokens, self.pos, self.ungotten_token = tokens, 0, None
+        return self
+
+    def get(self, want_leading: bool = False, want_comment: bool = False) -> dns.tokenizer.Token:
+        if self.ungotten_token is not None:
+            token, self.ungotten_token = self.ungotten_token, None
+            return token
+        if self.pos == len(self.tokens):
+            return dns.tokenizer.Token(dns.tokenizer.EOF)
+        text = self.tokens[self.pos]
+        self.pos += 1
+        if text[0] == '"':
+            return dns.tokenizer.Token(dns.tokenizer.QUOTED_STRING, text[1:-1], "\\" in text)
+        return dns.tokenizer.Token(dns.tokenizer.IDENTIFIER, text, "\\" in text)
+
+    def as_name(self, token: dns.tokenizer.Token, origin: dns.name.Name | None = None, relativize: bool = False,
+                relativize_to: dns.name.Name | None = None) -> dns.name.Name:
+        """dnspython's reading of a name, remembered: a zone names the same targets and signers
+        again and again. Only absolute names are made (the zone is read with relativize off)."""
+        if token.value.endswith(".") and token.is_identifier():
+            names = self.absolute_names
+        else:
+            if origin is not self.origin:
+                self.relative_names, self.origin = {}, origin
+            names = self.relative_names
+        name = names.get(token.value)
+        if name is None:
+            name = names[token.value] = super().as_name(token, origin, relativize, relativize_to)
+        return name
 
 
-def _leading_origin(text: str) -> dns.name.Name | None:
-    """The name of a ``$ORIGIN`` that comes before every record."""
-    for line in _records(text):
-        if _ORIGIN_LINE.match(line):
-            tokens = line.split()
+def _signature_times(tokens: list[str]) -> list[str]:
+    """RRSIG and SIG times written as YYYYMMDDHHmmSS after 2106 as the 32-bit numbers they
+    stand for: serial number arithmetic wraps them (RFC 4034 3.1.5), as NSD reads them."""
+    tokens = list(tokens)
+    for index in (4, 5):
+        if index < len(tokens) and len(tokens[index]) == 14 and tokens[index] >= "2106" and tokens[index].isdigit():
+            text = tokens[index]
             try:
-                return dns.name.from_text(tokens[1]) if len(tokens) > 1 else None
-            except dns.exception.DNSException:
-                return None
-        if not line.startswith("$"):
-            return None
-    return None
+                seconds = calendar.timegm(time.strptime(text, "%Y%m%d%H%M%S"))
+            except ValueError:
+                continue            # dnspython names the bad time
+            if seconds >= 2**32:
+                tokens[index] = str(seconds % 2**32)
+    return tokens
 
 
-def _origin_from_first_record(text: str) -> dns.name.Name | None:
-    for line in _records(text):
-        if line.startswith("$"):
+def _first_owner(text: str) -> dns.name.Name | None:
+    """The owner of the file's first record when that record is an SOA written absolute,
+    with nothing but ``$TTL`` before it."""
+    for line in text.split("\n"):
+        content = line.split(";", 1)[0]
+        tokens = content.split()
+        if not tokens or tokens[0].upper() == "$TTL":
             continue
-        owner = line.split()[0]
-        if line[0].isspace() or not owner.endswith("."):
+        owner = tokens[0]
+        if content[0] in " \t$" or not owner.endswith(".") or "SOA" not in (t.upper() for t in tokens[1:4]):
             return None
         try:
             return dns.name.from_text(owner)

@@ -8,7 +8,6 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from resolver.ts.address_lines import split_master_file
 from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneData, ZoneError, load_zone_file
 
@@ -65,13 +64,15 @@ def test_fast_path_answers_like_the_general_path(tmp_path, name, rdtype):
         assert text(answer(fast, name, rdtype, **kw)) == text(answer(general, name, rdtype, **kw))
 
 
-def test_plain_lines_are_taken_and_the_rest_keeps_its_line_numbers():
-    rest, records = split_master_file(HEAD + BODY, "fast.test.", "z")
-    assert rest.count("\n") == (HEAD + BODY).count("\n")
-    assert b"\x03www\x04fast\x04test\x00" in records and len(records[b"\x03www\x04fast\x04test\x00"]) == 3
-    # The inheriting TXT line now names its owner, since the A lines before it are gone.
-    assert 'www.fast.test. IN TXT "inherits www"' in rest
-    assert "alias IN CNAME target" in rest
+def test_plain_addresses_are_kept_compact_and_other_records_go_to_dnspython(tmp_path):
+    path = tmp_path / "fast.test.zone"
+    path.write_text(HEAD + BODY)
+    data = load_zone_file(path)
+    assert len(data.addresses[b"\x04deep\x01a\x01b\x04fast\x04test\x00"]) == 1
+    # www has a TXT record too: all of its records are kept in the zone, none in the compact table.
+    assert b"\x03www\x04fast\x04test\x00" not in data.addresses
+    www = data.zone.get_node("www.fast.test.")
+    assert {rds.rdtype for rds in www} == {dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT}
 
 
 def test_a_bad_address_names_its_line(tmp_path):
@@ -97,17 +98,11 @@ def test_a_large_address_set_still_truncates_properly(tmp_path):
     assert len(full.answer[0]) == 59
 
 
-def test_without_ttl_directive_the_whole_file_goes_to_dnspython():
-    text = "$ORIGIN x.test.\n@ 60 IN SOA a b 1 2 3 4 5\nwww IN A 192.0.2.1\n"
-    rest, records = split_master_file(text, "x.test.", "z")
-    assert rest == text and not records
-
-
 @pytest.mark.parametrize("body,message", [
-    ("www IN CNAME a\nwww IN A 192.0.2.1\n", r"fast.test.zone: www.fast.test. has a CNAME and other data"),
-    ("www IN A 192.0.2.1\nwww IN CNAME a\n", r"fast.test.zone: www.fast.test. has a CNAME and other data"),
-    ("www 4294967296 IN A 192.0.2.1\n", r"fast.test.zone:5: TTL 4294967296 is over the largest allowed"),
-    ('www 2147483648 IN TXT "x"\n', r"fast.test.zone:5: TTL 2147483648 is over the largest allowed"),
+    ("www IN CNAME a\nwww IN A 192.0.2.1\n", r"fast.test.zone:6: www.fast.test. has a CNAME and other data"),
+    ("www IN A 192.0.2.1\nwww IN CNAME a\n", r"fast.test.zone:6: www.fast.test. has a CNAME and other data"),
+    ("www 4294967296 IN A 192.0.2.1\n", r"fast.test.zone:5: TTL 4294967296 does not fit in 32 bits"),
+    ('www 4294967296 IN TXT "x"\n', r"fast.test.zone:5: TTL 4294967296 does not fit in 32 bits"),
     ("other.test. IN A 192.0.2.1\n", r"fast.test.zone:5: other.test. is outside the zone fast.test."),
     ('other.test. IN TXT "x"\n', r"fast.test.zone:5: other.test. is outside the zone fast.test."),
 ])

@@ -1,0 +1,309 @@
+"""Reading the text of RFC 1035 master files (section 5.1) as NSD, BIND and Knot read it.
+
+:func:`read_entries` turns a file, and the files it ``$INCLUDE``\\ s, into one
+:class:`Entry` per resource record: its owner in wire form (letter case kept),
+TTL, type and rdata tokens, and where it was written. What the records mean,
+and whether the zone they make is sound, is :mod:`resolver.ts.zones`' part.
+
+What is read:
+
+* ``$ORIGIN name``: an absolute name, ``@`` (the current origin) or a name
+  relative to the current origin, as BIND and Knot take it (NSD 4.6 takes only
+  absolute ones);
+* ``$TTL ttl``, TTLs with units (``1h30m``, as BIND) on records and ``$TTL``;
+  a record without a TTL and no ``$TTL`` before it gets 3600, NSD's default;
+* ``$INCLUDE file [origin]``: the path relative to the including file, the
+  origin absolute or relative; the origin and last owner come back afterwards
+  (RFC 1035 5.1);
+* ``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs`` with ``$``,
+  ``${offset,width,base}`` and ``\\$`` (BIND's syntax; NSD 4.6 has no ``$GENERATE``);
+* owners left out (a line starting with a blank inherits the last owner),
+  ``@``, relative and escaped names (``\\.``, ``\\DDD``, ``\\X``), TTL and class in
+  either order, comments, quoted strings and parentheses over several lines.
+
+Errors are :class:`MasterFileError`, whose text is ``FILE:LINE: what is wrong``
+for the line where the record starts.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.ttl
+
+from .address_lines import name_to_wire
+
+DEFAULT_TTL = 3600          # NSD's TTL for a record without one and no $TTL before it
+MAX_TTL = 2**32 - 1         # TTLs are 32 bits; RFC 2181 8 keeps 2^31 and up for resolvers to treat as 0
+MAX_INCLUDE_DEPTH = 10      # $INCLUDE inside $INCLUDE, as deep as NSD goes
+CLASSES = frozenset({"IN", "CH", "CS", "HS", "NONE", "ANY"})
+_SPECIAL = re.compile(r'["();\\]')
+_TOKEN = re.compile(r'\s*(?:(;.*)|("(?:[^"\\]|\\.)*")|([()])|((?:[^\s"();\\]|\\.)+)|(\S))', re.DOTALL)
+_GENERATE_RANGE = re.compile(r"^(\d+)-(\d+)(?:/(\d+))?$")
+_GENERATE_DOLLAR = re.compile(r"\\\$|\$\$|\$(?:\{(-?\d+)(?:,(\d+)(?:,([doxXnN]))?)?\})?")
+
+
+class MasterFileError(ValueError):
+    """A master file that cannot be read; the text is ``FILE:LINE: what is wrong``."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """One resource record as written: rdata still as tokens (quoted ones keep their quotes)."""
+
+    owner: bytes                # wire form, letter case as written
+    ttl: int
+    rdtype: int
+    rdata: list[str]
+    origin: dns.name.Name       # for relative names in the rdata
+    file: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class _State:
+    """What a file carries from line to line: origin, $TTL, last owner, last TTL written."""
+
+    origin: dns.name.Name | None
+    origin_wire: bytes | None
+    default_ttl: int | None = None
+    owner: bytes | None = None
+
+    def set_origin(self, origin: dns.name.Name) -> None:
+        self.origin, self.origin_wire = origin, origin.to_wire()
+
+
+def read_entries(path: Path, text: str, origin: dns.name.Name | None) -> Iterator[Entry]:
+    """Every record of the master file at ``path`` (whose ``text`` is given), in file order,
+    included files in place.
+
+    ``origin`` is the origin before any ``$ORIGIN`` (NSD's zone name from its
+    configuration); None when unknown, so that a relative name before the first
+    ``$ORIGIN`` is an error. Raises :class:`MasterFileError`.
+    """
+    state = _State(None, None)
+    if origin is not None:
+        state.set_origin(origin)
+    yield from _read_lines(text.split("\n"), path, state, 0)
+
+
+def read_text(path: Path, where: str | None = None) -> str:
+    """The text of a file, or :class:`MasterFileError` naming it (and ``where`` it was included)."""
+    prefix = f"{where}: " if where else ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MasterFileError(f"{prefix}{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MasterFileError(f"{prefix}{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _read_lines(lines: list[str], path: Path, state: _State, depth: int) -> Iterator[Entry]:
+    name = str(path)
+    index = 0
+    while index < len(lines):
+        start = index
+        line = lines[index]
+        index += 1
+        if _SPECIAL.search(line) is None:
+            tokens = line.split()
+        else:
+            tokens, index = _tokens(lines, start, name)
+        if not tokens:
+            continue
+        where = f"{name}:{start + 1}"
+        if tokens[0].startswith("$"):
+            yield from _directive(tokens, state, path, where, depth)
+            continue
+        inherits = line[0] in " \t"
+        yield _entry(tokens if inherits else tokens[1:], None if inherits else tokens[0], state, name, start + 1)
+
+
+def _tokens(lines: list[str], start: int, name: str) -> tuple[list[str], int]:
+    """The tokens of the record starting at line ``start`` (comments dropped, parentheses
+    joining lines), and the index of the line after it."""
+    tokens: list[str] = []
+    depth = 0
+    index = start
+    while True:
+        if index == len(lines):
+            raise MasterFileError(f"{name}:{start + 1}: '(' is never closed")
+        for match in _TOKEN.finditer(lines[index]):
+            comment, quoted, paren, word, stray = match.groups()
+            if quoted is not None or word is not None:
+                tokens.append(quoted if quoted is not None else word)
+            elif paren == "(":
+                depth += 1
+            elif paren == ")":
+                depth -= 1
+                if depth < 0:
+                    raise MasterFileError(f"{name}:{index + 1}: ')' without '('")
+            elif stray is not None:
+                problem = "a quoted string is not closed" if stray == '"' else f"stray {stray!r}"
+                raise MasterFileError(f"{name}:{index + 1}: {problem}")
+        index += 1
+        if depth == 0:
+            return tokens, index
+
+
+def _entry(tokens: list[str], owner_text: str | None, state: _State, name: str, line: int) -> Entry:
+    """One record line: ``[owner] [ttl] [class] type rdata`` (TTL and class in either order)."""
+    where = f"{name}:{line}"
+    if owner_text is None:
+        if state.owner is None:
+            raise MasterFileError(f"{where}: the line starts blank but no owner came before it")
+        owner = state.owner
+    else:
+        owner = state.owner = owner_wire(owner_text, state, where)
+    ttl = None
+    rdclass = None
+    pos = 0
+    while pos < len(tokens) - 1 and pos < 2:
+        token = tokens[pos]
+        if token[0].isdigit() and ttl is None:
+            ttl = parse_ttl(token, where)
+        elif rdclass is None and (token.upper() in CLASSES or token.upper().startswith("CLASS")):
+            rdclass = token.upper()
+            if rdclass != "IN":
+                raise MasterFileError(f"{where}: class {token} is not served; only class IN is")
+        else:
+            break
+        pos += 1
+    if pos >= len(tokens):
+        raise MasterFileError(f"{where}: no record type")
+    if ttl is None:
+        ttl = DEFAULT_TTL if state.default_ttl is None else state.default_ttl
+    assert state.origin is not None     # owner_wire found one
+    return Entry(owner, ttl, record_type(tokens[pos], where), tokens[pos + 1:], state.origin, name, line)
+
+
+_TYPES: dict[str, int] = {}
+
+
+def record_type(token: str, where: str) -> int:
+    """The type code of a type mnemonic (or ``TYPEnnn``); meta types (RFC 6895 3.1) are refused."""
+    rdtype = _TYPES.get(token)
+    if rdtype is None:
+        try:
+            rdtype = dns.rdatatype.from_text(token)
+        except dns.exception.DNSException:
+            raise MasterFileError(f"{where}: unknown record type {token!r}") from None
+        if dns.rdatatype.is_metatype(rdtype) or rdtype == 0:
+            raise MasterFileError(f"{where}: {token} is not a type of data a zone holds")
+        _TYPES[token] = rdtype
+    return rdtype
+
+
+def parse_ttl(token: str, where: str) -> int:
+    """A TTL in seconds, digits or with units (``1w2d``); above 2^32 - 1 is an error (as BIND and Knot)."""
+    try:
+        ttl = int(token) if token.isdigit() else dns.ttl.from_text(token)
+    except dns.exception.DNSException:
+        raise MasterFileError(f"{where}: bad TTL {token!r}") from None
+    if ttl > MAX_TTL:
+        raise MasterFileError(f"{where}: TTL {token} does not fit in 32 bits")
+    return ttl
+
+
+def owner_wire(text: str, state: _State, where: str) -> bytes:
+    """The wire form of an owner (or ``$ORIGIN``) name, relative to the current origin."""
+    if "\\" not in text:
+        if text == "@" and state.origin_wire is not None:
+            return state.origin_wire
+        wire = name_to_wire(text, state.origin_wire)
+        if wire is not None:
+            return wire
+    return parse_name(text, state, where).to_wire()
+
+
+def parse_name(text: str, state: _State, where: str) -> dns.name.Name:
+    """A name in presentation form (escapes allowed), relative to the current origin."""
+    if state.origin is None and not text.endswith("."):
+        raise MasterFileError(f"{where}: {text!r} is relative, and no $ORIGIN came before it "
+                              "(nor does the file's name give one)")
+    try:
+        return dns.name.from_text(text, state.origin)
+    except dns.exception.DNSException as exc:
+        raise MasterFileError(f"{where}: bad name {text!r}: {exc}") from None
+
+
+def _directive(tokens: list[str], state: _State, path: Path, where: str, depth: int) -> Iterator[Entry]:
+    keyword = tokens[0].upper()
+    if keyword == "$ORIGIN" and len(tokens) == 2:
+        state.set_origin(parse_name(tokens[1], state, where))
+    elif keyword == "$TTL" and len(tokens) == 2:
+        state.default_ttl = parse_ttl(tokens[1], where)
+    elif keyword == "$INCLUDE" and len(tokens) in (2, 3):
+        yield from _include(tokens[1:], state, path, where, depth)
+    elif keyword == "$GENERATE" and len(tokens) >= 4:
+        yield from _generate(tokens[1:], state, str(path), int(where.rsplit(":", 1)[1]))
+    elif keyword in ("$ORIGIN", "$TTL", "$INCLUDE", "$GENERATE"):
+        raise MasterFileError(f"{where}: {keyword} takes {_DIRECTIVE_ARGUMENTS[keyword]}")
+    else:
+        raise MasterFileError(f"{where}: unknown directive {tokens[0]}")
+
+
+_DIRECTIVE_ARGUMENTS = {"$ORIGIN": "one name", "$TTL": "one TTL", "$INCLUDE": "a file name and an optional origin",
+                        "$GENERATE": "a range, an owner, an optional TTL and class, a type and rdata"}
+
+
+def _include(arguments: list[str], state: _State, path: Path, where: str, depth: int) -> Iterator[Entry]:
+    """``$INCLUDE file [origin]``: the file read in place; origin and owner restored after (RFC 1035 5.1)."""
+    if depth >= MAX_INCLUDE_DEPTH:
+        raise MasterFileError(f"{where}: $INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (does it include itself?)")
+    target = path.parent / arguments[0].strip('"')
+    inner = _State(state.origin, state.origin_wire, state.default_ttl, state.owner)
+    if len(arguments) == 2:
+        inner.set_origin(parse_name(arguments[1], state, where))
+    yield from _read_lines(read_text(target, where).split("\n"), target, inner, depth + 1)
+    state.default_ttl = inner.default_ttl
+
+
+def _generate(arguments: list[str], state: _State, name: str, line: int) -> Iterator[Entry]:
+    """``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs``, one record per number (BIND)."""
+    where = f"{name}:{line}"
+    match = _GENERATE_RANGE.match(arguments[0])
+    if match is None:
+        raise MasterFileError(f"{where}: bad $GENERATE range {arguments[0]!r} (start-stop or start-stop/step)")
+    start, stop, step = int(match[1]), int(match[2]), int(match[3] or 1)
+    if stop < start or step < 1:
+        raise MasterFileError(f"{where}: bad $GENERATE range {arguments[0]!r}")
+    lhs, rest = arguments[1], arguments[2:]
+    for number in range(start, stop + 1, step):
+        tokens = [_substitute(token, number, where) for token in rest]
+        yield _entry(tokens, _substitute(lhs, number, where), state, name, line)
+
+
+def _substitute(template: str, number: int, where: str) -> str:
+    """``$`` and ``${offset,width,base}`` in a $GENERATE template replaced for ``number``."""
+    if "$" not in template:
+        return template
+
+    def one(match: re.Match) -> str:
+        text = match[0]
+        if text in ("\\$", "$$"):
+            return "$"
+        offset, width, base = int(match[1] or 0), int(match[2] or 0), match[3] or "d"
+        value = number + offset
+        if value < 0:
+            raise MasterFileError(f"{where}: $GENERATE offset makes {value}, below zero")
+        if base in "nN":
+            return _nibbles(value, width, base == "N")
+        return format(value, f"0{width}{base}")
+    return _GENERATE_DOLLAR.sub(one, template)
+
+
+def _nibbles(value: int, width: int, upper: bool) -> str:
+    """BIND's ``n`` format: hex digits in reverse order, dot-separated (for ip6.arpa names)."""
+    digits = format(value, "X" if upper else "x")[::-1]
+    digits = digits.ljust(max(width, 1), "0") if width else digits
+    return ".".join(digits[:width] if width else digits)

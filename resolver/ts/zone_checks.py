@@ -1,0 +1,94 @@
+"""The checks every zone passes while it is read, whatever path its records take.
+
+NSD 4.6 refuses a zone file with records outside the zone, a second SOA
+(identical or not, at the apex or below it), two different CNAMEs at one name,
+or a CNAME beside other data; DNSSEC records (RRSIG, NSEC, NSEC3) may stand
+beside a CNAME (RFC 4035 2.5). :class:`ZoneChecks` refuses the same, each
+with one line naming the record that breaks the rule: ``FILE:LINE: what is wrong``.
+
+The zone's apex is the owner of its SOA. Records before the SOA are checked
+when it comes, so a file need not start at the apex.
+"""
+from __future__ import annotations
+
+import dns.name
+import dns.rdata
+import dns.rdatatype
+
+BESIDE_CNAME = frozenset({dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
+
+
+class ZoneCheckError(ValueError):
+    """A record that breaks a rule of zones; the text is ``FILE:LINE: what is wrong``."""
+
+
+def name_text(wire: bytes) -> str:
+    """A wire name in presentation form, escapes included (for messages)."""
+    return dns.name.from_wire(wire, 0)[0].to_text()
+
+
+class ZoneChecks:
+    """The rules, fed one record at a time by :mod:`resolver.ts.zones`."""
+
+    def __init__(self) -> None:
+        self.apex: bytes | None = None          # lower-case wire form, from the SOA
+        self.soa_where = ""
+        self.cnames: dict[bytes, dns.rdata.Rdata] = {}
+        self._before_soa: list[tuple[bytes, str]] = []
+
+    def owner(self, key: bytes, where: str) -> None:
+        """A record's owner (lower-case wire) must be at or below the apex."""
+        if self.apex is None:
+            self._before_soa.append((key, where))
+        elif not self.inside(key):
+            self._outside(key, where)
+
+    def inside(self, key: bytes) -> bool:
+        """Whether a lower-case wire name is at or below the apex (on a label boundary)."""
+        assert self.apex is not None
+        if not key.endswith(self.apex):
+            return False
+        cut = len(key) - len(self.apex)
+        pos = 0
+        while pos < cut:
+            pos += key[pos] + 1
+        return pos == cut
+
+    def _outside(self, key: bytes, where: str) -> None:
+        raise ZoneCheckError(f"{where}: {name_text(key)} is outside the zone {name_text(self.apex or b'')}")
+
+    def soa(self, key: bytes, where: str) -> None:
+        """The first SOA sets the apex (and checks the records before it); any other is refused."""
+        if self.apex is not None:
+            place = "another SOA at the apex" if key == self.apex else f"an SOA at {name_text(key)}, below the apex"
+            raise ZoneCheckError(f"{where}: {place} {name_text(self.apex)}, whose SOA is at {self.soa_where} "
+                                 "(a zone has one SOA)")
+        self.apex, self.soa_where = key, where
+        for earlier, earlier_where in self._before_soa:
+            if not self.inside(earlier):
+                self._outside(earlier, earlier_where)
+        self._before_soa.clear()
+
+    def cname(self, key: bytes, rdata: dns.rdata.Rdata, other_data: bool, where: str) -> None:
+        """A CNAME: none different before it at the name, and no other data there (RFC 1034 3.6.2)."""
+        known = self.cnames.get(key)
+        if known is not None and known != rdata:
+            raise ZoneCheckError(f"{where}: a second CNAME at {name_text(key)} (one name, one CNAME: RFC 2181 10.1)")
+        if other_data:
+            self._beside(key, where)
+        self.cnames[key] = rdata
+
+    def other(self, key: bytes, rdtype: int, where: str) -> None:
+        """Data of another type: not at a name with a CNAME (DNSSEC records aside)."""
+        if rdtype not in BESIDE_CNAME and key in self.cnames:
+            self._beside(key, where)
+
+    @staticmethod
+    def _beside(key: bytes, where: str) -> None:
+        raise ZoneCheckError(f"{where}: {name_text(key)} has a CNAME and other data (RFC 1034 3.6.2)")
+
+    def finish(self, source: str) -> bytes:
+        """The apex, once every record is read; a zone without an SOA is refused."""
+        if self.apex is None:
+            raise ZoneCheckError(f"{source}: no SOA record: a zone starts at its SOA (RFC 1035 5.2)")
+        return self.apex

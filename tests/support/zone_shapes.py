@@ -1,0 +1,297 @@
+"""Master files in the shapes NSD, BIND and Knot read, and in shapes they refuse.
+
+Each shape is one zone, written as ``<zone>.zone`` (plus any files it
+includes) into a directory, so that NSD (configured with the zone name from
+the file name, as :mod:`support.nsd` does) and the TS read the same bytes.
+
+* :data:`READ_BY_NSD`: files NSD 4.6 reads; the TS must read them and answer
+  from them as NSD does (``tests/conformance/test_zone_files.py``).
+* :data:`READ_BY_BIND`: BIND and Knot syntax that NSD 4.6 refuses (relative
+  ``$ORIGIN``, ``$GENERATE``, a relative ``$INCLUDE`` origin); the TS reads it.
+* :data:`REFUSED_LIKE_NSD`: files NSD refuses, with the line it names; the TS
+  refuses them at the same line.
+* :data:`REFUSED`: broken files of every other kind; the TS refuses each with
+  one line naming file and line, never a traceback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A zone file (``text``, for the zone ``zone``) and the files it includes (name -> text)."""
+
+    id: str
+    zone: str
+    text: str
+    includes: dict[str, str] = field(default_factory=dict)
+    line: int = 0           # for refused shapes: the line the error names
+    message: str = ""       # for refused shapes: a fragment of the TS's message
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.zone.rstrip('.')}.zone"
+
+    def write(self, directory: Path) -> Path:
+        """Write the file and its includes into ``directory``; returns the zone file's path."""
+        for name, text in self.includes.items():
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(text)
+        path = directory / self.file_name
+        path.write_text(self.text)
+        return path
+
+
+def _head(zone: str) -> str:
+    return f"$ORIGIN {zone}.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
+
+
+READ_BY_NSD = [
+    Shape("origin_root_at_top", "dot.test", """$ORIGIN .
+$TTL 300
+dot.test IN SOA ns1.dot.test. hostmaster.dot.test. 1 7200 900 1209600 300
+         IN NS ns1.dot.test.
+$ORIGIN dot.test.
+ns1 A 192.0.2.53
+www A 192.0.2.1
+"""),
+    Shape("origin_parent_at_top", "child.test", """$ORIGIN test.
+$TTL 300
+child IN SOA ns1.child hostmaster.child 1 7200 900 1209600 300
+      IN NS ns1.child
+ns1.child IN A 192.0.2.53
+www.child IN A 192.0.2.1
+$ORIGIN child.test.
+mail IN A 192.0.2.2
+$ORIGIN @
+ftp IN A 192.0.2.3
+"""),
+    Shape("first_record_not_at_apex", "late.test", """$TTL 300
+www IN A 192.0.2.1
+mail IN MX 10 www
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+"""),
+    Shape("owners_inherited", "inherit.test", """$ORIGIN inherit.test.
+$TTL 300
+@ IN SOA ns1 hostmaster (
+        1       ; serial
+        7200    ; refresh
+        900 1209600 300 )
+  IN NS ns1
+  IN MX 10 mail
+  IN A 192.0.2.10
+ns1 IN A 192.0.2.53
+    IN AAAA 2001:db8::53
+; a comment between an owner's lines
+    IN TXT "ns1's text"
+www IN A 192.0.2.1
+
+    IN A 192.0.2.2
+    600 IN AAAA 2001:db8::1
+    IN 600 TXT "class before TTL"
+mail IN A 192.0.2.25
+"""),
+    Shape("escaped_owners", "escape.test", _head("escape.test") + r"""a\.b IN A 192.0.2.1
+\065bc IN A 192.0.2.2
+\x\y IN TXT "escaped letters"
+sp\032ace IN A 192.0.2.3
+sp\032ace IN TXT "a space in the label"
+dot\.dot.sub IN AAAA 2001:db8::1
+alias IN CNAME a\.b
+tail\. IN A 192.0.2.4
+"""),
+    Shape("obsolete_types", "old.test", _head("old.test") + r"""mb IN MB ns1
+mg IN MG ns1
+mr IN MR ns1
+minfo IN MINFO ns1 hostmaster
+md IN MD ns1
+mf IN MF ns1
+null IN NULL \# 3 010203
+wks IN WKS 192.0.2.1 TCP 25 80
+hinfo IN HINFO "PDP-11" "UNIX"
+"""),
+    Shape("numbers_first_in_rdata", "numbers.test", """$ORIGIN numbers.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 4294967295 7200 900 1209600 300
+  IN NS ns1
+ns1 IN A 192.0.2.53
+mx MX 65535 ns1
+   MX 4294 ns1
+txt TXT 4294967296
+    TXT 2147483648 99999999999
+srv SRV 65535 65535 65535 ns1
+big TYPE65280 \\# 4 ffffffff
+"""),
+    Shape("rrsig_after_2106", "sig.test", _head("sig.test") + """www IN A 192.0.2.1
+www IN RRSIG A 8 3 300 21070101000000 20250101000000 12345 sig.test. AAAA
+txt IN RRSIG TXT 8 3 300 4294967295 0 12345 sig.test. BBBB
+"""),
+    Shape("loc_as_nsd_prints_it", "loc.test", _head("loc.test") + """l1 IN LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
+l2 IN LOC 52 0 0.000 N 4 0 0.000 E 0.00m 1m 10000m 10m
+l3 IN LOC 42 21 54.675 N 71 6 18.343 W 24.12m 30m 10000m 10m
+l4 IN LOC 52 N 4 E 0m
+l5 IN LOC 0 0 0.000 S 0 0 0.000 W -100000.00m 90000000.00m 90000000.00m 90000000.00m
+l6 IN LOC 90 0 0.000 N 180 0 0.000 W 42849672.95m 1m 10000m 10m
+"""),
+    Shape("include_without_origin", "inc.test", """$ORIGIN inc.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns1
+$INCLUDE inc.test.d/hosts.inc
+after IN A 192.0.2.9
+""", {"inc.test.d/hosts.inc": "ns1 IN A 192.0.2.53\nwww IN A 192.0.2.1\n  IN TXT \"included\"\n"}),
+    Shape("include_with_origin", "incorigin.test", """$ORIGIN incorigin.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+$INCLUDE incorigin.test.d/hosts.inc sub.incorigin.test.
+after IN A 192.0.2.9
+""", {"incorigin.test.d/hosts.inc": "@ IN A 192.0.2.10\nwww IN A 192.0.2.1\n"}),
+    Shape("ttl_units", "units.test", """$ORIGIN units.test.
+$TTL 1h
+@ IN SOA ns1 hostmaster 1 2h 15m 2w 5m
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+day 1d IN A 192.0.2.1
+mixed 1w2d3h4m5s IN TXT "a long time"
+"""),
+    Shape("no_ttl_directive", "nottl.test", """$ORIGIN nottl.test.
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ 600 IN NS ns1
+ns1 IN A 192.0.2.53
+www 120 IN A 192.0.2.1
+mail IN A 192.0.2.2
+"""),
+    Shape("quotes_and_parentheses", "quote.test", _head("quote.test") + r"""t1 IN TXT "semi ; colon" "paren ( inside )"
+t2 IN TXT ( "first line"   ; a comment in parentheses
+            "second line" )
+t3 IN TXT "escaped \"quote\"" "back\\slash" "\065\066C"
+t4 IN TXT unquoted words "and quoted"
+t5 IN TXT ""
+"""),
+    Shape("generic_rdata", "generic.test", _head("generic.test") + r"""a IN A \# 4 c0000201
+t IN TXT \# 4 03616263
+u IN TYPE4321 \# 0
+v IN TYPE4322 \# 2 abcd
+"""),
+    Shape("dnssec_beside_cname", "cnamesig.test", _head("cnamesig.test") + """www IN CNAME ns1
+www IN RRSIG CNAME 8 3 300 20300101000000 20250101000000 12345 cnamesig.test. AAAA
+www IN NSEC ns1.cnamesig.test. CNAME RRSIG NSEC
+"""),
+    Shape("duplicates_dropped", "dup.test", _head("dup.test") + """www IN CNAME ns1
+www IN CNAME ns1
+a IN A 192.0.2.1
+a IN A 192.0.2.1
+t IN TXT "same"
+t IN TXT "same"
+"""),
+]
+
+READ_BY_BIND = [
+    Shape("relative_origin", "rel.test", """$ORIGIN test.
+$TTL 300
+rel IN SOA ns1.rel hostmaster.rel 1 7200 900 1209600 300
+    IN NS ns1.rel
+$ORIGIN rel
+ns1 IN A 192.0.2.53
+$ORIGIN sub
+www IN A 192.0.2.1
+"""),
+    Shape("include_relative_origin", "increl.test", _head("increl.test") + "$INCLUDE hosts.inc sub\n",
+          {"hosts.inc": "www IN A 192.0.2.1\n"}),
+    Shape("generate", "gen.test", _head("gen.test") + """$GENERATE 1-4 host$ A 192.0.2.$
+$GENERATE 10-30/10 ${0,3,d}.rev PTR host$.gen.test.
+$GENERATE 1-2 @ TXT "line \\$ $"
+$GENERATE 255-256 h${0,2,x} 60 IN AAAA 2001:db8::${0,4,x}
+"""),
+]
+
+
+def _refused(id: str, zone: str, body: str, line: int, message: str, head: bool = True,
+             includes: dict[str, str] | None = None) -> Shape:
+    text = (_head(zone) if head else "") + body
+    return Shape(id, zone, text, includes or {}, line, message)
+
+
+# Refused by NSD and by the TS, at the same line. _head() is five lines long.
+REFUSED_LIKE_NSD = [
+    _refused("outside_plain_address", "out1.test", "www.other.test. IN A 192.0.2.1\n", 6, "outside the zone out1.test."),
+    _refused("outside_other_type", "out2.test", 'x IN A 192.0.2.1\nwww.other.test. IN TXT "x"\n', 7,
+             "outside the zone out2.test."),
+    _refused("outside_parent_name", "out3.test", "test. IN A 192.0.2.1\n", 6, "outside the zone"),
+    _refused("outside_after_origin", "out4.test", "$ORIGIN elsewhere.test.\nwww IN A 192.0.2.1\n", 7,
+             "www.elsewhere.test. is outside"),
+    _refused("outside_suffix_not_label", "out5.test", "xout5.test. IN A 192.0.2.1\n", 6, "outside the zone"),
+    _refused("outside_before_soa", "out6.test", "$TTL 300\nwww.other.test. IN A 192.0.2.1\n"
+             "out6.test. IN SOA ns1.out6.test. h.out6.test. 1 2 3 4 5\n", 2, "outside the zone out6.test.",
+             head=False),
+    _refused("outside_in_include", "out7.test", "$INCLUDE out7.test.d/inc\n", 2, "outside the zone",
+             includes={"out7.test.d/inc": "ok IN A 192.0.2.1\nwww.other.test. IN A 192.0.2.2\n"}),
+    _refused("outside_without_ttl_directive", "out8.test", "$ORIGIN out8.test.\n@ IN SOA ns1 h 1 2 3 4 5\n"
+             "@ IN NS ns1\nwww.other.test. 60 IN A 192.0.2.1\n", 4, "outside the zone", head=False),
+    _refused("two_cnames", "cname1.test", "www IN CNAME a\nwww IN CNAME b\n", 7, "a second CNAME"),
+    _refused("cname_then_address", "cname2.test", "www IN CNAME a\nwww IN A 192.0.2.1\n", 7, "CNAME and other data"),
+    _refused("address_then_cname", "cname3.test", "www IN A 192.0.2.1\nwww IN CNAME a\n", 7, "CNAME and other data"),
+    _refused("cname_then_txt", "cname4.test", 'www IN CNAME a\n  IN TXT "x"\n', 7, "CNAME and other data"),
+    _refused("cname_at_apex", "cname5.test", "@ IN CNAME elsewhere.test.\n", 6, "CNAME and other data"),
+    _refused("cname_then_key", "cname6.test", "www IN CNAME a\nwww IN KEY 256 3 8 AAAA\n", 7, "CNAME and other data"),
+    _refused("cname_without_ttl_directive", "cname7.test", "$ORIGIN cname7.test.\n@ 60 IN SOA ns1 h 1 2 3 4 5\n"
+             "@ 60 IN NS ns1\nwww 60 IN A 192.0.2.1\nwww 60 IN CNAME a\n", 5, "CNAME and other data", head=False),
+    _refused("second_soa_the_same", "soa1.test", "@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n", 6,
+             "another SOA at the apex"),
+    _refused("second_soa_different", "soa2.test", "@ IN SOA ns2 hostmaster 2 7200 900 1209600 300\n", 6,
+             "another SOA at the apex"),
+    _refused("soa_below_apex", "soa3.test", "sub IN SOA ns1 hostmaster 1 7200 900 1209600 300\n", 6,
+             "an SOA at sub.soa3.test., below the apex"),
+    _refused("class_other_than_in", "class.test", 'www CH TXT "x"\n', 6, "only class IN"),
+    _refused("unknown_type", "type.test", "www IN BOGUS x\n", 6, "unknown record type 'BOGUS'"),
+    _refused("bad_ipv4", "ip4.test", "www IN A 192.0.2.300\n", 6, "'192.0.2.300' is not an IPv4 address"),
+    _refused("bad_ipv6", "ip6.test", "www IN AAAA 2001:db8::g\n", 6, "is not an IPv6 address"),
+]
+
+# Refused by the TS, one line each; NSD accepts some of them with values it made up (noted).
+REFUSED = [
+    _refused("loc_altitude_too_high", "loc1.test", "l IN LOC 0 0 0 N 0 0 0 E 42849673m\n", 6, "bad LOC record"),  # NSD wraps
+    _refused("loc_altitude_too_low", "loc2.test", "l IN LOC 0 0 0 N 0 0 0 E -100001m\n", 6, "bad LOC record"),  # NSD wraps
+    _refused("loc_latitude_over_90", "loc3.test", "l IN LOC 91 0 0 N 0 0 0 E 0m\n", 6, "bad LOC record"),
+    _refused("ttl_over_32_bits", "ttl1.test", "www 4294967296 IN A 192.0.2.1\n", 6, "does not fit in 32 bits"),  # NSD wraps
+    _refused("ttl_directive_over_32_bits", "ttl2.test", "$TTL 4294967296\n", 6, "does not fit in 32 bits"),
+    _refused("ttl_with_bad_unit", "ttl3.test", "www 1x IN A 192.0.2.1\n", 6, "bad TTL"),
+    _refused("bad_base64", "b64.test", "k IN DNSKEY 257 3 8 not*base64\n", 6, "bad DNSKEY record"),
+    _refused("bad_rrsig_time", "sigt.test", "w IN RRSIG A 8 3 300 20301301000000 20250101000000 1 sigt.test. AAAA\n",
+             6, "bad RRSIG record"),
+    _refused("soa_missing_fields", "soaf.test", "$TTL 300\n@ IN SOA ns1 hostmaster 1 2\n", 2, "bad SOA record",
+             head=False),
+    _refused("mx_without_preference", "mx.test", "www IN MX mail\n", 6, "bad MX record"),
+    _refused("extra_rdata", "extra.test", "www IN CNAME a b\n", 6, "bad CNAME record"),
+    _refused("generic_wrong_length", "gen1.test", "x IN TYPE4321 \\# 3 0102\n", 6, "bad TYPE4321 record"),
+    _refused("a6_text_form", "a6.test", "x IN A6 0 2001:db8::1\n", 6, "bad A6 record"),
+    _refused("meta_type", "meta.test", "x IN ANY \\# 0\n", 6, "not a type of data a zone holds"),
+    _refused("unterminated_quote", "quote1.test", 'x IN TXT "open\n', 6, "quoted string is not closed"),
+    _refused("unclosed_parenthesis", "paren1.test", "x IN TXT ( a\n", 6, "'(' is never closed"),
+    _refused("stray_close_parenthesis", "paren2.test", "x IN TXT a )\n", 6, "')' without '('"),
+    _refused("label_too_long", "label.test", "x" * 64 + " IN A 192.0.2.1\n", 6, "bad name"),
+    _refused("name_too_long", "long.test", ".".join(["x" * 60] * 5) + " IN A 192.0.2.1\n", 6, "bad name"),
+    _refused("unknown_directive", "dir.test", "$FOO bar\n", 6, "unknown directive $FOO"),
+    _refused("origin_without_name", "orig.test", "$ORIGIN\n", 6, "$ORIGIN takes one name"),
+    _refused("include_missing", "inc1.test", "$INCLUDE nowhere.inc\n", 6, "cannot read"),
+    _refused("include_loop", "inc2.test", "$INCLUDE inc2.test.d/loop.inc\n", 1, "nested more than 10 deep",
+             includes={"inc2.test.d/loop.inc": "$INCLUDE loop.inc\n"}),
+    _refused("generate_bad_range", "gen2.test", "$GENERATE 5-1 h$ A 192.0.2.$\n", 6, "bad $GENERATE range"),
+    _refused("generate_outside", "gen3.test", "$GENERATE 1-3 h$.other.test. A 192.0.2.$\n", 6, "outside the zone"),
+    _refused("generate_cname_beside", "gen4.test", "$GENERATE 1-3 h$ A 192.0.2.$\nh2 IN CNAME ns1\n", 7,
+             "CNAME and other data"),
+    _refused("owner_missing_on_first_line", "own.test", "$TTL 300\n  IN A 192.0.2.1\n", 2, "no owner came before",
+             head=False),
+    _refused("no_soa", "nosoa.test", "$ORIGIN nosoa.test.\n$TTL 300\n@ IN NS ns1\n", 0, "no SOA record", head=False),
+    _refused("wks_bad_protocol", "wks.test", "w IN WKS 192.0.2.1 NOPROTO 25\n", 6, "bad WKS record"),
+    _refused("caa_bad_flags", "caa.test", 'c IN CAA 256 issue "ca.example"\n', 6, "bad CAA record"),
+    _refused("svcb_bad_key", "svcb.test", "s IN SVCB 1 . bogus=1\n", 6, "bad SVCB record"),
+    _refused("sshfp_bad_hex", "sshfp.test", "s IN SSHFP 1 1 xyz\n", 6, "bad SSHFP record"),
+    _refused("apl_bad", "apl.test", "a IN APL 1:192.0.2.0/99\n", 6, "bad APL record"),
+]

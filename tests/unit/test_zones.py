@@ -1,0 +1,189 @@
+"""Reading master files and tables: every shape NSD, BIND and Knot read, one-line errors for the rest.
+
+The shapes live in :mod:`support.zone_shapes`; ``tests/conformance/test_zone_files.py``
+puts the same files to NSD.
+"""
+from __future__ import annotations
+
+import logging
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from resolver import cli
+from resolver.ts.authority import Authority
+from resolver.ts.server import AuthoritativeServer
+from resolver.ts.zones import ZoneError, load_sources, load_zone_file
+
+from support.zone_shapes import READ_BY_BIND, READ_BY_NSD, REFUSED, REFUSED_LIKE_NSD, Shape
+
+
+def loaded(tmp_path, shape: Shape) -> AuthoritativeServer:
+    return AuthoritativeServer(Authority([load_zone_file(shape.write(tmp_path))]))
+
+
+def ask(server: AuthoritativeServer, name: str, rdtype: str = "A") -> dns.message.Message:
+    reply = server.reply(dns.message.make_query(dns.name.from_text(name), rdtype).to_wire(), stream=True)
+    return dns.message.from_wire(reply)
+
+
+def answer_text(server: AuthoritativeServer, name: str, rdtype: str = "A") -> list[str]:
+    """The answer's records as ``TTL TYPE rdata``, sorted."""
+    reply = ask(server, name, rdtype)
+    return sorted(f"{rrset.ttl} {dns.rdatatype.to_text(rrset.rdtype)} {rd.to_text()}"
+                  for rrset in reply.answer for rd in rrset)
+
+
+@pytest.mark.parametrize("shape", READ_BY_NSD + READ_BY_BIND, ids=lambda s: s.id)
+def test_every_shape_loads_with_its_soa_owner_as_the_zone(tmp_path, shape):
+    data = load_zone_file(shape.write(tmp_path))
+    assert data.origin == dns.name.from_text(shape.zone)
+
+
+def by_id(shapes: list[Shape], id: str) -> Shape:
+    return next(shape for shape in shapes if shape.id == id)
+
+
+@pytest.mark.parametrize("shape_id,name,rdtype,expected", [
+    ("origin_root_at_top", "www.dot.test", "A", ["300 A 192.0.2.1"]),
+    ("origin_parent_at_top", "www.child.test", "A", ["300 A 192.0.2.1"]),
+    ("origin_parent_at_top", "ftp.child.test", "A", ["300 A 192.0.2.3"]),       # $ORIGIN @ keeps child.test.
+    ("first_record_not_at_apex", "mail.late.test", "MX", ["300 MX 10 www.late.test."]),
+    ("owners_inherited", "inherit.test", "A", ["300 A 192.0.2.10"]),
+    ("owners_inherited", "ns1.inherit.test", "TXT", ['300 TXT "ns1\'s text"']),
+    ("owners_inherited", "www.inherit.test", "A", ["300 A 192.0.2.1", "300 A 192.0.2.2"]),
+    ("owners_inherited", "www.inherit.test", "AAAA", ["600 AAAA 2001:db8::1"]),
+    ("owners_inherited", "www.inherit.test", "TXT", ['600 TXT "class before TTL"']),
+    ("escaped_owners", "a\\.b.escape.test", "A", ["300 A 192.0.2.1"]),
+    ("escaped_owners", "abc.escape.test", "A", ["300 A 192.0.2.2"]),            # \065 is A
+    ("escaped_owners", "xy.escape.test", "TXT", ['300 TXT "escaped letters"']),
+    ("escaped_owners", "sp\\032ace.escape.test", "A", ["300 A 192.0.2.3"]),
+    ("escaped_owners", "dot\\.dot.sub.escape.test", "AAAA", ["300 AAAA 2001:db8::1"]),
+    ("escaped_owners", "alias.escape.test", "A", ["300 A 192.0.2.1", "300 CNAME a\\.b.escape.test."]),
+    ("escaped_owners", "tail\\..escape.test", "A", ["300 A 192.0.2.4"]),
+    ("obsolete_types", "minfo.old.test", "MINFO", ["300 MINFO ns1.old.test. hostmaster.old.test."]),
+    ("obsolete_types", "md.old.test", "MD", ["300 MD ns1.old.test."]),
+    ("obsolete_types", "null.old.test", "NULL", ["300 NULL \\# 3 010203"]),
+    ("numbers_first_in_rdata", "mx.numbers.test", "MX", ["300 MX 4294 ns1.numbers.test.", "300 MX 65535 ns1.numbers.test."]),
+    ("numbers_first_in_rdata", "txt.numbers.test", "TXT", ['300 TXT "2147483648" "99999999999"', '300 TXT "4294967296"']),
+    ("rrsig_after_2106", "www.sig.test", "RRSIG",     # 2107-01-01 is past 2^32 seconds: it wraps (RFC 4034 3.1.5)
+     ["300 RRSIG A 8 3 300 19701124173144 20250101000000 12345 sig.test. AAAA"]),
+    ("rrsig_after_2106", "txt.sig.test", "RRSIG",
+     ["300 RRSIG TXT 8 3 300 21060207062815 19700101000000 12345 sig.test. BBBB"]),
+    ("include_without_origin", "www.inc.test", "TXT", ['300 TXT "included"']),
+    ("include_with_origin", "sub.incorigin.test", "A", ["300 A 192.0.2.10"]),
+    ("include_with_origin", "after.incorigin.test", "A", ["300 A 192.0.2.9"]),    # the origin comes back
+    ("ttl_units", "day.units.test", "A", ["86400 A 192.0.2.1"]),
+    ("ttl_units", "ns1.units.test", "A", ["3600 A 192.0.2.53"]),
+    ("ttl_units", "mixed.units.test", "TXT", ['788645 TXT "a long time"']),
+    ("no_ttl_directive", "mail.nottl.test", "A", ["3600 A 192.0.2.2"]),        # NSD's default, not the last TTL
+    ("no_ttl_directive", "www.nottl.test", "A", ["120 A 192.0.2.1"]),
+    ("quotes_and_parentheses", "t1.quote.test", "TXT", ['300 TXT "semi ; colon" "paren ( inside )"']),
+    ("quotes_and_parentheses", "t2.quote.test", "TXT", ['300 TXT "first line" "second line"']),
+    ("quotes_and_parentheses", "t3.quote.test", "TXT", ['300 TXT "escaped \\"quote\\"" "back\\\\slash" "ABC"']),
+    ("generic_rdata", "a.generic.test", "A", ["300 A 192.0.2.1"]),
+    ("generic_rdata", "t.generic.test", "TXT", ['300 TXT "abc"']),
+    ("duplicates_dropped", "a.dup.test", "A", ["300 A 192.0.2.1"]),
+    ("relative_origin", "www.sub.rel.test", "A", ["300 A 192.0.2.1"]),
+    ("include_relative_origin", "www.sub.increl.test", "A", ["300 A 192.0.2.1"]),
+    ("generate", "host4.gen.test", "A", ["300 A 192.0.2.4"]),
+    ("generate", "020.rev.gen.test", "PTR", ["300 PTR host20.gen.test."]),
+    ("generate", "gen.test", "TXT", ['300 TXT "line $ 1"', '300 TXT "line $ 2"']),
+    ("generate", "h100.gen.test", "AAAA", ["60 AAAA 2001:db8::100"]),
+])
+def test_what_each_shape_serves(tmp_path, shape_id, name, rdtype, expected):
+    server = loaded(tmp_path, by_id(READ_BY_NSD + READ_BY_BIND, shape_id))
+    assert answer_text(server, name, rdtype) == expected
+
+
+def test_a_generated_zone_keeps_addresses_compact(tmp_path):
+    shape = by_id(READ_BY_BIND, "generate")
+    data = load_zone_file(shape.write(tmp_path))
+    assert b"\x05host1\x03gen\x04test\x00" in data.addresses
+
+
+@pytest.mark.parametrize("shape", REFUSED_LIKE_NSD + REFUSED, ids=lambda s: s.id)
+def test_refused_shapes_name_file_and_line(tmp_path, shape):
+    path = shape.write(tmp_path)
+    with pytest.raises(ZoneError) as refused:
+        load_zone_file(path)
+    message = str(refused.value)
+    assert "\n" not in message
+    where = f"{shape.file_name}:{shape.line}: " if shape.line else f"{shape.file_name}: "
+    if shape.includes:      # the error is in the included file
+        where = f"{next(iter(shape.includes))}:{shape.line}: "
+    assert where in message and shape.message in message, message
+
+
+@pytest.mark.parametrize("shape", REFUSED_LIKE_NSD + REFUSED, ids=lambda s: s.id)
+def test_the_ts_command_prints_one_line_and_exits_1(tmp_path, capsys, shape):
+    path = shape.write(tmp_path)
+    assert cli.main(["ts", "--listen", "127.0.0.1:0", "--zone", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("resolver ts: error: ") and shape.message in err, err
+
+
+def test_a_ttl_over_2_31_is_served_as_0_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "big.test.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"
+                    "www 2147483648 IN A 192.0.2.2\ntxt 4294967295 IN TXT x\n")
+    with caplog.at_level(logging.WARNING, logger="resolver.ts"):
+        server = AuthoritativeServer(Authority([load_zone_file(path)]))
+    assert answer_text(server, "www.big.test") == ["0 A 192.0.2.2"]
+    assert answer_text(server, "txt.big.test", "TXT") == ['0 TXT "x"']
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}:5: TTL 2147483648 is over 2^31 - 1, served as 0 (RFC 2181 8)",
+        f"{path}:6: TTL 4294967295 is over 2^31 - 1, served as 0 (RFC 2181 8)"]
+
+
+def test_a_zone_without_ns_records_loads_as_nsd_loads_it(tmp_path):
+    path = tmp_path / "nons.test.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\nwww IN A 192.0.2.1\n")
+    server = AuthoritativeServer(Authority([load_zone_file(path)]))
+    assert answer_text(server, "www.nons.test") == ["300 A 192.0.2.1"]
+
+
+# --------------------------------------------------------------------------- tables and zones together
+
+
+def test_tables_merge_and_a_name_in_two_tables_keeps_every_address(tmp_path):
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("www.example.org 192.0.2.1 A\nonly.one.example 192.0.2.10 A\n")
+    two.write_text("WWW.example.org 192.0.2.2 A\nwww.example.org 2001:db8::2 AAAA\nonly.two.example 192.0.2.20 A\n")
+    zones = load_sources([], [one, two])
+    assert len(zones) == 1
+    server = AuthoritativeServer(Authority(zones))
+    assert answer_text(server, "www.example.org") == ["300 A 192.0.2.1", "300 A 192.0.2.2"]
+    assert answer_text(server, "www.example.org", "AAAA") == ["300 AAAA 2001:db8::2"]
+    assert answer_text(server, "only.one.example") == ["300 A 192.0.2.10"]
+    assert answer_text(server, "only.two.example") == ["300 A 192.0.2.20"]
+    assert server.zone_sizes() == {".": 1 + 3}      # the root, and three names
+
+
+def test_a_table_name_inside_a_served_zone_is_refused_with_its_line(tmp_path):
+    table = tmp_path / "t.txt"
+    table.write_text("# names\nwww.example.org 192.0.2.1 A\nwww.Inside.test 192.0.2.2 A\n")
+    zone = tmp_path / "inside.test.zone"
+    zone.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.53\n")
+    with pytest.raises(ZoneError, match=rf"^{table}:3: www.inside.test. is inside the zone inside.test. that "
+                                        rf"{zone} serves: serve a name from one source$"):
+        load_sources([zone], [table])
+
+
+def test_a_zone_from_two_files_is_refused(tmp_path):
+    first, second = tmp_path / "a.zone", tmp_path / "b.zone"
+    for path in (first, second):
+        path.write_text("$ORIGIN same.test.\n$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\n")
+    with pytest.raises(ZoneError, match=rf"^{second}: zone same.test. is already served from {first}$"):
+        load_sources([first, second], [])
+
+
+def test_a_table_hostname_with_escapes_is_read_as_in_master_files(tmp_path):
+    table = tmp_path / "t.txt"
+    table.write_text("a\\.b.example 192.0.2.1 A\n")
+    server = AuthoritativeServer(Authority(load_sources([], [table])))
+    assert answer_text(server, "a\\.b.example") == ["300 A 192.0.2.1"]
+    assert ask(server, "b.example").rcode() == dns.rcode.NXDOMAIN
