@@ -128,7 +128,7 @@ big TYPE65280 \\# 4 ffffffff
 """),
     Shape("rrsig_after_2106", "sig.test", _head("sig.test") + """www IN A 192.0.2.1
 www IN RRSIG A 8 3 300 21070101000000 20250101000000 12345 sig.test. AAAA
-txt IN RRSIG TXT 8 3 300 4294967295 0 12345 sig.test. BBBB
+txt IN RRSIG TXT 8 3 300 21060207062815 19700101000000 12345 sig.test. BBBB
 """),
     Shape("loc_as_nsd_prints_it", "loc.test", _head("loc.test") + """l1 IN LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
 l2 IN LOC 52 0 0.000 N 4 0 0.000 E 0.00m 1m 10000m 10m
