@@ -139,7 +139,7 @@ class _ZoneBuilder:
     def _rdataset(self, key: bytes, owner: bytes, rdtype: int, covers: int) -> dns.rdataset.Rdataset:
         held = self.names.get(key)
         if held is None:
-            held = self.names[key] = (dns.name.from_wire(owner, 0)[0], {})
+            held = self.names[key] = (_wire_name(owner), {})
             for address_type, ttl, wire in self.addresses.pop(key, ()):
                 self._rdataset(key, owner, address_type, 0).add(
                     dns.rdata.from_wire(IN, address_type, wire, 0, len(wire)), ttl)
@@ -273,6 +273,17 @@ def _bad_record(entry: Entry, exc: Exception) -> MasterFileError:
     """Any error dnspython raised on a record's rdata, as one line naming the record."""
     detail = str(exc) or type(exc).__name__
     return MasterFileError(f"{entry.where}: bad {dns.rdatatype.to_text(entry.rdtype)} record: {detail}")
+
+
+def _wire_name(wire: bytes) -> dns.name.Name:
+    """A name from its uncompressed wire form (an owner read by the master file reader)."""
+    labels = []
+    pos = 0
+    while wire[pos]:
+        labels.append(wire[pos + 1:pos + 1 + wire[pos]])
+        pos += wire[pos] + 1
+    labels.append(b"")
+    return dns.name.Name(labels)
 
 
 ADDRESS_CODES = {code: (text, family) for text, (code, family) in ADDRESS_TYPES.items()}
