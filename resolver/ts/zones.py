@@ -69,8 +69,8 @@ class ZoneData:
 def load_zone_file(path: str | Path) -> ZoneData:
     """Read a master file; the zone's name is the owner of its SOA.
 
-    Before any ``$ORIGIN``, relative names are relative to the first record's
-    owner when it is written absolute, else to the file's name
+    Before any ``$ORIGIN``, relative names are relative to the SOA's owner when
+    the file starts with the SOA written absolute, else to the file's name
     (``example.com.zone`` is ``example.com.``), as NSD takes its configured
     zone name. Raises :class:`ZoneError` with one line.
     """

@@ -5,7 +5,7 @@ includes) into a directory, so that NSD (configured with the zone name from
 the file name, as :mod:`support.nsd` does) and the TS read the same bytes.
 
 * :data:`READ_BY_NSD`: files NSD 4.6 reads; the TS must read them and answer
-  from them as NSD does (``tests/conformance/test_zone_files.py``).
+  from them as NSD does (``tests/conformance/test_nsd_zone_files.py``).
 * :data:`READ_BY_BIND`: BIND and Knot syntax that NSD 4.6 refuses (relative
   ``$ORIGIN``, ``$GENERATE``, a relative ``$INCLUDE`` origin); the TS reads it.
 * :data:`REFUSED_LIKE_NSD`: files NSD refuses, with the line it names; the TS

@@ -1,6 +1,6 @@
 """Reading master files and tables: every shape NSD, BIND and Knot read, one-line errors for the rest.
 
-The shapes live in :mod:`support.zone_shapes`; ``tests/conformance/test_zone_files.py``
+The shapes live in :mod:`support.zone_shapes`; ``tests/conformance/test_nsd_zone_files.py``
 puts the same files to NSD.
 """
 from __future__ import annotations
