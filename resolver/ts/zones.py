@@ -111,7 +111,9 @@ class _ZoneBuilder:
             log.warning("%s: TTL %d is over 2^31 - 1, served as 0 (RFC 2181 8)", entry.where, ttl)
             ttl = 0
         rdtype = entry.rdtype
-        if rdtype in ADDRESS_CODES and len(entry.rdata) == 1 and key not in self.names and key[:2] != b"\x01*":
+        # A `*` label anywhere (a wildcard, or a name below one, which makes the wildcard exist)
+        # goes with the general records, where the answers look for wildcards.
+        if rdtype in ADDRESS_CODES and len(entry.rdata) == 1 and key not in self.names and b"\x01*" not in key:
             if key in checks.cnames:
                 checks.other(key, rdtype, entry.where)
             self.addresses.setdefault(key, []).append((rdtype, ttl, _address_wire(entry)))
