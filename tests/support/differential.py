@@ -5,7 +5,8 @@ reference. Three parts:
 
 * :class:`Variant` and :class:`Case`: one query (name, type, class and how it is
   sent) and its exact wire bytes, so both servers get the same bytes, ID included.
-* :func:`exchange`, :func:`tcp_pipeline`: send over UDP or TCP; ``None`` means no reply.
+* :func:`exchange`, :func:`exchange_batch`, :func:`tcp_pipeline`: send over UDP (one query,
+  or many in flight) or TCP; ``None`` means no reply.
 * :func:`fields` and :func:`compare`: what of a reply is compared, and how.
 
 What is compared, and why:
@@ -33,7 +34,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import dns.edns
 import dns.exception
@@ -152,6 +153,54 @@ def exchange(wire: bytes, address: tuple[str, int], tcp: bool = False,
             except ConnectionRefusedError:
                 return None
         return None
+
+
+def exchange_batch(wires: Sequence[bytes], address: tuple[str, int], window: int = 100,
+                   timeout: float = UDP_TIMEOUT, attempts: int = UDP_ATTEMPTS) -> list[bytes | None]:
+    """Many queries over UDP, ``window`` in flight at a time; the replies in query order.
+
+    The queries in one window must have distinct IDs. A reply is taken for the
+    query with its ID and question (or with no question, as error replies may
+    have); queries still unanswered after ``timeout`` are sent again, up to
+    ``attempts`` times, and then get None.
+    """
+    replies: list[bytes | None] = [None] * len(wires)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.connect(address)
+        for start in range(0, len(wires), window):
+            pending = {wires[i][:2]: i for i in range(start, min(start + window, len(wires)))}
+            assert len(pending) == min(window, len(wires) - start), "IDs repeat within a window"
+            for _ in range(attempts):
+                for i in pending.values():
+                    s.send(wires[i])
+                _collect(s, wires, pending, replies, timeout)
+                if not pending:
+                    break
+    return replies
+
+
+def _collect(s: socket.socket, wires: Sequence[bytes], pending: dict[bytes, int],
+             replies: list[bytes | None], timeout: float) -> None:
+    """Read replies for ``pending`` (query ID -> index) into ``replies`` until none is left or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        s.settimeout(left)
+        try:
+            data = s.recv(65535)
+        except (socket.timeout, ConnectionRefusedError):
+            return
+        i = pending.get(data[:2])
+        if i is None or len(data) < 12:
+            continue
+        question = question_bytes(data)
+        if question and question != question_bytes(wires[i]):
+            continue
+        replies[i] = data
+        del pending[data[:2]]
 
 
 def tcp_pipeline(wires: list[bytes], address: tuple[str, int], timeout: float = 5.0,
