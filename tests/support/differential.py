@@ -351,9 +351,14 @@ class Accepted:
     fields: frozenset[str] = field(default_factory=frozenset)
     # When set, only this exact pair of values (reference, ours) is accepted per field.
     values: dict | None = None
+    # When set, a further condition on a difference, given every difference of the same reply.
+    check: Callable[[Diff, Sequence[Diff]], bool] | None = None
 
-    def covers(self, case: Case, diff: Diff) -> bool:
+    def covers(self, case: Case, diff: Diff, others: Sequence[Diff] = ()) -> bool:
+        """Whether this entry accepts ``diff``, one of the differences ``others`` of a reply to ``case``."""
         if diff.field not in self.fields or not self.when(case):
+            return False
+        if self.check is not None and not self.check(diff, others):
             return False
         if self.values is not None and diff.field in self.values:
             return self.values[diff.field] == (diff.left, diff.right)
@@ -362,7 +367,7 @@ class Accepted:
 
 def unexplained(case: Case, diffs: list[Diff], allowed: Iterable[Accepted]) -> list[Diff]:
     allowed = list(allowed)
-    return [d for d in diffs if not any(a.covers(case, d) for a in allowed)]
+    return [d for d in diffs if not any(a.covers(case, d, diffs) for a in allowed)]
 
 
 def mismatch_report(case: Case, diffs: list[Diff], left_name: str, left: bytes | None,

@@ -6,6 +6,7 @@ it answers, and stops it by its PID.
 """
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from support.differential import exchange
 from support.ports import free_port
 
 HOST = "127.0.0.1"
+ZONE_READ_WITH_ERRORS = re.compile(r"zone \S+ file \S+ read with \d+ errors")
 
 
 def zone_origin(path: Path) -> str:
@@ -88,9 +90,18 @@ class Nsd:
                 parts.append(f"--- {path.name}\n{path.read_text(errors='replace')}")
         return "\n".join(parts)
 
+    def load_errors(self) -> list[str]:
+        """NSD's error lines once it has logged that a zone file read with errors, else []."""
+        if not self.logfile.exists():
+            return []
+        errors = [line for line in self.logfile.read_text(errors="replace").splitlines() if " error: " in line]
+        return errors if any(ZONE_READ_WITH_ERRORS.search(line) for line in errors) else []
+
     def start(self, ready_timeout: float = 10.0, attempts: int = 3) -> None:
         """Start NSD and wait until it answers an SOA query for every zone.
 
+        Raises RuntimeError with NSD's error lines as soon as it logs one (a zone
+        it could not read), or with its log after ``ready_timeout`` seconds.
         The port was free when picked; if NSD exits at once because another
         process took it meanwhile, a new port is picked (``attempts`` times).
         """
@@ -116,6 +127,10 @@ class Nsd:
                 if "already in use" in log:
                     raise PortTaken(log)
                 raise RuntimeError(f"nsd exited with {self.proc.returncode}\n{log}")
+            errors = self.load_errors()
+            if errors:
+                self.stop()
+                raise RuntimeError("nsd could not load every zone:\n" + "\n".join(errors))
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"nsd did not answer SOA queries within {ready_timeout} s\n{self.log()}")
