@@ -64,6 +64,7 @@ def chosen_seeds() -> list[int]:
 SEEDS = chosen_seeds()
 ZONES_PER_SEED = int(os.environ.get(ZONES_VARIABLE, DEFAULT_ZONES))
 
+# --------------------------------------------------------------------------- the allow-list
 
 
 def one_rrset(records: object) -> tuple[str, str] | None:
@@ -153,7 +154,7 @@ class Servers:
 def serving(zones: list[Served], nsd_binary: str, workdir: Path) -> Iterator[Servers]:
     """Write ``zones`` to ``workdir``, start NSD on all of them and the TS (a process) on those it
     accepts; both are stopped when the block ends. NSD must load every zone (the generator makes
-    only zones NSD serves): :meth:`Nsd.start` fails with NSD's log otherwise."""
+    only zones NSD serves): :meth:`Nsd.start` fails with its error lines otherwise."""
     paths = {}
     for served in zones:
         paths[served.origin] = workdir / served.filename
