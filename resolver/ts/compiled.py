@@ -37,12 +37,17 @@ running NSD by the differential tests in ``tests/conformance``:
   depend on the length of the question name too, so they are packed on first
   use and kept per length, like NXDOMAIN answers;
 * DNSSEC records are data: RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY and DS are
-  answered when asked for by type, and nothing is added for the DO bit.
+  answered when asked for by type, and nothing is added for the DO bit;
+* names are written in lower case, as NSD stores them: owners, and the names
+  in record data (NS, CNAME, SOA, MX, SRV, PTR, RP, NAPTR, KX, DNAME, ...), all
+  but the signer of RRSIG and SIG and the next name of NSEC. Only where a name
+  compresses against the question does it keep the question's spelling.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import dns.name
 import dns.node
@@ -50,6 +55,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
+import dns.zone
 
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
 from .address_lines import AddressRecords
@@ -68,6 +74,8 @@ ANY_PREFERRED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SO
                            dns.rdatatype.PTR})
 ANY_LAST_RESORT = frozenset({dns.rdatatype.DNSKEY, RRSIG, dns.rdatatype.NSEC})
 OWNER_IS_QUESTION = b"\xc0\x0c"   # a compression pointer to the question name
+# Names in record data that NSD 4.6 keeps as written (its "literal" names); all others it lower-cases.
+KEPT_CASE = {"RRSIG": ("signer",), "SIG": ("signer",), "NSEC": ("next",)}
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,7 @@ class CompiledZone:
 
     def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
         zone = self.zone = data.zone
+        _lower_case_names(zone)
         self.source = data.source or zone.origin.to_text()
         self.apex: dns.name.Name = zone.origin
         self.apex_len = len(wire_key(self.apex))
@@ -144,6 +153,9 @@ class CompiledZone:
         self.nsec3_only_keys = {wire_key(name) for name in self.nsec3_only}
         self.names = existing - self.nsec3_only
         self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
+        # Names in record data and those between them and the apex: where a name covered by a
+        # wildcard ends in one, the answer compresses against the question (see _known_suffix).
+        self._data_names = _names_between(self.apex, _names_in_data(zone))[0] if self.wildcards else {}
         for name in self.names:
             self._compile_name(name, exact, by_name)
         self._compile_addresses(addresses, exact, by_name)
@@ -492,18 +504,98 @@ class CompiledZone:
         wildcard = self.wildcards.get(encloser)
         if wildcard is None:
             return self.negative(len(qname), NXDOMAIN, seeds=_question_seeds(qname, self._soa_name_keys))
-        per_type, other = self._wildcard_answers(wildcard, encloser, len(qname))
+        per_type, other = self._wildcard_answers(wildcard, encloser, len(qname), self._known_suffix(qname, pos))
         return per_type.get(qtype, other)
 
-    def _wildcard_answers(self, wildcard: dns.name.Name, encloser: bytes,
-                          qname_len: int) -> tuple[dict[int, Answer], Answer]:
-        """Answers synthesised from ``*.encloser`` for names of one length (RFC 4592)."""
-        key = ("wildcard", wildcard, qname_len)
+    def _known_suffix(self, qname: bytes, encloser_pos: int) -> dns.name.Name | None:
+        """The longest suffix of a (lower-case wire) question name below its closest encloser
+        (at ``encloser_pos``) that record data names, if any. NSD knows such a name (it is in
+        its domain table) and compresses the data's names against the question's spelling of it."""
+        pos = 0
+        while pos < encloser_pos:
+            name = self._data_names.get(qname[pos:])
+            if name is not None:
+                return name
+            pos += qname[pos] + 1
+        return None
+
+    def _wildcard_answers(self, wildcard: dns.name.Name, encloser: bytes, qname_len: int,
+                          known: dns.name.Name | None) -> tuple[dict[int, Answer], Answer]:
+        """Answers synthesised from ``*.encloser`` for names of one length (RFC 4592) whose
+        longest suffix named in record data (see :meth:`_known_suffix`) is ``known``."""
+        key = ("wildcard", wildcard, qname_len, known)
         if key not in self._cache:
             seeds = suffix_offsets(wildcard.parent(), 12 + qname_len - len(encloser))
+            if known is not None:
+                seeds.update(suffix_offsets(known, 12 + qname_len - len(wire_key(known))))
             seeds[wildcard] = 12    # the wildcard owner becomes the question name
             self._cache[key] = self._answers(wildcard, self.zone.get_node(wildcard), seeds, qname_len)
         return self._cache[key]  # type: ignore[return-value]
+
+
+def _lower_case_names(zone: dns.zone.Zone) -> None:
+    """Write the zone's names in lower case, in place, as NSD 4.6 stores them (its domain
+    table keeps every owner, and every name of record data, lower case).
+
+    The names NSD keeps as written (``KEPT_CASE``: the signer of RRSIG and SIG,
+    the next name of NSEC) are left alone; text such as TXT data is not a name.
+    """
+    zone.origin = _lower(zone.origin)
+    zone.nodes = {_lower(name): _lower_node(node) for name, node in zone.nodes.items()}
+
+
+def _lower_node(node: dns.node.Node) -> dns.node.Node:
+    """The node with the names in its record data in lower case (the same node, changed)."""
+    for i, rds in enumerate(node.rdatasets):
+        lowered = [_lower_rdata(rdata) for rdata in rds]
+        if all(new is old for new, old in zip(lowered, rds)):
+            continue
+        node.rdatasets[i] = dns.rdataset.Rdataset(rds.rdclass, rds.rdtype, rds.covers, rds.ttl)
+        for rdata in lowered:
+            node.rdatasets[i].add(rdata)
+    return node
+
+
+def _names_in_data(zone: dns.zone.Zone) -> Iterator[dns.name.Name]:
+    """Every name in the zone's record data that NSD keeps in its domain table (not ``KEPT_CASE``)."""
+    for node in zone.nodes.values():
+        for rds in node:
+            for rdata in rds:
+                for field in _fields(type(rdata)):
+                    value = getattr(rdata, field)
+                    if isinstance(value, dns.name.Name):
+                        yield value
+                    elif isinstance(value, tuple):
+                        yield from (v for v in value if isinstance(v, dns.name.Name))
+
+
+def _lower_rdata(rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
+    """The record data with its names in lower case; itself when they already are."""
+    changes: dict[str, object] = {}
+    for field in _fields(type(rdata)):
+        value = getattr(rdata, field)
+        if isinstance(value, dns.name.Name):
+            lowered = _lower(value)
+            if lowered is not value:
+                changes[field] = lowered
+        elif isinstance(value, tuple) and value and all(isinstance(v, dns.name.Name) for v in value):
+            names = tuple(_lower(name) for name in value)       # HIP's rendezvous servers
+            if any(new is not old for new, old in zip(names, value)):
+                changes[field] = names
+    return rdata.replace(**changes) if changes else rdata
+
+
+@functools.cache
+def _fields(cls: type[dns.rdata.Rdata]) -> tuple[str, ...]:
+    """The fields of a record data class that may hold names NSD writes in lower case."""
+    kept = KEPT_CASE.get(cls.__name__, ())
+    return tuple(slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ()) if slot not in kept)
+
+
+def _lower(name: dns.name.Name) -> dns.name.Name:
+    """The name in lower case (ASCII letters only, as DNS compares names)."""
+    labels = tuple(label.lower() for label in name.labels)
+    return name if labels == name.labels else dns.name.Name(labels)
 
 
 def _only_nsec3(node: dns.node.Node | None) -> bool:
