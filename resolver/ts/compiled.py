@@ -59,7 +59,8 @@ import dns.zone
 
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
 from .address_lines import AddressRecords
-from .sections import MAX_OPT, Answer, Section, Sections, Seeds, suffix_offsets, wire_key
+from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
+                       wire_key)
 from .zones import ZoneData, ZoneError
 
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -73,7 +74,6 @@ RRSIG = dns.rdatatype.RRSIG
 ANY_PREFERRED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.MX,
                            dns.rdatatype.PTR})
 ANY_LAST_RESORT = frozenset({dns.rdatatype.DNSKEY, RRSIG, dns.rdatatype.NSEC})
-OWNER_IS_QUESTION = b"\xc0\x0c"   # a compression pointer to the question name
 # Names in record data that NSD 4.6 keeps as written (its "literal" names); all others it lower-cases.
 KEPT_CASE = {"RRSIG": ("signer",), "SIG": ("signer",), "NSEC": ("next",)}
 
@@ -238,7 +238,7 @@ class CompiledZone:
             for rdtype, members in rrsets.items():
                 ttl = min(t for t, _ in members)
                 wires = list(dict.fromkeys(w for _, w in members))    # an RRset is a set
-                body = b"".join(OWNER_IS_QUESTION + RR_FIXED.pack(rdtype, 1, ttl, len(w)) + w for w in wires)
+                body = b"".join(QUESTION_POINTER + RR_FIXED.pack(rdtype, 1, ttl, len(w)) + w for w in wires)
                 tail = self._address_tail(qname_len, len(body))
                 answer = Answer(tail.flags, len(wires), tail.nscount, tail.arcount, body + tail.sections)
                 exact[key + rdtype.to_bytes(2, "big")] = answer
@@ -528,8 +528,8 @@ class CompiledZone:
             seeds = suffix_offsets(wildcard.parent(), 12 + qname_len - len(encloser))
             if known is not None:
                 seeds.update(suffix_offsets(known, 12 + qname_len - len(wire_key(known))))
-            seeds[wildcard] = 12    # the wildcard owner becomes the question name
-            self._cache[key] = self._answers(wildcard, self.zone.get_node(wildcard), seeds, qname_len)
+            self._cache[key] = self._answers(QuestionName(wildcard.labels), self.zone.get_node(wildcard), seeds,
+                                             qname_len)
         return self._cache[key]  # type: ignore[return-value]
 
 

@@ -20,9 +20,40 @@ from ..wire import AA, MIN_UDP, NOERROR, QR, RR_FIXED, TC
 
 MAX_MESSAGE = 65535
 MAX_OPT = 11 + 6        # an OPT record with one extended error
+QUESTION_POINTER = b"\xc0\x0c"   # a compression pointer to the question name
 
 Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
 Seeds = dict[dns.name.Name, int]
+
+
+class QuestionName(dns.name.Name):
+    """The name asked, standing for the owner of a wildcard's records in the answers
+    synthesised from them (RFC 4592 3.3.1); made from the wildcard's name.
+
+    It is written as a pointer to the question (so in the question's letter case) and
+    equals only itself. A name in record data spelt as the wildcard (``MX 10 *.b``) is
+    therefore written as that name, not as the question: NSD expands a wildcard into
+    a temporary domain of its own (query.c, answer_authoritative), which no record
+    data names.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def to_wire(self, file=None, compress=None, origin=None, canonicalize=False):  # type: ignore[override]
+        """A pointer to the question into ``file``; without a file, the wildcard's own wire form."""
+        if file is None:
+            return super().to_wire(None, compress, origin, canonicalize)
+        file.write(QUESTION_POINTER)
+        return None
 
 
 class Answer:
