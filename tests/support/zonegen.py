@@ -385,7 +385,10 @@ class _Builder:
         if kind == "a host":
             return self.spell(self.rng.choice(self.hosts))
         if kind == "a wildcard-covered name":
-            return self.spell(self.new_name(1, self.rng.choice(sorted(self.wildcard_parents))))
+            depth = self.rng.choice((1, 2))     # two labels below: NSD names its addresses otherwise
+            if depth == 2:
+                self.shapes.add(f"{rtype} to a name two labels below a wildcard")
+            return self.spell(self.new_name(depth, self.rng.choice(sorted(self.wildcard_parents))))
         if kind == "a name below a cut":
             return self.spell(self.new_name(1, self.rng.choice(sorted(self.cuts))))
         if kind == "an empty non-terminal":
