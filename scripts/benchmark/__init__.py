@@ -25,12 +25,17 @@ the README tells users to run; ``python -m benchmark`` works too with
    always reach the same worker.
 7. Size: load time, resident memory and queries/s of a TS on a 1,000-record
    zone and on a ``--big``-record zone.
+8. Load time: start to first answer and peak memory of a TS on a signed zone
+   (``--signed-names``), a ``$GENERATE 1-N`` zone (``--generate``), and a
+   plain-address and a mixed-type zone of ``--big`` records (``load_zones``).
+
+``--phases`` picks among split (1-6), sizes (7) and loads (8).
 
 Then it prints markdown tables (and appends them to ``--write FILE``).
 Every process it starts runs in its own process group and is stopped at the
 end, on error and on Ctrl-C or SIGTERM too.
 
-Modules: ``workload`` (zones and query files), ``answers`` (asking and
+Modules: ``workload`` (zones and query files), ``load_zones`` (the load test's zones), ``answers`` (asking and
 checking), ``procs`` (processes by PID and group), ``targets`` (TS, LS, NSD,
 dnsdist), ``measure`` (dnsperf and the low-load client), ``machine`` (tools,
 memory, CPU), ``runner`` (the phases), ``report`` (markdown), ``cli`` (flags

@@ -52,8 +52,9 @@ def targets_table(res: Results, args: argparse.Namespace) -> list[str]:
         rows.append(("TS / NSD queries/s", f"{r:.2f}", ">= 0.5", r >= 0.5))
     ours = [s for label, s in load.items() if not label.startswith(("NSD", "dnsdist"))]
     lost = sum(s.lost for s in ours)
-    rows.append(("queries lost by TS and LS (all -q 100 runs)", f"{lost} of {sum(s.sent for s in ours):,}",
-                 "0", lost == 0))
+    if ours:
+        rows.append(("queries lost by TS and LS (all -q 100 runs)", f"{lost} of {sum(s.sent for s in ours):,}",
+                     "0", lost == 0))
     for label, series in res.low_miss.items():
         if label.startswith("LS"):
             p99 = series.percentile_ms(0.99)
@@ -74,8 +75,50 @@ def targets_table(res: Results, args: argparse.Namespace) -> list[str]:
             r = ratio(big.series, small.series if small else None)
             if r is not None:
                 rows.append((f"{name}: queries/s vs {SMALL_ZONE:,}-record zone", f"{r:.2f}", ">= 0.9", r >= 0.9))
+    rows += load_targets(res)
     lines = ["| target | measured | goal | |", "|---|---|---|---|"]
     lines += [f"| {name} | {value} | {goal} | {verdict(ok)} |" for name, value, goal, ok in rows]
+    return lines
+
+
+MIB_PER_MB = 1e6 / 2**20
+
+
+def load_targets(res: Results) -> list[tuple[str, str, str, bool | None]]:
+    """The load-time goals: the signed zone under 1 s; ``$GENERATE`` under 2 s and 100 MB; the
+    mixed zone in at most 3 times the plain zone's time and at most 1.5 GiB (peak)."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    loads = res.loads
+    for kind, seconds in (("signed", 1.0), ("generate", 2.0)):
+        zone = loads.get(kind)
+        if zone is not None:
+            rows.append((f"{zone.label}: load time (start to first answer)",
+                         zone.error or f"{zone.answering_s:.2f} s", f"< {seconds:g} s",
+                         zone.error is None and (zone.answering_s or 0) < seconds))
+    generate = loads.get("generate")
+    if generate is not None and generate.error is None:
+        rows.append((f"{generate.label}: peak memory", f"{(generate.peak_mib or 0) / MIB_PER_MB:.0f} MB",
+                     "< 100 MB", (generate.peak_mib or 0) < 100 * MIB_PER_MB))
+    mixed, plain = loads.get("mixed"), loads.get("plain")
+    if mixed is not None and plain is not None:
+        times = (mixed.answering_s, plain.answering_s)
+        r = times[0] / times[1] if None not in times and times[1] else None
+        rows.append((f"{mixed.label}: load time vs {plain.label}",
+                     mixed.error or plain.error or f"{r:.2f}x ({times[0]:.1f} s / {times[1]:.1f} s)",
+                     "<= 3x", None if r is None else r <= 3))
+        if mixed.error is None:
+            rows.append((f"{mixed.label}: peak memory", f"{(mixed.peak_mib or 0) / 1024:.2f} GiB", "<= 1.5 GiB",
+                         (mixed.peak_mib or 0) <= 1536))
+    return rows
+
+
+def load_table(res: Results) -> list[str]:
+    """One row per zone of the load-time test."""
+    lines = ["| zone | records | generated in | answering after | RSS MiB (peak) |", "|---|---:|---:|---:|---:|"]
+    for zone in res.loads.values():
+        measured = (zone.error + " | " if zone.error else
+                    f"{zone.answering_s:.2f} s | {zone.rss_mib:.0f} ({zone.peak_mib:.0f}) |")
+        lines.append(f"| {zone.label} | {zone.records:,} | {zone.generate_s:.1f} s | {measured}")
     return lines
 
 
@@ -139,7 +182,10 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
         f"- machine: {facts['kernel']}, {facts['cpus']} CPUs ({facts['cpu model']}), Python {facts['python']}",
         f"- tools: dnsperf {tools.versions['dnsperf']}, NSD {tools.versions['nsd']}, "
         f"dnsdist {tools.versions['dnsdist']}; resolver at {facts['commit']}",
-        f"- zone `bench.`: {args.names:,} A records, TS1/NSD1 hold the even-numbered names, TS2/NSD2 the odd "
+    ]
+    if res.split is not None:
+        out += [
+            f"- zone `bench.`: {args.names:,} A records, TS1/NSD1 hold the even-numbered names, TS2/NSD2 the odd "
         f"ones; queries: 45% TS1 names, 45% TS2 names, 10% missing, shuffled (seed {args.seed})",
         f"- load: `dnsperf -c 1 -T 1 -q 100 -l {args.duration:g}`, all targets in alternation, "
         f"{args.rounds} round(s), {p99_how}; low load: one query in flight for "
@@ -148,39 +194,38 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
         "- dnsdist: round robin over the same two backends as the LS, health check `bench. SOA` "
         "(must be NOERROR); TS1 and NSD1 alone are asked the same mix, so about half their answers "
         "are NXDOMAIN by design",
-        "",
-        "### Throughput",
-        "",
-        *throughput_table(res),
-        "",
-        "`NOERROR` is the share of all dnsperf answers that were NOERROR: 90% is right for a frontend "
-        "(everything but the 10% misses). `sample right`: "
-        f"{args.sample} queries before the load runs and {args.sample} others after them, one at a time "
-        "with dnspython; hits must carry the right address, "
-        "misses NXDOMAIN (for TS1/NSD1 alone: their own names right, the rest NXDOMAIN). "
-        "`other load`: CPUs' worth of work done by processes other than this benchmark's during the "
-        "busiest of that target's runs (the machine has "
-        f"{facts['cpus']} CPUs; above about 0.1 the figures of that row are disturbed).",
-        "",
-        "### Targets",
-        "",
-        *targets_table(res, args),
-        "",
-        "### Latency at low load (one query in flight)",
-        "",
-        *low_load_table(res),
-        "",
-        "`added`: the frontend's figure minus that of one backend of its pair asked directly (same mix); "
-        "`misses only`: every backend answers NXDOMAIN.",
-        "",
     ]
+    out.append("")
+    if res.load:
+        out += ["### Throughput", "", *throughput_table(res), "",
+                "`NOERROR` is the share of all dnsperf answers that were NOERROR: 90% is right for a frontend "
+                "(everything but the 10% misses). `sample right`: "
+                f"{args.sample} queries before the load runs and {args.sample} others after them, one at a time "
+                "with dnspython; hits must carry the right address, "
+                "misses NXDOMAIN (for TS1/NSD1 alone: their own names right, the rest NXDOMAIN). "
+                "`other load`: CPUs' worth of work done by processes other than this benchmark's during the "
+                "busiest of that target's runs (the machine has "
+                f"{facts['cpus']} CPUs; above about 0.1 the figures of that row are disturbed).", ""]
+    out += ["### Targets", "", *targets_table(res, args), ""]
+    if res.low:
+        out += ["### Latency at low load (one query in flight)", "", *low_load_table(res), "",
+                "`added`: the frontend's figure minus that of one backend of its pair asked directly (same mix); "
+                "`misses only`: every backend answers NXDOMAIN.", ""]
     if res.sizes:
         out += ["### Zone size (one TS, only existing names asked, `-q 100`)", "", *size_table(res), "",
                 "`listening after`: process start to its `listening on` line; `answering after`: to the first "
                 "right answer for the zone's last name; RSS is VmRSS after loading, peak is VmHWM.", ""]
-    out += ["### Workers", ""]
-    out += [f"Workers: `dnsperf -c {WORKER_CLIENTS} -T 1 -q 100` (several client sockets, which SO_REUSEPORT "
-            "spreads over the workers).", "", *workers_table(res), ""] if res.workers else []
+    if res.loads:
+        out += ["### Load time (one TS per zone, alone)", "", *load_table(res), "",
+                "`answering after`: from process start to the first right answer for a name of the zone; "
+                "RSS is VmRSS then, peak is VmHWM. The signed zone has an A record, its RRSIG and an NSEC3 "
+                "record with its RRSIG per name; the mixed zone has one record in five that is not a plain "
+                "address (MX, TXT, CNAME, a delegation with glue, a wildcard).", ""]
+    if res.load or res.workers or res.workers_note:
+        out += ["### Workers", ""]
+    if res.workers:
+        out += [f"Workers: `dnsperf -c {WORKER_CLIENTS} -T 1 -q 100` (several client sockets, which SO_REUSEPORT "
+                "spreads over the workers).", "", *workers_table(res), ""]
     if res.workers_note:
         out += [res.workers_note.strip(), ""]
     wrong = {label: c for label, c in res.checks.items() if c.wrong}

@@ -15,6 +15,7 @@ from .measure import PerfRun, Series, one_in_flight, percentile, run_dnsperf
 from .procs import Fleet
 from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
                       supports_workers)
+from .load_zones import LoadZone, write_generate_zone, write_mixed_zone, write_plain_zone, write_signed_zone
 from .workload import SplitData, hit_name, make_split, write_queries, write_zone
 
 
@@ -44,6 +45,19 @@ class SizeResult:
 
 
 @dataclass
+class LoadResult:
+    """A TS started on one zone of the load-time test: seconds to write the zone and from process start
+    to the first right answer, resident and peak memory (MiB) once it answers, or the error that stopped it."""
+    label: str
+    records: int
+    generate_s: float
+    answering_s: float | None = None
+    rss_mib: float | None = None
+    peak_mib: float | None = None
+    error: str | None = None
+
+
+@dataclass
 class Results:
     """Everything measured, for the report."""
     split: SplitData | None = None
@@ -54,6 +68,7 @@ class Results:
     workers: dict[str, dict[int, Series]] = field(default_factory=dict)
     workers_note: str = ""
     sizes: list[SizeResult] = field(default_factory=list)
+    loads: dict[str, LoadResult] = field(default_factory=dict)     # by kind: signed, generate, plain, mixed
     health: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -104,7 +119,17 @@ class Bench:
     # -- phases
 
     def run(self) -> Results:
-        """All phases in order; the split-DNS servers are stopped before the size test loads its big zone."""
+        """The phases asked for (``--phases``), in order; each stops its servers before the next starts."""
+        if "split" in self.args.phases:
+            self.run_split()
+        if "sizes" in self.args.phases and self.args.big:
+            self.measure_sizes()
+        if "loads" in self.args.phases:
+            self.measure_loads()
+        return self.results
+
+    def run_split(self) -> None:
+        """The split-DNS phases: answers checked, load and low-load runs, workers."""
         args, res = self.args, self.results
         log(f"generating split zones: {args.names:,} names, {args.queries:,} queries per file")
         split = res.split = make_split(self.workdir, args.names, args.queries, args.sample, args.seed)
@@ -116,9 +141,6 @@ class Bench:
         self.measure_split([ts1, nsd1], frontends, split)
         self.measure_workers(split, (nsd1, nsd2), self.probes())
         self.fleet.stop_all()
-        if args.big:
-            self.measure_sizes()
-        return res
 
     @staticmethod
     def probes() -> list[tuple[str, str]]:
@@ -252,3 +274,42 @@ class Bench:
         log(f"  listening after {result.listening_s:.1f} s, answering after {result.answering_s:.1f} s, "
             f"RSS {result.rss_mib:.0f} MiB (peak {result.peak_mib:.0f} MiB)")
         return server
+
+    def measure_loads(self) -> None:
+        """Load time and memory of a TS on each zone of the load-time test, one TS at a time.
+
+        The signed zone (``--signed-names``), the ``$GENERATE`` zone (``--generate``), and
+        with ``--big`` records the plain-address zone and the mixed-type zone, back to back
+        so that the two see the same machine. A zone whose TS fails is noted and skipped.
+        """
+        args, writers = self.args, []
+        if args.signed_names:
+            writers.append(("signed", lambda path: write_signed_zone(path, args.signed_names, args.seed)))
+        if args.generate:
+            writers.append(("generate", lambda path: write_generate_zone(path, args.generate)))
+        if args.big:
+            writers.append(("plain", lambda path: write_plain_zone(path, args.big)))
+            writers.append(("mixed", lambda path: write_mixed_zone(path, args.big)))
+        for kind, write in writers:
+            started = time.monotonic()
+            zone = write(self.workdir / f"load-{kind}.bench.zone")
+            result = self.results.loads[kind] = LoadResult(zone.label, zone.records, time.monotonic() - started)
+            log(f"load test: {zone.label} ({zone.records:,} records) written in {result.generate_s:.1f} s")
+            self.time_load(zone, result)
+            zone.path.unlink()
+
+    def time_load(self, zone: LoadZone, result: LoadResult) -> None:
+        """Start a TS on ``zone``, time it from process start to its first right answer, read its
+        memory, and stop it; a failure goes into ``result.error``."""
+        try:
+            server = start_ts(self.fleet, f"TS on {zone.label}", zone.path, zone.probe,
+                              load_timeout=self.args.load_timeout)
+        except BenchError as exc:
+            result.error = str(exc).splitlines()[0]
+            log(f"  {result.error}")
+            return
+        result.answering_s = time.monotonic() - server.proc.started
+        result.rss_mib, result.peak_mib, _ = rss_mib(server.proc.pid)
+        log(f"  answering after {result.answering_s:.2f} s, RSS {result.rss_mib:.0f} MiB "
+            f"(peak {result.peak_mib:.0f} MiB)")
+        self.fleet.stop(server.proc)

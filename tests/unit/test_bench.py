@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -44,7 +45,7 @@ def load_package() -> None:
 
 
 load_package()
-from benchmark import answers, cli, machine, measure, report, runner, workload  # noqa: E402
+from benchmark import answers, cli, load_zones, machine, measure, report, runner, workload  # noqa: E402
 
 # --------------------------------------------------------------------------- workload
 
@@ -348,6 +349,61 @@ def test_render_shows_a_size_table_when_sizes_were_measured():
     assert "| 1,000 | 0.1 s | 0.20 s | 0.25 s | 30 (31) | 50,000 | 0 | 1.000 | 1.000 | 0.00 |" in text
     assert "| 1,000,000 | 9.0 s | TS, 1,000,000 records did not print the expected line | | | | | | | |" in text
     assert "| 1,000,000-record zone loads | TS, 1,000,000 records did not print" in text
+
+
+def test_render_without_the_split_phase_has_only_the_load_targets_and_table():
+    res = runner.Results()
+    res.loads = {"signed": runner.LoadResult("signed, 7,000 names", 28_011, 0.1, 2.6, 70.0, 75.0),
+                 "generate": runner.LoadResult("$GENERATE 1-50000", 50_003, 0.0, 0.8, 80.0, 96.0),
+                 "plain": runner.LoadResult("plain addresses, 1,000 records", 1_003, 0.1, 2.0, 30.0, 31.0),
+                 "mixed": runner.LoadResult("mixed types, 1,000 records", 1_000, 0.1, 5.0, 40.0, 41.0)}
+    text = render(res, ["--phases", "loads"])
+    assert [line for line in text.splitlines() if line.startswith("### ")] == [
+        "### Targets", "### Load time (one TS per zone, alone)"]
+    assert "zone `bench.`" not in text and "queries lost" not in text
+    assert "| signed, 7,000 names: load time (start to first answer) | 2.60 s | < 1 s | **FAIL** |" in text
+    assert "| $GENERATE 1-50000: load time (start to first answer) | 0.80 s | < 2 s | PASS |" in text
+    assert "| $GENERATE 1-50000: peak memory | 101 MB | < 100 MB | **FAIL** |" in text     # 96 MiB
+    assert ("| mixed types, 1,000 records: load time vs plain addresses, 1,000 records | 2.50x (5.0 s / 2.0 s) "
+            "| <= 3x | PASS |") in text
+    assert "| plain addresses, 1,000 records | 1,003 | 0.1 s | 2.00 s | 30 (31) |" in text
+
+
+def test_a_zone_that_failed_to_load_fails_its_target():
+    res = runner.Results()
+    res.loads = {"signed": runner.LoadResult("signed, 10 names", 40, 0.1, error="TS exited with 1")}
+    text = render(res, ["--phases", "loads"])
+    assert "| signed, 10 names: load time (start to first answer) | TS exited with 1 | < 1 s | **FAIL** |" in text
+
+
+@pytest.mark.parametrize("text, phases", [("loads", ["loads"]), ("split, sizes", ["split", "sizes"])])
+def test_phases(text: str, phases: list[str]):
+    assert cli.phase_names(text) == phases
+
+
+@pytest.mark.parametrize("text", ["", "load", "split,everything"])
+def test_phases_refused(text: str):
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.phase_names(text)
+
+
+def test_load_zones_are_served_with_the_records_they_count(tmp_path: Path):
+    """Each zone of the load test loads in the TS, with as many records as its writer says and its probe name."""
+    from resolver.ts.zones import load_zone_file
+    zones = [load_zones.write_signed_zone(tmp_path / "signed.zone", 20, 1),
+             load_zones.write_generate_zone(tmp_path / "generate.zone", 30),
+             load_zones.write_plain_zone(tmp_path / "plain.zone", 40),
+             load_zones.write_mixed_zone(tmp_path / "mixed.zone", 200)]
+    for zone in zones:
+        data = load_zone_file(zone.path)
+        general = sum(len(rds) for node in data.zone.nodes.values() for rds in node)
+        assert general + sum(len(records) for records in data.addresses.values()) == zone.records, zone.label
+        probe = dns.name.from_text(zone.probe).to_wire().lower()
+        assert probe in data.addresses or dns.name.from_text(zone.probe) in data.zone.nodes, zone.label
+    mixed = load_zone_file(zones[3].path).zone
+    types = {rds.rdtype for node in mixed.nodes.values() for rds in node}
+    assert {dns.rdatatype.MX, dns.rdatatype.TXT, dns.rdatatype.CNAME, dns.rdatatype.NS} <= types
+    assert any(name.is_wild() for name in mixed.nodes)
 
 
 def test_write_report_starts_a_file_with_the_header_then_appends(tmp_path: Path):
