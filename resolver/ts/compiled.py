@@ -147,6 +147,7 @@ class CompiledZone:
         # names their SOA, NS and glue records write (these compress against the question).
         apex_ns = _names_between(self.apex, (rdata.target for rdata in self.ns or ()))[1]
         self._question_sensitive = tuple(wire_key(name) for name in self._soa_names | apex_ns)
+        self._fast_targets: set[dns.name.Name] = set()
         addresses = self._take_dependent_addresses(data.addresses)
         existing = self._existing_names()
         self.nsec3_only = {name for name in existing if _only_nsec3(zone.get_node(name))}
@@ -156,11 +157,12 @@ class CompiledZone:
         # Names in record data and those between them and the apex: where a name covered by a
         # wildcard ends in one, the answer compresses against the question (see _known_suffix).
         self._data_names = _names_between(self.apex, _names_in_data(zone))[0] if self.wildcards else {}
-        for name in self.names:
+        for name in self.names - self._fast_targets:
             self._compile_name(name, exact, by_name)
         self._compile_addresses(addresses, exact, by_name)
         self._fast_path_names = self._existing_keys = None
-        self.size = len(self.names) + len(addresses)       # names with records or below them
+        # names with records or below them
+        self.size = len(self.names) + len(addresses) - len(self._fast_targets & self.names)
 
     # ------------------------------------------------------------------ the fast path
 
@@ -168,19 +170,25 @@ class CompiledZone:
         """Move into the zone the address names that other records depend on.
 
         The fast path compiles a name from its own records only; a name that
-        also has other records, that NS, MX, SRV, KX, RT or CNAME records point
-        at, or that lies at or below a zone cut, goes through the general path.
-        Returns the rest, for :meth:`_compile_addresses`.
+        also has other records, or that lies at or below a zone cut, goes
+        through the general path. A name that NS, MX, SRV, KX, RT or CNAME
+        records point at is given to the zone too, where the answers to those
+        records look for it, but its own answers depend on its own records
+        only: it stays on the fast path (in ``_fast_targets``, which the general
+        path skips). Returns the fast path's names, for :meth:`_compile_addresses`.
         """
         if not addresses:
             return addresses
-        dependent = {wire_key(name) for name in self.zone.nodes} | self._target_keys()
+        in_zone = {wire_key(name) for name in self.zone.nodes}
+        targets = self._target_keys()
         rest: AddressRecords = {}
         for key, records in addresses.items():
-            if key in dependent or self._highest_cut(key):
+            if key in in_zone or self._highest_cut(key):
                 self._add_to_zone(key, records)
-            else:
-                rest[key] = records
+                continue
+            if key in targets:
+                self._fast_targets.add(self._add_to_zone(key, records))
+            rest[key] = records
         return rest
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
