@@ -166,13 +166,22 @@ class _ZoneBuilder:
             apex_key = self.checks.finish(self.source)
         except ZoneCheckError as exc:
             raise ZoneError(str(exc)) from None
-        zone = dns.zone.Zone(self.names[apex_key][0], relativize=False)
+        zone = _Zone(self.names[apex_key][0], relativize=False)
         for name, rdatasets in self.names.values():
             node = zone.node_factory()
             node.rdatasets.extend(rdatasets.values())
             zone.nodes[name] = node
         return ZoneData(zone, self.addresses, self.source)
 
+
+
+class _Zone(dns.zone.Zone):
+    """dnspython's zone, whose lookups of a name it holds skip the check that the name is in it
+    (a subdomain comparison per lookup): every name it holds passed that check when read."""
+
+    def find_node(self, name: dns.name.Name | str, create: bool = False) -> dns.node.Node:
+        node = self.nodes.get(name) if isinstance(name, dns.name.Name) else None
+        return node if node is not None else super().find_node(name, create)
 
 
 def load_sources(zone_files: Iterable[str | Path], tables: Iterable[str | Path]) -> list[ZoneData]:
