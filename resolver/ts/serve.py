@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Iterable, Iterator
 
 from ..net.lifecycle import serve_until_stopped
 from ..net.listening import Listener, ListenOptions, listen
@@ -28,8 +29,27 @@ log = logging.getLogger("resolver.ts")
 
 def load(settings: TsSettings) -> Authority:
     """Every zone file and table of ``settings`` (the tables merged), compiled. Raises
-    :class:`ZoneError` with one line."""
-    return Authority(load_sources(settings.zones, settings.tables))
+    :class:`ZoneError` with one line.
+
+    Python's cyclic garbage collector is paused meanwhile: a zone is millions of
+    new objects without cycles, and the collector's passes over them as they pile
+    up cost a third of the load of a zone of a million records of mixed types.
+    """
+    with collector_paused():
+        return Authority(load_sources(settings.zones, settings.tables))
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off inside the block, and back on after it if it was on
+    (reference counting still frees what is dropped)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, authority: Authority,
