@@ -33,6 +33,7 @@ from typing import Iterator
 
 import dns.exception
 import dns.name
+import dns.rdataclass
 import dns.rdatatype
 import dns.ttl
 
@@ -41,6 +42,7 @@ from .address_lines import name_to_wire
 DEFAULT_TTL = 3600          # NSD's TTL for a record without one and no $TTL before it
 MAX_TTL = 2**32 - 1         # TTLs are 32 bits; RFC 2181 8 keeps 2^31 and up for resolvers to treat as 0
 MAX_INCLUDE_DEPTH = 10      # $INCLUDE inside $INCLUDE, as deep as NSD goes
+MAX_GENERATED = 1_000_000   # records one $GENERATE may make: a zone of a million names, not a typo's billion
 CLASSES = frozenset({"IN", "CH", "CS", "HS", "NONE", "ANY"})
 _SPECIAL = re.compile(r'["();\\]')
 _TOKEN = re.compile(r'\s*(?:(;.*)|("(?:[^"\\]|\\.)*")|([()])|((?:[^\s"();\\]|\\.)+)|(\S))', re.DOTALL)
@@ -173,7 +175,7 @@ def _entry(tokens: list[str], owner_text: str | None, state: _State, name: str, 
             ttl = parse_ttl(token, where)
         elif rdclass is None and (token.upper() in CLASSES or token.upper().startswith("CLASS")):
             rdclass = token.upper()
-            if rdclass != "IN":
+            if rdclass != "IN" and _class_code(token) != dns.rdataclass.IN:     # CLASS1 is IN (RFC 3597 5)
                 raise MasterFileError(f"{where}: class {token} is not served; only class IN is")
         else:
             break
@@ -268,6 +270,14 @@ def _include(arguments: list[str], state: _State, path: Path, where: str, depth:
     state.default_ttl = inner.default_ttl
 
 
+def _class_code(text: str) -> int | None:
+    """The class a mnemonic or ``CLASSnnn`` names (RFC 3597 5), None when it names none."""
+    try:
+        return dns.rdataclass.from_text(text)
+    except (dns.exception.DNSException, ValueError):
+        return None
+
+
 def _generate(arguments: list[str], state: _State, name: str, line: int) -> Iterator[Entry]:
     """``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs``, one record per number (BIND)."""
     where = f"{name}:{line}"
@@ -277,6 +287,9 @@ def _generate(arguments: list[str], state: _State, name: str, line: int) -> Iter
     start, stop, step = int(match[1]), int(match[2]), int(match[3] or 1)
     if stop < start or step < 1:
         raise MasterFileError(f"{where}: bad $GENERATE range {arguments[0]!r}")
+    if (stop - start) // step + 1 > MAX_GENERATED:
+        raise MasterFileError(f"{where}: $GENERATE range {arguments[0]!r} makes {(stop - start) // step + 1:,} "
+                              f"records; at most {MAX_GENERATED:,} per $GENERATE")
     lhs, rest = arguments[1], arguments[2:]
     for number in range(start, stop + 1, step):
         tokens = [_substitute(token, number, where) for token in rest]

@@ -178,6 +178,7 @@ t5 IN TXT ""
 t IN TXT \# 4 03616263
 u IN TYPE4321 \# 0
 v IN TYPE4322 \# 2 abcd
+w CLASS1 A 192.0.2.9
 """),
     Shape("dnssec_beside_cname", "cnamesig.test", _head("cnamesig.test") + """www IN CNAME ns1
 www IN RRSIG CNAME 8 3 300 20300101000000 20250101000000 12345 cnamesig.test. AAAA
@@ -249,6 +250,7 @@ REFUSED_LIKE_NSD = [
     _refused("soa_below_apex", "soa3.test", "sub IN SOA ns1 hostmaster 1 7200 900 1209600 300\n", 6,
              "an SOA at sub.soa3.test., below the apex"),
     _refused("class_other_than_in", "class.test", 'www CH TXT "x"\n', 6, "only class IN"),
+    _refused("class_number_other_than_in", "classnum.test", 'www CLASS3 TXT "x"\n', 6, "only class IN"),
     _refused("unknown_type", "type.test", "www IN BOGUS x\n", 6, "unknown record type 'BOGUS'"),
     _refused("bad_ipv4", "ip4.test", "www IN A 192.0.2.300\n", 6, "'192.0.2.300' is not an IPv4 address"),
     _refused("bad_ipv6", "ip6.test", "www IN AAAA 2001:db8::g\n", 6, "is not an IPv6 address"),
@@ -283,6 +285,8 @@ REFUSED = [
     _refused("include_loop", "inc2.test", "$INCLUDE inc2.test.d/loop.inc\n", 1, "nested more than 10 deep",
              includes={"inc2.test.d/loop.inc": "$INCLUDE loop.inc\n"}),
     _refused("generate_bad_range", "gen2.test", "$GENERATE 5-1 h$ A 192.0.2.$\n", 6, "bad $GENERATE range"),
+    _refused("generate_too_many", "gen5.test", "$GENERATE 1-100000000 h$ A 192.0.2.1\n", 6,
+             "makes 100,000,000 records; at most 1,000,000 per $GENERATE"),
     _refused("generate_outside", "gen3.test", "$GENERATE 1-3 h$.other.test. A 192.0.2.$\n", 6, "outside the zone"),
     _refused("generate_cname_beside", "gen4.test", "$GENERATE 1-3 h$ A 192.0.2.$\nh2 IN CNAME ns1\n", 7,
              "CNAME and other data"),
