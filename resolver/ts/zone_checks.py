@@ -2,14 +2,16 @@
 
 NSD 4.6 refuses a zone file with records outside the zone, a second SOA
 (identical or not, at the apex or below it), two different CNAMEs at one name,
-or a CNAME beside other data; DNSSEC records (RRSIG, NSEC, NSEC3) may stand
-beside a CNAME (RFC 4035 2.5). :class:`ZoneChecks` refuses the same, each
+a CNAME beside other data, or names below a DNAME (RFC 6672 2.3); DNSSEC
+records (RRSIG, NSEC, NSEC3) may stand beside a CNAME (RFC 4035 2.5). :class:`ZoneChecks` refuses the same, each
 with one line naming the record that breaks the rule: ``FILE:LINE: what is wrong``.
 
 The zone's apex is the owner of its SOA. Records before the SOA are checked
 when it comes, so a file need not start at the apex.
 """
 from __future__ import annotations
+
+from typing import Iterable
 
 import dns.name
 import dns.rdata
@@ -34,6 +36,7 @@ class ZoneChecks:
         self.apex: bytes | None = None          # lower-case wire form, from the SOA
         self.soa_where = ""
         self.cnames: dict[bytes, dns.rdata.Rdata] = {}
+        self.dnames: dict[bytes, str] = {}      # DNAME owners (lower-case wire) and where each was read
         self._before_soa: list[tuple[bytes, str]] = []
 
     def owner(self, key: bytes, where: str) -> None:
@@ -86,6 +89,18 @@ class ZoneChecks:
     @staticmethod
     def _beside(key: bytes, where: str) -> None:
         raise ZoneCheckError(f"{where}: {name_text(key)} has a CNAME and other data (RFC 1034 3.6.2)")
+
+    def below_dnames(self, keys: Iterable[bytes]) -> None:
+        """No name may be below a DNAME's owner (RFC 6672 2.3), as NSD refuses it: ``keys`` are every
+        name the zone holds (lower-case wire). Checked once the zone is read, when it has a DNAME."""
+        for key in keys:
+            pos = key[0] + 1 if key[0] else len(key)
+            while pos < len(key):
+                where = self.dnames.get(key[pos:])
+                if where is not None:
+                    raise ZoneCheckError(f"{where}: DNAME at {name_text(key[pos:])} has data below it "
+                                         f"({name_text(key)}), which RFC 6672 2.3 forbids")
+                pos += key[pos] + 1
 
     def finish(self, source: str) -> bytes:
         """The apex, once every record is read; a zone without an SOA is refused."""

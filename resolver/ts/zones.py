@@ -12,6 +12,7 @@ errors too, whatever they are.
 from __future__ import annotations
 
 import calendar
+import itertools
 import logging
 import socket
 import time
@@ -40,7 +41,8 @@ TABLE_SOA = "localhost. hostmaster.localhost. 1 3600 900 604800 60"
 ZONE_SUFFIXES = (".zone", ".db", ".txt")
 LARGEST_TTL = 2**31 - 1     # RFC 2181 8; larger ones are served as 0, as BIND does
 SIGNATURE_TYPES = (dns.rdatatype.RRSIG, dns.rdatatype.SIG)
-A, AAAA, SOA, CNAME = dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.CNAME
+A, AAAA, SOA, CNAME, DNAME = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.CNAME,
+                           dns.rdatatype.DNAME)
 IN = dns.rdataclass.IN
 
 log = logging.getLogger("resolver.ts")
@@ -125,6 +127,8 @@ class _ZoneBuilder:
             checks.cname(key, rdata, self._other_data(key), entry.where)
         else:
             checks.other(key, rdtype, entry.where)
+            if rdtype == DNAME:
+                checks.dnames.setdefault(key, entry.where)
         rdataset = self._rdataset(key, entry.owner, rdtype, rdata.covers())
         try:
             rdataset.add(rdata, ttl)    # hashes its wire form: what dnspython reads but cannot write fails here
@@ -164,6 +168,8 @@ class _ZoneBuilder:
         """The zone, once every record is read."""
         try:
             apex_key = self.checks.finish(self.source)
+            if self.checks.dnames:
+                self.checks.below_dnames(itertools.chain(self.names, self.addresses))
         except ZoneCheckError as exc:
             raise ZoneError(str(exc)) from None
         zone = _Zone(self.names[apex_key][0], relativize=False)

@@ -284,6 +284,11 @@ REFUSED = [
     _refused("include_missing", "inc1.test", "$INCLUDE nowhere.inc\n", 6, "cannot read"),
     _refused("include_loop", "inc2.test", "$INCLUDE inc2.test.d/loop.inc\n", 1, "nested more than 10 deep",
              includes={"inc2.test.d/loop.inc": "$INCLUDE loop.inc\n"}),
+    # NSD refuses these too, naming the line of the data below the DNAME; the TS names the DNAME's.
+    _refused("data_below_dname", "dname1.test", "dn IN DNAME other.example.\nx.dn IN A 192.0.2.3\n", 6,
+             "DNAME at dn.dname1.test. has data below it (x.dn.dname1.test.)"),
+    _refused("data_below_dname_read_first", "dname2.test", "a.b.dn IN TXT x\ndn IN DNAME other.example.\n", 7,
+             "DNAME at dn.dname2.test. has data below it (a.b.dn.dname2.test.)"),
     _refused("generate_bad_range", "gen2.test", "$GENERATE 5-1 h$ A 192.0.2.$\n", 6, "bad $GENERATE range"),
     _refused("generate_too_many", "gen5.test", "$GENERATE 1-100000000 h$ A 192.0.2.1\n", 6,
              "makes 100,000,000 records; at most 1,000,000 per $GENERATE"),
