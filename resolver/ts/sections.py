@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import functools
 import io
+import socket
+import struct
 from typing import Callable
 
 import dns.name
+import dns.rdata
 import dns.rdataset
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.ANY.PTR
+import dns.rdtypes.ANY.SOA
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 
 from ..wire import AA, MIN_UDP, NOERROR, QR, RR_FIXED, TC
 
@@ -132,7 +142,7 @@ class Sections:
         """
         out = io.BytesIO()
         out.write(bytes(12 + qname_len + 4 + after))
-        compress = dict(seeds)
+        compress = {wire_key(name): offset for name, offset in seeds.items()}
         start = out.tell()
         counts = [0] * len(self.parts)
         truncated = False
@@ -162,15 +172,25 @@ class Sections:
         return answer
 
 
-def _encode_rrset(out: io.BytesIO, compress: Seeds, owner: dns.name.Name, rds: dns.rdataset.Rdataset,
+def _encode_rrset(out: io.BytesIO, compress: Compression, owner: dns.name.Name, rds: dns.rdataset.Rdataset,
                   limit: int) -> int:
-    """Write an RRset record by record; returns how many records fit within ``limit``."""
+    """Write an RRset record by record; returns how many records fit within ``limit``.
+
+    A :class:`QuestionName` owner is written as a pointer to the question and
+    leaves no compression target: no other name ends in it (RFC 4592 3.3.1).
+    """
+    head = QUESTION_POINTER if isinstance(owner, QuestionName) else None
+    owner_parts = _name_parts(owner) if head is None else ()
+    fixed = RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, 0)
     for count, rdata in enumerate(rds):
         mark = out.tell()
-        owner.to_wire(out, compress)
-        out.write(RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, 0))
+        if head is None:
+            _write_name(out, compress, owner_parts)
+        else:
+            out.write(head)
+        out.write(fixed)
         rdata_start = out.tell()
-        rdata.to_wire(out, compress, None, False)
+        _write_rdata(out, compress, rdata)
         end = out.tell()
         if end > limit:
             _rewind(out, compress, mark)
@@ -181,7 +201,99 @@ def _encode_rrset(out: io.BytesIO, compress: Seeds, owner: dns.name.Name, rds: d
     return len(rds)
 
 
-def _rewind(out: io.BytesIO, compress: Seeds, mark: int) -> None:
+# A name's labels in wire form, each with the lower-case wire form of the name from it on.
+NameParts = tuple[tuple[bytes, bytes], ...]
+# Compression targets: lower-case wire name -> offset in the message.
+Compression = dict[bytes, int]
+
+_PARTS: dict[int, tuple[dns.name.Name, NameParts]] = {}
+_PARTS_KEPT = 50000     # names whose parts are remembered at once (the zone's names come again and again)
+
+
+def _name_parts(name: dns.name.Name) -> NameParts:
+    """The labels of an absolute name, each as ``(lower-case wire form from it on, label in wire form)``.
+
+    Remembered by the name's ``id``: the entry holds the name too, so the id is
+    not reused while it is there. Raises ``dns.name.NeedAbsoluteNameOrOrigin``
+    for a relative name (a zone read with relativize off has none).
+    """
+    held = _PARTS.get(id(name))
+    if held is not None:
+        return held[1]
+    if not name.is_absolute():
+        raise dns.name.NeedAbsoluteNameOrOrigin
+    key = b"\x00"
+    parts: list[tuple[bytes, bytes]] = []
+    for label in reversed(name.labels[:-1]):
+        chunk = bytes((len(label),)) + label
+        key = chunk.lower() + key       # the length byte (< 64) is no letter: lower() leaves it
+        parts.append((key, chunk))
+    parts.reverse()
+    if len(_PARTS) >= _PARTS_KEPT:
+        _PARTS.clear()
+    _PARTS[id(name)] = (name, tuple(parts))
+    return _PARTS[id(name)][1]
+
+
+def _write_name(out: io.BytesIO, compress: Compression, parts: NameParts) -> None:
+    """Write a name, compressed as dnspython's ``Name.to_wire`` compresses (RFC 1035 4.1.4): the
+    longest suffix already written becomes a pointer; each suffix written is remembered when its
+    offset fits in a pointer (below 0x4000). Suffixes match in any letter case."""
+    for key, chunk in parts:
+        pos = compress.get(key)
+        if pos is not None:
+            out.write((0xC000 + pos).to_bytes(2, "big"))
+            return
+        pos = out.tell()
+        if pos <= 0x3FFF:
+            compress[key] = pos
+        out.write(chunk)
+    out.write(b"\x00")
+
+
+_SOA_TIMES = struct.Struct("!IIIII")
+_ADDRESS_FAMILIES = {dns.rdtypes.IN.A.A: socket.AF_INET, dns.rdtypes.IN.AAAA.AAAA: socket.AF_INET6}
+_ONE_NAME = frozenset({dns.rdtypes.ANY.NS.NS, dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.PTR.PTR})
+
+
+def _write_rdata(out: io.BytesIO, compress: Compression, rdata: dns.rdata.Rdata) -> None:
+    """Write one record's data as dnspython writes it, its names compressed where dnspython
+    compresses them: A, AAAA, NS, CNAME, PTR, MX and SOA here, every other type by dnspython
+    with the same table."""
+    kind = type(rdata)
+    family = _ADDRESS_FAMILIES.get(kind)
+    if family is not None:
+        out.write(socket.inet_pton(family, rdata.address))
+    elif kind in _ONE_NAME:
+        _write_name(out, compress, _name_parts(rdata.target))
+    elif kind is dns.rdtypes.ANY.MX.MX:
+        out.write(rdata.preference.to_bytes(2, "big"))
+        _write_name(out, compress, _name_parts(rdata.exchange))
+    elif kind is dns.rdtypes.ANY.SOA.SOA:
+        _write_name(out, compress, _name_parts(rdata.mname))
+        _write_name(out, compress, _name_parts(rdata.rname))
+        out.write(_SOA_TIMES.pack(rdata.serial, rdata.refresh, rdata.retry, rdata.expire, rdata.minimum))
+    else:
+        rdata.to_wire(out, _NameKeyed(compress), None, False)
+
+
+class _NameKeyed:
+    """A :data:`Compression` table seen as dnspython's (keyed by ``Name``), for the types whose data
+    dnspython writes itself (``Name.to_wire`` calls only ``get`` and item assignment)."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: Compression) -> None:
+        self.table = table
+
+    def get(self, name: dns.name.Name) -> int | None:
+        return self.table.get(name.to_digestable())
+
+    def __setitem__(self, name: dns.name.Name, pos: int) -> None:
+        self.table[name.to_digestable()] = pos
+
+
+def _rewind(out: io.BytesIO, compress: Compression, mark: int) -> None:
     """Undo everything written from ``mark`` on, compression targets included."""
     out.seek(mark)
     out.truncate()
