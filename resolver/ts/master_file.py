@@ -99,14 +99,16 @@ def read_entries(path: Path, text: str, origin: dns.name.Name | None) -> Iterato
 
 
 def read_text(path: Path, where: str | None = None) -> str:
-    """The text of a file, or :class:`MasterFileError` naming it (and ``where`` it was included)."""
+    """The text of a file, or :class:`MasterFileError` naming it (and ``where`` it was included).
+
+    A master file is bytes (RFC 1035 5.1), and old ones hold Latin-1: bytes that are not UTF-8
+    are kept as lone surrogates (``surrogateescape``), harmless in a comment, and in a name or a
+    string read back as the same bytes (:func:`escape_bytes`)."""
     prefix = f"{where}: " if where else ""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8", "surrogateescape")
     except OSError as exc:
         raise MasterFileError(f"{prefix}{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise MasterFileError(f"{prefix}{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _read_lines(lines: list[str], path: Path, state: _State, depth: int) -> Iterator[Entry]:
@@ -227,13 +229,27 @@ def owner_wire(text: str, state: _State, where: str) -> bytes:
     return parse_name(text, state, where).to_wire()
 
 
+def escape_bytes(text: str) -> str:
+    """``text`` with every character that is not ASCII written as ``\\DDD`` escapes of the bytes
+    the file held for it (UTF-8, or a byte that is not UTF-8 kept by :func:`read_text`): a master
+    file is bytes, and NSD takes a name's or a string's bytes as they are, where dnspython would
+    IDNA-encode a name."""
+    if text.isascii():
+        return text
+    return "".join(char if char.isascii() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    return "".join(f"\\{byte:03d}" for byte in char.encode("utf-8", "surrogateescape"))
+
+
 def parse_name(text: str, state: _State, where: str) -> dns.name.Name:
     """A name in presentation form (escapes allowed), relative to the current origin."""
     if state.origin is None and not text.endswith("."):
         raise MasterFileError(f"{where}: {text!r} is relative, and no $ORIGIN came before it "
                               "(nor does the file's name give one)")
     try:
-        return dns.name.from_text(text, state.origin)
+        return dns.name.from_text(escape_bytes(text), state.origin)
     except dns.exception.DNSException as exc:
         raise MasterFileError(f"{where}: bad name {text!r}: {exc}") from None
 

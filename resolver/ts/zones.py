@@ -32,7 +32,7 @@ import dns.zone
 
 from . import obsolete_types
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
-from .master_file import Entry, MasterFileError, read_entries, read_text
+from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text
 
 TABLE_TTL = 300
@@ -156,7 +156,7 @@ class _ZoneBuilder:
 
     def _rdata(self, entry: Entry) -> dns.rdata.Rdata:
         """The rdata of a record, parsed by dnspython; any error it raises becomes one line."""
-        tokens = entry.rdata
+        tokens = [escape_bytes(token) for token in entry.rdata]
         if entry.rdtype in SIGNATURE_TYPES:
             tokens = _signature_times(tokens)
         try:

@@ -187,3 +187,22 @@ def test_a_table_hostname_with_escapes_is_read_as_in_master_files(tmp_path):
     server = AuthoritativeServer(Authority(load_sources([], [table])))
     assert answer_text(server, "a\\.b.example") == ["300 A 192.0.2.1"]
     assert ask(server, "b.example").rcode() == dns.rcode.NXDOMAIN
+
+
+LATIN1_HEAD = b"$ORIGIN l1.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
+
+
+def test_a_latin1_byte_in_a_comment_is_read_as_nsd_reads_it(tmp_path):
+    path = tmp_path / "l1.test.zone"
+    path.write_bytes(LATIN1_HEAD + b"; caf\xe9, an old comment\nwww A 192.0.2.2   ; and here \xe9\n")
+    assert load_zone_file(path).addresses       # www is served
+
+
+def test_bytes_that_are_not_utf8_in_names_and_strings_are_served_as_written_as_nsd_serves_them(tmp_path):
+    path = tmp_path / "l1.test.zone"
+    path.write_bytes(LATIN1_HEAD + b'www TXT "caf\xe9" "th\xc3\xa9"\ncaf\xe9 A 192.0.2.3\nth\xc3\xa9 A 192.0.2.4\n')
+    data = load_zone_file(path)
+    txt = data.zone.get_rdataset("www.l1.test.", "TXT")
+    assert [s for rdata in txt for s in rdata.strings] == [b"caf\xe9", b"th\xc3\xa9"]
+    # Names keep their bytes too (dnspython alone would IDNA-encode the UTF-8 one).
+    assert {b"\x04caf\xe9\x02l1\x04test\x00", b"\x04th\xc3\xa9\x02l1\x04test\x00"} <= set(data.addresses)
