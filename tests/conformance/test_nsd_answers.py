@@ -34,6 +34,7 @@ comparison; everything else must still agree.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import dns.message
 import dns.rdatatype
@@ -42,8 +43,8 @@ import pytest
 from support.differential import Case, Variant, compare, exchange, mismatch_report
 from support.nsd import Nsd
 from support.servers import Server
+from support.zone_servers import nsd_serving, ts_serving, write_zone_files
 from support.signed_zone import nsec3_owner, signed_zone
-from support.tools import require_tool
 
 EDNS0 = Variant("edns0")
 NOEDNS = Variant("noedns", edns=None)
@@ -236,29 +237,19 @@ def without_dnssec_proofs(wire: bytes, qtype: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def zone_files(tmp_path_factory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("answer-zones")
-    paths = []
-    for origin, text in ZONE_TEXTS.items():
-        path = folder / f"{origin}zone"
-        path.write_text(text)
-        paths.append(path)
-    return paths
+    return write_zone_files(tmp_path_factory.mktemp("answer-zones"), ZONE_TEXTS)
 
 
 @pytest.fixture(scope="module")
-def nsd(tmp_path_factory, zone_files) -> Nsd:
-    server = Nsd(require_tool("nsd"), tmp_path_factory.mktemp("nsd"), zone_files)
-    server.start()
-    yield server
-    server.stop()
+def nsd(tmp_path_factory, zone_files) -> Iterator[Nsd]:
+    with nsd_serving(tmp_path_factory.mktemp("nsd"), zone_files) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def ts(zone_files) -> Server:
-    server = Server(["ts", *[arg for path in zone_files for arg in ("--zone", str(path))],
-                     "--listen", "127.0.0.1:0"])
-    yield server
-    server.stop()
+def ts(zone_files) -> Iterator[Server]:
+    with ts_serving(zone_files) as server:
+        yield server
 
 
 # --------------------------------------------------------------------------- the tests

@@ -1,0 +1,41 @@
+"""A real NSD and our TS serving the same zone files, for the conformance tests that compare them."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from support.nsd import Nsd
+from support.servers import Server
+from support.tools import require_tool
+
+
+def write_zone_files(folder: Path, texts: dict[str, str]) -> list[Path]:
+    """One ``ORIGINzone`` file in ``folder`` per origin (absolute, with its dot) of ``texts``."""
+    paths = []
+    for origin, text in texts.items():
+        path = folder / f"{origin}zone"
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+@contextlib.contextmanager
+def nsd_serving(workdir: Path, zone_files: list[Path]) -> Iterator[Nsd]:
+    """A real NSD (working in ``workdir``) serving ``zone_files`` on loopback, stopped afterwards."""
+    server = Nsd(require_tool("nsd"), workdir, zone_files)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def ts_serving(zone_files: list[Path]) -> Iterator[Server]:
+    """``python -m resolver ts`` serving ``zone_files`` on a free loopback port, stopped afterwards."""
+    server = Server(["ts", *[arg for path in zone_files for arg in ("--zone", str(path))], "--listen", "127.0.0.1:0"])
+    try:
+        yield server
+    finally:
+        server.stop()
