@@ -101,7 +101,9 @@ def question_name_end(data: bytes, pos: int = 12) -> int:
 
 
 def skip_name(data: bytes, pos: int) -> int:
-    """Offset just past a possibly compressed name (the pointer is not followed)."""
+    """Offset just past a possibly compressed name (the pointer is not followed, but must point
+    back into the message, RFC 1035 4.1.4). Raises :class:`WireError` for a name that runs past
+    the end, a bad label type, or a pointer that does not point back."""
     end = len(data)
     while True:
         if pos >= end:
@@ -112,6 +114,8 @@ def skip_name(data: bytes, pos: int) -> int:
         if length >= 0xC0:
             if pos + 2 > end:
                 raise WireError("pointer runs past the end")
+            if ((length & 0x3F) << 8 | data[pos + 1]) >= pos:
+                raise WireError("compression pointer not backward")
             return pos + 2
         if length > 63:
             raise WireError("bad label type")

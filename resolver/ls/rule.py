@@ -45,7 +45,7 @@ import dns.message
 import dns.name
 
 from ..wire import (AA, BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_OPT, Query, WireError,
-                    error_reply)
+                    error_reply, skip_name)
 
 TYPE_A, TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_AAAA, TYPE_DNAME, TYPE_ANY = 1, 2, 6, 5, 28, 39, 255
 
@@ -120,23 +120,6 @@ def _chain_from_question(reply: bytes, qtype: int) -> tuple[bool, bool]:
     return False, True
 
 
-def _name_end(reply: bytes, pos: int) -> int:
-    """The offset just past the name at ``pos``: labels, then a root label or a pointer back into the
-    message (the pointer is not followed). Raises :class:`~resolver.wire.WireError` for a bad label
-    type or a pointer that does not point back, IndexError past the end of the reply."""
-    while True:
-        length = reply[pos]
-        if length >= 0xC0:
-            if ((length & 0x3F) << 8 | reply[pos + 1]) >= pos:
-                raise WireError("compression pointer not backward")
-            return pos + 2
-        if length > 63:
-            raise WireError("a bad label type")
-        pos += length + 1
-        if not length:
-            return pos
-
-
 def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
     """A backend's reply to the client's ``query`` (``q``: what :func:`~resolver.wire.scan_query` read of it),
     as the client gets it, with its rank; None when it is not a reply to this question.
@@ -201,8 +184,8 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
     authority_from = ancount
     additional_from = ancount + nscount
     # One loop over the three sections. The usual record, whose owner is one compression pointer,
-    # is read with one struct call (a call of _name_end per record would cost more than the rest
-    # of the record); other owners, and CNAME targets, are walked by _name_end. Reading past the end raises
+    # is read with one struct call (a call of skip_name per record would cost more than the rest
+    # of the record); other owners, and CNAME targets, are walked by skip_name. Reading past the end raises
     # IndexError or struct.error: that is the check that the records are there.
     try:
         for index in range(additional_from + arcount):
@@ -214,7 +197,7 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                 fixed = pos + 2
             else:
                 owner = -1          # written out: only a full parse can tell whose record it is
-                fixed = _name_end(reply, pos)
+                fixed = skip_name(reply, pos)
                 rdtype, rdlength = _FIXED.unpack_from(reply, fixed)
             pos = fixed + 10 + rdlength
             if (rdtype == TYPE_A and rdlength != 4) or (rdtype == TYPE_AAAA and rdlength != 16):
@@ -228,7 +211,7 @@ def noerror_rank(reply: bytes, question_end: int, qtype: int) -> int:
                 elif rdtype == TYPE_CNAME and owner == chain_end:
                     alias = True
                     chain_end = fixed + 10          # its target, where the next link's owner points
-                    if _name_end(reply, chain_end) != pos:
+                    if skip_name(reply, chain_end) != pos:
                         raise WireError("a CNAME's data is not one name")
                 elif rdtype == TYPE_CNAME or rdtype == TYPE_DNAME:
                     unsure = True           # a DNAME, or a CNAME for another owner: see _chain_from_question
