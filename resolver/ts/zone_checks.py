@@ -11,13 +11,22 @@ when it comes, so a file need not start at the apex.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import itertools
+from typing import Iterable, Iterator
 
 import dns.name
 import dns.rdata
 import dns.rdatatype
 
 BESIDE_CNAME = frozenset({dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
+
+
+def suffixes(key: bytes) -> Iterator[bytes]:
+    """A wire name and every name above it, nearest first, the root left out."""
+    pos = 0
+    while key[pos]:
+        yield key[pos:]
+        pos += key[pos] + 1
 
 
 class ZoneCheckError(ValueError):
@@ -94,13 +103,11 @@ class ZoneChecks:
         """No name may be below a DNAME's owner (RFC 6672 2.3), as NSD refuses it: ``keys`` are every
         name the zone holds (lower-case wire). Checked once the zone is read, when it has a DNAME."""
         for key in keys:
-            pos = key[0] + 1 if key[0] else len(key)
-            while pos < len(key):
-                where = self.dnames.get(key[pos:])
+            for above in itertools.islice(suffixes(key), 1, None):
+                where = self.dnames.get(above)
                 if where is not None:
-                    raise ZoneCheckError(f"{where}: DNAME at {name_text(key[pos:])} has data below it "
+                    raise ZoneCheckError(f"{where}: DNAME at {name_text(above)} has data below it "
                                          f"({name_text(key)}), which RFC 6672 2.3 forbids")
-                pos += key[pos] + 1
 
     def finish(self, source: str) -> bytes:
         """The apex, once every record is read; a zone without an SOA is refused."""

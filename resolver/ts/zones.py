@@ -33,7 +33,7 @@ import dns.zone
 from . import obsolete_types
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
-from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text
+from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
 
 TABLE_TTL = 300
 # The SOA a table's root zone gets: short negative TTL, since tables change often.
@@ -278,13 +278,11 @@ def _one_source_each(zones: list[ZoneData]) -> None:
         by_apex[apex] = zone
     for table in (zone for zone in zones if zone.lines):
         for key, where in table.lines.items():
-            pos = 0
-            while key[pos]:
-                inside = by_apex.get(key[pos:])
+            for above in suffixes(key):
+                inside = by_apex.get(above)
                 if inside is not None and inside is not table:
                     raise ZoneError(f"{where}: {name_text(key)} is inside the zone {inside.origin} that "
                                     f"{inside.source} serves: serve a name from one source")
-                pos += key[pos] + 1
 
 def _bad_record(entry: Entry, exc: Exception) -> MasterFileError:
     """Any error dnspython raised on a record's rdata, as one line naming the record."""
