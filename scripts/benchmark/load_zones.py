@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .workload import ORIGIN, ZONE_HEADER, address_of, hit_name, write_zone
+from .workload import ORIGIN, ZONE_HEADER, address_of, hit_name, write_lines, write_zone
 
 SIGNATURE_TIMES = "20300101000000 20200101000000"
 KEY_TAG = 12345
-CHUNK = 50000       # lines written at once
+HEADER_RECORDS = ZONE_HEADER.count("\n") - 2      # ZONE_HEADER's SOA, NS and A, not its $ORIGIN and $TTL
 
 
 @dataclass
@@ -38,22 +38,6 @@ class LoadZone:
     path: Path
     records: int
     probe: str
-
-
-def _write_lines(path: Path, lines: Iterator[str]) -> int:
-    """Write ``ZONE_HEADER`` then ``lines`` (one or more records each, newline-ended) in chunks; returns the records."""
-    count = 0
-    with path.open("w") as out:
-        out.write(ZONE_HEADER)
-        chunk: list[str] = []
-        for line in lines:
-            chunk.append(line)
-            count += line.count("\n")
-            if len(chunk) >= CHUNK:
-                out.write("".join(chunk))
-                chunk.clear()
-        out.write("".join(chunk))
-    return count + ZONE_HEADER.count("\n") - 2      # the header's records, not its $ORIGIN and $TTL
 
 
 def _base64(rng: random.Random, size: int) -> str:
@@ -82,7 +66,7 @@ def _signed_lines(names: int, rng: random.Random) -> Iterator[str]:
 
 def write_signed_zone(path: Path, names: int, seed: int) -> LoadZone:
     """A signed zone of ``names`` names (and as many NSEC3 owners), written as a signer writes it."""
-    count = _write_lines(path, _signed_lines(names, random.Random(seed)))
+    count = write_lines(path, _signed_lines(names, random.Random(seed))) + HEADER_RECORDS
     return LoadZone(f"signed, {names:,} names", path, count, hit_name(names - 1))
 
 
@@ -90,12 +74,12 @@ def write_generate_zone(path: Path, count: int) -> LoadZone:
     """``$GENERATE 1-count`` of A records ``h{i:07d}`` (BIND's syntax: ``${0,7,d}`` pads to 7 digits)."""
     with path.open("w") as out:
         out.write(ZONE_HEADER + f"$GENERATE 1-{count} h${{0,7,d}} A 10.0.0.1\n")
-    return LoadZone(f"$GENERATE 1-{count}", path, count + 3, hit_name(count))
+    return LoadZone(f"$GENERATE 1-{count}", path, count + HEADER_RECORDS, hit_name(count))
 
 
 def write_plain_zone(path: Path, records: int) -> LoadZone:
     """The yardstick of the mixed zone: ``records`` plain A records (the size test's zone)."""
-    count = write_zone(path, range(records)) + ZONE_HEADER.count("\n") - 2
+    count = write_zone(path, range(records)) + HEADER_RECORDS
     return LoadZone(f"plain addresses, {records:,} records", path, count, hit_name(records - 1))
 
 
@@ -127,5 +111,5 @@ def _mixed_lines(records: int) -> Iterator[str]:
 
 def write_mixed_zone(path: Path, records: int) -> LoadZone:
     """About ``records`` records, one in five not a plain address (see the module's docstring)."""
-    count = _write_lines(path, _mixed_lines(records))
+    count = write_lines(path, _mixed_lines(records)) + HEADER_RECORDS
     return LoadZone(f"mixed types, {records:,} records", path, count, hit_name(0))

@@ -47,20 +47,28 @@ ZONE_HEADER = (
 )
 
 
+CHUNK = 50000       # lines written at once
+
+
 def write_zone(path: Path, indices: Iterable[int]) -> int:
-    """A master file for ``bench.`` with one A record per index; written in chunks to stay fast at 1M."""
+    """A master file for ``bench.`` with one A record per index; returns the records (the header's not counted)."""
+    return write_lines(path, (f"h{index:07d} IN A {address_of(index)}\n" for index in indices))
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> int:
+    """A master file of ``ZONE_HEADER`` then ``lines`` (one or more records each, newline-ended), written
+    in chunks to stay fast at a million records; returns the records of ``lines``."""
     count = 0
     with path.open("w") as out:
         out.write(ZONE_HEADER)
         chunk: list[str] = []
-        for index in indices:
-            chunk.append(f"h{index:07d} IN A {address_of(index)}\n")
-            if len(chunk) >= 50000:
+        for line in lines:
+            chunk.append(line)
+            count += line.count("\n")
+            if len(chunk) >= CHUNK:
                 out.write("".join(chunk))
-                count += len(chunk)
                 chunk.clear()
         out.write("".join(chunk))
-        count += len(chunk)
     return count
 
 
