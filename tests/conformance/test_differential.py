@@ -33,7 +33,6 @@ import pytest
 
 from support.paths import ZONES
 from support.servers import Server
-from support.tools import require_tool
 from support.differential import (Accepted, Case, Variant, compare, exchange, fields, mismatch_report,
                                   tcp_pipeline, unexplained)
 from support.nsd import Nsd
@@ -288,13 +287,7 @@ def zone_files(tmp_path_factory) -> list[Path]:
     return [*ZONE_FILES, trunc]
 
 
-@pytest.fixture(scope="module")
-def nsd(tmp_path_factory, zone_files) -> Nsd:
-    binary = require_tool("nsd")
-    server = Nsd(binary, tmp_path_factory.mktemp("nsd"), zone_files)
-    server.start()
-    yield server
-    server.stop()
+# ``nsd`` serves zone_files (conftest.py).
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,6 @@ comparison; everything else must still agree.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
 
 import dns.message
 import dns.rdatatype
@@ -43,7 +41,6 @@ import pytest
 from support.differential import Case, Variant, compare, exchange, mismatch_report
 from support.nsd import Nsd
 from support.servers import Server
-from support.zone_servers import nsd_serving, ts_serving, write_zone_files
 from support.signed_zone import nsec3_owner, signed_zone
 
 EDNS0 = Variant("edns0")
@@ -235,21 +232,7 @@ def without_dnssec_proofs(wire: bytes, qtype: str) -> bytes:
 # --------------------------------------------------------------------------- servers
 
 
-@pytest.fixture(scope="module")
-def zone_files(tmp_path_factory) -> list[Path]:
-    return write_zone_files(tmp_path_factory.mktemp("answer-zones"), ZONE_TEXTS)
-
-
-@pytest.fixture(scope="module")
-def nsd(tmp_path_factory, zone_files) -> Iterator[Nsd]:
-    with nsd_serving(tmp_path_factory.mktemp("nsd"), zone_files) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def ts(zone_files) -> Iterator[Server]:
-    with ts_serving(zone_files) as server:
-        yield server
+# ``zone_files``, ``nsd`` and ``ts`` serve ZONE_TEXTS (conftest.py).
 
 
 # --------------------------------------------------------------------------- the tests

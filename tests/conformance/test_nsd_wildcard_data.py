@@ -27,8 +27,6 @@ the target's first label on that parent; the TS writes the target.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
 
 import dns.message
 import dns.name
@@ -38,7 +36,6 @@ import pytest
 from support.differential import Case, Variant, compare, exchange, mismatch_report
 from support.nsd import Nsd
 from support.servers import Server
-from support.zone_servers import nsd_serving, ts_serving, write_zone_files
 
 EDNS0 = Variant("edns0")
 NOEDNS = Variant("noedns", edns=None)
@@ -132,21 +129,7 @@ CASES = ([(name, DATA_TYPES) for name in DATA_NAMES] + [(name, LABELS_TYPES) for
 # --------------------------------------------------------------------------- servers
 
 
-@pytest.fixture(scope="module")
-def zone_files(tmp_path_factory) -> list[Path]:
-    return write_zone_files(tmp_path_factory.mktemp("wildcard-data-zones"), ZONE_TEXTS)
-
-
-@pytest.fixture(scope="module")
-def nsd(tmp_path_factory, zone_files) -> Iterator[Nsd]:
-    with nsd_serving(tmp_path_factory.mktemp("nsd"), zone_files) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def ts(zone_files) -> Iterator[Server]:
-    with ts_serving(zone_files) as server:
-        yield server
+# ``zone_files``, ``nsd`` and ``ts`` serve ZONE_TEXTS (conftest.py).
 
 
 def both(case: Case, nsd: Nsd, ts: Server) -> tuple[bytes | None, bytes | None]:
