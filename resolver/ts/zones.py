@@ -30,7 +30,7 @@ import dns.rdatatype
 import dns.tokenizer
 import dns.zone
 
-from . import obsolete_types
+from . import digest_types, obsolete_types
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
@@ -47,6 +47,7 @@ IN = dns.rdataclass.IN
 
 log = logging.getLogger("resolver.ts")
 obsolete_types.register()
+digest_types.register()
 
 
 class ZoneError(Exception):

@@ -4,7 +4,8 @@
   at the top, a first record below the apex, inherited and escaped owners,
   obsolete types, numbers first in the rdata, RRSIG times past 2106, LOC as NSD
   prints it, ``$INCLUDE``, TTL units, no ``$TTL``, quotes and parentheses,
-  generic rdata, DNSSEC records beside a CNAME, duplicates) is served by both;
+  generic rdata, DS, TLSA and ZONEMD digests of any length and reserved code points, DNSSEC records
+  beside a CNAME, duplicates) is served by both;
   each name and type NSD read (``nsd-checkzone -p``) is asked of both and the
   replies compared field by field.
 * ``test_ts_refuses_at_nsds_line``: every file of :data:`REFUSED_LIKE_NSD` is

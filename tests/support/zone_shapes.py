@@ -180,6 +180,22 @@ u IN TYPE4321 \# 0
 v IN TYPE4322 \# 2 abcd
 w CLASS1 A 192.0.2.9
 """),
+    # Digests of any length and reserved code points, kept as written (NSD; resolver/ts/digest_types.py).
+    Shape("digests_as_written", "digest.test", _head("digest.test") + f"""short IN DS 12345 8 2 abcd
+sha1 IN DS 12345 8 1 00
+typezero IN DS 1 8 0 ab
+unknown IN DS 1 8 99 abcdef
+cds IN CDS 1 8 2 ab
+cds IN CDS 0 0 0 00
+dlv IN DLV 1 8 2 abcd
+generic IN DS \\# 5 0001080200
+_443._tcp.www IN TLSA 3 1 1 ab
+_443._tcp.www IN TLSA 3 1 2 abcd
+_443._tcp.full IN TLSA 3 1 0 abcdef
+x._smimecert IN SMIMEA 3 1 2 abcd
+@ IN ZONEMD 1 0 1 {"ab" * 48}
+@ IN ZONEMD 1 1 0 {"cd" * 12}
+"""),
     Shape("dnssec_beside_cname", "cnamesig.test", _head("cnamesig.test") + """www IN CNAME ns1
 www IN RRSIG CNAME 8 3 300 20300101000000 20250101000000 12345 cnamesig.test. AAAA
 www IN NSEC ns1.cnamesig.test. CNAME RRSIG NSEC
@@ -272,6 +288,11 @@ REFUSED = [
     _refused("mx_without_preference", "mx.test", "www IN MX mail\n", 6, "bad MX record"),
     _refused("extra_rdata", "extra.test", "www IN CNAME a b\n", 6, "bad CNAME record"),
     _refused("generic_wrong_length", "gen1.test", "x IN TYPE4321 \\# 3 0102\n", 6, "bad TYPE4321 record"),
+    # NSD loads these; RFC 8976 2.2.4 says a ZONEMD digest is never so (BIND refuses them too).
+    _refused("zonemd_digest_under_12_octets", "zmd1.test", "@ IN ZONEMD 1 1 240 abcd\n", 6,
+             "bad ZONEMD record: digest must be at least 12 octets"),
+    _refused("zonemd_sha384_not_48_octets", "zmd2.test", f"@ IN ZONEMD 1 1 1 {'ab' * 20}\n", 6,
+             "bad ZONEMD record: digest length inconsistent with hash algorithm"),
     _refused("a6_text_form", "a6.test", "x IN A6 0 2001:db8::1\n", 6, "bad A6 record"),
     _refused("meta_type", "meta.test", "x IN ANY \\# 0\n", 6, "not a type of data a zone holds"),
     _refused("unterminated_quote", "quote1.test", 'x IN TXT "open\n', 6, "quoted string is not closed"),
