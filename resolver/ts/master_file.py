@@ -13,8 +13,9 @@ What is read:
 * ``$TTL ttl``, TTLs with units (``1h30m``, as BIND) on records and ``$TTL``;
   a record without a TTL and no ``$TTL`` before it gets 3600, NSD's default;
 * ``$INCLUDE file [origin]``: the path relative to the including file, the
-  origin absolute or relative; the origin and last owner come back afterwards
-  (RFC 1035 5.1);
+  origin absolute or relative; the origin comes back afterwards (RFC 1035 5.1),
+  and a line starting blank after it takes the last owner the included file
+  named, as NSD takes it (BIND takes the one from before the ``$INCLUDE``);
 * ``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs`` with ``$``,
   ``${offset,width,base}`` and ``\\$`` (BIND's syntax; NSD 4.6 has no ``$GENERATE``);
 * owners left out (a line starting with a blank inherits the last owner),
@@ -275,7 +276,8 @@ _DIRECTIVE_ARGUMENTS = {"$ORIGIN": "one name", "$TTL": "one TTL", "$INCLUDE": "a
 
 
 def _include(arguments: list[str], state: _State, path: Path, where: str, depth: int) -> Iterator[Entry]:
-    """``$INCLUDE file [origin]``: the file read in place; origin and owner restored after (RFC 1035 5.1)."""
+    """``$INCLUDE file [origin]``: the file read in place. The origin is restored after it (RFC 1035 5.1);
+    the last owner and ``$TTL`` are the included file's, as NSD carries them on."""
     if depth >= MAX_INCLUDE_DEPTH:
         raise MasterFileError(f"{where}: $INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (does it include itself?)")
     target = path.parent / arguments[0].strip('"')
@@ -283,7 +285,7 @@ def _include(arguments: list[str], state: _State, path: Path, where: str, depth:
     if len(arguments) == 2:
         inner.set_origin(parse_name(arguments[1], state, where))
     yield from _read_lines(read_text(target, where).split("\n"), target, inner, depth + 1)
-    state.default_ttl = inner.default_ttl
+    state.default_ttl, state.owner = inner.default_ttl, inner.owner
 
 
 def _class_code(text: str) -> int | None:

@@ -3,7 +3,7 @@
 * ``test_ts_serves_what_nsd_reads``: every file of :data:`READ_BY_NSD` (``$ORIGIN``
   at the top, a first record below the apex, inherited and escaped owners,
   obsolete types, numbers first in the rdata, RRSIG times past 2106, LOC as NSD
-  prints it, ``$INCLUDE``, TTL units, no ``$TTL``, quotes and parentheses,
+  prints it, ``$INCLUDE`` and the owner a line starting blank takes after it, TTL units, no ``$TTL``, quotes and parentheses,
   generic rdata, DS, TLSA and ZONEMD digests of any length and reserved code points, DNSSEC records
   beside a CNAME, duplicates) is served by both;
   each name and type NSD read (``nsd-checkzone -p``) is asked of both and the

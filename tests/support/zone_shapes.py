@@ -152,6 +152,23 @@ ns1 IN A 192.0.2.53
 $INCLUDE incorigin.test.d/hosts.inc sub.incorigin.test.
 after IN A 192.0.2.9
 """, {"incorigin.test.d/hosts.inc": "@ IN A 192.0.2.10\nwww IN A 192.0.2.1\n"}),
+    # A line starting blank after $INCLUDE takes the last owner the included file named (NSD), even below
+    # another $ORIGIN of its own; an included file that names none leaves the owner from before it.
+    Shape("owner_after_include", "incowner.test", """$ORIGIN incowner.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+@ IN NS ns1
+ns1 IN A 192.0.2.53
+outer IN A 192.0.2.1
+$INCLUDE incowner.test.d/names.inc
+    IN TXT "after names.inc"
+$INCLUDE incowner.test.d/deeper.inc
+    IN TXT "after deeper.inc"
+$INCLUDE incowner.test.d/blank.inc
+    IN TXT "after blank.inc"
+""", {"incowner.test.d/names.inc": "inner IN A 192.0.2.7\n",
+      "incowner.test.d/deeper.inc": "$ORIGIN sub.incowner.test.\ndeep IN A 192.0.2.8\n",
+      "incowner.test.d/blank.inc": "    IN AAAA 2001:db8::8\n"}),
     Shape("ttl_units", "units.test", """$ORIGIN units.test.
 $TTL 1h
 @ IN SOA ns1 hostmaster 1 2h 15m 2w 5m

@@ -76,6 +76,10 @@ def by_id(shapes: list[Shape], id: str) -> Shape:
     ("include_without_origin", "www.inc.test", "TXT", ['300 TXT "included"']),
     ("include_with_origin", "sub.incorigin.test", "A", ["300 A 192.0.2.10"]),
     ("include_with_origin", "after.incorigin.test", "A", ["300 A 192.0.2.9"]),    # the origin comes back
+    ("owner_after_include", "inner.incowner.test", "TXT", ['300 TXT "after names.inc"']),
+    ("owner_after_include", "deep.sub.incowner.test", "TXT", ['300 TXT "after blank.inc"', '300 TXT "after deeper.inc"']),
+    ("owner_after_include", "deep.sub.incowner.test", "AAAA", ["300 AAAA 2001:db8::8"]),
+    ("owner_after_include", "outer.incowner.test", "TXT", []),
     ("ttl_units", "day.units.test", "A", ["86400 A 192.0.2.1"]),
     ("ttl_units", "ns1.units.test", "A", ["3600 A 192.0.2.53"]),
     ("ttl_units", "mixed.units.test", "TXT", ['788645 TXT "a long time"']),
