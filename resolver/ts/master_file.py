@@ -18,6 +18,8 @@ What is read:
   named, as NSD takes it (BIND takes the one from before the ``$INCLUDE``);
 * ``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs`` with ``$``,
   ``${offset,width,base}`` and ``\\$`` (BIND's syntax; NSD 4.6 has no ``$GENERATE``);
+* a directive it does not know, alone on its line, skipped with a warning
+  (NSD); with anything after it, an error (BIND and Knot refuse them all);
 * owners left out (a line starting with a blank inherits the last owner),
   ``@``, relative and escaped names (``\\.``, ``\\DDD``, ``\\X``), TTL and class in
   either order, comments, quoted strings and parentheses over several lines.
@@ -27,6 +29,7 @@ for the line where the record starts.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,8 @@ import dns.rdatatype
 import dns.ttl
 
 from .address_lines import name_to_wire
+
+log = logging.getLogger("resolver.ts")
 
 DEFAULT_TTL = 3600          # NSD's TTL for a record without one and no $TTL before it
 MAX_TTL = 2**32 - 1         # TTLs are 32 bits; RFC 2181 8 keeps 2^31 and up for resolvers to treat as 0
@@ -265,10 +270,23 @@ def _directive(tokens: list[str], state: _State, path: Path, where: str, depth: 
         yield from _include(tokens[1:], state, path, where, depth)
     elif keyword == "$GENERATE" and len(tokens) >= 4:
         yield from _generate(tokens[1:], state, str(path), int(where.rsplit(":", 1)[1]))
-    elif keyword in ("$ORIGIN", "$TTL", "$INCLUDE", "$GENERATE"):
+    elif keyword in _DIRECTIVE_ARGUMENTS:
         raise MasterFileError(f"{where}: {keyword} takes {_DIRECTIVE_ARGUMENTS[keyword]}")
     else:
-        raise MasterFileError(f"{where}: unknown directive {tokens[0]}")
+        _unknown_directive(tokens, where)
+
+
+def _unknown_directive(tokens: list[str], where: str) -> None:
+    """A ``$WORD`` this reader does not know: skipped with a warning when it stands alone on its line
+    (NSD skips it so), refused otherwise. NSD would read what follows the word as a record of the
+    last owner, which is nobody's intent; BIND and Knot refuse every directive they do not know."""
+    word = tokens[0][1:]
+    if len(tokens) == 1 and word.isascii() and word.isalpha():
+        log.warning("%s: unknown directive %s skipped, as NSD skips it", where, tokens[0])
+        return
+    known = ", ".join(_DIRECTIVE_ARGUMENTS)
+    raise MasterFileError(f"{where}: unknown directive {tokens[0]} (the directives are {known}; "
+                          "an unknown one is skipped only alone on its line)")
 
 
 _DIRECTIVE_ARGUMENTS = {"$ORIGIN": "one name", "$TTL": "one TTL", "$INCLUDE": "a file name and an optional origin",

@@ -169,6 +169,13 @@ $INCLUDE incowner.test.d/blank.inc
 """, {"incowner.test.d/names.inc": "inner IN A 192.0.2.7\n",
       "incowner.test.d/deeper.inc": "$ORIGIN sub.incowner.test.\ndeep IN A 192.0.2.8\n",
       "incowner.test.d/blank.inc": "    IN AAAA 2001:db8::8\n"}),
+    # A directive NSD does not know is skipped, with a warning, when it stands alone on its line.
+    Shape("unknown_directive_alone", "dollar.test", _head("dollar.test") + """www IN A 192.0.2.1
+$FOO
+    IN TXT "the owner goes on"
+$Bar ; a comment after it
+$DATE
+"""),
     Shape("ttl_units", "units.test", """$ORIGIN units.test.
 $TTL 1h
 @ IN SOA ns1 hostmaster 1 2h 15m 2w 5m
@@ -317,7 +324,12 @@ REFUSED = [
     _refused("stray_close_parenthesis", "paren2.test", "x IN TXT a )\n", 6, "')' without '('"),
     _refused("label_too_long", "label.test", "x" * 64 + " IN A 192.0.2.1\n", 6, "bad name"),
     _refused("name_too_long", "long.test", ".".join(["x" * 60] * 5) + " IN A 192.0.2.1\n", 6, "bad name"),
+    # NSD refuses these too: it reads what follows an unknown directive as a record of the last owner.
     _refused("unknown_directive", "dir.test", "$FOO bar\n", 6, "unknown directive $FOO"),
+    _refused("unknown_directive_with_a_record_after_it", "dir2.test", 'www IN A 192.0.2.1\n$FOO IN TXT "x"\n', 7,
+             "unknown directive $FOO (the directives are $ORIGIN, $TTL, $INCLUDE, $GENERATE; "
+             "an unknown one is skipped only alone on its line)"),
+    _refused("unknown_directive_not_a_word", "dir3.test", "$F00\n", 6, "unknown directive $F00"),
     _refused("origin_without_name", "orig.test", "$ORIGIN\n", 6, "$ORIGIN takes one name"),
     _refused("include_missing", "inc1.test", "$INCLUDE nowhere.inc\n", 6, "cannot read"),
     _refused("include_loop", "inc2.test", "$INCLUDE inc2.test.d/loop.inc\n", 1, "nested more than 10 deep",

@@ -150,6 +150,16 @@ def test_a_ttl_over_2_31_is_served_as_0_with_a_warning(tmp_path, caplog):
         f"{path}:6: TTL 4294967295 is over 2^31 - 1, served as 0 (RFC 2181 8)"]
 
 
+def test_an_unknown_directive_alone_on_its_line_is_skipped_with_a_warning_as_nsd_skips_it(tmp_path, caplog):
+    shape = by_id(READ_BY_NSD, "unknown_directive_alone")
+    with caplog.at_level(logging.WARNING, logger="resolver.ts"):
+        server = loaded(tmp_path, shape)
+    assert answer_text(server, "www.dollar.test", "TXT") == ['300 TXT "the owner goes on"']
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / shape.file_name}:{line}: unknown directive {word} skipped, as NSD skips it"
+        for line, word in ((7, "$FOO"), (9, "$Bar"), (10, "$DATE"))]
+
+
 def test_a_zone_without_ns_records_loads_as_nsd_loads_it(tmp_path):
     path = tmp_path / "nons.test.zone"
     path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\nwww IN A 192.0.2.1\n")
