@@ -140,29 +140,34 @@ def _read_lines(lines: list[str], path: Path, state: _State, depth: int) -> Iter
 
 def _tokens(lines: list[str], start: int, name: str) -> tuple[list[str], int]:
     """The tokens of the record starting at line ``start`` (comments dropped, parentheses
-    joining lines), and the index of the line after it."""
+    joining lines), and the index of the line after it.
+
+    Parentheses group one record's lines (RFC 1035 5.1) and do not nest, as NSD and Knot
+    read them. A ``(`` still open at the end of the file is an error, as in BIND and Knot:
+    NSD closes it there, which makes every line after a forgotten ``)`` data of that record."""
     tokens: list[str] = []
-    depth = 0
+    group_open = False
     index = start
     while True:
         if index == len(lines):
-            raise MasterFileError(f"{name}:{start + 1}: '(' is never closed")
+            raise MasterFileError(f"{name}:{start + 1}: '(' is never closed: the file ends inside it")
         for match in _TOKEN.finditer(lines[index]):
             comment, quoted, paren, word, stray = match.groups()
             if quoted is not None or word is not None:
                 tokens.append(quoted if quoted is not None else word)
-            elif paren == "(":
-                depth += 1
-            elif paren == ")":
-                depth -= 1
-                if depth < 0:
-                    raise MasterFileError(f"{name}:{index + 1}: ')' without '('")
+            elif paren is not None:
+                if group_open == (paren == "("):
+                    problem = "'(' inside '(': parentheses do not nest" if group_open else "')' without '('"
+                    raise MasterFileError(f"{name}:{index + 1}: {problem}")
+                group_open = not group_open
             elif stray is not None:
-                problem = "a quoted string is not closed" if stray == '"' else f"stray {stray!r}"
-                raise MasterFileError(f"{name}:{index + 1}: {problem}")
+                raise MasterFileError(f"{name}:{index + 1}: {_STRAY.get(stray, f'a stray {stray}')}")
         index += 1
-        if depth == 0:
+        if not group_open:
             return tokens, index
+
+
+_STRAY = {'"': "a quoted string is not closed", "\\": "a backslash ends the line, with nothing to escape"}
 
 
 def _entry(tokens: list[str], owner_text: str | None, state: _State, name: str, line: int) -> Entry:
