@@ -16,8 +16,9 @@ What is read:
   origin absolute or relative; the origin comes back afterwards (RFC 1035 5.1),
   and a line starting blank after it takes the last owner the included file
   named, as NSD takes it (BIND takes the one from before the ``$INCLUDE``);
-* ``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs`` with ``$``,
-  ``${offset,width,base}`` and ``\\$`` (BIND's syntax; NSD 4.6 has no ``$GENERATE``);
+* ``$GENERATE start-stop[/step] lhs [ttl] [class] type rhs`` with ``$``, ``$$`` and
+  ``${offset[,width[,base]]}`` as BIND 9.18 reads them (a ``${`` that is not such a
+  modifier is an error; NSD 4.6 has no ``$GENERATE``);
 * a directive it does not know, alone on its line, skipped with a warning
   (NSD); with anything after it, an error (BIND and Knot refuse them all);
 * owners left out (a line starting with a blank inherits the last owner),
@@ -53,7 +54,10 @@ CLASSES = frozenset({"IN", "CH", "CS", "HS", "NONE", "ANY"})
 _SPECIAL = re.compile(r'["();\\]')
 _TOKEN = re.compile(r'\s*(?:(;.*)|("(?:[^"\\]|\\.)*")|([()])|((?:[^\s"();\\]|\\.)+)|(\S))', re.DOTALL)
 _GENERATE_RANGE = re.compile(r"^(\d+)-(\d+)(?:/(\d+))?$")
-_GENERATE_DOLLAR = re.compile(r"\\\$|\$\$|\$(?:\{(-?\d+)(?:,(\d+)(?:,([doxXnN]))?)?\})?")
+# An escaped character, $$, a ${offset[,width[,base]]} modifier (signs as BIND's sscanf takes them), a ${ that is
+# not one, or a lone $.
+_GENERATE_DOLLAR = re.compile(r"\\.|\$\$|\$\{([+-]?\d+)(?:,\+?(\d+)(?:,([doxXnN]))?)?\}|\$\{[-+,\w]*\}?|\$")
+MAX_GENERATE_WIDTH = 255    # a name has at most 255 octets, and so has a string
 
 
 class MasterFileError(ValueError):
@@ -338,18 +342,27 @@ def _generate(arguments: list[str], state: _State, name: str, line: int) -> Iter
 
 
 def _substitute(template: str, number: int, where: str) -> str:
-    """``$`` and ``${offset,width,base}`` in a $GENERATE template replaced for ``number``."""
+    """``$``, ``$$`` and ``${offset[,width[,base]]}`` in a $GENERATE template replaced for ``number``,
+    as BIND's ``genname`` does: an escaped character (``\\$``, ``\\\\``) passes through for the name or
+    string reader, and a ``${`` that is not a modifier is an error."""
     if "$" not in template:
         return template
 
     def one(match: re.Match) -> str:
         text = match[0]
-        if text in ("\\$", "$$"):
+        if text[0] == "\\":
+            return text
+        if text == "$$":
             return "$"
+        if text.startswith("${") and match[1] is None:
+            raise MasterFileError(f"{where}: bad $GENERATE modifier {text!r}: it is ${{offset[,width[,base]]}}, "
+                                  "with whole numbers and a base of d, o, x, X, n or N")
         offset, width, base = int(match[1] or 0), int(match[2] or 0), match[3] or "d"
+        if width > MAX_GENERATE_WIDTH:
+            raise MasterFileError(f"{where}: $GENERATE width {width} in {text!r} is over {MAX_GENERATE_WIDTH}")
         value = number + offset
-        if value < 0:
-            raise MasterFileError(f"{where}: $GENERATE offset makes {value}, below zero")
+        if base != "d":
+            value &= 0xFFFFFFFF     # below zero, BIND writes the number's 32 bits
         if base in "nN":
             return _nibbles(value, width, base == "N")
         return format(value, f"0{width}{base}")
@@ -357,7 +370,17 @@ def _substitute(template: str, number: int, where: str) -> str:
 
 
 def _nibbles(value: int, width: int, upper: bool) -> str:
-    """BIND's ``n`` format: hex digits in reverse order, dot-separated (for ip6.arpa names)."""
-    digits = format(value, "X" if upper else "x")[::-1]
-    digits = digits.ljust(max(width, 1), "0") if width else digits
-    return ".".join(digits[:width] if width else digits)
+    """BIND's ``n`` and ``N`` (for ip6.arpa names): the hex digits lowest first, a dot after each
+    but the last. ``width`` counts what is written, dots included: zeros and dots are added until
+    it is reached, so an even width ends in a dot, as BIND writes it."""
+    digits = "0123456789ABCDEF" if upper else "0123456789abcdef"
+    written = []
+    while True:
+        written.append(digits[value & 15])
+        value >>= 4
+        width -= 1
+        if width > 0 or value:
+            written.append(".")
+            width -= 1
+        if not value and width <= 0:
+            return "".join(written)

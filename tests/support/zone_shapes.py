@@ -250,6 +250,14 @@ $GENERATE 10-30/10 ${0,3,d}.rev PTR host$.gen.test.
 $GENERATE 1-2 @ TXT "line \\$ $"
 $GENERATE 255-256 h${0,2,x} 60 IN AAAA 2001:db8::${0,4,x}
 """),
+    # Each as named-checkzone (BIND 9.18) reads it: n and N count dots in the width, signs are taken, a
+    # negative number is written with its sign in decimal and as its 32 bits in other bases, and an
+    # escaped character passes through ($ after an escaped backslash is replaced).
+    Shape("generate_modifiers", "genmod.test", _head("genmod.test") + r"""$GENERATE 1-2 n${0,3,n} TXT "${0,5,N}"
+$GENERATE 289-289 n${0,0,n}.wide TXT "${-289,7,n}"
+$GENERATE 1-2 plus${+1,+3} TXT "${-3}_${-3,3,d}_${-3,0,x}"
+$GENERATE 1-1 esc\$ TXT "\$_\\$_$$_${0}}"
+"""),
 ]
 
 
@@ -346,6 +354,21 @@ REFUSED = [
     _refused("data_below_dname_read_first", "dname2.test", "a.b.dn IN TXT x\ndn IN DNAME other.example.\n", 7,
              "DNAME at dn.dname2.test. has data below it (a.b.dn.dname2.test.)"),
     _refused("generate_bad_range", "gen2.test", "$GENERATE 5-1 h$ A 192.0.2.$\n", 6, "bad $GENERATE range"),
+    _refused("generate_modifier_not_closed", "gen6.test", "$GENERATE 1-2 h${1 A 192.0.2.$\n", 6,
+             "bad $GENERATE modifier '${1': it is ${offset[,width[,base]]}, with whole numbers and a base of d, o, x, X, "
+             "n or N"),
+    _refused("generate_modifier_without_offset", "gen7.test", "$GENERATE 1-2 h${,3,x} A 192.0.2.$\n", 6,
+             "bad $GENERATE modifier '${,3,x}'"),
+    _refused("generate_modifier_bad_base", "gen8.test", "$GENERATE 1-2 h${0,3,q} A 192.0.2.$\n", 6,
+             "bad $GENERATE modifier '${0,3,q}'"),
+    _refused("generate_modifier_in_rdata", "gen9.test", '$GENERATE 1-2 h$ TXT "${0,3,d"\n', 6,
+             "bad $GENERATE modifier '${0,3,d'"),
+    _refused("generate_modifier_empty", "gen10.test", "$GENERATE 1-2 h${} A 192.0.2.$\n", 6,
+             "bad $GENERATE modifier '${}'"),
+    _refused("generate_modifier_negative_width", "gen11.test", "$GENERATE 1-2 h${0,-3} A 192.0.2.$\n", 6,
+             "bad $GENERATE modifier '${0,-3}'"),
+    _refused("generate_modifier_too_wide", "gen12.test", "$GENERATE 1-2 h${0,300} A 192.0.2.$\n", 6,
+             "$GENERATE width 300 in '${0,300}' is over 255"),
     _refused("generate_too_many", "gen5.test", "$GENERATE 1-100000000 h$ A 192.0.2.1\n", 6,
              "makes 100,000,000 records; at most 1,000,000 per $GENERATE"),
     _refused("generate_outside", "gen3.test", "$GENERATE 1-3 h$.other.test. A 192.0.2.$\n", 6, "outside the zone"),

@@ -104,6 +104,11 @@ def by_id(shapes: list[Shape], id: str) -> Shape:
     ("generate", "020.rev.gen.test", "PTR", ["300 PTR host20.gen.test."]),
     ("generate", "gen.test", "TXT", ['300 TXT "line $ 1"', '300 TXT "line $ 2"']),
     ("generate", "h100.gen.test", "AAAA", ["60 AAAA 2001:db8::100"]),
+    ("generate_modifiers", "n1.0.genmod.test", "TXT", ['300 TXT "1.0.0"']),      # widths count the dots
+    ("generate_modifiers", "n1.2.1.wide.genmod.test", "TXT", ['300 TXT "0.0.0.0"']),
+    ("generate_modifiers", "plus002.genmod.test", "TXT", ['300 TXT "-2_-02_fffffffe"']),
+    ("generate_modifiers", "plus003.genmod.test", "TXT", ['300 TXT "-1_-01_ffffffff"']),
+    ("generate_modifiers", "esc\\$.genmod.test", "TXT", ['300 TXT "$_\\\\1_$_1}"']),
 ])
 def test_what_each_shape_serves(tmp_path, shape_id, name, rdtype, expected):
     server = loaded(tmp_path, by_id(READ_BY_NSD + READ_BY_BIND, shape_id))
