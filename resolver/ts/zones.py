@@ -364,19 +364,23 @@ class _TokenList(dns.tokenizer.Tokenizer):
 
 
 def _signature_times(tokens: list[str]) -> list[str]:
-    """RRSIG and SIG times written as YYYYMMDDHHmmSS after 2106 as the 32-bit numbers they
-    stand for: serial number arithmetic wraps them (RFC 4034 3.1.5), as NSD reads them."""
+    """RRSIG and SIG times written as YYYYMMDDHHmmSS before 1970 or after 2106 as the 32-bit numbers
+    they stand for: serial number arithmetic wraps them (RFC 4034 3.1.5), as NSD and BIND read them;
+    and a 60th second (a leap second) as the next minute's first, as NSD and BIND take it."""
     tokens = list(tokens)
     for index in (4, 5):
-        if index < len(tokens) and len(tokens[index]) == 14 and tokens[index] >= "2106" and tokens[index].isdigit():
-            text = tokens[index]
+        if index < len(tokens) and _date_to_wrap(tokens[index]):
             try:
-                seconds = calendar.timegm(time.strptime(text, "%Y%m%d%H%M%S"))
+                seconds = calendar.timegm(time.strptime(tokens[index], "%Y%m%d%H%M%S"))
             except ValueError:
-                continue            # dnspython names the bad time
-            if seconds >= 2**32:
-                tokens[index] = str(seconds % 2**32)
+                continue            # not a date: dnspython refuses it, and the message names it
+            tokens[index] = str(seconds % 2**32)
     return tokens
+
+
+def _date_to_wrap(text: str) -> bool:
+    """Whether a signature time is a YYYYMMDDHHmmSS form that dnspython would not read as it stands."""
+    return len(text) == 14 and text.isdigit() and (text < "1970" or text >= "2106" or text[12:] == "60")
 
 
 def _first_owner(text: str) -> dns.name.Name | None:

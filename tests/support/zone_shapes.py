@@ -130,6 +130,14 @@ big TYPE65280 \\# 4 ffffffff
 www IN RRSIG A 8 3 300 21070101000000 20250101000000 12345 sig.test. AAAA
 txt IN RRSIG TXT 8 3 300 21060207062815 19700101000000 12345 sig.test. BBBB
 """),
+    # Dates outside 1970-2106 wrap to 32 bits (RFC 4034 3.1.5), and a 60th second is the next minute's first.
+    Shape("rrsig_times_wrapped", "sigwrap.test", _head("sigwrap.test") + """www IN A 192.0.2.1
+before IN RRSIG A 8 3 300 19691231235959 20250101000000 12345 sigwrap.test. AAAA
+year1 IN RRSIG A 8 3 300 00010101000000 20250101000000 12345 sigwrap.test. AAAA
+last IN RRSIG A 8 3 300 99991231235959 18000101000000 12345 sigwrap.test. AAAA
+leap IN RRSIG A 8 3 300 20301231235960 20250101000000 12345 sigwrap.test. AAAA
+edge IN RRSIG A 8 3 300 21060207062816 21060207062815 12345 sigwrap.test. AAAA
+"""),
     Shape("loc_as_nsd_prints_it", "loc.test", _head("loc.test") + """l1 IN LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
 l2 IN LOC 52 0 0.000 N 4 0 0.000 E 0.00m 1m 10000m 10m
 l3 IN LOC 42 21 54.675 N 71 6 18.343 W 24.12m 30m 10000m 10m
@@ -299,6 +307,8 @@ REFUSED_LIKE_NSD = [
              "an SOA at sub.soa3.test., below the apex"),
     _refused("nested_parentheses", "nest1.test", "x IN TXT ( a ( b ) )\n", 6, "'(' inside '(': parentheses do not nest"),
     _refused("nested_parentheses_on_a_later_line", "nest2.test", "x IN TXT ( a\n  ( b ) )\n", 7, "do not nest"),
+    _refused("rrsig_year_over_9999", "sig5.test", "w IN RRSIG A 8 3 300 100000101000000 20250101000000 1 sig5.test. AAAA\n",
+             6, "bad RRSIG record"),
     _refused("class_other_than_in", "class.test", 'www CH TXT "x"\n', 6, "only class IN"),
     _refused("class_number_other_than_in", "classnum.test", 'www CLASS3 TXT "x"\n', 6, "only class IN"),
     _refused("unknown_type", "type.test", "www IN BOGUS x\n", 6, "unknown record type 'BOGUS'"),
@@ -316,6 +326,15 @@ REFUSED = [
     _refused("ttl_with_bad_unit", "ttl3.test", "www 1x IN A 192.0.2.1\n", 6, "bad TTL"),
     _refused("bad_base64", "b64.test", "k IN DNSKEY 257 3 8 not*base64\n", 6, "bad DNSKEY record"),
     _refused("bad_rrsig_time", "sigt.test", "w IN RRSIG A 8 3 300 20301301000000 20250101000000 1 sigt.test. AAAA\n",
+             6, "bad RRSIG record"),
+    # NSD reads these, as dates its strptime makes of them; RFC 4034 3.2 has 14 digits of a date, or seconds.
+    _refused("rrsig_seconds_over_32_bits", "sig1.test", "w IN RRSIG A 8 3 300 4294967296 20250101000000 1 sig1.test. AAAA\n",
+             6, "bad RRSIG record"),
+    _refused("rrsig_date_of_13_digits", "sig2.test", "w IN RRSIG A 8 3 300 2030010100000 20250101000000 1 sig2.test. AAAA\n",
+             6, "bad RRSIG record"),
+    _refused("rrsig_date_30_february", "sig3.test", "w IN RRSIG A 8 3 300 20300230000000 20250101000000 1 sig3.test. AAAA\n",
+             6, "bad RRSIG record"),
+    _refused("rrsig_date_year_0", "sig4.test", "w IN RRSIG A 8 3 300 00000101000000 20250101000000 1 sig4.test. AAAA\n",
              6, "bad RRSIG record"),
     _refused("soa_missing_fields", "soaf.test", "$TTL 300\n@ IN SOA ns1 hostmaster 1 2\n", 2, "bad SOA record",
              head=False),

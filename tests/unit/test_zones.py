@@ -73,6 +73,12 @@ def by_id(shapes: list[Shape], id: str) -> Shape:
      ["300 RRSIG A 8 3 300 19701124173144 20250101000000 12345 sig.test. AAAA"]),
     ("rrsig_after_2106", "txt.sig.test", "RRSIG",
      ["300 RRSIG TXT 8 3 300 21060207062815 19700101000000 12345 sig.test. BBBB"]),
+    ("rrsig_times_wrapped", "before.sigwrap.test", "RRSIG",
+     ["300 RRSIG A 8 3 300 21060207062815 20250101000000 12345 sigwrap.test. AAAA"]),
+    ("rrsig_times_wrapped", "last.sigwrap.test", "RRSIG",
+     ["300 RRSIG A 8 3 300 21060129084031 20720315125632 12345 sigwrap.test. AAAA"]),
+    ("rrsig_times_wrapped", "leap.sigwrap.test", "RRSIG",
+     ["300 RRSIG A 8 3 300 20310101000000 20250101000000 12345 sigwrap.test. AAAA"]),
     ("include_without_origin", "www.inc.test", "TXT", ['300 TXT "included"']),
     ("include_with_origin", "sub.incorigin.test", "A", ["300 A 192.0.2.10"]),
     ("include_with_origin", "after.incorigin.test", "A", ["300 A 192.0.2.9"]),    # the origin comes back
@@ -163,6 +169,19 @@ def test_an_unknown_directive_alone_on_its_line_is_skipped_with_a_warning_as_nsd
     assert [r.getMessage() for r in caplog.records] == [
         f"{tmp_path / shape.file_name}:{line}: unknown directive {word} skipped, as NSD skips it"
         for line, word in ((7, "$FOO"), (9, "$Bar"), (10, "$DATE"))]
+
+
+def test_rrsig_times_in_seconds_are_seconds_since_1970_as_rfc_4034_has_them(tmp_path):
+    """NSD 4.6 reads only dates: it refuses 0 and takes 1735689600 for a day of 2007 (its strptime)."""
+    path = tmp_path / "secs.test.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n"
+                    "w IN RRSIG A 8 3 300 1735689600 0 12345 secs.test. AAAA\n"
+                    "x IN RRSIG A 8 3 300 4294967295 1 12345 secs.test. AAAA\n")
+    server = AuthoritativeServer(Authority([load_zone_file(path)]))
+    assert answer_text(server, "w.secs.test", "RRSIG") == [
+        "300 RRSIG A 8 3 300 20250101000000 19700101000000 12345 secs.test. AAAA"]
+    assert answer_text(server, "x.secs.test", "RRSIG") == [
+        "300 RRSIG A 8 3 300 21060207062815 19700101000001 12345 secs.test. AAAA"]
 
 
 def test_a_zone_without_ns_records_loads_as_nsd_loads_it(tmp_path):
