@@ -215,7 +215,7 @@ def record_type(token: str, where: str) -> int:
         try:
             rdtype = dns.rdatatype.from_text(token)
         except dns.exception.DNSException:
-            raise MasterFileError(f"{where}: unknown record type {token!r}") from None
+            raise MasterFileError(f"{where}: unknown record type {shown(token)}") from None
         if dns.rdatatype.is_metatype(rdtype) or rdtype == 0:
             raise MasterFileError(f"{where}: {token} is not a type of data a zone holds")
         _TYPES[token] = rdtype
@@ -227,7 +227,7 @@ def parse_ttl(token: str, where: str) -> int:
     try:
         ttl = int(token) if token.isdigit() else dns.ttl.from_text(token)
     except dns.exception.DNSException:
-        raise MasterFileError(f"{where}: bad TTL {token!r}") from None
+        raise MasterFileError(f"{where}: bad TTL {shown(token)}") from None
     if ttl > MAX_TTL:
         raise MasterFileError(f"{where}: TTL {token} does not fit in 32 bits")
     return ttl
@@ -261,12 +261,41 @@ def _escaped(char: str) -> str:
 def parse_name(text: str, state: _State, where: str) -> dns.name.Name:
     """A name in presentation form (escapes allowed), relative to the current origin."""
     if state.origin is None and not text.endswith("."):
-        raise MasterFileError(f"{where}: {text!r} is relative, and no $ORIGIN came before it "
+        raise MasterFileError(f"{where}: {shown(text)} is relative, and no $ORIGIN came before it "
                               "(nor does the file's name give one)")
     try:
         return dns.name.from_text(escape_bytes(text), state.origin)
     except dns.exception.DNSException as exc:
-        raise MasterFileError(f"{where}: bad name {text!r}: {exc}") from None
+        raise MasterFileError(f"{where}: bad name {shown(text)}: {bad_escape(text) or exc}") from None
+
+
+MAX_SHOWN = 40      # characters of a file's text quoted in a message
+
+
+def shown(text: str) -> str:
+    """Text from the file, quoted for a one-line message: as written (no backslash doubled), and
+    cut short when long."""
+    return f"'{text}'" if len(text) <= MAX_SHOWN else f"'{text[:MAX_SHOWN - 3]}...'"
+
+
+_ESCAPE = re.compile(r"\\([0-9]{1,3}|.)", re.DOTALL)
+
+
+def bad_escape(text: str) -> str | None:
+    """What is wrong with the first ``\\DDD`` escape of ``text`` that is not one, or None.
+
+    RFC 1035 5.1: ``\\DDD`` is three digits, the decimal value of one octet, and ``\\X`` quotes a
+    character that is not a digit. NSD reads ``\\12`` as the characters ``12`` and ``\\999`` as
+    ``999``, which is not what their author meant; BIND refuses both, and so does the TS."""
+    for match in _ESCAPE.finditer(text):
+        code = match[1]
+        if code[0] not in "0123456789":
+            continue
+        if len(code) < 3:
+            return f"bad escape '\\{code}': \\DDD takes three digits (RFC 1035 5.1)"
+        if int(code) > 255:
+            return f"bad escape '\\{code}': \\DDD is one octet, at most 255 (RFC 1035 5.1)"
+    return None
 
 
 def _directive(tokens: list[str], state: _State, path: Path, where: str, depth: int) -> Iterator[Entry]:
@@ -328,12 +357,12 @@ def _generate(arguments: list[str], state: _State, name: str, line: int) -> Iter
     where = f"{name}:{line}"
     match = _GENERATE_RANGE.match(arguments[0])
     if match is None:
-        raise MasterFileError(f"{where}: bad $GENERATE range {arguments[0]!r} (start-stop or start-stop/step)")
+        raise MasterFileError(f"{where}: bad $GENERATE range {shown(arguments[0])} (start-stop or start-stop/step)")
     start, stop, step = int(match[1]), int(match[2]), int(match[3] or 1)
     if stop < start or step < 1:
-        raise MasterFileError(f"{where}: bad $GENERATE range {arguments[0]!r}")
+        raise MasterFileError(f"{where}: bad $GENERATE range {shown(arguments[0])}")
     if (stop - start) // step + 1 > MAX_GENERATED:
-        raise MasterFileError(f"{where}: $GENERATE range {arguments[0]!r} makes {(stop - start) // step + 1:,} "
+        raise MasterFileError(f"{where}: $GENERATE range {shown(arguments[0])} makes {(stop - start) // step + 1:,} "
                               f"records; at most {MAX_GENERATED:,} per $GENERATE")
     lhs, rest = arguments[1], arguments[2:]
     for number in range(start, stop + 1, step):
@@ -355,11 +384,11 @@ def _substitute(template: str, number: int, where: str) -> str:
         if text == "$$":
             return "$"
         if text.startswith("${") and match[1] is None:
-            raise MasterFileError(f"{where}: bad $GENERATE modifier {text!r}: it is ${{offset[,width[,base]]}}, "
+            raise MasterFileError(f"{where}: bad $GENERATE modifier {shown(text)}: it is ${{offset[,width[,base]]}}, "
                                   "with whole numbers and a base of d, o, x, X, n or N")
         offset, width, base = int(match[1] or 0), int(match[2] or 0), match[3] or "d"
         if width > MAX_GENERATE_WIDTH:
-            raise MasterFileError(f"{where}: $GENERATE width {width} in {text!r} is over {MAX_GENERATE_WIDTH}")
+            raise MasterFileError(f"{where}: $GENERATE width {width} in {shown(text)} is over {MAX_GENERATE_WIDTH}")
         value = number + offset
         if base != "d":
             value &= 0xFFFFFFFF     # below zero, BIND writes the number's 32 bits

@@ -30,7 +30,7 @@ import dns.rdatatype
 import dns.tokenizer
 import dns.zone
 
-from . import digest_types, obsolete_types
+from . import digest_types, obsolete_types, rdata_errors
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
@@ -134,7 +134,7 @@ class _ZoneBuilder:
         try:
             rdataset.add(rdata, ttl)    # hashes its wire form: what dnspython reads but cannot write fails here
         except Exception as exc:  # noqa: BLE001 - (a LOC altitude out of range, for one)
-            raise _bad_record(entry, exc) from None
+            raise _bad_record(entry, exc, len(entry.rdata)) from None
 
     def _other_data(self, key: bytes) -> bool:
         """Whether a name holds records that may not stand beside a CNAME."""
@@ -163,7 +163,7 @@ class _ZoneBuilder:
         try:
             return dns.rdata.from_text(IN, entry.rdtype, self.tokens.load(tokens), entry.origin, False)
         except Exception as exc:  # noqa: BLE001 - dnspython raises many kinds; each is a bad record
-            raise _bad_record(entry, exc) from None
+            raise _bad_record(entry, exc, self.tokens.read) from None
 
     def finish(self) -> ZoneData:
         """The zone, once every record is read."""
@@ -285,9 +285,10 @@ def _one_source_each(zones: list[ZoneData]) -> None:
                     raise ZoneError(f"{where}: {name_text(key)} is inside the zone {inside.origin} that "
                                     f"{inside.source} serves: serve a name from one source")
 
-def _bad_record(entry: Entry, exc: Exception) -> MasterFileError:
-    """Any error dnspython raised on a record's rdata, as one line naming the record."""
-    detail = str(exc) or type(exc).__name__
+def _bad_record(entry: Entry, exc: Exception, read: int) -> MasterFileError:
+    """Any error dnspython raised on a record's rdata, after it took ``read`` of its tokens, as one
+    line naming the record and saying in plain words what is wrong (:mod:`resolver.ts.rdata_errors`)."""
+    detail = rdata_errors.explain(exc, entry.rdata, read, entry.rdtype)
     return MasterFileError(f"{entry.where}: bad {dns.rdatatype.to_text(entry.rdtype)} record: {detail}")
 
 
@@ -334,6 +335,12 @@ class _TokenList(dns.tokenizer.Tokenizer):
         """Start over on ``tokens``; returns itself."""
         self.tokens, self.pos, self.ungotten_token = tokens, 0, None
         return self
+
+    @property
+    def read(self) -> int:
+        """How many of the tokens have been taken (one given back with ``unget`` is not)."""
+        given_back = self.ungotten_token is not None and not self.ungotten_token.is_eof()
+        return self.pos - given_back
 
     def get(self, want_leading: bool = False, want_comment: bool = False) -> dns.tokenizer.Token:
         if self.ungotten_token is not None:

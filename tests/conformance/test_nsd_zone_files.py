@@ -10,6 +10,10 @@
   replies compared field by field.
 * ``test_ts_refuses_at_nsds_line``: every file of :data:`REFUSED_LIKE_NSD` is
   refused by ``nsd-checkzone`` and by the TS, both naming the same line.
+* ``test_nsd_reads_what_the_ts_refuses_for_a_reason``: the files of :data:`REFUSED`
+  marked ``nsd_reads`` (numbers too big for their field, bad ``\\DDD`` escapes, a ``\\#``
+  length the data does not have, a ``(`` never closed, RRSIG times and ZONEMD digests
+  the RFCs rule out) are loaded by ``nsd-checkzone``: the README says why the TS refuses them.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from support.differential import Case, Variant, compare, exchange, mismatch_repo
 from support.nsd import Nsd
 from support.servers import Server
 from support.tools import require_tool
-from support.zone_shapes import READ_BY_NSD, REFUSED_LIKE_NSD
+from support.zone_shapes import READ_BY_NSD, REFUSED, REFUSED_LIKE_NSD
 
 EDNS0 = Variant("edns0")
 # Questions these tests leave to the answer tests: what goes into them is not a matter of
@@ -93,3 +97,11 @@ def test_ts_refuses_at_nsds_line(tmp_path, shape):
         load_zone_file(path)
     assert f"{nsd_file}:{nsd_line}: " in str(refused.value).replace(f"{tmp_path}/", ""), (done.stderr, refused.value)
     assert int(nsd_line) == shape.line
+
+
+@pytest.mark.parametrize("shape", [shape for shape in REFUSED if shape.nsd_reads], ids=lambda s: s.id)
+def test_nsd_reads_what_the_ts_refuses_for_a_reason(tmp_path, shape):
+    checkzone = require_tool("nsd-checkzone")
+    path = shape.write(tmp_path)
+    done = subprocess.run([checkzone, shape.zone, path.name], capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert done.returncode == 0, f"NSD refuses {shape.id} too: {done.stderr}"

@@ -17,9 +17,11 @@ from test_metrics import scrape, value      # the Prometheus scraping of the met
 from support.servers import query
 from support.zone_shapes import REFUSED, REFUSED_LIKE_NSD, Shape
 
-# One shape of each kind: dnspython's own error, an error of the reader, one of the checks,
-# one found after the file ends, and one in an included file.
-KINDS = ["loc_altitude_too_high", "include_loop", "cname_then_address", "no_soa", "outside_in_include"]
+# One shape of each kind: dnspython's own error, one it words with token numbers (said in plain words),
+# a bad escape, an error of the reader, one of the checks, one found after the file ends, and one in an
+# included file.
+KINDS = ["loc_altitude_too_high", "extra_rdata", "escape_of_two_digits_in_a_string", "include_loop",
+         "cname_then_address", "no_soa", "outside_in_include"]
 SHAPES = [shape for shape in REFUSED_LIKE_NSD + REFUSED if shape.id in KINDS]
 
 

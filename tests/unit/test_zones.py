@@ -6,6 +6,7 @@ puts the same files to NSD.
 from __future__ import annotations
 
 import logging
+import re
 
 import dns.message
 import dns.name
@@ -138,6 +139,18 @@ def test_refused_shapes_name_file_and_line(tmp_path, shape):
     if shape.includes:      # the error is in the included file
         where = f"{next(iter(shape.includes))}:{shape.line}: "
     assert where in message and shape.message in message, message
+
+
+# dnspython's own words, which name its tokenizer, its token numbers or its exceptions.
+DNSPYTHON_WORDS = re.compile(r"expecting|EOL|identifier|Text input|DNS message|generic rdata|uint\d|resource record|"
+                             r"format requires|out of range$|Error|\\\\")
+
+
+@pytest.mark.parametrize("shape", REFUSED_LIKE_NSD + REFUSED, ids=lambda s: s.id)
+def test_refused_shapes_are_said_in_plain_words(tmp_path, shape):
+    with pytest.raises(ZoneError) as refused:
+        load_zone_file(shape.write(tmp_path))
+    assert not DNSPYTHON_WORDS.search(str(refused.value)), str(refused.value)
 
 
 @pytest.mark.parametrize("shape", REFUSED_LIKE_NSD + REFUSED, ids=lambda s: s.id)
