@@ -23,7 +23,7 @@ from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
 from .ts.settings import TsSettings
-from .ts.zones import ZoneError
+from .ts.zones import ZoneError, ZoneFile
 from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
 
 log = logging.getLogger("resolver")
@@ -52,6 +52,22 @@ def backend(text: str) -> tuple[str, int] | tuple[str, int, str]:
         raise argparse.ArgumentTypeError(f"empty backend name: {text!r}")
     host, port = hostport(address)
     return (host, port, name.strip()) if name else (host, port)
+
+
+def zone_file(text: str) -> ZoneFile:
+    """``FILE``, ``NAME=FILE`` (split at the first ``=``) or ``=FILE`` (a path holding ``=``). A whole
+    argument that names a file, where ``NAME=FILE`` finds none, gets the hint to write ``=FILE``."""
+    try:
+        zone: ZoneFile | None = ZoneFile.parse(text)
+        problem = ""
+    except ValueError as exc:
+        zone, problem = None, str(exc)
+    if (zone is None or zone.name is not None and not zone.path.exists()) and Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} reads as NAME=FILE, and there is no file after its first '='; "
+                                         f"for the file {text!r} itself, write ={text}")
+    if zone is None:
+        raise argparse.ArgumentTypeError(problem)
+    return zone
 
 
 def positive_seconds(text: str) -> float:
@@ -136,7 +152,10 @@ def build_parser() -> Parser:
     ts = commands.add_parser("ts", help="authoritative server for zone files and tables")
     ts.add_argument("--listen", action=ListOption, type=hostport, required=True, metavar="ADDR:PORT",
                     help="UDP and TCP address (repeatable; [::1]:PORT for IPv6; port 0 picks one)")
-    ts.add_argument("--zone", action=ListOption, default=[], metavar="FILE", help="RFC 1035 master file")
+    ts.add_argument("--zone", action=ListOption, type=zone_file, default=[], metavar="[NAME=]FILE",
+                    help="RFC 1035 master file (repeatable); NAME is its zone's name, else the file's SOA or "
+                         "file name gives it. Split at the first '=': a path that holds '=' is given as "
+                         "NAME=FILE, or =FILE to leave the name to the file")
     ts.add_argument("--table", action=ListOption, default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
     ts.add_argument("--silent-miss", action="store_true", help="reply only for names this TS has (answers, and NODATA for other types); "
@@ -251,7 +270,7 @@ def cmd_ts(args: argparse.Namespace) -> int:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
     ignore_hangups_until_serving()
     from .ts.serve import load, serve
-    settings = TsSettings(zones=tuple(Path(path) for path in args.zone),
+    settings = TsSettings(zones=tuple(args.zone),
                           tables=tuple(Path(path) for path in args.table),
                           silent_miss=args.silent_miss, query_log=args.query_log)
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.

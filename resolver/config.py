@@ -147,23 +147,42 @@ def convert(action: argparse.Action, raw: object, base: Path) -> Any:
     return checked(action, as_text(raw, action, base))
 
 
+# Flags whose value may be a table {name, VALUE}, meaning NAME=VALUE: a named backend, a named zone's file.
+TABLE_VALUES = {"[NAME=]ADDR:PORT": "address", "[NAME=]FILE": "file"}
+
+
 def as_text(raw: object, action: argparse.Action, base: Path) -> str:
     """The text the flag would get on the command line.
 
     Strings and numbers as written; a table ``{name, address}`` as ``NAME=ADDRESS``
-    (a named backend); a FILE relative to ``base``, the config file's directory,
-    so that a config works from any working directory (``-`` stays stdio).
+    (a named backend), ``{name, file}`` as ``NAME=FILE`` (a named zone; ``{file}``
+    alone as ``=FILE``); a FILE relative to ``base``, the config file's directory,
+    so that a config works from any working directory (``-`` stays stdio), in
+    ``NAME=FILE`` the part after the first ``=``.
     """
     if isinstance(raw, dict):
-        if set(raw) != {"name", "address"} or not all(isinstance(v, str) for v in raw.values()):
-            raise ValueError(f"a table here needs exactly the strings name and address: {raw!r}")
-        return f"{raw['name']}={raw['address']}"
+        return table_text(raw, action, base)
     if isinstance(raw, bool):
         raise ValueError(f"must be a string or a number, not {str(raw).lower()}")
     if not isinstance(raw, (str, int, float)):
         raise ValueError(f"must be a string or a number, not {raw!r}")
     text = str(raw)
-    return str(base / text) if action.metavar == "FILE" and text != "-" else text
+    if action.metavar == "[NAME=]FILE" and "=" in text:
+        name, _, path = text.partition("=")
+        return f"{name}={base / path}"
+    return str(base / text) if action.metavar in ("FILE", "[NAME=]FILE") and text != "-" else text
+
+
+def table_text(raw: dict, action: argparse.Action, base: Path) -> str:
+    """A table ``{name, VALUE}`` as ``NAME=VALUE`` (VALUE named by :data:`TABLE_VALUES`); a zone's
+    table may leave the name out."""
+    value = TABLE_VALUES.get(str(action.metavar))
+    keys = {"name", value} if value == "address" else {value}
+    if value is None or not keys <= set(raw) <= {"name", value} or not all(isinstance(v, str) for v in raw.values()):
+        wanted = "exactly the strings name and address" if value == "address" else "the strings file and name"
+        raise ValueError(f"a table here needs {wanted}: {raw!r}" if value else f"takes no table: {raw!r}")
+    text = raw[value]
+    return f"{raw.get('name', '')}={base / text if value == 'file' else text}"
 
 
 def checked(action: argparse.Action, text: str) -> Any:

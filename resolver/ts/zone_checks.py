@@ -41,7 +41,8 @@ def name_text(wire: bytes) -> str:
 class ZoneChecks:
     """The rules, fed one record at a time by :mod:`resolver.ts.zones`."""
 
-    def __init__(self) -> None:
+    def __init__(self, named: bytes | None = None) -> None:
+        self.named = named                      # the zone's name when it is given (lower-case wire)
         self.apex: bytes | None = None          # lower-case wire form, from the SOA
         self.soa_where = ""
         self.cnames: dict[bytes, dns.rdata.Rdata] = {}
@@ -70,7 +71,11 @@ class ZoneChecks:
         raise ZoneCheckError(f"{where}: {name_text(key)} is outside the zone {name_text(self.apex or b'')}")
 
     def soa(self, key: bytes, where: str) -> None:
-        """The first SOA sets the apex (and checks the records before it); any other is refused."""
+        """The first SOA sets the apex (and checks the records before it); any other is refused, and
+        so is one away from the zone's name when that is given (as NSD refuses it)."""
+        if self.named is not None and key != self.named:
+            raise ZoneCheckError(f"{where}: the SOA is at {name_text(key)}, but the zone is named "
+                                 f"{name_text(self.named)}: a zone's SOA is at its apex")
         if self.apex is not None:
             place = "another SOA at the apex" if key == self.apex else f"an SOA at {name_text(key)}, below the apex"
             raise ZoneCheckError(f"{where}: {place} {name_text(self.apex)}, whose SOA is at {self.soa_where} "

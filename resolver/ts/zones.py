@@ -69,19 +69,46 @@ class ZoneData:
         return self.zone.origin
 
 
-def load_zone_file(path: str | Path) -> ZoneData:
-    """Read a master file; the zone's name is the owner of its SOA.
+@dataclass(frozen=True)
+class ZoneFile:
+    """A master file to serve, and the zone's name when one is given (``--zone NAME=FILE``), as
+    NSD's config names each zone; without one, :func:`load_zone_file` names it from the file."""
 
-    Before any ``$ORIGIN``, relative names are relative to the SOA's owner when
-    the file starts with the SOA written absolute, else to the file's name
-    (``example.com.zone`` is ``example.com.``), as NSD takes its configured
-    zone name. Raises :class:`ZoneError` with one line.
+    path: Path
+    name: dns.name.Name | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ZoneFile:
+        """``FILE``, or ``NAME=FILE`` split at the first ``=`` (a relative NAME is taken as absolute);
+        ``=FILE`` is FILE with no name, for a path that holds an ``=`` itself. Raises ValueError."""
+        name, equals, path = text.partition("=")
+        if not equals:
+            return cls(Path(text))
+        if not path:
+            raise ValueError(f"no FILE after the zone's name in {text!r} (NAME=FILE)")
+        if not name:
+            return cls(Path(path))
+        try:
+            return cls(Path(path), dns.name.from_text(name))
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"{name!r} in {text!r} is not a domain name ({exc}); NAME=FILE names the zone, "
+                             "and =FILE gives a file whose path holds '='") from None
+
+
+def load_zone_file(path: str | Path, name: dns.name.Name | None = None) -> ZoneData:
+    """Read a master file; the zone is ``name`` when given, else the owner of its SOA.
+
+    Before any ``$ORIGIN``, relative names are relative to ``name``, as NSD takes
+    the zone's name from its config; without one, to the SOA's owner when the file
+    starts with the SOA written absolute, else to the file's name
+    (``example.com.zone`` is ``example.com.``). With ``name``, an SOA elsewhere is
+    refused, as NSD refuses it. Raises :class:`ZoneError` with one line.
     """
     path = Path(path)
     try:
         text = read_text(path)
-        builder = _ZoneBuilder(str(path))
-        for entry in read_entries(path, text, _first_owner(text) or _origin_from_filename(path)):
+        builder = _ZoneBuilder(str(path), name)
+        for entry in read_entries(path, text, name or _first_owner(text) or _origin_from_filename(path)):
             builder.add(entry)
         return builder.finish()
     except (MasterFileError, ZoneCheckError, AddressError) as exc:
@@ -96,9 +123,9 @@ class _ZoneBuilder:
     so that each name is in one of the two.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, name: dns.name.Name | None = None) -> None:
         self.source = source
-        self.checks = ZoneChecks()
+        self.checks = ZoneChecks(None if name is None else name.to_wire().lower())
         self.addresses: AddressRecords = {}
         self.names: dict[bytes, tuple[dns.name.Name, dict[tuple[int, int], dns.rdataset.Rdataset]]] = {}
         self.tokens = _TokenList()
@@ -191,15 +218,17 @@ class _Zone(dns.zone.Zone):
         return node if node is not None else super().find_node(name, create)
 
 
-def load_sources(zone_files: Iterable[str | Path], tables: Iterable[str | Path]) -> list[ZoneData]:
-    """Every zone file, and the tables merged into one root zone, ready for one TS.
+def load_sources(zone_files: Iterable[str | Path | ZoneFile], tables: Iterable[str | Path]) -> list[ZoneData]:
+    """Every zone file (a path, or a :class:`ZoneFile` that may name its zone), and the tables
+    merged into one root zone, ready for one TS.
 
     A zone may come from one source only: a second file for the same zone, or
     a table name at or below a zone that a zone file serves, is refused (which
     of the two should answer is the operator's call, not ours). Raises
     :class:`ZoneError` with one line.
     """
-    zones = [load_zone_file(path) for path in zone_files]
+    files = [item if isinstance(item, ZoneFile) else ZoneFile(Path(item)) for item in zone_files]
+    zones = [load_zone_file(file.path, file.name) for file in files]
     tables = list(tables)
     if tables:
         zones.append(load_tables(tables))

@@ -14,6 +14,9 @@
   marked ``nsd_reads`` (numbers too big for their field, bad ``\\DDD`` escapes, a ``\\#``
   length the data does not have, a ``(`` never closed, RRSIG times and ZONEMD digests
   the RFCs rule out) are loaded by ``nsd-checkzone``: the README says why the TS refuses them.
+* A zone named apart from its file (``--zone example.test=db.example``) is read as NSD
+  reads it when its config names the zone, and an SOA away from that name is refused
+  by both at the same line.
 """
 from __future__ import annotations
 
@@ -105,3 +108,45 @@ def test_nsd_reads_what_the_ts_refuses_for_a_reason(tmp_path, shape):
     path = shape.write(tmp_path)
     done = subprocess.run([checkzone, shape.zone, path.name], capture_output=True, text=True, cwd=tmp_path, timeout=30)
     assert done.returncode == 0, f"NSD refuses {shape.id} too: {done.stderr}"
+
+
+# A BIND-style file: no $ORIGIN, names relative to the zone its config names.
+DB_EXAMPLE = """$TTL 300
+@ IN SOA ns1 hostmaster 1 7200 900 1209600 300
+  IN NS ns1
+ns1 IN A 192.0.2.53
+www IN A 192.0.2.1
+mail IN MX 10 www
+sub.www IN TXT "below"
+"""
+
+
+def _names_and_types(data) -> set[tuple[str, str]]:
+    """What the TS read: each name with each of its types."""
+    held = {(name.to_text(), dns.rdatatype.to_text(rds.rdtype)) for name, node in data.zone.nodes.items() for rds in node}
+    return held | {(dns.name.from_wire(key, 0)[0].to_text(), dns.rdatatype.to_text(rdtype))
+                   for key, records in data.addresses.items() for rdtype, _, _ in records}
+
+
+def test_a_zone_named_apart_from_its_file_is_read_as_nsd_reads_it(tmp_path):
+    """``--zone example.test=db.example`` reads the file as NSD reads it when its config names the zone."""
+    checkzone = require_tool("nsd-checkzone")
+    path = tmp_path / "db.example"
+    path.write_text(DB_EXAMPLE)
+    nsd = nsd_reading(checkzone, path, "example.test")
+    expected = {(name.to_text(), dns.rdatatype.to_text(rds.rdtype)) for name, node in nsd.nodes.items() for rds in node}
+    assert _names_and_types(load_zone_file(path, dns.name.from_text("example.test"))) == expected
+    assert ("sub.www.example.test.", "TXT") in expected
+
+
+def test_an_soa_away_from_the_zones_name_is_refused_at_nsds_line(tmp_path):
+    checkzone = require_tool("nsd-checkzone")
+    path = tmp_path / "db.example"
+    path.write_text(DB_EXAMPLE.replace("@ IN SOA", "www IN SOA"))
+    done = subprocess.run([checkzone, "example.test", path.name], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=30)
+    assert done.returncode != 0
+    nsd_line = NSD_ERROR_LINE.search(done.stderr)[2]
+    with pytest.raises(ZoneError, match=rf"db.example:{nsd_line}: the SOA is at www.example.test., but the zone is "
+                                        "named example.test."):
+        load_zone_file(path, dns.name.from_text("example.test"))

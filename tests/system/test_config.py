@@ -20,6 +20,7 @@ from support.paths import ROOT
 from support.servers import LISTENING, query
 from resolver.cli import build_parser, main
 from resolver.config import ListOption, commands, config_keys, parse_args
+from resolver.ts.zones import ZoneFile
 
 EXAMPLES = ROOT / "examples"
 
@@ -55,7 +56,7 @@ def test_example_parses_validates_and_finds_its_files_from_anywhere(path, tmp_pa
     args = parse(command, "--config", str(path))
     assert args.listen
     if command == "ts":
-        files = [Path(name) for name in args.zone + args.table]
+        files = [zone.path for zone in args.zone] + [Path(name) for name in args.table]
         assert files and all(file.is_file() for file in files), files
     else:
         assert len(args.backend) >= 2
@@ -135,7 +136,8 @@ def test_a_repeated_flag_replaces_the_files_whole_list(tmp_path):
 
 def test_without_a_file_repeated_flags_add_up_as_before():
     args = parse("ts", "--listen", "1", "--listen", "2", "--table", "a", "--table", "b", "--zone", "c")
-    assert (args.listen, args.table, args.zone) == ([("127.0.0.1", 1), ("127.0.0.1", 2)], ["a", "b"], ["c"])
+    assert (args.listen, args.table) == ([("127.0.0.1", 1), ("127.0.0.1", 2)], ["a", "b"])
+    assert args.zone == [ZoneFile(Path("c"))]
     assert parse("ts", "--listen", "1", "--zone", "z").table == []
 
 
@@ -162,7 +164,8 @@ def test_file_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     (tmp_path / "conf").mkdir()
     write(tmp_path / "conf", 'listen = "5300"\nzone = ["../z/a.zone", "/abs/b.zone"]\n', "ts.toml")
     monkeypatch.chdir(tmp_path)
-    assert parse("ts", "--config", "conf/ts.toml").zone == [str(Path("conf/../z/a.zone")), "/abs/b.zone"]
+    assert parse("ts", "--config", "conf/ts.toml").zone == [ZoneFile(Path("conf/../z/a.zone")),
+                                                            ZoneFile(Path("/abs/b.zone"))]
     base = 'listen = "5300"\nbackend = "127.0.0.1:5301"\nquery-log = '
     assert parse("ls", "--config", str(write(tmp_path, base + '"q.log"\n'))).query_log == str(tmp_path / "q.log")
     assert parse("ls", "--config", str(write(tmp_path, base + '"-"\n'))).query_log == "-"

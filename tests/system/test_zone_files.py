@@ -49,3 +49,61 @@ def test_two_tables_merge_and_each_name_counts_once(start_server, tmp_path):
     names = 1 + 3       # the root zone's apex, and three names
     ts.wait_for_line(f"serving zone . ({names} names)")
     assert value(scrape(ts), "resolver_ts_zone_names", zone=".") == names
+
+
+# --------------------------------------------------------------------------- naming a zone: --zone NAME=FILE
+
+# A BIND-style file: no $ORIGIN, names relative to an origin its config gives; its file name is not its zone.
+BIND_STYLE = "$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\nwww IN A 192.0.2.1\n"
+
+
+def test_a_zone_named_on_the_command_line_is_served_under_that_name(start_server, tmp_path):
+    path = tmp_path / "db.example"
+    path.write_text(BIND_STYLE)
+    ts = start_server("ts", "--zone", f"example.test={path}")
+    assert [rd.address for rrset in query(ts, "www.example.test").answer for rd in rrset] == ["192.0.2.1"]
+    ts.wait_for_line("serving zone example.test. (")
+
+
+def test_a_path_that_holds_an_equals_sign_is_given_after_one(start_server, tmp_path):
+    (tmp_path / "v=1").mkdir()
+    path = tmp_path / "v=1" / "example.test.zone"
+    path.write_text(BIND_STYLE)
+    ts = start_server("ts", "--zone", f"={path}", "--zone", f"other.test={path}")
+    assert query(ts, "www.example.test").answer and query(ts, "www.other.test").answer
+
+
+def test_a_zone_named_in_the_config_file_as_a_table_or_a_string(start_server, tmp_path):
+    (tmp_path / "db.example").write_text(BIND_STYLE)
+    (tmp_path / "db.other").write_text(BIND_STYLE)
+    config = tmp_path / "ts.toml"
+    config.write_text('listen = "127.0.0.1:0"\n'
+                      'zone = [{ name = "example.test", file = "db.example" }, "other.test=db.other"]\n')
+    ts = start_server("ts", "--config", str(config))
+    assert query(ts, "www.example.test").answer and query(ts, "www.other.test").answer
+
+
+@pytest.mark.parametrize("argument,message", [
+    ("bad..name={path}", "is not a domain name"),
+    ("example.test=", "no FILE after the zone's name"),
+    ("{equals}", "reads as NAME=FILE, and there is no file"),     # the file 'a=b.zone' itself
+])
+def test_a_zone_argument_that_cannot_be_read_is_one_line_and_exit_2(tmp_path, argument, message):
+    path = tmp_path / "db.example"
+    path.write_text(BIND_STYLE)
+    equals = tmp_path / "a=b.zone"
+    equals.write_text(BIND_STYLE)
+    done = subprocess.run([sys.executable, "-m", "resolver", "ts", "--listen", "127.0.0.1:0", "--zone",
+                           argument.format(path=path, equals=equals)], capture_output=True, text=True, timeout=30)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_an_soa_away_from_the_zones_name_is_one_line_and_exit_1(tmp_path):
+    path = tmp_path / "db.example"
+    path.write_text(BIND_STYLE.replace("@ IN SOA", "sub IN SOA"))
+    done = subprocess.run([sys.executable, "-m", "resolver", "ts", "--listen", "127.0.0.1:0", "--zone",
+                           f"example.test={path}"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stderr == (
+        f"resolver ts: error: {path}:2: the SOA is at sub.example.test., but the zone is named example.test.: "
+        "a zone's SOA is at its apex\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import dns.message
 import dns.name
@@ -17,7 +18,7 @@ import pytest
 from resolver import cli
 from resolver.ts.authority import Authority
 from resolver.ts.server import AuthoritativeServer
-from resolver.ts.zones import ZoneError, load_sources, load_zone_file
+from resolver.ts.zones import ZoneError, ZoneFile, load_sources, load_zone_file
 
 from support.zone_shapes import READ_BY_BIND, READ_BY_NSD, REFUSED, REFUSED_LIKE_NSD, Shape
 
@@ -264,3 +265,31 @@ def test_bytes_that_are_not_utf8_in_names_and_strings_are_served_as_written_as_n
     assert [s for rdata in txt for s in rdata.strings] == [b"caf\xe9", b"th\xc3\xa9"]
     # Names keep their bytes too (dnspython alone would IDNA-encode the UTF-8 one).
     assert {b"\x04caf\xe9\x02l1\x04test\x00", b"\x04th\xc3\xa9\x02l1\x04test\x00"} <= set(data.addresses)
+
+
+@pytest.mark.parametrize("text,path,name", [
+    ("db.example", "db.example", None),
+    ("example.com=db.example", "db.example", "example.com."),
+    ("example.com.=dir/db.example", "dir/db.example", "example.com."),
+    ("0/26.2.0.192.in-addr.arpa=rev.zone", "rev.zone", "0/26.2.0.192.in-addr.arpa."),   # RFC 2317 names hold '/'
+    ("example.com=v=1/db.example", "v=1/db.example", "example.com."),     # split at the first '='
+    ("=v=1/db.example", "v=1/db.example", None),                          # a path with '=', named by the file
+])
+def test_a_zone_argument_is_file_or_name_and_file(text, path, name):
+    zone = ZoneFile.parse(text)
+    assert (zone.path, zone.name) == (Path(path), name and dns.name.from_text(name))
+
+
+@pytest.mark.parametrize("text", ["example.com=", "a..b=db.example", "=", "x" * 64 + "=db.example"])
+def test_a_zone_argument_without_a_file_or_with_a_bad_name_is_refused(text):
+    with pytest.raises(ValueError):
+        ZoneFile.parse(text)
+
+
+def test_a_named_zone_reads_relative_names_against_its_name_not_its_file_name(tmp_path):
+    path = tmp_path / "db.example"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.53\nwww IN A 192.0.2.1\n")
+    assert load_zone_file(path).origin == dns.name.from_text("db.example")     # without a name, the file's
+    data = load_zone_file(path, dns.name.from_text("example.test"))
+    assert data.origin == dns.name.from_text("example.test")
+    assert answer_text(AuthoritativeServer(Authority([data])), "www.example.test") == ["300 A 192.0.2.1"]
