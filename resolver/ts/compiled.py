@@ -17,7 +17,7 @@ running NSD by the differential tests in ``tests/conformance``:
   its parent, else NXDOMAIN); a name below it is NXDOMAIN;
 * positive answers carry the zone's NS RRset in the authority section (not for
   DS, DNSKEY and ANY), and in the additional section the addresses of in-zone
-  NS (glue too), MX, SRV, KX and RT targets (RT also their X25 and ISDN), a
+  NS (glue too), MX, SRV, KX, RT and MB targets (RT also their X25 and ISDN), a
   target's own or, when the target does not exist, those of the wildcard that
   covers it; no RRset appears twice in one reply;
 * NODATA and NXDOMAIN carry the SOA, with the TTL min(SOA TTL, MINIMUM) (RFC 2308);
@@ -88,9 +88,11 @@ class Target:
     types: tuple[int, ...] = ADDRESS_TYPES
 
 
+# MB's host too (RFC 1035 3.3.3; NSD's add_rrset), read as a name by resolver.ts.obsolete_types; not MG and MR.
 TARGETS = {dns.rdatatype.NS: Target("target", allow_glue=True), dns.rdatatype.MX: Target("exchange"),
            dns.rdatatype.SRV: Target("target"), dns.rdatatype.KX: Target("exchange"),
-           dns.rdatatype.RT: Target("exchange", types=(*ADDRESS_TYPES, dns.rdatatype.X25, dns.rdatatype.ISDN))}
+           dns.rdatatype.RT: Target("exchange", types=(*ADDRESS_TYPES, dns.rdatatype.X25, dns.rdatatype.ISDN)),
+           dns.rdatatype.MB: Target("target")}
 
 # A name's RRsets by type, in zone-file order; RRSIG holds every RRSIG RRset of the name.
 RRsets = dict[int, list[dns.rdataset.Rdataset]]
@@ -171,7 +173,7 @@ class CompiledZone:
 
         The fast path compiles a name from its own records only; a name that
         also has other records, or that lies at or below a zone cut, goes
-        through the general path. A name that NS, MX, SRV, KX, RT or CNAME
+        through the general path. A name that NS, MX, SRV, KX, RT, MB or CNAME
         records point at is given to the zone too, where the answers to those
         records look for it, but its own answers depend on its own records
         only: it stays on the fast path (in ``_fast_targets``, which the general
@@ -208,7 +210,7 @@ class CompiledZone:
         return 12 + len(key) + 4 + body + len(self._address_tail(len(key), body).sections) + MAX_OPT > MIN_UDP
 
     def _target_keys(self) -> set[bytes]:
-        """Names that NS, MX, SRV, KX, RT or CNAME records point at."""
+        """Names that NS, MX, SRV, KX, RT, MB or CNAME records point at."""
         fields = {rdtype: target.field for rdtype, target in TARGETS.items()}
         fields[CNAME] = "target"
         return {wire_key(getattr(rdata, fields[rds.rdtype]))
@@ -412,7 +414,7 @@ class CompiledZone:
         return sections.pack(qname_len, seeds, NOERROR)
 
     def _add_target_addresses(self, sections: Sections, records: Section) -> None:
-        """In-zone addresses of NS targets (glue too), and of MX, SRV, KX and RT targets (no glue)."""
+        """In-zone addresses of NS targets (glue too), and of MX, SRV, KX, RT and MB targets (no glue)."""
         for _, rds in records:
             target_type = TARGETS.get(rds.rdtype)
             if target_type is None:

@@ -105,9 +105,14 @@ dot\.dot.sub IN AAAA 2001:db8::1
 alias IN CNAME a\.b
 tail\. IN A 192.0.2.4
 """),
-    Shape("obsolete_types", "old.test", _head("old.test") + r"""mb IN MB ns1
-mg IN MG ns1
-mr IN MR ns1
+    # NSD adds the addresses of an MB's host to its answers, not those of MG and MR names.
+    Shape("obsolete_types", "old.test", _head("old.test") + r"""mb IN MB host
+mg IN MG host
+mr IN MR host
+host IN A 192.0.2.9
+host IN AAAA 2001:db8::9
+wild IN MB nowhere.wild
+*.wild IN A 192.0.2.10
 minfo IN MINFO ns1 hostmaster
 md IN MD ns1
 mf IN MF ns1

@@ -123,6 +123,18 @@ def test_what_each_shape_serves(tmp_path, shape_id, name, rdtype, expected):
     assert answer_text(server, name, rdtype) == expected
 
 
+@pytest.mark.parametrize("name,rdtype,additional", [
+    ("mb.old.test", "MB", ["host.old.test. A", "host.old.test. AAAA", "ns1.old.test. A"]),
+    ("mb.old.test", "ANY", ["host.old.test. A", "host.old.test. AAAA"]),
+    ("wild.old.test", "MB", ["nowhere.wild.old.test. A", "ns1.old.test. A"]),     # the wildcard's, as NSD
+    ("mg.old.test", "MG", ["ns1.old.test. A"]),                                 # NSD adds none for MG and MR
+    ("mr.old.test", "MR", ["ns1.old.test. A"]),
+])
+def test_an_mb_hosts_addresses_go_in_the_additional_section_as_nsd_adds_them(tmp_path, name, rdtype, additional):
+    reply = ask(loaded(tmp_path, by_id(READ_BY_NSD, "obsolete_types")), name, rdtype)
+    assert sorted(f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}" for rrset in reply.additional) == additional
+
+
 def test_a_generated_zone_keeps_addresses_compact(tmp_path):
     shape = by_id(READ_BY_BIND, "generate")
     data = load_zone_file(shape.write(tmp_path))
