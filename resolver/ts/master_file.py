@@ -214,7 +214,7 @@ def record_type(token: str, where: str) -> int:
     if rdtype is None:
         try:
             rdtype = dns.rdatatype.from_text(token)
-        except dns.exception.DNSException:
+        except (dns.exception.DNSException, ValueError):     # ValueError: TYPEnnn past 65535
             raise MasterFileError(f"{where}: unknown record type {shown(token)}") from None
         if dns.rdatatype.is_metatype(rdtype) or rdtype == 0:
             raise MasterFileError(f"{where}: {token} is not a type of data a zone holds")

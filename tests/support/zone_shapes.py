@@ -322,6 +322,7 @@ REFUSED_LIKE_NSD = [
     _refused("class_other_than_in", "class.test", 'www CH TXT "x"\n', 6, "only class IN"),
     _refused("class_number_other_than_in", "classnum.test", 'www CLASS3 TXT "x"\n', 6, "only class IN"),
     _refused("unknown_type", "type.test", "www IN BOGUS x\n", 6, "unknown record type 'BOGUS'"),
+    _refused("type_number_over_16_bits", "type2.test", "www IN TYPE65536 \\# 0\n", 6, "unknown record type 'TYPE65536'"),
     _refused("bad_ipv4", "ip4.test", "www IN A 192.0.2.300\n", 6, "'192.0.2.300' is not an IPv4 address"),
     _refused("bad_ipv6", "ip6.test", "www IN AAAA 2001:db8::g\n", 6, "is not an IPv6 address"),
 ]
