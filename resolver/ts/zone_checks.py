@@ -6,8 +6,9 @@ a CNAME beside other data, or names below a DNAME (RFC 6672 2.3); DNSSEC
 records (RRSIG, NSEC, NSEC3) may stand beside a CNAME (RFC 4035 2.5). :class:`ZoneChecks` refuses the same, each
 with one line naming the record that breaks the rule: ``FILE:LINE: what is wrong``.
 
-The zone's apex is the owner of its SOA. Records before the SOA are checked
-when it comes, so a file need not start at the apex.
+The zone's apex is the owner of its SOA, which must be the zone's name when one
+is given (``--zone NAME=FILE``, as NSD's config names a zone). Records before the
+SOA are checked when it comes, so a file need not start at the apex.
 """
 from __future__ import annotations
 
