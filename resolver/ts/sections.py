@@ -31,6 +31,7 @@ from ..wire import AA, MIN_UDP, NOERROR, QR, RR_FIXED, TC
 MAX_MESSAGE = 65535
 MAX_OPT = 11 + 6        # an OPT record with one extended error
 QUESTION_POINTER = b"\xc0\x0c"   # a compression pointer to the question name
+RRSIG = dns.rdatatype.RRSIG
 
 Section = list[tuple[dns.name.Name, dns.rdataset.Rdataset]]
 Seeds = dict[dns.name.Name, int]
@@ -95,7 +96,8 @@ class Sections:
     optional authority (the zone's NS RRset of a positive answer), additional
     A, additional AAAA, other additional records (X25 and ISDN of RT targets).
     Each RRset (owner, type, and for RRSIG the type covered) goes in at most
-    once. When a size limit is given (UDP), an answer or authority RRset that
+    once. The RRSIG RRsets of one owner that follow each other fit or are left
+    out together: NSD keeps every RRSIG of a name as one RRset. When a size limit is given (UDP), an answer or authority RRset that
     does not fit sets TC and ends the reply; an optional RRset that does not
     fit is left out, and so is every later part (minimal responses). A
     referral that loses all its glue A records is truncated.
@@ -148,13 +150,19 @@ class Sections:
         truncated = False
         for part, rrsets in enumerate(self.parts):
             minimized = False
+            unit_mark, unit_added, previous = start, 0, None
             for owner, rds in rrsets:
                 mark = out.tell()
+                if not (rds.rdtype == RRSIG and previous == (owner, RRSIG)):
+                    unit_mark, unit_added = mark, 0
+                previous = (owner, rds.rdtype)
                 added = _encode_rrset(out, compress, owner, rds, limit)
                 if added == len(rds):
                     counts[part] += added
+                    unit_added += added
                     continue
-                _rewind(out, compress, mark)
+                _rewind(out, compress, unit_mark)
+                counts[part] -= unit_added
                 if part <= self.AUTHORITY:
                     truncated = True
                     break

@@ -46,6 +46,7 @@ from support.signed_zone import nsec3_owner, signed_zone
 EDNS0 = Variant("edns0")
 NOEDNS = Variant("noedns", edns=None)
 DO = Variant("do", do=True)
+SMALL_UDP = Variant("edns700", payload=700)     # a signed apex's RRSIGs do not fit: TC, no partial RRset
 
 NAMES = "names.example."
 NAMES_ZONE = f"""$ORIGIN {NAMES}
@@ -212,7 +213,7 @@ SIGNED_TEXTS = {origin: signed_zone(origin, signed_records(origin, wildcard), ns
 ZONE_TEXTS = {NAMES: NAMES_ZONE, DELEG: DELEG_ZONE, **SIGNED_TEXTS}
 CASES = ([(NAMES, name, NAMES_TYPES, (EDNS0, NOEDNS)) for name in NAMES_NAMES]
          + [(DELEG, name, DELEG_TYPES, (EDNS0, NOEDNS)) for name in DELEG_NAMES]
-         + [(origin, name, SIGNED_TYPES, (EDNS0, DO))
+         + [(origin, name, SIGNED_TYPES, (EDNS0, DO, NOEDNS, SMALL_UDP))
             for origin, text in SIGNED_TEXTS.items() for name in signed_names(origin, text)])
 
 
