@@ -2,9 +2,11 @@
 
 NSD 4.6 refuses a zone file with records outside the zone, a second SOA
 (identical or not, at the apex or below it), two different CNAMEs at one name,
-a CNAME beside other data, or names below a DNAME (RFC 6672 2.3); DNSSEC
-records (RRSIG, NSEC, NSEC3) may stand beside a CNAME (RFC 4035 2.5). :class:`ZoneChecks` refuses the same, each
-with one line naming the record that breaks the rule: ``FILE:LINE: what is wrong``.
+a CNAME beside other data, two different DNAMEs at one name, or names below
+a DNAME other than NSEC3 owners (RFC 6672 2.4); DNSSEC records (RRSIG, NSEC,
+NSEC3) may stand beside a CNAME (RFC 4035 2.5). :class:`ZoneChecks` refuses
+the same, each with one line naming the record that breaks the rule:
+``FILE:LINE: what is wrong``.
 
 The zone's apex is the owner of its SOA, which must be the zone's name when one
 is given (``--zone NAME=FILE``, as NSD's config names a zone). Records before the
@@ -47,7 +49,8 @@ class ZoneChecks:
         self.apex: bytes | None = None          # lower-case wire form, from the SOA
         self.soa_where = ""
         self.cnames: dict[bytes, dns.rdata.Rdata] = {}
-        self.dnames: dict[bytes, str] = {}      # DNAME owners (lower-case wire) and where each was read
+        # DNAME owners (lower-case wire): the DNAME, and where it was read
+        self.dnames: dict[bytes, tuple[dns.rdata.Rdata, str]] = {}
         self._before_soa: list[tuple[bytes, str]] = []
 
     def owner(self, key: bytes, where: str) -> None:
@@ -89,12 +92,16 @@ class ZoneChecks:
 
     def cname(self, key: bytes, rdata: dns.rdata.Rdata, other_data: bool, where: str) -> None:
         """A CNAME: none different before it at the name, and no other data there (RFC 1034 3.6.2)."""
-        known = self.cnames.get(key)
-        if known is not None and known != rdata:
-            raise ZoneCheckError(f"{where}: a second CNAME at {name_text(key)} (one name, one CNAME: RFC 2181 10.1)")
+        _one_at_a_name("CNAME", "RFC 2181 10.1", self.cnames.get(key), key, rdata, where)
         if other_data:
             self._beside(key, where)
         self.cnames[key] = rdata
+
+    def dname(self, key: bytes, rdata: dns.rdata.Rdata, where: str) -> None:
+        """A DNAME: none different before it at the name (RFC 6672 2.4), as NSD refuses it."""
+        known = self.dnames.get(key)
+        _one_at_a_name("DNAME", "RFC 6672 2.4", known and known[0], key, rdata, where)
+        self.dnames.setdefault(key, (rdata, where))
 
     def other(self, key: bytes, rdtype: int, where: str) -> None:
         """Data of another type: not at a name with a CNAME (DNSSEC records aside)."""
@@ -106,17 +113,25 @@ class ZoneChecks:
         raise ZoneCheckError(f"{where}: {name_text(key)} has a CNAME and other data (RFC 1034 3.6.2)")
 
     def below_dnames(self, keys: Iterable[bytes]) -> None:
-        """No name may be below a DNAME's owner (RFC 6672 2.3), as NSD refuses it: ``keys`` are every
-        name the zone holds (lower-case wire). Checked once the zone is read, when it has a DNAME."""
+        """No name may be below a DNAME's owner (RFC 6672 2.4), as NSD refuses it: ``keys`` are every
+        name the zone holds (lower-case wire) but those with only NSEC3 records and their RRSIGs,
+        which NSD lets stand below an apex DNAME. Checked once the zone is read, when it has a DNAME."""
         for key in keys:
             for above in itertools.islice(suffixes(key), 1, None):
-                where = self.dnames.get(above)
-                if where is not None:
-                    raise ZoneCheckError(f"{where}: DNAME at {name_text(above)} has data below it "
-                                         f"({name_text(key)}), which RFC 6672 2.3 forbids")
+                known = self.dnames.get(above)
+                if known is not None:
+                    raise ZoneCheckError(f"{known[1]}: DNAME at {name_text(above)} has data below it "
+                                         f"({name_text(key)}), which RFC 6672 2.4 forbids")
 
     def finish(self, source: str) -> bytes:
         """The apex, once every record is read; a zone without an SOA is refused."""
         if self.apex is None:
             raise ZoneCheckError(f"{source}: no SOA record: a zone starts at its SOA (RFC 1035 5.2)")
         return self.apex
+
+
+def _one_at_a_name(rdtype: str, rule: str, known: dns.rdata.Rdata | None, key: bytes, rdata: dns.rdata.Rdata,
+                   where: str) -> None:
+    """Refuse a second, different record of a type a name holds one of (CNAME, DNAME)."""
+    if known is not None and known != rdata:
+        raise ZoneCheckError(f"{where}: a second {rdtype} at {name_text(key)} (one name, one {rdtype}: {rule})")

@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import dns.exception
 import dns.name
@@ -43,6 +43,8 @@ LARGEST_TTL = 2**31 - 1     # RFC 2181 8; larger ones are served as 0, as BIND d
 SIGNATURE_TYPES = (dns.rdatatype.RRSIG, dns.rdatatype.SIG)
 A, AAAA, SOA, CNAME, DNAME = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.CNAME,
                            dns.rdatatype.DNAME)
+NSEC3 = dns.rdatatype.NSEC3
+ONLY_NSEC3 = frozenset({NSEC3, dns.rdatatype.RRSIG})
 IN = dns.rdataclass.IN
 
 log = logging.getLogger("resolver.ts")
@@ -156,7 +158,7 @@ class _ZoneBuilder:
         else:
             checks.other(key, rdtype, entry.where)
             if rdtype == DNAME:
-                checks.dnames.setdefault(key, entry.where)
+                checks.dname(key, rdata, entry.where)
         rdataset = self._rdataset(key, entry.owner, rdtype, rdata.covers())
         try:
             rdataset.add(rdata, ttl)    # hashes its wire form: what dnspython reads but cannot write fails here
@@ -192,12 +194,20 @@ class _ZoneBuilder:
         except Exception as exc:  # noqa: BLE001 - dnspython raises many kinds; each is a bad record
             raise _bad_record(entry, exc, self.tokens.read) from None
 
+    def _names_not_only_nsec3(self) -> Iterator[bytes]:
+        """The names (lower-case wire) with records other than NSEC3 and RRSIG, or without NSEC3
+        (NSD's domain_has_only_NSEC3: an NSEC3 owner is not a name, RFC 5155 7.2.8)."""
+        for key, (_, rdatasets) in self.names.items():
+            types = {rdtype for rdtype, _ in rdatasets}
+            if NSEC3 not in types or not types <= ONLY_NSEC3:
+                yield key
+
     def finish(self) -> ZoneData:
         """The zone, once every record is read."""
         try:
             apex_key = self.checks.finish(self.source)
             if self.checks.dnames:
-                self.checks.below_dnames(itertools.chain(self.names, self.addresses))
+                self.checks.below_dnames(itertools.chain(self._names_not_only_nsec3(), self.addresses))
         except ZoneCheckError as exc:
             raise ZoneError(str(exc)) from None
         zone = _Zone(self.names[apex_key][0], relativize=False)

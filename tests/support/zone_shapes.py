@@ -244,6 +244,8 @@ a IN A 192.0.2.1
 a IN A 192.0.2.1
 t IN TXT "same"
 t IN TXT "same"
+dn IN DNAME other.test.
+dn IN DNAME Other.Test.
 """),
 ]
 
@@ -443,6 +445,8 @@ REFUSED = [
              "DNAME at dn.dname1.test. has data below it (x.dn.dname1.test.)"),
     _refused("data_below_dname_read_first", "dname2.test", "a.b.dn IN TXT x\ndn IN DNAME other.example.\n", 7,
              "DNAME at dn.dname2.test. has data below it (a.b.dn.dname2.test.)"),
+    _refused("two_dnames", "dname3.test", "dn IN DNAME a.example.\ndn IN DNAME b.example.\n", 7,
+             "a second DNAME at dn.dname3.test. (one name, one DNAME: RFC 6672 2.4)"),
     _refused("generate_bad_range", "gen2.test", "$GENERATE 5-1 h$ A 192.0.2.$\n", 6, "bad $GENERATE range"),
     _refused("generate_modifier_not_closed", "gen6.test", "$GENERATE 1-2 h${1 A 192.0.2.$\n", 6,
              "bad $GENERATE modifier '${1': it is ${offset[,width[,base]]}, with whole numbers and a base of "

@@ -217,6 +217,19 @@ def test_a_zone_without_ns_records_loads_as_nsd_loads_it(tmp_path):
     assert answer_text(server, "www.nons.test") == ["300 A 192.0.2.1"]
 
 
+def test_nsec3_owners_below_an_apex_dname_load_as_nsd_loads_them(tmp_path):
+    """An NSEC3 owner is no name (RFC 5155 7.2.8): NSD's check for data below a DNAME passes over
+    it, and so does the TS; any other record there is refused."""
+    path = tmp_path / "apexdn.test.zone"
+    nsec3 = "2vptu5timamqttgl4luu9kg21e0aor3s IN NSEC3 1 0 0 - 2vptu5timamqttgl4luu9kg21e0aor3t A RRSIG\n"
+    path.write_text("$TTL 300\n@ IN SOA ns1.other.test. h 1 2 3 4 5\n@ IN DNAME other.test.\n" + nsec3)
+    assert load_zone_file(path).origin == dns.name.from_text("apexdn.test")
+    path.write_text(path.read_text() + "2vptu5timamqttgl4luu9kg21e0aor3s IN TXT x\n")
+    with pytest.raises(ZoneError, match="DNAME at apexdn.test. has data below it"):
+        load_zone_file(path)
+
+
+
 # --------------------------------------------------------------------------- tables and zones together
 
 
