@@ -33,9 +33,10 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-from support.differential import Case, Variant, compare, exchange, mismatch_report
+from support.differential import Case, Variant, compare
 from support.nsd import Nsd
 from support.servers import Server
+from support.zone_servers import both, differences
 
 EDNS0 = Variant("edns0")
 NOEDNS = Variant("noedns", edns=None)
@@ -129,24 +130,8 @@ CASES = ([(name, DATA_TYPES) for name in DATA_NAMES] + [(name, LABELS_TYPES) for
 # --------------------------------------------------------------------------- servers
 
 
-# ``zone_files``, ``nsd`` and ``ts`` serve ZONE_TEXTS (conftest.py).
-
-
-def both(case: Case, nsd: Nsd, ts: Server) -> tuple[bytes | None, bytes | None]:
-    """NSD's reply and the TS's reply to the same query bytes."""
-    wire = case.wire()
-    return exchange(wire, nsd.address), exchange(wire, (ts.host, ts.port))
-
-
-def differences(cases: list[Case], nsd: Nsd, ts: Server) -> list[str]:
-    """A report for each case whose replies differ."""
-    problems = []
-    for case in cases:
-        reference, ours = both(case, nsd, ts)
-        diffs = compare(reference, ours)
-        if diffs:
-            problems.append(mismatch_report(case, diffs, "NSD", reference, "TS", ours))
-    return problems
+# ``zone_files``, ``nsd`` and ``ts`` serve ZONE_TEXTS (conftest.py); ``both`` and ``differences``
+# ask them (support/zone_servers.py).
 
 
 # --------------------------------------------------------------------------- the tests

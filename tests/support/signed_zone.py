@@ -5,6 +5,8 @@
 and an NSEC chain, or an NSEC3 chain (RFC 5155, with real hashes) and its
 NSEC3PARAM. Signatures and keys are fixed filler bytes: neither NSD nor the TS
 validates them, and what is compared is how the names are answered.
+:func:`without_dnssec_proofs` takes out of NSD's replies to DO queries what NSD
+adds for DO and the TS does not.
 """
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import base64
 from collections import defaultdict
 
 import dns.dnssec
+import dns.message
 import dns.name
 import dns.rdatatype
+
+from support.differential import Case
 
 SALT = "aabbccdd"
 ITERATIONS = 1
@@ -88,3 +93,19 @@ def _nsec3_chain(origin: str, authoritative: dict[dns.name.Name, list[str]],
              f"1 0 {ITERATIONS} {SALT} {hashed[(i + 1) % len(hashed)][0]} "
              f"{_bitmap(held[name], name in cuts, 'NSEC3')}".rstrip())
             for i, (digest, name) in enumerate(hashed)]
+
+
+def without_dnssec_proofs(case: Case, wire: bytes) -> bytes:
+    """NSD's reply to a DO query (``case``) less what it adds for DO in a signed zone: RRSIGs
+    (unless asked for), and the NSEC, NSEC3 and DS records of the authority section (RFC 4035
+    3.1). The TS serves no DNSSEC (README), so these are the accepted difference with DO set;
+    replies to other queries are returned as they are."""
+    if not case.variant.do:
+        return wire
+    message = dns.message.from_wire(wire, one_rr_per_rrset=True)
+    asked = dns.rdatatype.from_text(case.qtype)
+    proofs = {dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.DS}
+    message.answer = [r for r in message.answer if r.rdtype != dns.rdatatype.RRSIG or asked == r.rdtype]
+    message.authority = [r for r in message.authority if r.rdtype not in proofs]
+    message.additional = [r for r in message.additional if r.rdtype != dns.rdatatype.RRSIG]
+    return message.to_wire()

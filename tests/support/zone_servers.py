@@ -1,10 +1,12 @@
-"""A real NSD and our TS serving the same zone files, for the conformance tests that compare them."""
+"""A real NSD and our TS serving the same zone files, for the conformance tests that compare them:
+starting both, and asking both the same questions."""
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
+from support.differential import Case, compare, exchange, mismatch_report
 from support.nsd import Nsd
 from support.servers import Server
 from support.tools import require_tool
@@ -39,3 +41,24 @@ def ts_serving(zone_files: list[Path]) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def both(case: Case, nsd: Nsd, ts: Server) -> tuple[bytes | None, bytes | None]:
+    """NSD's reply and the TS's reply to the same query bytes."""
+    wire = case.wire()
+    return exchange(wire, nsd.address), exchange(wire, (ts.host, ts.port))
+
+
+def differences(cases: Iterable[Case], nsd: Nsd, ts: Server,
+                adjust: Callable[[Case, bytes], bytes] | None = None) -> list[str]:
+    """A report for each case whose replies differ, field by field (``support.differential.compare``).
+    ``adjust`` rewrites NSD's reply first: takes out what the TS is known not to serve."""
+    problems = []
+    for case in cases:
+        reference, ours = both(case, nsd, ts)
+        if adjust is not None and reference is not None:
+            reference = adjust(case, reference)
+        diffs = compare(reference, ours)
+        if diffs:
+            problems.append(mismatch_report(case, diffs, "NSD", reference, "TS", ours))
+    return problems
