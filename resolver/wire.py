@@ -22,13 +22,15 @@ RA = 0x0080
 OPCODE_MASK = 0x7800
 
 # Response codes.
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN = 0, 1, 2, 3, 4, 5, 6
 BADVERS = 16
-RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 6: "YXDOMAIN",
+               16: "BADVERS"}
 
 TYPE_OPT = 41
 OPTION_EDE = 15
-# Extended DNS Errors (RFC 8914) that NSD 4.6 attaches to its refusals.
+# Extended DNS Errors (RFC 8914) that NSD 4.6 attaches to its refusals, and to a DNAME's YXDOMAIN.
+EDE_OTHER = 0
 EDE_PROHIBITED = 18
 EDE_NOT_AUTHORITATIVE = 20
 EDE_NOT_SUPPORTED = 21
@@ -218,10 +220,11 @@ def transfer_refusal(q: Query, stream: bool) -> tuple[int, int | None]:
     return 0, None
 
 
-def opt_record(do: bool, extended_rcode: int = 0, ede: int | None = None) -> bytes:
-    """The OPT record of a reply: our UDP size, the DO bit echoed, an extended error if any."""
+def opt_record(do: bool, extended_rcode: int = 0, ede: int | None = None, ede_text: bytes = b"") -> bytes:
+    """The OPT record of a reply: our UDP size, the DO bit echoed, an extended error (with its
+    EXTRA-TEXT, RFC 8914 2) if any."""
     ttl = ((extended_rcode >> 4) << 24) | (DO_BIT if do else 0)
-    options = b"" if ede is None else struct.pack("!HHH", OPTION_EDE, 2, ede)
+    options = b"" if ede is None else struct.pack("!HHH", OPTION_EDE, 2 + len(ede_text), ede) + ede_text
     return b"\x00" + RR_FIXED.pack(TYPE_OPT, MAX_UDP, ttl, len(options)) + options
 
 

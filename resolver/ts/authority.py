@@ -67,7 +67,8 @@ def render(data: bytes, q: Query, answer: Answer, limit: int) -> bytes:
     """
     opt = b""
     if q.edns_size >= 0:
-        opt = (OPT_DO if q.edns_do else OPT_PLAIN) if answer.ede is None else opt_record(q.edns_do, 0, answer.ede)
+        opt = ((OPT_DO if q.edns_do else OPT_PLAIN) if answer.ede is None
+               else opt_record(q.edns_do, 0, answer.ede, answer.ede_text))
     if 12 + len(q.question) + len(answer.sections) + len(opt) > limit and answer.shrink is not None:
         answer = answer.shrink(limit - len(opt))
     flags = answer.flags | (q.flags & RD)

@@ -36,6 +36,18 @@ running NSD by the differential tests in ``tests/conformance``:
 * wildcards (RFC 4592) are expanded from the closest encloser. Their answers
   depend on the length of the question name too, so they are packed on first
   use and kept per length, like NXDOMAIN answers;
+* a name below a DNAME's owner (RFC 6672) is answered with the DNAME, a CNAME
+  synthesised from it (owner the question, target the name with the DNAME's
+  owner replaced by its target, in lower case, TTL the DNAME's: RFC 6672 3.1),
+  and what the target leads to, followed as a CNAME's target is; a CNAME whose
+  target lies below a DNAME goes on the same way. As NSD's answer_authoritative
+  does it: CNAME asked below a DNAME gets the DNAME and the synthesised CNAME
+  alone; a target longer than 255 octets gets YXDOMAIN with the chain so far and
+  an extended error (RFC 6672 2.2); the chain stops (NOERROR) where a DNAME
+  comes again whose target lies below its owner, or a synthesised CNAME would
+  come twice. The DNAME's owner is answered as any name (RFC 6672 2.3), and a
+  delegation at or above it refers. These answers depend on the whole name
+  asked, so they are packed on first use, and the last few thousand names kept;
 * DNSSEC records are data: RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY and DS are
   answered when asked for by type, and nothing is added for the DO bit;
 * names are written in lower case, as NSD stores them: owners, and the names
@@ -46,8 +58,9 @@ running NSD by the differential tests in ``tests/conformance``:
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import dns.name
 import dns.node
@@ -55,18 +68,22 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 import dns.zone
 
-from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
+from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN
 from .address_lines import AddressRecords
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
                        wire_key)
+from .zone_checks import suffixes
 from .zones import ZoneData, ZoneError
 
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 NO_AUTHORITY_NS = (dns.rdatatype.DS, dns.rdatatype.DNSKEY)     # their RRsets are large (NSD)
+IN = dns.rdataclass.IN
 ANY = dns.rdatatype.ANY
 CNAME = dns.rdatatype.CNAME
+DNAME = dns.rdatatype.DNAME
 DS = dns.rdatatype.DS
 NSEC3 = dns.rdatatype.NSEC3
 RRSIG = dns.rdatatype.RRSIG
@@ -76,6 +93,8 @@ ANY_PREFERRED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SO
 ANY_LAST_RESORT = frozenset({dns.rdatatype.DNSKEY, RRSIG, dns.rdatatype.NSEC})
 # Names in record data that NSD 4.6 keeps as written (its "literal" names); all others it lower-cases.
 KEPT_CASE = {"RRSIG": ("signer",), "SIG": ("signer",), "NSEC": ("next",)}
+BELOW_DNAME_KEPT = 4096         # names below a DNAME whose answers are kept at once
+DNAME_TOO_LONG = b"DNAME expansion became too large"     # NSD's EXTRA-TEXT for its YXDOMAIN
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,14 @@ TARGETS = {dns.rdatatype.NS: Target("target", allow_glue=True), dns.rdatatype.MX
 RRsets = dict[int, list[dns.rdataset.Rdataset]]
 
 
+class Dname(NamedTuple):
+    """A DNAME of the zone: its owner, its RRset, and its target's lower-case wire name."""
+
+    owner: dns.name.Name
+    rrset: dns.rdataset.Rdataset
+    target: bytes
+
+
 @dataclass(frozen=True)
 class Found:
     """Where a name reached through a CNAME leads (NSD's answer_lookup_zone).
@@ -105,7 +132,8 @@ class Found:
     ``node`` holds the records that answer for ``owner``: its own, or those of
     the wildcard covering it (None for an empty non-terminal). ``cut`` is the
     delegation it lies at or below; ``at_cut`` says it is the cut itself.
-    ``outside``: not in this zone; ``nxdomain``: it does not exist.
+    ``outside``: not in this zone; ``nxdomain``: it does not exist; ``dname``:
+    it lies below this DNAME (its closest encloser's).
     """
 
     owner: dns.name.Name
@@ -114,6 +142,7 @@ class Found:
     at_cut: bool = False
     outside: bool = False
     nxdomain: bool = False
+    dname: Dname | None = None
 
 
 class CompiledZone:
@@ -142,6 +171,7 @@ class CompiledZone:
                      for name, node in zone.nodes.items()
                      if name != self.apex and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)}
         self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
+        self.dnames = self._dnames(data.dname_owners)
         # Lookups while compiling must know the fast path's names too; afterwards by_name does.
         self._fast_path_names = data.addresses
         self._existing_keys: set[bytes] | None = None
@@ -156,9 +186,12 @@ class CompiledZone:
         self.nsec3_only_keys = {wire_key(name) for name in self.nsec3_only}
         self.names = existing - self.nsec3_only
         self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
+        self._below_dnames: dict[bytes, tuple[dict[int, Answer], Answer]] = {}
         # Names in record data and those between them and the apex: where a name covered by a
-        # wildcard ends in one, the answer compresses against the question (see _known_suffix).
-        self._data_names = _names_between(self.apex, _names_in_data(zone))[0] if self.wildcards else {}
+        # wildcard or below a DNAME ends in one, the answer compresses against the question
+        # (see _known_suffix).
+        self._data_names = (_names_between(self.apex, _names_in_data(zone))[0] if self.wildcards or self.dnames
+                            else {})
         for name in self.names - self._fast_targets:
             self._compile_name(name, exact, by_name)
         self._compile_addresses(addresses, exact, by_name)
@@ -177,18 +210,20 @@ class CompiledZone:
         records point at is given to the zone too, where the answers to those
         records look for it, but its own answers depend on its own records
         only: it stays on the fast path (in ``_fast_targets``, which the general
-        path skips). Returns the fast path's names, for :meth:`_compile_addresses`.
+        path skips). So is a name below a DNAME's target, which a CNAME synthesised from
+        the DNAME may point at. Returns the fast path's names, for :meth:`_compile_addresses`.
         """
         if not addresses:
             return addresses
         in_zone = {wire_key(name) for name in self.zone.nodes}
         targets = self._target_keys()
+        redirects = {dname.target for dname in self.dnames.values()}
         rest: AddressRecords = {}
         for key, records in addresses.items():
             if key in in_zone or self._highest_cut(key):
                 self._add_to_zone(key, records)
                 continue
-            if key in targets:
+            if key in targets or (redirects and not redirects.isdisjoint(itertools.islice(suffixes(key), 1, None))):
                 self._fast_targets.add(self._add_to_zone(key, records))
             rest[key] = records
         return rest
@@ -277,6 +312,17 @@ class CompiledZone:
                                                 seeds=_question_seeds(parent, self._soa_name_keys))
                 parent = parent[parent[0] + 1:]
 
+    def _dnames(self, owners: Iterable[bytes]) -> dict[bytes, Dname]:
+        """The zone's DNAMEs by their owner's lower-case wire name, but those at or below a
+        zone cut (NSD refers there: the cut's NS RRset comes before a DNAME beside it)."""
+        dnames = {}
+        for key in owners:
+            if self._highest_cut(key) is None:
+                owner = dns.name.from_wire(key, 0)[0]
+                rrset = self.zone.get_rdataset(owner, DNAME)
+                dnames[key] = Dname(owner, rrset, wire_key(rrset[0].target))
+        return dnames
+
     # ------------------------------------------------------------------ which names exist
 
     def _existing_names(self) -> set[dns.name.Name]:
@@ -326,6 +372,9 @@ class CompiledZone:
             encloser = self._closest_encloser(key)
             if encloser == key:              # an empty non-terminal above fast-path names
                 return Found(name)
+        dname = self.dnames.get(encloser)    # NSD looks for a DNAME before a wildcard
+        if dname is not None:
+            return Found(name, dname=dname)
         wildcard = self.wildcards.get(encloser)
         if wildcard is None:
             return Found(name, nxdomain=True)
@@ -362,17 +411,31 @@ class CompiledZone:
                  qname_len: int) -> tuple[dict[int, Answer], Answer]:
         """The answers for every type at ``owner`` (the name asked, or a wildcard standing
         for it, with ``node`` its records): a dict by type, and the answer for other types.
-
-        A CNAME is followed (NSD's answer_domain): each type is answered at the
-        first name of the chain that holds it; the other types get what the
-        chain ends in.
         """
         per_type: dict[int, Answer] = {}
-        chain: Section = []
-        if node is not None and (node.get_rdataset(dns.rdataclass.IN, CNAME)
-                                 or node.get_rdataset(dns.rdataclass.IN, NSEC3)):
-            per_type[NSEC3] = self.negative(qname_len, NOERROR)   # NSD: NODATA, the CNAME not followed
+        return per_type, self._chain(Found(owner, node), [], per_type, qname_len, seeds)
+
+    def _chain(self, found: Found, chain: Section, per_type: dict[int, Answer], qname_len: int,
+               seeds: Seeds) -> Answer:
+        """Follow a chain from ``found``, after the records of ``chain``; returns what the chain
+        ends in, the answer for the types that no name of it holds.
+
+        A CNAME is followed (NSD's answer_domain), and so is a DNAME above a name
+        the chain reaches (:meth:`_through_dnames`): each type is answered in
+        ``per_type`` at the first name of the chain that holds it. NSEC3 is
+        answered with NODATA at the first name reached, the CNAME not followed.
+        """
         while True:
+            found = self._through_dnames(found, chain, qname_len, seeds)
+            if isinstance(found, Answer):
+                return found
+            end = self._chain_end(found, chain, per_type, qname_len, seeds)
+            if end is not None:
+                return end
+            owner, node = found.owner, found.node
+            if node is not None and (node.get_rdataset(dns.rdataclass.IN, CNAME)
+                                     or node.get_rdataset(dns.rdataclass.IN, NSEC3)):
+                per_type.setdefault(NSEC3, self.negative(qname_len, NOERROR, chain, seeds))
             rrsets = _rrsets_by_type(node)
             for rdtype, group in rrsets.items():
                 if rdtype not in per_type:
@@ -382,20 +445,64 @@ class CompiledZone:
                 per_type[ANY] = self._any(qname_len, seeds, chain, owner, rrsets)
             cname = rrsets.get(CNAME)
             if cname is None:
-                return per_type, self.negative(qname_len, NOERROR, chain, seeds)
+                return self.negative(qname_len, NOERROR, chain, seeds)
             if (owner, cname[0]) in chain:          # a loop: NSD stops when a CNAME would come twice
-                return per_type, Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+                return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
             chain.append((owner, cname[0]))
             found = self._find(cname[0][0].target)
-            if found.outside:
-                return per_type, Sections.answering(chain).pack(qname_len, seeds, NOERROR)
-            if found.nxdomain:
-                return per_type, self.negative(qname_len, NXDOMAIN, chain, seeds)
-            if found.cut is not None:
-                if found.at_cut:
-                    per_type.setdefault(DS, self._parent_side_ds(found.cut, qname_len, seeds, chain))
-                return per_type, self.referral(found.cut, qname_len, chain, seeds)
-            owner, node = found.owner, found.node
+
+    def _chain_end(self, found: Found, chain: Section, per_type: dict[int, Answer], qname_len: int,
+                   seeds: Seeds) -> Answer | None:
+        """The answer a chain ends in at ``found`` when it leaves the zone, reaches no name, or
+        enters a delegation (DS at the cut is answered from this side); None when it goes on."""
+        if found.outside:
+            return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+        if found.nxdomain:
+            return self.negative(qname_len, NXDOMAIN, chain, seeds)
+        if found.cut is not None:
+            if found.at_cut:
+                per_type.setdefault(DS, self._parent_side_ds(found.cut, qname_len, seeds, chain))
+            return self.referral(found.cut, qname_len, chain, seeds)
+        return None
+
+    def _through_dnames(self, found: Found, chain: Section, qname_len: int, seeds: Seeds) -> Found | Answer:
+        """Where a name below a DNAME leads: each DNAME on the way adds itself and the CNAME
+        synthesised from it to ``chain`` (:meth:`_synthesise`). Returns where the last
+        target is, or the answer that ends the chain on the way."""
+        while found.dname is not None:
+            target = self._synthesise(found.owner, found.dname, chain, qname_len, seeds)
+            if isinstance(target, Answer):
+                return target
+            found = self._find(target)
+        return found
+
+    def _synthesise(self, name: dns.name.Name, dname: Dname, chain: Section, qname_len: int,
+                    seeds: Seeds) -> dns.name.Name | Answer:
+        """Add a DNAME and the CNAME it synthesises for ``name``, a name below its owner, to
+        ``chain`` (RFC 6672 3.1, as NSD's answer_authoritative and query_synthesize_cname do);
+        returns the CNAME's target.
+
+        The CNAME has the DNAME's TTL; its target is ``name`` with the owner replaced by the
+        DNAME's target. Where no CNAME can be added, returns the answer the chain ends in:
+        YXDOMAIN with an extended error when the target would be longer than 255 octets
+        (RFC 6672 2.2); NOERROR when the DNAME is in the chain already and its target lies
+        below its owner, or when the same CNAME is (a loop).
+        """
+        owner, rds = dname.owner, dname.rrset
+        redirect = rds[0].target
+        if (owner, rds) not in chain:
+            chain.append((owner, rds))
+        elif redirect.is_subdomain(owner):
+            return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+        try:
+            target = dns.name.Name(name.labels[:len(name) - len(owner)] + redirect.labels)
+        except dns.name.NameTooLong:
+            answer = Sections.answering(chain).pack(qname_len, seeds, YXDOMAIN)
+            return _with_ede(answer, EDE_OTHER, DNAME_TOO_LONG)
+        if _holds_cname(chain, name, target):
+            return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+        chain.append((name, dns.rdataset.from_rdata(rds.ttl, dns.rdtypes.ANY.CNAME.CNAME(IN, CNAME, target))))
+        return target
 
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
         sections = Sections.answering(answer)
@@ -511,6 +618,10 @@ class CompiledZone:
                 break
             pos += qname[pos] + 1
         encloser = qname[pos:]      # the closest encloser (the apex if nothing closer exists)
+        if self.dnames:
+            dname = self.dnames.get(encloser)
+            if dname is not None:
+                return self._below_dname(qname, pos, dname, qtype)
         wildcard = self.wildcards.get(encloser)
         if wildcard is None:
             return self.negative(len(qname), NXDOMAIN, seeds=_question_seeds(qname, self._soa_name_keys))
@@ -529,18 +640,76 @@ class CompiledZone:
             pos += qname[pos] + 1
         return None
 
+    def _below_dname(self, qname: bytes, owner_pos: int, dname: Dname, qtype: int) -> Answer:
+        """The answer for a (lower-case wire) name below a DNAME's owner, at ``owner_pos`` in it
+        (RFC 6672 3.1), packed on first use (:meth:`_dname_answers`); the answers of the last
+        BELOW_DNAME_KEPT names asked are kept."""
+        answers = self._below_dnames.get(qname)
+        if answers is None:
+            answers = self._dname_answers(qname, owner_pos, dname)
+            if len(self._below_dnames) >= BELOW_DNAME_KEPT:
+                self._below_dnames.clear()
+            self._below_dnames[qname] = answers
+        return answers[0].get(qtype, answers[1])
+
+    def _dname_answers(self, qname: bytes, owner_pos: int, dname: Dname) -> tuple[dict[int, Answer], Answer]:
+        """The answers for a (lower-case wire) name below a DNAME's owner, at ``owner_pos`` in it:
+        a dict by type, and the answer for other types.
+
+        The DNAME and the CNAME synthesised for the name come first; CNAME asked gets
+        those alone, as NSD answers it. The answers are the same for every spelling of
+        the name: the CNAME's owner points at the question, its target is in lower case
+        (as NSD writes them).
+        """
+        qname_len = len(qname)
+        seeds = _question_suffixes(dname.owner, qname_len, self._known_suffix(qname, owner_pos))
+        chain: Section = []
+        per_type: dict[int, Answer] = {}
+        target = self._synthesise(QuestionName(dns.name.from_wire(qname, 0)[0].labels), dname, chain, qname_len,
+                                  seeds)
+        if isinstance(target, Answer):
+            return per_type, target
+        per_type[CNAME] = Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+        return per_type, self._chain(self._find(target), chain, per_type, qname_len, seeds)
+
     def _wildcard_answers(self, wildcard: dns.name.Name, encloser: bytes, qname_len: int,
                           known: dns.name.Name | None) -> tuple[dict[int, Answer], Answer]:
         """Answers synthesised from ``*.encloser`` for names of one length (RFC 4592) whose
         longest suffix named in record data (see :meth:`_known_suffix`) is ``known``."""
         key = ("wildcard", wildcard, qname_len, known)
         if key not in self._cache:
-            seeds = suffix_offsets(wildcard.parent(), 12 + qname_len - len(encloser))
-            if known is not None:
-                seeds.update(suffix_offsets(known, 12 + qname_len - len(wire_key(known))))
+            seeds = _question_suffixes(wildcard.parent(), qname_len, known)
             self._cache[key] = self._answers(QuestionName(wildcard.labels), self.zone.get_node(wildcard), seeds,
                                              qname_len)
         return self._cache[key]  # type: ignore[return-value]
+
+
+def _question_suffixes(encloser: dns.name.Name, qname_len: int, known: dns.name.Name | None) -> Seeds:
+    """The suffixes of a question name ``qname_len`` octets long from its closest encloser up,
+    and from ``known`` up (the longest name below the encloser that record data names, see
+    CompiledZone._known_suffix), with their offsets in the message."""
+    seeds = suffix_offsets(encloser, 12 + qname_len - len(wire_key(encloser)))
+    if known is not None:
+        seeds.update(suffix_offsets(known, 12 + qname_len - len(wire_key(known))))
+    return seeds
+
+
+def _holds_cname(chain: Section, owner: dns.name.Name, target: dns.name.Name) -> bool:
+    """Whether ``chain`` holds a CNAME from ``owner`` to ``target`` (NSD's loop check for a
+    synthesised CNAME; owners compared by wire form, as a question's stands for itself alone)."""
+    key = wire_key(owner)
+    return any(rds.rdtype == CNAME and len(rds) == 1 and rds[0].target == target and wire_key(name) == key
+               for name, rds in chain)
+
+
+def _with_ede(answer: Answer, code: int, text: bytes) -> Answer:
+    """The answer with an extended DNS error (RFC 8914) for its OPT record, kept when it is
+    packed again smaller."""
+    answer.ede, answer.ede_text = code, text
+    shrink = answer.shrink
+    if shrink is not None:
+        answer.shrink = lambda limit: _with_ede(shrink(limit), code, text)
+    return answer
 
 
 def _lower_case_names(zone: dns.zone.Zone) -> None:

@@ -39,13 +39,16 @@ Seeds = dict[dns.name.Name, int]
 
 class QuestionName(dns.name.Name):
     """The name asked, standing for the owner of a wildcard's records in the answers
-    synthesised from them (RFC 4592 3.3.1); made from the wildcard's name.
+    synthesised from them (RFC 4592 3.3.1), made from the wildcard's name; or for the
+    owner of the CNAME a DNAME synthesises for it (RFC 6672 3.1), made from the
+    question in lower case.
 
     It is written as a pointer to the question (so in the question's letter case) and
     equals only itself. A name in record data spelt as the wildcard (``MX 10 *.b``) is
     therefore written as that name, not as the question: NSD expands a wildcard into
     a temporary domain of its own (query.c, answer_authoritative), which no record
-    data names.
+    data names; the owner of a synthesised CNAME is a temporary domain numbered as
+    the question (query_synthesize_cname).
     """
 
     __slots__ = ()
@@ -70,10 +73,11 @@ class QuestionName(dns.name.Name):
 class Answer:
     """Record sections packed for a question name of known length."""
 
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "holds_name", "ede", "shrink", "tally")
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "sections", "holds_name", "ede", "ede_text", "shrink",
+                 "tally")
 
     def __init__(self, flags: int, ancount: int, nscount: int, arcount: int, sections: bytes,
-                 ede: int | None = None) -> None:
+                 ede: int | None = None, ede_text: bytes = b"") -> None:
         self.flags = flags
         self.ancount = ancount
         self.nscount = nscount
@@ -83,6 +87,7 @@ class Answer:
         # whose in-zone target does not exist (NXDOMAIN with the CNAME, RFC 6604); not a plain NXDOMAIN.
         self.holds_name = ancount > 0 or ((flags & 0xF) == NOERROR and bool(flags & AA))
         self.ede = ede                  # an extended DNS error for the OPT record (RFC 8914)
+        self.ede_text = ede_text        # and its EXTRA-TEXT
         # For answers that may not fit a UDP client: pack again for a size limit.
         self.shrink: Callable[[int], Answer] | None = None
         # The counts of the zone it belongs to (a ZoneTally's), found on first use (resolver.ts.server).

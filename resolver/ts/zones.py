@@ -65,6 +65,8 @@ class ZoneData:
     source: str = ""            # the file, for messages
     # For tables: where each name was first written ("FILE:LINE"), for messages.
     lines: dict[bytes, str] = field(default_factory=dict)
+    # The owners of its DNAME records (lower-case wire), as read.
+    dname_owners: frozenset[bytes] = frozenset()
 
     @property
     def origin(self) -> dns.name.Name:
@@ -215,7 +217,7 @@ class _ZoneBuilder:
             node = zone.node_factory()
             node.rdatasets.extend(rdatasets.values())
             zone.nodes[name] = node
-        return ZoneData(zone, self.addresses, self.source)
+        return ZoneData(zone, self.addresses, self.source, dname_owners=frozenset(self.checks.dnames))
 
 
 

@@ -97,15 +97,18 @@ def _nsec3_chain(origin: str, authoritative: dict[dns.name.Name, list[str]],
 
 def without_dnssec_proofs(case: Case, wire: bytes) -> bytes:
     """NSD's reply to a DO query (``case``) less what it adds for DO in a signed zone: RRSIGs
-    (unless asked for), and the NSEC, NSEC3 and DS records of the authority section (RFC 4035
-    3.1). The TS serves no DNSSEC (README), so these are the accepted difference with DO set;
+    (but those asked for, which cover no RRset of the answer: a DNAME's signature comes with
+    the DNAME), and the NSEC, NSEC3 and DS records of the authority section (RFC 4035 3.1).
+    The TS serves no DNSSEC (README), so these are the accepted difference with DO set;
     replies to other queries are returned as they are."""
     if not case.variant.do:
         return wire
     message = dns.message.from_wire(wire, one_rr_per_rrset=True)
     asked = dns.rdatatype.from_text(case.qtype)
     proofs = {dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.DS}
-    message.answer = [r for r in message.answer if r.rdtype != dns.rdatatype.RRSIG or asked == r.rdtype]
+    signed = {(r.name, r.rdtype) for r in message.answer if r.rdtype != dns.rdatatype.RRSIG}
+    message.answer = [r for r in message.answer if r.rdtype != dns.rdatatype.RRSIG
+                      or (asked == r.rdtype and (r.name, r.covers) not in signed)]
     message.authority = [r for r in message.authority if r.rdtype not in proofs]
     message.additional = [r for r in message.additional if r.rdtype != dns.rdatatype.RRSIG]
     return message.to_wire()

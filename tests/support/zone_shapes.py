@@ -247,6 +247,15 @@ t IN TXT "same"
 dn IN DNAME other.test.
 dn IN DNAME Other.Test.
 """),
+    # NSEC3 owners are no names (RFC 5155 7.2.8): they may stand below an apex DNAME, and the DNAME
+    # answers for them (NSD's check_dname and answer_authoritative pass over them).
+    Shape("apex_dname_beside_nsec3", "apexdn.test", """$ORIGIN apexdn.test.
+$TTL 300
+@ IN SOA ns1.other.test. hostmaster.other.test. 1 7200 900 1209600 300
+@ IN NS ns1.other.test.
+@ IN DNAME other.test.
+2vptu5timamqttgl4luu9kg21e0aor3s IN NSEC3 1 0 0 - 2vptu5timamqttgl4luu9kg21e0aor3t A RRSIG
+"""),
 ]
 
 READ_BY_BIND = [
