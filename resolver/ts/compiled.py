@@ -47,7 +47,9 @@ running NSD by the differential tests in ``tests/conformance``:
   comes again whose target lies below its owner, or a synthesised CNAME would
   come twice. The DNAME's owner is answered as any name (RFC 6672 2.3), and a
   delegation at or above it refers. These answers depend on the whole name
-  asked, so they are packed on first use, and the last few thousand names kept;
+  asked: where the target is outside the zone, missing or too long, they are
+  those of the first name of the same length, with the name's labels copied
+  in; others are packed on first use, and the last few thousand names kept;
 * DNSSEC records are data: RRSIG, NSEC, NSEC3, NSEC3PARAM, DNSKEY and DS are
   answered when asked for by type, and nothing is added for the DO bit;
 * names are written in lower case, as NSD stores them: owners, and the names
@@ -118,11 +120,16 @@ RRsets = dict[int, list[dns.rdataset.Rdataset]]
 
 
 class Dname(NamedTuple):
-    """A DNAME of the zone: its owner, its RRset, and its target's lower-case wire name."""
+    """A DNAME of the zone: its owner, its RRset, its target's lower-case wire name, and whether
+    the names it synthesises lead to the same answers but for their own labels when they are
+    missing (``splice_missing``: no name of the SOA lies below the target, where the SOA of an
+    NXDOMAIN would compress against those labels) or are all outside the zone (``outside``)."""
 
     owner: dns.name.Name
     rrset: dns.rdataset.Rdataset
     target: bytes
+    outside: bool
+    splice_missing: bool
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,7 @@ class CompiledZone:
         self.names = existing - self.nsec3_only
         self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
         self._below_dnames: dict[bytes, tuple[dict[int, Answer], Answer]] = {}
+        self._spliced: dict[tuple, Spliced] = {}
         # Names in record data and those between them and the apex: where a name covered by a
         # wildcard or below a DNAME ends in one, the answer compresses against the question
         # (see _known_suffix).
@@ -320,7 +328,11 @@ class CompiledZone:
             if self._highest_cut(key) is None:
                 owner = dns.name.from_wire(key, 0)[0]
                 rrset = self.zone.get_rdataset(owner, DNAME)
-                dnames[key] = Dname(owner, rrset, wire_key(rrset[0].target))
+                target = rrset[0].target
+                below = [name for name in self._soa_names if name.is_subdomain(target) and name != target]
+                # Outside: neither in the zone nor above it (where a target could lead back into it).
+                outside = not target.is_subdomain(self.apex) and not self.apex.is_subdomain(target)
+                dnames[key] = Dname(owner, rrset, wire_key(target), outside, not below)
         return dnames
 
     # ------------------------------------------------------------------ which names exist
@@ -366,12 +378,9 @@ class CompiledZone:
             return Found(name, cut=cut, at_cut=name == cut)
         if name in self.names:
             return Found(name, self.zone.get_node(name))
-        if name in self.nsec3_only:
-            encloser = key[key[0] + 1:]      # an NSEC3 owner is not a name: look at its parent
-        else:
-            encloser = self._closest_encloser(key)
-            if encloser == key:              # an empty non-terminal above fast-path names
-                return Found(name)
+        encloser = self._encloser_if_missing(key)
+        if encloser == key:                  # an empty non-terminal above fast-path names
+            return Found(name)
         dname = self.dnames.get(encloser)    # NSD looks for a DNAME before a wildcard
         if dname is not None:
             return Found(name, dname=dname)
@@ -379,6 +388,19 @@ class CompiledZone:
         if wildcard is None:
             return Found(name, nxdomain=True)
         return Found(name, self.zone.get_node(wildcard))
+
+    def _encloser_if_missing(self, key: bytes) -> bytes:
+        """The closest encloser of a (lower-case wire) name of the zone below its cuts; the name
+        itself when it exists. An NSEC3 owner is not a name: its parent is (RFC 5155 7.2.8)."""
+        return key[key[0] + 1:] if key in self.nsec3_only_keys else self._closest_encloser(key)
+
+    def _missing(self, key: bytes) -> bool:
+        """Whether a (lower-case wire) name of the zone is NXDOMAIN, as :meth:`_find` finds it:
+        no cut above it, it does not exist, and no DNAME or wildcard at its closest encloser."""
+        if self._highest_cut(key) is not None:
+            return False
+        encloser = self._encloser_if_missing(key)
+        return encloser != key and encloser not in self.dnames and encloser not in self.wildcards
 
     def _address_source(self, target: dns.name.Name) -> dns.node.Node | None:
         """The records that give a target its addresses: its own, or, when it does not exist,
@@ -642,15 +664,59 @@ class CompiledZone:
 
     def _below_dname(self, qname: bytes, owner_pos: int, dname: Dname, qtype: int) -> Answer:
         """The answer for a (lower-case wire) name below a DNAME's owner, at ``owner_pos`` in it
-        (RFC 6672 3.1), packed on first use (:meth:`_dname_answers`); the answers of the last
-        BELOW_DNAME_KEPT names asked are kept."""
-        answers = self._below_dnames.get(qname)
-        if answers is None:
-            answers = self._dname_answers(qname, owner_pos, dname)
+        (RFC 6672 3.1), packed on first use (:meth:`_dname_answers`).
+
+        A name whose synthesised target is outside the zone, missing, or too long is
+        answered from the answers of the first name of its length below the same DNAME
+        to be asked, with its own labels put into the CNAME's target (:class:`Spliced`):
+        a few byte copies. The answers of other names are kept for the last
+        BELOW_DNAME_KEPT names asked.
+        """
+        kept = self._below_dnames.get(qname)
+        if kept is not None:
+            return kept[0].get(qtype, kept[1])
+        shape = self._splice_shape(qname, owner_pos, dname)
+        spliced = self._spliced.get(shape) if shape is not None else None
+        if spliced is not None:
+            return spliced.answer(qtype, qname[:owner_pos])
+        answers = self._dname_answers(qname, owner_pos, dname)
+        if shape is not None:
+            # The labels follow the DNAME (owner pointer, fixed fields, target) and the CNAME's
+            # owner pointer and fixed fields; a target too long has no CNAME.
+            at = None if shape[-1] == "too long" else 2 * (2 + RR_FIXED.size) + len(dname.target)
+            spliced = Spliced.of(answers, qname[:owner_pos], at)
+        if spliced is not None:
+            self._spliced[shape] = spliced
+        else:
             if len(self._below_dnames) >= BELOW_DNAME_KEPT:
                 self._below_dnames.clear()
             self._below_dnames[qname] = answers
         return answers[0].get(qtype, answers[1])
+
+    def _splice_shape(self, qname: bytes, owner_pos: int, dname: Dname) -> tuple | None:
+        """What the answers for a (lower-case wire) name below ``dname`` have in common with those
+        of other names of its length, when only its labels below the owner (``qname[:owner_pos]``)
+        set them apart; None when more does.
+
+        That is so when the synthesised target is too long (YXDOMAIN: no CNAME), outside
+        the zone, or missing (NXDOMAIN, for a DNAME whose SOA names lie not below its
+        target), and the labels are written out in the CNAME's target: no suffix of the
+        target below the DNAME's target is a suffix of the question, no name in record
+        data lies between the question and the owner (see :meth:`_known_suffix`).
+        """
+        shape: tuple = ("dname", dname.owner, len(qname))
+        if owner_pos + len(dname.target) > 255:
+            return (*shape, "too long")
+        if self._known_suffix(qname, owner_pos) is not None:
+            return None
+        owner_suffixes = set(suffixes(qname[owner_pos:]))     # what the CNAME's target may compress against
+        if any(qname[pos:owner_pos] + dname.target in owner_suffixes for pos in _label_starts(qname, owner_pos)):
+            return None
+        if dname.outside:
+            return (*shape, "outside")
+        if dname.splice_missing and self._missing(qname[:owner_pos] + dname.target):
+            return (*shape, "missing")
+        return None
 
     def _dname_answers(self, qname: bytes, owner_pos: int, dname: Dname) -> tuple[dict[int, Answer], Answer]:
         """The answers for a (lower-case wire) name below a DNAME's owner, at ``owner_pos`` in it:
@@ -684,6 +750,43 @@ class CompiledZone:
         return self._cache[key]  # type: ignore[return-value]
 
 
+class Spliced:
+    """The answers for the names of one length below a DNAME whose synthesised targets lead to
+    the same answers (see :meth:`CompiledZone._splice_shape`), packed for the first of them: the
+    same bytes for each but for its labels below the owner, which the CNAME's target repeats
+    right after the DNAME and the CNAME's fixed fields (``at``). Without ``at`` (a target too
+    long, no CNAME) the answers are the same bytes for every such name."""
+
+    __slots__ = ("per_type", "other", "at", "width")
+
+    def __init__(self, per_type: dict[int, Answer], other: Answer, at: int | None, width: int) -> None:
+        self.per_type = per_type
+        self.other = other
+        self.at = at
+        self.width = width
+
+    @classmethod
+    def of(cls, answers: tuple[dict[int, Answer], Answer], labels: bytes, at: int | None) -> "Spliced | None":
+        """The answers packed for a name whose labels below the owner are ``labels`` (wire), at
+        ``at`` in each, as a model for the others; None when some answer may need packing again
+        smaller (UDP), or does not hold the labels there."""
+        per_type, other = answers
+        every = [*per_type.values(), other]
+        if any(answer.shrink is not None for answer in every):
+            return None
+        if at is not None and any(answer.sections[at:at + len(labels)] != labels for answer in every):
+            return None
+        return cls(per_type, other, at, len(labels))
+
+    def answer(self, qtype: int, labels: bytes) -> Answer:
+        """The answer for the name whose labels below the owner are ``labels`` (wire, as long as the model's)."""
+        model = self.per_type.get(qtype, self.other)
+        if self.at is None:
+            return model
+        sections = model.sections[:self.at] + labels + model.sections[self.at + self.width:]
+        return Answer(model.flags, model.ancount, model.nscount, model.arcount, sections, model.ede, model.ede_text)
+
+
 def _question_suffixes(encloser: dns.name.Name, qname_len: int, known: dns.name.Name | None) -> Seeds:
     """The suffixes of a question name ``qname_len`` octets long from its closest encloser up,
     and from ``known`` up (the longest name below the encloser that record data names, see
@@ -692,6 +795,14 @@ def _question_suffixes(encloser: dns.name.Name, qname_len: int, known: dns.name.
     if known is not None:
         seeds.update(suffix_offsets(known, 12 + qname_len - len(wire_key(known))))
     return seeds
+
+
+def _label_starts(key: bytes, end: int) -> Iterator[int]:
+    """Where each label of a wire name begins, before ``end``."""
+    pos = 0
+    while pos < end:
+        yield pos
+        pos += key[pos] + 1
 
 
 def _holds_cname(chain: Section, owner: dns.name.Name, target: dns.name.Name) -> bool:

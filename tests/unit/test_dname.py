@@ -1,6 +1,10 @@
-"""DNAME answers in-process: the answers of a name below a DNAME, packed on first use and kept.
+"""DNAME answers in-process: the answers of a name below a DNAME packed on first use, spliced, and kept.
 
-``tests/conformance/test_nsd_dname.py`` compares each shape with NSD.
+``tests/conformance/test_nsd_dname.py`` compares each shape with NSD; here the
+TS's own shortcuts are checked against its general path: a name whose
+synthesised target is outside the zone, missing or too long is answered from
+the answers packed for the first name of its length (``compiled.Spliced``),
+and must get the very bytes a TS that never saw that first name packs for it.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from resolver.ts.compiled import BELOW_DNAME_KEPT
 from resolver.ts.server import AuthoritativeServer
@@ -32,6 +38,7 @@ out      IN DNAME elsewhere.example.
 towc     IN DNAME wc
 long     IN DNAME {".".join(["a" * 63] * 3 + ["b" * 50])}
 """
+LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +56,32 @@ def reply(server: AuthoritativeServer, name: str, rdtype: str = "A") -> bytes:
     return answer
 
 
+def same_length(labels: list[str]) -> list[str]:
+    """Other labels whose wire form is as long as that of ``labels``."""
+    left = sum(len(label) + 1 for label in labels)
+    other = []
+    while left > 62:
+        other.append("m" * 30)
+        left -= 31
+    return [*other, "n" * (left - 1)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.lists(LABEL, min_size=1, max_size=4), owner=st.sampled_from(["tree", "out", "long"]),
+       rdtype=st.sampled_from(["A", "CNAME", "TXT"]), upper=st.booleans())
+def test_a_spliced_answer_is_the_answer_packed_for_the_name(zone_file, labels, owner, rdtype, upper):
+    """Asked after another name of its length below the same DNAME, a name gets the bytes a TS
+    that packs its answers afresh gives it, in any letter case."""
+    name = ".".join([*labels, owner]) + "." + ORIGIN
+    first = ".".join([*same_length(labels), owner]) + "." + ORIGIN
+    asked = name.upper() if upper else name
+    server = make_ts(zone_file)
+    reply(server, first, rdtype)
+    assert reply(server, asked, rdtype) == reply(make_ts(zone_file), asked, rdtype)
+
+
 def test_names_whose_targets_exist_are_answered_for_each_name(zone_file):
-    """``a.tree`` leads to records and ``x.tree`` to none."""
+    """``a.tree`` leads to records and ``x.tree`` to none: answers of their own, not spliced."""
     server = make_ts(zone_file)
     missing, found = (dns.message.from_wire(reply(server, f"{label}.tree.{ORIGIN}")) for label in ("x", "a"))
     assert missing.rcode() == dns.rcode.NXDOMAIN and len(missing.answer) == 2
@@ -65,8 +96,8 @@ def test_a_target_too_long_is_yxdomain_with_an_extended_error(zone_file):
 
 
 def test_the_answers_kept_for_names_below_a_dname_are_bounded(zone_file):
-    """Each name is packed on its own (the synthesised CNAME holds it); at most BELOW_DNAME_KEPT
-    of them are kept, and each is still answered right."""
+    """Names led to a wildcard are packed each on its own (their records have the name as owner);
+    at most BELOW_DNAME_KEPT of them are kept, and each is still answered right."""
     server = make_ts(zone_file)
     zone = server.authority.zones[dns.name.from_text(ORIGIN).to_digestable()]
     for i in range(BELOW_DNAME_KEPT + 10):
