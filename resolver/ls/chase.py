@@ -67,6 +67,7 @@ class Chain:
     def __init__(self, name: dns.name.Name, rdtype: int) -> None:
         self.rdtype = rdtype
         self.links: list[dns.rrset.RRset] = []      # the CNAME RRsets, in chain order
+        self.records: list[dns.rrset.RRset] = []    # those, each after the DNAME it was synthesised from, if any
         self.seen: set[dns.name.Name] = set()
         self.target = name
 
@@ -82,7 +83,8 @@ class Chain:
                 and self._cname_of(message) is not None)
 
     def extend(self, message: dns.message.Message) -> bool:
-        """Add the reply's CNAMEs from the target on; the new end is :attr:`target`.
+        """Add the reply's CNAMEs from the target on; the new end is :attr:`target`. A CNAME
+        synthesised from a DNAME of the reply comes after that DNAME (RFC 6672 3.1).
 
         Returns False when the chain loops, or would be longer than :data:`MAX_LINKS`
         CNAMEs: the LS then answers SERVFAIL.
@@ -92,6 +94,9 @@ class Chain:
                 return False
             self.seen.add(self.target)
             self.links.append(cname)
+            dname = next((rrset for rrset in message.answer if rrset.rdtype == dns.rdatatype.DNAME
+                          and self.target.is_subdomain(rrset.name) and self.target != rrset.name), None)
+            self.records += [cname] if dname is None or dname in self.records else [dname, cname]
             self.target = cname[0].target
         return self.target not in self.seen
 
@@ -103,7 +108,7 @@ class Chain:
 
     def merged(self, query: dns.message.Message, final: dns.message.Message | None,
                aa: bool) -> dns.message.Message:
-        """The client's one reply to ``query``: the chain, then the answer, rcode and authority of
+        """The client's one reply to ``query``: the chain (its DNAMEs too), then the answer, rcode and authority of
         ``final``, the reply for the last target (None: nobody speaks for it, and the chain goes as
         far as it goes). AA as the first reply had it; DO echoed, as the backends do."""
         response = dns.message.make_response(query)
@@ -111,13 +116,13 @@ class Chain:
             response.use_edns(0, query.ednsflags & dns.flags.DO, MAX_UDP)
         if aa:
             response.flags |= dns.flags.AA
-        links = self.links
+        records = self.records
         if final is not None:
             response.set_rcode(final.rcode())
-            response.answer = links + [rrset for rrset in final.answer if rrset not in links]
+            response.answer = records + [rrset for rrset in final.answer if rrset not in records]
             response.authority = list(final.authority)
         else:
-            response.answer = list(links)           # open at its end, as far as the backends know it
+            response.answer = list(records)         # open at its end, as far as the backends know it
         return response
 
     @staticmethod

@@ -70,6 +70,17 @@ def test_a_chain_across_three_backends(tmp_path):
                                ("c.three.example.", "A")]
 
 
+def test_dnames_of_a_chain_across_backends_stay_before_the_cnames_synthesised_from_them(tmp_path):
+    """RFC 6672 3.1: each synthesised CNAME comes after its DNAME, in the merged reply too."""
+    one = zone(tmp_path, "one.example", "old IN DNAME two.example.")
+    two = zone(tmp_path, "two.example", "new IN DNAME three.example.")
+    three = zone(tmp_path, "three.example", "c IN A 198.51.100.3")
+    reply, _, _ = resolve([one, two, three], "c.new.old.one.example")
+    assert chain_of(reply) == [("old.one.example.", "DNAME"), ("c.new.old.one.example.", "CNAME"),
+                               ("new.two.example.", "DNAME"), ("c.new.two.example.", "CNAME"),
+                               ("c.three.example.", "A")]
+
+
 def test_a_loop_across_backends_is_servfail(tmp_path):
     one = zone(tmp_path, "one.example", "a IN CNAME b.two.example.")
     two = zone(tmp_path, "two.example", "b IN CNAME a.one.example.")

@@ -1,0 +1,58 @@
+"""Names below a DNAME, through the LS: the TS synthesises the CNAME, the LS follows what is left open.
+
+TS ``corp`` serves ``corp.example.`` with ``old DNAME new`` (a target in its own
+zone, which the TS follows itself) and ``legacy DNAME lab.example.`` (a target
+only TS ``lab`` has); the LS in front of both answers either name in one reply,
+and the client writes its address.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dns.rcode
+import dns.rdatatype
+
+from support.servers import query
+
+
+def zone(directory: Path, origin: str, *records: str) -> Path:
+    path = directory / f"{origin}.zone"
+    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\n"
+                    f"ns A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
+    return path
+
+
+def chain(reply) -> list[tuple[str, str]]:
+    return [(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype)) for rrset in reply.answer]
+
+
+def test_a_name_below_a_dname_resolves_through_the_ls(start_server, tmp_path):
+    corp = zone(tmp_path, "corp.example", "old DNAME new", "www.new A 192.0.2.80", "legacy DNAME lab.example.")
+    lab = zone(tmp_path, "lab.example", "web A 198.51.100.80")
+    ts1, ts2 = start_server("ts", "--zone", str(corp)), start_server("ts", "--zone", str(lab))
+    ls = start_server("ls", "--backend", f"corp={ts1.hostport}", "--backend", f"lab={ts2.hostport}", "--timeout", "1")
+
+    own = query(ts1, "WWW.Old.corp.example")          # the TS follows the DNAME inside its zone
+    assert own.rcode() == dns.rcode.NOERROR
+    assert chain(own) == [("Old.corp.example.", "DNAME"), ("WWW.Old.corp.example.", "CNAME"),
+                          ("www.new.corp.example.", "A")]
+    assert chain(query(ls, "WWW.Old.corp.example")) == chain(own)
+
+    open_end = query(ts1, "web.legacy.corp.example")   # the target is another backend's
+    assert open_end.rcode() == dns.rcode.NOERROR and chain(open_end)[-1] == ("web.legacy.corp.example.", "CNAME")
+    through_ls = query(ls, "web.legacy.corp.example")
+    assert through_ls.rcode() == dns.rcode.NOERROR
+    assert chain(through_ls) == [*chain(open_end), ("web.lab.example.", "A")]
+    assert through_ls.answer[-1][0].address == "198.51.100.80"
+
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("web.legacy.corp.example\nwww.old.corp.example\nnothing.legacy.corp.example\n")
+    out = tmp_path / "RESOLVED.txt"
+    done = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", ls.hostport, str(hosts),
+                           "--out", str(out)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines() == ["web.legacy.corp.example 198.51.100.80 A",
+                                            "www.old.corp.example 192.0.2.80 A",
+                                            "nothing.legacy.corp.example - Error:HOST NOT FOUND"]
