@@ -75,8 +75,8 @@ import dns.zone
 
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN
 from .address_lines import AddressRecords
-from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
-                       wire_key)
+from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedOwner,
+                       suffix_offsets, wire_key)
 from .zone_checks import suffixes
 from .zones import ZoneData, ZoneError
 
@@ -505,7 +505,8 @@ class CompiledZone:
         returns the CNAME's target.
 
         The CNAME has the DNAME's TTL; its target is ``name`` with the owner replaced by the
-        DNAME's target. Where no CNAME can be added, returns the answer the chain ends in:
+        DNAME's target; its owner is ``name``, written as NSD writes it (a pointer to the
+        question, or a :class:`SynthesisedOwner`). Where no CNAME can be added, returns the answer the chain ends in:
         YXDOMAIN with an extended error when the target would be longer than 255 octets
         (RFC 6672 2.2); NOERROR when the DNAME is in the chain already and its target lies
         below its owner, or when the same CNAME is (a loop).
@@ -523,6 +524,8 @@ class CompiledZone:
             return _with_ede(answer, EDE_OTHER, DNAME_TOO_LONG)
         if _holds_cname(chain, name, target):
             return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+        if not isinstance(name, QuestionName):
+            name = SynthesisedOwner(name.labels, len(name) - len(owner))
         chain.append((name, dns.rdataset.from_rdata(rds.ttl, dns.rdtypes.ANY.CNAME.CNAME(IN, CNAME, target))))
         return target
 

@@ -12,7 +12,7 @@ import functools
 import io
 import socket
 import struct
-from typing import Callable
+from typing import Callable, Iterable
 
 import dns.name
 import dns.rdata
@@ -68,6 +68,19 @@ class QuestionName(dns.name.Name):
             return super().to_wire(None, compress, origin, canonicalize)
         file.write(QUESTION_POINTER)
         return None
+
+
+class SynthesisedOwner(dns.name.Name):
+    """The owner of a CNAME a DNAME synthesises for a name other than the question (a name that
+    a CNAME or another DNAME led to): written as NSD writes its temporary domain for it
+    (query_synthesize_cname), the ``literal`` labels below the DNAME's owner in full, neither
+    compressed nor a compression target, then the DNAME's owner compressed as any name."""
+
+    __slots__ = ("literal",)
+
+    def __init__(self, labels: Iterable[bytes], literal: int) -> None:
+        super().__init__(labels)
+        object.__setattr__(self, "literal", literal)
 
 
 class Answer:
@@ -190,17 +203,16 @@ def _encode_rrset(out: io.BytesIO, compress: Compression, owner: dns.name.Name, 
     """Write an RRset record by record; returns how many records fit within ``limit``.
 
     A :class:`QuestionName` owner is written as a pointer to the question and
-    leaves no compression target: no other name ends in it (RFC 4592 3.3.1).
+    leaves no compression target: no other name ends in it (RFC 4592 3.3.1). A
+    :class:`SynthesisedOwner` begins with labels written in full that leave none.
     """
-    head = QUESTION_POINTER if isinstance(owner, QuestionName) else None
-    owner_parts = _name_parts(owner) if head is None else ()
+    head, owner_parts = _owner_parts(owner)
     fixed = RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, 0)
     for count, rdata in enumerate(rds):
         mark = out.tell()
-        if head is None:
+        out.write(head)
+        if owner_parts is not None:
             _write_name(out, compress, owner_parts)
-        else:
-            out.write(head)
         out.write(fixed)
         rdata_start = out.tell()
         _write_rdata(out, compress, rdata)
@@ -246,6 +258,17 @@ def _name_parts(name: dns.name.Name) -> NameParts:
         _PARTS.clear()
     _PARTS[id(name)] = (name, tuple(parts))
     return _PARTS[id(name)][1]
+
+
+def _owner_parts(owner: dns.name.Name) -> tuple[bytes, NameParts | None]:
+    """How an owner is written: the bytes that come first as they are, then the labels written as
+    compressed names are (None: the first bytes end the name, a pointer to the question)."""
+    if isinstance(owner, QuestionName):
+        return QUESTION_POINTER, None
+    parts = _name_parts(owner)
+    if isinstance(owner, SynthesisedOwner):
+        return b"".join(chunk for _, chunk in parts[:owner.literal]), parts[owner.literal:]
+    return b"", parts
 
 
 def _write_name(out: io.BytesIO, compress: Compression, parts: NameParts) -> None:

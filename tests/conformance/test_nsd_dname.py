@@ -123,6 +123,10 @@ self          IN DNAME self
 grow          IN DNAME x.grow
 loopa         IN DNAME loopb
 a.loopb       IN CNAME a.loopa
+; back below the DNAME through a wildcard: the second synthesised owner is written anew, not
+; compressed against the question's spelling of b.wrap (NSD's temporary domain)
+wrap          IN DNAME wrapt
+*.wrapt       IN CNAME b.wrap
 ; not applied: beside a delegation, below one
 nsdn          IN NS    ns.elsewhere.example.
 nsdn          IN DNAME target
@@ -148,7 +152,7 @@ NAMES = [ORIGIN] + [f"{name}.{ORIGIN}" for name in (
     "alias.toapex tree.toapex a.tree.toapex Ns1.ToApex x.tocname wd x.wd a.x.wd a.*.wd "
     "long x.long a.b.long xxxxxx.long xxxxxxx.long a.xxxxxx.long XXXXXXX.Long xxxxxx.tolong "
     "a.long2 "
-    "loop1 x.loop1 x.self self a.grow a.loopa "
+    "loop1 x.loop1 x.self self a.grow a.loopa kid.a.b.wrap Kid.A.B.wrap "
     "nsdn x.nsdn x.deleg y.x.deleg c2dn c2dn2 clong cloop mxdn srvdn HostMaster").split()]
 TYPES = ["A", "AAAA", "TXT", "MX", "NS", "SOA", "CNAME", "DNAME", "SRV", "DS", "NSEC3", "ANY"]
 
