@@ -1,8 +1,8 @@
 """Random differential: seeded random zones, served by NSD and by the TS, every question asked of both.
 
 :mod:`support.zonegen` builds the zones (wildcards, empty non-terminals, CNAME
-chains and loops, delegations with and without glue, escaped and mixed-case
-owners, MX, SRV and NS targets in and out of the zone). One NSD and one TS
+chains and loops, DNAMEs, delegations with and without glue, escaped and
+mixed-case owners, MX, SRV and NS targets in and out of the zone). One NSD and one TS
 (``python -m resolver ts --zone FILE …``) serve all of them at once, each under
 its own origin ``z<index>.s<seed>.test.``; every question of every zone's matrix
 (:meth:`Zone.questions`) goes to both as the same bytes over UDP with EDNS0,
@@ -42,7 +42,7 @@ from support.inprocess import make_ts
 from support.nsd import Nsd
 from support.servers import Server
 from support.tools import require_tool
-from support.zonegen import TARGETS, Zone, generate_zone, generate_zones
+from support.zonegen import DNAME_TARGETS, TARGETS, Zone, generate_zone, generate_zones
 
 FIXED_SEED = 12
 DEFAULT_ZONES = 150
@@ -447,7 +447,8 @@ SHAPES = ["an empty non-terminal", "a wildcard with data", "a wildcard at an emp
           "an escaped owner", "a mixed-case owner", "SRV records", "SRV to a name two labels below a wildcard",
           *(f"a delegation, name server {kind}" for kind in ("glue", "no glue", "sibling", "wildcard-covered", "outside")),
           *(f"{rtype} to {kind}" for rtype in ("CNAME", "MX", "SRV") for kind in TARGETS
-            if rtype == "CNAME" or kind not in ("an empty non-terminal", "the apex"))]
+            if rtype == "CNAME" or kind not in ("an empty non-terminal", "the apex")),
+          *(f"a DNAME to {kind}" for kind in DNAME_TARGETS)]
 
 
 def test_generator_makes_every_shape() -> None:

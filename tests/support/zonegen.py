@@ -14,13 +14,17 @@ where authoritative servers go wrong:
 * delegations (zone cuts) with glue, without glue, with a sibling name server
   or one a wildcard answers for, with occluded data below the cut and with DS at the cut;
 * MX, SRV and NS targets in the zone (with addresses, missing, covered by a
-  wildcard, below a cut) and out of it;
+  wildcard, below a cut, below a DNAME) and out of it;
+* DNAMEs (RFC 6672) to the apex, a host, a wildcard's parent, a cut, an empty
+  non-terminal, a CNAME, another DNAME, themselves, a missing name or out of
+  the zone, with the names below them that map onto the target's names;
 * owners spelled in mixed case, with escapes (``\\.``, ``\\DDD``), relative,
   absolute, ``@``, or inherited from the line before.
 
 Every zone is one NSD loads: the apex has an SOA and NS records, no name
-holds a CNAME beside other data, nothing is outside the zone, an RRset has one
-TTL, and NS records sit only at the apex and at cuts. :meth:`Zone.questions`
+holds a CNAME beside other data, a name holds one DNAME and nothing lies below
+it, nothing is outside the zone, an RRset has one TTL, and NS records sit only
+at the apex and at cuts. :meth:`Zone.questions`
 is the query matrix: every owner, its parents and a child, names a wildcard
 covers, every target, and missing names.
 
@@ -36,7 +40,7 @@ from typing import Iterable
 import dns.name
 
 OUTSIDE = dns.name.from_text("example.net.")    # out-of-zone targets: served by neither server
-QUERY_TYPES = ("A", "AAAA", "MX", "NS", "SOA", "CNAME", "TXT", "SRV", "ANY", "DS")
+QUERY_TYPES = ("A", "AAAA", "MX", "NS", "SOA", "CNAME", "DNAME", "TXT", "SRV", "ANY", "DS")
 TTLS = (300, 3600, 86400)
 # Labels are drawn from small pools, so that names share parents and empty
 # non-terminals appear; escaped spellings stand for the labels noted beside them.
@@ -156,6 +160,7 @@ class _Builder:
         self.ttls: dict[tuple[dns.name.Name, str], int] = {}
         self.cuts: set[dns.name.Name] = set()
         self.wildcard_parents: set[dns.name.Name] = set()
+        self.dnames: set[dns.name.Name] = set()           # DNAME owners: nothing may go below them
         self.hosts: list[dns.name.Name] = []              # names with addresses, outside cuts
         self.names: set[str] = set()
         self.covered: set[str] = set()
@@ -197,11 +202,14 @@ class _Builder:
         return any(name == cut or name.is_subdomain(cut) for cut in self.cuts)
 
     def fits(self, name: dns.name.Name, rtype: str) -> bool:
-        """Whether ``rtype`` may join the data at ``name``: no CNAME beside other data (RFC 1034 3.6.2)."""
+        """Whether ``rtype`` may join the data at ``name``: no CNAME beside other data (RFC 1034 3.6.2),
+        one DNAME a name and nothing below one (RFC 6672 2.4)."""
+        if any(name.is_subdomain(owner) and name != owner for owner in self.dnames):
+            return False
         held = self.data.get(name, set())
         if rtype == "CNAME":
             return name != dns.name.empty and not held
-        return "CNAME" not in held
+        return "CNAME" not in held and not (rtype == "DNAME" and "DNAME" in held)
 
     def may_hold(self, name: dns.name.Name, rtype: str) -> bool:
         """Whether ``rtype`` may be added at ``name`` as authoritative data: :meth:`fits`, outside cuts."""
@@ -355,6 +363,46 @@ class _Builder:
             digest = "".join(self.rng.choice("0123456789abcdef") for _ in range(64))
             self.add(cut, "DS", f"{self.rng.randrange(65536)} 13 2 {digest}")
 
+    def dname(self) -> None:
+        """A DNAME at a name with nothing below it (not a cut), and the names below it that map onto
+        names at its target, with a few that map onto nothing."""
+        name = self.free_name("DNAME", depth=self.rng.choice((1, 1, 2)))
+        if name is None or name in self.cuts or any(held.is_subdomain(name) and held != name for held in self.data):
+            return
+        kind = self.rng.choice([kind for kind in DNAME_TARGETS if self._dname_target_fits(kind)])
+        target = self._dname_target(kind, name)
+        self.add(name, "DNAME", self.spell(target) if target is not None else f"{self.label()}.{OUTSIDE}")
+        self.dnames.add(name)
+        self.shapes.add(f"a DNAME to {kind}")
+        mapped = [held for held in sorted(self.data) if target is not None and _strictly_below(held, target)]
+        for below in ["foo", "a.b", "Kid", *(self._relative(held, target) for held in mapped[:3])]:
+            self.covered.add(dns.name.from_text(below, name).to_text())
+
+    def _dname_target_fits(self, kind: str) -> bool:
+        return {"a host": bool(self.hosts), "a wildcard's parent": bool(self.wildcard_parents),
+                "a cut": bool(self.cuts), "an empty non-terminal": bool(self._empty_non_terminals()),
+                "a CNAME": bool(self._cname_owners()), "another DNAME": bool(self.dnames)}.get(kind, True)
+
+    def _dname_target(self, kind: str, owner: dns.name.Name) -> dns.name.Name | None:
+        """Where a DNAME at ``owner`` points (see :data:`DNAME_TARGETS`); None for out of the zone."""
+        choices = {"a host": self.hosts, "a wildcard's parent": sorted(self.wildcard_parents),
+                   "a cut": sorted(self.cuts), "an empty non-terminal": self._empty_non_terminals(),
+                   "a CNAME": self._cname_owners(), "another DNAME": sorted(self.dnames)}
+        if kind in choices:
+            return self.rng.choice(choices[kind])
+        if kind == "the apex":
+            return dns.name.empty
+        if kind == "itself":
+            return owner
+        if kind == "a missing name":
+            return self.new_name(self.rng.choice((1, 2)))
+        return None
+
+    @staticmethod
+    def _relative(name: dns.name.Name, base: dns.name.Name) -> str:
+        """``name`` (below ``base``; both relative to the origin) relative to ``base``, as text."""
+        return dns.name.Name(name.labels[:len(name) - len(base)]).to_text()
+
     def mail(self) -> None:
         """MX records at a name with data or a new one, targets anywhere."""
         name = self.free_name("MX", depth=self.rng.choice((1, 2)))
@@ -395,6 +443,8 @@ class _Builder:
             return self.spell(self.rng.choice(self._empty_non_terminals()))
         if kind == "a CNAME":
             return self.spell(self.rng.choice(self._cname_owners()))
+        if kind == "a name below a DNAME":
+            return self.spell(self.new_name(self.rng.choice((1, 2)), self.rng.choice(sorted(self.dnames))))
         if kind == "the apex":
             return "@"
         if kind == "a name out of the zone":
@@ -407,6 +457,7 @@ class _Builder:
         """Whether a target of ``kind`` can be had now (CNAMEs alone point at the apex and at ENTs)."""
         return {"a host": bool(self.hosts), "a wildcard-covered name": bool(self.wildcard_parents),
                 "a name below a cut": bool(self.cuts), "a CNAME": bool(self._cname_owners()),
+                "a name below a DNAME": bool(self.dnames),
                 "an empty non-terminal": rtype == "CNAME" and bool(self._empty_non_terminals()),
                 "the apex": rtype == "CNAME"}.get(kind, True)
 
@@ -419,10 +470,19 @@ class _Builder:
         return sorted(name for name, types in self.data.items() if "CNAME" in types)
 
 
+def _strictly_below(name: dns.name.Name, base: dns.name.Name) -> bool:
+    """Whether ``name`` lies below ``base`` (both relative to the origin; the empty name is the apex)."""
+    return len(name) > len(base) and dns.name.Name(name.labels[len(name) - len(base):]) == base
+
+
 # Where CNAME, MX and SRV records point, drawn evenly from those possible at the time.
 TARGETS = ("a host", "a missing name", "a name out of the zone", "a wildcard-covered name", "a name below a cut",
-           "an empty non-terminal", "a CNAME", "the apex")
-BUILDERS = ("plain", "plain", "wildcard", "wildcard", "cname_chain", "cname_chain", "delegation", "mail", "service")
+           "an empty non-terminal", "a CNAME", "the apex", "a name below a DNAME")
+# Where DNAMEs point, likewise.
+DNAME_TARGETS = ("the apex", "a host", "a wildcard's parent", "a cut", "an empty non-terminal", "a CNAME",
+                 "another DNAME", "itself", "a missing name", "a name out of the zone")
+BUILDERS = ("plain", "plain", "wildcard", "wildcard", "cname_chain", "cname_chain", "delegation", "mail", "service",
+            "dname")
 
 
 def generate_zone(seed: int, index: int) -> Zone:
