@@ -1,5 +1,5 @@
-"""A real NSD and our TS serving the same zone files, for the conformance tests that compare them:
-starting both, and asking both the same questions."""
+"""Zone files for tests, and a real NSD and our TS serving the same ones, for the conformance tests
+that compare them: writing the files, starting both servers, and asking both the same questions."""
 from __future__ import annotations
 
 import contextlib
@@ -20,6 +20,15 @@ def write_zone_files(folder: Path, texts: dict[str, str]) -> list[Path]:
         path.write_text(text)
         paths.append(path)
     return paths
+
+
+def small_zone(directory: Path, origin: str, *records: str) -> Path:
+    """``directory/ORIGIN.zone``: a master file for ``origin`` (no dot) with an SOA, NS ``ns`` and its
+    address, then ``records``, one a line (owners relative to the origin or absolute)."""
+    path = directory / f"{origin}.zone"
+    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ IN SOA ns hostmaster 1 7200 900 1209600 60\n"
+                    f"@ IN NS ns\nns IN A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
+    return path
 
 
 @contextlib.contextmanager

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import dns.rcode
 import dns.rdatatype
 
 from support.servers import query
-
-
-def zone(directory: Path, origin: str, *records: str) -> Path:
-    path = directory / f"{origin}.zone"
-    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\n"
-                    f"ns A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
-    return path
+from support.zone_servers import small_zone as zone
 
 
 def chain(reply) -> list[tuple[str, str]]:

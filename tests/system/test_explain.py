@@ -9,13 +9,12 @@ import re
 import subprocess
 import sys
 
-from pathlib import Path
-
 import pytest
 
 from support.fakes import FakeBackend, badvers, garbage_sections
 from support.paths import ROOT, ZONES
 from support.ports import free_port
+from support.zone_servers import small_zone as zone
 from resolver.client.explain import BackendReply, predict
 from resolver.ls.rule import ALIAS, ANSWER, NODATA, REFERRAL
 
@@ -189,13 +188,6 @@ def test_usage_errors_are_one_line_with_exit_2(args, message):
 
 
 # ------------------------------------------------------------------------- CNAMEs the LS follows, and replies it drops
-
-
-def zone(directory: Path, origin: str, *records: str) -> Path:
-    path = directory / f"{origin}.zone"
-    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\n"
-                    f"ns A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
-    return path
 
 
 @pytest.mark.parametrize("target, rcode, status, answer", [

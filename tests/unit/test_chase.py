@@ -19,14 +19,7 @@ from resolver.ls.balancer import LoadBalancer
 from support.fakes import FakeBackend, silent
 from support.inprocess import ask, run, running_ls, running_ts
 from support.waiting import wait_until_async
-
-
-def zone(directory: Path, origin: str, *records: str) -> Path:
-    """A small master file for ``origin`` (SOA, NS) with ``records`` (relative or absolute owners)."""
-    path = directory / f"{origin}.zone"
-    path.write_text(f"$ORIGIN {origin}.\n$TTL 300\n@ IN SOA ns hostmaster 1 7200 900 1209600 60\n"
-                    f"@ IN NS ns\nns IN A 192.0.2.53\n" + "".join(f"{record}\n" for record in records))
-    return path
+from support.zone_servers import small_zone as zone
 
 
 def resolve(zones: list[Path], name: str, rdtype: str = "A", tcp: bool = False,
