@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple
 
 import dns.name
@@ -70,13 +70,12 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
-import dns.rdtypes.ANY.CNAME
 import dns.zone
 
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN
 from .address_lines import AddressRecords
-from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedOwner,
-                       suffix_offsets, wire_key)
+from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
+                       SynthesisedOwner, suffix_offsets, wire_key)
 from .zone_checks import suffixes
 from .zones import ZoneData, ZoneError
 
@@ -150,6 +149,23 @@ class Found:
     outside: bool = False
     nxdomain: bool = False
     dname: Dname | None = None
+
+
+@dataclass
+class Walk:
+    """A chain being followed for a question ``qname_len`` octets long (CompiledZone._chain): its
+    records so far, each type's answer found on the way, the question's suffixes that names
+    compress against (``seeds``), and the names CNAMEs were synthesised for (lower-case wire)."""
+
+    qname_len: int
+    seeds: Seeds
+    chain: Section = field(default_factory=list)
+    per_type: dict[int, Answer] = field(default_factory=dict)
+    synthesised: set[bytes] = field(default_factory=set)
+
+    def packed(self, rcode: int) -> Answer:
+        """The chain so far as the whole answer, with ``rcode``."""
+        return Sections.answering(self.chain).pack(self.qname_len, self.seeds, rcode)
 
 
 class CompiledZone:
@@ -434,24 +450,24 @@ class CompiledZone:
         """The answers for every type at ``owner`` (the name asked, or a wildcard standing
         for it, with ``node`` its records): a dict by type, and the answer for other types.
         """
-        per_type: dict[int, Answer] = {}
-        return per_type, self._chain(Found(owner, node), [], per_type, qname_len, seeds)
+        walk = Walk(qname_len, seeds)
+        return walk.per_type, self._chain(Found(owner, node), walk)
 
-    def _chain(self, found: Found, chain: Section, per_type: dict[int, Answer], qname_len: int,
-               seeds: Seeds) -> Answer:
-        """Follow a chain from ``found``, after the records of ``chain``; returns what the chain
+    def _chain(self, found: Found, walk: Walk) -> Answer:
+        """Follow a chain from ``found``, after the records of ``walk``; returns what the chain
         ends in, the answer for the types that no name of it holds.
 
         A CNAME is followed (NSD's answer_domain), and so is a DNAME above a name
         the chain reaches (:meth:`_through_dnames`): each type is answered in
-        ``per_type`` at the first name of the chain that holds it. NSEC3 is
+        ``walk.per_type`` at the first name of the chain that holds it. NSEC3 is
         answered with NODATA at the first name reached, the CNAME not followed.
         """
+        chain, per_type, qname_len, seeds = walk.chain, walk.per_type, walk.qname_len, walk.seeds
         while True:
-            found = self._through_dnames(found, chain, qname_len, seeds)
+            found = self._through_dnames(found, walk)
             if isinstance(found, Answer):
                 return found
-            end = self._chain_end(found, chain, per_type, qname_len, seeds)
+            end = self._chain_end(found, walk)
             if end is not None:
                 return end
             owner, node = found.owner, found.node
@@ -468,65 +484,65 @@ class CompiledZone:
             cname = rrsets.get(CNAME)
             if cname is None:
                 return self.negative(qname_len, NOERROR, chain, seeds)
-            if (owner, cname[0]) in chain:          # a loop: NSD stops when a CNAME would come twice
-                return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+            if any(rds is cname[0] and name == owner for name, rds in chain):
+                return walk.packed(NOERROR)         # a loop: NSD stops when a CNAME would come twice
             chain.append((owner, cname[0]))
             found = self._find(cname[0][0].target)
 
-    def _chain_end(self, found: Found, chain: Section, per_type: dict[int, Answer], qname_len: int,
-                   seeds: Seeds) -> Answer | None:
+    def _chain_end(self, found: Found, walk: Walk) -> Answer | None:
         """The answer a chain ends in at ``found`` when it leaves the zone, reaches no name, or
         enters a delegation (DS at the cut is answered from this side); None when it goes on."""
         if found.outside:
-            return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+            return walk.packed(NOERROR)
         if found.nxdomain:
-            return self.negative(qname_len, NXDOMAIN, chain, seeds)
+            return self.negative(walk.qname_len, NXDOMAIN, walk.chain, walk.seeds)
         if found.cut is not None:
             if found.at_cut:
-                per_type.setdefault(DS, self._parent_side_ds(found.cut, qname_len, seeds, chain))
-            return self.referral(found.cut, qname_len, chain, seeds)
+                walk.per_type.setdefault(DS, self._parent_side_ds(found.cut, walk.qname_len, walk.seeds, walk.chain))
+            return self.referral(found.cut, walk.qname_len, walk.chain, walk.seeds)
         return None
 
-    def _through_dnames(self, found: Found, chain: Section, qname_len: int, seeds: Seeds) -> Found | Answer:
+    def _through_dnames(self, found: Found, walk: Walk) -> Found | Answer:
         """Where a name below a DNAME leads: each DNAME on the way adds itself and the CNAME
-        synthesised from it to ``chain`` (:meth:`_synthesise`). Returns where the last
+        synthesised from it to the chain (:meth:`_synthesise`). Returns where the last
         target is, or the answer that ends the chain on the way."""
         while found.dname is not None:
-            target = self._synthesise(found.owner, found.dname, chain, qname_len, seeds)
+            target = self._synthesise(found.owner, found.dname, walk)
             if isinstance(target, Answer):
                 return target
             found = self._find(target)
         return found
 
-    def _synthesise(self, name: dns.name.Name, dname: Dname, chain: Section, qname_len: int,
-                    seeds: Seeds) -> dns.name.Name | Answer:
-        """Add a DNAME and the CNAME it synthesises for ``name``, a name below its owner, to
-        ``chain`` (RFC 6672 3.1, as NSD's answer_authoritative and query_synthesize_cname do);
+    def _synthesise(self, name: dns.name.Name, dname: Dname, walk: Walk) -> dns.name.Name | Answer:
+        """Add a DNAME and the CNAME it synthesises for ``name``, a name below its owner, to the
+        chain (RFC 6672 3.1, as NSD's answer_authoritative and query_synthesize_cname do);
         returns the CNAME's target.
 
         The CNAME has the DNAME's TTL; its target is ``name`` with the owner replaced by the
-        DNAME's target; its owner is ``name``, written as NSD writes it (a pointer to the
-        question, or a :class:`SynthesisedOwner`). Where no CNAME can be added, returns the answer the chain ends in:
-        YXDOMAIN with an extended error when the target would be longer than 255 octets
-        (RFC 6672 2.2); NOERROR when the DNAME is in the chain already and its target lies
-        below its owner, or when the same CNAME is (a loop).
+        DNAME's target; its owner is ``name``, written as NSD writes it: a pointer to the
+        question, or a :class:`SynthesisedOwner`.
+        Where no CNAME can be added, returns the answer the chain ends in: YXDOMAIN with an
+        extended error when the target would be longer than 255 octets (RFC 6672 2.2);
+        NOERROR when the DNAME is in the chain already and its target lies below its owner,
+        or when a CNAME was synthesised for ``name`` already (a loop: the same CNAME again).
         """
         owner, rds = dname.owner, dname.rrset
         redirect = rds[0].target
-        if (owner, rds) not in chain:
-            chain.append((owner, rds))
+        if not any(held is rds for _, held in walk.chain):
+            walk.chain.append((owner, rds))
         elif redirect.is_subdomain(owner):
-            return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+            return walk.packed(NOERROR)
         try:
             target = dns.name.Name(name.labels[:len(name) - len(owner)] + redirect.labels)
         except dns.name.NameTooLong:
-            answer = Sections.answering(chain).pack(qname_len, seeds, YXDOMAIN)
-            return _with_ede(answer, EDE_OTHER, DNAME_TOO_LONG)
-        if _holds_cname(chain, name, target):
-            return Sections.answering(chain).pack(qname_len, seeds, NOERROR)
+            return _with_ede(walk.packed(YXDOMAIN), EDE_OTHER, DNAME_TOO_LONG)
+        key = wire_key(name)
+        if key in walk.synthesised:
+            return walk.packed(NOERROR)
+        walk.synthesised.add(key)
         if not isinstance(name, QuestionName):
             name = SynthesisedOwner(name.labels, len(name) - len(owner))
-        chain.append((name, dns.rdataset.from_rdata(rds.ttl, dns.rdtypes.ANY.CNAME.CNAME(IN, CNAME, target))))
+        walk.chain.append((name, dns.rdataset.from_rdata(rds.ttl, SynthesisedCname(IN, CNAME, target))))
         return target
 
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
@@ -730,16 +746,12 @@ class CompiledZone:
         the name: the CNAME's owner points at the question, its target is in lower case
         (as NSD writes them).
         """
-        qname_len = len(qname)
-        seeds = _question_suffixes(dname.owner, qname_len, self._known_suffix(qname, owner_pos))
-        chain: Section = []
-        per_type: dict[int, Answer] = {}
-        target = self._synthesise(QuestionName(dns.name.from_wire(qname, 0)[0].labels), dname, chain, qname_len,
-                                  seeds)
+        walk = Walk(len(qname), _question_suffixes(dname.owner, len(qname), self._known_suffix(qname, owner_pos)))
+        target = self._synthesise(QuestionName(dns.name.from_wire(qname, 0)[0].labels), dname, walk)
         if isinstance(target, Answer):
-            return per_type, target
-        per_type[CNAME] = Sections.answering(chain).pack(qname_len, seeds, NOERROR)
-        return per_type, self._chain(self._find(target), chain, per_type, qname_len, seeds)
+            return walk.per_type, target
+        walk.per_type[CNAME] = walk.packed(NOERROR)
+        return walk.per_type, self._chain(self._find(target), walk)
 
     def _wildcard_answers(self, wildcard: dns.name.Name, encloser: bytes, qname_len: int,
                           known: dns.name.Name | None) -> tuple[dict[int, Answer], Answer]:
@@ -806,14 +818,6 @@ def _label_starts(key: bytes, end: int) -> Iterator[int]:
     while pos < end:
         yield pos
         pos += key[pos] + 1
-
-
-def _holds_cname(chain: Section, owner: dns.name.Name, target: dns.name.Name) -> bool:
-    """Whether ``chain`` holds a CNAME from ``owner`` to ``target`` (NSD's loop check for a
-    synthesised CNAME; owners compared by wire form, as a question's stands for itself alone)."""
-    key = wire_key(owner)
-    return any(rds.rdtype == CNAME and len(rds) == 1 and rds[0].target == target and wire_key(name) == key
-               for name, rds in chain)
 
 
 def _with_ede(answer: Answer, code: int, text: bytes) -> Answer:

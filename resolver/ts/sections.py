@@ -83,6 +83,17 @@ class SynthesisedOwner(dns.name.Name):
         object.__setattr__(self, "literal", literal)
 
 
+class SynthesisedCname(dns.rdtypes.ANY.CNAME.CNAME):
+    """The data of a CNAME a DNAME synthesises, hashed by its target: dnspython hashes record
+    data by its canonical wire form, at a cost that grows with the square of a name's labels,
+    and a cycle of DNAMEs that grows makes names of many labels."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash(self.target)
+
+
 class Answer:
     """Record sections packed for a question name of known length."""
 
@@ -289,7 +300,7 @@ def _write_name(out: io.BytesIO, compress: Compression, parts: NameParts) -> Non
 
 _SOA_TIMES = struct.Struct("!IIIII")
 _ADDRESS_FAMILIES = {dns.rdtypes.IN.A.A: socket.AF_INET, dns.rdtypes.IN.AAAA.AAAA: socket.AF_INET6}
-_ONE_NAME = frozenset({dns.rdtypes.ANY.NS.NS, dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.PTR.PTR})
+_ONE_NAME = frozenset({dns.rdtypes.ANY.NS.NS, dns.rdtypes.ANY.CNAME.CNAME, SynthesisedCname, dns.rdtypes.ANY.PTR.PTR})
 
 
 def _write_rdata(out: io.BytesIO, compress: Compression, rdata: dns.rdata.Rdata) -> None:
