@@ -75,7 +75,7 @@ import dns.zone
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN
 from .address_lines import AddressRecords
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
-                       SynthesisedOwner, suffix_offsets, wire_key)
+                       TemporaryName, suffix_offsets, wire_key)
 from .zone_checks import suffixes
 from .zones import ZoneData, ZoneError
 
@@ -519,8 +519,8 @@ class CompiledZone:
         returns the CNAME's target.
 
         The CNAME has the DNAME's TTL; its target is ``name`` with the owner replaced by the
-        DNAME's target; its owner is ``name``, written as NSD writes it: a pointer to the
-        question, or a :class:`SynthesisedOwner`.
+        DNAME's target; its owner is ``name``. Both are written as NSD writes them: the owner
+        as a pointer to the question, or as a :class:`TemporaryName`, and so the target.
         Where no CNAME can be added, returns the answer the chain ends in: YXDOMAIN with an
         extended error when the target would be longer than 255 octets (RFC 6672 2.2);
         NOERROR when the DNAME is in the chain already and its target lies below its owner,
@@ -541,9 +541,24 @@ class CompiledZone:
             return walk.packed(NOERROR)
         walk.synthesised.add(key)
         if not isinstance(name, QuestionName):
-            name = SynthesisedOwner(name.labels, len(name) - len(owner))
-        walk.chain.append((name, dns.rdataset.from_rdata(rds.ttl, SynthesisedCname(IN, CNAME, target))))
+            name = TemporaryName(name.labels, len(name) - len(owner))
+        written = TemporaryName(target.labels, self._temporary_labels(target))
+        walk.chain.append((name, dns.rdataset.from_rdata(rds.ttl, SynthesisedCname(IN, CNAME, written))))
         return target
+
+    def _temporary_labels(self, name: dns.name.Name) -> int:
+        """How many labels of a synthesised name NSD writes as temporary domains: those below the
+        longest suffix its domain table holds, a name of the zone that exists or that record data
+        names (see :class:`TemporaryName`); none outside the zone, whose names it may hold from
+        record data of other zones."""
+        if not name.is_subdomain(self.apex):
+            return 0
+        labels = 0
+        for suffix in suffixes(wire_key(name)):
+            if self._exists(suffix) or suffix in self._data_names:
+                break
+            labels += 1
+        return labels
 
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
         sections = Sections.answering(answer)

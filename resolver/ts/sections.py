@@ -70,11 +70,14 @@ class QuestionName(dns.name.Name):
         return None
 
 
-class SynthesisedOwner(dns.name.Name):
-    """The owner of a CNAME a DNAME synthesises for a name other than the question (a name that
-    a CNAME or another DNAME led to): written as NSD writes its temporary domain for it
-    (query_synthesize_cname), the ``literal`` labels below the DNAME's owner in full, neither
-    compressed nor a compression target, then the DNAME's owner compressed as any name."""
+class TemporaryName(dns.name.Name):
+    """A name of a CNAME a DNAME synthesises, written as NSD writes the temporary domains it makes
+    for it (query_synthesize_cname): its first ``literal`` labels in full, never compressed, then
+    the rest compressed as any name. The CNAME's owner, when it is not the question, has the
+    labels below the DNAME's owner so written, and they are no compression target (nothing else
+    names those temporary domains); its target, those below the longest suffix NSD's domain table
+    holds (a name that exists, or that record data names), and the records a wildcard gives that
+    target may point at them."""
 
     __slots__ = ("literal",)
 
@@ -84,9 +87,9 @@ class SynthesisedOwner(dns.name.Name):
 
 
 class SynthesisedCname(dns.rdtypes.ANY.CNAME.CNAME):
-    """The data of a CNAME a DNAME synthesises, hashed by its target: dnspython hashes record
-    data by its canonical wire form, at a cost that grows with the square of a name's labels,
-    and a cycle of DNAMEs that grows makes names of many labels."""
+    """The data of a CNAME a DNAME synthesises (its target may be a :class:`TemporaryName`), hashed
+    by its target: dnspython hashes record data by its canonical wire form, at a cost that grows
+    with the square of a name's labels, and a cycle of DNAMEs that grows makes names of many labels."""
 
     __slots__ = ()
 
@@ -215,9 +218,9 @@ def _encode_rrset(out: io.BytesIO, compress: Compression, owner: dns.name.Name, 
 
     A :class:`QuestionName` owner is written as a pointer to the question and
     leaves no compression target: no other name ends in it (RFC 4592 3.3.1). A
-    :class:`SynthesisedOwner` begins with labels written in full that leave none.
+    :class:`TemporaryName` begins with labels written in full that leave none.
     """
-    head, owner_parts = _owner_parts(owner)
+    head, owner_parts = _split_name(owner)
     fixed = RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, 0)
     for count, rdata in enumerate(rds):
         mark = out.tell()
@@ -271,15 +274,27 @@ def _name_parts(name: dns.name.Name) -> NameParts:
     return _PARTS[id(name)][1]
 
 
-def _owner_parts(owner: dns.name.Name) -> tuple[bytes, NameParts | None]:
-    """How an owner is written: the bytes that come first as they are, then the labels written as
+def _split_name(name: dns.name.Name) -> tuple[bytes, NameParts | None]:
+    """How a name is written: the bytes that come first as they are, then the labels written as
     compressed names are (None: the first bytes end the name, a pointer to the question)."""
-    if isinstance(owner, QuestionName):
+    if isinstance(name, QuestionName):
         return QUESTION_POINTER, None
-    parts = _name_parts(owner)
-    if isinstance(owner, SynthesisedOwner):
-        return b"".join(chunk for _, chunk in parts[:owner.literal]), parts[owner.literal:]
+    parts = _name_parts(name)
+    if isinstance(name, TemporaryName):
+        return b"".join(chunk for _, chunk in parts[:name.literal]), parts[name.literal:]
     return b"", parts
+
+
+def _write_temporary(out: io.BytesIO, compress: Compression, name: dns.name.Name) -> None:
+    """Write a synthesised CNAME's target: a :class:`TemporaryName`'s literal labels in full, each
+    suffix from them a compression target, then the rest as :func:`_write_name` writes it."""
+    parts = _name_parts(name)
+    literal = name.literal if isinstance(name, TemporaryName) else 0
+    for key, chunk in parts[:literal]:
+        if out.tell() <= 0x3FFF:
+            compress[key] = out.tell()
+        out.write(chunk)
+    _write_name(out, compress, parts[literal:])
 
 
 def _write_name(out: io.BytesIO, compress: Compression, parts: NameParts) -> None:
@@ -300,19 +315,21 @@ def _write_name(out: io.BytesIO, compress: Compression, parts: NameParts) -> Non
 
 _SOA_TIMES = struct.Struct("!IIIII")
 _ADDRESS_FAMILIES = {dns.rdtypes.IN.A.A: socket.AF_INET, dns.rdtypes.IN.AAAA.AAAA: socket.AF_INET6}
-_ONE_NAME = frozenset({dns.rdtypes.ANY.NS.NS, dns.rdtypes.ANY.CNAME.CNAME, SynthesisedCname, dns.rdtypes.ANY.PTR.PTR})
+_ONE_NAME = frozenset({dns.rdtypes.ANY.NS.NS, dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.PTR.PTR})
 
 
 def _write_rdata(out: io.BytesIO, compress: Compression, rdata: dns.rdata.Rdata) -> None:
     """Write one record's data as dnspython writes it, its names compressed where dnspython
-    compresses them: A, AAAA, NS, CNAME, PTR, MX and SOA here, every other type by dnspython
-    with the same table."""
+    compresses them: A, AAAA, NS, CNAME (a synthesised one's target as a :class:`TemporaryName`),
+    PTR, MX and SOA here, every other type by dnspython with the same table."""
     kind = type(rdata)
     family = _ADDRESS_FAMILIES.get(kind)
     if family is not None:
         out.write(socket.inet_pton(family, rdata.address))
     elif kind in _ONE_NAME:
         _write_name(out, compress, _name_parts(rdata.target))
+    elif kind is SynthesisedCname:
+        _write_temporary(out, compress, rdata.target)
     elif kind is dns.rdtypes.ANY.MX.MX:
         out.write(rdata.preference.to_bytes(2, "big"))
         _write_name(out, compress, _name_parts(rdata.exchange))

@@ -8,6 +8,7 @@ and must get the very bytes a TS that never saw that first name packs for it.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dns.edns
@@ -104,3 +105,22 @@ def test_the_answers_kept_for_names_below_a_dname_are_bounded(zone_file):
         message = dns.message.from_wire(reply(server, f"h{i}.towc.{ORIGIN}"))
         assert message.answer[-1].to_text() == f"h{i}.wc.{ORIGIN} 300 IN A 192.0.2.3"
     assert 0 < len(zone._below_dnames) <= BELOW_DNAME_KEPT
+
+
+def test_a_cycle_of_dnames_that_grows_ends_in_yxdomain_soon(tmp_path):
+    """``gr1 DNAME x.gr2`` and ``gr2 DNAME gr1``: a.gr1, a.x.gr2, a.x.gr1, a.x.x.gr2 and on, a label
+    more each turn, until a name would pass 255 octets (RFC 6672 2.2): over two hundred records,
+    packed in time linear in their number, and written as NSD writes the names it synthesises
+    (the labels it makes up in full), so that no compression pointer leads to another a hundred
+    times over (dnspython, for one, reads at most 16 in a row)."""
+    path = tmp_path / "grow.test.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"
+                    "gr1 IN DNAME x.gr2\ngr2 IN DNAME gr1\n")
+    server = make_ts(path)
+    query = dns.message.make_query("a.gr1.grow.test.", "A")
+    started = time.perf_counter()
+    wire = server.reply(query.to_wire(), stream=True)
+    took = time.perf_counter() - started
+    message = dns.message.from_wire(wire)
+    assert message.rcode() == dns.rcode.YXDOMAIN and len(message.answer) > 200
+    assert took < 1.0, f"{took:.2f} s"
