@@ -155,10 +155,12 @@ class Found:
 class Walk:
     """A chain being followed for a question ``qname_len`` octets long (CompiledZone._chain): its
     records so far, each type's answer found on the way, the question's suffixes that names
-    compress against (``seeds``), and the names CNAMEs were synthesised for (lower-case wire)."""
+    compress against (``seeds``), the question itself when it lies below a DNAME (a name
+    synthesised later may end in it), and the names CNAMEs were synthesised for (lower-case wire)."""
 
     qname_len: int
     seeds: Seeds
+    question: dns.name.Name | None = None      # the question, when it lies below a DNAME
     chain: Section = field(default_factory=list)
     per_type: dict[int, Answer] = field(default_factory=dict)
     synthesised: set[bytes] = field(default_factory=set)
@@ -541,7 +543,7 @@ class CompiledZone:
             return walk.packed(NOERROR)
         walk.synthesised.add(key)
         if not isinstance(name, QuestionName):
-            name = TemporaryName(name.labels, len(name) - len(owner))
+            name = _temporary_owner(name, owner, walk.question)
         written = TemporaryName(target.labels, self._temporary_labels(target))
         walk.chain.append((name, dns.rdataset.from_rdata(rds.ttl, SynthesisedCname(IN, CNAME, written))))
         return target
@@ -761,8 +763,10 @@ class CompiledZone:
         the name: the CNAME's owner points at the question, its target is in lower case
         (as NSD writes them).
         """
-        walk = Walk(len(qname), _question_suffixes(dname.owner, len(qname), self._known_suffix(qname, owner_pos)))
-        target = self._synthesise(QuestionName(dns.name.from_wire(qname, 0)[0].labels), dname, walk)
+        question = QuestionName(dns.name.from_wire(qname, 0)[0].labels)
+        walk = Walk(len(qname), _question_suffixes(dname.owner, len(qname), self._known_suffix(qname, owner_pos)),
+                    dns.name.Name(question.labels))
+        target = self._synthesise(question, dname, walk)
         if isinstance(target, Answer):
             return walk.per_type, target
         walk.per_type[CNAME] = walk.packed(NOERROR)
@@ -833,6 +837,15 @@ def _label_starts(key: bytes, end: int) -> Iterator[int]:
     while pos < end:
         yield pos
         pos += key[pos] + 1
+
+
+def _temporary_owner(name: dns.name.Name, owner: dns.name.Name, question: dns.name.Name | None) -> TemporaryName:
+    """The owner of the CNAME a DNAME at ``owner`` synthesises for ``name``, a name other than the
+    question, as NSD writes it: the labels below ``owner`` in full, but that it ends in a pointer
+    to the question where a name below ``owner`` is the question (see :class:`TemporaryName`)."""
+    if question is not None and name.is_subdomain(question):
+        return TemporaryName(name.labels, len(name) - len(question), question=True)
+    return TemporaryName(name.labels, len(name) - len(owner))
 
 
 def _with_ede(answer: Answer, code: int, text: bytes) -> Answer:

@@ -73,17 +73,22 @@ class QuestionName(dns.name.Name):
 class TemporaryName(dns.name.Name):
     """A name of a CNAME a DNAME synthesises, written as NSD writes the temporary domains it makes
     for it (query_synthesize_cname): its first ``literal`` labels in full, never compressed, then
-    the rest compressed as any name. The CNAME's owner, when it is not the question, has the
-    labels below the DNAME's owner so written, and they are no compression target (nothing else
-    names those temporary domains); its target, those below the longest suffix NSD's domain table
-    holds (a name that exists, or that record data names), and the records a wildcard gives that
-    target may point at them."""
+    the rest compressed as any name, or (``question``) a pointer to the question.
 
-    __slots__ = ("literal",)
+    The CNAME's owner, when it is not the question, has the labels below the DNAME's owner so
+    written, and they are no compression target (nothing else names those temporary domains);
+    where a name below them is the question, NSD numbers that one as the question, and the
+    owner ends in a pointer to it. The CNAME's target has the labels below the longest suffix
+    NSD's domain table holds (a name that exists, or that record data names) so written, and
+    the records a wildcard gives that target may point at them.
+    """
 
-    def __init__(self, labels: Iterable[bytes], literal: int) -> None:
+    __slots__ = ("literal", "question")
+
+    def __init__(self, labels: Iterable[bytes], literal: int, question: bool = False) -> None:
         super().__init__(labels)
         object.__setattr__(self, "literal", literal)
+        object.__setattr__(self, "question", question)
 
 
 class SynthesisedCname(dns.rdtypes.ANY.CNAME.CNAME):
@@ -281,7 +286,8 @@ def _split_name(name: dns.name.Name) -> tuple[bytes, NameParts | None]:
         return QUESTION_POINTER, None
     parts = _name_parts(name)
     if isinstance(name, TemporaryName):
-        return b"".join(chunk for _, chunk in parts[:name.literal]), parts[name.literal:]
+        head = b"".join(chunk for _, chunk in parts[:name.literal])
+        return (head + QUESTION_POINTER, None) if name.question else (head, parts[name.literal:])
     return b"", parts
 
 

@@ -134,6 +134,10 @@ gr2           IN DNAME gr1
 ; compressed against the question's spelling of b.wrap (NSD's temporary domain)
 wrap          IN DNAME wrapt
 *.wrapt       IN CNAME b.wrap
+; back to a name below the question (b.loopq asked): NSD numbers its temporary domain for the
+; question as the question, and the second synthesised owner ends in a pointer to it
+loopq         IN DNAME t3
+*.t3          IN CNAME c.b.loopq
 ; not applied: beside a delegation, below one
 nsdn          IN NS    ns.elsewhere.example.
 nsdn          IN DNAME target
@@ -159,7 +163,7 @@ NAMES = [ORIGIN] + [f"{name}.{ORIGIN}" for name in (
     "alias.toapex tree.toapex a.tree.toapex Ns1.ToApex x.tocname wd x.wd a.x.wd a.*.wd "
     "long x.long a.b.long xxxxxx.long xxxxxxx.long a.xxxxxx.long XXXXXXX.Long xxxxxx.tolong "
     "a.long2 "
-    "loop1 x.loop1 x.self self a.grow a.loopa kid.a.b.wrap Kid.A.B.wrap "
+    "loop1 x.loop1 x.self self a.grow a.loopa kid.a.b.wrap Kid.A.B.wrap b.loopq B.LoopQ "
     "nsdn x.nsdn x.deleg y.x.deleg c2dn c2dn2 clong cloop mxdn srvdn HostMaster").split()]
 TYPES = ["A", "AAAA", "TXT", "MX", "NS", "SOA", "CNAME", "DNAME", "SRV", "DS", "NSEC3", "ANY"]
 
