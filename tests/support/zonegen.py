@@ -17,7 +17,8 @@ where authoritative servers go wrong:
   wildcard, below a cut, below a DNAME) and out of it;
 * DNAMEs (RFC 6672) to the apex, a host, a wildcard's parent, a cut, an empty
   non-terminal, a CNAME, another DNAME, themselves, a missing name or out of
-  the zone, with the names below them that map onto the target's names;
+  the zone, or in a cycle of two whose names grow at each turn, with the
+  names below them that map onto the target's names;
 * owners spelled in mixed case, with escapes (``\\.``, ``\\DDD``), relative,
   absolute, ``@``, or inherited from the line before.
 
@@ -370,9 +371,12 @@ class _Builder:
         if name is None or name in self.cuts or any(held.is_subdomain(name) and held != name for held in self.data):
             return
         kind = self.rng.choice([kind for kind in DNAME_TARGETS if self._dname_target_fits(kind)])
-        target = self._dname_target(kind, name)
-        self.add(name, "DNAME", self.spell(target) if target is not None else f"{self.label()}.{OUTSIDE}")
         self.dnames.add(name)
+        target = self._dname_target(kind, name)
+        if target is None and kind != "a name out of the zone":
+            self.dnames.discard(name)
+            return
+        self.add(name, "DNAME", self.spell(target) if target is not None else f"{self.label()}.{OUTSIDE}")
         self.shapes.add(f"a DNAME to {kind}")
         mapped = [held for held in sorted(self.data) if target is not None and _strictly_below(held, target)]
         for below in ["foo", "a.b", "Kid", *(self._relative(held, target) for held in mapped[:3])]:
@@ -387,7 +391,7 @@ class _Builder:
         """Where a DNAME at ``owner`` points (see :data:`DNAME_TARGETS`); None for out of the zone."""
         choices = {"a host": self.hosts, "a wildcard's parent": sorted(self.wildcard_parents),
                    "a cut": sorted(self.cuts), "an empty non-terminal": self._empty_non_terminals(),
-                   "a CNAME": self._cname_owners(), "another DNAME": sorted(self.dnames)}
+                   "a CNAME": self._cname_owners(), "another DNAME": sorted(self.dnames - {owner})}
         if kind in choices:
             return self.rng.choice(choices[kind])
         if kind == "the apex":
@@ -396,6 +400,14 @@ class _Builder:
             return owner
         if kind == "a missing name":
             return self.new_name(self.rng.choice((1, 2)))
+        if kind == "a growing cycle":       # owner -> x.other, other -> owner: a.owner, a.x.owner, ...
+            other = self.free_name("DNAME", depth=1)
+            if (other is None or other == owner or other in self.cuts or _strictly_below(owner, other)
+                    or any(_strictly_below(held, other) for held in self.data)):
+                return None
+            self.add(other, "DNAME", self.spell(owner))
+            self.dnames.add(other)
+            return self.new_name(1, other)
         return None
 
     @staticmethod
@@ -480,9 +492,9 @@ TARGETS = ("a host", "a missing name", "a name out of the zone", "a wildcard-cov
            "an empty non-terminal", "a CNAME", "the apex", "a name below a DNAME")
 # Where DNAMEs point, likewise.
 DNAME_TARGETS = ("the apex", "a host", "a wildcard's parent", "a cut", "an empty non-terminal", "a CNAME",
-                 "another DNAME", "itself", "a missing name", "a name out of the zone")
+                 "another DNAME", "itself", "a missing name", "a name out of the zone", "a growing cycle")
 BUILDERS = ("plain", "plain", "wildcard", "wildcard", "cname_chain", "cname_chain", "delegation", "mail", "service",
-            "dname")
+            "dname", "delegation")
 
 
 def generate_zone(seed: int, index: int) -> Zone:
