@@ -20,7 +20,10 @@ best first:
   the backends (:mod:`resolver.ls.chase`), even when the reply's SOA says the
   end has nothing there (NODATA or NXDOMAIN, RFC 6604);
 * NODATA (RFC 2308 2.2): the name exists without records of that type;
-* NXDOMAIN, authoritative (with the zone's SOA, RFC 2308 3), then not;
+* NXDOMAIN, authoritative (with the zone's SOA, RFC 2308 3), then not; a
+  YXDOMAIN (RFC 6672 2.2: the name is below a DNAME, and the name it maps to
+  would pass 255 octets) is the zone's final word on the name too, and ranks
+  with NXDOMAIN;
 * a referral (RFC 1034 4.3.2): NOERROR, AA clear, no answer, NS in authority;
 * SERVFAIL, then NOTIMP, FORMERR and BADVERS, then REFUSED.
 
@@ -44,8 +47,8 @@ import dns.exception
 import dns.message
 import dns.name
 
-from ..wire import (AA, BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_OPT, Query, WireError,
-                    error_reply, skip_name)
+from ..wire import (AA, BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_OPT, YXDOMAIN, Query,
+                    WireError, error_reply, skip_name)
 
 TYPE_A, TYPE_NS, TYPE_SOA, TYPE_CNAME, TYPE_AAAA, TYPE_DNAME, TYPE_ANY = 1, 2, 6, 5, 28, 39, 255
 
@@ -68,8 +71,8 @@ QUESTIONLESS_ERRORS = frozenset((FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS))
 
 
 def negative_rank(rcode: int, authoritative: bool) -> int:
-    """The rank of a reply with an error rcode or NXDOMAIN (0 for any other rcode)."""
-    if rcode == NXDOMAIN:
+    """The rank of a reply with an error rcode, NXDOMAIN or YXDOMAIN (0 for any other rcode)."""
+    if rcode == NXDOMAIN or rcode == YXDOMAIN:
         return NXDOMAIN_AA if authoritative else NXDOMAIN_PLAIN
     return _ERROR_RANKS.get(rcode, 0)
 
@@ -103,8 +106,9 @@ def rcode_of(reply: bytes, rank: int) -> int:
 def _chain_from_question(reply: bytes, qtype: int) -> tuple[bool, bool]:
     """Whether the answer section holds records of ``qtype`` for the name asked or for the end of a
     CNAME chain from it, and whether it holds such a chain: the full parse, for the rare replies
-    whose owners the walk cannot place (written out, compressed in another way, a DNAME's).
-    Records for other names answer nothing (RFC 2181 5.4.1)."""
+    whose owners the walk cannot place (written out, compressed in another way, a DNAME's); a
+    DNAME above the chain's end holds the chain open too. Records for other names answer nothing
+    (RFC 2181 5.4.1)."""
     try:
         message = dns.message.from_wire(reply)
     except dns.exception.DNSException:
@@ -115,9 +119,17 @@ def _chain_from_question(reply: bytes, qtype: int) -> tuple[bool, bool]:
             return True, links > 0
         cname = next((rrset for rrset in message.answer if rrset.name == name and rrset.rdtype == TYPE_CNAME), None)
         if cname is None:
-            return False, links > 0
+            return False, links > 0 or _below_a_dname(message, name)
         name = cname[0].target
     return False, True
+
+
+def _below_a_dname(message: dns.message.Message, name: dns.name.Name) -> bool:
+    """Whether the answer section holds a DNAME for a name above ``name``: the chain goes on through
+    it, without the CNAME a server synthesises (RFC 6672 3.1) when the name it maps to would pass
+    255 octets, which a YXDOMAIN reply says (2.2)."""
+    return any(rrset.rdtype == TYPE_DNAME and name.is_subdomain(rrset.name) and name != rrset.name
+               for rrset in message.answer)
 
 
 def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:

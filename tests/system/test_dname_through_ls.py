@@ -49,3 +49,20 @@ def test_a_name_below_a_dname_resolves_through_the_ls(start_server, tmp_path):
     assert out.read_text().splitlines() == ["web.legacy.corp.example 198.51.100.80 A",
                                             "www.old.corp.example 192.0.2.80 A",
                                             "nothing.legacy.corp.example - Error:HOST NOT FOUND"]
+
+
+def test_a_yxdomain_below_a_dname_reaches_the_client_over_another_backends_refused(start_server, tmp_path):
+    """RFC 6672 2.2: the name the DNAME maps to would pass 255 octets. The TS's YXDOMAIN (the DNAME
+    in its answer, no CNAME) is the zone's last word, ranked with NXDOMAIN: it goes back, not
+    dropped as a reply for another name and not beaten by the REFUSED of a backend without the zone."""
+    long_target = ".".join(["a" * 60] * 4) + ".example."
+    corp = zone(tmp_path, "corp.example", f"deep DNAME {long_target}")
+    other = zone(tmp_path, "other.example", "www A 192.0.2.1")
+    ts1, ts2 = start_server("ts", "--zone", str(corp)), start_server("ts", "--zone", str(other))
+    ls = start_server("ls", "--backend", f"corp={ts1.hostport}", "--backend", f"other={ts2.hostport}",
+                      "--timeout", "1")
+    name = "b" * 60 + ".deep.corp.example"
+    direct = query(ts1, name)
+    assert direct.rcode() == dns.rcode.YXDOMAIN and chain(direct) == [("deep.corp.example.", "DNAME")]
+    through_ls = query(ls, name)
+    assert through_ls.rcode() == dns.rcode.YXDOMAIN and chain(through_ls) == chain(direct)

@@ -12,7 +12,7 @@ import pytest
 
 from resolver.ls.rule import (ALIAS, ANSWER, NAME_EXISTS, NODATA, NXDOMAIN_AA, NXDOMAIN_PLAIN, REFERRAL, TRUNCATED,
                               as_asked, negative_rank, noerror_rank, rank_of, rcode_of)
-from resolver.wire import BADVERS, FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, WireError, scan_query
+from resolver.wire import BADVERS, FORMERR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, YXDOMAIN, WireError, scan_query
 
 NAME = "Host.Corp.Example."
 
@@ -92,6 +92,15 @@ def test_the_ranks_of_the_nos_follow_the_spec():
     assert negative_rank(FORMERR, False) == negative_rank(NOTIMP, False)
     assert (NXDOMAIN_AA, NXDOMAIN_PLAIN) == (negative_rank(NXDOMAIN, True), negative_rank(NXDOMAIN, False))
     assert ANSWER > ALIAS >= NAME_EXISTS == NODATA > NXDOMAIN_AA
+
+
+def test_a_yxdomain_from_a_dname_ranks_with_nxdomain_above_the_errors():
+    """RFC 6672 2.2: the zone's final word on a name below a DNAME whose target would be too long."""
+    wire = bytearray(reply(answer=["corp.example. 60 IN DNAME " + "a" * 60 + ".example."], authority=[], aa=True))
+    wire[3] = (wire[3] & 0xF0) | YXDOMAIN
+    question_end = 12 + len(dns.name.from_text(NAME).to_wire()) + 4
+    assert rank_of(bytes(wire), question_end, 1) == NXDOMAIN_AA > negative_rank(SERVFAIL, False)
+    assert negative_rank(YXDOMAIN, False) == NXDOMAIN_PLAIN > negative_rank(REFUSED, False)
 
 
 GOOD = reply(answer=[f"{NAME} 60 IN A 192.0.2.1"], authority=[SOA])
