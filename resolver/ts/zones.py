@@ -33,6 +33,7 @@ import dns.zone
 from . import obsolete_types
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
+from .rdata_text import RdataReader
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
 
 TABLE_TTL = 300
@@ -101,6 +102,7 @@ class _ZoneBuilder:
         self.addresses: AddressRecords = {}
         self.names: dict[bytes, tuple[dns.name.Name, dict[tuple[int, int], dns.rdataset.Rdataset]]] = {}
         self.tokens = _TokenList()
+        self.reader = RdataReader()
 
     def add(self, entry: Entry) -> None:
         """Check one record and keep it. Raises MasterFileError, ZoneCheckError or AddressError."""
@@ -155,10 +157,14 @@ class _ZoneBuilder:
         return rdataset
 
     def _rdata(self, entry: Entry) -> dns.rdata.Rdata:
-        """The rdata of a record, parsed by dnspython; any error it raises becomes one line."""
+        """The rdata of a record, read by :mod:`resolver.ts.rdata_text` when it reads that
+        spelling, else parsed by dnspython; any error dnspython raises becomes one line."""
         tokens = [escape_bytes(token) for token in entry.rdata]
         if entry.rdtype in SIGNATURE_TYPES:
             tokens = _signature_times(tokens)
+        rdata = self.reader.read(entry.rdtype, tokens, entry.origin)
+        if rdata is not None:
+            return rdata
         try:
             return dns.rdata.from_text(IN, entry.rdtype, self.tokens.load(tokens), entry.origin, False)
         except Exception as exc:  # noqa: BLE001 - dnspython raises many kinds; each is a bad record

@@ -1,0 +1,132 @@
+"""The direct reader of record data (resolver.ts.rdata_text) against dnspython's ``from_text``.
+
+Whatever the reader returns must be the record dnspython reads from the same
+tokens (same class, fields, letter case and wire form); whatever dnspython
+refuses, the reader must leave to it (None), so that the zone loader's error
+is dnspython's. Spellings the reader does not take on return None too.
+"""
+from __future__ import annotations
+
+import base64
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from resolver.ts.rdata_text import RdataReader
+from resolver.ts.zones import _TokenList
+
+ORIGIN = dns.name.from_text("Example.test.")
+SIG = base64.b64encode(bytes(range(40))).decode()
+KEY = base64.b64encode(bytes(range(64, 100))).decode()
+HASH = "0P9MHAVEQVM6T7VBL5LOP2U3T2RP3TOM"
+
+# (type, rdata as written): read here, or left to dnspython (which may refuse it).
+CASES = [
+    ("NS", "ns1"), ("NS", "NS1.Example.test."), ("NS", "@"), ("NS", "."), ("NS", "a..b"), ("NS", ".a"),
+    ("NS", "ns1 extra"), ("NS", '"quoted"'), ("NS", "x" * 64), ("NS", ".".join(["x" * 60] * 5)),
+    ("NS", "sp\\032ace"), ("NS", "caf\\233"), ("CNAME", "www.other.test."), ("CNAME", "*.w"),
+    ("PTR", "host1.example.test."), ("DNAME", "other.test."),
+    ("MX", "10 mail"), ("MX", "0 ."), ("MX", "65535 mx.Example.test."), ("MX", "65536 mail"), ("MX", "-1 mail"),
+    ("MX", "mail"), ("MX", "010 mail"), ("MX", '"10" mail'), ("MX", "10 mail extra"), ("MX", "1_0 mail"),
+    ("TXT", '"v=spf1 -all" "record 9"'), ("TXT", "unquoted words"), ("TXT", '""'), ("TXT", '"' + "x" * 255 + '"'),
+    ("TXT", '"' + "x" * 256 + '"'), ("TXT", '"a \\"quoted\\" word"'), ("TXT", '"\\065BC"'), ("TXT", '"semi ; colon"'),
+    ("DS", "12345 8 2 " + "ab" * 32), ("DS", "12345 8 2 " + "AB" * 16 + " " + "cd" * 16), ("DS", "12345 8 2 abc"),
+    ("DS", "12345 8 1 " + "ab" * 32), ("DS", "12345 RSASHA256 2 " + "ab" * 32), ("DS", "70000 8 2 " + "ab" * 32),
+    ("DS", "12345 8 0 ab"), ("DS", "12345 8 2 " + "zz" * 32), ("DS", "12345 8 2"), ("DS", "1 300 2 " + "ab" * 32),
+    ("DNSKEY", f"257 3 8 {KEY}"), ("DNSKEY", f"256 3 13 {KEY[:20]} {KEY[20:]}"), ("DNSKEY", "257 3 8 not*base64"),
+    ("DNSKEY", f"257 3 ECDSAP256SHA256 {KEY}"), ("DNSKEY", f"70000 3 8 {KEY}"), ("DNSKEY", f"257 300 8 {KEY}"),
+    ("DNSKEY", "257 3 8"), ("DNSKEY", f"257 3 8 {KEY}="),
+    ("RRSIG", f"A 8 2 300 20300101000000 20200101000000 12345 Example.test. {SIG}"),
+    ("RRSIG", f"NSEC3 13 3 3600 20300101000000 20200101000000 1 signer {SIG[:10]} {SIG[10:]}"),
+    ("RRSIG", f"TYPE65280 8 2 300 1700000000 20200101000000 12345 . {SIG}"),
+    ("RRSIG", f"A 8 2 1h 20300101000000 20200101000000 12345 Example.test. {SIG}"),
+    ("RRSIG", f"A RSASHA256 2 300 20300101000000 20200101000000 12345 Example.test. {SIG}"),
+    ("RRSIG", f"A 8 2 300 20301301000000 20200101000000 12345 Example.test. {SIG}"),
+    ("RRSIG", f"A 8 2 300 2030010100000 20200101000000 12345 Example.test. {SIG}"),
+    ("RRSIG", f"A 8 2 300 20300101000000 20200101000000 70000 Example.test. {SIG}"),
+    ("RRSIG", f"A 8 256 300 20300101000000 20200101000000 1 Example.test. {SIG}"),
+    ("RRSIG", f"A 8 2 4294967296 20300101000000 20200101000000 1 Example.test. {SIG}"),
+    ("RRSIG", f"BOGUS 8 2 300 20300101000000 20200101000000 1 Example.test. {SIG}"),
+    ("RRSIG", f'"A" 8 2 300 20300101000000 20200101000000 1 Example.test. {SIG}'),
+    ("RRSIG", "A 8 2 300 20300101000000 20200101000000 12345 Example.test."),
+    ("RRSIG", "A 8 2 300 20300101000000 20200101000000 12345 Example.test. not*base64"),
+    ("NSEC", "next.Example.test. A RRSIG NSEC"), ("NSEC", "next"), ("NSEC", "next A TYPE65280 CAA"),
+    ("NSEC", "next BOGUS"), ("NSEC", "next TYPE0"), ("NSEC", 'next "A"'), ("NSEC", "next a rrsig"),
+    ("NSEC3", f"1 0 0 - {HASH} A RRSIG"), ("NSEC3", f"1 1 10 aabbccdd {HASH.lower()} NS SOA DNSKEY NSEC3PARAM"),
+    ("NSEC3", f"1 0 0 - {HASH}"), ("NSEC3", f"1 0 0 abc {HASH} A"), ("NSEC3", f"1 0 0 - {HASH[:-1]}W A"),
+    ("NSEC3", f"1 0 0 - {HASH[:30]} A"), ("NSEC3", f"1 0 0 - {HASH}==== A"), ("NSEC3", f"256 0 0 - {HASH} A"),
+    ("NSEC3", f"1 0 65536 - {HASH} A"), ("NSEC3", "1 0 0 - ! A"), ("NSEC3", f'1 0 0 "-" {HASH} A'),
+    ("NSEC3", f"1 0 0 - {HASH} TYPE0"), ("NSEC3", f"1 0 0 - {HASH[:8]} A"),
+    ("SRV", "0 0 5060 sip"), ("A", "192.0.2.1"), ("MX", "\\# 4 000a0000"),
+]
+
+
+def tokens_of(text: str) -> list[str]:
+    """The tokens the master-file reader makes of one record's data (quoted strings keep their quotes)."""
+    from resolver.ts.master_file import _TOKEN
+    return [quoted or word for _, quoted, _, word, _ in (m.groups() for m in _TOKEN.finditer(text))
+            if quoted or word]
+
+
+def dnspython(rdtype: int, tokens: list[str]) -> dns.rdata.Rdata | Exception:
+    try:
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, _TokenList().load(tokens), ORIGIN, False)
+    except Exception as exc:  # noqa: BLE001 - any refusal counts
+        return exc
+
+
+def check_same(type_text: str, text: str) -> dns.rdata.Rdata | None:
+    rdtype = dns.rdatatype.from_text(type_text)
+    tokens = tokens_of(text)
+    read = RdataReader().read(rdtype, tokens, ORIGIN)
+    expected = dnspython(rdtype, tokens)
+    if isinstance(expected, Exception):
+        assert read is None, f"{type_text} {text}: read as {read}, but dnspython refuses it: {expected}"
+    elif read is not None:
+        assert type(read) is type(expected)
+        assert read.to_text() == expected.to_text()         # letter case kept
+        assert read.to_wire() == expected.to_wire() and read == expected
+        assert read.covers() == expected.covers()
+        for field in type(read).__slots__:
+            assert getattr(read, field) == getattr(expected, field), field
+    return read
+
+
+@pytest.mark.parametrize("type_text,text", CASES)
+def test_the_reader_reads_as_dnspython_or_leaves_it_to_dnspython(type_text, text):
+    check_same(type_text, text)
+
+
+@pytest.mark.parametrize("type_text,text", [
+    ("NS", "ns1"), ("MX", "10 mail"), ("TXT", '"a" b'), ("DS", "12345 8 2 " + "ab" * 32),
+    ("DNSKEY", f"257 3 8 {KEY}"), ("RRSIG", f"A 8 2 300 20300101000000 20200101000000 12345 Example.test. {SIG}"),
+    ("NSEC", "next A RRSIG"), ("NSEC3", f"1 0 0 - {HASH} A RRSIG"),
+])
+def test_the_plain_spellings_are_read_here(type_text, text):
+    assert check_same(type_text, text) is not None
+
+
+@pytest.mark.parametrize("type_text,text", [
+    ("MX", '"10" mail'), ("TXT", '"\\065BC"'), ("DS", "12345 RSASHA256 2 " + "ab" * 32), ("SRV", "0 0 5060 sip"),
+    ("NS", "sp\\032ace"), ("MX", "\\# 4 000a0000"),
+])
+def test_other_spellings_are_left_to_dnspython(type_text, text):
+    assert RdataReader().read(dns.rdatatype.from_text(type_text), tokens_of(text), ORIGIN) is None
+
+
+WORDS = ["0", "1", "8", "10", "255", "256", "65535", "65536", "4294967296", "-", "@", ".", "a", "A", "Mail",
+         "a.b", "a..b", "x.Example.test.", "RRSIG", "NSEC3", "TYPE65280", "BOGUS", "RSASHA256", "20300101000000",
+         "20301301000000", "1h", '"q"', '""', "ab" * 16, HASH, HASH.lower(), SIG, KEY, "not*b64", "x" * 64]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["NS", "CNAME", "MX", "TXT", "DS", "DNSKEY", "RRSIG", "NSEC", "NSEC3"]),
+       st.lists(st.sampled_from(WORDS), max_size=10))
+def test_any_tokens_are_read_as_dnspython_reads_them_or_left_to_it(type_text, words):
+    check_same(type_text, " ".join(words))
+
