@@ -58,7 +58,8 @@ import dns.rdatatype
 import dns.zone
 
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
-from .address_lines import AddressRecords
+from .address_lines import AddressRecords, address_rdata
+from .rdata_text import add_to_rdataset
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
                        wire_key)
 from .zones import ZoneData, ZoneError
@@ -198,8 +199,7 @@ class CompiledZone:
         if node is not None and node.get_rdataset(dns.rdataclass.IN, CNAME):
             raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
         for rdtype, ttl, wire in records:
-            rdata = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
-            self.zone.find_rdataset(name, rdtype, create=True).add(rdata, ttl)
+            add_to_rdataset(self.zone.find_rdataset(name, rdtype, create=True), address_rdata(rdtype, wire), ttl)
         return name
 
     def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:

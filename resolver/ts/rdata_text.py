@@ -25,6 +25,7 @@ import dns.dnssectypes
 import dns.name
 import dns.rdata
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC
 import dns.rdtypes.ANY.NSEC3
@@ -196,3 +197,15 @@ def _name_from_labels(text: str, origin: dns.name.Name) -> dns.name.Name:
     tail = (b"",) if absolute else origin.labels
     return dns.name.Name([label.encode() for label in labels] + list(tail))
 
+
+def add_to_rdataset(rdataset: dns.rdataset.Rdataset, rdata: dns.rdata.Rdata, ttl: int) -> None:
+    """``rdataset.add(rdata, ttl)`` with the record hashed once, where dnspython hashes it twice
+    (a membership test, then the insert): the hash is its whole wire form. ``rdataset`` holds
+    records of ``rdata``'s type (and for RRSIG of the type it covers), as the zone builder keys them;
+    the singleton types (CNAME, SOA, ...: the last one stays) go through dnspython's ``add``."""
+    if dns.rdatatype.is_singleton(rdataset.rdtype) or rdataset.rdtype != rdata.rdtype or (
+            rdataset.covers != rdata.covers()):
+        rdataset.add(rdata, ttl)
+        return
+    rdataset.update_ttl(ttl)
+    rdataset.items.setdefault(rdata)

@@ -31,9 +31,10 @@ import dns.tokenizer
 import dns.zone
 
 from . import obsolete_types
-from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
+from .address_lines import (ADDRESS_TYPES, AddressError, AddressRecords, address_rdata, name_to_wire,
+                            parse_address)
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
-from .rdata_text import RdataReader
+from .rdata_text import RdataReader, add_to_rdataset
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
 
 TABLE_TTL = 300
@@ -133,7 +134,8 @@ class _ZoneBuilder:
                 checks.dnames.setdefault(key, entry.where)
         rdataset = self._rdataset(key, entry.owner, rdtype, rdata.covers())
         try:
-            rdataset.add(rdata, ttl)    # hashes its wire form: what dnspython reads but cannot write fails here
+            # Hashes its wire form: what dnspython reads but cannot write fails here.
+            add_to_rdataset(rdataset, rdata, ttl)
         except Exception as exc:  # noqa: BLE001 - (a LOC altitude out of range, for one)
             raise _bad_record(entry, exc) from None
 
@@ -149,8 +151,7 @@ class _ZoneBuilder:
         if held is None:
             held = self.names[key] = (_wire_name(owner), {})
             for address_type, ttl, wire in self.addresses.pop(key, ()):
-                self._rdataset(key, owner, address_type, 0).add(
-                    dns.rdata.from_wire(IN, address_type, wire, 0, len(wire)), ttl)
+                add_to_rdataset(self._rdataset(key, owner, address_type, 0), address_rdata(address_type, wire), ttl)
         rdataset = held[1].get((rdtype, covers))
         if rdataset is None:
             rdataset = held[1][(rdtype, covers)] = dns.rdataset.Rdataset(IN, rdtype, covers)

@@ -12,12 +12,13 @@ import base64
 import dns.name
 import dns.rdata
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolver.ts.rdata_text import RdataReader
+from resolver.ts.rdata_text import RdataReader, add_to_rdataset
 from resolver.ts.zones import _TokenList
 
 ORIGIN = dns.name.from_text("Example.test.")
@@ -130,3 +131,16 @@ WORDS = ["0", "1", "8", "10", "255", "256", "65535", "65536", "4294967296", "-",
 def test_any_tokens_are_read_as_dnspython_reads_them_or_left_to_it(type_text, words):
     check_same(type_text, " ".join(words))
 
+
+def test_a_record_joins_its_rrset_as_dnspython_adds_it():
+    mx = [dns.rdata.from_text("IN", "MX", text) for text in ("10 a.test.", "20 b.test.", "10 A.test.")]
+    ours = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.MX)
+    theirs = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.MX)
+    for rdata, ttl in zip(mx, (300, 60, 600)):
+        add_to_rdataset(ours, rdata, ttl)
+        theirs.add(rdata, ttl)
+    assert list(ours) == list(theirs) and ours.ttl == theirs.ttl == 60 and len(ours) == 2
+    cname = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
+    for text in ("a.test.", "b.test."):             # a singleton: the last one stays, as dnspython keeps it
+        add_to_rdataset(cname, dns.rdata.from_text("IN", "CNAME", text), 300)
+    assert [r.to_text() for r in cname] == ["b.test."]
