@@ -62,6 +62,7 @@ from .address_lines import AddressRecords, address_rdata
 from .rdata_text import add_to_rdataset
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
                        wire_key)
+from .zone_names import ZoneName
 from .zones import ZoneData, ZoneError
 
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -194,7 +195,7 @@ class CompiledZone:
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
         """Give the zone a fast-path name's records; returns the name."""
-        name = dns.name.from_wire(key, 0)[0]
+        name = ZoneName(dns.name.from_wire(key, 0)[0].labels)
         node = self.zone.get_node(name)
         if node is not None and node.get_rdataset(dns.rdataclass.IN, CNAME):
             raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
@@ -603,7 +604,7 @@ def _fields(cls: type[dns.rdata.Rdata]) -> tuple[str, ...]:
 def _lower(name: dns.name.Name) -> dns.name.Name:
     """The name in lower case (ASCII letters only, as DNS compares names)."""
     labels = tuple(label.lower() for label in name.labels)
-    return name if labels == name.labels else dns.name.Name(labels)
+    return name if labels == name.labels else ZoneName(labels)
 
 
 def _only_nsec3(node: dns.node.Node | None) -> bool:

@@ -32,6 +32,8 @@ import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.rrsigbase
 import dns.rdtypes.util
 
+from .zone_names import ZoneName
+
 IN = dns.rdataclass.IN
 ONE_NAME = (dns.rdatatype.NS, dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.DNAME)
 
@@ -195,7 +197,7 @@ def _name_from_labels(text: str, origin: dns.name.Name) -> dns.name.Name:
     if "" in labels:
         raise dns.name.EmptyLabel
     tail = (b"",) if absolute else origin.labels
-    return dns.name.Name([label.encode() for label in labels] + list(tail))
+    return ZoneName([label.encode() for label in labels] + list(tail))
 
 
 def add_to_rdataset(rdataset: dns.rdataset.Rdataset, rdata: dns.rdata.Rdata, ttl: int) -> None:

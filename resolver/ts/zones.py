@@ -36,6 +36,7 @@ from .address_lines import (ADDRESS_TYPES, AddressError, AddressRecords, address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
 from .rdata_text import RdataReader, add_to_rdataset
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
+from .zone_names import ZoneName, zone_name
 
 TABLE_TTL = 300
 # The SOA a table's root zone gets: short negative TTL, since tables change often.
@@ -305,7 +306,7 @@ def _wire_name(wire: bytes) -> dns.name.Name:
         labels.append(wire[pos + 1:pos + 1 + wire[pos]])
         pos += wire[pos] + 1
     labels.append(b"")
-    return dns.name.Name(labels)
+    return ZoneName(labels)
 
 
 ADDRESS_CODES = {code: (text, family) for text, (code, family) in ADDRESS_TYPES.items()}
@@ -365,7 +366,7 @@ class _TokenList(dns.tokenizer.Tokenizer):
             names = self.relative_names
         name = names.get(token.value)
         if name is None:
-            name = names[token.value] = super().as_name(token, origin, relativize, relativize_to)
+            name = names[token.value] = zone_name(super().as_name(token, origin, relativize, relativize_to))
         return name
 
 

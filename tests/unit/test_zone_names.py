@@ -1,0 +1,30 @@
+"""ZoneName: a dnspython name whose hash is computed once, interchangeable with dns.name.Name."""
+from __future__ import annotations
+
+import pickle
+
+import dns.name
+
+from resolver.ts.sections import QuestionName
+from resolver.ts.zone_names import ZoneName, zone_name
+
+
+def test_a_zone_name_equals_and_hashes_as_the_plain_name_in_any_letter_case():
+    plain = dns.name.from_text("WWW.Example.test.")
+    ours = ZoneName(dns.name.from_text("www.example.test.").labels)
+    assert ours == plain and plain == ours and not ours != plain and hash(ours) == hash(plain)
+    assert {plain: 1}[ours] == 1 and {ours: 2}[plain] == 2
+    assert ours != dns.name.from_text("www.example.org.") and ours != "www.example.test."
+    assert zone_name(ours) is ours and type(zone_name(plain)) is ZoneName
+
+
+def test_a_wildcards_question_name_still_equals_only_itself():
+    labels = dns.name.from_text("*.w.example.test.").labels
+    question, ours = QuestionName(labels), ZoneName(labels)
+    assert question != ours and ours != question and not question == ours and question == question
+
+
+def test_a_zone_name_survives_pickling_with_its_hash():
+    ours = ZoneName(dns.name.from_text("a.test.").labels)
+    again = pickle.loads(pickle.dumps(ours))
+    assert type(again) is ZoneName and again == ours and hash(again) == hash(ours)
