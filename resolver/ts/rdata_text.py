@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 from typing import Callable, Sequence
 
 import dns.dnssectypes
@@ -36,6 +37,11 @@ from .zone_names import ZoneName
 
 IN = dns.rdataclass.IN
 ONE_NAME = (dns.rdatatype.NS, dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.DNAME)
+# Types whose reader leaves values for the constructor to convert (an algorithm's mnemonic, a
+# digest's length by type): their records are always made by the constructor.
+CONSTRUCTED = frozenset({dns.rdatatype.DS, dns.rdatatype.DNSKEY})
+MAX_8, MAX_16, MAX_32 = 0xFF, 0xFFFF, 0xFFFFFFFF
+Windows = tuple[tuple[int, bytes], ...]     # an NSEC or NSEC3 type bitmap, as the record holds it
 
 
 class RdataReader:
@@ -47,29 +53,30 @@ class RdataReader:
         self._relative: dict[str, dns.name.Name] = {}
         self._origin: dns.name.Name | None = None      # what _relative's names are relative to
         self._values: dict[tuple[Callable, str], object] = {}
-        self._bitmaps: dict[tuple[str, ...], dns.rdtypes.util.Bitmap] = {}
-        self._readers: dict[int, Callable[[Sequence[str], dns.name.Name], tuple | None]] = {
+        self._bitmaps: dict[tuple[str, ...], Windows] = {}
+        readers: dict[int, Callable[[Sequence[str], dns.name.Name], tuple | None]] = {
             **{rdtype: self._one_name for rdtype in ONE_NAME},
             dns.rdatatype.MX: self._mx, dns.rdatatype.TXT: self._txt, dns.rdatatype.DS: self._ds,
             dns.rdatatype.DNSKEY: self._dnskey, dns.rdatatype.RRSIG: self._rrsig,
             dns.rdatatype.NSEC: self._nsec, dns.rdatatype.NSEC3: self._nsec3,
         }
+        self._readers = {rdtype: (reader, _Maker(rdtype, rdtype not in CONSTRUCTED))
+                         for rdtype, reader in readers.items()}
 
     def read(self, rdtype: int, tokens: Sequence[str], origin: dns.name.Name) -> dns.rdata.Rdata | None:
         """The record of type ``rdtype`` whose data ``tokens`` spell (quoted strings keep their
         quotes; relative names are relative to ``origin``), as ``dns.rdata.from_text`` reads it
         with relativize off; None when it is not a spelling read here."""
-        reader = self._readers.get(rdtype)
-        if reader is None:
+        found = self._readers.get(rdtype)
+        if found is None:
             return None
         for token in tokens:
             if "\\" in token or not token.isascii():
                 return None
+        reader, maker = found
         try:
             values = reader(tokens, origin)
-            if values is None:
-                return None
-            return dns.rdata.get_rdata_class(IN, rdtype)(IN, rdtype, *values)
+            return None if values is None else maker.make(values)
         except Exception:  # noqa: BLE001 - a value its class refuses: dnspython reads it again and says why
             return None
 
@@ -84,8 +91,9 @@ class RdataReader:
     def _mx(self, tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
         if len(tokens) != 2 or not tokens[0].isdigit():
             return None
+        preference = int(tokens[0])
         exchange = self._name(tokens[1], origin)
-        return None if exchange is None else (int(tokens[0]), exchange)
+        return None if exchange is None or preference > MAX_16 else (preference, exchange)
 
     @staticmethod
     def _txt(tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
@@ -95,7 +103,7 @@ class RdataReader:
             if len(text) > 255:
                 return None
             strings.append(text.encode())
-        return (strings,) if strings else None
+        return (tuple(strings),) if strings else None
 
     def _ds(self, tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
         if len(tokens) < 4 or not _unquoted_numbers(tokens[:3]):
@@ -116,29 +124,35 @@ class RdataReader:
         if signer is None:
             return None
         value = self._value
-        return (value(dns.rdatatype.from_text, tokens[0]), value(dns.dnssectypes.Algorithm.from_text, tokens[1]),
-                int(tokens[2]), int(tokens[3]), value(dns.rdtypes.rrsigbase.sigtime_to_posixtime, tokens[4]),
-                value(dns.rdtypes.rrsigbase.sigtime_to_posixtime, tokens[5]), int(tokens[6]), signer,
-                base64.b64decode("".join(tokens[8:]).encode(), validate=True))
+        labels, original_ttl, key_tag = int(tokens[2]), int(tokens[3]), int(tokens[6])
+        expiration = value(dns.rdtypes.rrsigbase.sigtime_to_posixtime, tokens[4])
+        inception = value(dns.rdtypes.rrsigbase.sigtime_to_posixtime, tokens[5])
+        if labels > MAX_8 or key_tag > MAX_16 or max(original_ttl, expiration, inception) > MAX_32:
+            return None
+        return (value(_rdatatype, tokens[0]), value(_algorithm, tokens[1]), labels, original_ttl, expiration,
+                inception, key_tag, signer, base64.b64decode("".join(tokens[8:]).encode(), validate=True))
 
     def _nsec(self, tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
         if not tokens:
             return None
         following = self._name(tokens[0], origin)
-        bitmap = self._bitmap(tokens[1:], dns.rdtypes.ANY.NSEC.Bitmap)
-        return None if following is None or bitmap is None else (following, bitmap)
+        windows = self._windows(tokens[1:], dns.rdtypes.ANY.NSEC.Bitmap)
+        return None if following is None or windows is None else (following, windows)
 
     def _nsec3(self, tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
         if len(tokens) < 5 or not _unquoted_numbers(tokens[:3]) or '"' in tokens[3][0] + tokens[4][0]:
             return None
+        algorithm, flags, iterations = int(tokens[0]), int(tokens[1]), int(tokens[2])
         salt = b"" if tokens[3] == "-" else self._value(binascii.unhexlify, tokens[3])
         hashed = tokens[4].upper()
-        if len(hashed) % 8 or "=" in hashed:    # padding: dnspython checks the bits it leaves unused
+        # Padding: dnspython checks the bits it leaves unused.
+        if len(hashed) % 8 or "=" in hashed or max(algorithm, flags) > MAX_8 or iterations > MAX_16:
             return None
-        bitmap = self._bitmap(tokens[5:], dns.rdtypes.ANY.NSEC3.Bitmap)
-        if bitmap is None:
+        following = base64.b32hexdecode(hashed)
+        windows = self._windows(tokens[5:], dns.rdtypes.ANY.NSEC3.Bitmap)
+        if windows is None or len(salt) > MAX_8 or not 0 < len(following) <= MAX_8:   # type: ignore[arg-type]
             return None
-        return int(tokens[0]), int(tokens[1]), int(tokens[2]), salt, base64.b32hexdecode(hashed), bitmap
+        return algorithm, flags, iterations, salt, following, windows
 
     # ------------------------------------------------------------------ parts
 
@@ -166,18 +180,83 @@ class RdataReader:
             value = self._values[key] = parse(text)
         return value
 
-    def _bitmap(self, tokens: Sequence[str],
-                kind: type[dns.rdtypes.util.Bitmap]) -> dns.rdtypes.util.Bitmap | None:
-        """The type bitmap of NSEC or NSEC3 (RFC 4034 4.1.2) from type mnemonics, as
-        ``Bitmap.from_text`` makes it; None when a type is quoted or is type 0."""
+    def _windows(self, tokens: Sequence[str], kind: type[dns.rdtypes.util.Bitmap]) -> Windows | None:
+        """The type bitmap of NSEC or NSEC3 (RFC 4034 4.1.2) from type mnemonics, as the record
+        keeps it after ``Bitmap.from_text``; None when a type is quoted or is type 0."""
         key = (kind.type_name, *tokens)
-        bitmap = self._bitmaps.get(key)
-        if bitmap is None:
+        windows = self._bitmaps.get(key)
+        if windows is None:
             rdtypes = [dns.rdatatype.from_text(token) for token in tokens if token[0] != '"']
             if len(rdtypes) != len(tokens) or 0 in rdtypes:
                 return None
-            bitmap = self._bitmaps[key] = kind.from_rdtypes(rdtypes)
-        return bitmap
+            windows = self._bitmaps[key] = tuple(kind.from_rdtypes(rdtypes).windows)
+        return windows
+
+
+class _Maker:
+    """Makes the records of one type from the values its reader checked.
+
+    The first record is made by the class's constructor, which converts and
+    checks every value. When the class's fields are the constructor's arguments
+    and the same values set directly make an equal record (same values of the
+    same types), every later record is made directly: for an RRSIG that is a
+    sixth of the constructor's time. Otherwise the constructor makes them all.
+    """
+
+    def __init__(self, rdtype: int, direct: bool) -> None:
+        self.cls = dns.rdata.get_rdata_class(IN, rdtype)
+        self.rdtype = dns.rdatatype.RdataType.make(rdtype)
+        self.fields = _constructor_fields(self.cls) if direct else None     # None: the constructor only
+        self.trusted = False
+
+    def make(self, values: tuple) -> dns.rdata.Rdata:
+        """The record of these values (in the constructor's order); raises what the constructor raises."""
+        if self.trusted:
+            return self._direct(values)
+        rdata = self.cls(IN, self.rdtype, *values)
+        if self.fields is not None:
+            self.trusted = _same_fields(rdata, self._direct(values))
+            if not self.trusted:
+                self.fields = None
+        return rdata
+
+    def _direct(self, values: tuple) -> dns.rdata.Rdata:
+        rdata = object.__new__(self.cls)
+        set_field = object.__setattr__
+        set_field(rdata, "rdclass", IN)
+        set_field(rdata, "rdtype", self.rdtype)
+        set_field(rdata, "rdcomment", None)
+        for field, value in zip(self.fields, values):   # type: ignore[arg-type]
+            set_field(rdata, field, value)
+        return rdata
+
+
+def _constructor_fields(cls: type[dns.rdata.Rdata]) -> tuple[str, ...] | None:
+    """The constructor's arguments after class and type, when they and the record's own three
+    (class, type, comment) are every field the class has; else None."""
+    arguments = tuple(inspect.signature(cls.__init__).parameters)[3:]
+    slots = {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())}
+    return arguments if slots == {"rdclass", "rdtype", "rdcomment", *arguments} else None
+
+
+def _same_fields(made: dns.rdata.Rdata, direct: dns.rdata.Rdata) -> bool:
+    """Whether two records hold equal values of the same types in every field."""
+    for klass in type(made).__mro__:
+        for slot in getattr(klass, "__slots__", ()):
+            one, other = getattr(made, slot), getattr(direct, slot)
+            if type(one) is not type(other) or one != other:
+                return False
+    return True
+
+
+def _rdatatype(text: str) -> int:
+    """A type mnemonic as the record keeps it (RRSIG's type covered)."""
+    return dns.rdatatype.RdataType.make(dns.rdatatype.from_text(text))
+
+
+def _algorithm(text: str) -> int:
+    """A DNSSEC algorithm number as the record keeps it."""
+    return dns.dnssectypes.Algorithm.make(dns.dnssectypes.Algorithm.from_text(text))
 
 
 def _unquoted_numbers(tokens: Sequence[str]) -> bool:
