@@ -76,6 +76,10 @@ RRSIG = dns.rdatatype.RRSIG
 ANY_PREFERRED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.MX,
                            dns.rdatatype.PTR})
 ANY_LAST_RESORT = frozenset({dns.rdatatype.DNSKEY, RRSIG, dns.rdatatype.NSEC})
+# Types whose records write no name that a later one compresses against (and take no additional
+# records): the answers of a name holding only these are spliced from bytes (CompiledZone._compile_spliced).
+SPLICED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT, RRSIG, dns.rdatatype.NSEC, DS,
+                     dns.rdatatype.DNSKEY, dns.rdatatype.NSEC3PARAM, dns.rdatatype.CAA})
 # Names in record data that NSD 4.6 keeps as written (its "literal" names); all others it lower-cases.
 KEPT_CASE = {"RRSIG": ("signer",), "SIG": ("signer",), "NSEC": ("next",)}
 
@@ -205,8 +209,12 @@ class CompiledZone:
 
     def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:
         """Whether an answer might need shrinking, which only the general path can do."""
-        body = sum(12 + len(wire) for _, _, wire in records)
-        return 12 + len(key) + 4 + body + len(self._address_tail(len(key), body).sections) + MAX_OPT > MIN_UDP
+        return self._too_big(len(key), sum(12 + len(wire) for _, _, wire in records))
+
+    def _too_big(self, qname_len: int, body: int) -> bool:
+        """Whether ``body`` bytes of records after a question name of ``qname_len`` bytes, with the
+        zone's NS RRset and its addresses after them, might not fit a UDP client."""
+        return 12 + qname_len + 4 + body + len(self._address_tail(qname_len, body).sections) + MAX_OPT > MIN_UDP
 
     def _target_keys(self) -> set[bytes]:
         """Names that NS, MX, SRV, KX, RT or CNAME records point at."""
@@ -248,14 +256,49 @@ class CompiledZone:
                 ttl = min(t for t, _ in members)
                 wires = list(dict.fromkeys(w for _, w in members))    # an RRset is a set
                 body = b"".join(QUESTION_POINTER + RR_FIXED.pack(rdtype, 1, ttl, len(w)) + w for w in wires)
-                tail = self._address_tail(qname_len, len(body))
-                answer = Answer(tail.flags, len(wires), tail.nscount, tail.arcount, body + tail.sections)
+                answer = self._spliced(qname_len, len(wires), body)
                 exact[key + rdtype.to_bytes(2, "big")] = answer
                 if first is None:
                     first = answer if self.ns is None else Answer(QR | AA, len(wires), 0, 0, body)
             exact[key + ANY.to_bytes(2, "big")] = first
             by_name[key] = self.negative(qname_len, NOERROR)
         self._add_empty_non_terminals(addresses, by_name)
+
+    def _spliced(self, qname_len: int, count: int, body: bytes, authority: bool = True) -> Answer:
+        """A positive answer of ``count`` records owned by the question (packed in ``body``), then,
+        with ``authority``, the zone's NS RRset and its addresses."""
+        if not authority or self.ns is None:
+            return Answer(QR | AA, count, 0, 0, body)
+        tail = self._address_tail(qname_len, len(body))
+        return Answer(tail.flags, count, tail.nscount, tail.arcount, body + tail.sections)
+
+    def _compile_spliced(self, key: bytes, node: dns.node.Node | None, exact: dict[bytes, Answer],
+                         by_name: dict[bytes, Answer]) -> bool:
+        """Compile a name of the general path as the fast path does, when its answers are spliced
+        from bytes just as well: its types are all ``SPLICED`` (no CNAME, no NSEC3: nothing
+        followed), the answers fit UDP, and the name does not end in a name that the NS and SOA
+        records write (see ``_question_sensitive``). Returns whether it did.
+
+        Each type's answer is its records, each owned by a pointer to the question, and the
+        zone's NS RRset with its addresses (none for DS and DNSKEY, RFC 4035 3.1.4.1 as NSD);
+        ANY gets NSD's choice without them; other types get NODATA.
+        """
+        if node is None or key.endswith(self._question_sensitive):
+            return False
+        rrsets = _rrsets_by_type(node)
+        if not rrsets or not rrsets.keys() <= SPLICED or node.get_rdataset(dns.rdataclass.IN, NSEC3):
+            return False
+        qname_len = len(key)
+        bodies = {rdtype: _spliced_records(group) for rdtype, group in rrsets.items()}
+        if self._too_big(qname_len, sum(len(body) for _, body in bodies.values())):
+            return False
+        for rdtype, (count, body) in bodies.items():
+            exact[key + rdtype.to_bytes(2, "big")] = self._spliced(qname_len, count, body,
+                                                                   rdtype not in NO_AUTHORITY_NS)
+        count, body = bodies[_any_choice(rrsets)]   # type: ignore[index]
+        exact[key + ANY.to_bytes(2, "big")] = self._spliced(qname_len, count, body, authority=False)
+        by_name[key] = self.negative(qname_len, NOERROR)
+        return True
 
     def _address_tail(self, qname_len: int, after: int) -> Answer:
         key = ("tail", qname_len, after)
@@ -351,6 +394,8 @@ class CompiledZone:
             by_name[key] = self.referral(cut, len(key), seeds=suffix_offsets(name))
             if cut == name:
                 exact[key + DS.to_bytes(2, "big")] = self._parent_side_ds(cut, len(key), suffix_offsets(cut))
+            return
+        if self._compile_spliced(key, node, exact, by_name):
             return
         per_type, other = self._answers(name, node, suffix_offsets(name), len(key))
         for rdtype, answer in per_type.items():
@@ -621,6 +666,14 @@ def _rrsets_by_type(node: Iterable[dns.rdataset.Rdataset] | None) -> RRsets:
         if rds.rdtype != NSEC3:
             rrsets.setdefault(rds.rdtype, []).append(rds)
     return rrsets
+
+
+def _spliced_records(group: list[dns.rdataset.Rdataset]) -> tuple[int, bytes]:
+    """The records of RRsets of ``SPLICED`` types owned by the question name (each owner a
+    pointer to it), packed: how many, and their bytes."""
+    records = [QUESTION_POINTER + RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, len(wire)) + wire
+               for rds in group for wire in (rdata.to_wire() for rdata in rds)]
+    return len(records), b"".join(records)
 
 
 def _any_choice(rrsets: RRsets) -> int | None:

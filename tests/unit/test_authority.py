@@ -277,3 +277,47 @@ def test_nsec3_owner_names_are_not_names(tmp_path):
     assert rrs(ask(server, wild_owner, "TXT").answer, "TXT") == {'"wild"'}
     assert ask(server, f"x.{wild_owner}", "TXT").rcode() == dns.rcode.NXDOMAIN      # no wildcard below it
     assert ask(server, f"ns1.{origin}", "NSEC3").answer == []
+
+
+# --------------------------------------------------------------------------- answers spliced from bytes
+
+SPLICE_TYPES = ("A", "AAAA", "TXT", "RRSIG", "NSEC", "DS", "DNSKEY", "CAA", "MX", "NS", "SOA", "ANY", "NSEC3", "SRV")
+
+
+def replies(server: AuthoritativeServer, names: list[str]) -> dict[tuple[str, str, int], bytes | None]:
+    """Every reply for each name (and its upper-case spelling) and type, without EDNS and with 512 and 4096."""
+    out = {}
+    for name in names:
+        for spelling in (name, name.upper()):
+            for rdtype in SPLICE_TYPES:
+                for payload in (0, 512, 4096):
+                    query = dns.message.make_query(spelling, rdtype, use_edns=0 if payload else None,
+                                                   payload=payload or 1232)
+                    query.id = 1
+                    out[(spelling, rdtype, payload)] = server.reply(query.to_wire())
+    return out
+
+
+def test_names_whose_answers_are_spliced_get_the_bytes_the_general_path_packs(tmp_path, monkeypatch):
+    from resolver.ts.compiled import CompiledZone
+    origin = "sp.test."
+    records = [(origin, "SOA", "ns1 hostmaster 1 2 3 4 60"), (origin, "NS", "ns1"), (f"ns1.{origin}", "A", "192.0.2.1"),
+               (f"www.{origin}", "A", "192.0.2.2"), (f"www.{origin}", "TXT", '"t"'), (f"Mixed.{origin}", "AAAA", "::1"),
+               (f"*.w.{origin}", "A", "192.0.2.3"), (f"mx.{origin}", "MX", "10 www"), (f"big.{origin}", "TXT",
+               " ".join(['"' + "x" * 200 + '"'] * 3)), (f"sub.{origin}", "NS", "ns.sub"), (f"sub.{origin}", "DS",
+               "12345 13 2 " + "ab" * 32), (f"a.b.{origin}", "CAA", '0 issue "ca.example"')]
+    paths = []
+    for nsec3 in (False, True):
+        path = tmp_path / f"{'n3' if nsec3 else 'n'}.{origin}zone"
+        path.write_text(signed_zone(origin, records, nsec3=nsec3).replace(origin, f"{'n3' if nsec3 else 'n'}.{origin}"))
+        paths.append(path)
+    odd = tmp_path / "odd.test.zone"
+    odd.write_text(ODD_NAMES)
+    for path in [*paths, odd]:
+        text = path.read_text()
+        names = sorted({line.split()[0] for line in text.splitlines() if line and not line.startswith("$")})
+        names = [n if n.endswith(".") else f"{n}.odd.test." for n in names if n != "@"]
+        spliced = replies(make_ts(path), names)
+        monkeypatch.setattr(CompiledZone, "_compile_spliced", lambda *args: False)
+        assert replies(make_ts(path), names) == spliced, path.name
+        monkeypatch.undo()
