@@ -62,7 +62,7 @@ from .address_lines import AddressRecords, address_rdata
 from .rdata_text import add_to_rdataset
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
                        wire_key)
-from .zone_names import ZoneName
+from .zone_names import ZoneName, name_from_wire
 from .zones import ZoneData, ZoneError
 
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -199,12 +199,15 @@ class CompiledZone:
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
         """Give the zone a fast-path name's records; returns the name."""
-        name = ZoneName(dns.name.from_wire(key, 0)[0].labels)
-        node = self.zone.get_node(name)
-        if node is not None and node.get_rdataset(dns.rdataclass.IN, CNAME):
+        name = name_from_wire(key)
+        node = self.zone.nodes.get(name)
+        if node is None:
+            node = self.zone.nodes[name] = self.zone.node_factory()
+        elif node.get_rdataset(dns.rdataclass.IN, CNAME):
             raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
         for rdtype, ttl, wire in records:
-            add_to_rdataset(self.zone.find_rdataset(name, rdtype, create=True), address_rdata(rdtype, wire), ttl)
+            add_to_rdataset(node.find_rdataset(dns.rdataclass.IN, rdtype, create=True), address_rdata(rdtype, wire),
+                            ttl)
         return name
 
     def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:

@@ -35,7 +35,8 @@ class ZoneName(dns.name.Name):
         if self is other:
             return True
         if type(other) in _PLAIN:
-            return self.labels == other.labels or self.fullcompare(other)[1] == 0   # type: ignore[attr-defined]
+            labels, others = self.labels, other.labels      # type: ignore[attr-defined]
+            return labels == others or (len(labels) == len(others) and self.fullcompare(other)[1] == 0)
         # Another kind of name (a wildcard's QuestionName equals only itself) decides for itself.
         return NotImplemented if isinstance(other, dns.name.Name) else False
 
@@ -48,6 +49,17 @@ class ZoneName(dns.name.Name):
 
 
 _PLAIN = (dns.name.Name, ZoneName)
+
+
+def name_from_wire(wire: bytes) -> ZoneName:
+    """The name of an uncompressed wire form (as the master file reader writes owners)."""
+    labels = []
+    pos = 0
+    while wire[pos]:
+        labels.append(wire[pos + 1:pos + 1 + wire[pos]])
+        pos += wire[pos] + 1
+    labels.append(b"")
+    return ZoneName(labels)
 
 
 def zone_name(name: dns.name.Name) -> ZoneName:

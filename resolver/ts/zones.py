@@ -36,7 +36,7 @@ from .address_lines import (ADDRESS_TYPES, AddressError, AddressRecords, address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
 from .rdata_text import RdataReader, add_to_rdataset
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
-from .zone_names import ZoneName, zone_name
+from .zone_names import name_from_wire, zone_name
 
 TABLE_TTL = 300
 # The SOA a table's root zone gets: short negative TTL, since tables change often.
@@ -150,7 +150,7 @@ class _ZoneBuilder:
     def _rdataset(self, key: bytes, owner: bytes, rdtype: int, covers: int) -> dns.rdataset.Rdataset:
         held = self.names.get(key)
         if held is None:
-            held = self.names[key] = (_wire_name(owner), {})
+            held = self.names[key] = (name_from_wire(owner), {})
             for address_type, ttl, wire in self.addresses.pop(key, ()):
                 add_to_rdataset(self._rdataset(key, owner, address_type, 0), address_rdata(address_type, wire), ttl)
         rdataset = held[1].get((rdtype, covers))
@@ -296,17 +296,6 @@ def _bad_record(entry: Entry, exc: Exception) -> MasterFileError:
     """Any error dnspython raised on a record's rdata, as one line naming the record."""
     detail = str(exc) or type(exc).__name__
     return MasterFileError(f"{entry.where}: bad {dns.rdatatype.to_text(entry.rdtype)} record: {detail}")
-
-
-def _wire_name(wire: bytes) -> dns.name.Name:
-    """A name from its uncompressed wire form (an owner read by the master file reader)."""
-    labels = []
-    pos = 0
-    while wire[pos]:
-        labels.append(wire[pos + 1:pos + 1 + wire[pos]])
-        pos += wire[pos] + 1
-    labels.append(b"")
-    return ZoneName(labels)
 
 
 ADDRESS_CODES = {code: (text, family) for text, (code, family) in ADDRESS_TYPES.items()}

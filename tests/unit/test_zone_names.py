@@ -6,7 +6,7 @@ import pickle
 import dns.name
 
 from resolver.ts.sections import QuestionName
-from resolver.ts.zone_names import ZoneName, zone_name
+from resolver.ts.zone_names import ZoneName, name_from_wire, zone_name
 
 
 def test_a_zone_name_equals_and_hashes_as_the_plain_name_in_any_letter_case():
@@ -15,6 +15,7 @@ def test_a_zone_name_equals_and_hashes_as_the_plain_name_in_any_letter_case():
     assert ours == plain and plain == ours and not ours != plain and hash(ours) == hash(plain)
     assert {plain: 1}[ours] == 1 and {ours: 2}[plain] == 2
     assert ours != dns.name.from_text("www.example.org.") and ours != "www.example.test."
+    assert ours != dns.name.from_text("example.test.") and ours != dns.name.root
     assert zone_name(ours) is ours and type(zone_name(plain)) is ZoneName
 
 
@@ -28,3 +29,9 @@ def test_a_zone_name_survives_pickling_with_its_hash():
     ours = ZoneName(dns.name.from_text("a.test.").labels)
     again = pickle.loads(pickle.dumps(ours))
     assert type(again) is ZoneName and again == ours and hash(again) == hash(ours)
+
+
+def test_a_name_from_its_wire_form_keeps_its_letter_case():
+    name = name_from_wire(b"\x03WwW\x07example\x00")
+    assert type(name) is ZoneName and name.labels == (b"WwW", b"example", b"")
+    assert name_from_wire(b"\x00") == dns.name.root
