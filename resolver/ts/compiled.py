@@ -326,14 +326,13 @@ class CompiledZone:
 
     def _existing_names(self) -> set[dns.name.Name]:
         """Every name with data, and the empty non-terminals between them and the apex."""
-        names = set()
+        apex_key = wire_key(self.apex)
+        names = {}
         for name in self.zone.nodes:
-            while name not in names and name.is_subdomain(self.apex):
-                names.add(name)
-                if name == self.apex:
-                    break
-                name = name.parent()
-        return names
+            key = wire_key(name)
+            if _at_or_below(key, apex_key):
+                names.setdefault(key, name)
+        return set(_with_parents(names, apex_key).values())
 
     def _exists(self, key: bytes) -> bool:
         """Whether a (lower-case wire) name of the zone exists, as NSD sees it: it has records
@@ -697,12 +696,40 @@ def _names_between(base: dns.name.Name,
                    names: Iterable[dns.name.Name]) -> tuple[dict[bytes, dns.name.Name], set[dns.name.Name]]:
     """Every name strictly below ``base`` that ends one of ``names`` (the names themselves
     too), by lower-case wire name and as a set."""
-    found: set[dns.name.Name] = set()
+    base_key = wire_key(base)
+    below: dict[bytes, dns.name.Name] = {}
     for name in names:
-        while name.is_subdomain(base) and name != base and name not in found:
-            found.add(name)
-            name = name.parent()
-    return {wire_key(name): name for name in found}, found
+        key = wire_key(name)
+        if key != base_key and _at_or_below(key, base_key):
+            below.setdefault(key, name)
+    found = _with_parents(below, base_key)
+    found.pop(base_key, None)
+    return found, set(found.values())
+
+
+def _at_or_below(key: bytes, base: bytes) -> bool:
+    """Whether a lower-case wire name is ``base`` or below it (on a label boundary)."""
+    if not key.endswith(base):
+        return False
+    pos, cut = 0, len(key) - len(base)
+    while pos < cut:
+        pos += key[pos] + 1
+    return pos == cut
+
+
+def _with_parents(names: dict[bytes, dns.name.Name], base: bytes) -> dict[bytes, dns.name.Name]:
+    """``names`` (at or below ``base``, by lower-case wire name) and every name between each and
+    ``base``, ``base`` too; a name keeps the spelling of the first that ends in it."""
+    found: dict[bytes, dns.name.Name] = {}
+    for key, name in names.items():
+        depth = 0
+        while key not in found:
+            found[key] = name if not depth else ZoneName(name.labels[depth:])
+            if len(key) == len(base):
+                break
+            key = key[key[0] + 1:]
+            depth += 1
+    return found
 
 
 def _shared_seeds(seeds: Seeds | None, written: set[dns.name.Name]) -> tuple[tuple[dns.name.Name, int], ...]:

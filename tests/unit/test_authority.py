@@ -321,3 +321,16 @@ def test_names_whose_answers_are_spliced_get_the_bytes_the_general_path_packs(tm
         monkeypatch.setattr(CompiledZone, "_compile_spliced", lambda *args: False)
         assert replies(make_ts(path), names) == spliced, path.name
         monkeypatch.undo()
+
+
+def test_names_between_a_base_and_names_below_it_are_found_by_wire_key():
+    from resolver.ts.compiled import _names_between
+    base = dns.name.from_text("Zone.test.")
+    names = [dns.name.from_text(text) for text in
+             ("a.b.c.zone.test.", "X.B.C.Zone.Test.", "zone.test.", "other.test.", "xzone.test.", "c.zone.test.")]
+    keys, found = _names_between(base, names)
+    assert found == {dns.name.from_text(text) for text in
+                     ("a.b.c.zone.test.", "b.c.zone.test.", "c.zone.test.", "x.b.c.zone.test.")}
+    assert keys == {name.to_digestable(): name for name in found}
+    # A name keeps the spelling of the first that ends in it.
+    assert [n.to_text() for n in found if n == dns.name.from_text("b.c.zone.test.")] == ["b.c.zone.test."]
