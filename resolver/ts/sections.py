@@ -27,6 +27,7 @@ import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
 from ..wire import AA, MIN_UDP, NOERROR, QR, RR_FIXED, TC
+from .zone_names import suffixes
 
 MAX_MESSAGE = 65535
 MAX_OPT = 11 + 6        # an OPT record with one extended error
@@ -303,12 +304,11 @@ def _rewind(out: io.BytesIO, compress: Compression, mark: int) -> None:
 
 def suffix_offsets(name: dns.name.Name, start: int = 12) -> Seeds:
     """Where each non-root suffix of ``name`` begins when the name is written at ``start``."""
-    offsets = {}
+    offsets: Seeds = {}
     pos = start
-    labels = name.labels
-    for i in range(len(labels) - 1):
-        offsets[dns.name.Name(labels[i:])] = pos
-        pos += len(labels[i]) + 1
+    for suffix in suffixes(name):
+        offsets[suffix] = pos
+        pos += len(suffix.labels[0]) + 1
     return offsets
 
 

@@ -15,21 +15,42 @@ import dns.name
 
 
 class ZoneName(dns.name.Name):
-    """A :class:`dns.name.Name` whose hash is computed once, when it is made.
+    """A :class:`dns.name.Name` whose hash is computed once, the first time it is needed.
 
     It equals, and hashes as, the ``Name`` of the same labels in any letter
     case (RFC 4343), so the two are interchangeable as dict keys. Names that
     dnspython derives from it (``parent()``, ``copy``) are plain ``Name``\\ s.
+    A suffix made by :func:`suffixes` also keeps its lower-case wire form
+    (``to_digestable()``), which it got for free.
     """
 
-    __slots__ = ("_hash",)
+    __slots__ = ("_hash", "_key")
 
     def __init__(self, labels: Iterable[bytes | str]) -> None:
         super().__init__(labels)
-        object.__setattr__(self, "_hash", dns.name.Name.__hash__(self))
+        object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_key", None)
+
+    @classmethod
+    def _checked(cls, labels: tuple[bytes, ...], key: bytes) -> ZoneName:
+        """The name of ``labels`` already checked (those of a name, or of its suffix), whose
+        lower-case wire form is ``key``; made without dnspython's checks."""
+        name = object.__new__(cls)
+        object.__setattr__(name, "labels", labels)
+        object.__setattr__(name, "_hash", None)
+        object.__setattr__(name, "_key", key)
+        return name
 
     def __hash__(self) -> int:
-        return self._hash
+        value = self._hash
+        if value is None:
+            value = dns.name.Name.__hash__(self)
+            object.__setattr__(self, "_hash", value)
+        return value
+
+    def to_digestable(self, origin: dns.name.Name | None = None) -> bytes:
+        """The lower-case wire form (RFC 4034 6.2), kept where it was given."""
+        return self._key if self._key is not None else super().to_digestable(origin)
 
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -60,6 +81,19 @@ def name_from_wire(wire: bytes) -> ZoneName:
         pos += wire[pos] + 1
     labels.append(b"")
     return ZoneName(labels)
+
+
+def suffixes(name: dns.name.Name) -> list[ZoneName]:
+    """Every suffix of an absolute name but the root, longest (the name itself) first, each
+    knowing its lower-case wire form."""
+    labels = name.labels
+    key = name.to_digestable()
+    found = []
+    pos = 0
+    for i in range(len(labels) - 1):
+        found.append(ZoneName._checked(labels[i:], key[pos:]))
+        pos += len(labels[i]) + 1
+    return found
 
 
 def zone_name(name: dns.name.Name) -> ZoneName:

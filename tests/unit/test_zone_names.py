@@ -6,7 +6,7 @@ import pickle
 import dns.name
 
 from resolver.ts.sections import QuestionName
-from resolver.ts.zone_names import ZoneName, name_from_wire, zone_name
+from resolver.ts.zone_names import ZoneName, name_from_wire, suffixes, zone_name
 
 
 def test_a_zone_name_equals_and_hashes_as_the_plain_name_in_any_letter_case():
@@ -35,3 +35,12 @@ def test_a_name_from_its_wire_form_keeps_its_letter_case():
     name = name_from_wire(b"\x03WwW\x07example\x00")
     assert type(name) is ZoneName and name.labels == (b"WwW", b"example", b"")
     assert name_from_wire(b"\x00") == dns.name.root
+
+
+def test_the_suffixes_of_a_name_know_their_lower_case_wire_form():
+    found = suffixes(dns.name.from_text("WWW.Example.test."))
+    assert found == [dns.name.from_text(text) for text in ("www.example.test.", "example.test.", "test.")]
+    assert [name.to_digestable() for name in found] == [b"\x03www\x07example\x04test\x00",
+                                                       b"\x07example\x04test\x00", b"\x04test\x00"]
+    assert [name.labels[0] for name in found] == [b"WWW", b"Example", b"test"]       # spelt as written
+    assert hash(found[1]) == hash(dns.name.from_text("EXAMPLE.test."))
