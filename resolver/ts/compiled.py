@@ -142,9 +142,9 @@ class CompiledZone:
         self._soa_name_keys, self._soa_names = _names_between(self.apex, (self.soa[0].mname, self.soa[0].rname))
         self._by_name = by_name
         self._cache: dict[tuple, object] = {}
-        self.cuts = {name: node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)
-                     for name, node in zone.nodes.items()
-                     if name != self.apex and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)}
+        self._ns_addresses: Section | None = None      # the additional records of the zone's NS RRset
+        self.cuts = {name: ns for name, node in zone.nodes.items()
+                     if (ns := node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)) and name != self.apex}
         self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
         # Lookups while compiling must know the fast path's names too; afterwards by_name does.
         self._fast_path_names = data.addresses
@@ -156,7 +156,7 @@ class CompiledZone:
         self._fast_targets: set[dns.name.Name] = set()
         addresses = self._take_dependent_addresses(data.addresses)
         existing = self._existing_names()
-        self.nsec3_only = {name for name in existing if _only_nsec3(zone.get_node(name))}
+        self.nsec3_only = {name for name, node in zone.nodes.items() if _only_nsec3(node)}
         self.nsec3_only_keys = {wire_key(name) for name in self.nsec3_only}
         self.names = existing - self.nsec3_only
         self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
@@ -462,17 +462,29 @@ class CompiledZone:
     def _add_target_addresses(self, sections: Sections, records: Section) -> None:
         """In-zone addresses of NS targets (glue too), and of MX, SRV, KX and RT targets (no glue)."""
         for _, rds in records:
-            target_type = TARGETS.get(rds.rdtype)
-            if target_type is None:
+            if rds.rdtype in TARGETS:
+                if rds is self.ns:      # in nearly every answer: worked out once
+                    if self._ns_addresses is None:
+                        self._ns_addresses = self._target_addresses(rds)
+                    addresses = self._ns_addresses
+                else:
+                    addresses = self._target_addresses(rds)
+                for target, address in addresses:
+                    sections.add_additional(target, address)
+
+    def _target_addresses(self, rds: dns.rdataset.Rdataset) -> Section:
+        """The address RRsets that the targets of an NS, MX, SRV, KX or RT RRset take, in order."""
+        target_type = TARGETS[rds.rdtype]
+        addresses = []
+        for target in (getattr(rdata, target_type.field) for rdata in rds):
+            if not target.is_subdomain(self.apex) or not (target_type.allow_glue or self._in_authority(target)):
                 continue
-            for target in (getattr(rdata, target_type.field) for rdata in rds):
-                if not target.is_subdomain(self.apex) or not (target_type.allow_glue or self._in_authority(target)):
-                    continue
-                node = self._address_source(target)
-                for rdtype in target_type.types:
-                    address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
-                    if address:
-                        sections.add_additional(target, address)
+            node = self._address_source(target)
+            for rdtype in target_type.types:
+                address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
+                if address:
+                    addresses.append((target, address))
+        return addresses
 
     def _in_authority(self, name: dns.name.Name) -> bool:
         """In this zone and not below one of its cuts."""
