@@ -2,10 +2,12 @@
 
 dnspython's ``dns.rdata.from_text`` reads any type, but slowly: a tokenizer
 object per token, and for RRSIG a date parsed per record (about 100 µs for an
-RRSIG, 20 µs for an MX). :class:`RdataReader` reads the plain spellings of NS,
-CNAME, PTR, DNAME, MX, TXT (RFC 1035 3.3), DS, DNSKEY, RRSIG, NSEC (RFC 4034)
-and NSEC3 (RFC 5155) itself and builds the same dnspython record with its
-class's constructor, which checks the values as ``from_text`` does.
+RRSIG, 20 µs for an MX). :class:`RdataReader` reads the plain spellings of A,
+AAAA (those the compact address table does not take: a wildcard's, or a name's
+with other records), NS, CNAME, PTR, DNAME, MX, TXT (RFC 1035 3.3), DS,
+DNSKEY, RRSIG, NSEC (RFC 4034) and NSEC3 (RFC 5155) itself and builds the
+same dnspython record with its class's constructor, which checks the values
+as ``from_text`` does.
 
 It reads only what it is sure of: every token unquoted (TXT strings aside),
 ASCII and without escapes, numbers in decimal digits, names spelt as labels
@@ -20,9 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import inspect
+import socket
 from typing import Callable, Sequence
 
 import dns.dnssectypes
+import dns.ipv6
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -55,7 +59,7 @@ class RdataReader:
         self._values: dict[tuple[Callable, str], object] = {}
         self._bitmaps: dict[tuple[str, ...], Windows] = {}
         readers: dict[int, Callable[[Sequence[str], dns.name.Name], tuple | None]] = {
-            **{rdtype: self._one_name for rdtype in ONE_NAME},
+            dns.rdatatype.A: _ipv4, dns.rdatatype.AAAA: _ipv6, **{rdtype: self._one_name for rdtype in ONE_NAME},
             dns.rdatatype.MX: self._mx, dns.rdatatype.TXT: self._txt, dns.rdatatype.DS: self._ds,
             dns.rdatatype.DNSKEY: self._dnskey, dns.rdatatype.RRSIG: self._rrsig,
             dns.rdatatype.NSEC: self._nsec, dns.rdatatype.NSEC3: self._nsec3,
@@ -259,6 +263,28 @@ def _algorithm(text: str) -> int:
     return dns.dnssectypes.Algorithm.make(dns.dnssectypes.Algorithm.from_text(text))
 
 
+def _ipv4(tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
+    """An IPv4 address (RFC 1035 3.4.1) written as its record keeps it: dotted decimal, no leading zeros."""
+    if len(tokens) != 1:
+        return None
+    try:
+        canonical = socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, tokens[0]))
+    except OSError:
+        return None
+    return (canonical,) if canonical == tokens[0] else None
+
+
+def _ipv6(tokens: Sequence[str], origin: dns.name.Name) -> tuple | None:
+    """An IPv6 address (RFC 3596) written as its record keeps it (RFC 5952, as dnspython writes it)."""
+    if len(tokens) != 1:
+        return None
+    try:
+        canonical = dns.ipv6.inet_ntoa(socket.inet_pton(socket.AF_INET6, tokens[0]))
+    except OSError:
+        return None
+    return (canonical,) if canonical == tokens[0] else None
+
+
 def _unquoted_numbers(tokens: Sequence[str]) -> bool:
     """Whether every token is decimal digits (as dnspython's integers must be), the
     algorithm of DS, DNSKEY and RRSIG too (a mnemonic is left to dnspython)."""
@@ -283,9 +309,9 @@ def add_to_rdataset(rdataset: dns.rdataset.Rdataset, rdata: dns.rdata.Rdata, ttl
     """``rdataset.add(rdata, ttl)`` with the record hashed once, where dnspython hashes it twice
     (a membership test, then the insert): the hash is its whole wire form. ``rdataset`` holds
     records of ``rdata``'s type (and for RRSIG of the type it covers), as the zone builder keys them;
-    the singleton types (CNAME, SOA, ...: the last one stays) go through dnspython's ``add``."""
-    if dns.rdatatype.is_singleton(rdataset.rdtype) or rdataset.rdtype != rdata.rdtype or (
-            rdataset.covers != rdata.covers()):
+    a second record of a singleton type (CNAME, SOA, ...: the last one stays) goes through dnspython's ``add``."""
+    if rdataset.rdtype != rdata.rdtype or rdataset.covers != rdata.covers() or (
+            len(rdataset) and dns.rdatatype.is_singleton(rdataset.rdtype)):
         rdataset.add(rdata, ttl)
         return
     rdataset.update_ttl(ttl)

@@ -63,7 +63,10 @@ CASES = [
     ("NSEC3", f"1 0 0 - {HASH[:30]} A"), ("NSEC3", f"1 0 0 - {HASH}==== A"), ("NSEC3", f"256 0 0 - {HASH} A"),
     ("NSEC3", f"1 0 65536 - {HASH} A"), ("NSEC3", "1 0 0 - ! A"), ("NSEC3", f'1 0 0 "-" {HASH} A'),
     ("NSEC3", f"1 0 0 - {HASH} TYPE0"), ("NSEC3", f"1 0 0 - {HASH[:8]} A"),
-    ("SRV", "0 0 5060 sip"), ("A", "192.0.2.1"), ("MX", "\\# 4 000a0000"),
+    ("SRV", "0 0 5060 sip"), ("MX", "\\# 4 000a0000"),
+    ("A", "192.0.2.1"), ("A", "192.0.2.300"), ("A", "192.0.02.1"), ("A", "192.0.2"), ("A", "1.2.3.4 5"), ("A", "::1"),
+    ("AAAA", "2001:db8::1"), ("AAAA", "2001:DB8::1"), ("AAAA", "2001:db8:0:0:0:0:0:1"), ("AAAA", "::ffff:192.0.2.1"),
+    ("AAAA", "::"), ("AAAA", "2001:db8::g"), ("AAAA", "192.0.2.1"), ("AAAA", "1::2:3:4:5:6:7"),
 ]
 
 
@@ -113,7 +116,7 @@ def test_the_reader_reads_as_dnspython_or_leaves_it_to_dnspython(type_text, text
 @pytest.mark.parametrize("type_text,text", [
     ("NS", "ns1"), ("MX", "10 mail"), ("TXT", '"a" b'), ("DS", "12345 8 2 " + "ab" * 32),
     ("DNSKEY", f"257 3 8 {KEY}"), ("RRSIG", f"A 8 2 300 20300101000000 20200101000000 12345 Example.test. {SIG}"),
-    ("NSEC", "next A RRSIG"), ("NSEC3", f"1 0 0 - {HASH} A RRSIG"),
+    ("NSEC", "next A RRSIG"), ("NSEC3", f"1 0 0 - {HASH} A RRSIG"), ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"),
 ])
 def test_the_plain_spellings_are_read_here(type_text, text):
     assert check_same(type_text, text) is not None
@@ -133,16 +136,16 @@ def test_records_after_the_first_of_a_type_are_made_without_the_constructor_wher
         reader.read(dns.rdatatype.from_text(type_text), tokens_of(text), ORIGIN)
     trusted = {dns.rdatatype.to_text(rdtype) for rdtype, (_, maker) in reader._readers.items() if maker.trusted}
     # What dnspython 2.6 and later keep in these records' fields is what the reader sets.
-    assert trusted == {"NS", "CNAME", "PTR", "DNAME", "MX", "TXT", "RRSIG", "NSEC", "NSEC3"}
+    assert trusted == {"A", "AAAA", "NS", "CNAME", "PTR", "DNAME", "MX", "TXT", "RRSIG", "NSEC", "NSEC3"}
 
 
-WORDS = ["0", "1", "8", "10", "255", "256", "65535", "65536", "4294967296", "-", "@", ".", "a", "A", "Mail",
+WORDS = ["192.0.2.1", "2001:db8::1", "0", "1", "8", "10", "255", "256", "65535", "65536", "4294967296", "-", "@", ".", "a", "A", "Mail",
          "a.b", "a..b", "x.Example.test.", "RRSIG", "NSEC3", "TYPE65280", "BOGUS", "RSASHA256", "20300101000000",
          "20301301000000", "1h", '"q"', '""', "ab" * 16, HASH, HASH.lower(), SIG, KEY, "not*b64", "x" * 64]
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(["NS", "CNAME", "MX", "TXT", "DS", "DNSKEY", "RRSIG", "NSEC", "NSEC3"]),
+@given(st.sampled_from(["A", "AAAA", "NS", "CNAME", "MX", "TXT", "DS", "DNSKEY", "RRSIG", "NSEC", "NSEC3"]),
        st.lists(st.sampled_from(WORDS), max_size=10))
 def test_any_tokens_are_read_as_dnspython_reads_them_or_left_to_it(type_text, words):
     check_same(type_text, " ".join(words))
@@ -157,6 +160,6 @@ def test_a_record_joins_its_rrset_as_dnspython_adds_it():
         theirs.add(rdata, ttl)
     assert list(ours) == list(theirs) and ours.ttl == theirs.ttl == 60 and len(ours) == 2
     cname = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
-    for text in ("a.test.", "b.test."):             # a singleton: the last one stays, as dnspython keeps it
-        add_to_rdataset(cname, dns.rdata.from_text("IN", "CNAME", text), 300)
-    assert [r.to_text() for r in cname] == ["b.test."]
+    for text, ttl in (("a.test.", 300), ("b.test.", 600)):      # a singleton: the last one stays, as in dnspython
+        add_to_rdataset(cname, dns.rdata.from_text("IN", "CNAME", text), ttl)
+    assert [r.to_text() for r in cname] == ["b.test."] and cname.ttl == 300
