@@ -125,7 +125,9 @@ class CompiledZone:
 
     ``exact`` maps lower-case name + type to an answer, ``by_name`` maps every
     existing name (empty non-terminals too) to the answer for its other types.
-    Missing names are answered by :meth:`missing`.
+    Missing names are answered by :meth:`missing`. Compiling takes ``data`` over:
+    its compact address records are let go as they are compiled (for a
+    million names, a fifth of the peak memory), so it is compiled once.
     """
 
     def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
@@ -187,15 +189,16 @@ class CompiledZone:
             return addresses
         in_zone = {wire_key(name) for name in self.zone.nodes}
         targets = self._target_keys()
-        rest: AddressRecords = {}
+        moved = []
         for key, records in addresses.items():
             if key in in_zone or self._highest_cut(key):
                 self._add_to_zone(key, records)
-                continue
-            if key in targets:
+                moved.append(key)
+            elif key in targets:
                 self._fast_targets.add(self._add_to_zone(key, records))
-            rest[key] = records
-        return rest
+        for key in moved:       # taken out of the table itself: a copy of it would cost a zone's worth of memory
+            del addresses[key]
+        return addresses
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
         """Give the zone a fast-path name's records; returns the name."""
@@ -247,6 +250,7 @@ class CompiledZone:
         ANY gets the type that comes first in the file (both are preferred by NSD).
         """
         for key, records in addresses.items():
+            addresses[key] = ()     # compiled: the records go (the keys stay, for lookups while compiling)
             if key.endswith(self._question_sensitive) or self._too_big_for_udp(key, records):
                 self._compile_name(self._add_to_zone(key, records), exact, by_name)
                 continue
