@@ -15,13 +15,13 @@ import dns.name
 
 
 class ZoneName(dns.name.Name):
-    """A :class:`dns.name.Name` whose hash is computed once, the first time it is needed.
+    """A :class:`dns.name.Name` whose hash and lower-case wire form (``to_digestable()``) are
+    computed once, the first time each is needed.
 
     It equals, and hashes as, the ``Name`` of the same labels in any letter
     case (RFC 4343), so the two are interchangeable as dict keys. Names that
     dnspython derives from it (``parent()``, ``copy``) are plain ``Name``\\ s.
-    A suffix made by :func:`suffixes` also keeps its lower-case wire form
-    (``to_digestable()``), which it got for free.
+    A suffix made by :func:`suffixes` gets its wire form from the name's.
     """
 
     __slots__ = ("_hash", "_key")
@@ -49,8 +49,22 @@ class ZoneName(dns.name.Name):
         return value
 
     def to_digestable(self, origin: dns.name.Name | None = None) -> bytes:
-        """The lower-case wire form (RFC 4034 6.2), kept where it was given."""
-        return self._key if self._key is not None else super().to_digestable(origin)
+        """The lower-case wire form (RFC 4034 6.2), kept once worked out (compiling asks for it again and again)."""
+        key = self._key
+        if key is None:
+            key = super().to_wire(None, None, origin, True)
+            if self.is_absolute():
+                object.__setattr__(self, "_key", key)
+        return key      # type: ignore[return-value]
+
+    def to_wire(self, file=None, compress=None, origin=None, canonicalize=False):  # type: ignore[no-untyped-def]
+        """dnspython's ``to_wire``; the lower-case form (a record's hash, RFC 4034 6.2) from the one kept."""
+        if not canonicalize or compress is not None or not self.is_absolute():
+            return super().to_wire(file, compress, origin, canonicalize)
+        if file is None:
+            return self.to_digestable()
+        file.write(self.to_digestable())
+        return None
 
     def __eq__(self, other: object) -> bool:
         if self is other:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 
 import dns.name
+import dns.rdata
 
 from resolver.ts.sections import QuestionName
 from resolver.ts.zone_names import ZoneName, name_from_wire, suffixes, zone_name
@@ -44,3 +45,16 @@ def test_the_suffixes_of_a_name_know_their_lower_case_wire_form():
                                                        b"\x07example\x04test\x00", b"\x04test\x00"]
     assert [name.labels[0] for name in found] == [b"WWW", b"Example", b"test"]       # spelt as written
     assert hash(found[1]) == hash(dns.name.from_text("EXAMPLE.test."))
+
+
+def test_a_zone_name_writes_the_wire_forms_dnspython_writes():
+    plain = dns.name.from_text("WwW.Example.test.")
+    ours = ZoneName(plain.labels)
+    for _ in range(2):      # worked out, then kept
+        assert ours.to_digestable() == plain.to_digestable() == b"\x03www\x07example\x04test\x00"
+        assert ours.to_wire(canonicalize=True) == plain.to_wire(canonicalize=True)
+        assert ours.to_wire() == plain.to_wire() == b"\x03WwW\x07Example\x04test\x00"
+    mx = dns.rdata.from_text("IN", "MX", "10 x.test.")
+    assert hash(mx.replace(exchange=ZoneName(dns.name.from_text("X.Test.").labels))) == hash(mx)
+    relative = ZoneName(dns.name.from_text("a.b", None).labels)
+    assert relative.to_digestable(dns.name.from_text("c.")) == b"\x01a\x01b\x01c\x00"
