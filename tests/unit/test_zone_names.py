@@ -58,3 +58,10 @@ def test_a_zone_name_writes_the_wire_forms_dnspython_writes():
     assert hash(mx.replace(exchange=ZoneName(dns.name.from_text("X.Test.").labels))) == hash(mx)
     relative = ZoneName(dns.name.from_text("a.b", None).labels)
     assert relative.to_digestable(dns.name.from_text("c.")) == b"\x01a\x01b\x01c\x00"
+
+
+def test_names_whose_hashes_collide_are_told_apart():
+    one, other = (ZoneName(dns.name.from_text(text).labels) for text in ("h0000010.test.", "h0000009.test."))
+    assert hash(one) == hash(other) and one != other and not one == other
+    assert one == ZoneName(dns.name.from_text("H0000010.TEST.").labels) == dns.name.from_text("h0000010.Test.")
+    assert len({one, other, dns.name.from_text("h0000010.test.")}) == 2
