@@ -135,7 +135,8 @@ class CompiledZone:
         _lower_case_names(zone)
         self.source = data.source or zone.origin.to_text()
         self.apex: dns.name.Name = zone.origin
-        self.apex_len = len(wire_key(self.apex))
+        self._apex_key = wire_key(self.apex)
+        self.apex_len = len(self._apex_key)
         self.soa = zone.get_rdataset(self.apex, dns.rdatatype.SOA)
         self.ns = zone.get_rdataset(self.apex, dns.rdatatype.NS)
         # RFC 2308 3: the SOA of a negative answer lives no longer than its MINIMUM.
@@ -481,7 +482,8 @@ class CompiledZone:
         target_type = TARGETS[rds.rdtype]
         addresses = []
         for target in (getattr(rdata, target_type.field) for rdata in rds):
-            if not target.is_subdomain(self.apex) or not (target_type.allow_glue or self._in_authority(target)):
+            key = wire_key(target)
+            if not _at_or_below(key, self._apex_key) or not (target_type.allow_glue or self._highest_cut(key) is None):
                 continue
             node = self._address_source(target)
             for rdtype in target_type.types:
@@ -492,7 +494,8 @@ class CompiledZone:
 
     def _in_authority(self, name: dns.name.Name) -> bool:
         """In this zone and not below one of its cuts."""
-        return name.is_subdomain(self.apex) and self._highest_cut(wire_key(name)) is None
+        key = wire_key(name)
+        return _at_or_below(key, self._apex_key) and self._highest_cut(key) is None
 
     def negative(self, qname_len: int, rcode: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
         """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain.
