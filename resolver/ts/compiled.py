@@ -82,6 +82,12 @@ SPLICED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT, RRS
                      dns.rdatatype.DNSKEY, dns.rdatatype.NSEC3PARAM, dns.rdatatype.CAA})
 # Names in record data that NSD 4.6 keeps as written (its "literal" names); all others it lower-cases.
 KEPT_CASE = {"RRSIG": ("signer",), "SIG": ("signer",), "NSEC": ("next",)}
+# The fields holding names of the most common types, less those kept as written: none for most.
+NAME_FIELDS = {dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype): fields for rdtype, fields in {
+    dns.rdatatype.A: (), dns.rdatatype.AAAA: (), dns.rdatatype.TXT: (), RRSIG: (), dns.rdatatype.NSEC: (), NSEC3: (),
+    DS: (), dns.rdatatype.DNSKEY: (), dns.rdatatype.NS: ("target",), CNAME: ("target",),
+    dns.rdatatype.PTR: ("target",), dns.rdatatype.DNAME: ("target",), dns.rdatatype.MX: ("exchange",),
+    dns.rdatatype.SOA: ("mname", "rname")}.items()}
 
 
 @dataclass(frozen=True)
@@ -662,15 +668,21 @@ def _lower_rdata(rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
 
 @functools.cache
 def _fields(cls: type[dns.rdata.Rdata]) -> tuple[str, ...]:
-    """The fields of a record data class that may hold names NSD writes in lower case."""
+    """The fields of a record data class that may hold names NSD writes in lower case: for the
+    common types, those that do (``NAME_FIELDS``), for the others every field (looked at per record)."""
+    known = NAME_FIELDS.get(cls)
+    if known is not None:
+        return known
     kept = KEPT_CASE.get(cls.__name__, ())
     return tuple(slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ()) if slot not in kept)
 
 
 def _lower(name: dns.name.Name) -> dns.name.Name:
     """The name in lower case (ASCII letters only, as DNS compares names)."""
-    labels = tuple(label.lower() for label in name.labels)
-    return name if labels == name.labels else ZoneName(labels)
+    written = b"".join(name.labels)
+    if written.lower() == written:
+        return name
+    return ZoneName(tuple(label.lower() for label in name.labels))
 
 
 def _only_nsec3(node: dns.node.Node | None) -> bool:
@@ -743,7 +755,7 @@ def _with_parents(names: dict[bytes, dns.name.Name], base: bytes) -> dict[bytes,
     for key, name in names.items():
         depth = 0
         while key not in found:
-            found[key] = name if not depth else ZoneName(name.labels[depth:])
+            found[key] = name if not depth else ZoneName.from_checked(name.labels[depth:], key)
             if len(key) == len(base):
                 break
             key = key[key[0] + 1:]

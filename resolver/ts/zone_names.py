@@ -32,7 +32,7 @@ class ZoneName(dns.name.Name):
         object.__setattr__(self, "_key", None)
 
     @classmethod
-    def _checked(cls, labels: tuple[bytes, ...], key: bytes) -> ZoneName:
+    def from_checked(cls, labels: tuple[bytes, ...], key: bytes) -> ZoneName:
         """The name of ``labels`` already checked (those of a name, or of its suffix), whose
         lower-case wire form is ``key``; made without dnspython's checks."""
         name = object.__new__(cls)
@@ -113,7 +113,7 @@ def suffixes(name: dns.name.Name) -> list[ZoneName]:
     found = []
     pos = 0
     for i in range(len(labels) - 1):
-        found.append(ZoneName._checked(labels[i:], key[pos:]))
+        found.append(ZoneName.from_checked(labels[i:], key[pos:]))
         pos += len(labels[i]) + 1
     return found
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 import pytest
 
@@ -334,3 +335,19 @@ def test_names_between_a_base_and_names_below_it_are_found_by_wire_key():
     assert keys == {name.to_digestable(): name for name in found}
     # A name keeps the spelling of the first that ends in it.
     assert [n.to_text() for n in found if n == dns.name.from_text("b.c.zone.test.")] == ["b.c.zone.test."]
+
+
+def test_the_name_fields_of_the_common_types_are_every_field_holding_a_name():
+    from resolver.ts.compiled import KEPT_CASE, NAME_FIELDS
+    import dns.name as names
+    samples = {"A": "192.0.2.1", "AAAA": "::1", "TXT": '"t"', "NS": "ns.test.", "CNAME": "c.test.",
+               "PTR": "p.test.", "DNAME": "d.test.", "MX": "10 mx.test.", "SOA": "m.test. r.test. 1 2 3 4 5",
+               "DS": "1 8 2 " + "ab" * 32, "DNSKEY": "257 3 8 AAAA", "NSEC": "n.test. A",
+               "NSEC3": "1 0 0 - 0P9MHAVEQVM6T7VBL5LOP2U3T2RP3TOM A",
+               "RRSIG": "A 8 2 300 20300101000000 20200101000000 1 s.test. AAAA"}
+    assert {cls.__name__ for cls in NAME_FIELDS} == set(samples)
+    for cls, fields in NAME_FIELDS.items():
+        rdata = dns.rdata.from_text("IN", cls.__name__, samples[cls.__name__])
+        holding = {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())
+                   if isinstance(getattr(rdata, slot), names.Name)} - set(KEPT_CASE.get(cls.__name__, ()))
+        assert holding == set(fields), cls.__name__
