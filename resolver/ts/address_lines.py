@@ -12,20 +12,12 @@ from __future__ import annotations
 
 import socket
 
-import dns.rdata
-import dns.rdataclass
-import dns.rdtypes.IN.A
-import dns.rdtypes.IN.AAAA
-
 from ..wire import MAX_NAME
 
 ADDRESS_TYPES = {"A": (1, socket.AF_INET), "AAAA": (28, socket.AF_INET6)}
 
 # lower-case wire name -> [(type, ttl, address in wire form), ...]
 AddressRecords = dict[bytes, list[tuple[int, int, bytes]]]
-
-
-_RDATA_CLASSES = {1: dns.rdtypes.IN.A.A, 28: dns.rdtypes.IN.AAAA.AAAA}
 
 
 class AddressError(ValueError):
@@ -60,9 +52,3 @@ def parse_address(where: str, rtype: str, text: str) -> tuple[int, bytes]:
         return rdtype, socket.inet_pton(family, text)
     except OSError:
         raise AddressError(f"{where}: {text!r} is not an {'IPv4' if rdtype == 1 else 'IPv6'} address") from None
-
-
-def address_rdata(rdtype: int, wire: bytes) -> dns.rdata.Rdata:
-    """dnspython's A or AAAA record for an address kept in wire form: what ``dns.rdata.from_wire``
-    makes of it, without a wire parser per record."""
-    return _RDATA_CLASSES[rdtype](dns.rdataclass.IN, rdtype, wire)

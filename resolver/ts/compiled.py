@@ -58,8 +58,8 @@ import dns.rdatatype
 import dns.zone
 
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
-from .address_lines import AddressRecords, address_rdata
-from .rdata_text import add_to_rdataset
+from .address_lines import AddressRecords
+from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
                        wire_key)
 from .zone_names import ZoneName, name_from_wire

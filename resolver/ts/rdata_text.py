@@ -305,6 +305,16 @@ def _name_from_labels(text: str, origin: dns.name.Name) -> dns.name.Name:
     return ZoneName([label.encode() for label in labels] + list(tail))
 
 
+_ADDRESS_MAKERS = {dns.rdatatype.A: _Maker(dns.rdatatype.A, True), dns.rdatatype.AAAA: _Maker(dns.rdatatype.AAAA, True)}
+
+
+def address_rdata(rdtype: int, wire: bytes) -> dns.rdata.Rdata:
+    """dnspython's A or AAAA record for an address kept in wire form (RFC 1035 3.4.1, RFC 3596):
+    what ``dns.rdata.from_wire`` makes of it, without a wire parser, made as the reader makes records."""
+    text = socket.inet_ntop(socket.AF_INET, wire) if rdtype == dns.rdatatype.A else dns.ipv6.inet_ntoa(wire)
+    return _ADDRESS_MAKERS[rdtype].make((text,))
+
+
 def add_to_rdataset(rdataset: dns.rdataset.Rdataset, rdata: dns.rdata.Rdata, ttl: int) -> None:
     """``rdataset.add(rdata, ttl)`` with the record hashed once, where dnspython hashes it twice
     (a membership test, then the insert): the hash is its whole wire form. ``rdataset`` holds

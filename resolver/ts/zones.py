@@ -31,10 +31,9 @@ import dns.tokenizer
 import dns.zone
 
 from . import obsolete_types
-from .address_lines import (ADDRESS_TYPES, AddressError, AddressRecords, address_rdata, name_to_wire,
-                            parse_address)
+from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
-from .rdata_text import RdataReader, add_to_rdataset
+from .rdata_text import RdataReader, add_to_rdataset, address_rdata
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
 from .zone_names import name_from_wire, zone_name
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolver.ts.rdata_text import RdataReader, add_to_rdataset
+from resolver.ts.rdata_text import RdataReader, add_to_rdataset, address_rdata
 from resolver.ts.zones import _TokenList
 
 ORIGIN = dns.name.from_text("Example.test.")
@@ -163,3 +163,14 @@ def test_a_record_joins_its_rrset_as_dnspython_adds_it():
     for text, ttl in (("a.test.", 300), ("b.test.", 600)):      # a singleton: the last one stays, as in dnspython
         add_to_rdataset(cname, dns.rdata.from_text("IN", "CNAME", text), ttl)
     assert [r.to_text() for r in cname] == ["b.test."] and cname.ttl == 300
+
+
+@pytest.mark.parametrize("type_text,wire", [("A", bytes([192, 0, 2, 1])), ("A", bytes(4)), ("A", bytes([255] * 4)),
+                                            ("AAAA", bytes(16)), ("AAAA", bytes.fromhex("20010db8" + "00" * 11 + "01")),
+                                            ("AAAA", bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 1]))])
+def test_an_address_in_wire_form_becomes_the_record_dnspython_reads_from_it(type_text, wire):
+    rdtype = dns.rdatatype.from_text(type_text)
+    expected = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
+    for _ in range(2):      # made by the constructor, then directly
+        made = address_rdata(rdtype, wire)
+        assert type(made) is type(expected) and made.address == expected.address and made == expected
