@@ -60,8 +60,8 @@ import dns.zone
 from ..wire import AA, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED
 from .address_lines import AddressRecords
 from .rdata_text import add_to_rdataset, address_rdata
-from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, suffix_offsets,
-                       wire_key)
+from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, rdata_wire,
+                       suffix_offsets, wire_key)
 from .zone_names import ZoneName, name_from_wire
 from .zones import ZoneData, ZoneError
 
@@ -153,7 +153,7 @@ class CompiledZone:
         self._cache: dict[tuple, object] = {}
         self._ns_addresses: Section | None = None      # the additional records of the zone's NS RRset
         self.cuts = {name: ns for name, node in zone.nodes.items()
-                     if (ns := node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)) and name != self.apex}
+                     if (ns := _rdataset_of(node, dns.rdatatype.NS)) and name != self.apex}
         self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
         # Lookups while compiling must know the fast path's names too; afterwards by_name does.
         self._fast_path_names = data.addresses
@@ -213,7 +213,7 @@ class CompiledZone:
         node = self.zone.nodes.get(name)
         if node is None:
             node = self.zone.nodes[name] = self.zone.node_factory()
-        elif node.get_rdataset(dns.rdataclass.IN, CNAME):
+        elif _rdataset_of(node, CNAME):
             raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
         for rdtype, ttl, wire in records:
             add_to_rdataset(node.find_rdataset(dns.rdataclass.IN, rdtype, create=True), address_rdata(rdtype, wire),
@@ -300,7 +300,7 @@ class CompiledZone:
         if node is None or key.endswith(self._question_sensitive):
             return False
         rrsets = _rrsets_by_type(node)
-        if not rrsets or not rrsets.keys() <= SPLICED or node.get_rdataset(dns.rdataclass.IN, NSEC3):
+        if not rrsets or not rrsets.keys() <= SPLICED or _rdataset_of(node, NSEC3):
             return False
         qname_len = len(key)
         bodies = {rdtype: _spliced_records(group) for rdtype, group in rrsets.items()}
@@ -493,7 +493,7 @@ class CompiledZone:
                 continue
             node = self._address_source(target)
             for rdtype in target_type.types:
-                address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
+                address = node and _rdataset_of(node, rdtype)
                 if address:
                     addresses.append((target, address))
         return addresses
@@ -628,6 +628,8 @@ def _lower_case_names(zone: dns.zone.Zone) -> None:
 def _lower_node(node: dns.node.Node) -> dns.node.Node:
     """The node with the names in its record data in lower case (the same node, changed)."""
     for i, rds in enumerate(node.rdatasets):
+        if not _fields(dns.rdata.get_rdata_class(rds.rdclass, rds.rdtype)):
+            continue            # no names in these records
         lowered = [_lower_rdata(rdata) for rdata in rds]
         if all(new is old for new, old in zip(lowered, rds)):
             continue
@@ -685,6 +687,15 @@ def _lower(name: dns.name.Name) -> dns.name.Name:
     return ZoneName(tuple(label.lower() for label in name.labels))
 
 
+def _rdataset_of(node: dns.node.Node, rdtype: int) -> dns.rdataset.Rdataset | None:
+    """``node.get_rdataset(IN, rdtype)``, without the exception dnspython raises and catches
+    for each type a node does not hold."""
+    for rds in node.rdatasets:
+        if rds.rdtype == rdtype and rds.covers == dns.rdatatype.NONE and rds.rdclass == dns.rdataclass.IN:
+            return rds
+    return None
+
+
 def _only_nsec3(node: dns.node.Node | None) -> bool:
     """Whether a node holds NSEC3 records and nothing else but RRSIGs (NSD's domain_has_only_NSEC3)."""
     types = {rds.rdtype for rds in node} if node is not None else set()
@@ -705,7 +716,7 @@ def _spliced_records(group: list[dns.rdataset.Rdataset]) -> tuple[int, bytes]:
     """The records of RRsets of ``SPLICED`` types owned by the question name (each owner a
     pointer to it), packed: how many, and their bytes."""
     records = [QUESTION_POINTER + RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, len(wire)) + wire
-               for rds in group for wire in (rdata.to_wire() for rdata in rds)]
+               for rds in group for wire in (rdata_wire(rdata) for rdata in rds)]
     return len(records), b"".join(records)
 
 

@@ -22,6 +22,7 @@ import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.ANY.MX
 import dns.rdtypes.ANY.NS
 import dns.rdtypes.ANY.PTR
+import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.ANY.SOA
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
@@ -276,6 +277,24 @@ def _write_rdata(out: io.BytesIO, compress: Compression, rdata: dns.rdata.Rdata)
         out.write(_SOA_TIMES.pack(rdata.serial, rdata.refresh, rdata.retry, rdata.expire, rdata.minimum))
     else:
         rdata.to_wire(out, _NameKeyed(compress), None, False)
+
+
+_RRSIG_FIXED = struct.Struct("!HBBIIIH")
+
+
+def rdata_wire(rdata: dns.rdata.Rdata) -> bytes:
+    """One record's data in wire form, uncompressed, as dnspython's ``to_wire()`` writes it (names
+    in their letter case): A, AAAA and RRSIG here (a signed zone has one RRSIG for each RRset),
+    every other type by dnspython."""
+    kind = type(rdata)
+    family = _ADDRESS_FAMILIES.get(kind)
+    if family is not None:
+        return socket.inet_pton(family, rdata.address)
+    if kind is dns.rdtypes.ANY.RRSIG.RRSIG:
+        head = _RRSIG_FIXED.pack(rdata.type_covered, rdata.algorithm, rdata.labels, rdata.original_ttl,
+                                 rdata.expiration, rdata.inception, rdata.key_tag)
+        return b"".join((head, *(chunk for _, chunk in _name_parts(rdata.signer)), b"\x00", rdata.signature))
+    return rdata.to_wire()
 
 
 class _NameKeyed:

@@ -95,14 +95,15 @@ _PLAIN = (dns.name.Name, ZoneName)
 
 
 def name_from_wire(wire: bytes) -> ZoneName:
-    """The name of an uncompressed wire form (as the master file reader writes owners)."""
+    """The name of an uncompressed wire form of a checked name (as the master file reader writes
+    owners, as the compact address table keeps them), made without dnspython's checks."""
     labels = []
     pos = 0
     while wire[pos]:
         labels.append(wire[pos + 1:pos + 1 + wire[pos]])
         pos += wire[pos] + 1
     labels.append(b"")
-    return ZoneName(labels)
+    return ZoneName.from_checked(tuple(labels), wire.lower())
 
 
 def suffixes(name: dns.name.Name) -> list[ZoneName]:

@@ -174,3 +174,13 @@ def test_an_address_in_wire_form_becomes_the_record_dnspython_reads_from_it(type
     for _ in range(2):      # made by the constructor, then directly
         made = address_rdata(rdtype, wire)
         assert type(made) is type(expected) and made.address == expected.address and made == expected
+
+
+@pytest.mark.parametrize("type_text,text", [
+    ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"), ("TXT", '"a" "b"'), ("MX", "10 Mx.Example.test."),
+    ("RRSIG", f"A 8 2 300 20300101000000 20200101000000 12345 Example.TEST. {SIG}"), ("NSEC3", f"1 0 0 - {HASH} A"),
+])
+def test_record_data_is_written_uncompressed_as_dnspython_writes_it(type_text, text):
+    from resolver.ts.sections import rdata_wire
+    rdata = dns.rdata.from_text("IN", type_text, text)
+    assert rdata_wire(rdata) == rdata.to_wire()
