@@ -159,13 +159,14 @@ class _ZoneBuilder:
 
     def _rdata(self, entry: Entry) -> dns.rdata.Rdata:
         """The rdata of a record, read by :mod:`resolver.ts.rdata_text` when it reads that
-        spelling, else parsed by dnspython; any error dnspython raises becomes one line."""
+        spelling, else parsed by dnspython; any error dnspython raises becomes one line. (The
+        reader takes ASCII only, and signature times before 2106 only: it needs neither step below.)"""
+        rdata = self.reader.read(entry.rdtype, entry.rdata, entry.origin)
+        if rdata is not None:
+            return rdata
         tokens = [escape_bytes(token) for token in entry.rdata]
         if entry.rdtype in SIGNATURE_TYPES:
             tokens = _signature_times(tokens)
-        rdata = self.reader.read(entry.rdtype, tokens, entry.origin)
-        if rdata is not None:
-            return rdata
         try:
             return dns.rdata.from_text(IN, entry.rdtype, self.tokens.load(tokens), entry.origin, False)
         except Exception as exc:  # noqa: BLE001 - dnspython raises many kinds; each is a bad record
