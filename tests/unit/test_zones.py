@@ -206,3 +206,16 @@ def test_bytes_that_are_not_utf8_in_names_and_strings_are_served_as_written_as_n
     assert [s for rdata in txt for s in rdata.strings] == [b"caf\xe9", b"th\xc3\xa9"]
     # Names keep their bytes too (dnspython alone would IDNA-encode the UTF-8 one).
     assert {b"\x04caf\xe9\x02l1\x04test\x00", b"\x04th\xc3\xa9\x02l1\x04test\x00"} <= set(data.addresses)
+
+
+def test_loaded_zones_are_frozen_out_of_the_collectors_passes(tmp_path):
+    import gc
+    from resolver.ts.serve import load
+    from resolver.ts.settings import TsSettings
+    path = tmp_path / "frozen.test.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n")
+    try:
+        authority = load(TsSettings(zones=(path,)))
+        assert gc.isenabled() and gc.get_freeze_count() > 0 and gc.is_tracked(authority.exact)
+    finally:
+        gc.unfreeze()
