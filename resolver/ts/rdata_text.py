@@ -292,7 +292,8 @@ def _unquoted_numbers(tokens: Sequence[str]) -> bool:
 
 
 def _name_from_labels(text: str, origin: dns.name.Name) -> dns.name.Name:
-    """``dns.name.from_text(text, origin)`` for text without escapes; raises for an empty label."""
+    """``dns.name.from_text(text, origin)`` for text without escapes; raises what dnspython raises
+    for an empty label, a label over 63 bytes or a name over 255."""
     if text == "@":
         return origin
     if text == ".":
@@ -301,8 +302,12 @@ def _name_from_labels(text: str, origin: dns.name.Name) -> dns.name.Name:
     labels = (text[:-1] if absolute else text).split(".")
     if "" in labels:
         raise dns.name.EmptyLabel
+    if max(map(len, labels)) > 63:
+        raise dns.name.LabelTooLong
     tail = (b"",) if absolute else origin.labels
-    return ZoneName([label.encode() for label in labels] + list(tail))
+    if len(text) + 1 + sum(len(label) + 1 for label in tail) > 255 + (1 if absolute else 0):
+        raise dns.name.NameTooLong
+    return ZoneName.from_checked((*(label.encode() for label in labels), *tail))
 
 
 _ADDRESS_MAKERS = {dns.rdatatype.A: _Maker(dns.rdatatype.A, True), dns.rdatatype.AAAA: _Maker(dns.rdatatype.AAAA, True)}

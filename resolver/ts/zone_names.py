@@ -32,9 +32,10 @@ class ZoneName(dns.name.Name):
         object.__setattr__(self, "_key", None)
 
     @classmethod
-    def from_checked(cls, labels: tuple[bytes, ...], key: bytes) -> ZoneName:
-        """The name of ``labels`` already checked (those of a name, or of its suffix), whose
-        lower-case wire form is ``key``; made without dnspython's checks."""
+    def from_checked(cls, labels: tuple[bytes, ...], key: bytes | None = None) -> ZoneName:
+        """The name of ``labels`` already checked (as dnspython checks them: at most 63 bytes each,
+        255 in all, only the last one empty), whose lower-case wire form is ``key`` when known;
+        made without dnspython's checks."""
         name = object.__new__(cls)
         object.__setattr__(name, "labels", labels)
         object.__setattr__(name, "_hash", None)

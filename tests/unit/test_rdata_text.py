@@ -30,6 +30,8 @@ HASH = "0P9MHAVEQVM6T7VBL5LOP2U3T2RP3TOM"
 CASES = [
     ("NS", "ns1"), ("NS", "NS1.Example.test."), ("NS", "@"), ("NS", "."), ("NS", "a..b"), ("NS", ".a"),
     ("NS", "ns1 extra"), ("NS", '"quoted"'), ("NS", "x" * 64), ("NS", ".".join(["x" * 60] * 5)),
+    ("NS", ".".join(["a" * 63] * 3) + "." + "d" * 61 + "."), ("NS", ".".join(["a" * 63] * 3) + "." + "d" * 62 + "."),
+    ("NS", ".".join(["a" * 63] * 3) + "." + "d" * 48), ("NS", ".".join(["a" * 63] * 3) + "." + "d" * 49),   # 255 bytes
     ("NS", "sp\\032ace"), ("NS", "caf\\233"), ("CNAME", "www.other.test."), ("CNAME", "*.w"),
     ("PTR", "host1.example.test."), ("DNAME", "other.test."),
     ("MX", "10 mail"), ("MX", "0 ."), ("MX", "65535 mx.Example.test."), ("MX", "65536 mail"), ("MX", "-1 mail"),
