@@ -404,9 +404,10 @@ class CompiledZone:
         node = self.zone.get_node(name)
         cut = self._highest_cut(key)
         if cut is not None:
-            by_name[key] = self.referral(cut, len(key), seeds=suffix_offsets(name))
+            seeds = suffix_offsets(name)
+            by_name[key] = self.referral(cut, len(key), seeds=seeds)
             if cut == name:
-                exact[key + DS.to_bytes(2, "big")] = self._parent_side_ds(cut, len(key), suffix_offsets(cut))
+                exact[key + DS.to_bytes(2, "big")] = self._parent_side_ds(cut, len(key), seeds)
             return
         if self._compile_spliced(key, node, exact, by_name):
             return
@@ -558,7 +559,8 @@ class CompiledZone:
     def _parent_side_ds(self, cut: dns.name.Name, qname_len: int, seeds: Seeds, prefix: Section = ()) -> Answer:
         """DS at a cut belongs to the parent (RFC 4035 3.1.4.1): the DS RRset, or NODATA,
         after the CNAME chain that led there, if any."""
-        ds = self.zone.get_rdataset(cut, DS)
+        node = self.zone.get_node(cut)
+        ds = node and _rdataset_of(node, DS)
         if ds is None:
             return self.negative(qname_len, NOERROR, prefix, seeds)
         return self._positive(qname_len, seeds, [*prefix, (cut, ds)], DS)
