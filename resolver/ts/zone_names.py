@@ -109,15 +109,32 @@ def name_from_wire(wire: bytes) -> ZoneName:
 
 def suffixes(name: dns.name.Name) -> list[ZoneName]:
     """Every suffix of an absolute name but the root, longest (the name itself) first, each
-    knowing its lower-case wire form."""
+    knowing its lower-case wire form. The name's parents are remembered, by their labels: the
+    names of a zone share a few (the apex for one)."""
     labels = name.labels
-    key = name.to_digestable()
-    found = []
-    pos = 0
-    for i in range(len(labels) - 1):
-        found.append(ZoneName.from_checked(labels[i:], key[pos:]))
-        pos += len(labels[i]) + 1
-    return found
+    if len(labels) < 2:
+        return []
+    first = name if type(name) is ZoneName else ZoneName.from_checked(labels, name.to_digestable())
+    return [first, *_parents(labels[1:], first.to_digestable()[len(labels[0]) + 1:])]
+
+
+_PARENTS: dict[tuple[bytes, ...], tuple[ZoneName, ...]] = {}
+_PARENTS_KEPT = 50000       # parents remembered at once
+
+
+def _parents(labels: tuple[bytes, ...], key: bytes) -> tuple[ZoneName, ...]:
+    """The suffixes of the name of ``labels`` (whose lower-case wire form is ``key``) but the root."""
+    held = _PARENTS.get(labels)
+    if held is None:
+        found = []
+        pos = 0
+        for i in range(len(labels) - 1):
+            found.append(ZoneName.from_checked(labels[i:], key[pos:]))
+            pos += len(labels[i]) + 1
+        if len(_PARENTS) >= _PARENTS_KEPT:
+            _PARENTS.clear()
+        held = _PARENTS[labels] = tuple(found)
+    return held
 
 
 def zone_name(name: dns.name.Name) -> ZoneName:
