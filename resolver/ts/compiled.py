@@ -645,8 +645,9 @@ def _names_in_data(zone: dns.zone.Zone) -> Iterator[dns.name.Name]:
     """Every name in the zone's record data that NSD keeps in its domain table (not ``KEPT_CASE``)."""
     for node in zone.nodes.values():
         for rds in node:
-            for rdata in rds:
-                for field in _fields(type(rdata)):
+            fields = _fields(dns.rdata.get_rdata_class(rds.rdclass, rds.rdtype))
+            for rdata in rds if fields else ():
+                for field in fields:
                     value = getattr(rdata, field)
                     if isinstance(value, dns.name.Name):
                         yield value

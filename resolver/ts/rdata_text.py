@@ -74,9 +74,9 @@ class RdataReader:
         found = self._readers.get(rdtype)
         if found is None:
             return None
-        for token in tokens:
-            if "\\" in token or not token.isascii():
-                return None
+        written = "".join(tokens)
+        if "\\" in written or not written.isascii():
+            return None
         reader, maker = found
         try:
             values = reader(tokens, origin)
