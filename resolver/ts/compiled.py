@@ -337,13 +337,12 @@ class CompiledZone:
 
     def _existing_names(self) -> set[dns.name.Name]:
         """Every name with data, and the empty non-terminals between them and the apex."""
-        apex_key = wire_key(self.apex)
         names = {}
         for name in self.zone.nodes:
             key = wire_key(name)
-            if _at_or_below(key, apex_key):
+            if _at_or_below(key, self._apex_key):
                 names.setdefault(key, name)
-        return set(_with_parents(names, apex_key).values())
+        return set(_with_parents(names, self._apex_key).values())
 
     def _exists(self, key: bytes) -> bool:
         """Whether a (lower-case wire) name of the zone exists, as NSD sees it: it has records
@@ -498,11 +497,6 @@ class CompiledZone:
                 if address:
                     addresses.append((target, address))
         return addresses
-
-    def _in_authority(self, name: dns.name.Name) -> bool:
-        """In this zone and not below one of its cuts."""
-        key = wire_key(name)
-        return _at_or_below(key, self._apex_key) and self._highest_cut(key) is None
 
     def negative(self, qname_len: int, rcode: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
         """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain.
