@@ -6,8 +6,9 @@ RRSIG, 20 µs for an MX). :class:`RdataReader` reads the plain spellings of A,
 AAAA (those the compact address table does not take: a wildcard's, or a name's
 with other records), NS, CNAME, PTR, DNAME, MX, TXT (RFC 1035 3.3), DS,
 DNSKEY, RRSIG, NSEC (RFC 4034) and NSEC3 (RFC 5155) itself and builds the
-same dnspython record with its class's constructor, which checks the values
-as ``from_text`` does.
+same dnspython record: the first of a type with its class's constructor,
+which checks the values as ``from_text`` does, the others, once that made the
+same record, by setting their fields (:class:`_Maker`).
 
 It reads only what it is sure of: every token unquoted (TXT strings aside),
 ASCII and without escapes, numbers in decimal digits, names spelt as labels
@@ -329,10 +330,11 @@ def address_rdata(rdtype: int, wire: bytes) -> dns.rdata.Rdata:
 
 
 def add_to_rdataset(rdataset: dns.rdataset.Rdataset, rdata: dns.rdata.Rdata, ttl: int) -> None:
-    """``rdataset.add(rdata, ttl)`` with the record hashed once, where dnspython hashes it twice
-    (a membership test, then the insert): the hash is its whole wire form. ``rdataset`` holds
-    records of ``rdata``'s type (and for RRSIG of the type it covers), as the zone builder keys them;
-    a second record of a singleton type (CNAME, SOA, ...: the last one stays) goes through dnspython's ``add``."""
+    """``rdataset.add(rdata, ttl)`` (an RRset is a set, with the lowest TTL: RFC 2181 5) with the
+    record hashed once, where dnspython hashes it twice (a membership test, then the insert): the
+    hash is its whole wire form. A record of another type (or, for RRSIG, covering another), and a
+    second record of a singleton type (CNAME, SOA, ...: the last one stays), go through
+    dnspython's ``add``."""
     if rdataset.rdtype != rdata.rdtype or rdataset.covers != rdata.covers() or (
             len(rdataset) and dns.rdatatype.is_singleton(rdataset.rdtype)):
         rdataset.add(rdata, ttl)
