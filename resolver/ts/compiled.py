@@ -74,9 +74,11 @@ import dns.zone
 
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN
 from .address_lines import AddressRecords
+from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
-                       TemporaryName, suffix_offsets, wire_key)
+                       TemporaryName, rdata_wire, suffix_offsets, wire_key)
 from .zone_checks import suffixes
+from .zone_names import ZoneName, name_from_wire
 from .zones import ZoneData, ZoneError
 
 ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
@@ -92,10 +94,20 @@ RRSIG = dns.rdatatype.RRSIG
 ANY_PREFERRED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.MX,
                            dns.rdatatype.PTR})
 ANY_LAST_RESORT = frozenset({dns.rdatatype.DNSKEY, RRSIG, dns.rdatatype.NSEC})
+# Types whose records write no name that a later one compresses against (and take no additional
+# records): the answers of a name holding only these are spliced from bytes (CompiledZone._compile_spliced).
+SPLICED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT, RRSIG, dns.rdatatype.NSEC, DS,
+                     dns.rdatatype.DNSKEY, dns.rdatatype.NSEC3PARAM, dns.rdatatype.CAA})
 # Names in record data that NSD 4.6 keeps as written (its "literal" names); all others it lower-cases.
 KEPT_CASE = {"RRSIG": ("signer",), "SIG": ("signer",), "NSEC": ("next",)}
 BELOW_DNAME_KEPT = 4096         # names below a DNAME whose answers are kept at once
 DNAME_TOO_LONG = b"DNAME expansion became too large"     # NSD's EXTRA-TEXT for its YXDOMAIN
+# The fields holding names of the most common types, less those kept as written: none for most.
+NAME_FIELDS = {dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype): fields for rdtype, fields in {
+    dns.rdatatype.A: (), dns.rdatatype.AAAA: (), dns.rdatatype.TXT: (), RRSIG: (), dns.rdatatype.NSEC: (), NSEC3: (),
+    DS: (), dns.rdatatype.DNSKEY: (), dns.rdatatype.NS: ("target",), CNAME: ("target",),
+    dns.rdatatype.PTR: ("target",), dns.rdatatype.DNAME: ("target",), dns.rdatatype.MX: ("exchange",),
+    dns.rdatatype.SOA: ("mname", "rname")}.items()}
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,9 @@ class CompiledZone:
 
     ``exact`` maps lower-case name + type to an answer, ``by_name`` maps every
     existing name (empty non-terminals too) to the answer for its other types.
-    Missing names are answered by :meth:`missing`.
+    Missing names are answered by :meth:`missing`. Compiling takes ``data`` over:
+    its compact address records are let go as they are compiled (for a
+    million names, a fifth of the peak memory), so it is compiled once.
     """
 
     def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
@@ -183,7 +197,8 @@ class CompiledZone:
         _lower_case_names(zone)
         self.source = data.source or zone.origin.to_text()
         self.apex: dns.name.Name = zone.origin
-        self.apex_len = len(wire_key(self.apex))
+        self._apex_key = wire_key(self.apex)
+        self.apex_len = len(self._apex_key)
         self.soa = zone.get_rdataset(self.apex, dns.rdatatype.SOA)
         self.ns = zone.get_rdataset(self.apex, dns.rdatatype.NS)
         # RFC 2308 3: the SOA of a negative answer lives no longer than its MINIMUM.
@@ -192,9 +207,9 @@ class CompiledZone:
         self._soa_name_keys, self._soa_names = _names_between(self.apex, (self.soa[0].mname, self.soa[0].rname))
         self._by_name = by_name
         self._cache: dict[tuple, object] = {}
-        self.cuts = {name: node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)
-                     for name, node in zone.nodes.items()
-                     if name != self.apex and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS)}
+        self._ns_addresses: Section | None = None      # the additional records of the zone's NS RRset
+        self.cuts = {name: ns for name, node in zone.nodes.items()
+                     if (ns := _rdataset_of(node, dns.rdatatype.NS)) and name != self.apex}
         self.cut_keys = {wire_key(cut): cut for cut in self.cuts}
         self.dnames = self._dnames(data.dname_owners)
         # Lookups while compiling must know the fast path's names too; afterwards by_name does.
@@ -207,7 +222,7 @@ class CompiledZone:
         self._fast_targets: set[dns.name.Name] = set()
         addresses = self._take_dependent_addresses(data.addresses)
         existing = self._existing_names()
-        self.nsec3_only = {name for name in existing if _only_nsec3(zone.get_node(name))}
+        self.nsec3_only = {name for name, node in zone.nodes.items() if _only_nsec3(node)}
         self.nsec3_only_keys = {wire_key(name) for name in self.nsec3_only}
         self.names = existing - self.nsec3_only
         self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
@@ -244,31 +259,38 @@ class CompiledZone:
         in_zone = {wire_key(name) for name in self.zone.nodes}
         targets = self._target_keys()
         redirects = {dname.target for dname in self.dnames.values()}
-        rest: AddressRecords = {}
+        moved = []
         for key, records in addresses.items():
             if key in in_zone or self._highest_cut(key):
                 self._add_to_zone(key, records)
-                continue
-            if key in targets or (redirects and not redirects.isdisjoint(itertools.islice(suffixes(key), 1, None))):
+                moved.append(key)
+            elif key in targets or (redirects and not redirects.isdisjoint(itertools.islice(suffixes(key), 1, None))):
                 self._fast_targets.add(self._add_to_zone(key, records))
-            rest[key] = records
-        return rest
+        for key in moved:       # taken out of the table itself: a copy of it would cost a zone's worth of memory
+            del addresses[key]
+        return addresses
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
         """Give the zone a fast-path name's records; returns the name."""
-        name = dns.name.from_wire(key, 0)[0]
-        node = self.zone.get_node(name)
-        if node is not None and node.get_rdataset(dns.rdataclass.IN, CNAME):
+        name = name_from_wire(key)
+        node = self.zone.nodes.get(name)
+        if node is None:
+            node = self.zone.nodes[name] = self.zone.node_factory()
+        elif _rdataset_of(node, CNAME):
             raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
         for rdtype, ttl, wire in records:
-            rdata = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
-            self.zone.find_rdataset(name, rdtype, create=True).add(rdata, ttl)
+            add_to_rdataset(node.find_rdataset(dns.rdataclass.IN, rdtype, create=True), address_rdata(rdtype, wire),
+                            ttl)
         return name
 
     def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:
         """Whether an answer might need shrinking, which only the general path can do."""
-        body = sum(12 + len(wire) for _, _, wire in records)
-        return 12 + len(key) + 4 + body + len(self._address_tail(len(key), body).sections) + MAX_OPT > MIN_UDP
+        return self._too_big(len(key), sum(12 + len(wire) for _, _, wire in records))
+
+    def _too_big(self, qname_len: int, body: int) -> bool:
+        """Whether ``body`` bytes of records after a question name of ``qname_len`` bytes, with the
+        zone's NS RRset and its addresses after them, might not fit a UDP client."""
+        return 12 + qname_len + 4 + body + len(self._address_tail(qname_len, body).sections) + MAX_OPT > MIN_UDP
 
     def _target_keys(self) -> set[bytes]:
         """Names that NS, MX, SRV, KX, RT, MB or CNAME records point at."""
@@ -298,6 +320,7 @@ class CompiledZone:
         ANY gets the type that comes first in the file (both are preferred by NSD).
         """
         for key, records in addresses.items():
+            addresses[key] = ()     # compiled: the records go (the keys stay, for lookups while compiling)
             if key.endswith(self._question_sensitive) or self._too_big_for_udp(key, records):
                 self._compile_name(self._add_to_zone(key, records), exact, by_name)
                 continue
@@ -310,14 +333,49 @@ class CompiledZone:
                 ttl = min(t for t, _ in members)
                 wires = list(dict.fromkeys(w for _, w in members))    # an RRset is a set
                 body = b"".join(QUESTION_POINTER + RR_FIXED.pack(rdtype, 1, ttl, len(w)) + w for w in wires)
-                tail = self._address_tail(qname_len, len(body))
-                answer = Answer(tail.flags, len(wires), tail.nscount, tail.arcount, body + tail.sections)
+                answer = self._spliced(qname_len, len(wires), body)
                 exact[key + rdtype.to_bytes(2, "big")] = answer
                 if first is None:
                     first = answer if self.ns is None else Answer(QR | AA, len(wires), 0, 0, body)
             exact[key + ANY.to_bytes(2, "big")] = first
             by_name[key] = self.negative(qname_len, NOERROR)
         self._add_empty_non_terminals(addresses, by_name)
+
+    def _spliced(self, qname_len: int, count: int, body: bytes, authority: bool = True) -> Answer:
+        """A positive answer of ``count`` records owned by the question (packed in ``body``), then,
+        with ``authority``, the zone's NS RRset and its addresses."""
+        if not authority or self.ns is None:
+            return Answer(QR | AA, count, 0, 0, body)
+        tail = self._address_tail(qname_len, len(body))
+        return Answer(tail.flags, count, tail.nscount, tail.arcount, body + tail.sections)
+
+    def _compile_spliced(self, key: bytes, node: dns.node.Node | None, exact: dict[bytes, Answer],
+                         by_name: dict[bytes, Answer]) -> bool:
+        """Compile a name of the general path as the fast path does, when its answers are spliced
+        from bytes just as well: its types are all ``SPLICED`` (no CNAME, no NSEC3: nothing
+        followed), the answers fit UDP, and the name does not end in a name that the NS and SOA
+        records write (see ``_question_sensitive``). Returns whether it did.
+
+        Each type's answer is its records, each owned by a pointer to the question, and the
+        zone's NS RRset with its addresses (none for DS and DNSKEY, RFC 4035 3.1.4.1 as NSD);
+        ANY gets NSD's choice without them; other types get NODATA.
+        """
+        if node is None or key.endswith(self._question_sensitive):
+            return False
+        rrsets = _rrsets_by_type(node)
+        if not rrsets or not rrsets.keys() <= SPLICED or _rdataset_of(node, NSEC3):
+            return False
+        qname_len = len(key)
+        bodies = {rdtype: _spliced_records(group) for rdtype, group in rrsets.items()}
+        if self._too_big(qname_len, sum(len(body) for _, body in bodies.values())):
+            return False
+        for rdtype, (count, body) in bodies.items():
+            exact[key + rdtype.to_bytes(2, "big")] = self._spliced(qname_len, count, body,
+                                                                   rdtype not in NO_AUTHORITY_NS)
+        count, body = bodies[_any_choice(rrsets)]   # type: ignore[index]
+        exact[key + ANY.to_bytes(2, "big")] = self._spliced(qname_len, count, body, authority=False)
+        by_name[key] = self.negative(qname_len, NOERROR)
+        return True
 
     def _address_tail(self, qname_len: int, after: int) -> Answer:
         key = ("tail", qname_len, after)
@@ -357,14 +415,12 @@ class CompiledZone:
 
     def _existing_names(self) -> set[dns.name.Name]:
         """Every name with data, and the empty non-terminals between them and the apex."""
-        names = set()
+        names = {}
         for name in self.zone.nodes:
-            while name not in names and name.is_subdomain(self.apex):
-                names.add(name)
-                if name == self.apex:
-                    break
-                name = name.parent()
-        return names
+            key = wire_key(name)
+            if _at_or_below(key, self._apex_key):
+                names.setdefault(key, name)
+        return set(_with_parents(names, self._apex_key).values())
 
     def _exists(self, key: bytes) -> bool:
         """Whether a (lower-case wire) name of the zone exists, as NSD sees it: it has records
@@ -438,9 +494,12 @@ class CompiledZone:
         node = self.zone.get_node(name)
         cut = self._highest_cut(key)
         if cut is not None:
-            by_name[key] = self.referral(cut, len(key), seeds=suffix_offsets(name))
+            seeds = suffix_offsets(name)
+            by_name[key] = self.referral(cut, len(key), seeds=seeds)
             if cut == name:
-                exact[key + DS.to_bytes(2, "big")] = self._parent_side_ds(cut, len(key), suffix_offsets(cut))
+                exact[key + DS.to_bytes(2, "big")] = self._parent_side_ds(cut, len(key), seeds)
+            return
+        if self._compile_spliced(key, node, exact, by_name):
             return
         per_type, other = self._answers(name, node, suffix_offsets(name), len(key))
         for rdtype, answer in per_type.items():
@@ -581,21 +640,30 @@ class CompiledZone:
     def _add_target_addresses(self, sections: Sections, records: Section) -> None:
         """In-zone addresses of NS targets (glue too), and of MX, SRV, KX, RT and MB targets (no glue)."""
         for _, rds in records:
-            target_type = TARGETS.get(rds.rdtype)
-            if target_type is None:
-                continue
-            for target in (getattr(rdata, target_type.field) for rdata in rds):
-                if not target.is_subdomain(self.apex) or not (target_type.allow_glue or self._in_authority(target)):
-                    continue
-                node = self._address_source(target)
-                for rdtype in target_type.types:
-                    address = node and node.get_rdataset(dns.rdataclass.IN, rdtype)
-                    if address:
-                        sections.add_additional(target, address)
+            if rds.rdtype in TARGETS:
+                if rds is self.ns:      # in nearly every answer: worked out once
+                    if self._ns_addresses is None:
+                        self._ns_addresses = self._target_addresses(rds)
+                    addresses = self._ns_addresses
+                else:
+                    addresses = self._target_addresses(rds)
+                for target, address in addresses:
+                    sections.add_additional(target, address)
 
-    def _in_authority(self, name: dns.name.Name) -> bool:
-        """In this zone and not below one of its cuts."""
-        return name.is_subdomain(self.apex) and self._highest_cut(wire_key(name)) is None
+    def _target_addresses(self, rds: dns.rdataset.Rdataset) -> Section:
+        """The address RRsets that the targets of an NS, MX, SRV, KX or RT RRset take, in order."""
+        target_type = TARGETS[rds.rdtype]
+        addresses = []
+        for target in (getattr(rdata, target_type.field) for rdata in rds):
+            key = wire_key(target)
+            if not _at_or_below(key, self._apex_key) or not (target_type.allow_glue or self._highest_cut(key) is None):
+                continue
+            node = self._address_source(target)
+            for rdtype in target_type.types:
+                address = node and _rdataset_of(node, rdtype)
+                if address:
+                    addresses.append((target, address))
+        return addresses
 
     def negative(self, qname_len: int, rcode: int, prefix: Section = (), seeds: Seeds | None = None) -> Answer:
         """NODATA or NXDOMAIN: the SOA in the authority section, after an optional CNAME chain.
@@ -652,7 +720,8 @@ class CompiledZone:
     def _parent_side_ds(self, cut: dns.name.Name, qname_len: int, seeds: Seeds, prefix: Section = ()) -> Answer:
         """DS at a cut belongs to the parent (RFC 4035 3.1.4.1): the DS RRset, or NODATA,
         after the CNAME chain that led there, if any."""
-        ds = self.zone.get_rdataset(cut, DS)
+        node = self.zone.get_node(cut)
+        ds = node and _rdataset_of(node, DS)
         if ds is None:
             return self.negative(qname_len, NOERROR, prefix, seeds)
         return self._positive(qname_len, seeds, [*prefix, (cut, ds)], DS)
@@ -872,6 +941,8 @@ def _lower_case_names(zone: dns.zone.Zone) -> None:
 def _lower_node(node: dns.node.Node) -> dns.node.Node:
     """The node with the names in its record data in lower case (the same node, changed)."""
     for i, rds in enumerate(node.rdatasets):
+        if not _fields(dns.rdata.get_rdata_class(rds.rdclass, rds.rdtype)):
+            continue            # no names in these records
         lowered = [_lower_rdata(rdata) for rdata in rds]
         if all(new is old for new, old in zip(lowered, rds)):
             continue
@@ -885,8 +956,9 @@ def _names_in_data(zone: dns.zone.Zone) -> Iterator[dns.name.Name]:
     """Every name in the zone's record data that NSD keeps in its domain table (not ``KEPT_CASE``)."""
     for node in zone.nodes.values():
         for rds in node:
-            for rdata in rds:
-                for field in _fields(type(rdata)):
+            fields = _fields(dns.rdata.get_rdata_class(rds.rdclass, rds.rdtype))
+            for rdata in rds if fields else ():
+                for field in fields:
                     value = getattr(rdata, field)
                     if isinstance(value, dns.name.Name):
                         yield value
@@ -912,15 +984,30 @@ def _lower_rdata(rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:
 
 @functools.cache
 def _fields(cls: type[dns.rdata.Rdata]) -> tuple[str, ...]:
-    """The fields of a record data class that may hold names NSD writes in lower case."""
+    """The fields of a record data class that may hold names NSD writes in lower case: for the
+    common types, those that do (``NAME_FIELDS``), for the others every field (looked at per record)."""
+    known = NAME_FIELDS.get(cls)
+    if known is not None:
+        return known
     kept = KEPT_CASE.get(cls.__name__, ())
     return tuple(slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ()) if slot not in kept)
 
 
 def _lower(name: dns.name.Name) -> dns.name.Name:
     """The name in lower case (ASCII letters only, as DNS compares names)."""
-    labels = tuple(label.lower() for label in name.labels)
-    return name if labels == name.labels else dns.name.Name(labels)
+    written = b"".join(name.labels)
+    if written.lower() == written:
+        return name
+    return ZoneName(tuple(label.lower() for label in name.labels))
+
+
+def _rdataset_of(node: dns.node.Node, rdtype: int) -> dns.rdataset.Rdataset | None:
+    """``node.get_rdataset(IN, rdtype)``, without the exception dnspython raises and catches
+    for each type a node does not hold."""
+    for rds in node.rdatasets:
+        if rds.rdtype == rdtype and rds.covers == dns.rdatatype.NONE and rds.rdclass == dns.rdataclass.IN:
+            return rds
+    return None
 
 
 def _only_nsec3(node: dns.node.Node | None) -> bool:
@@ -937,6 +1024,14 @@ def _rrsets_by_type(node: Iterable[dns.rdataset.Rdataset] | None) -> RRsets:
         if rds.rdtype != NSEC3:
             rrsets.setdefault(rds.rdtype, []).append(rds)
     return rrsets
+
+
+def _spliced_records(group: list[dns.rdataset.Rdataset]) -> tuple[int, bytes]:
+    """The records of RRsets of ``SPLICED`` types owned by the question name (each owner a
+    pointer to it), packed: how many, and their bytes."""
+    records = [QUESTION_POINTER + RR_FIXED.pack(rds.rdtype, rds.rdclass, rds.ttl, len(wire)) + wire
+               for rds in group for wire in (rdata_wire(rdata) for rdata in rds)]
+    return len(records), b"".join(records)
 
 
 def _any_choice(rrsets: RRsets) -> int | None:
@@ -957,12 +1052,40 @@ def _names_between(base: dns.name.Name,
                    names: Iterable[dns.name.Name]) -> tuple[dict[bytes, dns.name.Name], set[dns.name.Name]]:
     """Every name strictly below ``base`` that ends one of ``names`` (the names themselves
     too), by lower-case wire name and as a set."""
-    found: set[dns.name.Name] = set()
+    base_key = wire_key(base)
+    below: dict[bytes, dns.name.Name] = {}
     for name in names:
-        while name.is_subdomain(base) and name != base and name not in found:
-            found.add(name)
-            name = name.parent()
-    return {wire_key(name): name for name in found}, found
+        key = wire_key(name)
+        if key != base_key and _at_or_below(key, base_key):
+            below.setdefault(key, name)
+    found = _with_parents(below, base_key)
+    found.pop(base_key, None)
+    return found, set(found.values())
+
+
+def _at_or_below(key: bytes, base: bytes) -> bool:
+    """Whether a lower-case wire name is ``base`` or below it (on a label boundary)."""
+    if not key.endswith(base):
+        return False
+    pos, cut = 0, len(key) - len(base)
+    while pos < cut:
+        pos += key[pos] + 1
+    return pos == cut
+
+
+def _with_parents(names: dict[bytes, dns.name.Name], base: bytes) -> dict[bytes, dns.name.Name]:
+    """``names`` (at or below ``base``, by lower-case wire name) and every name between each and
+    ``base``, ``base`` too; a name keeps the spelling of the first that ends in it."""
+    found: dict[bytes, dns.name.Name] = {}
+    for key, name in names.items():
+        depth = 0
+        while key not in found:
+            found[key] = name if not depth else ZoneName.from_checked(name.labels[depth:], key)
+            if len(key) == len(base):
+                break
+            key = key[key[0] + 1:]
+            depth += 1
+    return found
 
 
 def _shared_seeds(seeds: Seeds | None, written: set[dns.name.Name]) -> tuple[tuple[dns.name.Name, int], ...]:

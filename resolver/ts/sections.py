@@ -22,11 +22,13 @@ import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.ANY.MX
 import dns.rdtypes.ANY.NS
 import dns.rdtypes.ANY.PTR
+import dns.rdtypes.ANY.RRSIG
 import dns.rdtypes.ANY.SOA
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
 from ..wire import AA, MIN_UDP, NOERROR, QR, RR_FIXED, TC
+from .zone_names import suffixes
 
 MAX_MESSAGE = 65535
 MAX_OPT = 11 + 6        # an OPT record with one extended error
@@ -347,6 +349,24 @@ def _write_rdata(out: io.BytesIO, compress: Compression, rdata: dns.rdata.Rdata)
         rdata.to_wire(out, _NameKeyed(compress), None, False)
 
 
+_RRSIG_FIXED = struct.Struct("!HBBIIIH")
+
+
+def rdata_wire(rdata: dns.rdata.Rdata) -> bytes:
+    """One record's data in wire form, uncompressed, as dnspython's ``to_wire()`` writes it (names
+    in their letter case): A, AAAA and RRSIG here (a signed zone has one RRSIG for each RRset),
+    every other type by dnspython."""
+    kind = type(rdata)
+    family = _ADDRESS_FAMILIES.get(kind)
+    if family is not None:
+        return socket.inet_pton(family, rdata.address)
+    if kind is dns.rdtypes.ANY.RRSIG.RRSIG:
+        head = _RRSIG_FIXED.pack(rdata.type_covered, rdata.algorithm, rdata.labels, rdata.original_ttl,
+                                 rdata.expiration, rdata.inception, rdata.key_tag)
+        return b"".join((head, *(chunk for _, chunk in _name_parts(rdata.signer)), b"\x00", rdata.signature))
+    return rdata.to_wire()
+
+
 class _NameKeyed:
     """A :data:`Compression` table seen as dnspython's (keyed by ``Name``), for the types whose data
     dnspython writes itself (``Name.to_wire`` calls only ``get`` and item assignment)."""
@@ -373,12 +393,11 @@ def _rewind(out: io.BytesIO, compress: Compression, mark: int) -> None:
 
 def suffix_offsets(name: dns.name.Name, start: int = 12) -> Seeds:
     """Where each non-root suffix of ``name`` begins when the name is written at ``start``."""
-    offsets = {}
+    offsets: Seeds = {}
     pos = start
-    labels = name.labels
-    for i in range(len(labels) - 1):
-        offsets[dns.name.Name(labels[i:])] = pos
-        pos += len(labels[i]) + 1
+    for suffix in suffixes(name):
+        offsets[suffix] = pos
+        pos += len(suffix.labels[0]) + 1
     return offsets
 
 

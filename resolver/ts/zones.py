@@ -33,7 +33,9 @@ import dns.zone
 from . import digest_types, obsolete_types, rdata_errors
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
+from .rdata_text import RdataReader, add_to_rdataset, address_rdata
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
+from .zone_names import name_from_wire, zone_name
 
 TABLE_TTL = 300
 # The SOA a table's root zone gets: short negative TTL, since tables change often.
@@ -133,6 +135,7 @@ class _ZoneBuilder:
         self.addresses: AddressRecords = {}
         self.names: dict[bytes, tuple[dns.name.Name, dict[tuple[int, int], dns.rdataset.Rdataset]]] = {}
         self.tokens = _TokenList()
+        self.reader = RdataReader()
 
     def add(self, entry: Entry) -> None:
         """Check one record and keep it. Raises MasterFileError, ZoneCheckError or AddressError."""
@@ -163,7 +166,8 @@ class _ZoneBuilder:
                 checks.dname(key, rdata, entry.where)
         rdataset = self._rdataset(key, entry.owner, rdtype, rdata.covers())
         try:
-            rdataset.add(rdata, ttl)    # hashes its wire form: what dnspython reads but cannot write fails here
+            # Hashes its wire form: what dnspython reads but cannot write fails here.
+            add_to_rdataset(rdataset, rdata, ttl)
         except Exception as exc:  # noqa: BLE001 - (a LOC altitude out of range, for one)
             raise _bad_record(entry, exc, len(entry.rdata)) from None
 
@@ -177,17 +181,21 @@ class _ZoneBuilder:
     def _rdataset(self, key: bytes, owner: bytes, rdtype: int, covers: int) -> dns.rdataset.Rdataset:
         held = self.names.get(key)
         if held is None:
-            held = self.names[key] = (_wire_name(owner), {})
+            held = self.names[key] = (name_from_wire(owner), {})
             for address_type, ttl, wire in self.addresses.pop(key, ()):
-                self._rdataset(key, owner, address_type, 0).add(
-                    dns.rdata.from_wire(IN, address_type, wire, 0, len(wire)), ttl)
+                add_to_rdataset(self._rdataset(key, owner, address_type, 0), address_rdata(address_type, wire), ttl)
         rdataset = held[1].get((rdtype, covers))
         if rdataset is None:
             rdataset = held[1][(rdtype, covers)] = dns.rdataset.Rdataset(IN, rdtype, covers)
         return rdataset
 
     def _rdata(self, entry: Entry) -> dns.rdata.Rdata:
-        """The rdata of a record, parsed by dnspython; any error it raises becomes one line."""
+        """The rdata of a record, read by :mod:`resolver.ts.rdata_text` when it reads that
+        spelling, else parsed by dnspython; any error dnspython raises becomes one line. (The
+        reader takes ASCII only, and signature times before 2106 only: it needs neither step below.)"""
+        rdata = self.reader.read(entry.rdtype, entry.rdata, entry.origin)
+        if rdata is not None:
+            return rdata
         tokens = [escape_bytes(token) for token in entry.rdata]
         if entry.rdtype in SIGNATURE_TYPES:
             tokens = _signature_times(tokens)
@@ -333,17 +341,6 @@ def _bad_record(entry: Entry, exc: Exception, read: int) -> MasterFileError:
     return MasterFileError(f"{entry.where}: bad {dns.rdatatype.to_text(entry.rdtype)} record: {detail}")
 
 
-def _wire_name(wire: bytes) -> dns.name.Name:
-    """A name from its uncompressed wire form (an owner read by the master file reader)."""
-    labels = []
-    pos = 0
-    while wire[pos]:
-        labels.append(wire[pos + 1:pos + 1 + wire[pos]])
-        pos += wire[pos] + 1
-    labels.append(b"")
-    return dns.name.Name(labels)
-
-
 ADDRESS_CODES = {code: (text, family) for text, (code, family) in ADDRESS_TYPES.items()}
 
 
@@ -407,7 +404,7 @@ class _TokenList(dns.tokenizer.Tokenizer):
             names = self.relative_names
         name = names.get(token.value)
         if name is None:
-            name = names[token.value] = super().as_name(token, origin, relativize, relativize_to)
+            name = names[token.value] = zone_name(super().as_name(token, origin, relativize, relativize_to))
         return name
 
 

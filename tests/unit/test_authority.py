@@ -4,6 +4,7 @@ from __future__ import annotations
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 import pytest
 
@@ -277,3 +278,76 @@ def test_nsec3_owner_names_are_not_names(tmp_path):
     assert rrs(ask(server, wild_owner, "TXT").answer, "TXT") == {'"wild"'}
     assert ask(server, f"x.{wild_owner}", "TXT").rcode() == dns.rcode.NXDOMAIN      # no wildcard below it
     assert ask(server, f"ns1.{origin}", "NSEC3").answer == []
+
+
+# --------------------------------------------------------------------------- answers spliced from bytes
+
+SPLICE_TYPES = ("A", "AAAA", "TXT", "RRSIG", "NSEC", "DS", "DNSKEY", "CAA", "MX", "NS", "SOA", "ANY", "NSEC3", "SRV")
+
+
+def replies(server: AuthoritativeServer, names: list[str]) -> dict[tuple[str, str, int], bytes | None]:
+    """Every reply for each name (and its upper-case spelling) and type, without EDNS and with 512 and 4096."""
+    out = {}
+    for name in names:
+        for spelling in (name, name.upper()):
+            for rdtype in SPLICE_TYPES:
+                for payload in (0, 512, 4096):
+                    query = dns.message.make_query(spelling, rdtype, use_edns=0 if payload else None,
+                                                   payload=payload or 1232)
+                    query.id = 1
+                    out[(spelling, rdtype, payload)] = server.reply(query.to_wire())
+    return out
+
+
+def test_names_whose_answers_are_spliced_get_the_bytes_the_general_path_packs(tmp_path, monkeypatch):
+    from resolver.ts.compiled import CompiledZone
+    origin = "sp.test."
+    records = [(origin, "SOA", "ns1 hostmaster 1 2 3 4 60"), (origin, "NS", "ns1"), (f"ns1.{origin}", "A", "192.0.2.1"),
+               (f"www.{origin}", "A", "192.0.2.2"), (f"www.{origin}", "TXT", '"t"'), (f"Mixed.{origin}", "AAAA", "::1"),
+               (f"*.w.{origin}", "A", "192.0.2.3"), (f"mx.{origin}", "MX", "10 www"), (f"big.{origin}", "TXT",
+               " ".join(['"' + "x" * 200 + '"'] * 3)), (f"sub.{origin}", "NS", "ns.sub"), (f"sub.{origin}", "DS",
+               "12345 13 2 " + "ab" * 32), (f"a.b.{origin}", "CAA", '0 issue "ca.example"')]
+    paths = []
+    for nsec3 in (False, True):
+        path = tmp_path / f"{'n3' if nsec3 else 'n'}.{origin}zone"
+        path.write_text(signed_zone(origin, records, nsec3=nsec3).replace(origin, f"{'n3' if nsec3 else 'n'}.{origin}"))
+        paths.append(path)
+    odd = tmp_path / "odd.test.zone"
+    odd.write_text(ODD_NAMES)
+    for path in [*paths, odd]:
+        text = path.read_text()
+        names = sorted({line.split()[0] for line in text.splitlines() if line and not line.startswith("$")})
+        names = [n if n.endswith(".") else f"{n}.odd.test." for n in names if n != "@"]
+        spliced = replies(make_ts(path), names)
+        monkeypatch.setattr(CompiledZone, "_compile_spliced", lambda *args: False)
+        assert replies(make_ts(path), names) == spliced, path.name
+        monkeypatch.undo()
+
+
+def test_names_between_a_base_and_names_below_it_are_found_by_wire_key():
+    from resolver.ts.compiled import _names_between
+    base = dns.name.from_text("Zone.test.")
+    names = [dns.name.from_text(text) for text in
+             ("a.b.c.zone.test.", "X.B.C.Zone.Test.", "zone.test.", "other.test.", "xzone.test.", "c.zone.test.")]
+    keys, found = _names_between(base, names)
+    assert found == {dns.name.from_text(text) for text in
+                     ("a.b.c.zone.test.", "b.c.zone.test.", "c.zone.test.", "x.b.c.zone.test.")}
+    assert keys == {name.to_digestable(): name for name in found}
+    # A name keeps the spelling of the first that ends in it.
+    assert [n.to_text() for n in found if n == dns.name.from_text("b.c.zone.test.")] == ["b.c.zone.test."]
+
+
+def test_the_name_fields_of_the_common_types_are_every_field_holding_a_name():
+    from resolver.ts.compiled import KEPT_CASE, NAME_FIELDS
+    import dns.name as names
+    samples = {"A": "192.0.2.1", "AAAA": "::1", "TXT": '"t"', "NS": "ns.test.", "CNAME": "c.test.",
+               "PTR": "p.test.", "DNAME": "d.test.", "MX": "10 mx.test.", "SOA": "m.test. r.test. 1 2 3 4 5",
+               "DS": "1 8 2 " + "ab" * 32, "DNSKEY": "257 3 8 AAAA", "NSEC": "n.test. A",
+               "NSEC3": "1 0 0 - 0P9MHAVEQVM6T7VBL5LOP2U3T2RP3TOM A",
+               "RRSIG": "A 8 2 300 20300101000000 20200101000000 1 s.test. AAAA"}
+    assert {cls.__name__ for cls in NAME_FIELDS} == set(samples)
+    for cls, fields in NAME_FIELDS.items():
+        rdata = dns.rdata.from_text("IN", cls.__name__, samples[cls.__name__])
+        holding = {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())
+                   if isinstance(getattr(rdata, slot), names.Name)} - set(KEPT_CASE.get(cls.__name__, ()))
+        assert holding == set(fields), cls.__name__

@@ -318,3 +318,16 @@ def test_a_named_zone_reads_relative_names_against_its_name_not_its_file_name(tm
     data = load_zone_file(path, dns.name.from_text("example.test"))
     assert data.origin == dns.name.from_text("example.test")
     assert answer_text(AuthoritativeServer(Authority([data])), "www.example.test") == ["300 A 192.0.2.1"]
+
+
+def test_loaded_zones_are_frozen_out_of_the_collectors_passes(tmp_path):
+    import gc
+    from resolver.ts.serve import load
+    from resolver.ts.settings import TsSettings
+    path = tmp_path / "frozen.test.zone"
+    path.write_text("$TTL 300\n@ IN SOA ns1 h 1 2 3 4 5\n@ IN NS ns1\nns1 IN A 192.0.2.1\n")
+    try:
+        authority = load(TsSettings(zones=(path,)))
+        assert gc.isenabled() and gc.get_freeze_count() > 0 and gc.is_tracked(authority.exact)
+    finally:
+        gc.unfreeze()
