@@ -227,7 +227,7 @@ class CompiledZone:
         self.names = existing - self.nsec3_only
         self.wildcards = {wire_key(name.parent()): name for name in self.names if name.is_wild()}
         self._below_dnames: dict[bytes, tuple[dict[int, Answer], Answer]] = {}
-        self._spliced: dict[tuple, Spliced] = {}
+        self._below_dname_shapes: dict[tuple, Spliced] = {}   # answers spliced per DNAME and name shape
         # Names in record data and those between them and the apex: where a name covered by a
         # wildcard or below a DNAME ends in one, the answer compresses against the question
         # (see _known_suffix).
@@ -781,7 +781,7 @@ class CompiledZone:
         if kept is not None:
             return kept[0].get(qtype, kept[1])
         shape = self._splice_shape(qname, owner_pos, dname)
-        spliced = self._spliced.get(shape) if shape is not None else None
+        spliced = self._below_dname_shapes.get(shape) if shape is not None else None
         if spliced is not None:
             return spliced.answer(qtype, qname[:owner_pos])
         answers = self._dname_answers(qname, owner_pos, dname)
@@ -791,7 +791,7 @@ class CompiledZone:
             at = None if shape[-1] == "too long" else 2 * (2 + RR_FIXED.size) + len(dname.target)
             spliced = Spliced.of(answers, qname[:owner_pos], at)
         if spliced is not None:
-            self._spliced[shape] = spliced
+            self._below_dname_shapes[shape] = spliced
         else:
             if len(self._below_dnames) >= BELOW_DNAME_KEPT:
                 self._below_dnames.clear()
