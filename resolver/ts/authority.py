@@ -15,10 +15,12 @@ from typing import Iterable
 from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 from .compiled import CompiledZone
 from .sections import Answer, wire_key
+from .zone_checks import suffixes
 from .zones import ZoneData
 
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
+DS_TYPE = (43).to_bytes(2, "big")
 REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", EDE_NOT_AUTHORITATIVE)
 
 
@@ -31,8 +33,21 @@ class Authority:
         self.zones: dict[bytes, CompiledZone] = {}
         # Parents first, so that a child zone's answers replace its parent's.
         for zone in sorted(zones, key=lambda z: len(z.origin)):
+            apex = wire_key(zone.origin)
+            if self.zones and any(parent in self.zones for parent in suffixes(apex)):
+                self._forget_below(apex)
             compiled = CompiledZone(zone, self.exact, self.by_name)
-            self.zones[wire_key(compiled.apex)] = compiled
+            self.zones[apex] = compiled
+
+    def _forget_below(self, apex: bytes) -> None:
+        """Drop the answers a parent zone packed for names at and below ``apex``, a child zone
+        this server serves too: its glue and the empty non-terminals above it are the child's
+        to answer, as NSD answers them from the child zone, never a referral to itself. DS at the
+        apex stays the parent's (RFC 4035 3.1.4.1)."""
+        parent_side = apex + DS_TYPE
+        for table, name_of in ((self.exact, lambda key: key[:-2]), (self.by_name, lambda key: key)):
+            for key in [key for key in table if key != parent_side and apex in suffixes(name_of(key))]:
+                del table[key]
 
     def lookup(self, qname_lower: bytes, qtype_wire: bytes) -> Answer:
         """The answer for a question name (already lower-cased) and its two type bytes."""

@@ -34,6 +34,10 @@ comparison; everything else must still agree.
 from __future__ import annotations
 
 
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
 import pytest
 
 from support.differential import Case, Variant, compare, exchange
@@ -205,13 +209,41 @@ def signed_names(origin: str, text: str) -> list[str]:
     return names
 
 
+# A parent and its child zone served by one server: what the parent holds at and below the cut
+# (glue, glue for no NS record, an empty non-terminal above a deeper cut) is the child's to answer.
+PARENT = "parent.example."
+PARENT_ZONE = f"""$ORIGIN {PARENT}
+$TTL 3600
+@           IN SOA   ns1 hostmaster 1 7200 900 1209600 300
+            IN NS    ns1
+ns1         IN A     192.0.2.53
+child       IN NS    ns.child
+ns.child    IN A     192.0.2.50
+ns2.child   IN A     192.0.2.51
+a.b.child   IN NS    ns.child
+www         IN A     192.0.2.1
+"""
+CHILD = f"child.{PARENT}"
+CHILD_ZONE = f"""$ORIGIN {CHILD}
+$TTL 300
+@           IN SOA   ns hostmaster 1 7200 900 1209600 60
+            IN NS    ns
+ns          IN A     192.0.2.50
+www         IN A     192.0.2.7
+"""
+PARENT_NAMES = [PARENT, f"www.{PARENT}", CHILD] + [f"{label}.{CHILD}" for label in ("ns", "x.a.b", "www", "nope")]
+# Names only the parent's data holds below the cut: NXDOMAIN from the child zone (README, "differs from NSD").
+PARENT_ONLY_NAMES = [f"{label}.{CHILD}" for label in ("NS2", "ns2", "b", "a.b")]
+PARENT_TYPES = ["A", "NS", "DS", "SOA", "ANY"]
+
 # --------------------------------------------------------------------------- the cases
 
 SIGNED_TEXTS = {origin: signed_zone(origin, signed_records(origin, wildcard), nsec3)
                 for origin, nsec3, wildcard in SIGNED}
-ZONE_TEXTS = {NAMES: NAMES_ZONE, DELEG: DELEG_ZONE, **SIGNED_TEXTS}
+ZONE_TEXTS = {NAMES: NAMES_ZONE, DELEG: DELEG_ZONE, PARENT: PARENT_ZONE, CHILD: CHILD_ZONE, **SIGNED_TEXTS}
 CASES = ([(NAMES, name, NAMES_TYPES, (EDNS0, NOEDNS)) for name in NAMES_NAMES]
          + [(DELEG, name, DELEG_TYPES, (EDNS0, NOEDNS)) for name in DELEG_NAMES]
+         + [(PARENT, name, PARENT_TYPES, (EDNS0,)) for name in PARENT_NAMES]
          + [(origin, name, SIGNED_TYPES, (EDNS0, DO, NOEDNS, SMALL_UDP))
             for origin, text in SIGNED_TEXTS.items() for name in signed_names(origin, text)])
 
@@ -243,3 +275,21 @@ def test_do_replies_of_signed_zones_differ_only_in_dnssec_records(nsd: Nsd, ts: 
     reference = exchange(case.wire(), nsd.address)
     ours = exchange(case.wire(), (ts.host, ts.port))
     assert compare(reference, ours) and not compare(without_dnssec_proofs(case, reference), ours)
+
+
+@pytest.mark.parametrize("name", PARENT_ONLY_NAMES)
+def test_a_name_only_the_parent_holds_below_a_served_child_is_nxdomain_from_the_child(name: str, nsd: Nsd,
+                                                                                     ts: Server) -> None:
+    """Stale glue (``ns2.child``), an empty non-terminal above a deeper cut (``b.child``) and that
+    cut: the child zone, which this server also serves, answers for them, not a referral to itself.
+    The child's data has no such name (RFC 1034 4.3.2), so NXDOMAIN; NSD, whose one name tree
+    holds both zones' names, answers NODATA from the child."""
+    for qtype in PARENT_TYPES:
+        if qtype == "DS" and name.startswith("a.b."):
+            continue        # DS at the parent's cut: the parent's answer, the same from both
+        wire = Case(name, qtype, EDNS0).wire()
+        ours = dns.message.from_wire(exchange(wire, (ts.host, ts.port)))
+        reference = dns.message.from_wire(exchange(wire, nsd.address))
+        assert ours.rcode() == dns.rcode.NXDOMAIN and ours.flags & dns.flags.AA, (name, qtype)
+        assert [(r.name.to_text(), r.rdtype) for r in ours.authority] == [(CHILD, dns.rdatatype.SOA)]
+        assert reference.rcode() == dns.rcode.NOERROR and reference.authority[0].name == ours.authority[0].name
