@@ -50,13 +50,14 @@ DEFAULT_TTL = 3600          # NSD's TTL for a record without one and no $TTL bef
 MAX_TTL = 2**32 - 1         # TTLs are 32 bits; RFC 2181 8 keeps 2^31 and up for resolvers to treat as 0
 MAX_INCLUDE_DEPTH = 10      # $INCLUDE inside $INCLUDE, as deep as NSD goes
 MAX_GENERATED = 1_000_000   # records one $GENERATE may make: a zone of a million names, not a typo's billion
+DIGITS = "0123456789"        # the digits of every number in a master file; str.isdigit() takes '²' and '٣' too
 CLASSES = frozenset({"IN", "CH", "CS", "HS", "NONE", "ANY"})
 _SPECIAL = re.compile(r'["();\\]')
 _TOKEN = re.compile(r'\s*(?:(;.*)|("(?:[^"\\]|\\.)*")|([()])|((?:[^\s"();\\]|\\.)+)|(\S))', re.DOTALL)
-_GENERATE_RANGE = re.compile(r"^(\d+)-(\d+)(?:/(\d+))?$")
+_GENERATE_RANGE = re.compile(r"^([0-9]+)-([0-9]+)(?:/([0-9]+))?$")
 # An escaped character, $$, a ${offset[,width[,base]]} modifier (signs as BIND's sscanf takes them), a ${ that is
 # not one, or a lone $.
-_GENERATE_DOLLAR = re.compile(r"\\.|\$\$|\$\{([+-]?\d+)(?:,\+?(\d+)(?:,([doxXnN]))?)?\}|\$\{[-+,\w]*\}?|\$")
+_GENERATE_DOLLAR = re.compile(r"\\.|\$\$|\$\{([+-]?\d+)(?:,\+?(\d+)(?:,([doxXnN]))?)?\}|\$\{[-+,\w]*\}?|\$", re.ASCII)
 MAX_GENERATE_WIDTH = 255    # a name has at most 255 octets, and so has a string
 
 
@@ -188,7 +189,7 @@ def _entry(tokens: list[str], owner_text: str | None, state: _State, name: str, 
     pos = 0
     while pos < len(tokens) - 1 and pos < 2:
         token = tokens[pos]
-        if token[0].isdigit() and ttl is None:
+        if token[0] in DIGITS and ttl is None:
             ttl = parse_ttl(token, where)
         elif rdclass is None and (token.upper() in CLASSES or token.upper().startswith("CLASS")):
             rdclass = token.upper()
@@ -222,9 +223,16 @@ def record_type(token: str, where: str) -> int:
     return rdtype
 
 
+def is_number(text: str) -> bool:
+    """Whether ``text`` is ASCII digits, the only digits a master file's numbers are written in."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_ttl(token: str, where: str) -> int:
-    """A TTL in seconds, digits or with units (``1w2d``); above 2^32 - 1 is an error (as BIND and Knot)."""
+    """A TTL in seconds, ASCII digits or with units (``1w2d``); above 2^32 - 1 is an error (as BIND and Knot)."""
     try:
+        if not token.isascii():     # '²' and '٣' are digits to Python (NSD: "invalid TTL value")
+            raise dns.ttl.BadTTL
         ttl = int(token) if token.isdigit() else dns.ttl.from_text(token)
     except dns.exception.DNSException:
         raise MasterFileError(f"{where}: bad TTL {shown(token)}") from None

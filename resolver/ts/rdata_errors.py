@@ -20,7 +20,7 @@ import dns.exception
 import dns.rdatatype
 import dns.rdtypes.rrsigbase
 
-from .master_file import bad_escape, shown
+from .master_file import bad_escape, is_number, shown
 
 # dnspython's words for "the next field is not there" (or is a quoted string where a word must be).
 _MISSING = ("expecting an identifier", "expecting another identifier", "expecting a string", "expecting a name")
@@ -45,8 +45,10 @@ def explain(exc: Exception, tokens: Sequence[str], read: int, rdtype: int) -> st
         return f"{shown(current)} is not what a {dns.rdatatype.to_text(rdtype)} record has there"
     if text.startswith(_EXTRA) and current is not None:
         return f"{shown(current)} and what follows it are more fields than the record has"
-    if text == "expecting an integer" and current is not None:
-        below_zero = current.startswith("-") and current[1:].isdigit()
+    # int() on a field dnspython reads itself (CERT's type, LOC's degrees): named as written, not as
+    # dnspython unescaped it ('²' comes to it as the bytes of its UTF-8, 'Â²').
+    if (text == "expecting an integer" or text.startswith("invalid literal for int()")) and current is not None:
+        below_zero = current.startswith("-") and is_number(current[1:])
         return f"{shown(current)} is {'below zero' if below_zero else 'not a number'}"
     if isinstance(exc, dns.rdtypes.rrsigbase.BadSigTime) and current is not None:
         return f"signature time {shown(current)} is neither a date YYYYMMDDHHmmSS nor seconds since 1970 (RFC 4034 3.2)"
@@ -70,13 +72,13 @@ def _named_field(exc: Exception, tokens: Sequence[str], rdtype: int) -> str:
             return f"the \\# data is not a valid {dns.rdatatype.to_text(rdtype)} record"
         return "a field is malformed"
     bits = int(_UINT.match(str(exc))[1])        # type: ignore[index]
-    big = next((token for token in tokens if token.isdigit() and int(token) >= 2**bits), None)
+    big = next((token for token in tokens if is_number(token) and int(token) >= 2**bits), None)
     return f"{big or 'a number'} does not fit in {bits} bits"
 
 
 def _encoding(exc: Exception, tokens: Sequence[str], text: str) -> str:
     """Hex, base64 and ``\\#`` data that is not what it says, or dnspython's own words."""
-    if text == "generic rdata hex data has wrong length" and len(tokens) >= 2 and tokens[1].isdigit():
+    if text == "generic rdata hex data has wrong length" and len(tokens) >= 2 and is_number(tokens[1]):
         octets = len("".join(tokens[2:])) // 2
         return f"\\# says {tokens[1]} octets, but the data after it has {octets} (RFC 3597 5)"
     if text == "generic rdata does not start with \\#":

@@ -39,10 +39,15 @@ class Shape:
         """Write the file and its includes into ``directory``; returns the zone file's path."""
         for name, text in self.includes.items():
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
-            (directory / name).write_text(text)
+            (directory / name).write_bytes(_bytes(text))
         path = directory / self.file_name
-        path.write_text(self.text)
+        path.write_bytes(_bytes(self.text))
         return path
+
+
+def _bytes(text: str) -> bytes:
+    """A file's bytes: its text in UTF-8, and a lone surrogate ('\\udce9') the byte it stands for (Latin-1)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _head(zone: str) -> str:
@@ -336,6 +341,17 @@ REFUSED_LIKE_NSD = [
     _refused("type_number_over_16_bits", "type2.test", "www IN TYPE65536 \\# 0\n", 6, "unknown record type 'TYPE65536'"),
     _refused("bad_ipv4", "ip4.test", "www IN A 192.0.2.300\n", 6, "'192.0.2.300' is not an IPv4 address"),
     _refused("bad_ipv6", "ip6.test", "www IN AAAA 2001:db8::g\n", 6, "is not an IPv6 address"),
+    # Numbers are ASCII digits: '²' and '٣' are digits to Python's str.isdigit(), not to NSD.
+    _refused("ttl_of_a_superscript_digit", "digit1.test", "b \u00b2 A 192.0.2.1\n", 6, "unknown record type '\u00b2'"),
+    _refused("ttl_of_arabic_indic_digits", "digit2.test", "b \u0663\u0660\u0660 A 192.0.2.1\n", 6,
+             "unknown record type '\u0663\u0660\u0660'"),
+    _refused("ttl_directive_of_a_superscript_digit", "digit3.test", "$TTL \u00b2\n", 6, "bad TTL '\u00b2'"),
+    _refused("ttl_directive_of_arabic_indic_digits", "digit4.test", "$TTL \u0663\u0660\u0660\n", 6, "bad TTL"),
+    _refused("type_number_of_arabic_indic_digits", "digit5.test", "b TYPE\u0661 \\# 0\n", 6, "unknown record type"),
+    _refused("number_field_of_a_superscript_digit", "digit6.test", "b CERT \u00b2 0 0 AAAA\n", 6,
+             "bad CERT record: '\u00b2' is not a number"),
+    _refused("mx_preference_of_arabic_indic_digits", "digit7.test", "b MX \u0661\u0660 ns1\n", 6,
+             "bad MX record: '\u0661\u0660' is not a number"),
 ]
 
 # Refused by the TS, one line each; NSD accepts some of them with values it made up (noted).
@@ -469,6 +485,12 @@ REFUSED = [
              "bad $GENERATE modifier '${0,3,d'"),
     _refused("generate_modifier_too_wide", "gen12.test", "$GENERATE 1-2 h${0,300} A 192.0.2.$\n", 6,
              "$GENERATE width 300 in '${0,300}' is over 255"),
+    _refused("generate_ttl_of_a_superscript_digit", "gendigit1.test", "$GENERATE 1-2 a$ \u00b2 A 192.0.2.$\n", 6,
+             "unknown record type '\u00b2'"),
+    _refused("generate_range_of_arabic_indic_digits", "gendigit2.test", "$GENERATE \u0661-2 a$ A 192.0.2.$\n", 6,
+             "bad $GENERATE range"),
+    _refused("generate_offset_of_arabic_indic_digits", "gendigit3.test", "$GENERATE 1-2 a${\u0661} A 192.0.2.$\n", 6,
+             "bad $GENERATE modifier"),
     _refused("generate_too_many", "gen5.test", "$GENERATE 1-100000000 h$ A 192.0.2.1\n", 6,
              "makes 100,000,000 records; at most 1,000,000 per $GENERATE"),
     _refused("generate_outside", "gen3.test", "$GENERATE 1-3 h$.other.test. A 192.0.2.$\n", 6, "outside the zone"),
