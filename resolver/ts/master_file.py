@@ -253,16 +253,24 @@ def owner_wire(text: str, state: _State, where: str) -> bytes:
 
 
 def escape_bytes(text: str) -> str:
-    """``text`` with every character that is not ASCII written as ``\\DDD`` escapes of the bytes
+    """``text`` with every character that is not ASCII (escaped or not) written as ``\\DDD`` escapes of the bytes
     the file held for it (UTF-8, or a byte that is not UTF-8 kept by :func:`read_text`): a master
     file is bytes, and NSD takes a name's or a string's bytes as they are, where dnspython would
     IDNA-encode a name."""
     if text.isascii():
         return text
-    return "".join(char if char.isascii() else _escaped(char) for char in text)
+    return _NOT_ASCII.sub(_escaped, text)
 
 
-def _escaped(char: str) -> str:
+# A character after a backslash (that backslash escapes it: ``\é`` is ``é``, as NSD and BIND read
+# ``\X``), or a character that is not ASCII.
+_NOT_ASCII = re.compile(r"\\(.)|[^\x00-\x7f]", re.DOTALL)
+
+
+def _escaped(match: re.Match) -> str:
+    char = match[1] if match[1] is not None else match[0]
+    if char.isascii():
+        return match[0]
     return "".join(f"\\{byte:03d}" for byte in char.encode("utf-8", "surrogateescape"))
 
 

@@ -111,6 +111,11 @@ alias IN CNAME a\.b
 tail\. IN A 192.0.2.4
 """),
     # NSD adds the addresses of an MB's host to its answers, not those of MG and MR names.
+    # A backslash before a character that is not ASCII escapes that character (RFC 1035 5.1 \\X), its
+    # bytes as the file holds them: UTF-8, or a Latin-1 byte ('\\udce9', written back as the byte e9).
+    Shape("escaped_non_ascii", "escna.test", _head("escna.test") + "b IN TXT a\\\u00e9b\n"
+          'c IN TXT "a\\\u00e9b"\n' "d\\\u00e9 IN A 192.0.2.1\n" "e IN CNAME x\\\u00e9\n"
+          "f IN TXT a\\\udce9b\n" "g IN TXT a\\\\\u00e9b\n" "h IN TXT a\\\u00b2\n"),
     Shape("obsolete_types", "old.test", _head("old.test") + r"""mb IN MB host
 mg IN MG host
 mr IN MR host

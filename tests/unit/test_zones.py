@@ -117,6 +117,13 @@ def by_id(shapes: list[Shape], id: str) -> Shape:
     ("generate_modifiers", "plus002.genmod.test", "TXT", ['300 TXT "-2_-02_fffffffe"']),
     ("generate_modifiers", "plus003.genmod.test", "TXT", ['300 TXT "-1_-01_ffffffff"']),
     ("generate_modifiers", "esc\\$.genmod.test", "TXT", ['300 TXT "$_\\\\1_$_1}"']),
+    ("escaped_non_ascii", "b.escna.test", "TXT", ['300 TXT "a\\195\\169b"']),     # \é is é, as NSD reads it
+    ("escaped_non_ascii", "c.escna.test", "TXT", ['300 TXT "a\\195\\169b"']),
+    ("escaped_non_ascii", "d\\195\\169.escna.test", "A", ["300 A 192.0.2.1"]),
+    ("escaped_non_ascii", "e.escna.test", "CNAME", ["300 CNAME x\\195\\169.escna.test."]),
+    ("escaped_non_ascii", "f.escna.test", "TXT", ['300 TXT "a\\233b"']),               # a Latin-1 byte
+    ("escaped_non_ascii", "g.escna.test", "TXT", ['300 TXT "a\\\\\\195\\169b"']),    # \\ is a backslash
+    ("escaped_non_ascii", "h.escna.test", "TXT", ['300 TXT "a\\194\\178"']),
 ])
 def test_what_each_shape_serves(tmp_path, shape_id, name, rdtype, expected):
     server = loaded(tmp_path, by_id(READ_BY_NSD + READ_BY_BIND, shape_id))
