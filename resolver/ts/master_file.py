@@ -52,8 +52,10 @@ MAX_INCLUDE_DEPTH = 10      # $INCLUDE inside $INCLUDE, as deep as NSD goes
 MAX_GENERATED = 1_000_000   # records one $GENERATE may make: a zone of a million names, not a typo's billion
 DIGITS = "0123456789"        # the digits of every number in a master file; str.isdigit() takes '²' and '٣' too
 CLASSES = frozenset({"IN", "CH", "CS", "HS", "NONE", "ANY"})
-_SPECIAL = re.compile(r'["();\\]')
-_TOKEN = re.compile(r'\s*(?:(;.*)|("(?:[^"\\]|\\.)*")|([()])|((?:[^\s"();\\]|\\.)+)|(\S))', re.DOTALL)
+# Fields are parted by spaces and tabs only, as NSD's lexer parts them (and the \r of a CRLF file): a line
+# holding another character str.split() parts at (\v, \f, \x1c, U+00A0...) is read by _tokens, which keeps it.
+_SPECIAL = re.compile('["();\\\\\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]')
+_TOKEN = re.compile(r'[ \t\r]*(?:(;.*)|("(?:[^"\\]|\\.)*")|([()])|((?:[^ \t\r"();\\]|\\.)+)|([^ \t\r]))', re.DOTALL)
 _GENERATE_RANGE = re.compile(r"^([0-9]+)-([0-9]+)(?:/([0-9]+))?$")
 # An escaped character, $$, a ${offset[,width[,base]]} modifier (signs as BIND's sscanf takes them), a ${ that is
 # not one, or a lone $.

@@ -433,7 +433,8 @@ def _first_owner(text: str) -> dns.name.Name | None:
     with nothing but ``$TTL`` before it."""
     for line in text.split("\n"):
         content = line.split(";", 1)[0]
-        tokens = content.split()
+        tokens = content.replace("\t", " ").replace("\r", " ").split(" ")    # spaces and tabs part fields
+        tokens = [token for token in tokens if token]
         if not tokens or tokens[0].upper() == "$TTL":
             continue
         owner = tokens[0]

@@ -116,6 +116,9 @@ tail\. IN A 192.0.2.4
     Shape("escaped_non_ascii", "escna.test", _head("escna.test") + "b IN TXT a\\\u00e9b\n"
           'c IN TXT "a\\\u00e9b"\n' "d\\\u00e9 IN A 192.0.2.1\n" "e IN CNAME x\\\u00e9\n"
           "f IN TXT a\\\udce9b\n" "g IN TXT a\\\\\u00e9b\n" "h IN TXT a\\\u00b2\n"),
+    # Only spaces and tabs part fields (NSD's lexer): U+00A0, \\v, \\f, \\x1c and U+2003 are data.
+    Shape("fields_parted_by_space_and_tab", "sep.test", _head("sep.test") + "nb IN TXT a\u00a0b\n"
+          "x IN TXT a\x0bb\tc\x1cd\n" "y IN TXT a\x0c b\u2003c\n" "caf\u00a0x IN A 192.0.2.1\n"),
     Shape("obsolete_types", "old.test", _head("old.test") + r"""mb IN MB host
 mg IN MG host
 mr IN MR host

@@ -124,6 +124,10 @@ def by_id(shapes: list[Shape], id: str) -> Shape:
     ("escaped_non_ascii", "f.escna.test", "TXT", ['300 TXT "a\\233b"']),               # a Latin-1 byte
     ("escaped_non_ascii", "g.escna.test", "TXT", ['300 TXT "a\\\\\\195\\169b"']),    # \\ is a backslash
     ("escaped_non_ascii", "h.escna.test", "TXT", ['300 TXT "a\\194\\178"']),
+    ("fields_parted_by_space_and_tab", "nb.sep.test", "TXT", ['300 TXT "a\\194\\160b"']),
+    ("fields_parted_by_space_and_tab", "x.sep.test", "TXT", ['300 TXT "a\\011b" "c\\028d"']),
+    ("fields_parted_by_space_and_tab", "y.sep.test", "TXT", ['300 TXT "a\\012" "b\\226\\128\\131c"']),
+    ("fields_parted_by_space_and_tab", "caf\\194\\160x.sep.test", "A", ["300 A 192.0.2.1"]),
 ])
 def test_what_each_shape_serves(tmp_path, shape_id, name, rdtype, expected):
     server = loaded(tmp_path, by_id(READ_BY_NSD + READ_BY_BIND, shape_id))
