@@ -185,6 +185,8 @@ def _entry(tokens: list[str], owner_text: str | None, state: _State, name: str, 
             raise MasterFileError(f"{where}: the line starts blank but no owner came before it")
         owner = state.owner
     else:
+        if owner_text[0] == '"':
+            owner_text = quoted_name(owner_text)
         owner = state.owner = owner_wire(owner_text, state, where)
     ttl = None
     rdclass = None
@@ -254,6 +256,22 @@ def owner_wire(text: str, state: _State, where: str) -> bytes:
     return parse_name(text, state, where).to_wire()
 
 
+def quoted_name(text: str) -> str:
+    """A quoted owner (``"b 13"``) as the name NSD reads it: the quoted text is one label, its dots
+    data (``"c.d"`` is ``c\\.d``) and ``"@"`` the label ``@``, not the origin."""
+    inner = text[1:-1]
+    if inner == "@":
+        return "\\@"
+    return _DOT.sub(_dot_escaped, inner) if "." in inner else inner
+
+
+_DOT = re.compile(r"\\.|\.", re.DOTALL)
+
+
+def _dot_escaped(match: re.Match) -> str:
+    return "\\." if match[0] == "." else match[0]
+
+
 def escape_bytes(text: str) -> str:
     """``text`` with every character that is not ASCII (escaped or not) written as ``\\DDD`` escapes of the bytes
     the file held for it (UTF-8, or a byte that is not UTF-8 kept by :func:`read_text`): a master
@@ -318,6 +336,8 @@ def bad_escape(text: str) -> str | None:
 
 def _directive(tokens: list[str], state: _State, path: Path, where: str, depth: int) -> Iterator[Entry]:
     keyword = tokens[0].upper()
+    if keyword == "$ORIGIN" and len(tokens) == 2 and tokens[1][0] == '"':
+        raise MasterFileError(f"{where}: $ORIGIN takes a name, not a quoted string (as NSD)")
     if keyword == "$ORIGIN" and len(tokens) == 2:
         state.set_origin(parse_name(tokens[1], state, where))
     elif keyword == "$TTL" and len(tokens) == 2:

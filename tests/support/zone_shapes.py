@@ -119,6 +119,13 @@ tail\. IN A 192.0.2.4
     # Only spaces and tabs part fields (NSD's lexer): U+00A0, \\v, \\f, \\x1c and U+2003 are data.
     Shape("fields_parted_by_space_and_tab", "sep.test", _head("sep.test") + "nb IN TXT a\u00a0b\n"
           "x IN TXT a\x0bb\tc\x1cd\n" "y IN TXT a\x0c b\u2003c\n" "caf\u00a0x IN A 192.0.2.1\n"),
+    # A quoted owner is its quoted text, one label (NSD): "c.d" is c\.d and "@" the label @.
+    Shape("quoted_owners", "qown.test", _head("qown.test") + r""""a13" IN A 192.0.2.15
+"b 13" IN TXT x
+"c.d" IN A 192.0.2.4
+"@" IN A 192.0.2.5
+"x\.y" IN A 192.0.2.6
+"""),
     Shape("obsolete_types", "old.test", _head("old.test") + r"""mb IN MB host
 mg IN MG host
 mr IN MR host
@@ -349,6 +356,7 @@ REFUSED_LIKE_NSD = [
     _refused("type_number_over_16_bits", "type2.test", "www IN TYPE65536 \\# 0\n", 6, "unknown record type 'TYPE65536'"),
     _refused("bad_ipv4", "ip4.test", "www IN A 192.0.2.300\n", 6, "'192.0.2.300' is not an IPv4 address"),
     _refused("bad_ipv6", "ip6.test", "www IN AAAA 2001:db8::g\n", 6, "is not an IPv6 address"),
+    _refused("origin_quoted", "qorig.test", '$ORIGIN "qorig.test."\n', 6, "$ORIGIN takes a name, not a quoted string"),
     # Numbers are ASCII digits: '²' and '٣' are digits to Python's str.isdigit(), not to NSD.
     _refused("ttl_of_a_superscript_digit", "digit1.test", "b \u00b2 A 192.0.2.1\n", 6, "unknown record type '\u00b2'"),
     _refused("ttl_of_arabic_indic_digits", "digit2.test", "b \u0663\u0660\u0660 A 192.0.2.1\n", 6,

@@ -128,6 +128,11 @@ def by_id(shapes: list[Shape], id: str) -> Shape:
     ("fields_parted_by_space_and_tab", "x.sep.test", "TXT", ['300 TXT "a\\011b" "c\\028d"']),
     ("fields_parted_by_space_and_tab", "y.sep.test", "TXT", ['300 TXT "a\\012" "b\\226\\128\\131c"']),
     ("fields_parted_by_space_and_tab", "caf\\194\\160x.sep.test", "A", ["300 A 192.0.2.1"]),
+    ("quoted_owners", "a13.qown.test", "A", ["300 A 192.0.2.15"]),
+    ("quoted_owners", "b\\03213.qown.test", "TXT", ['300 TXT "x"']),
+    ("quoted_owners", "c\\.d.qown.test", "A", ["300 A 192.0.2.4"]),
+    ("quoted_owners", "\\@.qown.test", "A", ["300 A 192.0.2.5"]),
+    ("quoted_owners", "x\\.y.qown.test", "A", ["300 A 192.0.2.6"]),
 ])
 def test_what_each_shape_serves(tmp_path, shape_id, name, rdtype, expected):
     server = loaded(tmp_path, by_id(READ_BY_NSD + READ_BY_BIND, shape_id))
