@@ -135,6 +135,15 @@ def dns_name(text: str) -> str:
     return text
 
 
+def probe_name(text: str) -> tuple[str | None, str]:
+    """``NAME`` (every backend's probe name) or ``BACKEND=NAME`` (one backend's, by its name or,
+    unnamed, its ADDR:PORT), split at the last ``=`` as ``--backend`` splits its name off."""
+    backend, _, name = text.rpartition("=")
+    if "=" in text and not backend.strip():
+        raise argparse.ArgumentTypeError(f"empty backend name: {text!r}")
+    return (backend.strip() or None), dns_name(name)
+
+
 def small_count(text: str) -> int:
     """A whole number from 1 to 64 (--workers, --down-after)."""
     if not text.isdigit() or not 1 <= int(text) <= 64:
@@ -190,9 +199,10 @@ def build_parser() -> Parser:
                          "(default: no limit)")
     add_query_log_option(ls)
     probe = ProbeSettings()
-    ls.add_argument("--probe-name", type=dns_name, default=probe.name, metavar="NAME",
-                    help=f"health probe: an SOA query for this name (default {probe.name!r}; any reply counts as "
-                         "alive, so --silent-miss backends need a name they answer)")
+    ls.add_argument("--probe-name", action=ListOption, type=probe_name, default=[], metavar="[BACKEND=]NAME",
+                    help=f"health probe: an SOA query for NAME (default {probe.name!r}), or with BACKEND= for that "
+                         "backend only (repeatable); any reply counts as alive, so each --silent-miss backend "
+                         "needs a name it answers")
     ls.add_argument("--probe-interval", type=positive_seconds, default=probe.interval, metavar="SECONDS",
                     help=f"seconds between health probes (default {shown(probe.interval)})")
     ls.add_argument("--down-after", type=small_count, default=probe.down_after, metavar="N",
@@ -279,6 +289,23 @@ def cmd_ts(args: argparse.Namespace) -> int:
         serve(addresses, settings, authority, options, metrics=args.metrics)))
 
 
+def probe_settings(args: argparse.Namespace) -> ProbeSettings:
+    """The probe settings of ``ls``: the last bare ``--probe-name`` for every backend, and a
+    ``BACKEND=NAME`` for each backend named (by its name, or its ADDR:PORT when it has none)."""
+    known = {backend[2] if len(backend) == 3 else format_hostport(*backend[:2]) for backend in args.backend}
+    default = ProbeSettings.name
+    names: dict[str, str] = {}
+    for backend, name in args.probe_name:
+        if backend is None:
+            default = name
+        elif backend not in known:
+            raise UsageError(f"resolver ls: --probe-name {backend}={name}: no backend is called {backend!r} "
+                             f"(backends: {', '.join(sorted(known))})")
+        else:
+            names[backend] = name
+    return ProbeSettings(default, args.probe_interval, args.down_after, tuple(names.items()))
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     ignore_hangups_until_serving()
     from .ls.acl import AccessList
@@ -292,7 +319,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     settings = LsSettings(
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop", nodata_grace=args.nodata_grace,
-        probe=ProbeSettings(args.probe_name, args.probe_interval, args.down_after),
+        probe=probe_settings(args),
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))
     return serve_with_workers(args, lambda addresses, options: run(

@@ -77,6 +77,13 @@ def load(path: Path, command: argparse.ArgumentParser, top: argparse.ArgumentPar
             values[keys[name]] = convert(keys[name], raw, path.parent)
         except ValueError as exc:
             raise fail(f"{name}: {exc}") from None
+    probes = backend_probe_names(data.get("backend", []))
+    if probes and BACKEND_PROBE in keys:       # after the probe-name key's own values, so a backend's wins
+        action = keys[BACKEND_PROBE]
+        try:
+            values[action] = [*values.get(action, []), *(checked(action, text) for text in probes)]
+        except ValueError as exc:
+            raise fail(f"backend: {BACKEND_PROBE}: {exc}") from None
     return values
 
 
@@ -149,6 +156,14 @@ def convert(action: argparse.Action, raw: object, base: Path) -> Any:
 
 # Flags whose value may be a table {name, VALUE}, meaning NAME=VALUE: a named backend, a named zone's file.
 TABLE_VALUES = {"[NAME=]ADDR:PORT": "address", "[NAME=]FILE": "file"}
+BACKEND_PROBE = "probe-name"    # a backend table's own probe name: a BACKEND=NAME of the probe-name key
+
+
+def backend_probe_names(raw: object) -> list[str]:
+    """The ``probe-name`` of each backend table of a ``backend`` key, as ``BACKEND=NAME``."""
+    items = raw if isinstance(raw, list) else [raw]
+    return [f"{item['name']}={item[BACKEND_PROBE]}" for item in items
+            if isinstance(item, dict) and isinstance(item.get(BACKEND_PROBE), str)]
 
 
 def as_text(raw: object, action: argparse.Action, base: Path) -> str:
@@ -175,11 +190,13 @@ def as_text(raw: object, action: argparse.Action, base: Path) -> str:
 
 def table_text(raw: dict, action: argparse.Action, base: Path) -> str:
     """A table ``{name, VALUE}`` as ``NAME=VALUE`` (VALUE named by :data:`TABLE_VALUES`); a zone's
-    table may leave the name out."""
+    table may leave the name out, a backend's may add its ``probe-name`` (:func:`backend_probe_names`)."""
     value = TABLE_VALUES.get(str(action.metavar))
     keys = {"name", value} if value == "address" else {value}
-    if value is None or not keys <= set(raw) <= {"name", value} or not all(isinstance(v, str) for v in raw.values()):
-        wanted = "exactly the strings name and address" if value == "address" else "the strings file and name"
+    allowed = {"name", value, BACKEND_PROBE} if value == "address" else {"name", value}
+    if value is None or not keys <= set(raw) <= allowed or not all(isinstance(v, str) for v in raw.values()):
+        wanted = ("exactly the strings name and address (and probe-name, if it has one)" if value == "address"
+                  else "the strings file and name")
         raise ValueError(f"a table here needs {wanted}: {raw!r}" if value else f"takes no table: {raw!r}")
     text = raw[value]
     return f"{raw.get('name', '')}={base / text if value == 'file' else text}"

@@ -44,7 +44,11 @@ class HealthMonitor:
     def __init__(self, backends: Sequence[Backend], settings: ProbeSettings = ProbeSettings()) -> None:
         self.backends = list(backends)
         self.listeners: list[Callable[[Backend, bool], None]] = []
-        self.probe_question = dns.name.from_text(settings.name).to_wire() + struct.pack("!HH", TYPE_SOA, 1)
+        # Each backend's probe: an SOA query for its own probe name, or the global one.
+        self.probe_question = _soa_question(settings.name)
+        own = dict(settings.names)
+        self.own_questions = {backend.index: _soa_question(own[backend.name]) for backend in backends
+                              if own and backend.name in own}
         self.interval = settings.interval
         self.down_after = settings.down_after
         self._loop = asyncio.get_running_loop()
@@ -85,17 +89,21 @@ class HealthMonitor:
     def _probe(self, backend: Backend) -> None:
         probe_id = int.from_bytes(os.urandom(2), "big")
         backend.probe_id = probe_id
-        backend.send_probe(struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self.probe_question)
+        backend.send_probe(struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self._question(backend))
 
     def probe_reply(self, backend: Backend, data: bytes) -> bool:
         """Whether ``data`` answers the backend's current probe (and if so, count it)."""
+        question = self._question(backend)
         if backend.probe_id is None or (data[0] << 8 | data[1]) != backend.probe_id \
-                or data[12:12 + len(self.probe_question)] != self.probe_question:
+                or data[12:12 + len(question)] != question:
             return False
         backend.probe_id = None
         backend.probe_failures = 0
         self._set(backend, True, "answers probes again")
         return True
+
+    def _question(self, backend: Backend) -> bytes:
+        return self.own_questions.get(backend.index, self.probe_question)
 
     def suspect(self, backend: Backend) -> None:
         """A timeout: probe this backend now rather than at the next tick."""
@@ -119,3 +127,8 @@ class HealthMonitor:
         log.warning("backend %s is %s (%s)", backend, "up" if up else "down", why)
         for listener in self.listeners:
             listener(backend, up)
+
+
+def _soa_question(name: str) -> bytes:
+    """The question section of an SOA query for ``name`` in class IN."""
+    return dns.name.from_text(name).to_wire() + struct.pack("!HH", TYPE_SOA, 1)

@@ -20,12 +20,16 @@ class ProbeSettings:
     """The health probe (:mod:`resolver.ls.health`).
 
     ``name``: the name asked, type SOA; ``interval``: seconds between probes;
-    ``down_after``: probes in a row left unanswered that mark a backend down.
+    ``down_after``: probes in a row left unanswered that mark a backend down;
+    ``names``: the name asked of one backend instead, by the backend's name (its
+    address when it has none), for backends that serve different zones and answer
+    only for their own names (``--silent-miss``).
     """
 
     name: str = "."
     interval: float = 1.0
     down_after: int = 2
+    names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pytest
 
 from support.paths import ROOT
 from support.servers import LISTENING, query
-from resolver.cli import build_parser, main
+from resolver.cli import build_parser, main, probe_settings
 from resolver.config import ListOption, commands, config_keys, parse_args
 from resolver.ts.zones import ZoneFile
 
@@ -147,6 +147,15 @@ def test_backend_tables_and_strings_go_through_the_flags_type(tmp_path):
     backend = flag_type("ls", "backend")
     assert parse("ls", "--config", str(path)).backend == [
         backend("ts1=127.0.0.1:5301"), backend("127.0.0.1:5302"), backend("ts3=127.0.0.1:5303")]
+
+
+def test_a_backend_table_may_give_its_own_probe_name_after_the_files_probe_names(tmp_path):
+    path = write(tmp_path, 'listen = "5300"\nprobe-name = [".", "ts2=lab.example."]\nbackend = [{ name = "ts1", address = '
+                           '"127.0.0.1:5301", probe-name = "corp.example." }, "ts2=127.0.0.1:5302"]\n')
+    args = parse("ls", "--config", str(path))
+    assert args.probe_name == [(None, "."), ("ts2", "lab.example."), ("ts1", "corp.example.")]
+    assert probe_settings(args).names == (("ts2", "lab.example."), ("ts1", "corp.example."))
+    assert parse("ls", "--config", str(path), "--probe-name", "x.").probe_name == [(None, "x.")]
 
 
 def test_numbers_switches_and_single_values(tmp_path):

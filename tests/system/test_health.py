@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import dns.message
@@ -9,14 +11,16 @@ import dns.query
 import dns.rcode
 
 from resolver.ls.settings import ProbeSettings
+from resolver.net.addresses import format_hostport
 from resolver.wire import SERVFAIL
 
 from support.fakes import FakeBackend, answer, negative, silent
-from support.inprocess import ask, run, running_ls, running_ls_over_fakes
+from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.ports import free_port
 from support.servers import query
 from support.waiting import wait_until, wait_until_async
+from support.zone_servers import small_zone
 
 FAST_PROBES = ProbeSettings(".", interval=0.1, down_after=2)
 
@@ -101,3 +105,35 @@ def test_killing_a_ts_under_load_loses_nothing_and_a_restart_brings_it_back(star
     ls.wait_for_line("is down")
     ls.wait_for_line("is up")       # the LS logs it; its stderr reaches us through a thread
     assert ls.count_lines("is down") == 1       # logged once, not per query
+
+
+def test_silent_miss_backends_with_their_own_probe_names_stay_up_while_one_without_goes_down(tmp_path):
+    """Two --silent-miss TS serve different zones, each probed for its own apex; a third one, left
+    with the global probe name (the root, which it does not answer), is marked down: by then
+    the other two have been probed as often and are still up."""
+    corp = small_zone(tmp_path, "corp.example", "www A 192.0.2.10")
+    lab = small_zone(tmp_path, "lab.example", "www A 192.0.2.20")
+
+    async def main():
+        async with running_ts(corp, silent_miss=True) as ts_corp, running_ts(lab, silent_miss=True) as ts_lab, \
+                running_ts(corp, silent_miss=True) as ts_plain:
+            addresses = [(ts.host, ts.port) for ts in (ts_corp, ts_lab, ts_plain)]
+            names = ((format_hostport(*addresses[0]), "corp.example."), (format_hostport(*addresses[1]), "lab.example."))
+            probe = ProbeSettings(".", interval=0.1, down_after=2, names=names)
+            async with running_ls(addresses, probe=probe) as ls:
+                balancer = ls.server
+                health = balancer.health
+                await wait_until_async(lambda: not health.is_up(balancer.backends[2]), 3, "the third backend down")
+                assert health.is_up(balancer.backends[0]) and health.is_up(balancer.backends[1])
+                for name, address in (("www.corp.example", "192.0.2.10"), ("www.lab.example", "192.0.2.20")):
+                    reply, elapsed = await ask(ls, name)
+                    assert reply.answer[0][0].address == address and elapsed < 0.5
+    run(main())
+
+
+def test_a_probe_name_for_a_backend_the_ls_does_not_have_is_a_usage_error():
+    done = subprocess.run([sys.executable, "-m", "resolver", "ls", "--listen", "127.0.0.1:0",
+                           "--backend", "corp=127.0.0.1:9", "--probe-name", "lab=lab.example."],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "--probe-name lab=lab.example.: no backend is called 'lab' (backends: corp)" in done.stderr
