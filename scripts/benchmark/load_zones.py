@@ -84,29 +84,29 @@ def write_plain_zone(path: Path, records: int) -> LoadZone:
 
 
 def _mixed_lines(records: int) -> Iterator[str]:
-    written = 3         # the header's SOA, NS and A
+    written = HEADER_RECORDS
     index = 0
     while written < records:
-        kind = index % 25
-        if kind % 5 != 4:
-            yield f"{hit_name(index).split('.', 1)[0]} A {address_of(index)}\n"
-            written += 1
-        elif kind == 4:
-            yield f"mx{index:07d} MX 10 {hit_name(index - 1)}.\n"
-            written += 1
-        elif kind == 9:
-            yield f't{index:07d} TXT "v=spf1 ip4:{address_of(index)} -all" "record {index}"\n'
-            written += 1
-        elif kind == 14:
-            yield f"c{index:07d} CNAME {hit_name(index - 1)}.\n"
-            written += 1
-        elif kind == 19:
-            yield f"d{index:07d} NS ns.d{index:07d}\nns.d{index:07d} A {address_of(index)}\n"
-            written += 2
-        else:
-            yield f"*.w{index:07d} A {address_of(index)}\n"
-            written += 1
+        line = _mixed_line(index)
+        yield line
+        written += line.count("\n")        # one record a line
         index += 1
+
+
+def _mixed_line(index: int) -> str:
+    """Record ``index`` of the mixed zone: a plain address, or one in five of another kind."""
+    kind = index % 25
+    if kind % 5 != 4:
+        return f"{hit_name(index).split('.', 1)[0]} A {address_of(index)}\n"
+    if kind == 4:
+        return f"mx{index:07d} MX 10 {hit_name(index - 1)}.\n"
+    if kind == 9:
+        return f't{index:07d} TXT "v=spf1 ip4:{address_of(index)} -all" "record {index}"\n'
+    if kind == 14:
+        return f"c{index:07d} CNAME {hit_name(index - 1)}.\n"
+    if kind == 19:
+        return f"d{index:07d} NS ns.d{index:07d}\nns.d{index:07d} A {address_of(index)}\n"
+    return f"*.w{index:07d} A {address_of(index)}\n"
 
 
 def write_mixed_zone(path: Path, records: int) -> LoadZone:
