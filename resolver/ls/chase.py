@@ -33,6 +33,7 @@ import dns.rrset
 
 from ..net.listening import Sink
 from ..wire import MAX_UDP, SERVFAIL, Query, error_reply, scan_query, truncated_reply
+from .rule import dname_above
 
 MAX_LINKS = 8
 MAX_MESSAGE = 65535     # octets: dnspython would otherwise cap the reply at the client's EDNS size and raise
@@ -94,8 +95,7 @@ class Chain:
                 return False
             self.seen.add(self.target)
             self.links.append(cname)
-            dname = next((rrset for rrset in message.answer if rrset.rdtype == dns.rdatatype.DNAME
-                          and self.target.is_subdomain(rrset.name) and self.target != rrset.name), None)
+            dname = dname_above(message, self.target)
             self.records += [cname] if dname is None or dname in self.records else [dname, cname]
             self.target = cname[0].target
         return self.target not in self.seen

@@ -46,6 +46,7 @@ import struct
 import dns.exception
 import dns.message
 import dns.name
+import dns.rrset
 
 from ..wire import (AA, BADVERS, FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL, TYPE_OPT, YXDOMAIN, Query,
                     WireError, error_reply, skip_name)
@@ -119,17 +120,17 @@ def _chain_from_question(reply: bytes, qtype: int) -> tuple[bool, bool]:
             return True, links > 0
         cname = next((rrset for rrset in message.answer if rrset.name == name and rrset.rdtype == TYPE_CNAME), None)
         if cname is None:
-            return False, links > 0 or _below_a_dname(message, name)
+            return False, links > 0 or dname_above(message, name) is not None
         name = cname[0].target
     return False, True
 
 
-def _below_a_dname(message: dns.message.Message, name: dns.name.Name) -> bool:
-    """Whether the answer section holds a DNAME for a name above ``name``: the chain goes on through
-    it, without the CNAME a server synthesises (RFC 6672 3.1) when the name it maps to would pass
-    255 octets, which a YXDOMAIN reply says (2.2)."""
-    return any(rrset.rdtype == TYPE_DNAME and name.is_subdomain(rrset.name) and name != rrset.name
-               for rrset in message.answer)
+def dname_above(message: dns.message.Message, name: dns.name.Name) -> dns.rrset.RRset | None:
+    """The answer section's DNAME for a name above ``name``, if any: the CNAME for ``name`` is
+    synthesised from it (RFC 6672 3.1), and without that CNAME the chain still goes on through
+    it, as in a YXDOMAIN reply, whose name would map to one past 255 octets (2.2)."""
+    return next((rrset for rrset in message.answer
+                 if rrset.rdtype == TYPE_DNAME and name.is_subdomain(rrset.name) and name != rrset.name), None)
 
 
 def judge(reply: bytes, query: bytes, q: Query) -> tuple[bytes, int] | None:
