@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import dns.rdatatype
+
 from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 from .compiled import CompiledZone
 from .sections import Answer, wire_key
@@ -20,7 +22,7 @@ from .zones import ZoneData
 
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
-DS_TYPE = (43).to_bytes(2, "big")
+DS_TYPE = dns.rdatatype.DS.to_bytes(2, "big")
 REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", EDE_NOT_AUTHORITATIVE)
 
 
