@@ -45,13 +45,19 @@ def hostport(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def backend(text: str) -> tuple[str, int] | tuple[str, int, str]:
-    """``ADDR:PORT`` or ``NAME=ADDR:PORT``; the name labels the backend in logs and metrics."""
-    name, _, address = text.rpartition("=")
+def backend_named(text: str) -> tuple[str | None, str]:
+    """``[BACKEND=]VALUE`` split at the last ``=``: the backend's name (None when not given) and VALUE."""
+    name, _, value = text.rpartition("=")
     if "=" in text and not name.strip():
         raise argparse.ArgumentTypeError(f"empty backend name: {text!r}")
+    return name.strip() or None, value
+
+
+def backend(text: str) -> tuple[str, int] | tuple[str, int, str]:
+    """``ADDR:PORT`` or ``NAME=ADDR:PORT``; the name labels the backend in logs and metrics."""
+    name, address = backend_named(text)
     host, port = hostport(address)
-    return (host, port, name.strip()) if name else (host, port)
+    return (host, port, name) if name else (host, port)
 
 
 def zone_file(text: str) -> ZoneFile:
@@ -138,10 +144,8 @@ def dns_name(text: str) -> str:
 def probe_name(text: str) -> tuple[str | None, str]:
     """``NAME`` (every backend's probe name) or ``BACKEND=NAME`` (one backend's, by its name or,
     unnamed, its ADDR:PORT), split at the last ``=`` as ``--backend`` splits its name off."""
-    backend, _, name = text.rpartition("=")
-    if "=" in text and not backend.strip():
-        raise argparse.ArgumentTypeError(f"empty backend name: {text!r}")
-    return (backend.strip() or None), dns_name(name)
+    backend, name = backend_named(text)
+    return backend, dns_name(name)
 
 
 def small_count(text: str) -> int:
