@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -154,9 +155,26 @@ def convert(action: argparse.Action, raw: object, base: Path) -> Any:
     return checked(action, as_text(raw, action, base))
 
 
-# Flags whose value may be a table {name, VALUE}, meaning NAME=VALUE: a named backend, a named zone's file.
-TABLE_VALUES = {"[NAME=]ADDR:PORT": "address", "[NAME=]FILE": "file"}
 BACKEND_PROBE = "probe-name"    # a backend table's own probe name: a BACKEND=NAME of the probe-name key
+
+
+@dataclass(frozen=True)
+class TableForm:
+    """A flag's value written as a table ``{name, VALUE}``, meaning ``NAME=VALUE``."""
+
+    value: str                      # the key of VALUE
+    required: frozenset[str]        # the keys it must have
+    allowed: frozenset[str]         # the keys it may have
+    wanted: str                     # how an error says so
+
+
+# Flags whose value may be a table: a named backend (with its own probe name, if any), a named zone's file.
+TABLE_VALUES = {
+    "[NAME=]ADDR:PORT": TableForm("address", frozenset({"name", "address"}),
+                                  frozenset({"name", "address", BACKEND_PROBE}),
+                                  "exactly the strings name and address (and probe-name, if it has one)"),
+    "[NAME=]FILE": TableForm("file", frozenset({"file"}), frozenset({"name", "file"}), "the strings file and name"),
+}
 
 
 def backend_probe_names(raw: object) -> list[str]:
@@ -191,15 +209,13 @@ def as_text(raw: object, action: argparse.Action, base: Path) -> str:
 def table_text(raw: dict, action: argparse.Action, base: Path) -> str:
     """A table ``{name, VALUE}`` as ``NAME=VALUE`` (VALUE named by :data:`TABLE_VALUES`); a zone's
     table may leave the name out, a backend's may add its ``probe-name`` (:func:`backend_probe_names`)."""
-    value = TABLE_VALUES.get(str(action.metavar))
-    keys = {"name", value} if value == "address" else {value}
-    allowed = {"name", value, BACKEND_PROBE} if value == "address" else {"name", value}
-    if value is None or not keys <= set(raw) <= allowed or not all(isinstance(v, str) for v in raw.values()):
-        wanted = ("exactly the strings name and address (and probe-name, if it has one)" if value == "address"
-                  else "the strings file and name")
-        raise ValueError(f"a table here needs {wanted}: {raw!r}" if value else f"takes no table: {raw!r}")
-    text = raw[value]
-    return f"{raw.get('name', '')}={base / text if value == 'file' else text}"
+    form = TABLE_VALUES.get(str(action.metavar))
+    if form is None:
+        raise ValueError(f"takes no table: {raw!r}")
+    if not form.required <= set(raw) <= form.allowed or not all(isinstance(v, str) for v in raw.values()):
+        raise ValueError(f"a table here needs {form.wanted}: {raw!r}")
+    text = raw[form.value]
+    return f"{raw.get('name', '')}={base / text if form.value == 'file' else text}"
 
 
 def checked(action: argparse.Action, text: str) -> Any:
