@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .common import BenchError, Interrupted, log
 from .machine import find_tools, machine_facts
@@ -33,23 +33,20 @@ def worker_counts(text: str) -> list[int]:
     return counts
 
 
-def frontend_kinds(text: str) -> list[str]:
-    """``--frontends-over``: "nsd,ts" to ["nsd", "ts"]: the backend pairs the LS and dnsdist are put in front of."""
-    kinds = [part.strip() for part in text.split(",") if part.strip()]
-    if not kinds or any(k not in ("nsd", "ts") for k in kinds):
-        raise argparse.ArgumentTypeError("a comma-separated list of: nsd, ts")
-    return kinds
+def choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
+    """A flag's type: "a,b" to ["a", "b"], at least one, each one of ``choices``."""
+    def parse(text: str) -> list[str]:
+        chosen = [part.strip() for part in text.split(",") if part.strip()]
+        if not chosen or any(c not in choices for c in chosen):
+            raise argparse.ArgumentTypeError(f"a comma-separated list of: {', '.join(choices)}")
+        return chosen
+    return parse
 
 
+# ``--frontends-over``: the backend pairs the LS and dnsdist are put in front of.
+frontend_kinds = choice_list(("nsd", "ts"))
 PHASES = ("split", "sizes", "loads")
-
-
-def phase_names(text: str) -> list[str]:
-    """``--phases``: "sizes,loads" to ["sizes", "loads"]; each one of :data:`PHASES`."""
-    phases = [part.strip() for part in text.split(",") if part.strip()]
-    if not phases or any(p not in PHASES for p in phases):
-        raise argparse.ArgumentTypeError(f"a comma-separated list of: {', '.join(PHASES)}")
-    return phases
+phase_names = choice_list(PHASES)       # ``--phases``
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
