@@ -17,7 +17,7 @@ import dns.rdatatype
 from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
 from .compiled import CompiledZone
 from .sections import Answer, wire_key
-from .zone_checks import suffixes
+from .zone_checks import at_or_below, suffixes
 from .zones import ZoneData
 
 OPT_PLAIN = opt_record(False)
@@ -47,9 +47,10 @@ class Authority:
         to answer, as NSD answers them from the child zone, never a referral to itself. DS at the
         apex stays the parent's (RFC 4035 3.1.4.1)."""
         parent_side = apex + DS_TYPE
-        for table, name_of in ((self.exact, lambda key: key[:-2]), (self.by_name, lambda key: key)):
-            for key in [key for key in table if key != parent_side and apex in suffixes(name_of(key))]:
-                del table[key]
+        for key in [key for key in self.exact if key != parent_side and at_or_below(key[:-2], apex)]:
+            del self.exact[key]
+        for key in [key for key in self.by_name if at_or_below(key, apex)]:
+            del self.by_name[key]
 
     def lookup(self, qname_lower: bytes, qtype_wire: bytes) -> Answer:
         """The answer for a question name (already lower-cased) and its two type bytes."""

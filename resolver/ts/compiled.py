@@ -77,7 +77,7 @@ from .address_lines import AddressRecords
 from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
                        TemporaryName, rdata_wire, suffix_offsets, wire_key)
-from .zone_checks import suffixes
+from .zone_checks import at_or_below, suffixes
 from .zone_names import ZoneName, name_from_wire
 from .zones import ZoneData, ZoneError
 
@@ -418,7 +418,7 @@ class CompiledZone:
         names = {}
         for name in self.zone.nodes:
             key = wire_key(name)
-            if _at_or_below(key, self._apex_key):
+            if at_or_below(key, self._apex_key):
                 names.setdefault(key, name)
         return set(_with_parents(names, self._apex_key).values())
 
@@ -656,7 +656,7 @@ class CompiledZone:
         addresses = []
         for target in (getattr(rdata, target_type.field) for rdata in rds):
             key = wire_key(target)
-            if not _at_or_below(key, self._apex_key) or not (target_type.allow_glue or self._highest_cut(key) is None):
+            if not at_or_below(key, self._apex_key) or not (target_type.allow_glue or self._highest_cut(key) is None):
                 continue
             node = self._address_source(target)
             for rdtype in target_type.types:
@@ -1056,21 +1056,11 @@ def _names_between(base: dns.name.Name,
     below: dict[bytes, dns.name.Name] = {}
     for name in names:
         key = wire_key(name)
-        if key != base_key and _at_or_below(key, base_key):
+        if key != base_key and at_or_below(key, base_key):
             below.setdefault(key, name)
     found = _with_parents(below, base_key)
     found.pop(base_key, None)
     return found, set(found.values())
-
-
-def _at_or_below(key: bytes, base: bytes) -> bool:
-    """Whether a lower-case wire name is ``base`` or below it (on a label boundary)."""
-    if not key.endswith(base):
-        return False
-    pos, cut = 0, len(key) - len(base)
-    while pos < cut:
-        pos += key[pos] + 1
-    return pos == cut
 
 
 def _with_parents(names: dict[bytes, dns.name.Name], base: bytes) -> dict[bytes, dns.name.Name]:

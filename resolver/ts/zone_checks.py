@@ -32,6 +32,16 @@ def suffixes(key: bytes) -> Iterator[bytes]:
         pos += key[pos] + 1
 
 
+def at_or_below(key: bytes, base: bytes) -> bool:
+    """Whether a lower-case wire name is ``base`` or below it (on a label boundary)."""
+    if not key.endswith(base):
+        return False
+    pos, cut = 0, len(key) - len(base)
+    while pos < cut:
+        pos += key[pos] + 1
+    return pos == cut
+
+
 class ZoneCheckError(ValueError):
     """A record that breaks a rule of zones; the text is ``FILE:LINE: what is wrong``."""
 
@@ -63,13 +73,7 @@ class ZoneChecks:
     def inside(self, key: bytes) -> bool:
         """Whether a lower-case wire name is at or below the apex (on a label boundary)."""
         assert self.apex is not None
-        if not key.endswith(self.apex):
-            return False
-        cut = len(key) - len(self.apex)
-        pos = 0
-        while pos < cut:
-            pos += key[pos] + 1
-        return pos == cut
+        return at_or_below(key, self.apex)
 
     def _outside(self, key: bytes, where: str) -> None:
         raise ZoneCheckError(f"{where}: {name_text(key)} is outside the zone {name_text(self.apex or b'')}")
