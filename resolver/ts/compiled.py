@@ -402,10 +402,10 @@ class CompiledZone:
         dnames = {}
         for key in owners:
             if self._highest_cut(key) is None:
-                owner = dns.name.from_wire(key, 0)[0]
+                owner = name_from_wire(key)
                 rrset = self.zone.get_rdataset(owner, DNAME)
                 target = rrset[0].target
-                below = [name for name in self._soa_names if name.is_subdomain(target) and name != target]
+                below = any(name.is_subdomain(target) and name != target for name in self._soa_names)
                 # Outside: neither in the zone nor above it (where a target could lead back into it).
                 outside = not target.is_subdomain(self.apex) and not self.apex.is_subdomain(target)
                 dnames[key] = Dname(owner, rrset, wire_key(target), outside, not below)
@@ -832,9 +832,10 @@ class CompiledZone:
         the name: the CNAME's owner points at the question, its target is in lower case
         (as NSD writes them).
         """
-        question = QuestionName(dns.name.from_wire(qname, 0)[0].labels)
+        plain = name_from_wire(qname)
+        question = QuestionName(plain.labels)
         walk = Walk(len(qname), _question_suffixes(dname.owner, len(qname), self._known_suffix(qname, owner_pos)),
-                    dns.name.Name(question.labels))
+                    plain)
         target = self._synthesise(question, dname, walk)
         if isinstance(target, Answer):
             return walk.per_type, target
