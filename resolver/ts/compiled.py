@@ -888,7 +888,9 @@ class Spliced:
         if self.at is None:
             return model
         sections = model.sections[:self.at] + labels + model.sections[self.at + self.width:]
-        return Answer(model.flags, model.ancount, model.nscount, model.arcount, sections, model.ede, model.ede_text)
+        answer = Answer(model.flags, model.ancount, model.nscount, model.arcount, sections, model.ede, model.ede_text)
+        answer.tally = model.tally      # the same zone's counts, found once (resolver.ts.server)
+        return answer
 
 
 def _question_suffixes(encloser: dns.name.Name, qname_len: int, known: dns.name.Name | None) -> Seeds:
