@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -47,7 +48,7 @@ from .address_lines import name_to_wire
 log = logging.getLogger("resolver.ts")
 
 DEFAULT_TTL = 3600          # NSD's TTL for a record without one and no $TTL before it
-MAX_TTL = 2**32 - 1         # TTLs are 32 bits; RFC 2181 8 keeps 2^31 and up for resolvers to treat as 0
+MAX_TTL = dns.ttl.MAX_TTL   # TTLs are 32 bits; RFC 2181 8 keeps 2^31 and up for resolvers to treat as 0
 MAX_INCLUDE_DEPTH = 10      # $INCLUDE inside $INCLUDE, as deep as NSD goes
 MAX_GENERATED = 1_000_000   # records one $GENERATE may make: a zone of a million names, not a typo's billion
 DIGITS = "0123456789"        # the digits of every number in a master file; str.isdigit() takes '²' and '٣' too
@@ -375,7 +376,7 @@ def _include(arguments: list[str], state: _State, path: Path, where: str, depth:
     if depth >= MAX_INCLUDE_DEPTH:
         raise MasterFileError(f"{where}: $INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (does it include itself?)")
     target = path.parent / arguments[0].strip('"')
-    inner = _State(state.origin, state.origin_wire, state.default_ttl, state.owner)
+    inner = dataclasses.replace(state)
     if len(arguments) == 2:
         inner.set_origin(parse_name(arguments[1], state, where))
     yield from _read_lines(read_text(target, where).split("\n"), target, inner, depth + 1)

@@ -43,8 +43,7 @@ TABLE_SOA = "localhost. hostmaster.localhost. 1 3600 900 604800 60"
 ZONE_SUFFIXES = (".zone", ".db", ".txt")
 LARGEST_TTL = 2**31 - 1     # RFC 2181 8; larger ones are served as 0, as BIND does
 SIGNATURE_TYPES = (dns.rdatatype.RRSIG, dns.rdatatype.SIG)
-A, AAAA, SOA, CNAME, DNAME = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.SOA, dns.rdatatype.CNAME,
-                           dns.rdatatype.DNAME)
+SOA, CNAME, DNAME = dns.rdatatype.SOA, dns.rdatatype.CNAME, dns.rdatatype.DNAME
 NSEC3 = dns.rdatatype.NSEC3
 ONLY_NSEC3 = frozenset({NSEC3, dns.rdatatype.RRSIG})
 IN = dns.rdataclass.IN
