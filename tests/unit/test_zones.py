@@ -182,9 +182,14 @@ def test_refused_shapes_are_said_in_plain_words(tmp_path, shape):
     assert not DNSPYTHON_WORDS.search(str(refused.value)), str(refused.value)
 
 
+def _fail_the_zone_loaded(*_):
+    raise AssertionError("the zone loaded and the TS would serve it")
+
+
 @pytest.mark.parametrize("shape", REFUSED_LIKE_NSD + REFUSED, ids=lambda s: s.id)
-def test_the_ts_command_prints_one_line_and_exits_1(tmp_path, capsys, shape):
+def test_the_ts_command_prints_one_line_and_exits_1(tmp_path, capsys, monkeypatch, shape):
     path = shape.write(tmp_path)
+    monkeypatch.setattr(cli, "serve_with_workers", _fail_the_zone_loaded)      # a failure, not a server for ever
     assert cli.main(["ts", "--listen", "127.0.0.1:0", "--zone", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("resolver ts: error: ") and shape.message in err, err
