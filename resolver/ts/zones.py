@@ -155,13 +155,13 @@ class _ZoneBuilder:
             self.addresses.setdefault(key, []).append((rdtype, ttl, _address_wire(entry)))
             return
         rdata = self._rdata(entry)
-        if rdtype == SOA:
-            checks.soa(key, entry.where)
-        elif rdtype == CNAME:
+        if rdtype == CNAME:
             checks.cname(key, rdata, self._other_data(key), entry.where)
         else:
-            checks.other(key, rdtype, entry.where)
-            if rdtype == DNAME:
+            checks.other(key, rdtype, entry.where)      # an SOA too: a CNAME may come before it
+            if rdtype == SOA:
+                checks.soa(key, entry.where)
+            elif rdtype == DNAME:
                 checks.dname(key, rdata, entry.where)
         rdataset = self._rdataset(key, entry.owner, rdtype, rdata.covers())
         try:

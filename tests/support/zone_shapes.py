@@ -334,6 +334,8 @@ REFUSED_LIKE_NSD = [
     _refused("cname_then_txt", "cname4.test", 'www IN CNAME a\n  IN TXT "x"\n', 7, "CNAME and other data"),
     _refused("cname_at_apex", "cname5.test", "@ IN CNAME elsewhere.test.\n", 6, "CNAME and other data"),
     _refused("cname_then_key", "cname6.test", "www IN CNAME a\nwww IN KEY 256 3 8 AAAA\n", 7, "CNAME and other data"),
+    _refused("cname_before_the_soa", "cname8.test", "$TTL 300\ncname8.test. IN CNAME b.test.\n"
+             "cname8.test. IN SOA ns1.cname8.test. h 1 2 3 4 5\n", 3, "CNAME and other data", head=False),
     _refused("cname_without_ttl_directive", "cname7.test", "$ORIGIN cname7.test.\n@ 60 IN SOA ns1 h 1 2 3 4 5\n"
              "@ 60 IN NS ns1\nwww 60 IN A 192.0.2.1\nwww 60 IN CNAME a\n", 5, "CNAME and other data", head=False),
     _refused("second_soa_the_same", "soa1.test", "@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n", 6,
