@@ -1,7 +1,9 @@
 """Addresses as users write them: ``ADDR:PORT``, ``[IPv6]:PORT`` or a bare port."""
 from __future__ import annotations
 
+import ipaddress
 import socket
+from typing import Iterable
 
 
 def parse_hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -29,3 +31,28 @@ def format_hostport(host: str, port: int) -> str:
 def address_family(host: str) -> socket.AddressFamily:
     """AF_INET6 for an IPv6 literal, else AF_INET (hostnames resolve to IPv4)."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether ``host`` is the unspecified address, ``0.0.0.0`` or ``::`` (every local address)."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False            # a hostname
+
+
+def ipv4_on_port(port: int, addresses: Iterable[tuple[str, int]]) -> bool:
+    """Whether one of a server's ``addresses`` is IPv4 on ``port`` (never for port 0, which
+    each address picks for itself): then its IPv6 sockets on that port take IPv6 only
+    (IPV6_V6ONLY), so that ``[::]:P`` is bound beside ``0.0.0.0:P`` or ``127.0.0.1:P``."""
+    return port != 0 and any(p == port and address_family(h) == socket.AF_INET for h, p in addresses)
+
+
+def client_address(peer: tuple) -> tuple:
+    """A peer's address as the server reports it: an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``,
+    an IPv4 client of a dual-stack ``[::]`` socket, RFC 4291 2.5.5.2) becomes ``(IPv4, port)``;
+    any other is returned as it is."""
+    host = peer[0]
+    if host.startswith("::ffff:") and "." in host:
+        return host[7:], peer[1]
+    return peer

@@ -7,6 +7,7 @@ import re
 import signal
 from typing import Awaitable, Callable, Iterable
 
+from .addresses import ipv4_on_port
 from .listening import Handler, ListenOptions, listen
 
 log = logging.getLogger("resolver")
@@ -35,7 +36,9 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     ``ready`` runs once every address is bound, so that start-up messages
     appear only for a server that really started. SIGHUP runs ``on_hangup``
     (one at a time); without one it is logged and ignored. After the stop
-    signal, ``drain`` runs while the sockets can still send replies.
+    signal, ``drain`` runs while the sockets can still send replies. An IPv6
+    address takes IPv6 only when an IPv4 address is listened on the same port
+    (:func:`~resolver.net.addresses.ipv4_on_port`); else ``[::]`` serves IPv4 too.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -53,8 +56,9 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     loop.add_signal_handler(signal.SIGHUP, hangup)
     listeners = []
     try:
+        addresses = list(addresses)
         for host, port in addresses:
-            listener = await listen(host, port, handler, options)
+            listener = await listen(host, port, handler, options, v6only=ipv4_on_port(port, addresses))
             listeners.append(listener)
             log.info("listening on %s (udp+tcp)", listener)
         ready()

@@ -3,6 +3,8 @@
 A server is a handler ``handle(data, sink, addr)``: it answers by calling
 ``sink.send(reply, addr)`` at once (the TS) or later (the LS, when the race
 ends). Sinks know whether they are a stream, which sets the reply size limit.
+``addr[0]`` and ``addr[1]`` are the client's host and port, an IPv4 client of
+a dual-stack ``[::]`` socket's as IPv4; what follows is the sink's own.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from .addresses import address_family, format_hostport
+from .addresses import address_family, client_address, format_hostport, is_wildcard
 
 log = logging.getLogger("resolver")
 
@@ -22,6 +24,10 @@ TCP_MAX_CONNECTIONS = 1024
 TCP_MAX_IN_FLIGHT = 100      # unanswered queries of one TCP connection
 PORT_ZERO_ATTEMPTS = 50
 UDP_BUFFER_BYTES = 4 << 20   # absorbs bursts of thousands of datagrams (the kernel caps it at rmem_max)
+UDP_MAX_MESSAGE = 65535      # octets: the largest UDP payload
+UDP_READ_BATCH = 64          # datagrams a wildcard socket reads per readiness event before other work runs
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)   # Linux's number; the socket module names it from Python 3.12
+_NO_INTERFACE = bytes(4)     # a pktinfo interface index of 0: the routing table picks the interface
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,90 @@ class UdpServer(asyncio.DatagramProtocol):
             send_failed(exc, self.transport, self, data, addr)
 
 
+def _ipv4_source(info: bytes) -> bytes:
+    """The ``in_pktinfo`` (interface index, local address, destination, 4 octets each) that sends
+    a reply from the destination address of the query whose ``in_pktinfo`` is ``info``."""
+    return _NO_INTERFACE + info[8:12] + _NO_INTERFACE
+
+
+def _ipv6_source(info: bytes) -> bytes:
+    """The ``in6_pktinfo`` (address, 16 octets, then interface index) that sends a reply from the
+    destination address of the query whose ``in6_pktinfo`` is ``info``."""
+    return info[:16] + _NO_INTERFACE
+
+
+class WildcardUdpServer:
+    """One UDP socket bound to a wildcard address (``0.0.0.0``, ``::``) that replies from the address asked.
+
+    Such a socket's ``sendto`` leaves the reply's source address to the
+    route back, which need not be the address the query was sent to: a
+    query to 127.0.0.2 would be answered from 127.0.0.1, which a client's
+    connected socket (glibc's stub resolver, dig) never receives. So this
+    socket asks for each datagram's destination address (IP_PKTINFO, or
+    IPV6_RECVPKTINFO, RFC 3542 6.1) and sends the reply with that address as
+    its source and interface index 0, so the routing table still picks the
+    interface, as Knot DNS does (Unbound with ``interface-automatic``). An
+    IPv4 query to a dual-stack ``[::]`` socket comes with IPv4-mapped
+    addresses, and Linux sends its reply from the mapped one.
+
+    asyncio's datagram transports drop ancillary data, so the socket is read
+    with ``loop.add_reader``: every datagram waiting, at most
+    ``UDP_READ_BATCH`` per readiness event. The handler's ``addr`` is
+    ``(host, port, peer, ancillary)``: the client's address, then the
+    socket's peer address and the ancillary data :meth:`send` replies with.
+    A reply that finds the socket buffer full is dropped, like a datagram
+    lost on the way. A socket bound to one address replies from it anyway,
+    and :class:`UdpServer` serves it without any of this.
+    """
+
+    stream = False
+
+    def __init__(self, handler: Handler, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.handler = handler
+        self.sock = sock
+        self.loop = loop
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            self._source, size = _ipv6_source, 20
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            self._source, size = _ipv4_source, 12
+        self._ancillary_size = socket.CMSG_SPACE(size)
+        self._sendmsg = sock.sendmsg
+        sock.setblocking(False)
+        enlarge_buffers(sock)
+        loop.add_reader(sock.fileno(), self._read_ready)
+
+    def _read_ready(self) -> None:
+        recvmsg, source, size, handler = self.sock.recvmsg, self._source, self._ancillary_size, self.handler
+        for _ in range(UDP_READ_BATCH):
+            try:
+                data, ancillary, _, peer = recvmsg(UDP_MAX_MESSAGE, size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            reply = [(level, kind, source(info)) for level, kind, info in ancillary]
+            handler(data, self, (*client_address(peer)[:2], peer, reply))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp error: %s", exc)
+
+    def send(self, data: bytes, addr: object) -> None:
+        try:
+            self._sendmsg((data,), addr[3], 0, addr[2])     # type: ignore[index]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self.error_received(exc)
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 class TcpConnection(asyncio.Protocol):
     """One TCP client: length-prefixed messages, pipelined, replies in any order.
 
@@ -118,11 +208,12 @@ class TcpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.peer = transport.get_extra_info("peername")
+        peer = transport.get_extra_info("peername")
         # No peer name: the client reset the connection before it was accepted; nobody to answer.
-        if self.peer is None or len(self.registry) >= TCP_MAX_CONNECTIONS:
+        if peer is None or len(self.registry) >= TCP_MAX_CONNECTIONS:
             transport.close()
             return
+        self.peer = client_address(peer)
         self.registry.add(self)
         loop = asyncio.get_running_loop()
         self.last_activity = loop.time()
@@ -187,7 +278,7 @@ class TcpConnection(asyncio.Protocol):
 class Listener:
     """UDP and TCP bound to the same address and port."""
 
-    def __init__(self, udp: asyncio.DatagramTransport, tcp: asyncio.AbstractServer,
+    def __init__(self, udp: asyncio.BaseTransport | WildcardUdpServer, tcp: asyncio.AbstractServer,
                  connections: set[TcpConnection], host: str, port: int) -> None:
         self.udp = udp
         self.tcp = tcp
@@ -205,14 +296,24 @@ class Listener:
             connection.close()
 
 
-async def listen(host: str, port: int, handler: Handler, options: ListenOptions = ListenOptions()) -> Listener:
-    """Serve UDP and TCP on ``host:port``; port 0 picks one free port for both."""
+async def listen(host: str, port: int, handler: Handler, options: ListenOptions = ListenOptions(),
+                 v6only: bool = False) -> Listener:
+    """Serve UDP and TCP on ``host:port``; port 0 picks one free port for both.
+
+    A wildcard address's UDP socket is a :class:`WildcardUdpServer`, so each
+    reply leaves from the address its query was sent to; ``v6only`` is
+    :func:`bind_pair`'s. Raises :class:`ListenError`.
+    """
     loop = asyncio.get_running_loop()
-    udp_sock, tcp_sock = bind_pair(host, port, options.reuse_port)
+    udp_sock, tcp_sock = bind_pair(host, port, options.reuse_port, v6only)
     connections: set[TcpConnection] = set()
+    udp: asyncio.BaseTransport | WildcardUdpServer
     try:
-        udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler, udp_sock), sock=udp_sock)
         tcp = await loop.create_server(lambda: TcpConnection(handler, connections, options.tcp_idle), sock=tcp_sock)
+        if is_wildcard(host):
+            udp = WildcardUdpServer(handler, udp_sock, loop)
+        else:
+            udp, _ = await loop.create_datagram_endpoint(lambda: UdpServer(handler, udp_sock), sock=udp_sock)
     except OSError as exc:
         udp_sock.close()
         tcp_sock.close()
@@ -220,9 +321,14 @@ async def listen(host: str, port: int, handler: Handler, options: ListenOptions 
     return Listener(udp, tcp, connections, host, udp_sock.getsockname()[1])
 
 
-def bind_pair(host: str, port: int, reuse_port: bool = False) -> tuple[socket.socket, socket.socket]:
+def bind_pair(host: str, port: int, reuse_port: bool = False,
+              v6only: bool = False) -> tuple[socket.socket, socket.socket]:
     """A UDP and a TCP socket bound to the same address and port; port 0 picks one free for both.
 
+    IPv6 sockets get IPV6_V6ONLY set to ``v6only``, both alike: without it
+    (the Linux default) ``[::]`` serves IPv4 too, on UDP and TCP, with
+    IPv4-mapped client addresses (RFC 3493 5.3); with it, ``[::]:P`` can be
+    bound beside ``0.0.0.0:P``, as NSD and BIND bind their IPv6 sockets.
     Bound here rather than by the event loop, which would lose the errno of a
     failure. Raises :class:`ListenError` with the address and the reason.
     """
@@ -233,10 +339,10 @@ def bind_pair(host: str, port: int, reuse_port: bool = False) -> tuple[socket.so
         tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if reuse_port:
-                for sock in (udp, tcp):
+            for sock in (udp, tcp):
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+                if reuse_port:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             udp.bind((host, port))
             tcp.bind((host, udp.getsockname()[1]))

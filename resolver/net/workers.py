@@ -14,13 +14,15 @@ import signal
 import sys
 from typing import Callable
 
+from .addresses import ipv4_on_port
 from .listening import bind_pair
 
 def reserve(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Check that every address can be shared by the workers; port 0 becomes a free port."""
+    """Check that every address can be shared by the workers, bound as they will bind it (IPv6
+    only beside IPv4 on the same port); port 0 becomes a free port. Raises ListenError."""
     reserved = []
     for host, port in addresses:
-        udp, tcp = bind_pair(host, port, reuse_port=True)
+        udp, tcp = bind_pair(host, port, reuse_port=True, v6only=ipv4_on_port(port, addresses))
         reserved.append((host, udp.getsockname()[1]))
         udp.close()
         tcp.close()
