@@ -47,6 +47,16 @@ is kept in :attr:`FakeBackend.seen`, in arrival order, the LS's health probes
 manager: leaving it stops its server threads, drops replies still waiting for
 their delay (they are then not sent) and closes its sockets.
 
+Over TCP a fake may also end its connections as a server does that serves a
+few queries per connection (NSD's ``tcp-query-count``), restarts, or times an
+idle connection out: with ``stream_answers=k`` each connection answers its
+first ``k`` queries, and the next query read ends it unanswered, as
+``stream_end`` says: ``"close"`` (a close with the rest of the queries unread,
+which the kernel turns into a reset), ``"reset"`` (an abortive close at once,
+SO_LINGER 0), or ``"half-close"`` (a FIN, the fake still reading and never
+answering until the other side closes). That query is kept in
+:attr:`FakeBackend.seen` too.
+
 UDP queries are answered in the server's own thread, and delayed replies are
 sent by one timer thread: no thread per datagram, so a fake keeps up with
 thousands of queries in flight even on a busy machine. TCP connections get a
@@ -71,6 +81,7 @@ POLL = 0.02             # seconds: how soon the server threads notice a stop
 BIND_ATTEMPTS = 20      # ports tried for UDP and TCP on one number
 UDP_BUFFER = 4 << 20    # bytes asked for: a burst of thousands of queries is queued, not dropped
 
+STREAM_ENDS = ("close", "reset", "half-close")     # how a connection past its stream_answers ends
 Send = tuple[float, bytes]                      # (seconds after the query arrived, a whole DNS message)
 Rule = Callable[[DNSRecord], Sequence[Send]]    # the query -> what to send back; () is silence
 
@@ -295,12 +306,32 @@ class _ScriptHandler(DNSHandler):
         if self.server.socket_type == socket.SOCK_STREAM:
             self.protocol = "tcp"
             self.request.settimeout(POLL)
+            answered = 0
             while (data := self._read_framed(fake.stopping)) is not None:
+                if answered == fake.stream_answers:
+                    self._end_stream(fake, data)
+                    return
                 self._play(fake, data, lambda reply: self.request.sendall(struct.pack("!H", len(reply)) + reply))
+                answered += 1
         else:
             self.protocol = "udp"
             data, sock = self.request
             self._play(fake, data, lambda reply: sock.sendto(reply, self.client_address), udp=True)
+
+    def _end_stream(self, fake: "FakeBackend", data: bytes) -> None:
+        """Keep the query ``data`` in :attr:`FakeBackend.seen` and end the connection without answering
+        it, by :attr:`FakeBackend.stream_end` (socketserver then closes what is left of it)."""
+        try:
+            fake.seen.append(DNSRecord.parse(data))
+        except DNSError:
+            pass
+        if fake.stream_end == "reset":
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.request.close()
+        elif fake.stream_end == "half-close":
+            self.request.shutdown(socket.SHUT_WR)
+            while self._read_framed(fake.stopping) is not None:
+                pass
 
     def _read_framed(self, stopping: threading.Event) -> bytes | None:
         """One length-prefixed message from the connection; None at its end or at a stop."""
@@ -418,12 +449,19 @@ class FakeBackend(BaseResolver):
 
     ``rule`` decides every reply (see the module's list); :meth:`resolve` turns
     a query into that rule's script. Use as ``with FakeBackend(nodata()) as fake:``
-    and point the resolver at :attr:`address`.
+    and point the resolver at :attr:`address`. ``stream_answers`` and ``stream_end``
+    end its TCP connections after that many answers (see the module's text);
+    ValueError for a ``stream_end`` not in :data:`STREAM_ENDS`.
     """
 
-    def __init__(self, rule: Rule, tcp: bool = True, host: str = HOST) -> None:
+    def __init__(self, rule: Rule, tcp: bool = True, host: str = HOST, stream_answers: int | None = None,
+                 stream_end: str = "close") -> None:
+        if stream_end not in STREAM_ENDS:
+            raise ValueError(f"stream_end is one of {STREAM_ENDS}, not {stream_end!r}")
         self.rule = rule
         self.tcp = tcp
+        self.stream_answers = stream_answers      # queries answered per TCP connection (None: every one)
+        self.stream_end = stream_end
         self.host = host
         self.seen: list[DNSRecord] = []
         self.stopping = threading.Event()

@@ -35,11 +35,14 @@ class PortTaken(RuntimeError):
 class Nsd:
     """NSD in the foreground (``nsd -d``) with a config, state and log in ``workdir``."""
 
-    def __init__(self, binary: str, workdir: Path, zone_files: Iterable[Path], host: str = HOST) -> None:
+    def __init__(self, binary: str, workdir: Path, zone_files: Iterable[Path], host: str = HOST,
+                 options: Iterable[str] = ()) -> None:
+        """``options``: more lines for the config's ``server:`` clause (``"tcp-query-count: 1"``)."""
         self.binary = binary
         self.workdir = workdir
         self.zone_files = [Path(z).resolve() for z in zone_files]
         self.host = host
+        self.options = list(options)
         self.port = free_port(host)
         self.conf = workdir / "nsd.conf"
         self.logfile = workdir / "nsd.log"
@@ -76,6 +79,7 @@ class Nsd:
             # the tests send thousands of queries from one address, so turn it off.
             "    rrl-ratelimit: 0",
             "    rrl-whitelist-ratelimit: 0",
+            *(f"    {option}" for option in self.options),
             "remote-control:",
             "    control-enable: no",
         ]

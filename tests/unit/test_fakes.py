@@ -179,3 +179,37 @@ def test_leaving_the_block_stops_a_reply_still_waiting_and_closes_the_port():
     assert time.monotonic() - started < 5        # the 30 s reply did not hold up the exit
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(fake.address, timeout=2).close()
+
+
+def framed_query(name: str) -> bytes:
+    wire = dns.message.make_query(name, "A").to_wire()
+    return struct.pack("!H", len(wire)) + wire
+
+
+@pytest.mark.parametrize("end, ending", [("close", b""), ("reset", ConnectionResetError), ("half-close", b"")])
+def test_stream_answers_ends_each_connection_at_the_query_after_them(end, ending):
+    """One answer per connection, then the next query read ends it unanswered: a FIN (close, half-close)
+    or a reset; the ending query is kept in ``seen``."""
+    with FakeBackend(answer(), stream_answers=1, stream_end=end) as fake, \
+            socket.create_connection(fake.address, timeout=2) as sock:
+        sock.sendall(framed_query("one.test") + framed_query("two.test"))
+        length = struct.unpack("!H", sock.recv(2, socket.MSG_WAITALL))[0]
+        assert dns.message.from_wire(sock.recv(length, socket.MSG_WAITALL)).answer[0].name.to_text() == "one.test."
+        if isinstance(ending, bytes):
+            assert sock.recv(1) == ending
+        else:
+            with pytest.raises(ending):
+                sock.recv(1)
+        assert [str(query.q.qname) for query in fake.seen] == ["one.test.", "two.test."]
+
+
+def test_stream_answers_zero_closes_at_the_first_query():
+    with FakeBackend(answer(), stream_answers=0) as fake, socket.create_connection(fake.address, timeout=2) as sock:
+        sock.sendall(framed_query("one.test"))
+        assert sock.recv(2) == b""
+        assert [str(query.q.qname) for query in fake.seen] == ["one.test."]
+
+
+def test_a_stream_end_of_another_kind_is_refused():
+    with pytest.raises(ValueError):
+        FakeBackend(answer(), stream_end="linger")
