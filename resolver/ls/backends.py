@@ -14,18 +14,20 @@ Queries from TCP clients go to the backends over TCP, on one pipelined
 connection per backend (RFC 7766), opened on first use and again after the
 backend closes it. A UDP reply may have been shortened for a UDP client's
 size without TC (minimal responses), so only TCP gives a TCP client the
-whole answer.
+whole answer. The queries a backend leaves unanswered when it ends a
+connection are asked again on a new one (:class:`BackendStream`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from ..net.addresses import address_family, format_hostport
 from ..net.listening import enlarge_buffers, send_failed
 from ..obs.stats import BackendStats
+from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
 
@@ -37,7 +39,8 @@ class Replies(Protocol):
         """A reply: a UDP datagram, or one message from the TCP connection."""
 
     def on_lost(self, backend: "Backend", queries: list[bytes]) -> None:
-        """TCP queries that will get no reply: the connection failed before they went out."""
+        """TCP queries that will get no reply: no connection could be opened for them, or the
+        backend ended the connections they were written on (:class:`BackendStream`)."""
 
 
 class Probes(Protocol):
@@ -51,9 +54,14 @@ class Probes(Protocol):
 
 
 class Backend(asyncio.DatagramProtocol):
-    """One upstream server, known by its name (its address unless given one)."""
+    """One upstream server, known by its name (its address unless given one).
 
-    def __init__(self, index: int, host: str, port: int, name: str | None = None) -> None:
+    ``timeout``: seconds a race waits for its backends (``--timeout``); a TCP
+    query older than that is not asked again (:class:`BackendStream`).
+    """
+
+    def __init__(self, index: int, host: str, port: int, name: str | None = None,
+                 timeout: float = LsSettings.timeout) -> None:
         self.index = index
         self.host = host
         self.port = port
@@ -64,7 +72,9 @@ class Backend(asyncio.DatagramProtocol):
         self._send: Callable[[bytes], int] | None = None     # the connected socket's own send
         self.replies: Replies | None = None
         self.probes: Probes | None = None
-        self.stream: BackendStream | None = None
+        self.timeout = timeout
+        self.stream: BackendStream | None = None    # the TCP connection new queries go on
+        self.closed = False
         self.up = True                          # per its health (resolver.ls.health)
         self.probe_id: int | None = None       # the health probe awaiting its reply
         self.probe_failures = 0
@@ -127,11 +137,16 @@ class Backend(asyncio.DatagramProtocol):
     def send_stream(self, data: bytes) -> None:
         """Send a client's query over the backend's TCP connection, opening it if needed."""
         self.stats.sent += 1
+        self.connection().send(StreamQuery(data, asyncio.get_running_loop().time(), 0))
+
+    def connection(self) -> "BackendStream":
+        """The TCP connection new queries go on: a new one when there is none, or the last one ended."""
         if self.stream is None:
             self.stream = BackendStream(self)
-        self.stream.send(data)
+        return self.stream
 
     def close(self) -> None:
+        self.closed = True
         self._send = None
         if self.transport is not None:
             self.transport.close()
@@ -139,39 +154,83 @@ class Backend(asyncio.DatagramProtocol):
             self.stream.close()
 
 
+class StreamQuery(NamedTuple):
+    """A query given to a backend's TCP connection and not answered on it yet."""
+
+    data: bytes         # the query as sent upstream, under the race's ID
+    sent: float         # when it was first sent: the event loop's clock, seconds
+    resends: int        # how many times it was asked again on a new connection
+
+    @property
+    def uid(self) -> int:
+        """The upstream ID: its reply's, by which the connection keeps it."""
+        return (self.data[0] << 8) | self.data[1]
+
+
 class BackendStream(asyncio.Protocol):
-    """A pipelined TCP connection to one backend; replies may come in any order."""
+    """A pipelined TCP connection to one backend; replies may come in any order.
+
+    It keeps the queries written on it until their reply comes, by upstream ID.
+    When the backend ends the connection (a close, a reset, or a half-close: a
+    backend that sent its FIN sends nothing more) with queries unanswered, they
+    are asked again on a new connection, as RFC 7766 6.2.4 says a client should,
+    leaving the rule to the client. The rule here:
+
+    * every query lost with its connection is asked again once;
+    * a query lost again is asked again as long as the connection it was lost
+      with answered some query, so a backend that answers one query per
+      connection (NSD with ``tcp-query-count: 1``) still answers every query of
+      a pipelined burst, one connection each, as dnsdist keeps retrying while
+      the backend makes progress;
+    * a query for which no connection could be opened, or lost again with a
+      connection that answered nothing, is given up: the race counts it as
+      that backend's SERVFAIL (:meth:`Replies.on_lost`) at once, so a backend
+      that closes every connection without answering costs one retry, not the
+      race's timeout;
+    * a query older than the race's timeout (:attr:`Backend.timeout`) is
+      forgotten: its race is over. The oldest ones are dropped as new ones are
+      sent, so a backend that never answers some queries (``--silent-miss``)
+      keeps no more than one timeout's worth of them here.
+
+    New queries go on a new connection from the moment the backend ends this
+    one, its FIN included, never on a connection it has half-closed.
+    """
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.waiting: list[bytes] = []      # queries sent before the connection was up
-        self.in_flight = 0
+        self.unanswered: dict[int, StreamQuery] = {}    # by upstream ID; written once the connection is up
+        self.answered = 0           # queries answered on this connection
         self.buffer = bytearray()
-        self.task = asyncio.get_running_loop().create_task(self._open())
+        self.task = self.loop.create_task(self._open())
 
     async def _open(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            await loop.create_connection(lambda: self, self.backend.host, self.backend.port)
+            await self.loop.create_connection(lambda: self, self.backend.host, self.backend.port)
         except OSError as exc:
             log.debug("backend %s: tcp: %s", self.backend, exc)
-            self._lost()
+            self._lost(opened=False)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        for data in self.waiting:
-            self._write(data)
-        self.waiting = []
+        if self.unanswered:
+            transport.writelines([framed(query.data) for query in self.unanswered.values()])
 
-    def send(self, data: bytes) -> None:
-        if self.transport is None:
-            self.waiting.append(data)
-        else:
-            self._write(data)
-
-    def _write(self, data: bytes) -> None:
-        self.transport.write(len(data).to_bytes(2, "big") + data)
+    def send(self, query: StreamQuery) -> None:
+        """Write ``query`` on this connection (once it is up), and keep it until its reply comes."""
+        unanswered = self.unanswered
+        uid = query.uid
+        unanswered.pop(uid, None)       # an ID in use again: the race of the query before is over
+        unanswered[uid] = query
+        if self.transport is not None:
+            self.transport.write(framed(query.data))
+        expired = query.sent - self.backend.timeout    # a resent query's time is older: fewer go
+        while unanswered:
+            oldest = next(iter(unanswered))
+            if unanswered[oldest].sent > expired:
+                break
+            del unanswered[oldest]
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -182,20 +241,55 @@ class BackendStream(asyncio.Protocol):
                 break
             message = bytes(buffer[2:2 + length])
             del buffer[:2 + length]
+            if length >= 2 and self.unanswered.pop((message[0] << 8) | message[1], None) is not None:
+                self.answered += 1
             self.backend.replies.on_reply(self.backend, message)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lost()
+    def eof_received(self) -> None:
+        """The backend half-closed the connection: it will answer nothing more on it, so new queries
+        go on a new one; the transport closes this one, and :meth:`connection_lost` follows."""
+        self._detach()
 
-    def _lost(self) -> None:
-        """Forget this connection; queries still queued on it will get no reply."""
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(opened=True)
+
+    def _detach(self) -> None:
         if self.backend.stream is self:
             self.backend.stream = None
-        waiting, self.waiting = self.waiting, []
-        if waiting:
-            self.backend.replies.on_lost(self.backend, waiting)
+
+    def _lost(self, opened: bool) -> None:
+        """Forget this connection; ask its unanswered queries again, or give them up (see the class)."""
+        self._detach()
+        queries, self.unanswered = self.unanswered, {}
+        backend = self.backend
+        if backend.closed or not queries:
+            return
+        expired = self.loop.time() - backend.timeout
+        again: list[StreamQuery] = []
+        failed: list[bytes] = []
+        for query in queries.values():
+            if query.sent <= expired:
+                continue            # its race is over
+            if opened and (not query.resends or self.answered):
+                again.append(query._replace(resends=query.resends + 1))
+            else:
+                failed.append(query.data)
+        log.debug("backend %s: tcp connection ended with %d queries unanswered: %d asked again, %d given up",
+                  backend, len(queries), len(again), len(failed))
+        if failed:
+            backend.replies.on_lost(backend, failed)
+        if again:
+            connection = backend.connection()
+            for query in again:
+                if query.uid not in connection.unanswered:     # else its ID went to a newer race
+                    connection.send(query)
 
     def close(self) -> None:
         self.task.cancel()
         if self.transport is not None:
             self.transport.close()
+
+
+def framed(data: bytes) -> bytes:
+    """A DNS message with its two-octet length in front, as TCP carries it (RFC 1035 4.2.2)."""
+    return len(data).to_bytes(2, "big") + data

@@ -32,7 +32,7 @@ log = logging.getLogger("resolver.ls")
 async def build(settings: LsSettings) -> LoadBalancer:
     """The LS's parts, wired, with a socket open to every backend; probing starts with
     :meth:`LoadBalancer.start_probes`. Raises OSError when a backend's socket cannot be opened."""
-    backends = [Backend(index, *backend) for index, backend in enumerate(settings.backends)]
+    backends = [Backend(index, *backend, timeout=settings.timeout) for index, backend in enumerate(settings.backends)]
     health = HealthMonitor(backends, settings.probe)
     query_log = QueryLog.open(settings.query_log) if settings.query_log is not None else None
     race = Race(backends, settings, health, query_log)
