@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Callable, NamedTuple, Protocol
+from time import monotonic
+from typing import Callable, Protocol
 
 from ..net.addresses import address_family, format_hostport
 from ..net.listening import enlarge_buffers, send_failed
@@ -137,7 +138,7 @@ class Backend(asyncio.DatagramProtocol):
     def send_stream(self, data: bytes) -> None:
         """Send a client's query over the backend's TCP connection, opening it if needed."""
         self.stats.sent += 1
-        self.connection().send(StreamQuery(data, asyncio.get_running_loop().time(), 0))
+        (self.stream or self.connection()).send(data, monotonic(), 0)
 
     def connection(self) -> "BackendStream":
         """The TCP connection new queries go on: a new one when there is none, or the last one ended."""
@@ -154,17 +155,9 @@ class Backend(asyncio.DatagramProtocol):
             self.stream.close()
 
 
-class StreamQuery(NamedTuple):
-    """A query given to a backend's TCP connection and not answered on it yet."""
-
-    data: bytes         # the query as sent upstream, under the race's ID
-    sent: float         # when it was first sent: the event loop's clock, seconds
-    resends: int        # how many times it was asked again on a new connection
-
-    @property
-    def uid(self) -> int:
-        """The upstream ID: its reply's, by which the connection keeps it."""
-        return (self.data[0] << 8) | self.data[1]
+# A query given to a backend's TCP connection and not answered on it yet: the query as sent upstream
+# (under the race's ID), when it was first sent (time.monotonic(), seconds), how many times it was asked again.
+StreamQuery = tuple[bytes, float, int]
 
 
 class BackendStream(asyncio.Protocol):
@@ -180,8 +173,8 @@ class BackendStream(asyncio.Protocol):
     * a query lost again is asked again as long as the connection it was lost
       with answered some query, so a backend that answers one query per
       connection (NSD with ``tcp-query-count: 1``) still answers every query of
-      a pipelined burst, one connection each, as dnsdist keeps retrying while
-      the backend makes progress;
+      a pipelined burst, one connection each: each retry needs the backend to
+      have made progress, so none goes on for ever;
     * a query for which no connection could be opened, or lost again with a
       connection that answered nothing, is given up: the race counts it as
       that backend's SERVFAIL (:meth:`Replies.on_lost`) at once, so a backend
@@ -190,7 +183,7 @@ class BackendStream(asyncio.Protocol):
     * a query older than the race's timeout (:attr:`Backend.timeout`) is
       forgotten: its race is over. The oldest ones are dropped as new ones are
       sent, so a backend that never answers some queries (``--silent-miss``)
-      keeps no more than one timeout's worth of them here.
+      keeps about one timeout's worth of them here.
 
     New queries go on a new connection from the moment the backend ends this
     one, its FIN included, never on a connection it has half-closed.
@@ -215,22 +208,25 @@ class BackendStream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         if self.unanswered:
-            transport.writelines([framed(query.data) for query in self.unanswered.values()])
+            transport.writelines([framed(data) for data, _, _ in self.unanswered.values()])
 
-    def send(self, query: StreamQuery) -> None:
-        """Write ``query`` on this connection (once it is up), and keep it until its reply comes."""
+    def send(self, data: bytes, sent: float, resends: int) -> None:
+        """Write the query ``data`` on this connection (once it is up), and keep it until its reply
+        comes; ``sent``: when it was first sent (:func:`time.monotonic`, seconds); ``resends``: how
+        many times it was asked again."""
         unanswered = self.unanswered
-        uid = query.uid
-        unanswered.pop(uid, None)       # an ID in use again: the race of the query before is over
-        unanswered[uid] = query
+        uid = (data[0] << 8) | data[1]
+        if uid in unanswered:
+            del unanswered[uid]         # an ID in use again: the race of the query before is over
+        unanswered[uid] = (data, sent, resends)
         if self.transport is not None:
-            self.transport.write(framed(query.data))
-        expired = query.sent - self.backend.timeout    # a resent query's time is older: fewer go
+            self.transport.write(len(data).to_bytes(2, "big") + data)
+        expired = sent - self.backend.timeout      # a resent query's time is older: fewer go
         while unanswered:
-            oldest = next(iter(unanswered))
-            if unanswered[oldest].sent > expired:
+            oldest, oldest_sent, _ = next(iter(unanswered.values()))
+            if oldest_sent > expired:
                 break
-            del unanswered[oldest]
+            del unanswered[(oldest[0] << 8) | oldest[1]]
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -264,25 +260,25 @@ class BackendStream(asyncio.Protocol):
         backend = self.backend
         if backend.closed or not queries:
             return
-        expired = self.loop.time() - backend.timeout
+        expired = monotonic() - backend.timeout
         again: list[StreamQuery] = []
         failed: list[bytes] = []
-        for query in queries.values():
-            if query.sent <= expired:
+        for data, sent, resends in queries.values():
+            if sent <= expired:
                 continue            # its race is over
-            if opened and (not query.resends or self.answered):
-                again.append(query._replace(resends=query.resends + 1))
+            if opened and (not resends or self.answered):
+                again.append((data, sent, resends + 1))
             else:
-                failed.append(query.data)
+                failed.append(data)
         log.debug("backend %s: tcp connection ended with %d queries unanswered: %d asked again, %d given up",
                   backend, len(queries), len(again), len(failed))
         if failed:
             backend.replies.on_lost(backend, failed)
         if again:
             connection = backend.connection()
-            for query in again:
-                if query.uid not in connection.unanswered:     # else its ID went to a newer race
-                    connection.send(query)
+            for data, sent, resends in again:
+                if (data[0] << 8) | data[1] not in connection.unanswered:     # else its ID went to a newer race
+                    connection.send(data, sent, resends)
 
     def close(self) -> None:
         self.task.cancel()

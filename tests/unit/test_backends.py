@@ -3,8 +3,9 @@ the transport only when that is full; and what its TCP connection keeps of the q
 from __future__ import annotations
 
 import asyncio
+from time import monotonic
 
-from resolver.ls.backends import Backend, StreamQuery
+from resolver.ls.backends import Backend
 from support.waiting import wait_until_async
 
 
@@ -104,8 +105,7 @@ def test_a_backend_that_never_answers_keeps_only_the_queries_younger_than_the_ti
     async def main() -> None:
         async with Upstream(hang_up=False) as upstream:
             backend, _ = upstream.backend(timeout=1.0)
-            now = asyncio.get_running_loop().time()
-            backend.connection().send(StreamQuery(query(1), now - 2.0, 0))     # its race timed out
+            backend.connection().send(query(1), monotonic() - 2.0, 0)     # its race timed out
             backend.send_stream(query(2))
             assert list(backend.stream.unanswered) == [2]
             backend.close()
@@ -117,7 +117,7 @@ def test_a_query_lost_after_its_race_timed_out_is_neither_asked_again_nor_given_
         async with Upstream(hang_up=True) as upstream:
             backend, recorder = upstream.backend(timeout=1.0)
             stream = backend.connection()
-            stream.send(StreamQuery(query(1), asyncio.get_running_loop().time() - 2.0, 0))
+            stream.send(query(1), monotonic() - 2.0, 0)
             await wait_until_async(lambda: stream.transport is not None and stream.transport.is_closing(), 5,
                                    "the upstream closing the connection")
             await wait_until_async(lambda: backend.stream is None, 5, "the connection forgotten")
