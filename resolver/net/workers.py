@@ -5,13 +5,18 @@ bound with SO_REUSEPORT: the kernel spreads clients over the workers by their
 address and port, so a client's queries stay with one worker and no state is
 shared. The parent checks every address first (so a port in use is one clear
 error, not one per worker), fixes port 0 to one real port, forks the workers,
-passes SIGINT, SIGTERM and SIGHUP on to them, and exits when they have.
+passes SIGINT, SIGTERM and SIGHUP on to them, starts a new worker in place of
+one that dies, and exits when they have stopped.
 """
 from __future__ import annotations
 
+import collections
+import logging
 import os
 import signal
 import sys
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 from .addresses import ipv4_on_port
@@ -29,45 +34,160 @@ def reserve(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return reserved
 
 
-def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
-    """Run ``serve`` in ``count`` forked processes; the exit status is the worst of theirs."""
-    children: list[int] = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(_child(serve, prog))
-        children.append(pid)
+log = logging.getLogger("resolver")
 
-    stop_signals: set[int] = set()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+FORWARDED = (*STOP_SIGNALS, signal.SIGHUP)
 
-    def forward(signum: int, frame: object) -> None:
-        if signum != signal.SIGHUP:
-            stop_signals.add(signum)
-        for child in children:
+
+@dataclass(frozen=True)
+class RestartLimit:
+    """How often dead workers are started again before the server gives up, as systemd's
+    ``StartLimitBurst`` and ``StartLimitIntervalSec`` (whose defaults these are): at most
+    ``burst`` restarts within any ``interval`` seconds; the next death inside it stops the server."""
+
+    burst: int = 5
+    interval: float = 10.0
+
+
+class Workers:
+    """``count`` forked processes each running ``serve``, kept at ``count`` until asked to stop.
+
+    A worker that ends while the server is not stopping (killed by a signal, or
+    exiting with any status, 0 included, since a worker only returns when asked
+    to stop) is reaped and a new one forked from this process in its place,
+    with one warning line on stderr: the dead worker's PID, how it ended, the
+    new PID and the running count of restarts (:attr:`restarts`). The new
+    worker runs the same ``serve``, so it binds the same addresses (with
+    SO_REUSEPORT) and shares whatever the parent prepared before forking (the
+    TS's compiled zones) copy-on-write: the zones as loaded at start, so a TS
+    worker started again after a SIGHUP reload serves them until the next
+    SIGHUP. Past ``limit`` (restarts that keep failing, such as a worker that
+    dies as soon as it starts) the parent stops the others with SIGTERM and,
+    once they have stopped, writes one ``PROG: error:`` line and exits 1.
+
+    SIGINT and SIGTERM are passed on to every worker and stop the server; no
+    worker is started again from then on. SIGHUP is passed on (each TS worker
+    reloads its zones). These three signals are blocked around each fork, so
+    one that arrives meanwhile still reaches the new worker.
+    """
+
+    def __init__(self, count: int, serve: Callable[[], None], prog: str,
+                 limit: RestartLimit = RestartLimit()) -> None:
+        self.count = count
+        self.serve = serve
+        self.prog = prog
+        self.limit = limit
+        self.restarts = 0                       # workers started in place of dead ones
+        self.running: set[int] = set()
+        self.stop_signals: set[int] = set()     # the stop signals received (SIGTERM when giving up)
+        self.status = 0
+        self.failure = ""                       # why the server gave up, written once every worker has stopped
+        self._recent: collections.deque[float] = collections.deque()   # time.monotonic() of recent restarts
+        self._inherited: dict[int, object] = {}  # the handlers before run(): the workers' SIGHUP, restored after
+
+    def run(self) -> int:
+        """Start the workers and supervise them until every one has stopped.
+
+        Returns the exit status: 0 after a stop signal, 1 when the restarts
+        exceeded the limit or a fork failed, else the first non-zero status a
+        worker exited with while stopping.
+        """
+        self._inherited = {signum: signal.signal(signum, self._forward) for signum in FORWARDED}
+        try:
             try:
-                os.kill(child, signum)
+                for _ in range(self.count):
+                    self._start()
+            except OSError as exc:
+                self._give_up(f"cannot start a worker: {exc.strerror or exc}")
+            while self.running:
+                pid, status = os.wait()
+                self._reaped(pid, os.waitstatus_to_exitcode(status))
+            if self.failure:
+                print(f"{self.prog}: error: {self.failure}", file=sys.stderr, flush=True)
+            return self.status
+        finally:
+            for signum, handler in self._inherited.items():
+                signal.signal(signum, handler)
+
+    def _forward(self, signum: int, frame: object) -> None:
+        if signum in STOP_SIGNALS:
+            self.stop_signals.add(signum)
+        for pid in self.running:
+            try:
+                os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
-    worst = 0
-    running = set(children)
-    while running:
-        pid, status = os.wait()
-        running.discard(pid)
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0 and -code in stop_signals:
-            code = 0            # a worker still starting up when asked to stop: a normal stop
-        if code != 0 and not worst:
-            worst = code if code > 0 else 1
-            forward(signal.SIGTERM, None)   # one worker failed: stop the others too
-    return worst
+    def _start(self) -> int:
+        """Fork one worker with the forwarded signals blocked, so none is handled before
+        its PID is in :attr:`running`; raises OSError when the fork fails."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    for signum in STOP_SIGNALS:
+                        signal.signal(signum, signal.SIG_DFL)
+                    signal.signal(signal.SIGHUP, self._inherited[signal.SIGHUP])
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                    code = _child(self.serve, self.prog)
+                finally:
+                    os._exit(code)
+            self.running.add(pid)
+            if self.stop_signals:   # asked to stop between the fork and the add
+                os.kill(pid, next(iter(self.stop_signals)))
+            return pid
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _reaped(self, pid: int, code: int) -> None:
+        """A worker ended with ``code`` (minus the signal's number when killed by one)."""
+        self.running.discard(pid)
+        how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
+        if self.stop_signals:
+            if code < 0 and -code in self.stop_signals:
+                code = 0        # a worker still starting up when asked to stop: a normal stop
+            if code and not self.status:
+                self.status = code if code > 0 else 1
+            return
+        now = time.monotonic()
+        while self._recent and now - self._recent[0] > self.limit.interval:
+            self._recent.popleft()
+        if len(self._recent) >= self.limit.burst:
+            self._give_up(f"worker {pid} {how} after {len(self._recent)} restarts within "
+                          f"{self.limit.interval:g} s: giving up")
+            return
+        try:
+            new = self._start()
+        except OSError as exc:
+            self._give_up(f"worker {pid} {how} and no worker can start in its place: {exc.strerror or exc}")
+            return
+        self._recent.append(now)
+        self.restarts += 1
+        log.warning("worker %d %s; started worker %d in its place (restart %d)", pid, how, new, self.restarts)
+
+    def _give_up(self, reason: str) -> None:
+        self.failure = reason
+        self.status = 1
+        self._forward(signal.SIGTERM, None)
+
+
+def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
+    """Run ``serve`` in ``count`` forked processes until SIGINT or SIGTERM, starting a new
+    one in place of one that dies (see :class:`Workers`); returns the exit status."""
+    return Workers(count, serve, prog).run()
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:      # a real-time signal other than SIGRTMIN and SIGRTMAX
+        return f"signal {signum}"
 
 
 def _child(serve: Callable[[], None], prog: str) -> int:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         serve()
         return 0

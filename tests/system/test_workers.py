@@ -1,11 +1,14 @@
-"""--workers: several processes on one address (SO_REUSEPORT), started and stopped as one."""
+"""--workers: several processes on one address (SO_REUSEPORT), started and stopped as one, a dead one replaced."""
 from __future__ import annotations
 
 import os
+import re
+import selectors
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import dns.message
@@ -13,8 +16,11 @@ import dns.query
 import dns.rcode
 import pytest
 
+from resolver.net.lifecycle import LISTENING
+from resolver.net.workers import RestartLimit, Workers
 from support.paths import ZONES
 from support.servers import query
+from support.waiting import wait_until
 
 
 def worker_pids(server) -> set[int]:
@@ -59,3 +65,152 @@ def test_workers_with_a_port_in_use_fail_in_one_line(start_server):
                                 capture_output=True, text=True, timeout=20)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "address already in use" in result.stderr
+
+
+class PortsLoad:
+    """A bounded stream of A queries for www.ibm.com from ``SOCKETS`` UDP sockets (so from as
+    many source ports, which SO_REUSEPORT hashes over the workers), in rounds of one query per
+    socket; a reply not in by ``ROUND_TIMEOUT`` seconds counts as unanswered. Runs until
+    :meth:`stop`, ``MAX_QUERIES`` queries or ``MAX_SECONDS``, whichever comes first."""
+
+    SOCKETS = 16
+    ROUND_TIMEOUT = 1.0
+    MAX_QUERIES = 40_000
+    MAX_SECONDS = 30.0
+
+    def __init__(self, server) -> None:
+        self.address = (server.host, server.port)
+        self.rounds: list[tuple[float, int]] = []     # (time.monotonic() at its start, its unanswered)
+        self.answered = 0
+        self.wrong = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self.MAX_SECONDS)
+        assert not self._thread.is_alive()
+
+    @property
+    def sent(self) -> int:
+        return len(self.rounds) * self.SOCKETS
+
+    def _run(self) -> None:
+        sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(self.SOCKETS)]
+        sel = selectors.DefaultSelector()
+        for sock in sockets:
+            sock.connect(self.address)
+            sel.register(sock, selectors.EVENT_READ)
+        ended = time.monotonic() + self.MAX_SECONDS
+        try:
+            while not self._stop.is_set() and self.sent < self.MAX_QUERIES and time.monotonic() < ended:
+                self._round(sockets, sel)
+        finally:
+            sel.close()
+            for sock in sockets:
+                sock.close()
+
+    def _round(self, sockets: list[socket.socket], sel: selectors.BaseSelector) -> None:
+        started = time.monotonic()
+        waiting = {}
+        for sock in sockets:
+            q = dns.message.make_query("www.ibm.com", "A")
+            sock.send(q.to_wire())
+            waiting[sock] = q
+        deadline = started + self.ROUND_TIMEOUT
+        while waiting and time.monotonic() < deadline:
+            for key, _ in sel.select(deadline - time.monotonic()):
+                try:
+                    reply = dns.message.from_wire(key.fileobj.recv(4096))
+                except ConnectionRefusedError:
+                    continue        # an ICMP port unreachable: no socket on the port for a moment
+                q = waiting.get(key.fileobj)
+                if q is None or not q.is_response(reply):
+                    continue        # a late reply to an earlier round
+                del waiting[key.fileobj]
+                self.answered += 1
+                if reply.rcode() != dns.rcode.NOERROR or reply.answer[0][0].address != "129.42.38.10":
+                    self.wrong += 1
+        self.rounds.append((started, len(waiting)))
+
+
+def test_a_killed_worker_is_replaced_while_the_others_answer(start_server, demo_backends):
+    ts1, ts2 = demo_backends
+    server = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--workers", "2")
+    server.wait_for_line(LISTENING, count=2)        # both workers are serving
+    workers = worker_pids(server)
+    load = PortsLoad(server)
+    try:
+        wait_until(lambda: load.answered >= 1000, 15, "1,000 answers before the kill")
+        killed = min(workers)
+        os.kill(killed, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: worker_pids(server) - workers, 5, "a new worker")
+        replaced_at = time.monotonic()
+        answered = load.answered
+        wait_until(lambda: load.answered >= answered + 1000, 15, "1,000 answers after the new worker started")
+    finally:
+        load.stop()
+    (new,) = worker_pids(server) - workers
+    assert worker_pids(server) == workers - {killed} | {new}
+    server.wait_for_line(re.compile(rf"worker {killed} was killed by SIGKILL; started worker {new} in its place "
+                                    r"\(restart 1\)$"))
+    # Only queries the kernel had already put on the killed worker's socket are lost: those of
+    # the rounds under way between the kill and its reaping, at most a round's worth (one per
+    # socket) since each round waits for every reply or its timeout. After that, none.
+    unanswered = load.sent - load.answered
+    late = [lost for started, lost in load.rounds if started >= replaced_at and lost]
+    print(f"\n{load.sent} queries, {load.answered} answered, {unanswered} unanswered; "
+          f"new worker after {(replaced_at - killed_at) * 1000:.1f} ms")
+    assert load.wrong == 0
+    assert unanswered <= PortsLoad.SOCKETS and not late
+
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 1.0
+    assert server.count_lines("in its place") == 1      # none started again while stopping
+    for pid in workers | {new}:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_workers_that_keep_dying_stop_the_server_in_one_line(start_server):
+    server = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--workers", "2")
+    limit = RestartLimit()
+    killed: set[int] = set()
+
+    def kill_new_workers() -> bool:
+        """SIGKILL every worker not killed yet; true once the parent has exited."""
+        try:
+            fresh = worker_pids(server) - killed
+        except FileNotFoundError:
+            return True
+        for pid in fresh:
+            os.kill(pid, signal.SIGKILL)
+        killed.update(fresh)
+        assert len(killed) <= 2 + limit.burst + 1, "the parent did not give up"
+        return server.proc.poll() is not None
+    wait_until(kill_new_workers, limit.interval, "the parent giving up")
+    assert server.stop() == 1
+    assert server.count_lines("in its place (restart ") == limit.burst
+    assert server.count_lines(f"(restart {limit.burst})") == 1
+    assert server.count_lines("error:") == 1
+    assert re.fullmatch(rf"resolver ts: error: worker \d+ was killed by SIGKILL after {limit.burst} restarts within "
+                        rf"{limit.interval:g} s: giving up", server.lines[-1])
+    for pid in killed:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_the_restart_count_and_its_limit_in_process():
+    """Workers whose serve fails at once: each is started again, up to the limit, and the count is kept."""
+    def fail() -> None:
+        raise RuntimeError("no zones today")
+
+    term_before = signal.getsignal(signal.SIGTERM)
+    workers = Workers(2, fail, "resolver test", RestartLimit(burst=3, interval=60.0))
+    assert workers.run() == 1
+    assert workers.restarts == 3 and not workers.running
+    assert re.fullmatch(r"worker \d+ exited with status 1 after 3 restarts within 60 s: giving up", workers.failure)
+    assert signal.getsignal(signal.SIGTERM) is term_before
