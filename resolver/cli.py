@@ -273,16 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-def ignore_hangups_until_serving() -> None:
-    """SIGHUP kills a process by default; until a server's loop handles it (and in forked
-    workers, which inherit this), a SIGHUP during start-up is ignored instead."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+def hold_hangups_until_serving() -> None:
+    """SIGHUP kills a process by default, so until a server's loop handles it a SIGHUP is held
+    (blocked, so pending) rather than delivered; the server's loop takes it once its handler is
+    in (:func:`resolver.net.lifecycle.serve_until_stopped`), so a reload asked for during start-up
+    happens once serving. Forked workers inherit the mask (:class:`resolver.net.workers.Workers`)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
 
 
 def cmd_ts(args: argparse.Namespace) -> int:
     if not args.zone and not args.table:
         raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
-    ignore_hangups_until_serving()
+    hold_hangups_until_serving()
     from .ts.serve import load, serve
     settings = TsSettings(zones=tuple(args.zone),
                           tables=tuple(Path(path) for path in args.table),
@@ -311,7 +313,7 @@ def probe_settings(args: argparse.Namespace) -> ProbeSettings:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    ignore_hangups_until_serving()
+    hold_hangups_until_serving()
     from .ls.acl import AccessList
     from .ls.serve import serve
     names = [backend[2] for backend in args.backend if len(backend) == 3]

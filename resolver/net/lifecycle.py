@@ -35,7 +35,8 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
 
     ``ready`` runs once every address is bound, so that start-up messages
     appear only for a server that really started. SIGHUP runs ``on_hangup``
-    (one at a time); without one it is logged and ignored. After the stop
+    (one at a time); without one it is logged and ignored. A SIGHUP held
+    (blocked) until the handler is in runs it then. After the stop
     signal, ``drain`` runs while the sockets can still send replies. An IPv6
     address takes IPv6 only when an IPv4 address is listened on the same port
     (:func:`~resolver.net.addresses.ipv4_on_port`); else ``[::]`` serves IPv4 too.
@@ -54,6 +55,7 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
             hangups.add(task)
             task.add_done_callback(hangups.discard)
     loop.add_signal_handler(signal.SIGHUP, hangup)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})    # held until now (resolver.cli)
     listeners = []
     try:
         addresses = list(addresses)

@@ -60,11 +60,13 @@ class Workers:
     new PID and the running count of restarts (:attr:`restarts`). The new
     worker runs the same ``serve``, so it binds the same addresses (with
     SO_REUSEPORT) and shares whatever the parent prepared before forking (the
-    TS's compiled zones) copy-on-write: the zones as loaded at start, so a TS
-    worker started again after a SIGHUP reload serves them until the next
-    SIGHUP. Past ``limit`` (restarts that keep failing, such as a worker that
-    dies as soon as it starts) the parent stops the others with SIGTERM and,
-    once they have stopped, writes one ``PROG: error:`` line and exits 1.
+    TS's compiled zones) copy-on-write: the zones as loaded at start. So once
+    a SIGHUP has been passed on, the new worker is sent one too; it holds it
+    until its loop handles it (:func:`resolver.cli.hold_hangups_until_serving`)
+    and then reloads, as its peers did, while it serves. Past ``limit``
+    (restarts that keep failing, such as a worker that dies as soon as it
+    starts) the parent stops the others with SIGTERM and, once they have
+    stopped, writes one ``PROG: error:`` line and exits 1.
 
     SIGINT and SIGTERM are passed on to every worker and stop the server; no
     worker is started again from then on. SIGHUP is passed on (each TS worker
@@ -79,6 +81,7 @@ class Workers:
         self.prog = prog
         self.limit = limit
         self.restarts = 0                       # workers started in place of dead ones
+        self.reloads = 0                        # SIGHUPs passed on
         self.running: set[int] = set()
         self.stop_signals: set[int] = set()     # the stop signals received (SIGTERM when giving up)
         self.status = 0
@@ -94,6 +97,7 @@ class Workers:
         worker exited with while stopping.
         """
         self._inherited = {signum: signal.signal(signum, self._forward) for signum in FORWARDED}
+        held = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})     # held until now (resolver.cli)
         try:
             try:
                 for _ in range(self.count):
@@ -109,10 +113,13 @@ class Workers:
         finally:
             for signum, handler in self._inherited.items():
                 signal.signal(signum, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _forward(self, signum: int, frame: object) -> None:
         if signum in STOP_SIGNALS:
             self.stop_signals.add(signum)
+        else:
+            self.reloads += 1
         for pid in self.running:
             try:
                 os.kill(pid, signum)
@@ -121,7 +128,8 @@ class Workers:
 
     def _start(self) -> int:
         """Fork one worker with the forwarded signals blocked, so none is handled before
-        its PID is in :attr:`running`; raises OSError when the fork fails."""
+        its PID is in :attr:`running`; the worker holds SIGHUP until its loop handles it.
+        Raises OSError when the fork fails."""
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         try:
             pid = os.fork()
@@ -131,7 +139,7 @@ class Workers:
                     for signum in STOP_SIGNALS:
                         signal.signal(signum, signal.SIG_DFL)
                     signal.signal(signal.SIGHUP, self._inherited[signal.SIGHUP])
-                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked | {signal.SIGHUP})
                     code = _child(self.serve, self.prog)
                 finally:
                     os._exit(code)
@@ -164,6 +172,8 @@ class Workers:
         except OSError as exc:
             self._give_up(f"worker {pid} {how} and no worker can start in its place: {exc.strerror or exc}")
             return
+        if self.reloads:
+            os.kill(new, signal.SIGHUP)     # held by the new worker until its loop handles it
         self._recent.append(now)
         self.restarts += 1
         log.warning("worker %d %s; started worker %d in its place (restart %d)", pid, how, new, self.restarts)

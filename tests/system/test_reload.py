@@ -1,12 +1,14 @@
 """SIGHUP: the TS loads its zones again; a broken file leaves the old zones serving."""
 from __future__ import annotations
 
+import os
 import signal
 
 import dns.rcode
 
 from support.servers import LISTENING, query
 from support.waiting import wait_until
+from test_workers import asked_from_many_ports, worker_pids
 
 
 def test_sighup_reloads_and_a_broken_file_keeps_the_old_zones(start_server, tmp_path):
@@ -46,3 +48,19 @@ def test_sighup_does_not_stop_the_ls(start_server, demo_backends):
     ls.proc.send_signal(signal.SIGHUP)
     ls.wait_for_line("SIGHUP")
     assert query(ls, "www.ibm.com").rcode() == dns.rcode.NOERROR and ls.proc.poll() is None
+
+
+def test_a_ts_worker_started_in_place_of_a_dead_one_after_a_sighup_serves_the_reloaded_zones(start_server, tmp_path):
+    table = tmp_path / "table.txt"
+    table.write_text("old.example 192.0.2.1 A\n")
+    ts = start_server("ts", "--table", str(table), "--workers", "2")
+    ts.wait_for_line(LISTENING, count=2)
+    table.write_text("new.example 192.0.2.2 A\n")
+    ts.proc.send_signal(signal.SIGHUP)
+    ts.wait_for_line("reloaded", count=2)
+    victim = min(worker_pids(ts))
+    os.kill(victim, signal.SIGKILL)
+    ts.wait_for_line("in its place (restart 1)")
+    ts.wait_for_line("reloaded", count=3)        # the new worker reloads too, before any query below
+    answers = [reply.rcode() for reply in asked_from_many_ports(ts, "new.example")]
+    assert answers == [dns.rcode.NOERROR] * len(answers)
