@@ -18,7 +18,7 @@ from typing import Sequence
 from . import __version__
 from .client.settings import ClientSettings
 from .config import ConfigError, ListOption, parse_args
-from .ls.settings import LsSettings, ProbeSettings
+from .ls.settings import CLIENT_SHARE, LsSettings, ProbeSettings
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
@@ -187,14 +187,24 @@ def build_parser() -> Parser:
     ls.add_argument("--on-timeout", choices=list(TIMEOUT_RCODES), default=on_timeout,
                     help=f"what a query gets when no positive answer came in time (default {on_timeout})")
     ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
-                    help=f"queries waiting at once; beyond it new ones get SERVFAIL (default {LsSettings.max_inflight})")
+                    help="queries waiting at once; beyond it a new one takes the place of the oldest if that has "
+                         f"waited --jostle-timeout, else gets SERVFAIL (default {LsSettings.max_inflight})")
+    ls.add_argument("--max-inflight-per-client", type=int, default=LsSettings.max_inflight_per_client, metavar="N",
+                    help="queries one client address may have waiting at once; beyond it a new one takes the "
+                         "place of that client's oldest if that has waited --jostle-timeout, else gets SERVFAIL "
+                         f"(default {CLIENT_SHARE:.0%}% of --max-inflight)")
+    ls.add_argument("--jostle-timeout", type=positive_seconds, default=LsSettings.jostle_timeout, metavar="SECONDS",
+                    help="how long a query must have waited before a new one that finds no room may end it early "
+                         "with the timeout answer, as Unbound's jostle-timeout "
+                         f"(default {shown(LsSettings.jostle_timeout)})")
     ls.add_argument("--nodata-grace", type=positive_seconds, default=LsSettings.nodata_grace, metavar="SECONDS",
                     help="how long a NODATA (the name exists, not with that type) waits for backends still "
                          "silent until they have sent 20 replies; then twice the time within which the slowest "
                          f"sent 99%% of its latest replies, at least 10 ms (default {shown(LsSettings.nodata_grace)})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
-                    help=f"what a UDP query past --max-inflight gets: SERVFAIL, or no reply (default {on_overflow})")
+                    help="what a UDP query that finds no room gets: SERVFAIL, or no reply "
+                         f"(default {on_overflow})")
     ls.add_argument("--allow", action=ListOption, type=network, metavar="CIDR",
                     help="clients served (repeatable); others get REFUSED. Default: loopback and the "
                          "private ranges, as dnsdist")
@@ -322,9 +332,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
     if args.max_inflight < 1:
         raise UsageError(f"resolver ls: --max-inflight must be at least 1, not {args.max_inflight} (see --help)")
+    if args.max_inflight_per_client is not None and args.max_inflight_per_client < 1:
+        raise UsageError("resolver ls: --max-inflight-per-client must be at least 1, "
+                         f"not {args.max_inflight_per_client} (see --help)")
     settings = LsSettings(
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop", nodata_grace=args.nodata_grace,
+        max_inflight_per_client=args.max_inflight_per_client, jostle_timeout=args.jostle_timeout,
         probe=probe_settings(args),
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))

@@ -28,7 +28,11 @@ client gets it with its question echoed. Then:
   in place of the made-up one, since it carries the zone's SOA;
 * only backends that are up (:mod:`resolver.ls.health`) are asked and waited
   for: when every one of them has said no, the best "no" goes back at once,
-  and when none is up, the timeout answer does.
+  and when none is up, the timeout answer does;
+* a query that finds the table full, or its client holding its share of it,
+  may end the oldest race early with the answer of its deadline and take its
+  place (jostling, :mod:`resolver.ls.admission`); else it gets SERVFAIL at once
+  (or no reply, with ``--on-overflow drop``).
 
 The ranking of negative replies is :func:`resolver.ls.rule.negative_rank`.
 The race knows the health monitor only through :class:`HealthSignals`: it
@@ -54,6 +58,7 @@ from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
+from .admission import Admission, oldest_running
 from .chase import Chase
 from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
 from .settings import LsSettings
@@ -144,6 +149,7 @@ class Race:
         self.timeout_rcode = settings.timeout_rcode
         self.max_inflight = min(settings.max_inflight, MAX_INFLIGHT_LIMIT)
         self.drop_overflow = settings.drop_overflow     # past the limit: no reply instead of SERVFAIL
+        self.admission = Admission(settings.inflight_per_client, settings.jostle_timeout)
         self.nodata_grace = settings.nodata_grace
         self.pending: dict[int, Pending] = {}
         self.up_mask = (1 << len(self.backends)) - 1
@@ -180,19 +186,22 @@ class Race:
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None:
         """Start the race for one query: a client's, or with ``link`` one link of a CNAME chain
         the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
-        if len(self.pending) >= self.max_inflight:
-            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL, link,
-                                 send=link or not self.drop_overflow or sink.stream)    # TCP always gets its reply
-            return
         up = self.up_mask
         if not up:
             self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link)
+            return
+        client = addr[0]        # type: ignore[index]
+        if ((len(self.pending) >= self.max_inflight or self.admission.at_share(client))
+                and not self._make_room(client)):
+            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL, link,
+                                 send=link or not self.drop_overflow or sink.stream)    # TCP always gets its reply
             return
         uid = self._new_id()
         while uid in self.pending:
             uid = self._new_id()
         entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout, link)
         self.pending[uid] = entry
+        self.admission.admit(client, entry)
         self._deadlines.append(entry)
         if self._timer is None:
             self._arm()
@@ -203,6 +212,31 @@ class Race:
         else:
             for backend in self._up_backends:
                 backend.send(upstream)
+
+    def _make_room(self, client: object) -> bool:
+        """The table is full, or ``client`` holds its share: jostle the oldest race (the client's own
+        when it is at its share) if it has waited the jostle timeout. Whether a query from ``client``
+        may start its race now (not when the jostled race's reply started another in its place: a link
+        of a CNAME chain the LS follows)."""
+        admission = self.admission
+        oldest = admission.oldest(client) if admission.at_share(client) else oldest_running(self._deadlines)
+        if not admission.may_jostle(oldest):
+            return False
+        self._jostle(oldest)        # type: ignore[arg-type]
+        return len(self.pending) < self.max_inflight and not admission.at_share(client)
+
+    def _jostle(self, entry: Pending) -> None:
+        """End a race early to make room, with the answer its deadline would give, counted as jostled.
+
+        An open CNAME chain goes back as it is, not followed: following it would take the room again.
+        No backend is blamed: a race that was waiting for it ended, but not at its deadline.
+        """
+        if self._best_at_deadline(entry):
+            out = self._client_reply(entry, entry.best)     # type: ignore[arg-type]
+        else:
+            out = error_reply(entry.data, entry.q, self.timeout_rcode)
+        self._close(entry, out, "jostled")
+        oldest_running(self._deadlines)     # ended races at its left go now, not at their deadline
 
     def set_backend_up(self, backend: Upstream, up: bool) -> None:
         """Health changed: ask the backend again, or stop waiting for it in every race."""
@@ -368,14 +402,20 @@ class Race:
         if reply is None:
             self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed")
             return
-        out = entry.data[:2] + reply[2:]
-        if not entry.sink.stream and len(out) > entry.q.udp_limit:
-            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
+        out = self._client_reply(entry, reply)
         if winner >= 0:
             self.backends[winner].stats.wins += 1
             self._close(entry, out, "won", self.backends[winner])
         else:
             self._close(entry, out, "negative", self.backends[entry.best_from])
+
+    def _client_reply(self, entry: Pending, reply: bytes) -> bytes:
+        """A backend's ``reply`` as the client gets it: under the client's ID, and truncated (TC)
+        for a UDP client it does not fit."""
+        out = entry.data[:2] + reply[2:]
+        if not entry.sink.stream and len(out) > entry.q.udp_limit:
+            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
+        return out
 
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
         """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
@@ -385,6 +425,7 @@ class Race:
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
+        self.admission.release(entry.addr[0])     # type: ignore[index]
         self._ended[entry.uid] = entry.waiting
         self._ended_at[entry.uid] = entry.started if entry.grace_due else 0.0
         entry.done = True

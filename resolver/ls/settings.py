@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from ..wire import NXDOMAIN
 from .acl import DEFAULT_ALLOW, AccessList, parse_networks
 
+CLIENT_SHARE = 0.25     # the share of --max-inflight one client address may hold, unless told otherwise
+
 Address = tuple[str, int]
 BackendAddress = tuple[str, int] | tuple[str, int, str]    # (host, port) or (host, port, name)
 
@@ -40,6 +42,11 @@ class LsSettings:
     what the client gets then (NXDOMAIN, or SERVFAIL); ``max_inflight``: races
     waiting at once (capped by :data:`resolver.ls.race.MAX_INFLIGHT_LIMIT`);
     ``drop_overflow``: past it, UDP queries get no reply instead of SERVFAIL;
+    ``max_inflight_per_client``: races one client address may hold at once
+    (``None``: :data:`CLIENT_SHARE` of ``max_inflight``, :attr:`inflight_per_client`);
+    ``jostle_timeout``: seconds a race must have waited before a query that finds
+    no room ends it early to take its place, as Unbound's ``jostle-timeout``
+    (:mod:`resolver.ls.admission`, which explains the 0.2 s);
     ``nodata_grace``: how long a "no" that says the name exists (NODATA,
     an open CNAME chain) waits for backends still silent whose reply times
     are not known yet, in seconds; once they are, the race waits twice their
@@ -55,9 +62,19 @@ class LsSettings:
     timeout_rcode: int = NXDOMAIN
     max_inflight: int = 20000
     drop_overflow: bool = False
+    max_inflight_per_client: int | None = None
+    jostle_timeout: float = 0.2
     nodata_grace: float = 0.2
     probe: ProbeSettings = ProbeSettings()
     acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None
     query_log: str | None = None
     drain_grace: float = 0.5        # seconds the races in flight get after SIGTERM
+
+    @property
+    def inflight_per_client(self) -> int:
+        """Races one client address may hold at once: ``max_inflight_per_client``, or by default
+        :data:`CLIENT_SHARE` of ``max_inflight``, at least 1."""
+        if self.max_inflight_per_client is not None:
+            return self.max_inflight_per_client
+        return max(1, int(self.max_inflight * CLIENT_SHARE))

@@ -6,7 +6,9 @@ A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms``, for example::
 
 On the LS, OUTCOME is ``won:BACKEND`` (the first reply that answers), ``negative:BACKEND``
 (every backend said no; the best no came from BACKEND), ``timeout``,
-``all-down``, ``failed`` (a backend failed without a reply), ``overflow`` or
+``all-down``, ``failed`` (a backend failed without a reply), ``overflow``,
+``jostled`` (ended early, with the answer of its timeout, to make room for a
+newer query) or
 ``followed:BACKEND`` (BACKEND's CNAME is followed to other backends; the
 line is written when the client's reply goes, with the rcode it got, the
 final target's (RFC 6604); each target is a race with a line of its own,

@@ -84,9 +84,9 @@ class LsStats:
         self.refused = {"acl": 0, "rate-limit": 0}
         # How races ended, as in the query log.
         self.outcomes = {"won": 0, "negative": 0, "timeout": 0, "failed": 0, "all-down": 0, "overflow": 0,
-                         "followed": 0, "link": 0}
-        # followed: an open CNAME chain the LS follows itself (resolver.ls.chase); link: the race
-        # for one of its targets.
+                         "jostled": 0, "followed": 0, "link": 0}
+        # jostled: ended early to make room for a new query (resolver.ls.admission); followed: an
+        # open CNAME chain the LS follows itself (resolver.ls.chase); link: the race for one of its targets.
 
 
 class ZoneTally:

@@ -88,17 +88,21 @@ async def running_ts(*zones: Path, silent_miss: bool = False) -> AsyncIterator[R
 async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSettings.timeout,
                      rcode: int = LsSettings.timeout_rcode, max_inflight: int = LsSettings.max_inflight,
                      probe: ProbeSettings = ProbeSettings(), probes: bool = True,
-                     nodata_grace: float = LsSettings.nodata_grace) -> AsyncIterator[Running]:
+                     nodata_grace: float = LsSettings.nodata_grace,
+                     max_inflight_per_client: int | None = LsSettings.max_inflight_per_client,
+                     jostle_timeout: float = LsSettings.jostle_timeout) -> AsyncIterator[Running]:
     """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
 
-    ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight``,
-    ``probe`` and ``nodata_grace`` are the LS's settings; with ``probes`` it starts watching backend
-    health once it listens, as the real LS does (:func:`resolver.ls.serve.started`).
-    ``running.server`` is the LoadBalancer (its race at ``.race``, its upstreams
-    at ``.backends``, its health monitor at ``.health``).
+    ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight``, ``probe``,
+    ``nodata_grace``, ``max_inflight_per_client`` and ``jostle_timeout`` are the LS's
+    settings; with ``probes`` it starts watching backend health once it listens,
+    as the real LS does (:func:`resolver.ls.serve.started`). ``running.server``
+    is the LoadBalancer (its race at ``.race``, its upstreams at ``.backends``,
+    its health monitor at ``.health``).
     """
     settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
-                          probe=probe, nodata_grace=nodata_grace)
+                          probe=probe, nodata_grace=nodata_grace, max_inflight_per_client=max_inflight_per_client,
+                          jostle_timeout=jostle_timeout)
     async with started(settings, HOST, 0, probes=probes) as (balancer, listener):
         yield Running(listener.host, listener.port, balancer)
 
@@ -115,15 +119,16 @@ async def running_ls_over_fakes(rules: Sequence[Rule], tcp: bool = True,
 
 
 async def ask(server: Running, name: str = "host.example", rdtype: str = "A", tcp: bool = False,
-              timeout: float = 8.0, **make_kw) -> tuple[dns.message.Message, float]:
-    """One query (``make_kw`` go to ``make_query``) to a running server; the reply and the seconds it took.
+              timeout: float = 8.0, source: str | None = None, **make_kw) -> tuple[dns.message.Message, float]:
+    """One query (``make_kw`` go to ``make_query``) to a running server, sent from the address
+    ``source`` (None: the system's choice, 127.0.0.1 on loopback); the reply and the seconds it took.
 
     Asserts that the reply carries the query's ID and question.
     """
     query = dns.message.make_query(name, rdtype, **make_kw)
     send = dns.asyncquery.tcp if tcp else dns.asyncquery.udp
     started = time.monotonic()
-    reply = await send(query, server.host, timeout=timeout, port=server.port)
+    reply = await send(query, server.host, timeout=timeout, port=server.port, source=source)
     assert reply.id == query.id and reply.question == query.question
     return reply, time.monotonic() - started
 

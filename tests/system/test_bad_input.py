@@ -299,12 +299,16 @@ def good_table(tmp_path: Path) -> Path:
     (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--on-timeout", "maybe"], "maybe"),
     (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight", "0"], "at least 1, not 0"),
     (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight", "-5"], "at least 1, not -5"),
+    (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight-per-client", "0"],
+     "--max-inflight-per-client must be at least 1, not 0"),
+    (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--jostle-timeout", "0"], "between 0 and 3600"),
     (["bogus-command"], "bogus-command"),
     ([], ""),
 ], ids=["ts_unknown_flag", "ls_unknown_flag", "client_unknown_flag", "ts_no_listen", "ls_no_listen",
         "ls_no_backend", "client_no_server", "ts_port_not_a_number", "ts_port_out_of_range",
         "ls_backend_not_hostport", "ls_timeout_not_a_number", "ls_on_timeout_bad_choice",
-        "ls_max_inflight_zero", "ls_max_inflight_negative",
+        "ls_max_inflight_zero", "ls_max_inflight_negative", "ls_max_inflight_per_client_zero",
+        "ls_jostle_timeout_zero",
         "unknown_command", "no_command"])
 def test_bad_flags(good_table, args, fragment):
     argv = [a.replace("{table}", str(good_table)) for a in args]

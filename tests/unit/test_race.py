@@ -136,7 +136,9 @@ def test_a_backend_refusing_tcp_counts_as_servfail_at_once():
 
 def test_queries_beyond_the_inflight_limit_get_servfail_at_once():
     async def main():
-        async with running_ls_over_fakes([silent], timeout=0.5, max_inflight=10) as (ls, _):
+        # One client, its share the whole table, and nothing waits long enough to be jostled.
+        async with running_ls_over_fakes([silent], timeout=0.5, max_inflight=10, max_inflight_per_client=10,
+                                         jostle_timeout=5.0) as (ls, _):
             race = ls.server.race
             replies = await asyncio.gather(*(ask(ls, f"h{i}.example") for i in range(25)))
             fast = [reply for reply, elapsed in replies if elapsed < 0.25]
