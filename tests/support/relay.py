@@ -15,11 +15,13 @@ What is slowed is the way *to* the target: every datagram, and every chunk of
 a TCP stream, a client sends is held ``delay`` seconds before it goes on
 (replies are not held), so each reply reaches the client ``delay`` seconds
 later than it would without the relay. A ``loss`` share (0 to 1) of the
-client's UDP datagrams is dropped instead, picked by a :class:`random.Random`
-seeded with ``seed``, so a run drops the same datagrams every time; TCP loses
-nothing. ``delay`` and ``loss`` are plain attributes a test may change while the
-relay runs; a chunk of a TCP stream never overtakes the one before it, even when
-``delay`` is lowered.
+client's UDP datagrams is dropped instead, and a ``reply_loss`` share of the
+target's UDP replies, each way picked by a :class:`random.Random` of its own
+seeded from ``seed``, so a run that sends the same datagrams in the same order
+drops the same ones every time; TCP loses nothing. ``delay``, ``loss`` and
+``reply_loss`` are plain attributes a test may change while the relay runs; a
+chunk of a TCP stream never overtakes the one before it, even when ``delay`` is
+lowered.
 
 The sockets are bound in the constructor and one selector thread serves them
 from then on, so a relay is ready once constructed. :meth:`stop` (or leaving
@@ -50,18 +52,21 @@ class Relay:
 
     ``target``: (ADDR, PORT) of the server behind it. ``delay``: seconds each
     datagram or TCP chunk from a client is held before it goes to the target.
-    ``loss``: the share (0 to 1) of client datagrams dropped. ``source``: the
-    local address the back side binds to (None: the kernel picks). ``seed``:
-    for the random picking the datagrams lost.
+    ``loss``: the share (0 to 1) of client datagrams dropped; ``reply_loss``:
+    the share of the target's datagrams dropped. ``source``: the local address
+    the back side binds to (None: the kernel picks). ``seed``: for the random
+    picking the datagrams lost.
     """
 
     def __init__(self, target: tuple[str, int], delay: float = 0.0, loss: float = 0.0,
-                 source: str | None = None, seed: int = 0, host: str = HOST) -> None:
+                 source: str | None = None, seed: int = 0, host: str = HOST, reply_loss: float = 0.0) -> None:
         self.target = target
         self.delay = delay
         self.loss = loss
+        self.reply_loss = reply_loss
         self.source = source
         self.random = random.Random(seed)
+        self.reply_random = random.Random(f"{seed} replies")     # its own, so either way's picks stay the same
         self._selector = selectors.DefaultSelector()
         self._held: list[tuple[float, int, Callable[[], object]]] = []     # a heap by due time
         self._order = itertools.count()
@@ -150,7 +155,8 @@ class Relay:
             data = back.recv(MAX_DATAGRAM)
         except OSError:
             return      # an ICMP error from the target's side
-        self.front.sendto(data, client)
+        if self.reply_random.random() >= self.reply_loss:
+            self.front.sendto(data, client)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
