@@ -38,6 +38,14 @@ The ranking of negative replies is :func:`resolver.ls.rule.negative_rank`.
 The race knows the health monitor only through :class:`HealthSignals`: it
 hears of each change and names the backends a race timed out waiting for.
 
+A backend still silent past its retransmission timeout gets a UDP query
+again (:mod:`resolver.ls.retransmit`), so a lost datagram costs that backend's
+RTO, not the timeout. Its RTO comes from its reply times
+(:mod:`resolver.ls.rtt`): a reply to a UDP query sent to it once is a sample
+(one per SRTT at most); a reply to a query it got more than once is none
+(Karn's algorithm), and a second reply to such a query is counted as a
+duplicate, not a forgery.
+
 Deadlines need no timer per query: all queries share one timeout, so the
 entries are already in deadline order in a deque, and one timer at a time
 fires at the oldest deadline. Graces, which differ by the backends awaited,
@@ -60,6 +68,7 @@ from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .admission import Admission, oldest_running
 from .chase import Chase
+from .retransmit import Retransmitter
 from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
 from .settings import LsSettings
 
@@ -111,7 +120,7 @@ class Pending:
     """One client query waiting for its backends."""
 
     __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
-                 "deadline", "done", "grace_due", "link")
+                 "deadline", "done", "grace_due", "link", "resent")
 
     def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
                  deadline: float, link: bool = False):
@@ -129,6 +138,7 @@ class Pending:
         self.done = False
         self.grace_due = 0.0         # when its NODATA goes back (0: no grace started)
         self.link = link            # a link of a CNAME chain the LS follows: its sink is the Chase, not a client
+        self.resent = 0             # one bit per backend sent the query again (resolver.ls.retransmit)
 
 
 class Race:
@@ -136,11 +146,12 @@ class Race:
 
     def __init__(self, backends: Sequence[Upstream], settings: LsSettings, health: HealthSignals | None = None,
                  query_log: QueryLog | None = None) -> None:
-        """Race across ``backends`` by ``settings`` (timeout, timeout rcode, in-flight limit).
+        """Race across ``backends`` by ``settings`` (timeout, timeout rcode, in-flight limit, retransmission).
 
         ``health``, when given, tells the race which backends are up; without it
         every backend counts as up. ``query_log`` gets one line per query.
-        Raises ValueError without backends.
+        Raises ValueError without backends, or for retransmission settings
+        :class:`resolver.ls.rtt.RttEstimator` refuses.
         """
         if not backends:
             raise ValueError("at least one backend is needed")
@@ -166,12 +177,17 @@ class Race:
         self._window_start = [list(backend.stats.latency.counts) for backend in self.backends]
         self._window_before: list[list[int] | None] = [None] * len(self.backends)
         self._new_id = IdSource()
+        self.retransmit = Retransmitter(self.backends, settings.retransmit, self.timeout) \
+            if settings.retransmit.retries else None
         # Per upstream ID, the backends a race still awaited when it ended: their
-        # replies are late, not forged. And when a race that had a grace started
-        # (perf_counter(), else 0.0): its late replies are timed too, so the grace
-        # learns from the replies it did not wait for.
+        # replies are late, not forged; above them (shifted by _resent_shift), the
+        # backends it sent the query again, whose second replies are duplicates.
+        # And when a race that had a grace started (perf_counter(), else 0.0): its
+        # late replies are timed too, so the grace learns from the replies it did
+        # not wait for.
         self._ended = [0] * 65536
         self._ended_at = [0.0] * 65536
+        self._resent_shift = len(self.backends)
         self._loop = asyncio.get_running_loop()
         self.draining = False       # answer_all() was called: the LS is stopping
         self.stats = LsStats()
@@ -212,6 +228,8 @@ class Race:
         else:
             for backend in self._up_backends:
                 backend.send(upstream)
+            if self.retransmit is not None:
+                self.retransmit.watch(entry)
 
     def _make_room(self, client: object) -> bool:
         """The table is full, or ``client`` holds its share: jostle the oldest race (the client's own
@@ -283,11 +301,16 @@ class Race:
                 stats.replies[data[3] & 0x0F] += 1
                 if self._ended_at[uid]:
                     stats.latency.observe(perf_counter() - self._ended_at[uid])
+            elif self._ended[uid] >> self._resent_shift & bit:
+                stats.duplicates += 1
             else:
                 stats.forged += 1
             return
         if not entry.waiting & bit:
-            stats.forged += 1
+            if entry.resent & bit:
+                stats.duplicates += 1
+            else:
+                stats.forged += 1
             return
         question = entry.q.question
         if (data[2] ^ entry.data[2]) & 0x78:       # another opcode: not a reply to this query (RFC 1035 4.1.1)
@@ -310,8 +333,14 @@ class Race:
         if rank < REFERRAL and rcode == NOERROR:
             rcode = BADVERS         # rule.rcode_of: the OPT record's extended rcode
         stats.replies[rcode] += 1
-        stats.latency.observe(perf_counter() - entry.started)
+        now = perf_counter()
+        stats.latency.observe(now - entry.started)
+        retransmit = self.retransmit
+        if retransmit is not None and now >= retransmit.next_sample[backend.index] and not entry.resent & bit \
+                and not entry.sink.stream:      # Karn: only a UDP query sent once times the backend
+            retransmit.sample(backend.index, now - entry.started, now)
         if rank == ANSWER:
+            entry.waiting &= ~bit       # heard from: a second reply to a copy sent again is a duplicate, not late
             self._finish(entry, data, backend.index)
             return
         self._negative(entry, bit, data, rank)
@@ -426,7 +455,7 @@ class Race:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
         self.admission.release(entry.addr[0])     # type: ignore[index]
-        self._ended[entry.uid] = entry.waiting
+        self._ended[entry.uid] = entry.waiting | entry.resent << self._resent_shift
         self._ended_at[entry.uid] = entry.started if entry.grace_due else 0.0
         entry.done = True
         if entry.link:
@@ -508,3 +537,5 @@ class Race:
         for timer in (self._timer, self._grace_timer):
             if timer is not None:
                 timer.cancel()
+        if self.retransmit is not None:
+            self.retransmit.close()

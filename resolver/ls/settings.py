@@ -35,6 +35,21 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
+class RetransmitSettings:
+    """Retransmission of UDP queries to a backend that has not replied (:mod:`resolver.ls.retransmit`).
+
+    ``retries``: copies of one query sent again to one backend at most (0: none,
+    each backend asked once); ``floor`` and ``ceiling``: the bounds of a
+    backend's retransmission timeout (RTO), in seconds, which is learned from its
+    reply times (:class:`resolver.ls.rtt.RttEstimator`, RFC 6298).
+    """
+
+    retries: int = 6
+    floor: float = 0.01
+    ceiling: float = 2.0
+
+
+@dataclass(frozen=True)
 class LsSettings:
     """Everything the LS is told, apart from where it listens.
 
@@ -47,6 +62,8 @@ class LsSettings:
     ``jostle_timeout``: seconds a race must have waited before a query that finds
     no room ends it early to take its place, as Unbound's ``jostle-timeout``
     (:mod:`resolver.ls.admission`, which explains the 0.2 s);
+    ``retransmit``: how UDP queries are sent again to a backend silent past its
+    retransmission timeout (:class:`RetransmitSettings`);
     ``nodata_grace``: how long a "no" that says the name exists (NODATA,
     an open CNAME chain) waits for backends still silent whose reply times
     are not known yet, in seconds; once they are, the race waits twice their
@@ -66,6 +83,7 @@ class LsSettings:
     jostle_timeout: float = 0.2
     nodata_grace: float = 0.2
     probe: ProbeSettings = ProbeSettings()
+    retransmit: RetransmitSettings = RetransmitSettings()
     acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None
     query_log: str | None = None

@@ -10,12 +10,14 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_ls_inflight                                    races waiting now
     resolver_ls_dropped_total{reason="malformed"}           queries dropped without a reply
     resolver_ls_refused_total{reason="acl"}                 queries refused by the allow-list or rate limit
-    resolver_backend_requests_total{backend="ts1"}          queries sent (health probes not counted)
+    resolver_backend_requests_total{backend="ts1"}          queries sent, retransmissions included (not health probes)
     resolver_backend_responses_total{backend, rcode}        replies, late ones included
     resolver_backend_wins_total{backend}                    races won
     resolver_backend_timeouts_total{backend}                races that timed out waiting for it
     resolver_backend_late_responses_total{backend}          replies after their race ended
     resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question, or unparsable
+    resolver_backend_retransmissions_total{backend}         UDP queries sent again, the backend silent past its RTO
+    resolver_backend_duplicate_responses_total{backend}     second replies to a query sent again
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
     resolver_ts_requests_total{zone, proto}                 TS queries, "none" for no zone
@@ -134,7 +136,7 @@ class LsMetrics(ServerMetrics):
     def _backend_metrics(self) -> Iterator[Metric]:
         backends = self.source.backends
         label = ["backend"]
-        yield counter("resolver_backend_requests", "Client queries sent to a backend.", label,
+        yield counter("resolver_backend_requests", "Client queries sent to a backend, retransmissions included.", label,
                       {(b.name,): b.stats.sent for b in backends})
         yield counter("resolver_backend_responses", "Replies from a backend, by rcode.", label + ["rcode"],
                       {(b.name, rcode): n for b in backends for rcode, n in rcode_counts(b.stats.replies).items()})
@@ -147,6 +149,11 @@ class LsMetrics(ServerMetrics):
         yield counter("resolver_backend_forged_responses",
                       "Replies dropped: an ID no race sent, another question, or sections that do not parse.", label,
                       {(b.name,): b.stats.forged for b in backends})
+        yield counter("resolver_backend_retransmissions",
+                      "UDP queries sent to a backend again, as it had not replied within its retransmission timeout.",
+                      label, {(b.name,): b.stats.retransmissions for b in backends})
+        yield counter("resolver_backend_duplicate_responses", "Second replies to a query sent to a backend again.",
+                      label, {(b.name,): b.stats.duplicates for b in backends})
         up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes.", labels=label)
         for b in backends:
             up.add_metric([b.name], 1 if b.up else 0)
@@ -165,7 +172,8 @@ class LsMetrics(ServerMetrics):
                 "dropped": dict(stats.dropped), "refused": dict(stats.refused),
                 "backends": [{"name": b.name, "address": b.address, "up": b.up, "sent": b.stats.sent,
                               "wins": b.stats.wins, "timeouts": b.stats.timeouts, "late": b.stats.late,
-                              "forged": b.stats.forged, "replies": rcode_counts(b.stats.replies),
+                              "forged": b.stats.forged, "retransmissions": b.stats.retransmissions,
+                              "duplicates": b.stats.duplicates, "replies": rcode_counts(b.stats.replies),
                               **latency_summary(b.stats.latency)} for b in self.source.backends]}
 
 

@@ -60,15 +60,18 @@ class LatencyHistogram:
 class BackendStats:
     """What one backend of the LS was asked and what it did."""
 
-    __slots__ = ("sent", "replies", "wins", "timeouts", "forged", "late", "latency")
+    __slots__ = ("sent", "replies", "wins", "timeouts", "forged", "late", "latency", "retransmissions",
+                 "duplicates")
 
     def __init__(self) -> None:
-        self.sent = 0                   # client queries sent to it (health probes not counted)
+        self.sent = 0                   # client queries sent to it, retransmissions included (health probes not)
         self.replies = [0] * (RCODES + 1)     # its replies by rcode, late ones included; 16 is BADVERS
         self.wins = 0                   # races its reply won (the first that answers)
         self.timeouts = 0               # races that timed out still waiting for it
         self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse
         self.late = 0                   # replies to races already over (the losers')
+        self.retransmissions = 0        # UDP queries sent to it again, silent past its RTO (resolver.ls.retransmit)
+        self.duplicates = 0             # second replies to a query sent to it again
         self.latency = LatencyHistogram()   # replies within their race, and late ones to a race with a grace
 
 

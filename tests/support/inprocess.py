@@ -27,7 +27,7 @@ from resolver.ls.balancer import LoadBalancer
 from resolver.ls.health import HealthMonitor
 from resolver.ls.race import Race
 from resolver.ls.serve import started
-from resolver.ls.settings import LsSettings, ProbeSettings
+from resolver.ls.settings import LsSettings, ProbeSettings, RetransmitSettings
 from resolver.ts.authority import Authority
 from resolver.ts.serve import started as ts_started
 from resolver.ts.server import AuthoritativeServer
@@ -90,19 +90,20 @@ async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSet
                      probe: ProbeSettings = ProbeSettings(), probes: bool = True,
                      nodata_grace: float = LsSettings.nodata_grace,
                      max_inflight_per_client: int | None = LsSettings.max_inflight_per_client,
-                     jostle_timeout: float = LsSettings.jostle_timeout) -> AsyncIterator[Running]:
+                     jostle_timeout: float = LsSettings.jostle_timeout,
+                     retransmit: RetransmitSettings = RetransmitSettings()) -> AsyncIterator[Running]:
     """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
 
     ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight``, ``probe``,
-    ``nodata_grace``, ``max_inflight_per_client`` and ``jostle_timeout`` are the LS's
-    settings; with ``probes`` it starts watching backend health once it listens,
-    as the real LS does (:func:`resolver.ls.serve.started`). ``running.server``
+    ``nodata_grace``, ``max_inflight_per_client``, ``jostle_timeout`` and ``retransmit``
+    are the LS's settings; with ``probes`` it starts watching backend health once it
+    listens, as the real LS does (:func:`resolver.ls.serve.started`). ``running.server``
     is the LoadBalancer (its race at ``.race``, its upstreams at ``.backends``,
     its health monitor at ``.health``).
     """
     settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
                           probe=probe, nodata_grace=nodata_grace, max_inflight_per_client=max_inflight_per_client,
-                          jostle_timeout=jostle_timeout)
+                          jostle_timeout=jostle_timeout, retransmit=retransmit)
     async with started(settings, HOST, 0, probes=probes) as (balancer, listener):
         yield Running(listener.host, listener.port, balancer)
 

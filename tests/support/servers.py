@@ -18,11 +18,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+from prometheus_client.parser import text_string_to_metric_families
 
 from resolver.net.lifecycle import LISTENING
 from support.paths import ROOT
@@ -169,3 +172,26 @@ def base_url(server: Server) -> str:
         if match:
             return match.group(1)
     raise AssertionError(f"no metrics line in {server.lines}")
+
+
+def http(url: str, method: str = "GET") -> tuple[int, str, str]:
+    """One HTTP request: the status, the Content-Type and the body."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def scrape(server: Server) -> dict[tuple[str, tuple], float]:
+    """Every sample of a server started with ``--metrics``: (name, sorted labels) -> value."""
+    status, kind, text = http(base_url(server) + "metrics")
+    assert status == 200 and kind.startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    """One sample of :func:`scrape`'s, 0 when absent."""
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -6,43 +6,19 @@ import re
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from support.paths import ROOT, ZONES
-from support.servers import Server, base_url, query
+from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
 
 TS1_NAMES = ["www.ibm.com", "www.rutgers.edu"]       # only TS1 (silent on misses) has these
 TS2_NAMES = ["www.google.com"]                        # only TS2 has this one
 MISSES = ["nowhere.example", "also.missing.example"]
-
-
-def http(url: str, method: str = "GET") -> tuple[int, str, str]:
-    request = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.headers["Content-Type"], response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers["Content-Type"], exc.read().decode()
-
-
-def scrape(server: Server) -> dict[tuple[str, tuple], float]:
-    """Every sample: (name, sorted labels) -> value."""
-    status, kind, text = http(base_url(server) + "metrics")
-    assert status == 200 and kind.startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.fixture
@@ -76,11 +52,16 @@ def test_ls_metrics_count_real_queries_by_transport_rcode_and_backend(watched):
     assert value(samples, "resolver_backend_wins_total", backend="ts1") == len(TS1_NAMES)
     assert value(samples, "resolver_backend_wins_total", backend="ts2") == len(TS2_NAMES) + 1
     for backend in ("ts1", "ts2"):
-        assert value(samples, "resolver_backend_requests_total", backend=backend) == hits + len(MISSES) + 1
+        sent_again = value(samples, "resolver_backend_retransmissions_total", backend=backend)
+        assert value(samples, "resolver_backend_requests_total", backend=backend) == \
+            hits + len(MISSES) + 1 + sent_again
         assert value(samples, "resolver_backend_up", backend=backend) == 1
         assert value(samples, "resolver_backend_forged_responses_total", backend=backend) == 0
-    # TS1 says nothing on misses: those races time out waiting for it, and TS2's NXDOMAIN goes back.
+    # TS1 says nothing on misses: those races time out waiting for it, sending it each miss again
+    # (its silence could be a lost datagram), and TS2's NXDOMAIN goes back. TS2 replies to every query.
     assert value(samples, "resolver_backend_timeouts_total", backend="ts1") == len(MISSES)
+    assert value(samples, "resolver_backend_retransmissions_total", backend="ts1") >= len(MISSES)
+    assert value(samples, "resolver_backend_retransmissions_total", backend="ts2") == 0
     assert value(samples, "resolver_backend_responses_total", backend="ts2", rcode="NXDOMAIN") == \
         len(MISSES) + len(TS1_NAMES)
     # Every reply within a race is timed; TS2's NXDOMAIN for TS1's names come after TS1 won (late).

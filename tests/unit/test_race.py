@@ -403,11 +403,14 @@ def test_the_grace_adapts_to_how_fast_the_silent_backend_used_to_reply():
 
 
 def jittery(address: str, every: int, late: float) -> Rule:
-    """A positive answer at once, but every ``every``-th one ``late`` seconds late."""
+    """A positive answer at once, but to every ``every``-th query ``late`` seconds late (and to each
+    copy of it the LS sends again: the query is slow, not lost)."""
     asked = itertools.count(1)
+    turns: dict[int, int] = {}
 
     def rule(request):
-        return answer(address, delay=late if next(asked) % every == 0 else 0.0)(request)
+        turn = turns.setdefault(request.header.id, next(asked))
+        return answer(address, delay=late if turn % every == 0 else 0.0)(request)
     return rule
 
 
