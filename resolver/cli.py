@@ -18,7 +18,7 @@ from typing import Sequence
 from . import __version__
 from .client.settings import ClientSettings
 from .config import ConfigError, ListOption, parse_args
-from .ls.settings import CLIENT_SHARE, LsSettings, ProbeSettings
+from .ls.settings import CLIENT_SHARE, LsSettings, ProbeSettings, RetransmitSettings
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
@@ -155,6 +155,13 @@ def small_count(text: str) -> int:
     return int(text)
 
 
+def retry_count(text: str) -> int:
+    """A whole number from 0 to 16 (--udp-retries)."""
+    if not text.isdigit() or not 0 <= int(text) <= 16:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 16: {text!r}")
+    return int(text)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="resolver", description="A DNS load-balancing resolver over authoritative servers.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -201,6 +208,12 @@ def build_parser() -> Parser:
                     help="how long a NODATA (the name exists, not with that type) waits for backends still "
                          "silent until they have sent 20 replies; then twice the time within which the slowest "
                          f"sent 99%% of its latest replies, at least 10 ms (default {shown(LsSettings.nodata_grace)})")
+    retransmit = RetransmitSettings()
+    ls.add_argument("--udp-retries", type=retry_count, default=retransmit.retries, metavar="N",
+                    help="times a UDP query is sent again to a backend that has not replied within its "
+                         "retransmission timeout, learned from its reply times (at least "
+                         f"{shown(retransmit.floor * 1000)} ms), each wait twice the last, never past --timeout; "
+                         f"0: never (default {retransmit.retries})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
                     help="what a UDP query that finds no room gets: SERVFAIL, or no reply "
@@ -339,7 +352,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop", nodata_grace=args.nodata_grace,
         max_inflight_per_client=args.max_inflight_per_client, jostle_timeout=args.jostle_timeout,
-        probe=probe_settings(args),
+        probe=probe_settings(args), retransmit=RetransmitSettings(retries=args.udp_retries),
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))
     return serve_with_workers(args, lambda addresses, options: run(

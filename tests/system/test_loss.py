@@ -1,0 +1,99 @@
+"""A lossy link to a backend: its names still resolve on the client's first try.
+
+TS1 holds :data:`LOOKUPS` names and sits behind a :class:`~support.relay.Relay`
+that delays the LS's queries :data:`DELAY` and drops :data:`LOSS` of the
+datagrams each way, queries and replies; TS2, on loopback, has none of the
+names and says NXDOMAIN at once. The LS, its ``--timeout`` at the default 5 s,
+races both. The client asks each name once over UDP with a 1 s timeout and no
+retry (``dns.query.udp``), so a datagram lost between the LS and TS1 that the
+LS did not send again would cost the client that name.
+
+A round trip through the relay fails 36% of the time; the LS sends the query
+to TS1 again at its retransmission timeout, then after twice that, and so on,
+seven copies within about 0.7 s, so one name in about a thousand goes
+unanswered in time. With ``--udp-retries 0`` a third of them are. The health probes cross the relay too: with
+``--down-after`` 64 the LS never marks TS1 down for a few probes lost in a
+row, which is not what is tested here.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+
+from support.paths import ZONES
+from support.relay import Relay
+from support.servers import Server, scrape, value
+
+LOOKUPS = 200
+ANSWERED = 198          # at least 99% of them
+LOSS = 0.2              # the share of datagrams the relay drops, each way
+DELAY = 0.005           # seconds the relay holds each query to TS1
+CLIENT_TIMEOUT = 1.0    # seconds the client waits for each reply; it does not ask again
+
+
+def names_table(folder: Path) -> tuple[Path, dict[str, str]]:
+    """A ``--table`` file of :data:`LOOKUPS` names, and each name's address."""
+    addresses = {f"h{i}.lossy.test": f"10.77.{i // 256}.{i % 256}" for i in range(LOOKUPS)}
+    path = folder / "lossy.txt"
+    path.write_text("".join(f"{name} {address} A\n" for name, address in addresses.items()))
+    return path, addresses
+
+
+def answered_in_time(ls: Server, addresses: dict[str, str], timeout: float = CLIENT_TIMEOUT) -> list[str]:
+    """Ask the LS for each name once; the names answered with their address within ``timeout`` seconds."""
+    answered = []
+    for name, address in addresses.items():
+        started = time.monotonic()
+        try:
+            reply = dns.query.udp(dns.message.make_query(name, "A"), ls.host, port=ls.port, timeout=timeout)
+        except dns.exception.Timeout:
+            continue
+        if time.monotonic() - started < timeout and reply.rcode() == dns.rcode.NOERROR \
+                and [rdata.address for rrset in reply.answer for rdata in rrset] == [address]:
+            answered.append(name)
+    return answered
+
+
+def test_a_backends_names_resolve_on_the_first_try_through_20_percent_loss_each_way(start_server, tmp_path):
+    table, addresses = names_table(tmp_path)
+    ts1 = start_server("ts", "--table", str(table))
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    with Relay(ts1.addresses[0], delay=DELAY, loss=LOSS, reply_loss=LOSS, seed=13) as relay:
+        ls = start_server("ls", "--backend", f"ts1={relay.hostport}", "--backend", f"ts2={ts2.hostport}",
+                          "--down-after", "64", "--metrics", "127.0.0.1:0")
+        answered = answered_in_time(ls, addresses)
+        samples = scrape(ls)
+    assert len(answered) >= ANSWERED, f"{len(answered)} of {LOOKUPS} answered within {CLIENT_TIMEOUT:g} s"
+    # The LS did send queries again, to the lossy backend only.
+    assert value(samples, "resolver_backend_retransmissions_total", backend="ts1") > 0
+    assert value(samples, "resolver_backend_retransmissions_total", backend="ts2") == 0
+
+
+def test_without_retransmission_a_lost_datagram_costs_the_name(start_server, tmp_path):
+    """``--udp-retries 0``: each name is asked of TS1 once, and about a third of the round trips
+    fail. 30 names, the client waiting 0.3 s for each: at most 27 answered, where the LS that
+    sends again answers nearly all."""
+    table, addresses = names_table(tmp_path)
+    ts1 = start_server("ts", "--table", str(table))
+    with Relay(ts1.addresses[0], delay=DELAY, loss=LOSS, reply_loss=LOSS, seed=13) as relay:
+        ls = start_server("ls", "--backend", f"ts1={relay.hostport}", "--down-after", "64", "--udp-retries", "0")
+        answered = answered_in_time(ls, dict(list(addresses.items())[:30]), timeout=0.3)
+    assert len(answered) <= 27
+
+
+def test_a_fast_backend_without_loss_gets_every_query_once(start_server, tmp_path):
+    table, addresses = names_table(tmp_path)
+    ts1 = start_server("ts", "--table", str(table))
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                      "--metrics", "127.0.0.1:0")
+    assert len(answered_in_time(ls, addresses)) == LOOKUPS
+    samples = scrape(ls)
+    for backend in ("ts1", "ts2"):
+        assert value(samples, "resolver_backend_retransmissions_total", backend=backend) == 0
+        assert value(samples, "resolver_backend_requests_total", backend=backend) == LOOKUPS
