@@ -101,6 +101,26 @@ def test_copies_to_a_silent_backend_back_off_until_the_deadline_or_the_limit(ret
         assert expected * 0.8 < gap < expected + 0.15, gaps
 
 
+def test_each_backend_gets_its_copy_after_its_own_rto():
+    """The first backend has replied within 1 ms (RTO 100 ms), the second never (RTO 376 ms, the
+    first one): a query the first says NXDOMAIN to goes to the second again after 376 ms, then
+    after 752 ms more, not at the first's RTO."""
+    times: list[float] = []
+
+    async def main():
+        settings = RetransmitSettings(floor=FLOOR)
+        fast = by_name({"quiet.example": nxdomain()})
+        slow = by_name({"quiet.example": timed(silent, times)}, silent)
+        async with running_ls_over_fakes([fast, slow], probes=False, timeout=1.5, retransmit=settings) as (ls, _):
+            await ask(ls, WARM)
+            reply, _ = await ask(ls, "quiet.example")
+            assert reply.rcode() == dns.rcode.NXDOMAIN
+            assert [backend.stats.retransmissions for backend in ls.server.backends] == [0, 2]
+    run(main())
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert len(gaps) == 2 and 0.3 < gaps[0] < 0.5 and 0.6 < gaps[1] < 0.9, gaps
+
+
 @pytest.mark.parametrize("race_over", [True, False], ids=["race-over", "race-on"])
 def test_a_second_reply_to_a_query_sent_again_is_a_duplicate_not_a_forgery(race_over):
     """Every copy of the query is answered 150 ms late, the second copy having gone at the RTO,
