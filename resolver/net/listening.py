@@ -24,6 +24,7 @@ TCP_MAX_CONNECTIONS = 1024
 TCP_MAX_IN_FLIGHT = 100      # unanswered queries of one TCP connection
 PORT_ZERO_ATTEMPTS = 50
 UDP_BUFFER_BYTES = 4 << 20   # absorbs bursts of thousands of datagrams (the kernel caps it at rmem_max)
+UDP_QUEUE_BYTES = 1 << 20    # octets a UDP socket queues in the process once the kernel's buffer is full
 UDP_MAX_MESSAGE = 65535      # octets: the largest UDP payload
 UDP_READ_BATCH = 64          # datagrams a wildcard socket reads per readiness event before other work runs
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)   # Linux's number; the socket module names it from Python 3.12
@@ -59,11 +60,16 @@ def send_failed(exc: OSError, transport: asyncio.DatagramTransport | None,
     of their own on the hot path (asyncio's ``sendto`` adds checks that cost
     about a microsecond a datagram), and come here only when it fails: when
     the socket buffer is full the datagram goes through ``transport``, which
-    queues it; any other error (an ICMP error reported on send, a closed
-    socket) goes to ``protocol.error_received``, as asyncio would report it.
+    queues it, up to :data:`UDP_QUEUE_BYTES`; past that the datagram is
+    dropped, as a full buffer on the way would drop it, so a peer that reads
+    slower than the server sends (a backend under a flood) costs the server
+    no more memory than that. Any other error (an ICMP error reported on send,
+    a closed socket) goes to ``protocol.error_received``, as asyncio would
+    report it.
     """
     if isinstance(exc, (BlockingIOError, InterruptedError)):
-        if transport is not None and not transport.is_closing():
+        if transport is not None and not transport.is_closing() \
+                and transport.get_write_buffer_size() < UDP_QUEUE_BYTES:
             transport.sendto(data, *addr)
     else:
         protocol.error_received(exc)
