@@ -18,7 +18,22 @@ shortest RTO of any backend (brought forward when an RTO comes down). Most
 races are over by then, and their entries just leave the deque. A query still
 awaited gets its copies: at once to each backend whose RTO has passed, later to
 the others; each later copy, which only a loss or a slow backend calls for,
-waits in one heap by due time with one timer for the earliest.
+waits in one heap by due time with one timer for the earliest. A race that
+ends stays in the deque and the heap until it would fall due (up to the RTO's
+ceiling, once a flood of queries nobody answers has backed the RTO off); each
+is rebuilt without ended races when it has grown a quarter since the last
+time, so that under a flood whose races end early (jostled,
+:mod:`resolver.ls.admission`) they keep little more than the races running.
+
+Copies draw on a retry budget per backend (as Envoy's and Finagle's retry
+budgets): each query first sent to a backend adds ``budget`` copies (1) to
+its account, which holds ``burst`` (100) at most and at first, and each copy
+takes one; a copy the account cannot pay for is not sent and counted
+(``retransmissions_skipped``). Loss calls for a copy for a share of the queries
+(about a third of them at 20% loss each way), so the budget never binds
+there; a flood of queries nobody answers (random names to ``--silent-miss``
+backends) would otherwise send each backend ``1 + retries`` datagrams per
+query, and sends it about two.
 
 A backend's replies are timed at most once per SRTT: RFC 6298 (section 3)
 asks for a sample at least once per round trip, and its gains assume about one
@@ -61,6 +76,14 @@ class Upstream(Protocol):
 
 # A query's next copy to one backend: (due, order, entry, backend index, interval in s, copies sent so far)
 Later = tuple[float, int, Pending, int, float, int]
+COMPACT_FLOOR = 4096        # copies the heap may hold before ended races are taken out of it
+
+
+def compaction_after(left: int) -> int:
+    """The length at which a queue that holds ``left`` items after its ended races were taken out
+    is next rid of them: a quarter longer, so that ended races are at most a fifth of it, and
+    each item costs a constant share of the passes (amortised), or :data:`COMPACT_FLOOR`."""
+    return max(COMPACT_FLOOR, left * 5 // 4)
 
 
 class Retransmitter:
@@ -80,11 +103,17 @@ class Retransmitter:
         self.timeout = timeout
         self.rtt = [RttEstimator(settings.floor, settings.ceiling) for _ in self.backends]
         self.next_sample = [0.0] * len(self.backends)    # perf_counter() from which a backend's next reply is timed
+        self.budget = settings.budget
+        self.burst = float(settings.burst)
+        self._account = [self.burst] * len(self.backends)   # copies each backend may still get
+        self._first_sent = [0] * len(self.backends)     # its queries first sent, when its account was last paid in
         self._sent: deque[Pending] = deque()    # UDP queries, in the order they went out
+        self._sent_compact_at = COMPACT_FLOOR   # its length at which ended races are taken out
         self._shortest = min(rtt.rto for rtt in self.rtt)
         self._timer: asyncio.Handle | None = None     # uvloop's call_at gives a plain Handle for a time past
         self._timer_due = math.inf              # when the timer fires (inf: none set)
         self._later: list[Later] = []           # a heap by due time
+        self._compact_at = COMPACT_FLOOR        # the heap's length at which ended races are taken out
         self._order = itertools.count()
         self._later_timer: asyncio.Handle | None = None
         self._later_at = math.inf               # when it fires (inf: none set)
@@ -93,6 +122,9 @@ class Retransmitter:
     def watch(self, entry: Pending) -> None:
         """``entry``'s query has just gone over UDP to each backend of its ``waiting`` mask."""
         self._sent.append(entry)
+        if len(self._sent) >= self._sent_compact_at:
+            self._sent = deque(entry for entry in self._sent if not entry.done)
+            self._sent_compact_at = compaction_after(len(self._sent))
         if self._timer is None:
             self._arm(entry.deadline - self.timeout + self._shortest)
 
@@ -148,6 +180,9 @@ class Retransmitter:
         backend = self.backends[index]
         if copies == 1:
             self.rtt[index].timed_out()
+        if not self._pay(index, backend.stats):
+            backend.stats.retransmissions_skipped += 1
+            return
         entry.resent |= 1 << index
         backend.stats.retransmissions += 1
         backend.send(entry.uid.to_bytes(2, "big") + entry.data[2:])
@@ -155,12 +190,32 @@ class Retransmitter:
             interval = min(self.ceiling, 2 * interval)
             self._schedule(self._loop.time() + interval, entry, index, interval, copies + 1)
 
+    def _pay(self, index: int, stats: BackendStats) -> bool:
+        """Whether backend ``index``'s retry budget pays for one more copy (and if so, take it):
+        its account gets ``budget`` for each query first sent to it since the last time, up to ``burst``."""
+        first_sent = stats.sent - stats.retransmissions
+        account = min(self.burst, self._account[index] + self.budget * (first_sent - self._first_sent[index]))
+        self._first_sent[index] = first_sent
+        if account < 1:
+            self._account[index] = account
+            return False
+        self._account[index] = account - 1
+        return True
+
     def _schedule(self, due: float, entry: Pending, index: int, interval: float, copies: int) -> None:
         """A copy of ``entry``'s query to backend ``index`` at ``due``, unless the race's deadline comes first."""
         if due >= entry.deadline:
             return
         heapq.heappush(self._later, (due, next(self._order), entry, index, interval, copies))
+        if len(self._later) >= self._compact_at:
+            self._compact()
         self._arm_later(due)
+
+    def _compact(self) -> None:
+        """Take the copies of ended races out of the heap (:func:`compaction_after`)."""
+        self._later = [item for item in self._later if not item[2].done]
+        heapq.heapify(self._later)
+        self._compact_at = compaction_after(len(self._later))
 
     def _arm_later(self, due: float) -> None:
         """Have the heap's timer fire at ``due`` unless it fires before."""
