@@ -4,8 +4,13 @@ Every backend is probed actively: each ``interval`` the LS sends it one query
 (``--probe-name``, type SOA) on the backend's socket, under a random ID; the
 backend hands a reply with that ID to :meth:`HealthMonitor.probe_reply`, which
 checks the question too, before the race sees it, even when a race happens to
-use the same ID. Any reply, even REFUSED, proves the backend alive. A
-backend that leaves ``down_after`` probes in a row unanswered is marked down;
+use the same ID. Any reply, even REFUSED, proves the backend alive, and so
+does a reply to a client's query within the probe's round (as dnsdist's lazy
+health checks count live traffic). A probe still unanswered a third and two
+thirds into its round is sent again, the same datagram, so that one lost
+datagram, or two, on a lossy link does not fail the round (the race's queries
+are sent again too, :mod:`resolver.ls.retransmit`). A backend that leaves
+``down_after`` rounds in a row without a reply is marked down;
 so is one whose port the kernel reports unreachable (an ICMP error on the
 connected socket), at once. A down backend is not asked and not waited for,
 and it is probed until it answers, when it is used again.
@@ -36,6 +41,7 @@ from .settings import ProbeSettings
 log = logging.getLogger("resolver.ls")
 
 TYPE_SOA = 6
+PROBE_COPIES = 3        # datagrams a probe round sends a backend at most, spread over the round
 
 
 class HealthMonitor:
@@ -53,7 +59,10 @@ class HealthMonitor:
         self.down_after = settings.down_after
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
+        self._copy_timer: asyncio.TimerHandle | None = None
         self._early: set[int] = set()      # backends with a probe brought forward
+        self._probes: dict[int, bytes] = {}     # each backend's probe of this round, by backend index
+        self._replies = {backend.index: 0 for backend in backends}    # its replies to queries, at the round's start
 
     def subscribe(self, listener: Callable[[Backend, bool], None]) -> None:
         """Call ``listener(backend, up)`` on every change of a backend's health."""
@@ -64,8 +73,9 @@ class HealthMonitor:
         self._timer = self._loop.call_soon(self._tick)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._copy_timer):
+            if timer is not None:
+                timer.cancel()
 
     @staticmethod
     def is_up(backend: Backend) -> bool:
@@ -77,11 +87,30 @@ class HealthMonitor:
             self._judge(backend)
             self._probe(backend)
         self._timer = self._loop.call_later(self.interval, self._tick)
+        self._send_copies(PROBE_COPIES, first=True)
+
+    def _send_copies(self, left: int, first: bool = False) -> None:
+        """Send each probe still unanswered again (not ``first``: the round's probes have just gone);
+        ``left``: the probes this round still sends, this one included, ``1 / PROBE_COPIES`` of the
+        round apart. One timer for every backend."""
+        if not first:
+            for backend in self.backends:
+                if backend.probe_id is not None:
+                    backend.send_probe(self._probes[backend.index])
+        left -= 1
+        self._copy_timer = self._loop.call_later(self.interval / PROBE_COPIES, self._send_copies, left) \
+            if left > 0 else None
 
     def _judge(self, backend: Backend) -> None:
+        replies = sum(backend.stats.replies)
+        answered_queries = replies != self._replies[backend.index]
+        self._replies[backend.index] = replies
         if backend.probe_id is None:
             return
         backend.probe_id = None
+        if answered_queries and backend.up:     # it replied to clients' queries this round: alive
+            backend.probe_failures = 0
+            return
         backend.probe_failures += 1
         if backend.probe_failures >= self.down_after:
             self._set(backend, False, f"{backend.probe_failures} probes unanswered")
@@ -89,7 +118,8 @@ class HealthMonitor:
     def _probe(self, backend: Backend) -> None:
         probe_id = int.from_bytes(os.urandom(2), "big")
         backend.probe_id = probe_id
-        backend.send_probe(struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self._question(backend))
+        probe = self._probes[backend.index] = struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self._question(backend)
+        backend.send_probe(probe)
 
     def probe_reply(self, backend: Backend, data: bytes) -> bool:
         """Whether ``data`` answers the backend's current probe (and if so, count it)."""

@@ -55,7 +55,8 @@ class Relay:
     ``loss``: the share (0 to 1) of client datagrams dropped; ``reply_loss``:
     the share of the target's datagrams dropped. ``source``: the local address
     the back side binds to (None: the kernel picks). ``seed``: for the random
-    picking the datagrams lost.
+    picking the datagrams lost. :attr:`datagrams` counts the client datagrams
+    received, lost ones included.
     """
 
     def __init__(self, target: tuple[str, int], delay: float = 0.0, loss: float = 0.0,
@@ -67,6 +68,7 @@ class Relay:
         self.source = source
         self.random = random.Random(seed)
         self.reply_random = random.Random(f"{seed} replies")     # its own, so either way's picks stay the same
+        self.datagrams = 0
         self._selector = selectors.DefaultSelector()
         self._held: list[tuple[float, int, Callable[[], object]]] = []     # a heap by due time
         self._order = itertools.count()
@@ -136,6 +138,7 @@ class Relay:
             data, client = front.recvfrom(MAX_DATAGRAM)
         except OSError:
             return
+        self.datagrams += 1
         back = self._udp_backs.get(client)
         if back is None:
             back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

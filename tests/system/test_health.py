@@ -1,6 +1,7 @@
 """Backend health: a dead or silent backend is marked down, no longer waited for, and used again when it answers."""
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -137,3 +138,23 @@ def test_a_probe_name_for_a_backend_the_ls_does_not_have_is_a_usage_error():
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "--probe-name lab=lab.example.: no backend is called 'lab' (backends: corp)" in done.stderr
+
+
+def test_a_backend_that_answers_clients_but_not_probes_stays_up_while_it_answers():
+    """A backend silent on the SOA probe but answering the clients' queries is alive: each probe
+    round with a reply to a client's query counts as answered (as dnsdist's lazy health checks count
+    live traffic). Once the clients stop, the unanswered probes mark it down."""
+    def not_the_probe(request):
+        return silent(request) if request.q.qtype == 6 else answer("192.0.2.9")(request)
+
+    async def main():
+        async with running_ls_over_fakes([not_the_probe], probe=FAST_PROBES) as (ls, _):
+            balancer = ls.server
+            started = time.monotonic()
+            while time.monotonic() - started < 10 * FAST_PROBES.interval:       # ten rounds of traffic
+                reply, _ = await ask(ls, "busy.example")
+                assert reply.rcode() == dns.rcode.NOERROR
+                assert balancer.health.is_up(balancer.backends[0])
+                await asyncio.sleep(FAST_PROBES.interval / 4)       # the client's pace, not a wait for readiness
+            await wait_until_async(lambda: not balancer.health.is_up(balancer.backends[0]), 3, "down once idle")
+    run(main())
