@@ -6,6 +6,7 @@ import asyncio
 from time import monotonic
 
 from resolver.ls.backends import Backend
+from resolver.net.listening import UDP_QUEUE_BYTES
 from support.waiting import wait_until_async
 
 
@@ -18,6 +19,9 @@ class Transport:
 
     def is_closing(self) -> bool:
         return False
+
+    def get_write_buffer_size(self) -> int:
+        return sum(len(data) for data in self.queued)
 
 
 def backend_sending(outcome: BaseException | None) -> tuple[Backend, Transport, list[BaseException]]:
@@ -36,6 +40,13 @@ def test_a_full_socket_buffer_leaves_the_query_to_the_transport_queue():
     backend, transport, errors = backend_sending(BlockingIOError())
     backend.send(b"query")
     assert transport.queued == [b"query"] and not errors and backend.stats.sent == 1
+
+
+def test_a_full_transport_queue_drops_the_query_as_a_full_buffer_would():
+    backend, transport, errors = backend_sending(BlockingIOError())
+    transport.queued.append(bytes(UDP_QUEUE_BYTES))
+    backend.send(b"query")
+    assert transport.queued == [bytes(UDP_QUEUE_BYTES)] and not errors and backend.stats.sent == 1
 
 
 def test_a_sent_query_does_not_touch_the_transport():
