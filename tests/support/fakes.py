@@ -282,6 +282,13 @@ def garbage_sections(shape: str = "pointer", delay: float = 0.0) -> Rule:
     return _at(delay, build)
 
 
+def by_name(rules: dict[str, Rule], otherwise: Rule = answer()) -> Rule:
+    """The rule of the name asked (lower case, no final dot), else ``otherwise``."""
+    def rule(request: DNSRecord) -> Sequence[Send]:
+        return rules.get(str(request.q.qname).rstrip(".").lower(), otherwise)(request)
+    return rule
+
+
 def silent(request: DNSRecord) -> Sequence[Send]:
     """Never replies."""
     return ()

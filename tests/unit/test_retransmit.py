@@ -18,19 +18,12 @@ from dnslib import DNSRecord
 
 from resolver.ls.settings import RetransmitSettings
 
-from support.fakes import Rule, Send, answer, nxdomain, silent
+from support.fakes import Rule, Send, answer, by_name, nxdomain, silent
 from support.inprocess import ask, run, running_ls_over_fakes
 from support.waiting import wait_until_async
 
 FLOOR = 0.1         # seconds: a floor high enough to time the copies on a busy machine
 WARM = "warm.example"       # answered at once: the sample that brings the backend's RTO down to FLOOR
-
-
-def by_name(rules: dict[str, Rule], otherwise: Rule = answer()) -> Rule:
-    """The rule of the name asked (lower case, no final dot), else ``otherwise``."""
-    def rule(request: DNSRecord) -> Sequence[Send]:
-        return rules.get(str(request.q.qname).rstrip(".").lower(), otherwise)(request)
-    return rule
 
 
 def losing_the_first_copy(rule: Rule) -> Rule:
