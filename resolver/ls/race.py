@@ -48,7 +48,8 @@ duplicate, not a forgery.
 
 Deadlines need no timer per query: all queries share one timeout, so the
 entries are already in deadline order in a deque, and one timer at a time
-fires at the oldest deadline. Graces, which differ by the backends awaited,
+fires at the oldest deadline; the deque is rid of ended races as it grows
+(:mod:`resolver.ls.compaction`). Graces, which differ by the backends awaited,
 sit in a heap with one timer for the earliest.
 """
 from __future__ import annotations
@@ -68,6 +69,7 @@ from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .admission import Admission, oldest_running
 from .chase import Chase
+from .compaction import compaction_after
 from .retransmit import Retransmitter
 from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
 from .settings import LsSettings
@@ -168,6 +170,7 @@ class Race:
         self.health = health
         self.query_log = query_log
         self._deadlines: deque[Pending] = deque()
+        self._deadlines_compact_at = compaction_after(0)    # its length at which ended races are taken out
         self._timer: asyncio.TimerHandle | None = None
         self._graces: list[tuple[float, int, Pending]] = []     # a heap by due time (graces differ)
         self._grace_order = itertools.count()
@@ -218,7 +221,11 @@ class Race:
         entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout, link)
         self.pending[uid] = entry
         self.admission.admit(client, entry)
-        self._deadlines.append(entry)
+        deadlines = self._deadlines
+        deadlines.append(entry)
+        if len(deadlines) >= self._deadlines_compact_at:
+            self._deadlines = deque(entry for entry in deadlines if not entry.done)
+            self._deadlines_compact_at = compaction_after(len(self._deadlines))
         if self._timer is None:
             self._arm()
         upstream = uid.to_bytes(2, "big") + data[2:]

@@ -20,10 +20,10 @@ awaited gets its copies: at once to each backend whose RTO has passed, later to
 the others; each later copy, which only a loss or a slow backend calls for,
 waits in one heap by due time with one timer for the earliest. A race that
 ends stays in the deque and the heap until it would fall due (up to the RTO's
-ceiling, once a flood of queries nobody answers has backed the RTO off); each
-is rebuilt without ended races when it has grown a quarter since the last
-time, so that under a flood whose races end early (jostled,
-:mod:`resolver.ls.admission`) they keep little more than the races running.
+ceiling, once a flood of queries nobody answers has backed the RTO off), so
+both are rebuilt without ended races as they grow (:mod:`resolver.ls.compaction`):
+under a flood whose races end early (jostled, :mod:`resolver.ls.admission`)
+they keep little more than the races running.
 
 Copies draw on a retry budget per backend (as Envoy's and Finagle's retry
 budgets): each query first sent to a backend adds ``budget`` copies (1) to
@@ -50,6 +50,7 @@ from collections import deque
 from typing import Protocol, Sequence
 
 from ..obs.stats import BackendStats
+from .compaction import compaction_after
 from .rtt import RttEstimator
 from .settings import RetransmitSettings
 
@@ -76,14 +77,6 @@ class Upstream(Protocol):
 
 # A query's next copy to one backend: (due, order, entry, backend index, interval in s, copies sent so far)
 Later = tuple[float, int, Pending, int, float, int]
-COMPACT_FLOOR = 4096        # copies the heap may hold before ended races are taken out of it
-
-
-def compaction_after(left: int) -> int:
-    """The length at which a queue that holds ``left`` items after its ended races were taken out
-    is next rid of them: a quarter longer, so that ended races are at most a fifth of it, and
-    each item costs a constant share of the passes (amortised), or :data:`COMPACT_FLOOR`."""
-    return max(COMPACT_FLOOR, left * 5 // 4)
 
 
 class Retransmitter:
@@ -108,12 +101,12 @@ class Retransmitter:
         self._account = [self.burst] * len(self.backends)   # copies each backend may still get
         self._first_sent = [0] * len(self.backends)     # its queries first sent, when its account was last paid in
         self._sent: deque[Pending] = deque()    # UDP queries, in the order they went out
-        self._sent_compact_at = COMPACT_FLOOR   # its length at which ended races are taken out
+        self._sent_compact_at = compaction_after(0)     # its length at which ended races are taken out
         self._shortest = min(rtt.rto for rtt in self.rtt)
         self._timer: asyncio.Handle | None = None     # uvloop's call_at gives a plain Handle for a time past
         self._timer_due = math.inf              # when the timer fires (inf: none set)
         self._later: list[Later] = []           # a heap by due time
-        self._compact_at = COMPACT_FLOOR        # the heap's length at which ended races are taken out
+        self._compact_at = compaction_after(0)          # the heap's length at which ended races are taken out
         self._order = itertools.count()
         self._later_timer: asyncio.Handle | None = None
         self._later_at = math.inf               # when it fires (inf: none set)

@@ -20,12 +20,13 @@ import dns.rdatatype
 import pytest
 from dnslib import QTYPE, RR, A, DNSHeader, DNSQuestion, DNSRecord
 
+from resolver.ls import compaction
 from resolver.ls.race import GRACE_FLOOR, GRACE_MIN_REPLIES, GRACE_WINDOW
 from resolver.wire import FORMERR, NOERROR, NOTIMP, NXDOMAIN, REFUSED, SERVFAIL
 
-from support.fakes import (BROKEN_SHAPES, FakeBackend, Rule, Send, answer, badvers, cname_only, garbage_sections,
-                           header_only, lowercased, negative, nodata, nxdomain, other_question, referral, silent,
-                           wrong_owner, broken_negative, other_opcode)
+from support.fakes import (BROKEN_SHAPES, FakeBackend, Rule, Send, answer, badvers, by_name, cname_only,
+                           garbage_sections, header_only, lowercased, negative, nodata, nxdomain, other_question,
+                           referral, silent, wrong_owner, broken_negative, other_opcode)
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.waiting import wait_until_async
@@ -111,6 +112,26 @@ def test_thousands_in_flight_with_a_silent_backend_all_resolve_and_leave_no_stat
             replies = await asyncio.gather(*(ask(ls, name) for name in names))
             assert all(reply.rcode() == dns.rcode.NOERROR for reply, _ in replies)
             assert not ls.server.race.pending
+    run(main())
+
+
+def test_races_that_ended_behind_one_still_waiting_are_not_kept(monkeypatch):
+    """One query waits out its timeout at the front of the deadline queue while 600 others are
+    answered at once: the queue is rid of the ended ones as it grows (resolver.ls.compaction),
+    where it kept every race until the waiting one's deadline (rate x timeout races under load)."""
+    monkeypatch.setattr(compaction, "COMPACT_FLOOR", 64)
+
+    async def main():
+        rule = by_name({"waits.example": silent})
+        async with running_ls_over_fakes([rule], timeout=5.0) as (ls, _):
+            waiting = asyncio.ensure_future(ask(ls, "waits.example"))
+            race = ls.server.race
+            await wait_until_async(lambda: race.pending, 2, "the waiting race")
+            for i in range(600):
+                reply, _ = await ask(ls, f"h{i}.example")
+                assert reply.rcode() == dns.rcode.NOERROR
+            assert len(race.pending) == 1 and len(race._deadlines) <= 80
+            waiting.cancel()
     run(main())
 
 
