@@ -343,9 +343,12 @@ class Race:
         now = perf_counter()
         stats.latency.observe(now - entry.started)
         retransmit = self.retransmit
-        if retransmit is not None and now >= retransmit.next_sample[backend.index] and not entry.resent & bit \
-                and not entry.sink.stream:      # Karn: only a UDP query sent once times the backend
-            retransmit.sample(backend.index, now - entry.started, now)
+        if retransmit is not None and not entry.resent & bit and not entry.sink.stream:
+            # Karn: only a UDP query sent once times the backend, and ends its RTO's backoff
+            if now >= retransmit.next_sample[backend.index]:
+                retransmit.sample(backend.index, now - entry.started, now)
+            elif retransmit.rtt[backend.index].timeouts:
+                retransmit.rtt[backend.index].answered(now)
         if rank == ANSWER:
             entry.waiting &= ~bit       # heard from: a second reply to a copy sent again is a duplicate, not late
             self._finish(entry, data, backend.index)

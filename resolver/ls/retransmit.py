@@ -25,16 +25,6 @@ both are rebuilt without ended races as they grow (:mod:`resolver.ls.compaction`
 under a flood whose races end early (jostled, :mod:`resolver.ls.admission`)
 they keep little more than the races running.
 
-Copies draw on a retry budget per backend (as Envoy's and Finagle's retry
-budgets): each query first sent to a backend adds ``budget`` copies (1) to
-its account, which holds ``burst`` (100) at most and at first, and each copy
-takes one; a copy the account cannot pay for is not sent and counted
-(``retransmissions_skipped``). Loss calls for a copy for a share of the queries
-(about a third of them at 20% loss each way), so the budget never binds
-there; a flood of queries nobody answers (random names to ``--silent-miss``
-backends) would otherwise send each backend ``1 + retries`` datagrams per
-query, and sends it about two.
-
 A backend's replies are timed at most once per SRTT: RFC 6298 (section 3)
 asks for a sample at least once per round trip, and its gains assume about one
 (RFC 7323, appendix G); at thousands of queries a second, timing every reply
@@ -47,6 +37,7 @@ import heapq
 import itertools
 import math
 from collections import deque
+from time import perf_counter
 from typing import Protocol, Sequence
 
 from ..obs.stats import BackendStats
@@ -96,10 +87,6 @@ class Retransmitter:
         self.timeout = timeout
         self.rtt = [RttEstimator(settings.floor, settings.ceiling) for _ in self.backends]
         self.next_sample = [0.0] * len(self.backends)    # perf_counter() from which a backend's next reply is timed
-        self.budget = settings.budget
-        self.burst = float(settings.burst)
-        self._account = [self.burst] * len(self.backends)   # copies each backend may still get
-        self._first_sent = [0] * len(self.backends)     # its queries first sent, when its account was last paid in
         self._sent: deque[Pending] = deque()    # UDP queries, in the order they went out
         self._sent_compact_at = compaction_after(0)     # its length at which ended races are taken out
         self._shortest = min(rtt.rto for rtt in self.rtt)
@@ -125,7 +112,7 @@ class Retransmitter:
         """Backend ``index`` replied ``seconds`` after a query it got once, at ``now`` (perf_counter()):
         a sample for its RTO (:meth:`RttEstimator.sample`); its next reply is timed an SRTT later."""
         rtt = self.rtt[index]
-        rtt.sample(seconds)
+        rtt.sample(seconds, now)
         self.next_sample[index] = now + rtt.srtt
         if rtt.rto < self._shortest:
             self._shortest = rtt.rto
@@ -172,28 +159,13 @@ class Retransmitter:
         :meth:`RttEstimator.timed_out`); the next copy goes after twice that, if one is left."""
         backend = self.backends[index]
         if copies == 1:
-            self.rtt[index].timed_out()
-        if not self._pay(index, backend.stats):
-            backend.stats.retransmissions_skipped += 1
-            return
+            self.rtt[index].timed_out(perf_counter())
         entry.resent |= 1 << index
         backend.stats.retransmissions += 1
         backend.send(entry.uid.to_bytes(2, "big") + entry.data[2:])
         if copies + 1 < self.copies:
             interval = min(self.ceiling, 2 * interval)
             self._schedule(self._loop.time() + interval, entry, index, interval, copies + 1)
-
-    def _pay(self, index: int, stats: BackendStats) -> bool:
-        """Whether backend ``index``'s retry budget pays for one more copy (and if so, take it):
-        its account gets ``budget`` for each query first sent to it since the last time, up to ``burst``."""
-        first_sent = stats.sent - stats.retransmissions
-        account = min(self.burst, self._account[index] + self.budget * (first_sent - self._first_sent[index]))
-        self._first_sent[index] = first_sent
-        if account < 1:
-            self._account[index] = account
-            return False
-        self._account[index] = account - 1
-        return True
 
     def _schedule(self, due: float, entry: Pending, index: int, interval: float, copies: int) -> None:
         """A copy of ``entry``'s query to backend ``index`` at ``due``, unless the race's deadline comes first."""

@@ -22,8 +22,12 @@ only replies to queries sent once (:mod:`resolver.ls.race`).
 
 Backoff: past :data:`BACKOFF_AFTER` queries in a row whose first copy the
 backend left unanswered for an RTO, each further one doubles the RTO, up to
-the ceiling, until the next sample (RFC 6298 5.5 and 5.7; Knot Resolver backs
-off by its count of timeouts in a row). Without it Karn's rule would keep a
+the ceiling, until the next query answered in time (RFC 6298 5.5 and 5.7;
+Knot Resolver backs off by its count of timeouts in a row). Only while the
+backend has answered no query in time for :data:`BACKOFF_QUIET` do its
+timeouts count: a backend that answers some names and stays silent on the
+others (``--silent-miss``) is not slow, and its lost datagrams must not wait
+a backed-off RTO. Without it Karn's rule would keep a
 too-short RTO for ever: once a backend's RTT has grown past its RTO, every
 query is retransmitted and none gives a sample. The few tolerated in a row
 keep random loss from lengthening the next queries' first wait: Unbound's
@@ -38,16 +42,18 @@ SRTT_GAIN = 1 / 8           # RFC 6298's alpha (Unbound: g)
 RTTVAR_GAIN = 1 / 4         # RFC 6298's beta (Unbound: h)
 DEVIATIONS = 4              # RFC 6298's K: the RTO is SRTT plus this many RTTVARs
 BACKOFF_AFTER = 3           # queries in a row left unanswered for an RTO before the RTO doubles
+BACKOFF_QUIET = 1.0         # seconds without a query answered in time before unanswered ones count
 
 
 class RttEstimator:
     """One backend's SRTT, RTTVAR and RTO, in seconds; the RTO within [``floor``, ``ceiling``].
 
     :meth:`sample` takes a reply's round-trip time, :meth:`timed_out` a query's
-    first copy left unanswered for an RTO; :attr:`rto` is the RTO to use now.
+    first copy left unanswered for an RTO, :meth:`answered` a query answered
+    in time; :attr:`rto` is the RTO to use now.
     """
 
-    __slots__ = ("floor", "ceiling", "srtt", "rttvar", "rto", "timeouts")
+    __slots__ = ("floor", "ceiling", "srtt", "rttvar", "rto", "timeouts", "answered_at")
 
     def __init__(self, floor: float, ceiling: float) -> None:
         """Raises ValueError unless 0 < ``floor`` <= ``ceiling``."""
@@ -58,11 +64,12 @@ class RttEstimator:
         self.srtt: float | None = None     # no sample yet
         self.rttvar = INITIAL_RTTVAR
         self.timeouts = 0                   # queries in a row left unanswered for an RTO
+        self.answered_at = float("-inf")    # when a query was last answered in time (perf_counter())
         self.rto = min(ceiling, max(floor, DEVIATIONS * INITIAL_RTTVAR))
 
-    def sample(self, seconds: float) -> None:
-        """A reply ``seconds`` after its query, which went out once: update SRTT and RTTVAR, and the
-        RTO from them, which ends any backoff (RFC 6298 2.2, 2.3, 5.7)."""
+    def sample(self, seconds: float, now: float) -> None:
+        """A reply ``seconds`` after its query, which went out once, at ``now`` (perf_counter()): update
+        SRTT and RTTVAR, and the RTO from them, which ends any backoff (RFC 6298 2.2, 2.3, 5.7)."""
         srtt = self.srtt
         if srtt is None:
             srtt, rttvar = seconds, seconds / 2
@@ -70,13 +77,27 @@ class RttEstimator:
             delta = seconds - srtt
             rttvar = self.rttvar + ((delta if delta >= 0 else -delta) - self.rttvar) * RTTVAR_GAIN
             srtt += delta * SRTT_GAIN
-        self.srtt, self.rttvar, self.timeouts = srtt, rttvar, 0
-        rto = srtt + DEVIATIONS * rttvar
+        self.srtt, self.rttvar = srtt, rttvar
+        self.answered(now)
+
+    def answered(self, now: float) -> None:
+        """A query that went out once was answered before its RTO passed, at ``now`` (perf_counter()):
+        end any backoff, the RTO back to SRTT + 4 RTTVAR (RFC 6298 2.3). The backend answers at its
+        usual round trip, so the queries left unanswered around it were lost, or names it stays
+        silent on (``--silent-miss``), not a backend grown slow; a backend that answers only after
+        its RTO gives no such reply."""
+        self.timeouts = 0
+        self.answered_at = now
+        rto = (self.srtt or 0.0) + DEVIATIONS * self.rttvar
         self.rto = self.floor if rto < self.floor else self.ceiling if rto > self.ceiling else rto
 
-    def timed_out(self) -> None:
-        """A query's first copy went unanswered for an RTO: past :data:`BACKOFF_AFTER` such queries in
-        a row, double the RTO (at most the ceiling) until the next :meth:`sample`."""
+    def timed_out(self, now: float) -> None:
+        """A query's first copy went unanswered for an RTO, seen at ``now`` (perf_counter()): past
+        :data:`BACKOFF_AFTER` such queries in a row, double the RTO (at most the ceiling) until the
+        next query answered in time. Queries unanswered within :data:`BACKOFF_QUIET` of one answered
+        in time do not count: the backend is answering, and stays silent on names it lacks."""
+        if now - self.answered_at < BACKOFF_QUIET:
+            return
         self.timeouts += 1
         if self.timeouts > BACKOFF_AFTER:
             self.rto = min(self.ceiling, 2 * self.rto)

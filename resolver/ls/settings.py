@@ -41,20 +41,12 @@ class RetransmitSettings:
     ``retries``: copies of one query sent again to one backend at most (0: none,
     each backend asked once); ``floor`` and ``ceiling``: the bounds of a
     backend's retransmission timeout (RTO), in seconds, which is learned from its
-    reply times (:class:`resolver.ls.rtt.RttEstimator`, RFC 6298); ``budget``
-    and ``burst``: the copies one backend gets, at most ``budget`` per query
-    first sent to it, with ``burst`` copies in hand to start with and at most
-    that many saved up (a retry budget, as Envoy's and Finagle's), so that
-    queries nobody answers (a flood of names ``--silent-miss`` backends lack)
-    cost a backend about twice their number in datagrams, not ``1 + retries``
-    times.
+    reply times (:class:`resolver.ls.rtt.RttEstimator`, RFC 6298).
     """
 
     retries: int = 6
     floor: float = 0.01
     ceiling: float = 2.0
-    budget: float = 1.0
-    burst: int = 100
 
 
 @dataclass(frozen=True)

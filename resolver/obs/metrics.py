@@ -17,7 +17,6 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_late_responses_total{backend}          replies after their race ended
     resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question, or unparsable
     resolver_backend_retransmissions_total{backend}         UDP queries sent again, the backend silent past its RTO
-    resolver_backend_retransmissions_skipped_total{backend} copies its retry budget did not pay for
     resolver_backend_duplicate_responses_total{backend}     second replies to a query sent again
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
@@ -153,9 +152,6 @@ class LsMetrics(ServerMetrics):
         yield counter("resolver_backend_retransmissions",
                       "UDP queries sent to a backend again, as it had not replied within its retransmission timeout.",
                       label, {(b.name,): b.stats.retransmissions for b in backends})
-        yield counter("resolver_backend_retransmissions_skipped",
-                      "Copies of UDP queries not sent to a backend, as its retry budget did not pay for them.",
-                      label, {(b.name,): b.stats.retransmissions_skipped for b in backends})
         yield counter("resolver_backend_duplicate_responses", "Second replies to a query sent to a backend again.",
                       label, {(b.name,): b.stats.duplicates for b in backends})
         up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes.", labels=label)
@@ -177,7 +173,6 @@ class LsMetrics(ServerMetrics):
                 "backends": [{"name": b.name, "address": b.address, "up": b.up, "sent": b.stats.sent,
                               "wins": b.stats.wins, "timeouts": b.stats.timeouts, "late": b.stats.late,
                               "forged": b.stats.forged, "retransmissions": b.stats.retransmissions,
-                              "retransmissions_skipped": b.stats.retransmissions_skipped,
                               "duplicates": b.stats.duplicates, "replies": rcode_counts(b.stats.replies),
                               **latency_summary(b.stats.latency)} for b in self.source.backends]}
 

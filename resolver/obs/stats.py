@@ -61,7 +61,7 @@ class BackendStats:
     """What one backend of the LS was asked and what it did."""
 
     __slots__ = ("sent", "replies", "wins", "timeouts", "forged", "late", "latency", "retransmissions",
-                 "retransmissions_skipped", "duplicates")
+                 "duplicates")
 
     def __init__(self) -> None:
         self.sent = 0                   # client queries sent to it, retransmissions included (health probes not)
@@ -71,7 +71,6 @@ class BackendStats:
         self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse
         self.late = 0                   # replies to races already over (the losers')
         self.retransmissions = 0        # UDP queries sent to it again, silent past its RTO (resolver.ls.retransmit)
-        self.retransmissions_skipped = 0    # copies its retry budget did not pay for (resolver.ls.retransmit)
         self.duplicates = 0             # second replies to a query sent to it again
         self.latency = LatencyHistogram()   # replies within their race, and late ones to a race with a grace
 
