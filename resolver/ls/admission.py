@@ -13,9 +13,8 @@ locking every other client out of it:
   (the table full, or its client at its share) takes the place of the oldest
   race, its client's own oldest when the client is at its share, provided that
   race has waited ``--jostle-timeout`` (0.2 s, Unbound's default). That race
-  ends at once with the answer its deadline would have given it (a backend's
-  NODATA or NXDOMAIN kept so far, else the ``--on-timeout`` answer), counted
-  as ``jostled``. A query that finds nothing old enough is refused as
+  ends at once with SERVFAIL (:meth:`resolver.ls.race.Race._jostle` says why
+  not its timeout answer), counted as ``jostled``. A query that finds nothing old enough is refused as
   ``overflow`` (SERVFAIL, or no reply with ``--on-overflow drop``).
 
 Why 0.2 s: a race that has waited that long is almost surely one no backend

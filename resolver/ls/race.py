@@ -251,16 +251,16 @@ class Race:
         return len(self.pending) < self.max_inflight and not admission.at_share(client)
 
     def _jostle(self, entry: Pending) -> None:
-        """End a race early to make room, with the answer its deadline would give, counted as jostled.
+        """End a race early to make room, with SERVFAIL, counted as jostled.
 
-        An open CNAME chain goes back as it is, not followed: following it would take the room again.
-        No backend is blamed: a race that was waiting for it ended, but not at its deadline.
+        Not the answer its deadline would give: a backend still silent had not had its time, so a
+        backend's NXDOMAIN passed on, or a made-up one, could deny a name that exists, and stubs and
+        resolvers cache NXDOMAIN for the zone's negative TTL. SERVFAIL says the LS gave up (RFC 2308
+        7.1 lets it be cached for five minutes at most; most stubs ask again). Unbound drops a
+        jostled query without a reply; a TCP client needs one, and a UDP client gets it at once
+        rather than after its own timeout. No backend is blamed: the race ended, but not at its deadline.
         """
-        if self._best_at_deadline(entry):
-            out = self._client_reply(entry, entry.best)     # type: ignore[arg-type]
-        else:
-            out = error_reply(entry.data, entry.q, self.timeout_rcode)
-        self._close(entry, out, "jostled")
+        self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "jostled")
         oldest_running(self._deadlines)     # ended races at its left go now, not at their deadline
 
     def set_backend_up(self, backend: Upstream, up: bool) -> None:
