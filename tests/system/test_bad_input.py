@@ -301,7 +301,7 @@ def good_table(tmp_path: Path) -> Path:
     (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight", "-5"], "at least 1, not -5"),
     (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight-per-client", "0"],
      "--max-inflight-per-client must be at least 1, not 0"),
-    (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--jostle-timeout", "0"], "between 0 and 3600"),
+    (["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--jostle-timeout", "0"], "more than 0 and at most 3600"),
     (["bogus-command"], "bogus-command"),
     ([], ""),
 ], ids=["ts_unknown_flag", "ls_unknown_flag", "client_unknown_flag", "ts_no_listen", "ls_no_listen",
