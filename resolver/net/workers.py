@@ -11,6 +11,7 @@ one that dies, and exits when they have stopped.
 from __future__ import annotations
 
 import collections
+import ctypes
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ def reserve(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
 
 log = logging.getLogger("resolver")
 
+PR_SET_PDEATHSIG = 1        # prctl(2): the signal a process gets when its parent dies (Linux)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORWARDED = (*STOP_SIGNALS, signal.SIGHUP)
 
@@ -131,11 +133,13 @@ class Workers:
         its PID is in :attr:`running`; the worker holds SIGHUP until its loop handles it.
         Raises OSError when the fork fails."""
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        parent = os.getpid()
         try:
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
+                    _stop_with(parent)
                     for signum in STOP_SIGNALS:
                         signal.signal(signum, signal.SIG_DFL)
                     signal.signal(signal.SIGHUP, self._inherited[signal.SIGHUP])
@@ -188,6 +192,20 @@ def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
     """Run ``serve`` in ``count`` forked processes until SIGINT or SIGTERM, starting a new
     one in place of one that dies (see :class:`Workers`); returns the exit status."""
     return Workers(count, serve, prog).run()
+
+
+def _stop_with(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when ``parent`` dies (PR_SET_PDEATHSIG, Linux), so a
+    parent killed with SIGKILL leaves no workers serving on its addresses beside a new server's, as
+    SO_REUSEPORT would let them; a worker whose parent is gone already stops at once. Elsewhere
+    (no prctl) a worker outlives a parent killed that way."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _signal_name(signum: int) -> str:

@@ -214,3 +214,30 @@ def test_the_restart_count_and_its_limit_in_process():
     assert workers.restarts == 3 and not workers.running
     assert re.fullmatch(r"worker \d+ exited with status 1 after 3 restarts within 60 s: giving up", workers.failure)
     assert signal.getsignal(signal.SIGTERM) is term_before
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie nobody has reaped yet counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+
+
+def test_workers_stop_when_their_parent_is_killed(start_server, demo_backends):
+    """SIGKILL to the parent, which cannot pass anything on: the kernel sends each worker SIGTERM
+    (PR_SET_PDEATHSIG), so none goes on serving the port beside a server started after it."""
+    ts1, ts2 = demo_backends
+    server = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--workers", "2")
+    server.wait_for_line(LISTENING, count=2)
+    workers = worker_pids(server)
+    assert len(workers) == 2
+    server.proc.kill()
+    server.proc.wait(5)
+    try:
+        wait_until(lambda: all(gone(pid) for pid in workers), 5, "the workers gone")
+    finally:
+        for pid in workers:     # the test's own workers, by PID, should they have outlived it
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
