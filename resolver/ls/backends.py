@@ -276,8 +276,11 @@ class BackendStream(asyncio.Protocol):
             backend.replies.on_lost(backend, failed)
         if again:
             connection = backend.connection()
+            stats = backend.stats
             for data, sent, resends in again:
                 if (data[0] << 8) | data[1] not in connection.unanswered:     # else its ID went to a newer race
+                    stats.sent += 1
+                    stats.retransmissions += 1
                     connection.send(data, sent, resends)
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_timeouts_total{backend}                races that timed out waiting for it
     resolver_backend_late_responses_total{backend}          replies after their race ended
     resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question, or unparsable
-    resolver_backend_retransmissions_total{backend}         UDP queries sent again, the backend silent past its RTO
+    resolver_backend_retransmissions_total{backend}         queries sent again: UDP past its RTO, TCP on a new connection
     resolver_backend_duplicate_responses_total{backend}     second replies to a query sent again
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
@@ -150,7 +150,8 @@ class LsMetrics(ServerMetrics):
                       "Replies dropped: an ID no race sent, another question, or sections that do not parse.", label,
                       {(b.name,): b.stats.forged for b in backends})
         yield counter("resolver_backend_retransmissions",
-                      "UDP queries sent to a backend again, as it had not replied within its retransmission timeout.",
+                      "Queries sent to a backend again: over UDP as it had not replied within its retransmission "
+                      "timeout, over TCP as the connection they were written on ended.",
                       label, {(b.name,): b.stats.retransmissions for b in backends})
         yield counter("resolver_backend_duplicate_responses", "Second replies to a query sent to a backend again.",
                       label, {(b.name,): b.stats.duplicates for b in backends})

@@ -70,7 +70,8 @@ class BackendStats:
         self.timeouts = 0               # races that timed out still waiting for it
         self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse
         self.late = 0                   # replies to races already over (the losers')
-        self.retransmissions = 0        # UDP queries sent to it again, silent past its RTO (resolver.ls.retransmit)
+        self.retransmissions = 0        # queries sent to it again: over UDP silent past its RTO (resolver.ls.retransmit),
+                                        # over TCP after the connection they were on ended (resolver.ls.backends)
         self.duplicates = 0             # second replies to a query sent to it again
         self.latency = LatencyHistogram()   # replies within their race, and late ones to a race with a grace
 

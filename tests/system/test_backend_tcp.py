@@ -30,7 +30,7 @@ import pytest
 
 from support.fakes import STREAM_ENDS, FakeBackend, answer, nxdomain
 from support.nsd import Nsd
-from support.servers import Server, query, read_tcp_message
+from support.servers import Server, query, read_tcp_message, scrape, value
 from support.tools import require_tool
 
 PIPELINED = 20          # queries written on one client connection before any reply is read
@@ -70,7 +70,7 @@ def addresses(reply: dns.message.Message | None) -> list[str]:
 
 
 def start_ls(start_server, *backends: str) -> Server:
-    argv = ["ls", "--timeout", str(LS_TIMEOUT)]
+    argv = ["ls", "--timeout", str(LS_TIMEOUT), "--metrics", "127.0.0.1:0"]
     for backend in backends:
         argv += ["--backend", backend]
     return start_server(*argv)
@@ -106,7 +106,12 @@ def test_a_backend_ending_each_connection_after_one_answer_still_answers_every_p
     with FakeBackend(answer(FAKE_ADDRESS), stream_answers=1, stream_end=end) as fake:
         ls = start_ls(start_server, fake.hostport)
         got = {name: addresses(reply) for name, reply in ask_pipelined(ls.addresses[0], names).items()}
+        samples = scrape(ls)
     assert got == {name: ["NOERROR", f"{name} {FAKE_ADDRESS}"] for name in names}
+    # Each query after the first went again on a new connection, once or more: counted as sent again.
+    sent_again = value(samples, "resolver_backend_retransmissions_total", backend=fake.hostport)
+    assert sent_again >= PIPELINED - 1
+    assert value(samples, "resolver_backend_requests_total", backend=fake.hostport) == PIPELINED + sent_again
 
 
 def test_a_query_on_a_connection_the_backend_closes_as_it_arrives_is_asked_again(start_server):
