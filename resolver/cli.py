@@ -314,8 +314,17 @@ def cmd_ts(args: argparse.Namespace) -> int:
                           silent_miss=args.silent_miss, query_log=args.query_log)
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
     authority = load(settings)
+
+    def load_for_new_workers() -> None:
+        """SIGHUP with --workers (each worker reloads itself): load here too, so that a worker
+        started in place of a dead one begins with the last zones that loaded, as its peers serve."""
+        nonlocal authority
+        try:
+            authority = load(settings)
+        except ZoneError:
+            pass        # each worker says so in its one line, and keeps its zones, as this keeps its own
     return serve_with_workers(args, lambda addresses, options: run(
-        serve(addresses, settings, authority, options, metrics=args.metrics)))
+        serve(addresses, settings, authority, options, metrics=args.metrics)), load_for_new_workers)
 
 
 def probe_settings(args: argparse.Namespace) -> ProbeSettings:
@@ -359,11 +368,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         serve(addresses, settings, options, metrics=args.metrics)))
 
 
-def serve_with_workers(args: argparse.Namespace, serve) -> int:
+def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
     """Serve in this process, or in ``--workers`` forked processes sharing the addresses.
 
     Whatever the caller prepared before (the TS's compiled zones) the workers
-    share copy-on-write.
+    share copy-on-write; ``on_hangup`` runs in the parent on SIGHUP
+    (:func:`resolver.net.workers.run_workers`).
     """
     if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))
@@ -374,7 +384,7 @@ def serve_with_workers(args: argparse.Namespace, serve) -> int:
     from .net.workers import reserve, run_workers
     addresses = reserve(args.listen)
     options = ListenOptions(args.tcp_timeout, reuse_port=True)
-    return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}")
+    return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}", on_hangup)
 
 
 def client_usage_problem(args: argparse.Namespace) -> str | None:

@@ -62,10 +62,10 @@ class Workers:
     new PID and the running count of restarts (:attr:`restarts`). The new
     worker runs the same ``serve``, so it binds the same addresses (with
     SO_REUSEPORT) and shares whatever the parent prepared before forking (the
-    TS's compiled zones) copy-on-write: the zones as loaded at start. So once
-    a SIGHUP has been passed on, the new worker is sent one too; it holds it
-    until its loop handles it (:func:`resolver.cli.hold_hangups_until_serving`)
-    and then reloads, as its peers did, while it serves. Past ``limit``
+    TS's compiled zones) copy-on-write; ``on_hangup``, which runs in this
+    process on every SIGHUP once it is passed on, may prepare them again (the
+    TS loads its zones again, so a worker started later begins with the last
+    ones that loaded, as NSD forks its servers from reloaded zones). Past ``limit``
     (restarts that keep failing, such as a worker that dies as soon as it
     starts) the parent stops the others with SIGTERM and, once they have
     stopped, writes one ``PROG: error:`` line and exits 1.
@@ -77,13 +77,13 @@ class Workers:
     """
 
     def __init__(self, count: int, serve: Callable[[], None], prog: str,
-                 limit: RestartLimit = RestartLimit()) -> None:
+                 limit: RestartLimit = RestartLimit(), on_hangup: Callable[[], None] | None = None) -> None:
         self.count = count
         self.serve = serve
+        self.on_hangup = on_hangup
         self.prog = prog
         self.limit = limit
         self.restarts = 0                       # workers started in place of dead ones
-        self.reloads = 0                        # SIGHUPs passed on
         self.running: set[int] = set()
         self.stop_signals: set[int] = set()     # the stop signals received (SIGTERM when giving up)
         self.status = 0
@@ -120,13 +120,13 @@ class Workers:
     def _forward(self, signum: int, frame: object) -> None:
         if signum in STOP_SIGNALS:
             self.stop_signals.add(signum)
-        else:
-            self.reloads += 1
         for pid in self.running:
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
+        if signum == signal.SIGHUP and self.on_hangup is not None:
+            self.on_hangup()
 
     def _start(self) -> int:
         """Fork one worker with the forwarded signals blocked, so none is handled before
@@ -176,8 +176,6 @@ class Workers:
         except OSError as exc:
             self._give_up(f"worker {pid} {how} and no worker can start in its place: {exc.strerror or exc}")
             return
-        if self.reloads:
-            os.kill(new, signal.SIGHUP)     # held by the new worker until its loop handles it
         self._recent.append(now)
         self.restarts += 1
         log.warning("worker %d %s; started worker %d in its place (restart %d)", pid, how, new, self.restarts)
@@ -188,10 +186,12 @@ class Workers:
         self._forward(signal.SIGTERM, None)
 
 
-def run_workers(count: int, serve: Callable[[], None], prog: str) -> int:
+def run_workers(count: int, serve: Callable[[], None], prog: str,
+                on_hangup: Callable[[], None] | None = None) -> int:
     """Run ``serve`` in ``count`` forked processes until SIGINT or SIGTERM, starting a new
-    one in place of one that dies (see :class:`Workers`); returns the exit status."""
-    return Workers(count, serve, prog).run()
+    one in place of one that dies, and ``on_hangup`` here on SIGHUP (see :class:`Workers`);
+    returns the exit status."""
+    return Workers(count, serve, prog, on_hangup=on_hangup).run()
 
 
 def _stop_with(parent: int) -> None:
