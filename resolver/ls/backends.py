@@ -79,6 +79,7 @@ class Backend(asyncio.DatagramProtocol):
         self.up = True                          # per its health (resolver.ls.health)
         self.probe_id: int | None = None       # the health probe awaiting its reply
         self.probe_failures = 0
+        self.probe_answered_at = float("-inf")    # perf_counter() when it last answered a probe
 
     def __str__(self) -> str:
         return self.name

@@ -31,6 +31,7 @@ import asyncio
 import logging
 import os
 import struct
+from time import perf_counter
 from typing import Callable, Sequence
 
 import dns.name
@@ -129,6 +130,7 @@ class HealthMonitor:
             return False
         backend.probe_id = None
         backend.probe_failures = 0
+        backend.probe_answered_at = perf_counter()
         self._set(backend, True, "answers probes again")
         return True
 

@@ -62,6 +62,7 @@ class Upstream(Protocol):
 
     index: int
     stats: BackendStats
+    probe_answered_at: float    # perf_counter() when it last answered a health probe
 
     def send(self, data: bytes) -> None: ...
 
@@ -159,7 +160,7 @@ class Retransmitter:
         :meth:`RttEstimator.timed_out`); the next copy goes after twice that, if one is left."""
         backend = self.backends[index]
         if copies == 1:
-            self.rtt[index].timed_out(perf_counter())
+            self.rtt[index].timed_out(perf_counter(), backend.probe_answered_at)
         entry.resent |= 1 << index
         backend.stats.retransmissions += 1
         backend.send(entry.uid.to_bytes(2, "big") + entry.data[2:])

@@ -24,8 +24,9 @@ Backoff: past :data:`BACKOFF_AFTER` queries in a row whose first copy the
 backend left unanswered for an RTO, each further one doubles the RTO, up to
 the ceiling, until the next query answered in time (RFC 6298 5.5 and 5.7;
 Knot Resolver backs off by its count of timeouts in a row). Only while the
-backend has answered no query in time for :data:`BACKOFF_QUIET` do its
-timeouts count: a backend that answers some names and stays silent on the
+backend has answered no query in time, and no health probe, for
+:data:`BACKOFF_QUIET` do its timeouts count (a backend asked rarely for its
+own names still answers its probes every ``--probe-interval``): a backend that answers some names and stays silent on the
 others (``--silent-miss``) is not slow, and its lost datagrams must not wait
 a backed-off RTO. Without it Karn's rule would keep a
 too-short RTO for ever: once a backend's RTT has grown past its RTO, every
@@ -42,7 +43,7 @@ SRTT_GAIN = 1 / 8           # RFC 6298's alpha (Unbound: g)
 RTTVAR_GAIN = 1 / 4         # RFC 6298's beta (Unbound: h)
 DEVIATIONS = 4              # RFC 6298's K: the RTO is SRTT plus this many RTTVARs
 BACKOFF_AFTER = 3           # queries in a row left unanswered for an RTO before the RTO doubles
-BACKOFF_QUIET = 1.0         # seconds without a query answered in time before unanswered ones count
+BACKOFF_QUIET = 3.0         # seconds without a query or probe answered before unanswered ones count
 
 
 class RttEstimator:
@@ -91,12 +92,13 @@ class RttEstimator:
         rto = (self.srtt or 0.0) + DEVIATIONS * self.rttvar
         self.rto = self.floor if rto < self.floor else self.ceiling if rto > self.ceiling else rto
 
-    def timed_out(self, now: float) -> None:
+    def timed_out(self, now: float, alive_at: float = float("-inf")) -> None:
         """A query's first copy went unanswered for an RTO, seen at ``now`` (perf_counter()): past
         :data:`BACKOFF_AFTER` such queries in a row, double the RTO (at most the ceiling) until the
         next query answered in time. Queries unanswered within :data:`BACKOFF_QUIET` of one answered
-        in time do not count: the backend is answering, and stays silent on names it lacks."""
-        if now - self.answered_at < BACKOFF_QUIET:
+        in time, or of ``alive_at`` (when the backend last answered a health probe), do not count:
+        the backend is answering, and stays silent on names it lacks."""
+        if now - max(self.answered_at, alive_at) < BACKOFF_QUIET:
             return
         self.timeouts += 1
         if self.timeouts > BACKOFF_AFTER:

@@ -160,3 +160,23 @@ def test_a_silent_miss_backends_names_resolve_through_loss_amid_its_misses(start
             stop.set()
             misses.join(5)
     assert len(answered) >= 49, f"{len(answered)} of 50 answered within {CLIENT_TIMEOUT:g} s"
+
+
+def test_a_silent_miss_backends_names_asked_rarely_resolve_through_loss_amid_its_misses(start_server, tmp_path):
+    """The same backend, its names asked only every 1.5 s amid 100 misses a second: no query of its
+    own answered for over a second, but its health probes are, so the misses still do not back its
+    RTO off (7 of 14 took over 1 s when only queries counted)."""
+    table, addresses = names_table(tmp_path)
+    ts1 = start_server("ts", "--table", str(table), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    with Relay(ts1.addresses[0], delay=DELAY, loss=LOSS, reply_loss=LOSS, seed=13) as relay:
+        ls = start_server("ls", "--backend", f"ts1={relay.hostport}", "--backend", f"ts2={ts2.hostport}",
+                          "--probe-name", "ts1=h0.lossy.test")
+        stop = threading.Event()
+        misses = asking_for_misses(ls, stop, per_second=100)
+        try:
+            answered = answered_in_time(ls, dict(list(addresses.items())[:8]), pace=1.5)
+        finally:
+            stop.set()
+            misses.join(5)
+    assert len(answered) == 8, f"{len(answered)} of 8 answered within {CLIENT_TIMEOUT:g} s"

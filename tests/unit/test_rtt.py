@@ -84,6 +84,18 @@ def test_timeouts_near_a_query_answered_in_time_do_not_back_off():
     assert rtt.rto == 2 * FLOOR         # quiet for longer: the count runs again
 
 
+def test_timeouts_near_a_probe_answered_do_not_back_off():
+    """A backend asked rarely for its own names, amid misses: its probe replies show it alive."""
+    rtt = RttEstimator(FLOOR, CEILING)
+    rtt.sample(0.001, 0.0)
+    for _ in range(BACKOFF_AFTER + 5):
+        rtt.timed_out(10 * BACKOFF_QUIET, alive_at=10 * BACKOFF_QUIET - 0.5)
+    assert rtt.rto == FLOOR
+    for _ in range(BACKOFF_AFTER + 1):
+        rtt.timed_out(12 * BACKOFF_QUIET, alive_at=10 * BACKOFF_QUIET - 0.5)
+    assert rtt.rto == 2 * FLOOR         # no probe answered for longer: the count runs
+
+
 @pytest.mark.parametrize("floor, ceiling", [(0.0, 1.0), (-0.1, 1.0), (2.0, 1.0)])
 def test_a_floor_not_above_zero_or_above_the_ceiling_is_refused(floor, ceiling):
     with pytest.raises(ValueError, match="floor"):
