@@ -12,6 +12,9 @@ still running.
 """
 from __future__ import annotations
 
+from collections import deque
+from typing import Protocol, TypeVar
+
 COMPACT_FLOOR = 4096        # items a queue may hold before its ended races are taken out
 
 
@@ -20,3 +23,17 @@ def compaction_after(left: int) -> int:
     is next rid of them: a quarter longer, so that ended races are at most a fifth of it, or
     :data:`COMPACT_FLOOR`."""
     return max(COMPACT_FLOOR, left * 5 // 4)
+
+
+class Race(Protocol):
+    done: bool          # the race is over
+
+
+R = TypeVar("R", bound=Race)
+
+
+def without_ended(queue: deque[R]) -> tuple[deque[R], int]:
+    """``queue`` rebuilt without its ended races, in the same order, and the length at which to
+    rebuild it next (:func:`compaction_after`). Called once the queue reaches that length."""
+    left = deque(race for race in queue if not race.done)
+    return left, compaction_after(len(left))

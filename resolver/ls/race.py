@@ -30,9 +30,9 @@ client gets it with its question echoed. Then:
   for: when every one of them has said no, the best "no" goes back at once,
   and when none is up, the timeout answer does;
 * a query that finds the table full, or its client holding its share of it,
-  may end the oldest race early with the answer of its deadline and take its
-  place (jostling, :mod:`resolver.ls.admission`); else it gets SERVFAIL at once
-  (or no reply, with ``--on-overflow drop``).
+  may end the oldest race early with SERVFAIL and take its place (jostling,
+  :mod:`resolver.ls.admission`); else it gets SERVFAIL at once (or no reply,
+  with ``--on-overflow drop``).
 
 The ranking of negative replies is :func:`resolver.ls.rule.negative_rank`.
 The race knows the health monitor only through :class:`HealthSignals`: it
@@ -69,7 +69,7 @@ from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
 from .admission import Admission, oldest_running
 from .chase import Chase
-from .compaction import compaction_after
+from .compaction import compaction_after, without_ended
 from .retransmit import Retransmitter
 from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
 from .settings import LsSettings
@@ -224,8 +224,7 @@ class Race:
         deadlines = self._deadlines
         deadlines.append(entry)
         if len(deadlines) >= self._deadlines_compact_at:
-            self._deadlines = deque(entry for entry in deadlines if not entry.done)
-            self._deadlines_compact_at = compaction_after(len(self._deadlines))
+            self._deadlines, self._deadlines_compact_at = without_ended(deadlines)
         if self._timer is None:
             self._arm()
         upstream = uid.to_bytes(2, "big") + data[2:]

@@ -41,7 +41,7 @@ from time import perf_counter
 from typing import Protocol, Sequence
 
 from ..obs.stats import BackendStats
-from .compaction import compaction_after
+from .compaction import compaction_after, without_ended
 from .rtt import RttEstimator
 from .settings import RetransmitSettings
 
@@ -104,8 +104,7 @@ class Retransmitter:
         """``entry``'s query has just gone over UDP to each backend of its ``waiting`` mask."""
         self._sent.append(entry)
         if len(self._sent) >= self._sent_compact_at:
-            self._sent = deque(entry for entry in self._sent if not entry.done)
-            self._sent_compact_at = compaction_after(len(self._sent))
+            self._sent, self._sent_compact_at = without_ended(self._sent)
         if self._timer is None:
             self._arm(entry.deadline - self.timeout + self._shortest)
 
