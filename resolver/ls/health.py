@@ -88,19 +88,19 @@ class HealthMonitor:
             self._judge(backend)
             self._probe(backend)
         self._timer = self._loop.call_later(self.interval, self._tick)
-        self._send_copies(PROBE_COPIES, first=True)
+        self._copy_timer = self._copies_later(PROBE_COPIES - 1)
 
-    def _send_copies(self, left: int, first: bool = False) -> None:
-        """Send each probe still unanswered again (not ``first``: the round's probes have just gone);
-        ``left``: the probes this round still sends, this one included, ``1 / PROBE_COPIES`` of the
-        round apart. One timer for every backend."""
-        if not first:
-            for backend in self.backends:
-                if backend.probe_id is not None:
-                    backend.send_probe(self._probes[backend.index])
-        left -= 1
-        self._copy_timer = self._loop.call_later(self.interval / PROBE_COPIES, self._send_copies, left) \
-            if left > 0 else None
+    def _copies_later(self, left: int) -> asyncio.TimerHandle | None:
+        """The timer that sends the probes still unanswered again ``1 / PROBE_COPIES`` of a round from
+        now, ``left`` times in all (None when none are left). One timer for every backend."""
+        return self._loop.call_later(self.interval / PROBE_COPIES, self._send_copies, left) if left > 0 else None
+
+    def _send_copies(self, left: int) -> None:
+        """Send each probe still unanswered again; ``left``: the copies this round sends, this one included."""
+        for backend in self.backends:
+            if backend.probe_id is not None:
+                backend.send_probe(self._probes[backend.index])
+        self._copy_timer = self._copies_later(left - 1)
 
     def _judge(self, backend: Backend) -> None:
         replies = sum(backend.stats.replies)
