@@ -202,7 +202,7 @@ def build_parser() -> Parser:
                          f"(default {CLIENT_SHARE:.0%}% of --max-inflight)")
     ls.add_argument("--jostle-timeout", type=positive_seconds, default=LsSettings.jostle_timeout, metavar="SECONDS",
                     help="how long a query must have waited before a new one that finds no room may end it early "
-                         "with the timeout answer, as Unbound's jostle-timeout "
+                         "with SERVFAIL, as Unbound's jostle-timeout "
                          f"(default {shown(LsSettings.jostle_timeout)})")
     ls.add_argument("--nodata-grace", type=positive_seconds, default=LsSettings.nodata_grace, metavar="SECONDS",
                     help="how long a NODATA (the name exists, not with that type) waits for backends still "
