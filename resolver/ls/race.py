@@ -440,20 +440,14 @@ class Race:
         if reply is None:
             self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed")
             return
-        out = self._client_reply(entry, reply)
+        out = entry.data[:2] + reply[2:]
+        if not entry.sink.stream and len(out) > entry.q.udp_limit:
+            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
         if winner >= 0:
             self.backends[winner].stats.wins += 1
             self._close(entry, out, "won", self.backends[winner])
         else:
             self._close(entry, out, "negative", self.backends[entry.best_from])
-
-    def _client_reply(self, entry: Pending, reply: bytes) -> bytes:
-        """A backend's ``reply`` as the client gets it: under the client's ID, and truncated (TC)
-        for a UDP client it does not fit."""
-        out = entry.data[:2] + reply[2:]
-        if not entry.sink.stream and len(out) > entry.q.udp_limit:
-            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
-        return out
 
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
         """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
