@@ -157,10 +157,14 @@ def test_a_silent_miss_backends_names_resolve_through_loss_amid_its_misses(start
     with Relay(ts1.addresses[0], delay=DELAY, loss=LOSS, reply_loss=LOSS, seed=13) as relay:
         ls = start_server("ls", "--backend", f"ts1={relay.hostport}", "--backend", f"ts2={ts2.hostport}",
                           "--probe-name", "ts1=h0.lossy.test")
+        # Warm: until TS1 has answered one query the RTO is RFC 6298's first (376 ms), and a first
+        # query lost on the way takes over 1 s however the misses are counted.
+        wait_until(lambda: answered_in_time(ls, {"h0.lossy.test": addresses["h0.lossy.test"]}), 10,
+                   "TS1's first answer through the relay")
         stop = threading.Event()
         misses = asking_for_misses(ls, stop, per_second=100)
         try:
-            answered = answered_in_time(ls, dict(list(addresses.items())[:asked]), pace=pace)
+            answered = answered_in_time(ls, dict(list(addresses.items())[1:asked + 1]), pace=pace)
         finally:
             stop.set()
             misses.join(5)
