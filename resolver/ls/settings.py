@@ -49,6 +49,43 @@ class RetransmitSettings:
     ceiling: float = 2.0
 
 
+POLICIES = ("round-robin", "random", "least-outstanding", "first-available")
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """A replica group (:mod:`resolver.ls.groups`): backends that hold the same data.
+
+    ``name``: what routes, logs and metrics call it; ``members``: its backends, by
+    name (their ADDR:PORT when they have none), in order (``first-available``
+    asks them in this order); ``policy``: one of :data:`POLICIES`, how the one
+    member a race asks is picked, as dnsdist's load-balancing policies pick a
+    server; ``weights``: ``(member, weight)`` pairs for ``random`` (a member not
+    named weighs 1).
+    """
+
+    name: str
+    members: tuple[str, ...]
+    policy: str = "round-robin"
+    weights: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class LearnSettings:
+    """Learned routing (:mod:`resolver.ls.learning`): who answers what, asked first.
+
+    ``enabled``: off gives the plain fan-out (every query to every backend
+    its route allows); ``size``: entries kept at most (names and zones
+    together, least recently used dropped first); ``max_ttl``: seconds an
+    entry is kept at most, whatever the TTL of the answer it was learned
+    from (Unbound's ``cache-max-ttl`` is a day).
+    """
+
+    enabled: bool = True
+    size: int = 100_000
+    max_ttl: int = 86_400
+
+
 @dataclass(frozen=True)
 class LsSettings:
     """Everything the LS is told, apart from where it listens.
@@ -68,6 +105,10 @@ class LsSettings:
     an open CNAME chain) waits for backends still silent whose reply times
     are not known yet, in seconds; once they are, the race waits twice their
     99th percentile (:meth:`resolver.ls.race.Race.grace`);
+    ``routes``: ``(domain, targets)`` pairs, the domain absolute in text form
+    (``.`` for the default route), the targets backend or group names
+    (:mod:`resolver.ls.routes`); ``groups``: replica groups
+    (:class:`GroupSettings`); ``learn``: learned routing (:class:`LearnSettings`);
     ``acl``: the clients served (by default loopback and the private ranges,
     :data:`resolver.ls.acl.DEFAULT_ALLOW`; ``None``: all); ``rate_limit``: queries per
     second per client address (``None``: no limit); ``query_log``: ``-`` for
@@ -84,6 +125,9 @@ class LsSettings:
     nodata_grace: float = 0.2
     probe: ProbeSettings = ProbeSettings()
     retransmit: RetransmitSettings = RetransmitSettings()
+    routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    groups: tuple[GroupSettings, ...] = ()
+    learn: LearnSettings = LearnSettings()
     acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None
     query_log: str | None = None

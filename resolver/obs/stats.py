@@ -61,7 +61,7 @@ class BackendStats:
     """What one backend of the LS was asked and what it did."""
 
     __slots__ = ("sent", "replies", "wins", "timeouts", "forged", "late", "latency", "retransmissions",
-                 "duplicates")
+                 "duplicates", "hedges", "failovers", "outstanding")
 
     def __init__(self) -> None:
         self.sent = 0                   # client queries sent to it, retransmissions included (health probes not)
@@ -73,13 +73,18 @@ class BackendStats:
         self.retransmissions = 0        # queries sent to it again: over UDP silent past its RTO (resolver.ls.retransmit),
                                         # over TCP after the connection they were on ended (resolver.ls.backends)
         self.duplicates = 0             # second replies to a query sent to it again
+        self.hedges = 0                 # queries sent to it after the learned owner asked first stayed silent past
+                                        # its RTO or said no (resolver.ls.learning)
+        self.failovers = 0              # queries sent to it in place of a member of its group that failed
+                                        # (resolver.ls.groups)
+        self.outstanding = 0            # races awaiting its reply now (least-outstanding counts these)
         self.latency = LatencyHistogram()   # replies within their race, and late ones to a race with a grace
 
 
 class LsStats:
     """The LS's own counters: what clients sent and what they got."""
 
-    __slots__ = ("queries", "replies", "dropped", "refused", "outcomes")
+    __slots__ = ("queries", "replies", "dropped", "refused", "outcomes", "routing", "hedges")
 
     def __init__(self) -> None:
         self.queries = [0, 0]           # by transport: [UDP, TCP]
@@ -91,6 +96,12 @@ class LsStats:
                          "jostled": 0, "followed": 0, "link": 0}
         # jostled: ended early to make room for a new query (resolver.ls.admission); followed: an
         # open CNAME chain the LS follows itself (resolver.ls.chase); link: the race for one of its targets.
+        # How each race chose the backends it asked first: a static route (--route), a learned
+        # owner of the name or its zone (resolver.ls.learning), or every backend (fan-out).
+        self.routing = {"route": 0, "learned": 0, "fanout": 0}
+        # Races that asked more backends after the learned owners: they stayed silent past their
+        # RTO ("silent"), or said no ("negative").
+        self.hedges = {"silent": 0, "negative": 0}
 
 
 class ZoneTally:
