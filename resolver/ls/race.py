@@ -70,8 +70,11 @@ from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error
 from .admission import Admission, oldest_running
 from .chase import Chase
 from .compaction import compaction_after, without_ended
+from .groups import Groups
+from .learning import LearnedOwners
 from .retransmit import Retransmitter
-from .rule import ALIAS, ANSWER, NAME_EXISTS, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
+from .routes import Route, RouteTable
+from .rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, as_asked, negative_rank, noerror_rank, rank_of
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
@@ -82,12 +85,14 @@ GRACE_QUANTILE = 0.99       # the grace waits for this share of the slowest awai
 GRACE_FACTOR = 2.0          # ... times this
 GRACE_MIN_REPLIES = 20      # a window with fewer replies than this says nothing yet (see Race._tail)
 GRACE_WINDOW = 1000         # the grace reads a backend's latest replies: a window this long at most
+FAILURE = negative_rank(SERVFAIL, False)    # ranks at or below this are a backend's failure, not an answer
 
 
 class Upstream(Protocol):
     """A backend as the race uses it (:class:`resolver.ls.backends.Backend`)."""
 
     index: int
+    name: str
     stats: BackendStats
 
     def send(self, data: bytes) -> None: ...
@@ -122,7 +127,8 @@ class Pending:
     """One client query waiting for its backends."""
 
     __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
-                 "deadline", "done", "grace_due", "link", "resent")
+                 "deadline", "done", "grace_due", "link", "resent", "key", "asked", "rest", "late", "late_at",
+                 "untimed", "route", "learned", "hedge")
 
     def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
                  deadline: float, link: bool = False):
@@ -141,6 +147,15 @@ class Pending:
         self.grace_due = 0.0         # when its NODATA goes back (0: no grace started)
         self.link = link            # a link of a CNAME chain the LS follows: its sink is the Chase, not a client
         self.resent = 0             # one bit per backend sent the query again (resolver.ls.retransmit)
+        self.key = q.qname.lower()  # the name asked, as routes and learned owners are kept (RFC 4343)
+        self.asked = waiting        # one bit per backend asked
+        self.rest = 0               # the backends to ask if the learned owners asked first say no or stay silent
+        self.late = 0               # one bit per backend last asked after the race began, at late_at
+        self.late_at = 0.0          # perf_counter() when they were asked
+        self.untimed = 0            # one bit per backend asked late before that: its reply is not timed
+        self.route: Route | None = None     # the static route that chose the backends, if any
+        self.learned = False        # learned owners were asked first
+        self.hedge = ""             # why the race asked more than the learned owners: "silent", "negative"
 
 
 class Race:
@@ -166,7 +181,6 @@ class Race:
         self.nodata_grace = settings.nodata_grace
         self.pending: dict[int, Pending] = {}
         self.up_mask = (1 << len(self.backends)) - 1
-        self._up_backends = list(self.backends)     # the backends asked: those in up_mask
         self.health = health
         self.query_log = query_log
         self._deadlines: deque[Pending] = deque()
@@ -180,8 +194,10 @@ class Race:
         self._window_start = [list(backend.stats.latency.counts) for backend in self.backends]
         self._window_before: list[list[int] | None] = [None] * len(self.backends)
         self._new_id = IdSource()
-        self.retransmit = Retransmitter(self.backends, settings.retransmit, self.timeout) \
-            if settings.retransmit.retries else None
+        self.retransmit = Retransmitter(self.backends, settings.retransmit, self.timeout, self._overdue)
+        self.groups = Groups(settings.groups, self.backends)
+        self.routes = route_table(settings.routes, self.backends, self.groups)
+        self.learned = LearnedOwners(settings.learn.size, settings.learn.max_ttl) if settings.learn.enabled else None
         # Per upstream ID, the backends a race still awaited when it ended: their
         # replies are late, not forged; above them (shifted by _resent_shift), the
         # backends it sent the query again, whose second replies are duplicates.
@@ -205,9 +221,15 @@ class Race:
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None:
         """Start the race for one query: a client's, or with ``link`` one link of a CNAME chain
         the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
-        up = self.up_mask
-        if not up:
-            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link)
+        allowed = self.up_mask
+        route = None
+        if self.routes:
+            route = self.routes.lookup(q.qname.lower())
+            if route is not None:
+                allowed &= route.mask
+        if not allowed:     # every backend it may go to is down: the timeout answer, not other backends
+            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link,
+                                 via=f"route={route.domain}" if route is not None else "")
             return
         client = addr[0]        # type: ignore[index]
         if ((len(self.pending) >= self.max_inflight or self.admission.at_share(client))
@@ -218,7 +240,18 @@ class Race:
         uid = self._new_id()
         while uid in self.pending:
             uid = self._new_id()
-        entry = Pending(uid, data, q, sink, addr, up, perf_counter(), self._loop.time() + self.timeout, link)
+        now = self._loop.time()
+        entry = Pending(uid, data, q, sink, addr, allowed, perf_counter(), now + self.timeout, link)
+        entry.route = route
+        first = allowed
+        if self.learned is not None:
+            owners = self.learned.owners(entry.key, now) & allowed
+            if owners and owners != allowed:
+                first, entry.rest, entry.learned = owners, allowed & ~owners, True
+        if self.groups:
+            first = self.groups.choose(first)
+        entry.waiting = entry.asked = first
+        self.stats.routing["learned" if entry.learned else "fanout" if route is None else "route"] += 1
         self.pending[uid] = entry
         self.admission.admit(client, entry)
         deadlines = self._deadlines
@@ -227,15 +260,105 @@ class Race:
             self._deadlines, self._deadlines_compact_at = without_ended(deadlines)
         if self._timer is None:
             self._arm()
-        upstream = uid.to_bytes(2, "big") + data[2:]
-        if sink.stream:
-            for backend in self._up_backends:
-                backend.send_stream(upstream)
+        self._send(entry, first)
+        self.retransmit.watch(entry)
+
+    def _send(self, entry: Pending, mask: int) -> None:
+        """Send ``entry``'s query under its upstream ID to the backends of ``mask``: over UDP, or over
+        TCP for a TCP client."""
+        upstream = entry.uid.to_bytes(2, "big") + entry.data[2:]
+        if entry.sink.stream:
+            for backend in self.backends:
+                if mask >> backend.index & 1:
+                    backend.send_stream(upstream)
         else:
-            for backend in self._up_backends:
-                backend.send(upstream)
-            if self.retransmit is not None:
-                self.retransmit.watch(entry)
+            for backend in self.backends:
+                if mask >> backend.index & 1:
+                    backend.send(upstream)
+        counted = mask & self.groups.counted
+        if counted:
+            for backend in self.backends:
+                if counted >> backend.index & 1:
+                    backend.stats.outstanding += 1
+
+    def _heard(self, entry: Pending, mask: int) -> None:
+        """The race no longer awaits the backends of ``mask``: they replied, failed or went down,
+        or another member of their replica group answered for them."""
+        counted = entry.waiting & mask & self.groups.counted
+        entry.waiting &= ~mask
+        if counted:
+            for backend in self.backends:
+                if counted >> backend.index & 1:
+                    backend.stats.outstanding -= 1
+
+    def _ask_more(self, entry: Pending, mask: int) -> None:
+        """Ask the backends of ``mask`` too, now that the race has begun: they are awaited, watched for
+        their RTO and their replies timed from now."""
+        entry.asked |= mask
+        entry.untimed |= entry.late
+        entry.late, entry.late_at = mask, perf_counter()
+        entry.waiting |= mask
+        self._send(entry, mask)
+        self.retransmit.watch_late(entry, mask)
+
+    def _widen(self, entry: Pending, why: str) -> None:
+        """The learned owners asked first said no (``why`` "negative") or stayed silent past their RTO
+        ("silent"): ask the other backends the query may go to (the hedge)."""
+        mask = self.groups.choose(entry.rest & self.up_mask)
+        entry.rest = 0
+        if not mask:
+            return
+        entry.hedge = why
+        self.stats.hedges[why] += 1
+        for backend in self.backends:
+            if mask >> backend.index & 1:
+                backend.stats.hedges += 1
+        self._ask_more(entry, mask)
+
+    def _fail_over(self, entry: Pending, index: int) -> None:
+        """Backend ``index`` failed this race (an error reply, silent past its RTO, its connection
+        lost, down): in a replica group, ask a member not asked yet in its place."""
+        replacement = self.groups.replacement(index, self.up_mask & ~entry.asked)
+        if replacement:
+            self.backends[replacement.bit_length() - 1].stats.failovers += 1
+            self._ask_more(entry, replacement)
+
+    def _overdue(self, entry: Pending, index: int) -> None:
+        """Backend ``index`` has been silent past its RTO since ``entry``'s query went to it
+        (:mod:`resolver.ls.retransmit`): hedge, and fail over within its group."""
+        if entry.rest:
+            self._widen(entry, "silent")
+        if self.groups.grouped >> index & 1:
+            self._fail_over(entry, index)
+
+    def plan(self, qname: bytes) -> dict[str, object]:
+        """How a query for ``qname`` (wire form) would choose its backends now, for ``client
+        --explain`` and the status page: ``route`` (the static route's domain, or None),
+        ``learned`` (the names of the units known to answer the name or own its zone, first),
+        ``first`` (the backends and groups asked at once), ``hedge`` (those asked if the first
+        say no or stay silent past their RTO) and ``down`` (the backends it may go to that are down).
+        A group is named once, by its name; no member is picked and nothing is learned."""
+        key = qname.lower()
+        allowed = self.up_mask
+        route = self.routes.lookup(key) if self.routes else None
+        if route is not None:
+            allowed &= route.mask
+        owners = self.learned.owners(key, self._loop.time()) & allowed if self.learned is not None else 0
+        first, rest = (owners, allowed & ~owners) if owners and owners != allowed else (allowed, 0)
+        reach = route.mask if route is not None else (1 << len(self.backends)) - 1
+        return {"route": route.domain if route is not None else None, "learned": self._unit_names(owners),
+                "first": self._unit_names(first), "hedge": self._unit_names(rest),
+                "down": [b.name for b in self.backends if (reach & ~self.up_mask) >> b.index & 1]}
+
+    def _unit_names(self, mask: int) -> list[str]:
+        """The units of ``mask`` by name: a group's name for its members, a backend's own otherwise."""
+        names: list[str] = []
+        for backend in self.backends:
+            if mask >> backend.index & 1:
+                group = next((g.name for g in self.groups.groups if g.mask >> backend.index & 1), backend.name)
+                if group not in names:
+                    names.append(group)
+        return names
 
     def _make_room(self, client: object) -> bool:
         """The table is full, or ``client`` holds its share: jostle the oldest race (the client's own
@@ -266,19 +389,27 @@ class Race:
         """Health changed: ask the backend again, or stop waiting for it in every race."""
         bit = 1 << backend.index
         self.up_mask = (self.up_mask | bit) if up else (self.up_mask & ~bit)
-        self._up_backends = [b for b in self.backends if self.up_mask & (1 << b.index)]
         if up:
             return
         for entry in [e for e in self.pending.values() if e.waiting & bit]:
-            entry.waiting &= ~bit
-            if not entry.waiting:
-                self._give_up(entry)
+            if not entry.done:
+                self._heard(entry, bit)
+                self._failed(entry, backend.index)
+                if not entry.waiting:
+                    self._give_up(entry)
+
+    def _failed(self, entry: Pending, index: int) -> None:
+        """Backend ``index`` failed this race: ask another member of its group, and hedge."""
+        if self.groups.grouped >> index & 1:
+            self._fail_over(entry, index)
+        if entry.rest:
+            self._widen(entry, "negative")
 
     def _refuse_at_once(self, data: bytes, q: Query, sink: Sink, addr: object, outcome: str, rcode: int,
-                        link: bool, send: bool = True) -> None:
-        """A query that starts no race (too many waiting, or no backend up)."""
+                        link: bool, send: bool = True, via: str = "") -> None:
+        """A query that starts no race (too many waiting, or no backend it may go to up)."""
         self.stats.outcomes[outcome] += 1
-        self.log(addr, q, outcome, rcode, perf_counter())
+        self.log(addr, q, outcome, rcode, perf_counter(), via)
         if send:
             self._deliver(sink, error_reply(data, q, rcode), addr, link)
         else:
@@ -315,6 +446,8 @@ class Race:
         if not entry.waiting & bit:
             if entry.resent & bit:
                 stats.duplicates += 1
+            elif entry.asked & self.groups.grouped & bit:
+                stats.late += 1         # another member of its group answered for it
             else:
                 stats.forged += 1
             return
@@ -340,18 +473,24 @@ class Race:
             rcode = BADVERS         # rule.rcode_of: the OPT record's extended rcode
         stats.replies[rcode] += 1
         now = perf_counter()
-        stats.latency.observe(now - entry.started)
-        retransmit = self.retransmit
-        if retransmit is not None and not entry.resent & bit and not entry.sink.stream:
-            # Karn: only a UDP query sent once times the backend, and ends its RTO's backoff
+        elapsed = now - (entry.late_at if entry.late & bit else entry.started)
+        stats.latency.observe(elapsed)
+        if not (entry.resent | entry.untimed) & bit and not entry.sink.stream:
+            # Karn: only a query sent once over UDP times the backend's RTO, and ends its backoff
+            retransmit = self.retransmit
             if now >= retransmit.next_sample[backend.index]:
-                retransmit.sample(backend.index, now - entry.started, now)
+                retransmit.sample(backend.index, elapsed, now)
             elif retransmit.rtt[backend.index].timeouts:
                 retransmit.rtt[backend.index].answered(now)
         if rank == ANSWER:
-            entry.waiting &= ~bit       # heard from: a second reply to a copy sent again is a duplicate, not late
+            self._heard(entry, bit)     # a second reply to a copy sent again is a duplicate, not late
+            if self.learned is not None:
+                self.learned.answered(entry.key, self.groups.unit[backend.index], data, 12 + len(question),
+                                      self._loop.time())
             self._finish(entry, data, backend.index)
             return
+        if self.learned is not None and NODATA >= rank >= REFERRAL:
+            self._learn_zone(entry, backend.index, data, rank, 12 + len(question))
         self._negative(entry, bit, data, rank)
 
     def on_lost(self, backend: Upstream, queries: list[bytes]) -> None:
@@ -361,10 +500,26 @@ class Race:
             if entry is not None and entry.waiting & (1 << backend.index):
                 self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
 
+    def _learn_zone(self, entry: Pending, index: int, data: bytes, rank: int, question_end: int) -> None:
+        """Backend ``index`` said no (``rank``: NODATA, an NXDOMAIN, a referral): learn the zone its
+        SOA names; an NXDOMAIN also ends what was learned of the name."""
+        learned = self.learned
+        learned.denied(self.groups.unit[index], data, question_end, self._loop.time())    # type: ignore[union-attr]
+        if rank < NODATA and data[3] & 0x0F == NXDOMAIN:
+            learned.forget(entry.key)       # type: ignore[union-attr]
+
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
-        entry.waiting &= ~bit
+        index = bit.bit_length() - 1
+        self._heard(entry, bit)
         if rank > entry.best_rank:
-            entry.best, entry.best_rank, entry.best_from = data, rank, bit.bit_length() - 1
+            entry.best, entry.best_rank, entry.best_from = data, rank, index
+        if rank <= FAILURE:
+            self._failed(entry, index)
+        else:
+            if self.groups.grouped & bit:
+                self._heard(entry, self.groups.unit[index])     # a member's definite "no" is its group's
+            if entry.rest:
+                self._widen(entry, "negative")
         if not entry.waiting:
             self._give_up(entry)
         elif entry.best_rank >= NAME_EXISTS and not entry.grace_due:
@@ -458,7 +613,12 @@ class Race:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
         self.admission.release(entry.addr[0])     # type: ignore[index]
-        self._ended[entry.uid] = entry.waiting | entry.resent << self._resent_shift
+        counted = entry.waiting & self.groups.counted
+        if counted:
+            for backend in self.backends:
+                if counted >> backend.index & 1:
+                    backend.stats.outstanding -= 1
+        self._ended[entry.uid] = entry.waiting | entry.asked & self.groups.grouped | entry.resent << self._resent_shift
         self._ended_at[entry.uid] = entry.started if entry.grace_due else 0.0
         entry.done = True
         if entry.link:
@@ -466,12 +626,13 @@ class Race:
         self.stats.outcomes[outcome] += 1
         if rcode is not None and self.query_log is not None:
             self.log(entry.addr, entry.q, outcome if backend is None else f"{outcome}:{backend}", rcode,
-                     entry.started)
+                     entry.started, via_of(entry))
 
-    def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None:
-        """The query log's line for a query that started at ``started`` (perf_counter()), if there is a log."""
+    def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float, via: str = "") -> None:
+        """The query log's line for a query that started at ``started`` (perf_counter()), if there is a log;
+        ``via``: how the backends asked were chosen (:func:`via_of`)."""
         if self.query_log is not None:
-            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, perf_counter() - started)
+            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, perf_counter() - started, via)
 
     def _arm(self) -> None:
         if self._deadlines:
@@ -540,5 +701,34 @@ class Race:
         for timer in (self._timer, self._grace_timer):
             if timer is not None:
                 timer.cancel()
-        if self.retransmit is not None:
-            self.retransmit.close()
+        self.retransmit.close()
+
+
+def route_table(routes: Sequence[tuple[str, Sequence[str]]], backends: Sequence[Upstream], groups: Groups) -> RouteTable:
+    """The static routes (``--route``) as backend masks: a target is a backend's name (its ADDR:PORT
+    when it has none) or a replica group's, which stands for all its members. Raises ValueError
+    for a target that is neither."""
+    masks = {backend.name: 1 << backend.index for backend in backends}
+    masks.update(groups.by_name())
+    table = {}
+    for domain, targets in routes:
+        unknown = [target for target in targets if target not in masks]
+        if unknown:
+            raise ValueError(f"route {domain}: no backend or group named {unknown[0]!r}")
+        mask = 0
+        for target in targets:
+            mask |= masks[target]
+        table[domain] = mask
+    return RouteTable(table)
+
+
+def via_of(entry: Pending) -> str:
+    """How a race chose the backends it asked, as the query log says it, comma-separated:
+    ``route=DOMAIN`` (a static route), ``learned`` (the learned owners first) and
+    ``hedge=silent`` or ``hedge=negative`` (the others asked after them), or ``fanout``."""
+    parts = [f"route={entry.route.domain}"] if entry.route is not None else []
+    if entry.learned:
+        parts.append("learned")
+    if entry.hedge:
+        parts.append(f"hedge={entry.hedge}")
+    return ",".join(parts) or "fanout"

@@ -29,6 +29,15 @@ A backend's replies are timed at most once per SRTT: RFC 6298 (section 3)
 asks for a sample at least once per round trip, and its gains assume about one
 (RFC 7323, appendix G); at thousands of queries a second, timing every reply
 would also make the estimator forget within milliseconds, and cost the hot path.
+
+The same clock tells the race when a backend it awaits is *overdue*, silent
+past its RTO since the query went to it, over UDP or TCP alike: the race then
+asks the backends that a learned owner was asked ahead of (the hedge,
+:mod:`resolver.ls.learning`), or another member of a replica group in place
+of a silent one (:mod:`resolver.ls.groups`). So this runs with ``retries`` 0
+too, sending no copies then. Backends a race asks after it started (a hedge, a
+member in place of another) are watched from the moment they are asked
+(:meth:`Retransmitter.watch_late`).
 """
 from __future__ import annotations
 
@@ -38,7 +47,7 @@ import itertools
 import math
 from collections import deque
 from time import perf_counter
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from ..obs.stats import BackendStats
 from .compaction import compaction_after, without_ended
@@ -55,6 +64,7 @@ class Pending(Protocol):
     waiting: int        # one bit per backend not yet heard from
     done: bool          # the race is over
     resent: int         # one bit per backend sent the query again (set here)
+    sink: object        # where the reply goes: ``sink.stream`` is true for a TCP client, whose queries are not sent again
 
 
 class Upstream(Protocol):
@@ -76,13 +86,16 @@ class Retransmitter:
 
     ``backends``: all of the race's, by index. ``timeout``: the race's, in
     seconds; a query went out at its deadline minus that, on the event loop's
-    clock. :attr:`rtt` holds each backend's
+    clock. ``overdue(entry, index)`` is called once per race and backend
+    awaited, when the backend's RTO has passed since the query went to it. :attr:`rtt` holds each backend's
     :class:`~resolver.ls.rtt.RttEstimator`, by backend index; :meth:`sample`
     feeds it. Raises ValueError for a floor and ceiling the estimator refuses.
     """
 
-    def __init__(self, backends: Sequence[Upstream], settings: RetransmitSettings, timeout: float) -> None:
+    def __init__(self, backends: Sequence[Upstream], settings: RetransmitSettings, timeout: float,
+                 overdue: Callable[[Pending, int], None] | None = None) -> None:
         self.backends = list(backends)
+        self.overdue = overdue
         self.copies = 1 + settings.retries
         self.ceiling = settings.ceiling
         self.timeout = timeout
@@ -101,7 +114,7 @@ class Retransmitter:
         self._loop = asyncio.get_running_loop()
 
     def watch(self, entry: Pending) -> None:
-        """``entry``'s query has just gone over UDP to each backend of its ``waiting`` mask."""
+        """``entry``'s query has just gone to each backend of its ``waiting`` mask."""
         self._sent.append(entry)
         if len(self._sent) >= self._sent_compact_at:
             self._sent, self._sent_compact_at = without_ended(self._sent)
@@ -146,20 +159,36 @@ class Retransmitter:
                 if entry.waiting & (1 << index):
                     rto = rtt.rto
                     if sent + rto <= now:
-                        self._send_again(entry, index, rto, 1)
+                        self._due(entry, index, rto, 1)
                     else:
                         self._schedule(sent + rto, entry, index, rto, 1)
         self._timer, self._timer_due = None, math.inf
         if queue:
             self._arm(queue[0].deadline - timeout + shortest)
 
-    def _send_again(self, entry: Pending, index: int, interval: float, copies: int) -> None:
-        """Send ``entry``'s query to backend ``index`` again, ``interval`` seconds after the last of the
-        ``copies`` sent so far (after the first, the backend's RTO has passed unanswered:
-        :meth:`RttEstimator.timed_out`); the next copy goes after twice that, if one is left."""
+    def watch_late(self, entry: Pending, mask: int) -> None:
+        """``entry``'s query has just gone to the backends of ``mask`` too, after the race began."""
+        now = self._loop.time()
+        for index, rtt in enumerate(self.rtt):
+            if mask & (1 << index):
+                self._schedule(now + rtt.rto, entry, index, rtt.rto, 1)
+
+    def _due(self, entry: Pending, index: int, interval: float, copies: int) -> None:
+        """Backend ``index`` has left ``entry``'s query unanswered ``interval`` seconds after the last of
+        the ``copies`` sent so far. After the first it is overdue (the race hears of it) and its
+        RTO has passed unanswered (:meth:`RttEstimator.timed_out`). A UDP query goes again if
+        copies are left; the next after twice that."""
         backend = self.backends[index]
+        stream = entry.sink.stream      # type: ignore[attr-defined]
         if copies == 1:
-            self.rtt[index].timed_out(perf_counter(), backend.probe_answered_at)
+            if not stream:
+                self.rtt[index].timed_out(perf_counter(), backend.probe_answered_at)
+            if self.overdue is not None:
+                self.overdue(entry, index)
+                if entry.done or not entry.waiting & (1 << index):
+                    return
+        if stream or copies >= self.copies:
+            return
         entry.resent |= 1 << index
         backend.stats.retransmissions += 1
         backend.send(entry.uid.to_bytes(2, "big") + entry.data[2:])
@@ -198,7 +227,7 @@ class Retransmitter:
         while later and later[0][0] <= now:
             _, _, entry, index, interval, copies = heapq.heappop(later)
             if not entry.done and entry.waiting & (1 << index):
-                self._send_again(entry, index, interval, copies)
+                self._due(entry, index, interval, copies)
         if later:
             self._arm_later(later[0][0])
 

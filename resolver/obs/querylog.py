@@ -1,8 +1,16 @@
 """Query logs of the LS and the TS: one line per query, off unless ``--query-log`` is given.
 
-A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms``, for example::
+A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms``, and on the LS ``VIA`` after
+them, for example::
 
-    2026-11-24T06:58:04.123Z 127.0.0.1:40213 www.ibm.com. A won:ts2 NOERROR 0.21ms
+    2026-11-24T06:58:04.123Z 127.0.0.1:40213 www.ibm.com. A won:ts2 NOERROR 0.21ms learned
+
+VIA says how the race chose the backends it asked (:func:`resolver.ls.race.via_of`):
+``fanout`` (every backend), ``route=DOMAIN`` (the static route for DOMAIN),
+``learned`` (the backends known to answer the name, or own its zone, first),
+and ``hedge=silent`` or ``hedge=negative`` when the others were asked after them
+because they stayed silent past their retransmission timeout or said no; several
+are comma-separated (``route=corp.example.,learned``).
 
 On the LS, OUTCOME is ``won:BACKEND`` (the first reply that answers), ``negative:BACKEND``
 (every backend said no; the best no came from BACKEND), ``timeout``,
@@ -44,13 +52,14 @@ class QueryLog:
         return cls(sys.stderr if target == "-" else open(target, "a", buffering=1, encoding="utf-8"))
 
     def write(self, client: object, qname: bytes, qtype: int, outcome: str, rcode: int | None,
-              seconds: float) -> None:
+              seconds: float, via: str = "") -> None:
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         who = format_hostport(*client[:2]) if isinstance(client, tuple) else "-"
         name = dns.name.from_wire(qname, 0)[0].to_text() if qname else "-"
         kind = dns.rdatatype.to_text(qtype) if qname else "-"
         rcode_text = "-" if rcode is None else RCODE_NAMES.get(rcode, str(rcode))
-        self.stream.write(f"{when} {who} {name} {kind} {outcome} {rcode_text} {seconds * 1000:.2f}ms\n")
+        tail = f" {via}" if via else ""
+        self.stream.write(f"{when} {who} {name} {kind} {outcome} {rcode_text} {seconds * 1000:.2f}ms{tail}\n")
 
     def close(self) -> None:
         if self.stream is not sys.stderr:

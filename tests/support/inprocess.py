@@ -27,7 +27,7 @@ from resolver.ls.balancer import LoadBalancer
 from resolver.ls.health import HealthMonitor
 from resolver.ls.race import Race
 from resolver.ls.serve import started
-from resolver.ls.settings import LsSettings, ProbeSettings, RetransmitSettings
+from resolver.ls.settings import GroupSettings, LearnSettings, LsSettings, ProbeSettings, RetransmitSettings
 from resolver.ts.authority import Authority
 from resolver.ts.serve import started as ts_started
 from resolver.ts.server import AuthoritativeServer
@@ -53,7 +53,7 @@ def make_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> Authoritative
 
 def balancer_over(upstreams: Sequence[object], timeout: float = LsSettings.timeout,
                   nodata_grace: float = LsSettings.nodata_grace) -> LoadBalancer:
-    """An LS (its race at ``balancer.race``) over stand-in upstreams: objects with ``index``,
+    """An LS (its race at ``balancer.race``) over stand-in upstreams: objects with ``index``, ``name``, ``probe_answered_at``,
     ``stats``, ``send(data)`` and ``send_stream(data)``; no sockets, no probes."""
     backends = list(upstreams)
     health = HealthMonitor(backends)      # never started: every upstream stays up
@@ -91,31 +91,37 @@ async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSet
                      nodata_grace: float = LsSettings.nodata_grace,
                      max_inflight_per_client: int | None = LsSettings.max_inflight_per_client,
                      jostle_timeout: float = LsSettings.jostle_timeout,
-                     retransmit: RetransmitSettings = RetransmitSettings()) -> AsyncIterator[Running]:
+                     retransmit: RetransmitSettings = RetransmitSettings(),
+                     routes: tuple[tuple[str, tuple[str, ...]], ...] = (), groups: tuple[GroupSettings, ...] = (),
+                     learn: LearnSettings = LearnSettings()) -> AsyncIterator[Running]:
     """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
 
-    ``timeout``, ``rcode`` (the answer at the timeout), ``max_inflight``, ``probe``,
-    ``nodata_grace``, ``max_inflight_per_client``, ``jostle_timeout`` and ``retransmit``
-    are the LS's settings; with ``probes`` it starts watching backend health once it
+    ``backends`` may carry a name third. ``timeout``, ``rcode`` (the answer at the timeout),
+    ``max_inflight``, ``probe``, ``nodata_grace``, ``max_inflight_per_client``, ``jostle_timeout``,
+    ``retransmit``, ``routes``, ``groups`` and ``learn`` are the LS's settings; with ``probes`` it starts watching backend health once it
     listens, as the real LS does (:func:`resolver.ls.serve.started`). ``running.server``
     is the LoadBalancer (its race at ``.race``, its upstreams at ``.backends``,
     its health monitor at ``.health``).
     """
     settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
                           probe=probe, nodata_grace=nodata_grace, max_inflight_per_client=max_inflight_per_client,
-                          jostle_timeout=jostle_timeout, retransmit=retransmit)
+                          jostle_timeout=jostle_timeout, retransmit=retransmit, routes=routes, groups=groups,
+                          learn=learn)
     async with started(settings, HOST, 0, probes=probes) as (balancer, listener):
         yield Running(listener.host, listener.port, balancer)
 
 
 @asynccontextmanager
-async def running_ls_over_fakes(rules: Sequence[Rule], tcp: bool = True,
+async def running_ls_over_fakes(rules: Sequence[Rule], tcp: bool = True, names: Sequence[str] = (),
                                 **settings: Any) -> AsyncIterator[tuple[Running, list[FakeBackend]]]:
     """A fake backend a rule (over UDP, and TCP with ``tcp``) and an LS racing them
-    (``settings`` as for :func:`running_ls`); the LS closes first, then the fakes stop."""
+    (``settings`` as for :func:`running_ls`), the backends named by ``names`` when given;
+    the LS closes first, then the fakes stop."""
     with ExitStack() as stack:
         backends = [stack.enter_context(FakeBackend(rule, tcp=tcp)) for rule in rules]
-        async with running_ls([backend.address for backend in backends], **settings) as ls:
+        addresses = [(*backend.address, name) for backend, name in zip(backends, names)] if names \
+            else [backend.address for backend in backends]
+        async with running_ls(addresses, **settings) as ls:
             yield ls, backends
 
 

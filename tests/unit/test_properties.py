@@ -81,7 +81,9 @@ class Sink:
 class Upstream:
     def __init__(self, index: int) -> None:
         self.index = index
+        self.name = f"upstream{index}"
         self.stats = BackendStats()
+        self.probe_answered_at = float("-inf")
         self.sent: list[bytes] = []
 
     def send(self, data: bytes) -> None:
@@ -183,7 +185,8 @@ class Recorder:
     timeout brings forward, go nowhere)."""
 
     def __init__(self, index: int) -> None:
-        self.index, self.stats, self.sent = index, BackendStats(), b""
+        self.index, self.name, self.stats, self.sent = index, f"recorder{index}", BackendStats(), b""
+        self.probe_answered_at = float("-inf")
         self.up, self.probe_id, self.probe_failures = True, None, 0
 
     def send_probe(self, data: bytes) -> None:

@@ -1,0 +1,181 @@
+"""Learned routing: which backends answer a name, or own its zone, so they are asked first.
+
+A full fan-out sends every query to every backend; for split DNS, where each
+name lives on one backend, that multiplies the load (the "unsocial amount of
+queries" Unbound's and CoreDNS's maintainers refuse fan-out for). So the LS
+remembers, in bounded memory:
+
+* **names**: the unit (a backend, or a replica group, :mod:`resolver.ls.groups`)
+  whose positive answer for a name won its race, until that answer's TTL runs
+  out (the TTL of the answer section's first record);
+* **zones**: the units that sent a negative answer (NXDOMAIN, NODATA) with a
+  zone's SOA in the authority section (RFC 2308 3), so are authoritative for
+  that zone, until that SOA's TTL runs out.
+
+The race (:mod:`resolver.ls.race`) asks a name's owners first, or failing
+that the owners of the longest zone learned above it, and the other backends
+only when an owner says no (at once) or stays silent past its retransmission
+timeout (the *hedge*, :mod:`resolver.ls.retransmit`). The client's answer is
+that of the full fan-out: a positive answer wins either way, and a "no" from
+an owner is weighed with every other backend's, as without learning. A name
+that moved to another backend is found by the first query after the move:
+the old owner says no, the others are asked at once, and the new owner is
+learned.
+
+Entries are kept in one LRU of ``size`` entries (names and zones together),
+each kept at most ``max_ttl`` seconds; a lookup of a name moves it to the
+young end, and an entry found expired is dropped. Names are compared in wire
+form, lower-cased (RFC 4343).
+"""
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+
+from ..wire import WireError, skip_name
+
+TYPE_SOA = 6
+_COUNTS = struct.Struct("!HH")          # ANCOUNT, NSCOUNT
+_TTL = struct.Struct("!I")
+_TYPE = struct.Struct("!H")
+MAX_POINTERS = 127                      # compression pointers followed in one name at most
+
+
+def read_name(data: bytes, pos: int) -> bytes:
+    """The name at ``pos`` of message ``data`` in wire form, uncompressed and lower-cased.
+    Raises :class:`~resolver.wire.WireError` for a name that runs past the end or loops."""
+    out = bytearray()
+    pointers = 0
+    try:
+        while True:
+            length = data[pos]
+            if length >= 0xC0:
+                pointers += 1
+                if pointers > MAX_POINTERS:
+                    raise WireError("compression pointers loop")
+                pos = (length & 0x3F) << 8 | data[pos + 1]
+                continue
+            out += data[pos:pos + length + 1]
+            if not length:
+                return bytes(out).lower()
+            pos += length + 1
+    except IndexError:
+        raise WireError("name runs past the end") from None
+
+
+def answer_ttl(reply: bytes, question_end: int) -> int:
+    """The TTL, in seconds, of the first record of ``reply``'s answer section, which starts at
+    ``question_end``. Raises :class:`~resolver.wire.WireError` when there is none to read."""
+    try:
+        return _TTL.unpack_from(reply, skip_name(reply, question_end) + 4)[0]
+    except struct.error:
+        raise WireError("no answer record") from None
+
+
+def negative_zone(reply: bytes, question_end: int) -> tuple[bytes, int] | None:
+    """The zone a negative ``reply`` speaks for: the owner of the SOA record in its authority
+    section (RFC 2308 3), in wire form lower-cased, and that record's TTL in seconds; None
+    without one. Raises :class:`~resolver.wire.WireError` when the sections do not parse."""
+    try:
+        ancount, nscount = _COUNTS.unpack_from(reply, 6)
+        pos = question_end
+        for index in range(ancount + nscount):
+            owner = pos
+            pos = skip_name(reply, pos)
+            rdtype = _TYPE.unpack_from(reply, pos)[0]
+            if index >= ancount and rdtype == TYPE_SOA:
+                return read_name(reply, owner), _TTL.unpack_from(reply, pos + 4)[0]
+            pos += 10 + _TYPE.unpack_from(reply, pos + 8)[0]
+    except struct.error:
+        raise WireError("a record runs past the end") from None
+    return None
+
+
+class LearnedOwners:
+    """Owners of names and zones, as unit masks (one bit per backend index), in an LRU.
+
+    ``size``: entries at most (names and zones together); ``max_ttl``: seconds
+    an entry is kept at most. Times are the event loop's clock, in seconds.
+    """
+
+    def __init__(self, size: int, max_ttl: int) -> None:
+        """Raises ValueError unless ``size`` is at least 1."""
+        if size < 1:
+            raise ValueError("the learned routing table needs room for one entry at least")
+        self.size = size
+        self.max_ttl = max_ttl
+        # A name's key is its wire form; a zone's is that in a 1-tuple. Values: (mask, expires at).
+        self._entries: OrderedDict[bytes | tuple[bytes], tuple[int, float]] = OrderedDict()
+        self.zones = 0              # zone entries among them
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def owners(self, qname: bytes, now: float) -> int:
+        """The mask of the units to ask first for ``qname`` (wire form, lower-cased) at ``now``: its
+        own owner, else the owners of the longest zone learned at or above it; 0 when none is known."""
+        entries = self._entries
+        entry = entries.get(qname)
+        if entry is not None:
+            if entry[1] > now:
+                entries.move_to_end(qname)
+                return entry[0]
+            del entries[qname]
+        if not self.zones:
+            return 0
+        pos = 0
+        while True:
+            key = (qname[pos:],)
+            entry = entries.get(key)
+            if entry is not None:
+                if entry[1] > now:
+                    entries.move_to_end(key)
+                    return entry[0]
+                del entries[key]
+                self.zones -= 1
+            length = qname[pos]
+            if not length:
+                return 0
+            pos += length + 1
+
+    def answered(self, qname: bytes, unit: int, reply: bytes, question_end: int, now: float) -> None:
+        """``unit``'s positive ``reply`` (its question ends at ``question_end``) won the race for
+        ``qname`` at ``now``: it owns the name for the answer's TTL. Raises
+        :class:`~resolver.wire.WireError` when the answer's first record cannot be read."""
+        entry = self._entries.get(qname)
+        if entry is not None and entry[0] == unit and entry[1] > now:
+            return
+        ttl = min(answer_ttl(reply, question_end), self.max_ttl)
+        if ttl:
+            self._put(qname, unit, now + ttl)
+
+    def denied(self, unit: int, reply: bytes, question_end: int, now: float) -> None:
+        """``unit`` sent the negative ``reply`` at ``now``: with its zone's SOA, it owns that zone
+        too, for the SOA's TTL. Raises :class:`~resolver.wire.WireError` for sections that do not parse."""
+        found = negative_zone(reply, question_end)
+        if found is None:
+            return
+        zone, ttl = found
+        key = (zone,)
+        entry = self._entries.get(key)
+        ttl = min(ttl, self.max_ttl)
+        if entry is not None and entry[0] & unit == unit and entry[1] > now:
+            return
+        if not ttl:
+            return
+        if entry is None:
+            self.zones += 1
+        self._put(key, (entry[0] if entry is not None and entry[1] > now else 0) | unit, now + ttl)
+
+    def forget(self, qname: bytes) -> None:
+        """Drop what is known of the name ``qname`` (wire form, lower-cased)."""
+        self._entries.pop(qname, None)
+
+    def _put(self, key: bytes | tuple[bytes], mask: int, expires: float) -> None:
+        entries = self._entries
+        entries[key] = (mask, expires)
+        entries.move_to_end(key)
+        while len(entries) > self.size:
+            old, _ = entries.popitem(last=False)
+            if isinstance(old, tuple):
+                self.zones -= 1
