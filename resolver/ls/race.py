@@ -1,4 +1,12 @@
-"""The fan-out race: every query goes to every backend; the first reply that answers wins.
+"""The race: a query goes to the backends it may go to; the first reply that answers wins.
+
+Which backends are asked: those up that the query's static route allows
+(:mod:`resolver.ls.routes`; every backend when no route covers the name),
+the learned owners of the name or its zone among them first
+(:mod:`resolver.ls.learning`), the others only when an owner says no or stays
+silent past its RTO, and in a replica group one member, picked by the group's
+policy and replaced when it fails (:mod:`resolver.ls.groups`). With learning
+off, no route and no group, every backend is asked at once: the fan-out.
 
 Per query the LS keeps one :class:`Pending` entry, keyed by the random ID it
 sent upstream (the same ID to every backend, each on its own connected UDP
@@ -130,8 +138,8 @@ class Pending:
                  "deadline", "done", "grace_due", "link", "resent", "key", "asked", "rest", "late", "late_at",
                  "untimed", "route", "learned", "hedge")
 
-    def __init__(self, uid: int, data: bytes, q: Query, sink: Sink, addr: object, waiting: int, started: float,
-                 deadline: float, link: bool = False):
+    def __init__(self, uid: int, data: bytes, q: Query, key: bytes, sink: Sink, addr: object, waiting: int,
+                 started: float, deadline: float, link: bool = False):
         self.uid = uid
         self.data = data            # the client's query, with the client's ID
         self.q = q
@@ -147,7 +155,7 @@ class Pending:
         self.grace_due = 0.0         # when its NODATA goes back (0: no grace started)
         self.link = link            # a link of a CNAME chain the LS follows: its sink is the Chase, not a client
         self.resent = 0             # one bit per backend sent the query again (resolver.ls.retransmit)
-        self.key = q.qname.lower()  # the name asked, as routes and learned owners are kept (RFC 4343)
+        self.key = key              # the name asked, lower-cased, as routes and learned owners are kept (RFC 4343)
         self.asked = waiting        # one bit per backend asked
         self.rest = 0               # the backends to ask if the learned owners asked first say no or stay silent
         self.late = 0               # one bit per backend last asked after the race began, at late_at
@@ -223,8 +231,9 @@ class Race:
         the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
         allowed = self.up_mask
         route = None
+        key = q.qname.lower()
         if self.routes:
-            route = self.routes.lookup(q.qname.lower())
+            route = self.routes.lookup(key)
             if route is not None:
                 allowed &= route.mask
         if not allowed:     # every backend it may go to is down: the timeout answer, not other backends
@@ -241,7 +250,7 @@ class Race:
         while uid in self.pending:
             uid = self._new_id()
         now = self._loop.time()
-        entry = Pending(uid, data, q, sink, addr, allowed, perf_counter(), now + self.timeout, link)
+        entry = Pending(uid, data, q, key, sink, addr, allowed, perf_counter(), now + self.timeout, link)
         entry.route = route
         first = allowed
         if self.learned is not None:

@@ -10,7 +10,8 @@ VIA says how the race chose the backends it asked (:func:`resolver.ls.race.via_o
 ``learned`` (the backends known to answer the name, or own its zone, first),
 and ``hedge=silent`` or ``hedge=negative`` when the others were asked after them
 because they stayed silent past their retransmission timeout or said no; several
-are comma-separated (``route=corp.example.,learned``).
+are comma-separated (``route=corp.example.,learned``). A ``followed:BACKEND``
+line has none: each of its links' lines has its own.
 
 On the LS, OUTCOME is ``won:BACKEND`` (the first reply that answers), ``negative:BACKEND``
 (every backend said no; the best no came from BACKEND), ``timeout``,

@@ -8,7 +8,7 @@ import dns.rcode
 from support.servers import query
 from support.waiting import wait_until
 
-LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ (\S+) (\S+) (\S+) (\S+) [\d.]+ms$")
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ (\S+) (\S+) (\S+) (\S+) [\d.]+ms(?: (\S+))?$")
 
 
 def test_the_query_log_names_the_winner_or_the_outcome(start_server, demo_backends, tmp_path):
@@ -18,13 +18,16 @@ def test_the_query_log_names_the_winner_or_the_outcome(start_server, demo_backen
     query(ls, "WWW.IBM.com")
     query(ls, "www.google.com", "AAAA")
     query(ls, "www.amazon.com")
-    wait_until(lambda: log.read_text().count("\n") >= 3, 3, "three query log lines")
+    query(ls, "www.ibm.com")
+    wait_until(lambda: log.read_text().count("\n") >= 4, 3, "four query log lines")
     fields = [LINE.match(line).groups() for line in log.read_text().splitlines()]
-    assert fields[0] == ("WWW.IBM.com.", "A", f"won:{ts1.hostport}", "NOERROR")
+    assert fields[0] == ("WWW.IBM.com.", "A", f"won:{ts1.hostport}", "NOERROR", "fanout")
     # NODATA does not win a race; it is the best "no", from the backend that has the name.
-    assert fields[1] == ("www.google.com.", "AAAA", f"negative:{ts2.hostport}", "NOERROR")
-    name, kind, outcome, rcode = fields[2]
+    assert fields[1][:4] == ("www.google.com.", "AAAA", f"negative:{ts2.hostport}", "NOERROR")
+    name, kind, outcome, rcode, _ = fields[2]
     assert (name, kind, rcode) == ("www.amazon.com.", "A", "NXDOMAIN") and outcome.startswith("negative:")
+    # The second query for a name goes to the backend that answered the first: learned routing.
+    assert fields[3] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "learned")
 
 
 def test_without_the_flag_there_is_no_query_log(start_server, demo_backends):
@@ -48,5 +51,5 @@ def test_a_followed_chain_is_logged_with_the_rcode_the_client_got(start_server, 
         return [LINE.match(line).groups() for line in log.read_text().splitlines()]
     wait_until(lambda: len(lines()) == 2, 3, "the link's and the client's query log lines")
     # The target's race first (its own line, under the same client), then the client's reply.
-    assert lines() == [("gone.lab.example.", "A", "link:lab", "NXDOMAIN"),
-                       ("www.corp.example.", "A", "followed:corp", "NXDOMAIN")]
+    assert lines() == [("gone.lab.example.", "A", "link:lab", "NXDOMAIN", "fanout"),
+                       ("www.corp.example.", "A", "followed:corp", "NXDOMAIN", None)]
