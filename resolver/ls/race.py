@@ -713,7 +713,8 @@ class Race:
         self.retransmit.close()
 
 
-def route_table(routes: Sequence[tuple[str, Sequence[str]]], backends: Sequence[Upstream], groups: Groups) -> RouteTable:
+def route_table(routes: Sequence[tuple[str, Sequence[str]]], backends: Sequence[Upstream],
+                groups: Groups) -> RouteTable:
     """The static routes (``--route``) as backend masks: a target is a backend's name (its ADDR:PORT
     when it has none) or a replica group's, which stands for all its members. Raises ValueError
     for a target that is neither."""

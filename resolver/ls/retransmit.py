@@ -64,7 +64,7 @@ class Pending(Protocol):
     waiting: int        # one bit per backend not yet heard from
     done: bool          # the race is over
     resent: int         # one bit per backend sent the query again (set here)
-    sink: object        # where the reply goes: ``sink.stream`` is true for a TCP client, whose queries are not sent again
+    sink: object        # where the reply goes: ``sink.stream`` is true for a TCP client (no copies sent again)
 
 
 class Upstream(Protocol):
