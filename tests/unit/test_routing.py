@@ -159,6 +159,40 @@ def test_a_group_spreads_queries_over_its_members_and_counts_as_one_backend():
     run(main())
 
 
+@pytest.mark.parametrize("policy, weights, bounds", [
+    ("round-robin", (), ((500, 500), (500, 500))),
+    ("random", (("r0", 3),), ((680, 820), (180, 320))),       # 750 +- 14 (one standard deviation)
+    ("first-available", (), ((1000, 1000), (0, 0))),
+    ("least-outstanding", (), ((1000, 1000), (0, 0))),       # one query at a time: always a tie, to the first
+])
+def test_each_policy_spreads_a_thousand_queries_as_documented(policy, weights, bounds):
+    async def main():
+        group = (GroupSettings("g", ("r0", "r1"), policy, weights),)
+        async with running_ls_over_fakes([answer("192.0.2.1"), answer("192.0.2.1")], names=["r0", "r1"],
+                                         groups=group, learn=OFF, probes=False) as (ls, fakes):
+            for index in range(1000):
+                reply, _ = await ask(ls, f"p{index}.example")
+                assert reply.answer[0][0].address == "192.0.2.1"
+            counts = [sum(1 for query in fake.seen if query.q.qtype != 6) for fake in fakes]
+            assert all(low <= count <= high for count, (low, high) in zip(counts, bounds)), counts
+    run(main(), limit=60)
+
+
+def test_least_outstanding_sends_most_queries_to_the_member_that_replies_faster():
+    async def main():
+        group = (GroupSettings("g", ("r0", "r1"), "least-outstanding"),)
+        async with running_ls_over_fakes([answer("192.0.2.1", delay=0.05), answer("192.0.2.1")],
+                                         names=["r0", "r1"], groups=group, learn=OFF, probes=False) as (ls, fakes):
+            async def client(number: int) -> None:      # four clients, each asking 50 names one after another
+                for index in range(50):
+                    await ask(ls, f"o{number}-{index}.example")
+            await asyncio.gather(*(client(number) for number in range(4)))
+            slow_member, fast_member = (len({str(q.q.qname) for q in fake.seen if q.q.qtype != 6}) for fake in fakes)
+            assert slow_member + fast_member >= 200 and fast_member > 2 * slow_member
+            assert all(backend.stats.outstanding == 0 for backend in ls.server.backends)
+    run(main(), limit=60)
+
+
 @pytest.mark.parametrize("failure", ["servfail", "refused", "silent"])
 def test_a_member_that_fails_is_replaced_by_the_next_within_the_race(failure):
     rules = {"servfail": negative(dns.rcode.SERVFAIL), "refused": negative(dns.rcode.REFUSED), "silent": silent}
