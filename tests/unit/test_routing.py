@@ -263,10 +263,11 @@ def test_a_name_that_moved_is_answered_right_on_the_next_query():
     run(main())
 
 
-def test_an_owner_that_turns_slow_is_hedged_after_its_rto():
+@pytest.mark.parametrize("retries", [RetransmitSettings.retries, 0])
+def test_an_owner_that_turns_slow_is_hedged_after_its_rto(retries):
     async def main():
-        async with running_ls_over_fakes([answer("192.0.2.1"), answer("192.0.2.2", delay=0.02)],
-                                         probes=False, timeout=3.0) as (ls, fakes):
+        async with running_ls_over_fakes([answer("192.0.2.1"), answer("192.0.2.2", delay=0.02)], probes=False,
+                                         timeout=3.0, retransmit=RetransmitSettings(retries)) as (ls, fakes):
             await ask(ls, "both.example")       # the first fan-out: backend 0 wins and owns the name
             for index in range(20):              # and gives samples for its RTO
                 await ask(ls, f"warm{index}.example")
