@@ -13,12 +13,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 from . import __version__
 from .client.settings import ClientSettings
-from .config import ConfigError, ListOption, parse_args
-from .ls.settings import CLIENT_SHARE, LsSettings, ProbeSettings, RetransmitSettings
+from .config import ON_OFF, ConfigError, ListOption, parse_args
+from .ls.settings import (CLIENT_SHARE, POLICIES, GroupSettings, LearnSettings, LsSettings, ProbeSettings,
+                          RetransmitSettings)
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
@@ -27,6 +28,8 @@ from .ts.zones import ZoneError, ZoneFile
 from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
 
 log = logging.getLogger("resolver")
+T = TypeVar("T")
+Route = tuple[str, tuple[str, ...]]     # a domain and the backends or groups its names go to
 
 
 class UsageError(Exception):
@@ -148,6 +151,72 @@ def probe_name(text: str) -> tuple[str | None, str]:
     return backend, dns_name(name)
 
 
+def domain(text: str) -> str:
+    """A domain name as routes hold it: absolute, lower-cased text (``Corp.Example`` is ``corp.example.``)."""
+    import dns.exception
+    import dns.name
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty domain; the default route is '.'")
+    try:
+        return dns.name.from_text(text.strip()).canonicalize().to_text()
+    except dns.exception.DNSException as exc:
+        raise argparse.ArgumentTypeError(f"not a domain name: {text!r} ({exc})") from None
+
+
+def named_list(text: str, form: str) -> tuple[str, tuple[str, ...]]:
+    """``KEY=NAME[,NAME…]`` (written as ``form`` says) split at the first ``=``: KEY, and the
+    names, at least one, each given once."""
+    key, equals, listed = text.partition("=")
+    names = tuple(name.strip() for name in listed.split(","))
+    if not equals:
+        raise argparse.ArgumentTypeError(f"not {form}: {text!r}")
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"an empty name in {text!r} ({form})")
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice:
+        raise argparse.ArgumentTypeError(f"{text!r} names {twice} twice")
+    return key, names
+
+
+def route(text: str) -> Route:
+    """``DOMAIN=NAME[,NAME…]``: the domain (:func:`domain`) and the backends or groups its names go to."""
+    key, names = named_list(text, "DOMAIN=NAME[,NAME…]")
+    return domain(key), names
+
+
+def group(text: str) -> tuple[str, tuple[str, ...]]:
+    """``NAME=BACKEND[,BACKEND…]``: a replica group's name and its members, in order."""
+    name, members = named_list(text, "NAME=BACKEND[,BACKEND…]")
+    if not name.strip() or "," in name:
+        raise argparse.ArgumentTypeError(f"a group needs a name, without commas: {text!r}")
+    return name.strip(), members
+
+
+def group_policy(text: str) -> tuple[str, str]:
+    """``NAME=POLICY``: a group's name and one of :data:`resolver.ls.settings.POLICIES`."""
+    name, _, policy = text.partition("=")
+    if not name.strip():
+        raise argparse.ArgumentTypeError(f"not NAME=POLICY: {text!r}")
+    if policy.strip() not in POLICIES:
+        raise argparse.ArgumentTypeError(f"unknown policy {policy.strip()!r} (choose from {', '.join(POLICIES)})")
+    return name.strip(), policy.strip()
+
+
+def weight(text: str) -> tuple[str, int]:
+    """``BACKEND=N``, split at the last ``=`` as ``--backend`` splits its name off: a group member's weight."""
+    backend, value = backend_named(text)
+    if backend is None:
+        raise argparse.ArgumentTypeError(f"not BACKEND=N: {text!r}")
+    return backend, whole_number(value)
+
+
+def whole_number(text: str) -> int:
+    """A whole number, at least 1 (--learn-size, --weight)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1: {text!r}")
+    return int(text)
+
+
 def small_count(text: str) -> int:
     """A whole number from 1 to 64 (--workers, --down-after)."""
     if not text.isdigit() or not 1 <= int(text) <= 64:
@@ -234,6 +303,28 @@ def build_parser() -> Parser:
                     help=f"seconds between health probes (default {shown(probe.interval)})")
     ls.add_argument("--down-after", type=small_count, default=probe.down_after, metavar="N",
                     help=f"unanswered probes in a row that mark a backend down (default {probe.down_after})")
+    ls.add_argument("--route", action=ListOption, type=route, default=[], metavar="DOMAIN=NAME[,NAME…]",
+                    help="names at or below DOMAIN go only to these backends or groups (repeatable, the longest "
+                         "DOMAIN that matches wins; '.' sets the default route); names no route covers go to "
+                         "every backend. A backend is named by its NAME, or its ADDR:PORT when it has none")
+    ls.add_argument("--group", action=ListOption, type=group, default=[], metavar="NAME=BACKEND[,BACKEND…]",
+                    help="a replica group: backends holding the same data, which count as one in the race; "
+                         "one member is asked, another when it fails (repeatable)")
+    ls.add_argument("--group-policy", action=ListOption, type=group_policy, default=[], metavar="NAME=POLICY",
+                    help=f"how group NAME picks the member it asks: {', '.join(POLICIES)} "
+                         f"(repeatable; default {GroupSettings.policy})")
+    ls.add_argument("--weight", action=ListOption, type=weight, default=[], metavar="BACKEND=N",
+                    help="a group member's weight under the random policy (repeatable; a member not given "
+                         "one weighs 1)")
+    learn = LearnSettings()
+    learning = "on" if learn.enabled else "off"
+    ls.add_argument("--learn", choices=ON_OFF, default=learning,
+                    help="learned routing: ask first the backends that answered a name or hold its zone, the "
+                         "others only when they say no or stay silent past their retransmission timeout; off: "
+                         f"every query to every backend its route allows (default {learning})")
+    ls.add_argument("--learn-size", type=whole_number, default=learn.size, metavar="N",
+                    help=f"names and zones learned routing keeps at most, the least recently used dropped "
+                         f"first (default {learn.size})")
     add_server_options(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server, or explain "
@@ -327,10 +418,15 @@ def cmd_ts(args: argparse.Namespace) -> int:
         serve(addresses, settings, authority, options, metrics=args.metrics)), load_for_new_workers)
 
 
+def backend_names(args: argparse.Namespace) -> list[str]:
+    """Each ``--backend``'s name, or its ADDR:PORT when it has none: how the other flags of ``ls`` name it."""
+    return [backend[2] if len(backend) == 3 else format_hostport(*backend[:2]) for backend in args.backend]
+
+
 def probe_settings(args: argparse.Namespace) -> ProbeSettings:
     """The probe settings of ``ls``: the last bare ``--probe-name`` for every backend, and a
     ``BACKEND=NAME`` for each backend named (by its name, or its ADDR:PORT when it has none)."""
-    known = {backend[2] if len(backend) == 3 else format_hostport(*backend[:2]) for backend in args.backend}
+    known = set(backend_names(args))
     default = ProbeSettings.name
     names: dict[str, str] = {}
     for backend, name in args.probe_name:
@@ -344,10 +440,88 @@ def probe_settings(args: argparse.Namespace) -> ProbeSettings:
     return ProbeSettings(default, args.probe_interval, args.down_after, tuple(names.items()))
 
 
-def cmd_ls(args: argparse.Namespace) -> int:
-    hold_hangups_until_serving()
+def once_each(pairs: list[tuple[str, T]], flag: str) -> dict[str, T]:
+    """``(key, value)`` pairs of a repeatable flag as a dict; raises UsageError for a key given twice."""
+    values: dict[str, T] = {}
+    for key, value in pairs:
+        if key in values:
+            raise UsageError(f"resolver ls: {flag} {key}={value}: {key} is given a value twice "
+                             f"(first {key}={values[key]})")
+        values[key] = value
+    return values
+
+
+def group_settings(args: argparse.Namespace) -> tuple[GroupSettings, ...]:
+    """The replica groups of ``ls``, from ``--group``, ``--group-policy`` and ``--weight``.
+
+    Raises UsageError for a member that is no backend (named as :func:`backend_names`
+    names it) or is in another group already, a group named as a backend or twice, a
+    policy for no group, or a weight for a backend in no group. A weight in a group
+    whose policy is not ``random`` is logged as a warning and kept, unused.
+    """
+    backends = backend_names(args)
+    policies = once_each(args.group_policy, "--group-policy")
+    weights = once_each(args.weight, "--weight")
+    group_of: dict[str, str] = {}
+    groups: dict[str, GroupSettings] = {}
+    for name, members in args.group:
+        flag = f"resolver ls: --group {name}={','.join(members)}"
+        if name in backends:
+            raise UsageError(f"{flag}: {name!r} is a backend's name; a group needs a name of its own")
+        if name in groups:
+            raise UsageError(f"{flag}: a second group called {name!r}")
+        for member in members:
+            if member not in backends:
+                raise UsageError(f"{flag}: no backend is called {member!r} (backends: {', '.join(backends)})")
+            if member in group_of:
+                raise UsageError(f"{flag}: {member} is in group {group_of[member]} already; a backend can be "
+                                 "in one group only")
+            group_of[member] = name
+        groups[name] = GroupSettings(name, members, policies.get(name, GroupSettings.policy),
+                                     tuple((member, weights[member]) for member in members if member in weights))
+    for name, policy in policies.items():
+        if name not in groups:
+            raise UsageError(f"resolver ls: --group-policy {name}={policy}: no group is called {name!r} "
+                             f"(groups: {', '.join(groups) or 'none'})")
+    for backend, value in weights.items():
+        if backend not in group_of:
+            raise UsageError(f"resolver ls: --weight {backend}={value}: {backend} is in no group "
+                             f"(groups: {', '.join(groups) or 'none'})")
+        if groups[group_of[backend]].policy != "random":
+            log.warning("--weight %s=%s: group %s picks its member by %s, which uses no weights; "
+                        "they count under --group-policy %s=random",
+                        backend, value, group_of[backend], groups[group_of[backend]].policy, group_of[backend])
+    return tuple(groups.values())
+
+
+def route_settings(args: argparse.Namespace, groups: tuple[GroupSettings, ...]) -> tuple[Route, ...]:
+    """The routes of ``ls``, ``(domain, names)`` in the order given.
+
+    Raises UsageError for a second route for one domain, or a name that is neither a
+    backend nor a group, or is a backend in a group (the route goes to the group).
+    """
+    backends = backend_names(args)
+    group_names = [group.name for group in groups]
+    group_of = {member: group.name for group in groups for member in group.members}
+    known = f"backends: {', '.join(backends)}" + (f"; groups: {', '.join(group_names)}" if groups else "")
+    routes: dict[str, tuple[str, ...]] = {}
+    for zone, names in args.route:
+        flag = f"resolver ls: --route {zone}={','.join(names)}"
+        if zone in routes:
+            raise UsageError(f"{flag}: a second route for {zone} (the first goes to {','.join(routes[zone])})")
+        for name in names:
+            if name in group_of:
+                raise UsageError(f"{flag}: {name} is in group {group_of[name]}: route to its group {group_of[name]}")
+            if name not in backends and name not in group_names:
+                raise UsageError(f"{flag}: no backend or group is called {name!r} ({known})")
+        routes[zone] = names
+    return tuple(routes.items())
+
+
+def ls_settings(args: argparse.Namespace) -> LsSettings:
+    """The LS's settings from its parsed flags (and config file); raises UsageError for what
+    argparse cannot check: names given twice, counts below 1, routes and groups that do not fit."""
     from .ls.acl import AccessList
-    from .ls.serve import serve
     names = [backend[2] for backend in args.backend if len(backend) == 3]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -357,13 +531,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.max_inflight_per_client is not None and args.max_inflight_per_client < 1:
         raise UsageError("resolver ls: --max-inflight-per-client must be at least 1, "
                          f"not {args.max_inflight_per_client} (see --help)")
-    settings = LsSettings(
+    groups = group_settings(args)
+    return LsSettings(
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop", nodata_grace=args.nodata_grace,
         max_inflight_per_client=args.max_inflight_per_client, jostle_timeout=args.jostle_timeout,
         probe=probe_settings(args), retransmit=RetransmitSettings(retries=args.udp_retries),
+        routes=route_settings(args, groups), groups=groups,
+        learn=LearnSettings(enabled=args.learn == "on", size=args.learn_size),
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    hold_hangups_until_serving()
+    from .ls.serve import serve
+    settings = ls_settings(args)
     return serve_with_workers(args, lambda addresses, options: run(
         serve(addresses, settings, options, metrics=args.metrics)))
 

@@ -22,6 +22,7 @@ else:  # Python 3.10 reads TOML with the backport tomllib came from
     import tomli as tomllib
 
 CONFIG = "config"   # the option that names the file is not a key in it
+ON_OFF = ("on", "off")  # the choices of a flag that also takes TOML's true and false (--learn)
 
 
 class ConfigError(Exception):
@@ -70,6 +71,12 @@ def load(path: Path, command: argparse.ArgumentParser, top: argparse.ArgumentPar
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"not valid TOML: {exc}") from None
     keys = config_keys(command, top)
+    extra: list[tuple[str, str, object]] = []
+    if GROUP in keys:
+        try:
+            data, extra = group_tables(data)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     values: dict[argparse.Action, Any] = {}
     for name, raw in data.items():
         if name not in keys:
@@ -78,6 +85,11 @@ def load(path: Path, command: argparse.ArgumentParser, top: argparse.ArgumentPar
             values[keys[name]] = convert(keys[name], raw, path.parent)
         except ValueError as exc:
             raise fail(f"{name}: {exc}") from None
+    for where, name, raw in extra:             # after the key's own values, as a backend's probe-name
+        try:
+            values[keys[name]] = [*values.get(keys[name], []), *convert(keys[name], raw, path.parent)]
+        except ValueError as exc:
+            raise fail(f"{where}: {exc}") from None
     probes = backend_probe_names(data.get("backend", []))
     if probes and BACKEND_PROBE in keys:       # after the probe-name key's own values, so a backend's wins
         action = keys[BACKEND_PROBE]
@@ -86,6 +98,36 @@ def load(path: Path, command: argparse.ArgumentParser, top: argparse.ArgumentPar
         except ValueError as exc:
             raise fail(f"backend: {BACKEND_PROBE}: {exc}") from None
     return values
+
+
+def group_tables(data: dict) -> tuple[dict, list[tuple[str, str, object]]]:
+    """The file's keys with each ``[group.NAME]`` table of the ``group`` key split up.
+
+    A table ``{members, policy, weights}`` stays in ``group`` as ``NAME = members``
+    (``NAME=B1,B2`` to ``--group``); its ``policy`` and ``weights`` come back as
+    ``(where, key, value)``, ``{NAME = policy}`` for ``group-policy`` and ``weights``
+    as they are for ``weight``, to be added after those keys' own values.
+    Raises ValueError, naming the table, for a table with other keys or no members.
+    """
+    groups = data.get(GROUP)
+    if not isinstance(groups, dict) or not any(isinstance(value, dict) for value in groups.values()):
+        return data, []
+    members: dict[str, object] = {}
+    extra: list[tuple[str, str, object]] = []
+    for name, value in groups.items():
+        if not isinstance(value, dict):
+            members[name] = value
+            continue
+        where = f"{GROUP}.{name}"
+        if "members" not in value or not set(value) <= set(GROUP_TABLE):
+            raise ValueError(f"{where}: a group's table holds members, and policy and weights if it needs "
+                             f"them, not {', '.join(sorted(value))}")
+        members[name] = value["members"]
+        if "policy" in value:
+            extra.append((f"{where}.policy", GROUP_TABLE["policy"], {name: value["policy"]}))
+        if "weights" in value:
+            extra.append((f"{where}.weights", GROUP_TABLE["weights"], value["weights"]))
+    return {**data, GROUP: members}, extra
 
 
 def config_keys(command: argparse.ArgumentParser, top: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -140,13 +182,17 @@ def unknown_key(name: str, keys: dict[str, argparse.Action], command: argparse.A
 
 def convert(action: argparse.Action, raw: object, base: Path) -> Any:
     """A TOML value as the flag would hold it: true/false for a switch, a list for a
-    repeatable option (one value alone is a list of one), else one value."""
+    repeatable option (one value alone is a list of one; a table of ``KEY = VALUE``
+    for one whose values are ``KEY=VALUE``, :data:`MAP_VALUES`), else one value."""
     if action.nargs == 0:
         if not isinstance(raw, bool):
             raise ValueError(f"must be true or false, not {raw!r}")
         return action.const if raw else action.default
     if isinstance(action, ListOption):
-        items = raw if isinstance(raw, list) else [raw]
+        if isinstance(raw, dict) and action.metavar in MAP_VALUES:
+            items: list = map_items(raw)
+        else:
+            items = raw if isinstance(raw, list) else [raw]
         if not items:
             raise ValueError("an empty list; leave the key out instead")
         return [checked(action, as_text(item, action, base)) for item in items]
@@ -177,6 +223,32 @@ TABLE_VALUES = {
 }
 
 
+# Flags whose values may be given as one table, each key and value meaning KEY=VALUE (a list
+# of names as NAME,NAME): [route] "corp.example" = ["corp"], group-policy = { web = "random" }.
+MAP_VALUES = frozenset({"DOMAIN=NAME[,NAME…]", "NAME=BACKEND[,BACKEND…]", "NAME=POLICY", "BACKEND=N"})
+
+GROUP = "group"     # its [group.NAME] tables also give the group's policy and weights (group_tables)
+GROUP_TABLE = {"members": GROUP, "policy": "group-policy", "weights": "weight"}    # each key's flag
+
+
+def map_items(raw: dict) -> list[str]:
+    """A table ``{KEY = VALUE}`` as the texts ``KEY=VALUE``: a list of strings as ``A,B``, a number
+    as written. Raises ValueError for any other value, and says to quote a key that TOML split at
+    its dots into tables (``corp.example = …`` for ``"corp.example" = …``)."""
+    items = []
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            dotted = ".".join([key, *value][:2])
+            raise ValueError(f"{key!r} holds a table: TOML splits a key at its dots, so write it in quotes, "
+                             f"as \"{dotted}\"")
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = ",".join(value)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"{key}: must be a string, a number or a list of strings, not {value!r}")
+        items.append(f"{key}={value}")
+    return items
+
+
 def backend_probe_names(raw: object) -> list[str]:
     """The ``probe-name`` of each backend table of a ``backend`` key, as ``BACKEND=NAME``."""
     items = raw if isinstance(raw, list) else [raw]
@@ -187,7 +259,8 @@ def backend_probe_names(raw: object) -> list[str]:
 def as_text(raw: object, action: argparse.Action, base: Path) -> str:
     """The text the flag would get on the command line.
 
-    Strings and numbers as written; a table ``{name, address}`` as ``NAME=ADDRESS``
+    Strings and numbers as written; true and false as on and off for a flag with
+    those choices (:data:`ON_OFF`); a table ``{name, address}`` as ``NAME=ADDRESS``
     (a named backend), ``{name, file}`` as ``NAME=FILE`` (a named zone; ``{file}``
     alone as ``=FILE``); a FILE relative to ``base``, the config file's directory,
     so that a config works from any working directory (``-`` stays stdio), in
@@ -196,6 +269,8 @@ def as_text(raw: object, action: argparse.Action, base: Path) -> str:
     if isinstance(raw, dict):
         return table_text(raw, action, base)
     if isinstance(raw, bool):
+        if tuple(action.choices or ()) == ON_OFF:
+            return ON_OFF[0] if raw else ON_OFF[1]
         raise ValueError(f"must be a string or a number, not {str(raw).lower()}")
     if not isinstance(raw, (str, int, float)):
         raise ValueError(f"must be a string or a number, not {raw!r}")
