@@ -5,6 +5,8 @@ misuse is one line on stderr and exit 2, naming the flag or the key.
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -191,7 +193,8 @@ FLAG_ERRORS = [
     ("second_group_of_a_name", ["--group", "a=ts1", "--group", "a=ts2"], "--group a=ts2: a second group called 'a'"),
     ("group_without_members", ["--group", "pair="],
      "argument --group: an empty name in 'pair=' (NAME=BACKEND[,BACKEND…]) (see --help)"),
-    ("group_with_a_member_twice", ["--group", "pair=ts1,ts1"], "argument --group: 'pair=ts1,ts1' names ts1 twice (see --help)"),
+    ("group_with_a_member_twice", ["--group", "pair=ts1,ts1"],
+     "argument --group: 'pair=ts1,ts1' names ts1 twice (see --help)"),
     ("group_without_a_name", ["--group", "=ts1,ts1b"],
      "argument --group: a group needs a name, without commas: '=ts1,ts1b' (see --help)"),
     ("unknown_policy", ["--group", "pair=ts1,ts1b", "--group-policy", "pair=fastest"],
@@ -205,7 +208,8 @@ FLAG_ERRORS = [
     ("weight_outside_every_group", ["--group", "pair=ts1,ts1b", "--weight", "ts2=3"],
      "--weight ts2=3: ts2 is in no group (groups: pair)"),
     ("weight_without_groups", ["--weight", "ts2=3"], "--weight ts2=3: ts2 is in no group (groups: none)"),
-    ("weight_of_zero", ["--weight", "ts1=0"], "argument --weight: must be a whole number, at least 1: '0' (see --help)"),
+    ("weight_of_zero", ["--weight", "ts1=0"],
+     "argument --weight: must be a whole number, at least 1: '0' (see --help)"),
     ("weight_without_a_backend", ["--weight", "3"], "argument --weight: not BACKEND=N: '3' (see --help)"),
     ("learn_neither_on_nor_off", ["--learn", "yes"],
      "argument --learn: invalid choice: 'yes' (choose from 'on', 'off') (see --help)"),
@@ -265,3 +269,36 @@ def test_the_real_command_exits_2_with_one_line_and_no_traceback(argv, expected)
     proc = subprocess.run([sys.executable, "-m", "resolver", "ls", "--listen", "127.0.0.1:0", *BACKENDS, *argv],
                           capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert (proc.returncode, proc.stderr, proc.stdout) == (2, expected, "")
+
+
+# --- the README's examples ----------------------------------------------------------------------
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## Routing and load balancing\n")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_readmes_ls_commands_give_the_settings_it_describes():
+    shell = "\n".join(re.findall(r"^```sh\n(.*?)^```", readme_section(), re.M | re.S)).replace("\\\n", " ")
+    commands = [shlex.split(line, comments=True) for line in shell.splitlines()
+                if line.startswith("python -m resolver ls")]
+    got = [ls_settings(parse_args(build_parser(), argv[3:-1])) for argv in commands if argv[-1] == "&"]
+    assert len(got) == len(commands) == 8
+    assert [each.routes for each in got[:2]] == [(("corp.example.", ("corp",)),),
+                                                 (("corp.example.", ("corp",)), (".", ("ts1", "ts2")))]
+    assert [each.groups for each in got[2:6]] == [(GroupSettings("replicas", ("ts1", "ts1b"), policy,
+                                                                 (("ts1", 3),) if policy == "random" else ()),)
+                                                  for policy in POLICIES]
+    assert [each.learn.enabled for each in got[6:]] == [True, False]
+
+
+def test_the_readmes_config_file_gives_the_settings_it_describes(tmp_path):
+    [toml] = re.findall(r"^```toml\n(.*?)^```", readme_section(), re.M | re.S)
+    path = tmp_path / "ls.toml"
+    path.write_text(toml)
+    got = ls_settings(parse_args(build_parser(), ["ls", "--config", str(path)]))
+    assert got.routes == (("corp.example.", ("corp",)), (".", ("replicas", "ts2")))
+    assert got.groups == (GroupSettings("replicas", ("ts1", "ts1b"), "random", (("ts1", 3),)),)
+    assert got.learn == LearnSettings(enabled=True, size=100_000)
