@@ -148,6 +148,18 @@ class HealthMonitor:
         if backend.probe_id is None:
             self._probe(backend)
 
+    def inherit(self, backend: Backend, earlier: Backend) -> None:
+        """``backend`` stands in for ``earlier``, the same server (name and address) before a
+        reload: it starts with its health, so a backend down stays down (neither asked nor
+        waited for) until it answers a probe, rather than counting as up as at start. Told to
+        the listeners without a log line: to the operator, nothing changed."""
+        backend.probe_failures = earlier.probe_failures
+        backend.probe_answered_at = earlier.probe_answered_at
+        if not earlier.up:
+            backend.up = False
+            for listener in self.listeners:
+                listener(backend, False)
+
     def unreachable(self, backend: Backend) -> None:
         """The kernel says nothing listens on the backend's port: down at once."""
         self._set(backend, False, "port unreachable")
