@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
@@ -14,8 +13,6 @@ from .health import HealthMonitor
 from .race import Race
 from .ratelimit import RateLimiter
 from .settings import LsSettings
-
-log = logging.getLogger("resolver.ls")
 
 
 class LoadBalancer:
@@ -83,20 +80,36 @@ class LoadBalancer:
             return
         self.race.submit(data, q, sink, addr)
 
-    async def drain(self) -> None:
-        """Stop taking queries, give the races in flight ``drain_grace`` seconds, answer the rest.
+    async def drain(self, grace: float | None = None) -> int:
+        """Stop taking queries, give the races in flight ``grace`` seconds (``drain_grace`` by
+        default), and answer the rest as at their deadline; returns how many were answered so.
 
         The spec wants every server gone within a second of SIGTERM, so the
         grace is short; queries still waiting then get the timeout answer
         rather than no answer at all.
         """
         self.draining = True
-        deadline = asyncio.get_running_loop().time() + self.drain_grace
-        while self.race.pending and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.drain_grace if grace is None else grace)
+        while self.race.pending and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        if self.race.pending:
-            log.info("stopping: %d queries still waiting get the timeout answer", len(self.race.pending))
+        left = len(self.race.pending)
         self.race.answer_all()
+        return left
+
+    async def retire(self) -> None:
+        """Replaced by a reload (:class:`resolver.ls.serve.Reloading`): stop probing, let the races
+        in flight run out under this config, then close.
+
+        No new query reaches it, so it waits at most the race's timeout, the
+        longest a race started before the swap can wait; what is still pending
+        then (a link of a CNAME chain the LS follows, started meanwhile) gets
+        its answer as at its deadline. Its own probes stop at once, so a backend
+        that fails meanwhile is reported once, by the new config's probes.
+        """
+        self.health.close()
+        await self.drain(self.race.timeout)
+        self.close()
 
     def close(self) -> None:
         """Stop probing and the race's timer, close the query log and every backend socket."""
