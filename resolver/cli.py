@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from . import __version__
 from .client.settings import ClientSettings
@@ -368,6 +369,7 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(build_parser(), argv)
+        args.argv = sys.argv[1:] if argv is None else list(argv)     # read again on an LS's SIGHUP
     except (UsageError, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -545,10 +547,41 @@ def ls_settings(args: argparse.Namespace) -> LsSettings:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     hold_hangups_until_serving()
-    from .ls.serve import serve
+    from .ls.serve import ReloadError, serve
     settings = ls_settings(args)
+    reread = ls_rereader(args)
+
+    def reread_for_new_workers() -> None:
+        """SIGHUP with --workers (each worker reloads itself): read the config here too, so that a
+        worker started in place of a dead one begins with the config its peers serve."""
+        nonlocal settings
+        with contextlib.suppress(ReloadError):     # each worker says so in its one line
+            settings = reread()[0]
     return serve_with_workers(args, lambda addresses, options: run(
-        serve(addresses, settings, options, metrics=args.metrics)))
+        serve(addresses, settings, options, metrics=args.metrics, reread=reread)), reread_for_new_workers)
+
+
+# Flags a reload leaves as they were at start: the sockets, the processes, the log's level.
+NOT_RELOADED = ("listen", "workers", "tcp_timeout", "metrics", "log_level")
+
+
+def ls_rereader(args: argparse.Namespace) -> Callable[[], tuple[LsSettings, list[str]]]:
+    """The LS's SIGHUP (:data:`resolver.ls.serve.Reread`): the command line it started with parsed
+    again, so ``--config FILE`` is read again and the flags given still win, through the same
+    checks as at start; what fails them raises ReloadError with the message it has at start,
+    less the program's name and the pointer to --help."""
+    from .ls.serve import ReloadError
+
+    def reread() -> tuple[LsSettings, list[str]]:
+        try:
+            fresh = parse_args(build_parser(), args.argv)
+            settings = ls_settings(fresh)
+        except (UsageError, ConfigError) as exc:
+            raise ReloadError(str(exc).removeprefix("resolver ls: ").removeprefix("error: ")
+                              .removesuffix(" (see --help)")) from None
+        return settings, [f"--{dest.replace('_', '-')}" for dest in NOT_RELOADED
+                          if getattr(fresh, dest) != getattr(args, dest)]
+    return reread
 
 
 def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
