@@ -124,11 +124,11 @@ def open_fds(pid: int) -> int:
 
 
 def test_a_race_in_flight_across_a_reload_is_answered_under_the_old_config(start_server, one_and_two, tmp_path):
-    """The old config's only backend is ONE behind a relay holding each query 1 s; the query sent
+    """The old config's only backend is ONE behind a relay holding each query 2 s; the query sent
     before the SIGHUP is answered by it, the same name asked after gets the new config's NXDOMAIN,
     and the old config's sockets close once its race is over."""
     one, two = one_and_two
-    with Relay(one.addresses[0], delay=1.0) as slow:
+    with Relay(one.addresses[0], delay=2.0) as slow:
         config = write_config(tmp_path / "ls.toml", {"one": slow.hostport}, "probe-interval = 3\n")
         ls = start_server("ls", "--config", str(config), "--metrics", "127.0.0.1:0")
         baseline = open_fds(ls.proc.pid)
@@ -201,7 +201,7 @@ def test_a_backend_down_before_a_reload_stays_down_after_it(start_server, one_an
         reload(ls)
         started = time.monotonic()
         assert rcode(ls, "missing.example") == dns.rcode.NXDOMAIN
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 1.0         # else it waits ~2 s for two probe rounds
         assert ls.count_lines("backend lost is down") == 1     # no second report: it never came up
 
 
