@@ -50,8 +50,8 @@ async def build(settings: LsSettings, previous: LoadBalancer | None = None) -> L
     backend's by its name (a backend no longer named drops its counters, a new
     one starts at zero). Both balancers count into them while the old one's
     races run out. A backend of the same name and address keeps its health too
-    (:meth:`HealthMonitor.inherit`); its sockets, reply times and
-    retransmission timeout are new, as at start.
+    (:meth:`HealthMonitor.inherit`). Sockets, reply times, retransmission
+    timeouts and learned owners (:mod:`resolver.ls.learning`) start afresh, as at start.
     """
     earlier = {backend.name: backend for backend in previous.backends} if previous is not None else {}
     backends = [Backend(index, *backend, timeout=settings.timeout) for index, backend in enumerate(settings.backends)]
