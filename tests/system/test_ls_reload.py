@@ -68,6 +68,25 @@ def test_sighup_sends_new_queries_to_the_new_backends(start_server, one_and_two,
     assert any("reloaded: racing two (timeout 5 s, then NXDOMAIN)" in line for line in ls.lines), ls.lines
 
 
+def test_sighup_with_a_changed_route_takes_effect(start_server, one_and_two, tmp_path):
+    one, two = one_and_two
+    backends = {"one": one.hostport, "two": two.hostport}
+    config = write_config(tmp_path / "ls.toml", backends, '[route]\n"example" = ["two"]\n')
+    ls = start_server("ls", "--config", str(config))
+    assert rcode(ls, ONE_NAME) == dns.rcode.NXDOMAIN        # example. goes to "two" only
+    assert rcode(ls, TWO_NAME) == dns.rcode.NOERROR
+
+    write_config(config, backends, '[route]\n"example" = ["one"]\n')
+    reload(ls)
+    ls.wait_for_line("reloaded: racing one, two (timeout 5 s, then NXDOMAIN, 1 route)")
+    assert rcode(ls, ONE_NAME) == dns.rcode.NOERROR
+    assert rcode(ls, TWO_NAME) == dns.rcode.NXDOMAIN        # "two" is asked no more for example.
+
+    write_config(config, backends)                          # no route: every backend again
+    reload(ls, count=2)
+    assert rcode(ls, ONE_NAME) == dns.rcode.NOERROR and rcode(ls, TWO_NAME) == dns.rcode.NOERROR
+
+
 def test_flags_on_the_command_line_still_win_after_a_reload(start_server, one_and_two, tmp_path):
     one, two = one_and_two
     config = write_config(tmp_path / "ls.toml", {"one": one.hostport})
@@ -89,7 +108,8 @@ def test_flags_on_the_command_line_still_win_after_a_reload(start_server, one_an
     ("timeout = 0\n", "timeout: must be more than 0"),
     ('probe-name = "nobody=example.com"\n', "no backend is called 'nobody'"),
     ('query-log = "no-such-directory/queries.log"\n', "no-such-directory/queries.log: No such file or directory"),
-], ids=["toml", "unknown-key", "bad-value", "unknown-backend", "unopenable-log"])
+    ('[route]\n"example" = ["three"]\n', "no backend or group is called 'three'"),
+], ids=["toml", "unknown-key", "bad-value", "unknown-backend", "unopenable-log", "route-to-nobody"])
 def test_a_broken_config_keeps_the_old_one_serving_and_says_so_in_one_line(start_server, one_and_two, tmp_path,
                                                                            broken, says):
     one, two = one_and_two
