@@ -170,11 +170,12 @@ class Race:
     """The pending-query table and the rules that end each race."""
 
     def __init__(self, backends: Sequence[Upstream], settings: LsSettings, health: HealthSignals | None = None,
-                 query_log: QueryLog | None = None) -> None:
+                 query_log: QueryLog | None = None, stats: LsStats | None = None) -> None:
         """Race across ``backends`` by ``settings`` (timeout, timeout rcode, in-flight limit, retransmission).
 
         ``health``, when given, tells the race which backends are up; without it
-        every backend counts as up. ``query_log`` gets one line per query.
+        every backend counts as up. ``query_log`` gets one line per query. ``stats``: the
+        counters to count into (a reload carries them over), new ones when None.
         Raises ValueError without backends, or for retransmission settings
         :class:`resolver.ls.rtt.RttEstimator` refuses.
         """
@@ -217,7 +218,7 @@ class Race:
         self._resent_shift = len(self.backends)
         self._loop = asyncio.get_running_loop()
         self.draining = False       # answer_all() was called: the LS is stopping
-        self.stats = LsStats()
+        self.stats = stats if stats is not None else LsStats()
         if health is not None:
             health.subscribe(self.set_backend_up)
 

@@ -61,13 +61,11 @@ async def build(settings: LsSettings, previous: LoadBalancer | None = None) -> L
     query_log = QueryLog.open(settings.query_log) if settings.query_log is not None else None
     try:
         health = HealthMonitor(backends, settings.probe)
-        race = Race(backends, settings, health, query_log)
+        race = Race(backends, settings, health, query_log, previous.stats if previous is not None else None)
     except BaseException:
         if query_log is not None:
             query_log.close()
         raise
-    if previous is not None:
-        race.stats = previous.stats
     limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     balancer = LoadBalancer(backends, race, health, settings.acl, limiter, query_log, settings.drain_grace)
     try:

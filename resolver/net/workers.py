@@ -64,15 +64,16 @@ class Workers:
     SO_REUSEPORT) and shares whatever the parent prepared before forking (the
     TS's compiled zones) copy-on-write; ``on_hangup``, which runs in this
     process on every SIGHUP once it is passed on, may prepare them again (the
-    TS loads its zones again, so a worker started later begins with the last
-    ones that loaded, as NSD forks its servers from reloaded zones). Past ``limit``
+    TS loads its zones again, and the LS reads its config again, so a worker
+    started later begins with the last ones that loaded, as NSD forks its
+    servers from reloaded zones). Past ``limit``
     (restarts that keep failing, such as a worker that dies as soon as it
     starts) the parent stops the others with SIGTERM and, once they have
     stopped, writes one ``PROG: error:`` line and exits 1.
 
     SIGINT and SIGTERM are passed on to every worker and stop the server; no
     worker is started again from then on. SIGHUP is passed on (each TS worker
-    reloads its zones). These three signals are blocked around each fork, so
+    reloads its zones, each LS worker its config). These three signals are blocked around each fork, so
     one that arrives meanwhile still reaches the new worker.
     """
 
