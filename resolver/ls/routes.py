@@ -13,7 +13,7 @@ DNS names compare without regard to ASCII case), one dict lookup per label.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import dns.name
 
@@ -48,6 +48,10 @@ class RouteTable:
 
     def __len__(self) -> int:
         return len(self._by_wire)
+
+    def __iter__(self) -> Iterator[Route]:
+        """The routes, in the order given."""
+        return iter(self._by_wire.values())
 
     def lookup(self, qname: bytes) -> Route | None:
         """The route for ``qname`` (a name in wire form, uncompressed, lower-cased): the one whose

@@ -20,6 +20,16 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_duplicate_responses_total{backend}     second replies to a query sent again
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
+    resolver_backend_hedges_total{backend}                  queries sent to it after the learned owners (a hedge)
+    resolver_backend_failovers_total{backend}               queries sent to it in place of a failed group member
+    resolver_backend_outstanding{backend}                   races awaiting its reply now
+    resolver_ls_routing_total{how="learned"}                races by how they chose their first backends
+    resolver_ls_hedges_total{why="silent"}                  races that asked more than the learned owners, by why
+    resolver_ls_learned_entries                             names and zones learned routing holds (0 when off)
+    resolver_ls_learned_capacity                            entries it holds at most (0 when off)
+    resolver_ls_upstream_queries_per_query                  queries sent to backends, retransmissions aside, per race
+    resolver_group_members{group}                           members of a replica group
+    resolver_group_members_up{group}                        those of them up
     resolver_ts_requests_total{zone, proto}                 TS queries, "none" for no zone
     resolver_ts_responses_total{zone, rcode}                TS replies
 
@@ -33,7 +43,11 @@ so their insides can change without breaking ``/metrics``.
 from __future__ import annotations
 
 import time
-from typing import Iterator, Protocol, Sequence
+from collections import Counter
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
+
+import dns.exception
+import dns.name
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -48,10 +62,69 @@ PROTOCOLS = ("udp", "tcp")
 class BackendSource(Protocol):
     """One backend of the LS, as the metrics read it."""
 
+    index: int          # its bit in the race's masks of backends
     name: str           # the label: NAME from NAME=ADDR:PORT, else the address
     address: str        # ADDR:PORT
     up: bool            # per its health probes
     stats: BackendStats
+
+
+class Named(Protocol):
+    name: str
+
+
+class RouteSource(Protocol):
+    """A static route (:class:`resolver.ls.routes.Route`)."""
+
+    domain: str         # absolute, lower-cased text
+    mask: int           # the backends its names may go to, one bit per backend index
+
+
+class GroupSource(Protocol):
+    """A replica group (:class:`resolver.ls.groups.Group`)."""
+
+    name: str
+    mask: int           # its members, one bit per backend index
+
+    @property
+    def policy(self) -> Named: ...
+
+
+class GroupsSource(Protocol):
+    @property
+    def groups(self) -> Sequence[GroupSource]: ...
+
+
+class LearnedSource(Protocol):
+    """Learned routing's table (:class:`resolver.ls.learning.LearnedOwners`)."""
+
+    size: int           # entries at most
+
+    def __len__(self) -> int: ...
+
+
+class PendingSource(Protocol):
+    waiting: int        # the backends a race awaits, one bit per backend index
+
+
+class RaceSource(Protocol):
+    """The LS's race, as the metrics and ``/plan`` read it (:class:`resolver.ls.race.Race`)."""
+
+    @property
+    def pending(self) -> Mapping[int, PendingSource]: ...
+
+    @property
+    def routes(self) -> Iterable[RouteSource]: ...
+
+    @property
+    def groups(self) -> GroupsSource: ...
+
+    @property
+    def learned(self) -> LearnedSource | None: ...
+
+    def plan(self, qname: bytes) -> dict[str, Any]:
+        """How a query for ``qname`` (wire form) would choose its backends now: ``route``,
+        ``learned``, ``first``, ``hedge``, ``down`` (:meth:`resolver.ls.race.Race.plan`)."""
 
 
 class LsSource(Protocol):
@@ -65,6 +138,9 @@ class LsSource(Protocol):
 
     @property
     def backends(self) -> Sequence[BackendSource]: ...
+
+    @property
+    def race(self) -> RaceSource: ...
 
 
 class TsSource(Protocol):
@@ -107,6 +183,11 @@ class ServerMetrics(Collector):
         """The status page's JSON: totals; the page turns two readings into rates."""
         return {"role": self.role, "version": __version__, "uptime": round(time.monotonic() - self.started, 3)}
 
+    def plan(self, name: str) -> dict[str, Any] | None:
+        """``/plan``'s JSON: how a query for ``name`` would be routed; None for a server that routes
+        nothing (the TS)."""
+        return None
+
 
 class LsMetrics(ServerMetrics):
     """The LS's counters, its races and each backend."""
@@ -131,7 +212,76 @@ class LsMetrics(ServerMetrics):
         yield counter("resolver_ls_refused", "Queries refused (allow-list, rate limit).", ["reason"],
                       {(reason,): n for reason, n in stats.refused.items()})
         yield GaugeMetricFamily("resolver_ls_inflight", "Races waiting for backends now.", value=self.source.inflight)
+        yield counter("resolver_ls_routing", "Races started, by how they chose the backends asked first: the "
+                      "learned owners of the name or its zone (learned, within a static route too), a static "
+                      "route's backends (route), or every backend (fanout).",
+                      ["how"], {(how,): n for how, n in stats.routing.items()})
+        yield counter("resolver_ls_hedges", "Races that asked the other backends after the learned owners: these "
+                      "stayed silent past their retransmission timeout (silent) or said no (negative).",
+                      ["why"], {(why,): n for why, n in stats.hedges.items()})
+        entries, capacity = self.learned()
+        yield GaugeMetricFamily("resolver_ls_learned_entries", "Names and zones learned routing holds now "
+                                "(0 when it is off).", value=entries)
+        yield GaugeMetricFamily("resolver_ls_learned_capacity", "Names and zones learned routing holds at most, "
+                                "the least recently used dropped first (0 when it is off).", value=capacity)
+        yield GaugeMetricFamily("resolver_ls_upstream_queries_per_query",
+                                "Queries sent to backends, retransmissions left out (hedges and failovers "
+                                "counted), per race started (a client query, or a CNAME target the LS follows), "
+                                "since the LS started: 1 when each goes to one backend, the number of backends "
+                                "for a full fan-out; 0 before the first race.", value=self.upstream_per_race())
         yield from self._backend_metrics()
+        yield from self._group_metrics()
+
+    def learned(self) -> tuple[int, int]:
+        """Learned routing's entries now and at most; (0, 0) when it is off."""
+        learned = self.source.race.learned
+        return (len(learned), learned.size) if learned is not None else (0, 0)
+
+    def upstream_per_race(self) -> float:
+        """Queries sent to backends (:attr:`BackendStats.sent` less its retransmissions) per race started
+        (the sum of :attr:`LsStats.routing`); 0.0 before the first race."""
+        races = sum(self.source.stats.routing.values())
+        sent = sum(b.stats.sent - b.stats.retransmissions for b in self.source.backends)
+        return sent / races if races else 0.0
+
+    def outstanding(self) -> list[int]:
+        """Per backend, in order, the races awaiting its reply now: read off the race's table at
+        scrape time, so it holds for every backend, not only for the members of a
+        ``least-outstanding`` group, whose :attr:`BackendStats.outstanding` the race keeps."""
+        masks = Counter(entry.waiting for entry in self.source.race.pending.values())
+        return [sum(n for mask, n in masks.items() if mask >> b.index & 1) for b in self.source.backends]
+
+    def names(self, mask: int) -> list[str]:
+        """The backends of ``mask`` by name, a replica group's by the group's name when all its members are in it."""
+        shown = []
+        for group in self.source.race.groups.groups:
+            if group.mask & mask == group.mask:
+                shown.append(group.name)
+                mask &= ~group.mask
+        return shown + [b.name for b in self.source.backends if mask >> b.index & 1]
+
+    def routes(self) -> list[dict[str, Any]]:
+        """The static routes, in the order given: the domain and the backends and groups its names go to."""
+        return [{"domain": route.domain, "targets": self.names(route.mask)} for route in self.source.race.routes]
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The replica groups: name, policy and members in order, and the members that are up."""
+        backends = self.source.backends
+        return [{"name": group.name, "policy": group.policy.name,
+                 "members": [b.name for b in backends if group.mask >> b.index & 1],
+                 "up": [b.name for b in backends if group.mask >> b.index & 1 and b.up]}
+                for group in self.source.race.groups.groups]
+
+    def _group_metrics(self) -> Iterator[Metric]:
+        groups = self.groups()
+        members = GaugeMetricFamily("resolver_group_members", "Members of a replica group.", labels=["group"])
+        up = GaugeMetricFamily("resolver_group_members_up", "Members of a replica group that are up.",
+                               labels=["group"])
+        for group in groups:
+            members.add_metric([group["name"]], len(group["members"]))
+            up.add_metric([group["name"]], len(group["up"]))
+        yield members
+        yield up
 
     def _backend_metrics(self) -> Iterator[Metric]:
         backends = self.source.backends
@@ -159,6 +309,16 @@ class LsMetrics(ServerMetrics):
         for b in backends:
             up.add_metric([b.name], 1 if b.up else 0)
         yield up
+        yield counter("resolver_backend_hedges", "Queries sent to a backend after the learned owners asked first "
+                      "stayed silent past their retransmission timeout or said no.", label,
+                      {(b.name,): b.stats.hedges for b in backends})
+        yield counter("resolver_backend_failovers", "Queries sent to a backend in place of a member of its "
+                      "replica group that failed in the race.", label, {(b.name,): b.stats.failovers for b in backends})
+        outstanding = GaugeMetricFamily("resolver_backend_outstanding", "Races awaiting the backend's reply now.",
+                                        labels=label)
+        for b, n in zip(backends, self.outstanding()):
+            outstanding.add_metric([b.name], n)
+        yield outstanding
         latency = HistogramMetricFamily("resolver_backend_response_duration_seconds",
                                         "Time from a query to a backend's reply, within the race or after its "
                                         "NODATA grace.", labels=label)
@@ -168,14 +328,41 @@ class LsMetrics(ServerMetrics):
 
     def status(self) -> dict:
         stats = self.source.stats
+        groups = self.groups()
+        group_of = {member: group["name"] for group in groups for member in group["members"]}
+        entries, capacity = self.learned()
         return {**super().status(), "queries": sum(stats.queries), "inflight": self.source.inflight,
                 "replies": rcode_counts(stats.replies), "outcomes": dict(stats.outcomes),
                 "dropped": dict(stats.dropped), "refused": dict(stats.refused),
-                "backends": [{"name": b.name, "address": b.address, "up": b.up, "sent": b.stats.sent,
-                              "wins": b.stats.wins, "timeouts": b.stats.timeouts, "late": b.stats.late,
-                              "forged": b.stats.forged, "retransmissions": b.stats.retransmissions,
-                              "duplicates": b.stats.duplicates, "replies": rcode_counts(b.stats.replies),
-                              **latency_summary(b.stats.latency)} for b in self.source.backends]}
+                "routing": dict(stats.routing), "hedges": dict(stats.hedges),
+                "learned": {"enabled": self.source.race.learned is not None, "entries": entries, "capacity": capacity},
+                "upstream_per_query": round(self.upstream_per_race(), 3),
+                "routes": self.routes(), "groups": groups,
+                "backends": [{"name": b.name, "address": b.address, "up": b.up, "group": group_of.get(b.name),
+                              "sent": b.stats.sent, "wins": b.stats.wins, "timeouts": b.stats.timeouts,
+                              "late": b.stats.late, "forged": b.stats.forged,
+                              "retransmissions": b.stats.retransmissions, "duplicates": b.stats.duplicates,
+                              "hedges": b.stats.hedges, "failovers": b.stats.failovers, "outstanding": outstanding,
+                              "replies": rcode_counts(b.stats.replies), **latency_summary(b.stats.latency)}
+                             for b, outstanding in zip(self.source.backends, self.outstanding())]}
+
+    def plan(self, name: str) -> dict[str, Any] | None:
+        """How the LS would choose the backends for a query for ``name`` (text) now
+        (:meth:`resolver.ls.race.Race.plan`), with ``name`` as read, ``learning`` (whether
+        learned routing is on), ``targets`` (the route's backends and groups, down ones
+        included; empty without a route) and ``groups`` (the replica groups it names, as
+        :meth:`groups` gives them). Raises ValueError for a name that is not a DNS name."""
+        try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"not a DNS name: {name!r} ({exc})") from None
+        race = self.source.race
+        plan = race.plan(qname.to_wire())
+        route = next((r for r in race.routes if r.domain == plan["route"]), None)
+        targets = self.names(route.mask) if route is not None else []
+        named = {*plan["first"], *plan["hedge"], *targets}
+        return {"name": qname.to_text(), "learning": race.learned is not None, **plan, "targets": targets,
+                "groups": [group for group in self.groups() if group["name"] in named]}
 
 
 class TsMetrics(ServerMetrics):

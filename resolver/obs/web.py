@@ -2,14 +2,18 @@
 
 It runs in the server's own event loop, so it reads the counters between
 queries, with no thread and no lock. It speaks just enough HTTP/1.1 for
-Prometheus, curl and browsers: ``GET`` and ``HEAD`` of three paths, one
+Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths, one
 request per connection, headers bounded in size and time.
 
 * ``/metrics``: the Prometheus text format (:mod:`resolver.obs.metrics`);
 * ``/status.json``: totals as JSON, which the page polls every second;
 * ``/``: a self-contained HTML page (``status.html``: no external scripts,
   styles or fonts) showing each backend's health, queries per second, win
-  share and latency on the LS, and each zone's queries on the TS.
+  share and latency, hedges and failovers, the routes, groups and learned
+  routing on the LS, and each zone's queries on the TS;
+* ``/plan?name=NAME`` (LS only): how the LS would choose the backends for
+  NAME now, as JSON (:meth:`resolver.obs.metrics.LsMetrics.plan`), which
+  ``client --explain --status`` shows. Reading it changes nothing.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import json
 import logging
 from importlib import resources
 from typing import AsyncIterator, Callable
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -74,7 +79,7 @@ class StatusServer:
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
             await self._send(writer, 400, "text/plain", b"bad request\n")
             return
-        method, target = parts[0], parts[1].split(b"?", 1)[0]
+        method, (target, _, query) = parts[0], parts[1].partition(b"?")
         if method not in (b"GET", b"HEAD"):
             await self._send(writer, 405, "text/plain", b"only GET and HEAD\n", allow=True)
             return
@@ -84,10 +89,30 @@ class StatusServer:
             body, kind = json.dumps(self.metrics.status()).encode(), "application/json"
         elif target in (b"/", b"/index.html"):
             body, kind = STATUS_PAGE, "text/html; charset=utf-8"
+        elif target == b"/plan":
+            await self._plan(writer, query, method == b"HEAD")
+            return
         else:
             await self._send(writer, 404, "text/plain", b"not found: try /, /metrics or /status.json\n")
             return
         await self._send(writer, 200, kind, body, head_only=method == b"HEAD")
+
+    async def _plan(self, writer: asyncio.StreamWriter, query: bytes, head_only: bool) -> None:
+        """``/plan?name=NAME``: the LS's plan for NAME as JSON; 400 without a name or for one that is
+        not a DNS name, 404 on a server that routes nothing (the TS)."""
+        names = parse_qs(query.decode("latin-1")).get("name")
+        if not names:
+            await self._send(writer, 400, "text/plain", b"give a name: /plan?name=NAME\n")
+            return
+        try:
+            plan = self.metrics.plan(names[0])
+        except ValueError as exc:
+            await self._send(writer, 400, "text/plain", f"{exc}\n".encode())
+            return
+        if plan is None:
+            await self._send(writer, 404, "text/plain", b"no plan: only the LS routes queries\n")
+            return
+        await self._send(writer, 200, "application/json", json.dumps(plan).encode(), head_only=head_only)
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, status: int, kind: str, body: bytes,

@@ -2,6 +2,7 @@
 status, the HTTP edges, and the TS's query log."""
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from resolver.ls.settings import LearnSettings
 from support.paths import ROOT, ZONES
 from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
@@ -51,10 +53,19 @@ def test_ls_metrics_count_real_queries_by_transport_rcode_and_backend(watched):
     assert value(samples, "resolver_ls_inflight") == 0
     assert value(samples, "resolver_backend_wins_total", backend="ts1") == len(TS1_NAMES)
     assert value(samples, "resolver_backend_wins_total", backend="ts2") == len(TS2_NAMES) + 1
+    races = hits + len(MISSES) + 1
+    routing = {how: value(samples, "resolver_ls_routing_total", how=how) for how in ("route", "learned", "fanout")}
+    assert routing["route"] == 0 and routing["learned"] + routing["fanout"] == races
+    assert routing["learned"] >= 1          # the second query for TS2's name: TS2 answered the first
+    # Learned routing asks the learned owners first, the others only on a hedge. The only owner
+    # ever asked first is TS2 (of that name, and of "." once its NXDOMAIN with the root's SOA came
+    # within a race): TS1 is silent on misses, and each of its names is asked once. So TS2 is
+    # asked in every race, TS1 in the fan-outs and on hedges.
+    sent = {backend: first_copies(samples, backend) for backend in ("ts1", "ts2")}
+    assert sent["ts2"] == races
+    assert sent["ts1"] == routing["fanout"] + value(samples, "resolver_backend_hedges_total", backend="ts1")
+    assert value(samples, "resolver_ls_upstream_queries_per_query") == pytest.approx(sum(sent.values()) / races)
     for backend in ("ts1", "ts2"):
-        sent_again = value(samples, "resolver_backend_retransmissions_total", backend=backend)
-        assert value(samples, "resolver_backend_requests_total", backend=backend) == \
-            hits + len(MISSES) + 1 + sent_again
         assert value(samples, "resolver_backend_up", backend=backend) == 1
         assert value(samples, "resolver_backend_forged_responses_total", backend=backend) == 0
     # TS1 says nothing on misses: those races time out waiting for it, sending it each miss again
@@ -71,6 +82,59 @@ def test_ls_metrics_count_real_queries_by_transport_rcode_and_backend(watched):
     assert value(samples, "resolver_backend_response_duration_seconds_bucket", backend="ts1", le="+Inf") == \
         len(TS1_NAMES)
     assert 0 < value(samples, "resolver_backend_response_duration_seconds_sum", backend="ts1") < 0.5
+
+
+def test_learned_routing_shows_its_races_hedges_entries_and_queries_per_query(watched):
+    """A name asked again goes to the backend that answered it only; a name the learned owner of
+    its zone denies goes to the other backend at once (a hedge); the gauges follow."""
+    _, _, ls = watched
+    query(ls, TS2_NAMES[0])         # every backend asked: TS2 answers, and owns the name
+    query(ls, TS2_NAMES[0])         # TS2 only
+    samples = scrape(ls)
+    assert value(samples, "resolver_ls_routing_total", how="fanout") == 1
+    assert value(samples, "resolver_ls_routing_total", how="learned") == 1
+    assert first_copies(samples, "ts1") == 1 and first_copies(samples, "ts2") == 2
+    assert value(samples, "resolver_ls_upstream_queries_per_query") == 1.5
+    assert value(samples, "resolver_ls_learned_entries") == 1
+    assert value(samples, "resolver_ls_learned_capacity") == LearnSettings.size
+    # TS2's NXDOMAIN for a miss carries the root's SOA: TS2 owns ".", so it is asked first for
+    # TS1's name, says NXDOMAIN, and TS1 is asked at once.
+    assert query(ls, MISSES[0]).rcode() == dns.rcode.NXDOMAIN
+    assert query(ls, TS1_NAMES[0]).rcode() == dns.rcode.NOERROR
+    samples = scrape(ls)
+    assert value(samples, "resolver_ls_routing_total", how="learned") == 2
+    assert value(samples, "resolver_ls_hedges_total", why="negative") == 1
+    assert value(samples, "resolver_ls_hedges_total", why="silent") == 0
+    assert value(samples, "resolver_backend_hedges_total", backend="ts1") == 1
+    assert value(samples, "resolver_backend_hedges_total", backend="ts2") == 0
+    assert value(samples, "resolver_backend_wins_total", backend="ts1") == 1
+    assert value(samples, "resolver_ls_learned_entries") == 3     # TS2's name, TS1's name, and "."
+    assert value(samples, "resolver_ls_upstream_queries_per_query") == (3 + 4) / 4
+    assert value(samples, "resolver_backend_failovers_total", backend="ts1") == 0     # no replica groups
+
+
+def test_a_race_waiting_for_a_backend_is_outstanding_there_until_it_ends(start_server):
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                      "--timeout", "2", "--metrics", "127.0.0.1:0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(dns.message.make_query(MISSES[0], "A").to_wire(), (ls.host, ls.port))
+        # TS2 says NXDOMAIN at once; TS1 stays silent, so the race waits for it until its timeout.
+        wait_until(lambda: value(scrape(ls), "resolver_backend_outstanding", backend="ts1") == 1, 1.5,
+                   "the race shown waiting for ts1", interval=0.05)
+        samples = scrape(ls)
+        assert value(samples, "resolver_backend_outstanding", backend="ts2") == 0
+        assert value(samples, "resolver_ls_inflight") == 1
+        assert dns.message.from_wire(sock.recv(512)).rcode() == dns.rcode.NXDOMAIN
+    assert value(scrape(ls), "resolver_backend_outstanding", backend="ts1") == 0
+
+
+def first_copies(samples: dict, backend: str) -> float:
+    """Queries sent to a backend, retransmissions left out."""
+    return (value(samples, "resolver_backend_requests_total", backend=backend)
+            - value(samples, "resolver_backend_retransmissions_total", backend=backend))
 
 
 def test_a_dead_backend_shows_as_down(watched):
@@ -114,6 +178,23 @@ def test_status_json_and_http_edges(watched):
         sock.sendall(b"garbage\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 400")
     assert query(ls, TS2_NAMES[0]).rcode() == dns.rcode.NOERROR      # still serving DNS
+
+
+def test_the_plan_says_how_the_ls_would_route_a_name_and_changes_nothing(watched):
+    ts1, _, ls = watched
+    query(ls, TS2_NAMES[0])         # TS2 answers it: its learned owner
+    url = base_url(ls)
+    status, kind, text = http(url + "plan?name=WWW.Google.COM")      # names compare without case
+    assert status == 200 and kind == "application/json"
+    assert json.loads(text) == {"name": "WWW.Google.COM.", "learning": True, "route": None, "targets": [],
+                                "learned": ["ts2"], "first": ["ts2"], "hedge": ["ts1"], "down": [], "groups": []}
+    assert json.loads(http(url + "plan?name=" + MISSES[0])[2])["first"] == ["ts1", "ts2"]     # nothing learned
+    status, _, text = http(url + "status.json")
+    assert json.loads(text)["queries"] == 1 and json.loads(text)["learned"]["entries"] == 1
+    assert http(url + "plan")[0] == 400
+    status, _, text = http(url + "plan?name=a..b")
+    assert status == 400 and text.startswith("not a DNS name")
+    assert http(base_url(ts1) + "plan?name=www.ibm.com")[0] == 404     # a TS routes nothing
 
 
 def test_metrics_with_several_workers_is_one_usage_error():
