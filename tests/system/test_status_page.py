@@ -1,9 +1,11 @@
 """The status page in a real browser: headless Chromium driven by ChromeDriver (selenium).
 
 An LS with two named backends serves the page while queries flow; the test
-reads what the page shows (health, queries per second, win share, latency),
-takes a screenshot, then stops a backend and waits for the page to show it
-down. The screenshot is kept at ``build/status-page.png``.
+reads what the page shows (health, queries per second and sent, win share,
+latency, and learned routing: upstream queries per query, learned entries,
+how races chose their backends, hedges), then stops a backend, waits for
+the page to show it down and takes a screenshot. The screenshot is kept at
+``build/status-page.png``.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import dns.message
 import dns.query
 import pytest
 
+from resolver.ls.settings import LearnSettings
 from support.paths import ROOT, ZONES
 from support.servers import base_url
 from support.tools import require_tool
@@ -74,8 +77,10 @@ def shown(driver, selector: str) -> str | None:
         selector)
 
 
-def cell(driver, row_id: str, column: int) -> str | None:
-    return shown(driver, f"tr[id='{row_id}'] td:nth-child({column})")
+def cell(driver, row_id: str, column: int | str) -> str | None:
+    """A cell of a row, by its position or, in the backends' table, its column's name."""
+    where = f"[data-col='{column}']" if isinstance(column, str) else f":nth-child({column})"
+    return shown(driver, f"tr[id='{row_id}'] td{where}")
 
 
 def wait_for(driver, condition, timeout: float = 10.0, what: str = "") -> None:
@@ -83,7 +88,7 @@ def wait_for(driver, condition, timeout: float = 10.0, what: str = "") -> None:
     WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d), message=what)
 
 
-def test_the_ls_page_shows_health_rate_win_share_and_latency_live(start_server, browser):
+def test_the_ls_page_shows_health_rate_win_share_latency_and_learned_routing_live(start_server, browser):
     ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
     ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
     ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
@@ -93,18 +98,29 @@ def test_the_ls_page_shows_health_rate_win_share_and_latency_live(start_server, 
         browser.get(base_url(ls))
         assert browser.title == "resolver LS status"
         # Rates need two readings: wait for the second refresh to show traffic.
-        wait_for(browser, lambda d: cell(d, "backend-ts2", 4) not in (None, "–", "0.0"), what="ts2 queries/s")
+        wait_for(browser, lambda d: cell(d, "backend-ts2", "queries/s") not in (None, "–", "0.0"),
+                 what="ts2 queries/s")
         qps = float(shown(browser, "#qps"))
         assert qps > 10, qps
-        assert cell(browser, "backend-ts1", 3) == "up" and cell(browser, "backend-ts2", 3) == "up"
-        assert cell(browser, "backend-ts2", 5).endswith("100%")      # TS2 has every name asked
-        assert cell(browser, "backend-ts1", 5).endswith("0%")
-        assert cell(browser, "backend-ts2", 6).endswith(" ms")
-        assert cell(browser, "backend-ts2", 2) == ts2.hostport
+        assert cell(browser, "backend-ts1", "health") == "up" and cell(browser, "backend-ts2", "health") == "up"
+        assert cell(browser, "backend-ts2", "win share").endswith("100%")     # TS2 has every name asked
+        assert cell(browser, "backend-ts1", "win share").endswith("0%")
+        assert cell(browser, "backend-ts2", "avg latency").endswith(" ms")
+        assert cell(browser, "backend-ts2", "address") == ts2.hostport
+        assert cell(browser, "backend-ts2", "group") is None         # no replica groups: no group column
+        assert int(cell(browser, "backend-ts2", "sent")) > int(cell(browser, "backend-ts1", "sent")) > 0
         assert shown(browser, "#outcomes").startswith("won ")
+        # Each name was asked of both once; TS2 answered, so it alone is asked from then on.
+        wait_for(browser, lambda d: shown(d, "#upstream") == "1.00", what="one upstream query per query")
+        assert shown(browser, "#learned") == f"{len(TS2_NAMES)} of {LearnSettings.size}"
+        assert shown(browser, "#routing").endswith(f"fanout {len(TS2_NAMES)}")
+        assert shown(browser, "#hedges") == "none yet"
+        assert cell(browser, "backend-ts1", "hedges") == "0" and cell(browser, "backend-ts2", "failovers") == "0"
+        assert browser.find_element("id", "routes-section").is_displayed() is False     # no routes, no groups
+        assert browser.find_element("id", "groups-section").is_displayed() is False
         ts1.stop()
-        wait_for(browser, lambda d: cell(d, "backend-ts1", 3) == "down", what="ts1 shown down")
-        assert cell(browser, "backend-ts2", 3) == "up"
+        wait_for(browser, lambda d: cell(d, "backend-ts1", "health") == "down", what="ts1 shown down")
+        assert cell(browser, "backend-ts2", "health") == "up"
         SCREENSHOT.parent.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT))
         assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and SCREENSHOT.stat().st_size > 10000
