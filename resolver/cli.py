@@ -355,8 +355,12 @@ def build_parser() -> Parser:
     client.add_argument("--backend", action="append", type=backend, default=[], metavar="[NAME=]ADDR:PORT",
                         help="with --explain: a backend of the LS (repeatable)")
     client.add_argument("--ls-config", type=Path, metavar="FILE",
-                        help="with --explain: take the backends, and the LS to compare, from the LS's config "
-                             "file (--backend and --server win)")
+                        help="with --explain: take the backends, the LS to compare and its --status, from the LS's "
+                             "config file (--backend, --server and --status win)")
+    client.add_argument("--status", type=hostport, metavar="ADDR:PORT",
+                        help="with --explain: the LS's --metrics address, to show how it would route NAME now: its "
+                             "route, learned owner, the backends asked first and those asked on a hedge (whether a "
+                             "race hedged is in the LS's --query-log)")
 
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",
@@ -613,8 +617,8 @@ def client_usage_problem(args: argparse.Namespace) -> str | None:
         return None
     if args.hostfile is None:
         return "give a HOSTFILE, or --explain NAME"
-    if args.backend or args.ls_config is not None:
-        return "--backend and --ls-config go only with --explain"
+    if args.backend or args.ls_config is not None or args.status is not None:
+        return "--backend, --ls-config and --status go only with --explain"
     if args.server is None:
         return "--server ADDR:PORT is required with a HOSTFILE"
     return None
@@ -665,15 +669,16 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .client.explain import explain
-    backends, server = args.backend, args.server
+    backends, server, status = args.backend, args.server, args.status
     if args.ls_config is not None:
         ls = read_ls_config(args.ls_config)
         backends = backends or ls.get("backend", [])
         server = server or (ls.get("listen") or [None])[0]
+        status = status or ls.get("metrics")
     if not backends:
         raise UsageError(f"resolver client: {args.ls_config} names no backend (see --help)")
     return asyncio.run(explain(args.explain, args.type, backends, args.timeout or ClientSettings.explain_timeout,
-                               server, sys.stdout))
+                               server, sys.stdout, status))
 
 
 def read_ls_config(path: Path) -> dict:

@@ -12,15 +12,26 @@ answered, the LS follows it (:mod:`resolver.ls.chase`), and so does this:
 every link is asked of every backend in turn, with the LS's own
 :class:`~resolver.ls.chase.Chain`, and the verdict is what the LS's merged
 reply holds.
+
+Given the LS's status address (its ``--metrics``), it first shows how the LS
+would choose the backends for the name now, read from the LS's ``/plan``
+(:meth:`resolver.obs.metrics.LsMetrics.plan`): the static route, the learned
+owners, the backends and groups asked first and those asked only on a hedge.
+Whether a hedge fired in a particular race is in the LS's query log (its
+last field, :mod:`resolver.obs.querylog`).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import dns.asyncbackend
 import dns.exception
@@ -309,12 +320,71 @@ def at_chain_end(verdict: Verdict, chain: Chain, query: dns.message.Message, aa:
     return Verdict(f"the chain {names}: the LS answers {then}", rcodes, verdict.answers, verdict.resolved, best)
 
 
+def read_plan(status: tuple[str, int], name: str, timeout: float) -> dict[str, Any]:
+    """The LS's plan for ``name``, from ``/plan`` at its status address ``status`` (its ``--metrics``),
+    waiting ``timeout`` seconds at most, with no proxy. Raises OSError (``urllib.error.URLError``
+    is one) when it cannot be read, ValueError when it is not JSON."""
+    url = f"http://{format_hostport(*status)}/plan?name={urllib.parse.quote(name)}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"HTTP {exc.code}: {exc.read().decode(errors='replace').strip()}") from None
+    except urllib.error.URLError as exc:
+        raise OSError(str(exc.reason)) from None
+
+
+def plan_lines(plan: dict[str, Any]) -> list[str]:
+    """The LS's plan (:meth:`resolver.obs.metrics.LsMetrics.plan`) as ``client --explain`` shows it."""
+    route = plan["route"]
+    lines = [f"route: {route} -> {', '.join(plan['targets'])}" if route is not None else "route: none covers it"]
+    every = "every backend of the route" if route is not None else "every backend"
+    owners = plan["learned"]
+    if not plan["learning"]:
+        lines.append(f"learning off: {every} asked")
+    elif owners:
+        lines.append(f"learned owner{'s' if len(owners) > 1 else ''}: {', '.join(owners)}")
+    else:
+        lines.append(f"learned owner: none yet, so {every} is asked")
+    if plan["first"]:
+        lines.append(f"asked first: {', '.join(plan['first'])}; on a hedge: {', '.join(plan['hedge']) or 'none'}")
+    else:
+        lines.append("asked first: none; every backend it may go to is down, so the LS gives its timeout answer "
+                     "at once")
+    lines += [f"group {group['name']}: one member asked, by {group['policy']}, of "
+              + ", ".join(m if m in group["up"] else f"{m} (down)" for m in group["members"])
+              for group in plan["groups"]]
+    if plan["down"]:
+        lines.append(f"down, so not asked: {', '.join(plan['down'])}")
+    return lines
+
+
+async def show_plan(name: str, status: tuple[str, int] | None, timeout: float, out: TextIO) -> None:
+    """Print how the LS would choose the backends for ``name`` now, read from its status address
+    ``status``; without one, or when it cannot be read, say so in one line."""
+    if status is None:
+        print(f"the LS's plan for {name}: unknown without --status ADDR:PORT, the LS's --metrics address "
+              "(or metrics in its --ls-config)", file=out)
+        return
+    where = format_hostport(*status)
+    try:
+        plan = await asyncio.to_thread(read_plan, status, name, timeout)
+    except (OSError, ValueError) as exc:
+        print(f"the LS's plan for {name}: cannot read it from {where}: {exc}", file=out)
+        return
+    print(f"the LS's plan for {name} now, from its status at {where}:", file=out)
+    for line in plan_lines(plan):
+        print(f"  {line}", file=out)
+
+
 DISAGREES = 3       # the exit status when the LS's answer is not the rule's
 
 
 async def explain(name: str, rdtype: str, backends: list[Backend], timeout: float,
-                  server: tuple[str, int] | None, out: TextIO) -> int:
-    """Print each backend's reply, the verdict and, given ``server``, the LS's answer.
+                  server: tuple[str, int] | None, out: TextIO, status: tuple[str, int] | None = None) -> int:
+    """Print the LS's plan for the name (given ``status``, its status address), each backend's reply,
+    the verdict and, given ``server``, the LS's answer.
 
     Returns the exit status: :data:`DISAGREES` when the LS's answer is not the
     rule's, else 0 when the name resolves and 1 when it does not.
@@ -326,6 +396,7 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     retries, for at least the client's 7 s), so its timeout answer arrives and
     the backends' timings are not disturbed by its own queries.
     """
+    await show_plan(name, status, timeout, out)     # first: asking the LS later teaches it the name
     query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
     verdict = await explain_race(query, backends, timeout, out, tcp=False)
     if verdict.truncated:

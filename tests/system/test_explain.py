@@ -1,10 +1,14 @@
 """``client --explain``: each backend's reply, the LS's rule applied to them, and the LS's own answer.
 
 The setup is the assignment's: TS1 stays silent on misses (``--silent-miss``),
-TS2 answers them NXDOMAIN, and an LS (with a short timeout) races both.
+TS2 answers them NXDOMAIN, and an LS (with a short timeout) races both. Given
+the LS's status address (``--status``, its ``--metrics``), explain first shows
+the LS's plan for the name: its route, learned owner, and the backends asked
+first and on a hedge.
 """
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -14,6 +18,8 @@ import pytest
 from support.fakes import FakeBackend, badvers, garbage_sections
 from support.paths import ROOT, ZONES
 from support.ports import free_port
+from support.servers import base_url, scrape, value
+from support.waiting import wait_until
 from support.zone_servers import small_zone as zone
 from resolver.client.explain import BackendReply, predict
 from resolver.ls.rule import ALIAS, ANSWER, NODATA, REFERRAL
@@ -44,7 +50,9 @@ def test_a_name_only_the_silent_ts_has_wins_there_and_the_ls_agrees(servers):
     result = explain("WWW.IBM.COM", "--backend", ts1.hostport, "--backend", ts2.hostport, "--server", ls.hostport)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "WWW.IBM.COM A, asked of 2 backends at once"
+    assert lines[0] == ("the LS's plan for WWW.IBM.COM: unknown without --status ADDR:PORT, the LS's --metrics "
+                        "address (or metrics in its --ls-config)")
+    assert lines[1] == "WWW.IBM.COM A, asked of 2 backends at once"
     assert row(result.stdout, ts1)[1:3] == ["NOERROR", "yes"] and row(result.stdout, ts1)[4] == "129.42.38.10"
     assert row(result.stdout, ts2)[1:3] == ["NXDOMAIN", "yes"]
     assert lines[-2].startswith(f"winner: {ts1.hostport}, the first reply that answers (")
@@ -89,7 +97,7 @@ def test_when_every_backend_says_no_the_best_negative_comes_at_once(start_server
     ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"))
     result = explain("nosuch.example.net", "--backend", ts1.hostport, "--backend", ts2.hostport, "--type", "aaaa")
     assert result.returncode == 1
-    assert result.stdout.splitlines()[0] == "nosuch.example.net AAAA, asked of 2 backends at once"
+    assert result.stdout.splitlines()[1] == "nosuch.example.net AAAA, asked of 2 backends at once"
     assert result.stdout.splitlines()[-1].startswith(
         "no positive answer: all backends said no; the LS answers at once with the best negative, "
         "NXDOMAIN (authoritative) from ")
@@ -128,6 +136,75 @@ def test_backends_named_on_the_command_line_or_in_the_ls_config_are_shown_by_nam
     assert row(result.stdout, "ts1")[1] == "silent" and row(result.stdout, "ts2")[1] == "NOERROR"
     assert result.stdout.splitlines()[-1].startswith(f"LS {ls.hostport} answered NOERROR 8.8.8.8 in ")
     assert result.stdout.rstrip().endswith(": agrees")
+
+
+# ------------------------------------------------------------------------- the LS's plan, from its status address
+
+
+@pytest.fixture
+def watched(start_server):
+    """TS1 (silent on misses) and TS2, and an LS naming them with --metrics, probing every 0.2 s."""
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}", "--timeout", "1",
+                      "--probe-interval", "0.2", "--metrics", "127.0.0.1:0")
+    return ts1, ts2, ls
+
+
+def status_of(server) -> str:
+    """The ADDR:PORT of a server's --metrics endpoint."""
+    return base_url(server).removeprefix("http://").rstrip("/")
+
+
+def plan(output: str) -> list[str]:
+    """The lines of the LS's plan, without their indent: those after its heading, before the first race's."""
+    lines = output.splitlines()
+    assert lines[0].startswith("the LS's plan for ") and lines[0].endswith(":"), output
+    return [line.strip() for line in itertools.takewhile(lambda line: line.startswith("  "), lines[1:])]
+
+
+def test_the_plan_shows_every_backend_asked_then_the_learned_owner_first(watched):
+    ts1, ts2, ls = watched
+    backends = ["--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}"]
+    first = explain("www.ibm.com", *backends, "--server", ls.hostport, "--status", status_of(ls))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.splitlines()[0] == f"the LS's plan for www.ibm.com now, from its status at {status_of(ls)}:"
+    assert plan(first.stdout) == ["route: none covers it", "learned owner: none yet, so every backend is asked",
+                                  "asked first: ts1, ts2; on a hedge: none"]
+    assert first.stdout.rstrip().endswith(": agrees")
+    # The LS was asked last, and TS1 answered it: TS1 is the name's learned owner now.
+    again = explain("WWW.IBM.COM", *backends, "--status", status_of(ls))
+    assert plan(again.stdout) == ["route: none covers it", "learned owner: ts1", "asked first: ts1; on a hedge: ts2"]
+    assert row(again.stdout, "ts1")[1] == "NOERROR"         # every backend is still asked and shown
+
+
+def test_the_plan_leaves_out_a_backend_that_is_down(watched):
+    ts1, ts2, ls = watched
+    ts1.stop()
+    wait_until(lambda: value(scrape(ls), "resolver_backend_up", backend="ts1") == 0, 5, "ts1 down", interval=0.1)
+    result = explain("www.google.com", "--backend", f"ts2={ts2.hostport}", "--status", status_of(ls))
+    assert plan(result.stdout) == ["route: none covers it", "learned owner: none yet, so every backend is asked",
+                                   "asked first: ts2; on a hedge: none", "down, so not asked: ts1"]
+
+
+def test_the_status_address_comes_from_the_ls_config(watched, tmp_path):
+    ts1, ts2, ls = watched
+    config = tmp_path / "ls.toml"
+    config.write_text(f'listen = ["{ls.hostport}"]\nmetrics = "{status_of(ls)}"\n'
+                      f'backend = ["ts1={ts1.hostport}", "ts2={ts2.hostport}"]\n')
+    result = explain("www.google.com", "--ls-config", str(config), "--timeout", "0.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert plan(result.stdout)[-1] == "asked first: ts1, ts2; on a hedge: none"
+    assert result.stdout.rstrip().endswith(": agrees")
+
+
+def test_a_status_address_without_a_plan_is_said_in_one_line(start_server):
+    ts = start_server("ts", "--table", str(ZONES / "ts2.txt"), "--metrics", "127.0.0.1:0")
+    result = explain("www.google.com", "--backend", f"ts2={ts.hostport}", "--status", status_of(ts))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        f"the LS's plan for www.google.com: cannot read it from {status_of(ts)}: HTTP 404: no plan: only the LS "
+        "routes queries", "www.google.com A, asked of 1 backend at once"]
 
 
 def test_the_rule_is_the_ls_ranking_not_the_arrival_order():
@@ -173,9 +250,11 @@ def test_a_nodata_with_a_silent_backend_goes_back_after_the_grace():
     (["--explain", "www.ibm.com", "--backend", "127.0.0.1:1", "hosts.txt"], "--explain takes no HOSTFILE"),
     (["--explain", "www.ibm.com"], "--explain needs --backend ADDR:PORT"),
     (["--server", "127.0.0.1:1", "--backend", "127.0.0.1:1", "hosts.txt"],
-     "--backend and --ls-config go only with --explain"),
+     "--backend, --ls-config and --status go only with --explain"),
     (["--server", "127.0.0.1:1", "--ls-config", "ls.toml", "hosts.txt"],
-     "--backend and --ls-config go only with --explain"),
+     "--backend, --ls-config and --status go only with --explain"),
+    (["--server", "127.0.0.1:1", "--status", "127.0.0.1:1", "hosts.txt"],
+     "--backend, --ls-config and --status go only with --explain"),
     (["--explain", "www.ibm.com", "--ls-config", "/nonexistent/ls.toml"], "/nonexistent/ls.toml: cannot read"),
     (["hosts.txt"], "--server ADDR:PORT is required with a HOSTFILE"),
     (["--explain", "a..b", "--backend", "127.0.0.1:1"], "not a domain name"),
