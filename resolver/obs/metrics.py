@@ -252,13 +252,16 @@ class LsMetrics(ServerMetrics):
         return [sum(n for mask, n in masks.items() if mask >> b.index & 1) for b in self.source.backends]
 
     def names(self, mask: int) -> list[str]:
-        """The backends of ``mask`` by name, a replica group's by the group's name when all its members are in it."""
-        shown = []
-        for group in self.source.race.groups.groups:
-            if group.mask & mask == group.mask:
-                shown.append(group.name)
-                mask &= ~group.mask
-        return shown + [b.name for b in self.source.backends if mask >> b.index & 1]
+        """The backends of ``mask`` by name, in order, a replica group's members by the group's name
+        when all of them are in it."""
+        whole = [group for group in self.source.race.groups.groups if group.mask & mask == group.mask]
+        shown: list[str] = []
+        for b in self.source.backends:
+            if mask >> b.index & 1:
+                name = next((group.name for group in whole if group.mask >> b.index & 1), b.name)
+                if name not in shown:
+                    shown.append(name)
+        return shown
 
     def routes(self) -> list[dict[str, Any]]:
         """The static routes, in the order given: the domain and the backends and groups its names go to."""
