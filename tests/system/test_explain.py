@@ -198,6 +198,26 @@ def test_the_status_address_comes_from_the_ls_config(watched, tmp_path):
     assert result.stdout.rstrip().endswith(": agrees")
 
 
+def test_the_plan_names_the_route_and_the_group_and_says_when_learning_is_off(start_server):
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ts3 = start_server("ts", "--table", str(ZONES / "ts2.txt"))        # ts2's replica
+    backends = ["--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
+                "--backend", f"ts3={ts3.hostport}"]
+    ls = start_server("ls", *backends, "--group", "pair=ts2,ts3", "--route", "example.net=pair",
+                      "--metrics", "127.0.0.1:0")
+    result = explain("api.example.net", *backends, "--status", status_of(ls))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert plan(result.stdout) == ["route: example.net. -> pair",
+                                   "learned owner: none yet, so every backend of the route is asked",
+                                   "asked first: pair; on a hedge: none",
+                                   "group pair: one member asked, by round-robin, of ts2, ts3"]
+    unlearned = start_server("ls", *backends, "--learn", "off", "--metrics", "127.0.0.1:0")
+    result = explain("www.ibm.com", *backends, "--status", status_of(unlearned))
+    assert plan(result.stdout) == ["route: none covers it", "learning off: every backend asked",
+                                   "asked first: ts1, ts2, ts3; on a hedge: none"]
+
+
 def test_a_status_address_without_a_plan_is_said_in_one_line(start_server):
     ts = start_server("ts", "--table", str(ZONES / "ts2.txt"), "--metrics", "127.0.0.1:0")
     result = explain("www.google.com", "--backend", f"ts2={ts.hostport}", "--status", status_of(ts))
