@@ -13,7 +13,7 @@ request per connection, headers bounded in size and time.
   routing on the LS, and each zone's queries on the TS;
 * ``/plan?name=NAME`` (LS only): how the LS would choose the backends for
   NAME now, as JSON (:meth:`resolver.obs.metrics.LsMetrics.plan`), which
-  ``client --explain --status`` shows. Reading it changes nothing.
+  ``client --explain --status`` shows. Reading it sends no query and learns nothing.
 """
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ def test_status_json_and_http_edges(watched):
     assert query(ls, TS2_NAMES[0]).rcode() == dns.rcode.NOERROR      # still serving DNS
 
 
-def test_the_plan_says_how_the_ls_would_route_a_name_and_changes_nothing(watched):
+def test_the_plan_says_how_the_ls_would_route_a_name_and_sends_no_query(watched):
     ts1, _, ls = watched
     query(ls, TS2_NAMES[0])         # TS2 answers it: its learned owner
     url = base_url(ls)
