@@ -114,6 +114,11 @@ class Reloading:
         """The current config's backends."""
         return self.balancer.backends
 
+    @property
+    def race(self) -> Race:
+        """The current config's race: its routes, groups, learned owners and plans (/plan)."""
+        return self.balancer.race
+
     def handle(self, data: bytes, sink: Sink, addr: object) -> None:
         """One client query, for the current balancer (:meth:`LoadBalancer.handle`)."""
         self.balancer.handle(data, sink, addr)
