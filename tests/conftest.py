@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import pytest
+from dnslib import RCODE
 
+from support.fakes import FakeBackend, negative
 from support.paths import ZONES
 from support.servers import Server
 
@@ -33,6 +35,20 @@ def start_server() -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def routed_group(start_server) -> Iterator[Server]:
+    """An LS with ``--metrics`` over TS1 (silent on misses) and a replica group ``pair``, first
+    available, of ``broken`` (a fake backend that says SERVFAIL to everything) and TS2, with
+    example.net routed to the group: a query under example.net fails over from broken to ts2."""
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    with FakeBackend(negative(RCODE.SERVFAIL)) as broken:
+        yield start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"broken={broken.hostport}",
+                           "--backend", f"ts2={ts2.hostport}", "--group", "pair=broken,ts2",
+                           "--group-policy", "pair=first-available", "--route", "example.net=pair",
+                           "--timeout", "1", "--metrics", "127.0.0.1:0")
 
 
 @pytest.fixture

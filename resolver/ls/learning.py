@@ -114,29 +114,33 @@ class LearnedOwners:
     def owners(self, qname: bytes, now: float) -> int:
         """The mask of the units to ask first for ``qname`` (wire form, lower-cased) at ``now``: its
         own owner, else the owners of the longest zone learned at or above it; 0 when none is known."""
-        entries = self._entries
-        entry = entries.get(qname)
-        if entry is not None:
-            if entry[1] > now:
-                entries.move_to_end(qname)
-                return entry[0]
-            del entries[qname]
-        if not self.zones:
-            return 0
+        owners = self._fresh(qname, now)
+        if owners or not self.zones:
+            return owners
         pos = 0
         while True:
-            key = (qname[pos:],)
-            entry = entries.get(key)
-            if entry is not None:
-                if entry[1] > now:
-                    entries.move_to_end(key)
-                    return entry[0]
-                del entries[key]
-                self.zones -= 1
+            owners = self._fresh((qname[pos:],), now)
+            if owners:
+                return owners
             length = qname[pos]
             if not length:
                 return 0
             pos += length + 1
+
+    def _fresh(self, key: bytes | tuple[bytes], now: float) -> int:
+        """The mask kept under ``key`` unless it has expired at ``now`` (then it is dropped); 0 without one.
+        A lookup makes the entry the most recently used."""
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is None:
+            return 0
+        if entry[1] > now:
+            entries.move_to_end(key)
+            return entry[0]
+        del entries[key]
+        if isinstance(key, tuple):
+            self.zones -= 1
+        return 0
 
     def answered(self, qname: bytes, unit: int, reply: bytes, question_end: int, now: float) -> None:
         """``unit``'s positive ``reply`` (its question ends at ``question_end``) won the race for

@@ -12,10 +12,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
-from dnslib import RCODE
 
 from resolver.ls.settings import LearnSettings
-from support.fakes import FakeBackend, negative
 from support.paths import ROOT, ZONES
 from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
@@ -133,36 +131,30 @@ def test_a_race_waiting_for_a_backend_is_outstanding_there_until_it_ends(start_s
     assert value(scrape(ls), "resolver_backend_outstanding", backend="ts1") == 0
 
 
-def test_routes_and_replica_groups_show_in_the_metrics_the_status_and_the_plan(start_server):
+def test_routes_and_replica_groups_show_in_the_metrics_the_status_and_the_plan(routed_group):
     """A route to a replica group whose first member says SERVFAIL: the other member is asked in
     its place within the race (a failover); the route, the group and its members are shown."""
-    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
-    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
-    with FakeBackend(negative(RCODE.SERVFAIL)) as broken:
-        ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"broken={broken.hostport}",
-                          "--backend", f"ts2={ts2.hostport}", "--group", "pair=broken,ts2",
-                          "--group-policy", "pair=first-available", "--route", "example.net=pair",
-                          "--timeout", "1", "--metrics", "127.0.0.1:0")
-        assert query(ls, "api.example.net").rcode() == dns.rcode.NOERROR
-        samples = scrape(ls)
-        assert value(samples, "resolver_ls_routing_total", how="route") == 1
-        assert [first_copies(samples, backend) for backend in ("ts1", "broken", "ts2")] == [0, 1, 1]
-        assert value(samples, "resolver_backend_failovers_total", backend="ts2") == 1
-        assert value(samples, "resolver_backend_failovers_total", backend="broken") == 0
-        assert value(samples, "resolver_ls_upstream_queries_per_query") == 2
-        assert value(samples, "resolver_group_members", group="pair") == 2
-        assert value(samples, "resolver_group_members_up", group="pair") == 2
-        url = base_url(ls)
-        status = json.loads(http(url + "status.json")[2])
-        pair = {"name": "pair", "policy": "first-available", "members": ["broken", "ts2"], "up": ["broken", "ts2"]}
-        assert status["routes"] == [{"domain": "example.net.", "targets": ["pair"]}]
-        assert status["groups"] == [pair]
-        assert [b["group"] for b in status["backends"]] == [None, "pair", "pair"]
-        assert json.loads(http(url + "plan?name=www.example.net")[2]) == {
-            "name": "www.example.net.", "learning": True, "route": "example.net.", "targets": ["pair"],
-            "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair]}
-        plan = json.loads(http(url + "plan?name=www.ibm.com")[2])        # no route: every unit
-        assert plan["route"] is None and plan["first"] == ["ts1", "pair"] and plan["hedge"] == []
+    ls = routed_group
+    assert query(ls, "api.example.net").rcode() == dns.rcode.NOERROR
+    samples = scrape(ls)
+    assert value(samples, "resolver_ls_routing_total", how="route") == 1
+    assert [first_copies(samples, backend) for backend in ("ts1", "broken", "ts2")] == [0, 1, 1]
+    assert value(samples, "resolver_backend_failovers_total", backend="ts2") == 1
+    assert value(samples, "resolver_backend_failovers_total", backend="broken") == 0
+    assert value(samples, "resolver_ls_upstream_queries_per_query") == 2
+    assert value(samples, "resolver_group_members", group="pair") == 2
+    assert value(samples, "resolver_group_members_up", group="pair") == 2
+    url = base_url(ls)
+    status = json.loads(http(url + "status.json")[2])
+    pair = {"name": "pair", "policy": "first-available", "members": ["broken", "ts2"], "up": ["broken", "ts2"]}
+    assert status["routes"] == [{"domain": "example.net.", "targets": ["pair"]}]
+    assert status["groups"] == [pair]
+    assert [b["group"] for b in status["backends"]] == [None, "pair", "pair"]
+    assert json.loads(http(url + "plan?name=www.example.net")[2]) == {
+        "name": "www.example.net.", "learning": True, "route": "example.net.", "targets": ["pair"],
+        "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair]}
+    plan = json.loads(http(url + "plan?name=www.ibm.com")[2])        # no route: every unit
+    assert plan["route"] is None and plan["first"] == ["ts1", "pair"] and plan["hedge"] == []
 
 
 def first_copies(samples: dict, backend: str) -> float:

@@ -17,10 +17,8 @@ from pathlib import Path
 import dns.message
 import dns.query
 import pytest
-from dnslib import RCODE
 
 from resolver.ls.settings import LearnSettings
-from support.fakes import FakeBackend, negative
 from support.paths import ROOT, ZONES
 from support.servers import base_url, query
 from support.tools import require_tool
@@ -130,22 +128,16 @@ def test_the_ls_page_shows_health_rate_win_share_latency_and_learned_routing_liv
         traffic.stop()
 
 
-def test_the_ls_page_shows_routes_replica_groups_and_failovers(start_server, browser):
-    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
-    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
-    with FakeBackend(negative(RCODE.SERVFAIL)) as broken:
-        ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"broken={broken.hostport}",
-                          "--backend", f"ts2={ts2.hostport}", "--group", "pair=broken,ts2",
-                          "--group-policy", "pair=first-available", "--route", "example.net=pair",
-                          "--metrics", "127.0.0.1:0")
-        query(ls, "api.example.net")        # broken says SERVFAIL: ts2 is asked in its place
-        browser.get(base_url(ls))
-        wait_for(browser, lambda d: cell(d, "group-pair", 3) == "broken, ts2", what="the group's members")
-        assert cell(browser, "group-pair", 2) == "first-available"
-        assert [cell(browser, "route-example.net.", column) for column in (1, 2)] == ["example.net.", "pair"]
-        assert cell(browser, "backend-ts2", "group") == "pair" and cell(browser, "backend-ts1", "group") == "–"
-        assert cell(browser, "backend-ts2", "failovers") == "1" and cell(browser, "backend-broken", "failovers") == "0"
-        assert shown(browser, "#routing") == "route 1"
+def test_the_ls_page_shows_routes_replica_groups_and_failovers(routed_group, browser):
+    ls = routed_group
+    query(ls, "api.example.net")        # broken says SERVFAIL: ts2 is asked in its place
+    browser.get(base_url(ls))
+    wait_for(browser, lambda d: cell(d, "group-pair", 3) == "broken, ts2", what="the group's members")
+    assert cell(browser, "group-pair", 2) == "first-available"
+    assert [cell(browser, "route-example.net.", column) for column in (1, 2)] == ["example.net.", "pair"]
+    assert cell(browser, "backend-ts2", "group") == "pair" and cell(browser, "backend-ts1", "group") == "–"
+    assert cell(browser, "backend-ts2", "failovers") == "1" and cell(browser, "backend-broken", "failovers") == "0"
+    assert shown(browser, "#routing") == "route 1"
 
 
 def test_the_ts_page_shows_its_zones(start_server, browser):
