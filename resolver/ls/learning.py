@@ -95,7 +95,8 @@ class LearnedOwners:
     """Owners of names and zones, as unit masks (one bit per backend index), in an LRU.
 
     ``size``: entries at most (names and zones together); ``max_ttl``: seconds
-    an entry is kept at most. Times are the event loop's clock, in seconds.
+    an entry is kept at most. Times are ``time.perf_counter()``'s, in seconds
+    (the race's clock for reply times).
     """
 
     def __init__(self, size: int, max_ttl: int) -> None:

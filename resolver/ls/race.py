@@ -205,6 +205,7 @@ class Race:
         self._new_id = IdSource()
         self.retransmit = Retransmitter(self.backends, settings.retransmit, self.timeout, self._overdue)
         self.groups = Groups(settings.groups, self.backends)
+        self._counted = self.groups.counted     # the backends whose outstanding replies are counted (_heard)
         self.routes = route_table(settings.routes, self.backends, self.groups)
         self.learned = LearnedOwners(settings.learn.size, settings.learn.max_ttl) if settings.learn.enabled else None
         # Per upstream ID, the backends a race still awaited when it ended: their
@@ -250,12 +251,12 @@ class Race:
         uid = self._new_id()
         while uid in self.pending:
             uid = self._new_id()
-        now = self._loop.time()
-        entry = Pending(uid, data, q, key, sink, addr, allowed, perf_counter(), now + self.timeout, link)
+        started = perf_counter()
+        entry = Pending(uid, data, q, key, sink, addr, allowed, started, self._loop.time() + self.timeout, link)
         entry.route = route
         first = allowed
         if self.learned is not None:
-            owners = self.learned.owners(entry.key, now) & allowed
+            owners = self.learned.owners(key, started) & allowed
             if owners and owners != allowed:
                 first, entry.rest, entry.learned = owners, allowed & ~owners, True
         if self.groups:
@@ -353,7 +354,7 @@ class Race:
         route = self.routes.lookup(key) if self.routes else None
         if route is not None:
             allowed &= route.mask
-        owners = self.learned.owners(key, self._loop.time()) & allowed if self.learned is not None else 0
+        owners = self.learned.owners(key, perf_counter()) & allowed if self.learned is not None else 0
         first, rest = (owners, allowed & ~owners) if owners and owners != allowed else (allowed, 0)
         reach = route.mask if route is not None else (1 << len(self.backends)) - 1
         return {"route": route.domain if route is not None else None, "learned": self._unit_names(owners),
@@ -493,14 +494,16 @@ class Race:
             elif retransmit.rtt[backend.index].timeouts:
                 retransmit.rtt[backend.index].answered(now)
         if rank == ANSWER:
-            self._heard(entry, bit)     # a second reply to a copy sent again is a duplicate, not late
+            if self._counted:
+                self._heard(entry, bit)
+            else:
+                entry.waiting &= ~bit       # a second reply to a copy sent again is a duplicate, not late
             if self.learned is not None:
-                self.learned.answered(entry.key, self.groups.unit[backend.index], data, 12 + len(question),
-                                      self._loop.time())
+                self.learned.answered(entry.key, self.groups.unit[backend.index], data, 12 + len(question), now)
             self._finish(entry, data, backend.index)
             return
         if self.learned is not None and NODATA >= rank >= REFERRAL:
-            self._learn_zone(entry, backend.index, data, rank, 12 + len(question))
+            self._learn_zone(entry, backend.index, data, rank, 12 + len(question), now)
         self._negative(entry, bit, data, rank)
 
     def on_lost(self, backend: Upstream, queries: list[bytes]) -> None:
@@ -510,17 +513,20 @@ class Race:
             if entry is not None and entry.waiting & (1 << backend.index):
                 self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
 
-    def _learn_zone(self, entry: Pending, index: int, data: bytes, rank: int, question_end: int) -> None:
-        """Backend ``index`` said no (``rank``: NODATA, an NXDOMAIN, a referral): learn the zone its
-        SOA names; an NXDOMAIN also ends what was learned of the name."""
+    def _learn_zone(self, entry: Pending, index: int, data: bytes, rank: int, question_end: int, now: float) -> None:
+        """Backend ``index`` said no (``rank``: NODATA, an NXDOMAIN, a referral) at ``now`` (perf_counter()):
+        learn the zone its SOA names; an NXDOMAIN also ends what was learned of the name."""
         learned = self.learned
-        learned.denied(self.groups.unit[index], data, question_end, self._loop.time())    # type: ignore[union-attr]
+        learned.denied(self.groups.unit[index], data, question_end, now)    # type: ignore[union-attr]
         if rank < NODATA and data[3] & 0x0F == NXDOMAIN:
             learned.forget(entry.key)       # type: ignore[union-attr]
 
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
         index = bit.bit_length() - 1
-        self._heard(entry, bit)
+        if self._counted:
+            self._heard(entry, bit)
+        else:
+            entry.waiting &= ~bit
         if rank > entry.best_rank:
             entry.best, entry.best_rank, entry.best_from = data, rank, index
         if rank <= FAILURE:
