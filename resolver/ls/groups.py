@@ -42,7 +42,7 @@ class Member(Protocol):
 
 
 class Policy(Protocol):
-    """How one member of a group is picked for a query."""
+    """How one member of a group is picked for a query, and another in place of one that failed."""
 
     name: str
 
@@ -50,13 +50,24 @@ class Policy(Protocol):
         """The index of the backend to ask, among ``candidates`` (a non-empty mask of the
         group's members that may be asked, one bit per backend index)."""
 
+    def replace(self, failed: int, candidates: int) -> int:
+        """The index of the backend to ask in place of backend ``failed``, among ``candidates``
+        (a non-empty mask of the members not asked yet in that race that may be asked)."""
+
 
 class _Ordered:
-    """The members in the order given, with their bits."""
+    """The members in the order given, with their bits; a replacement is picked as the first
+    member was (:meth:`replace`)."""
 
     def __init__(self, members: Sequence[Member]) -> None:
         self.members = list(members)
         self.bits = [(1 << member.index, member.index) for member in members]
+
+    def pick(self, candidates: int) -> int:
+        raise NotImplementedError
+
+    def replace(self, failed: int, candidates: int) -> int:
+        return self.pick(candidates)
 
 
 class RoundRobin(_Ordered):
@@ -68,10 +79,20 @@ class RoundRobin(_Ordered):
 
     def pick(self, candidates: int) -> int:
         """The next in turn among the ``candidates``, as dnsdist's ``roundrobin`` counts over the
-        servers available."""
+        servers available: one turn per query."""
         chosen = [index for bit, index in self.bits if candidates & bit]
         self._turn += 1
         return chosen[self._turn % len(chosen)]
+
+    def replace(self, failed: int, candidates: int) -> int:
+        """The member after ``failed`` in the group's order (wrapping round) among the
+        ``candidates``, taking no turn: a member that fails must not be every query's first."""
+        order = [index for _, index in self.bits]
+        start = order.index(failed) + 1 if failed in order else 0
+        for index in order[start:] + order[:start]:
+            if candidates >> index & 1:
+                return index
+        raise ValueError("no member may be asked")
 
 
 class WeightedRandom(_Ordered):
@@ -192,5 +213,5 @@ class Groups:
         for group in self.groups:
             if group.mask >> index & 1:
                 others = candidates & group.mask & ~(1 << index)
-                return 1 << group.policy.pick(others) if others else 0
+                return 1 << group.policy.replace(index, others) if others else 0
         return 0

@@ -10,7 +10,11 @@ remembers, in bounded memory:
   out (the TTL of the answer section's first record);
 * **zones**: the units that sent a negative answer (NXDOMAIN, NODATA) with a
   zone's SOA in the authority section (RFC 2308 3), so are authoritative for
-  that zone, until that SOA's TTL runs out.
+  that zone, until that SOA's TTL runs out; and the units that answered a
+  name below a zone learned so, since they hold names there too (a backend
+  that never says no for a zone, such as one that holds a wildcard for it,
+  would otherwise wait behind the owners of a zone above it: a table server's
+  NXDOMAIN names the root zone).
 
 The race (:mod:`resolver.ls.race`) asks a name's owners first, or failing
 that the owners of the longest zone learned above it, and the other backends
@@ -153,6 +157,23 @@ class LearnedOwners:
         ttl = min(answer_ttl(reply, question_end), self.max_ttl)
         if ttl:
             self._put(qname, unit, now + ttl)
+            if self.zones:
+                self._join_zone(qname, unit, now)
+
+    def _join_zone(self, qname: bytes, unit: int, now: float) -> None:
+        """``unit`` answered ``qname``: it joins the owners of the longest zone learned at or above it."""
+        pos = 0
+        while True:
+            key = (qname[pos:],)
+            entry = self._entries.get(key)
+            if entry is not None and entry[1] > now:
+                if entry[0] & unit != unit:
+                    self._entries[key] = (entry[0] | unit, entry[1])
+                return
+            length = qname[pos]
+            if not length:
+                return
+            pos += length + 1
 
     def denied(self, unit: int, reply: bytes, question_end: int, now: float) -> None:
         """``unit`` sent the negative ``reply`` at ``now``: with its zone's SOA, it owns that zone
@@ -172,9 +193,13 @@ class LearnedOwners:
             self.zones += 1
         self._put(key, (entry[0] if entry is not None and entry[1] > now else 0) | unit, now + ttl)
 
-    def forget(self, qname: bytes) -> None:
-        """Drop what is known of the name ``qname`` (wire form, lower-cased)."""
-        self._entries.pop(qname, None)
+    def forget(self, qname: bytes, unit: int) -> None:
+        """``unit`` said the name ``qname`` (wire form, lower-cased) does not exist: if it was learned
+        as the name's owner, the name is forgotten. Another unit's NXDOMAIN says nothing of the owner's
+        (the race asks the others after the owner said NODATA for another type)."""
+        entry = self._entries.get(qname)
+        if entry is not None and entry[0] & unit:
+            del self._entries[qname]
 
     def _put(self, key: bytes | tuple[bytes], mask: int, expires: float) -> None:
         entries = self._entries

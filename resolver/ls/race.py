@@ -326,21 +326,21 @@ class Race:
                 backend.stats.hedges += 1
         self._ask_more(entry, mask)
 
-    def _fail_over(self, entry: Pending, index: int) -> None:
+    def _fail_over(self, entry: Pending, index: int) -> bool:
         """Backend ``index`` failed this race (an error reply, silent past its RTO, its connection
-        lost, down): in a replica group, ask a member not asked yet in its place."""
+        lost, down): in a replica group, ask a member not asked yet in its place. Whether one was."""
         replacement = self.groups.replacement(index, self.up_mask & ~entry.asked)
         if replacement:
             self.backends[replacement.bit_length() - 1].stats.failovers += 1
             self._ask_more(entry, replacement)
+        return bool(replacement)
 
     def _overdue(self, entry: Pending, index: int) -> None:
         """Backend ``index`` has been silent past its RTO since ``entry``'s query went to it
-        (:mod:`resolver.ls.retransmit`): hedge, and fail over within its group."""
-        if entry.rest:
+        (:mod:`resolver.ls.retransmit`): another member of its group in its place, or when there is
+        none, the hedge (a group whose member is replaced has not failed the race)."""
+        if not (self.groups.grouped >> index & 1 and self._fail_over(entry, index)) and entry.rest:
             self._widen(entry, "silent")
-        if self.groups.grouped >> index & 1:
-            self._fail_over(entry, index)
 
     def plan(self, qname: bytes) -> dict[str, object]:
         """How a query for ``qname`` (wire form) would choose its backends now, for ``client
@@ -410,9 +410,11 @@ class Race:
                     self._give_up(entry)
 
     def _failed(self, entry: Pending, index: int) -> None:
-        """Backend ``index`` failed this race: ask another member of its group, and hedge."""
-        if self.groups.grouped >> index & 1:
-            self._fail_over(entry, index)
+        """Backend ``index`` failed this race: another member of its group in its place, or when there
+        is none, the hedge. A group still awaiting a member has not failed."""
+        grouped = self.groups.grouped >> index & 1
+        if grouped and (self._fail_over(entry, index) or entry.waiting & self.groups.unit[index]):
+            return
         if entry.rest:
             self._widen(entry, "negative")
 
@@ -515,11 +517,11 @@ class Race:
 
     def _learn_zone(self, entry: Pending, index: int, data: bytes, rank: int, question_end: int, now: float) -> None:
         """Backend ``index`` said no (``rank``: NODATA, an NXDOMAIN, a referral) at ``now`` (perf_counter()):
-        learn the zone its SOA names; an NXDOMAIN also ends what was learned of the name."""
+        learn the zone its SOA names; an NXDOMAIN from the name's learned owner ends what was learned of it."""
         learned = self.learned
         learned.denied(self.groups.unit[index], data, question_end, now)    # type: ignore[union-attr]
         if rank < NODATA and data[3] & 0x0F == NXDOMAIN:
-            learned.forget(entry.key)       # type: ignore[union-attr]
+            learned.forget(entry.key, self.groups.unit[index])       # type: ignore[union-attr]
 
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
         index = bit.bit_length() - 1

@@ -9,6 +9,8 @@ import asyncio
 import tracemalloc
 
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 import pytest
 
 from resolver.ls.groups import Groups
@@ -210,6 +212,34 @@ def test_a_member_that_fails_is_replaced_by_the_next_within_the_race(failure):
     run(main())
 
 
+def test_round_robin_takes_one_turn_per_query_so_a_failing_member_is_first_for_half_of_them():
+    async def main():
+        async with running_ls_over_fakes([negative(dns.rcode.REFUSED), answer("192.0.2.9")], names=["r0", "r1"],
+                                         groups=_group_of("round-robin"), learn=OFF, probes=False) as (ls, fakes):
+            for index in range(20):
+                reply, _ = await ask(ls, f"t{index}.example")
+                assert reply.answer[0][0].address == "192.0.2.9"
+            assert sum(1 for q in fakes[0].seen if q.q.qtype != 6) == 10     # first for every other query
+            assert ls.server.backends[1].stats.failovers == 10
+    run(main())
+
+
+@pytest.mark.parametrize("failure", ["servfail", "silent"])
+def test_a_group_whose_member_fails_over_does_not_hedge_to_the_other_backends(failure):
+    rules = {"servfail": negative(dns.rcode.SERVFAIL), "silent": silent}
+    async def main():
+        group = (GroupSettings("g", ("bad", "good"), "first-available"),)
+        async with running_ls_over_fakes([rules[failure], answer("192.0.2.9"), nxdomain()],
+                                         names=["bad", "good", "other"], groups=group, probes=False,
+                                         timeout=3.0) as (ls, (_, _, other)):
+            for _ in range(4):
+                reply, _ = await ask(ls, "www.example")
+                assert reply.answer[0][0].address == "192.0.2.9"
+            assert asked(other, "www.example") == 1        # the first query's fan-out only
+            assert ls.server.stats.hedges == {"silent": 0, "negative": 0}
+    run(main())
+
+
 def test_a_members_definite_no_is_its_groups_and_the_others_are_not_asked():
     async def main():
         async with running_ls_over_fakes([nxdomain(), answer("192.0.2.9")], names=["r0", "r1"],
@@ -278,6 +308,40 @@ def test_an_owner_that_turns_slow_is_hedged_after_its_rto(retries):
             assert reply.answer[0][0].address == "192.0.2.2"
             assert elapsed < 0.5
             assert ls.server.stats.hedges["silent"] == 1
+    run(main())
+
+
+def test_a_query_for_another_type_keeps_the_names_owner():
+    async def main():
+        # The owner says NODATA for AAAA (it holds the name with A only): the others are asked, and
+        # their NXDOMAIN says nothing of the owner, whose A queries still go to it alone.
+        async with running_ls_over_fakes([answer("192.0.2.1"), nxdomain()], probes=False) as (ls, fakes):
+            await ask(ls, "dual.example")
+            reply, _ = await ask(ls, "dual.example", "AAAA")
+            assert reply.rcode() == dns.rcode.NOERROR and not reply.get_rrset(reply.answer, reply.question[0].name,
+                                                                            dns.rdataclass.IN, dns.rdatatype.AAAA)
+            for _ in range(3):
+                reply, _ = await ask(ls, "dual.example")
+                assert reply.answer[0][0].address == "192.0.2.1"
+            await wait_until_async(lambda: len([q for q in fakes[1].seen if q.q.qtype == 28]) == 1, what="the AAAA")
+            assert len([q for q in fakes[1].seen if q.q.qtype == 1]) == 1      # the first A query's fan-out
+    run(main())
+
+
+def test_a_backend_that_answers_below_a_learned_zone_joins_its_owners():
+    async def main():
+        # remote says NXDOMAIN with the root's SOA, 50 ms away; wild holds every name under wild.test and
+        # refuses the rest, so it never says no for wild.test. Once it has answered one name there, new
+        # names are asked of both at once, not of remote first.
+        wild = by_name({f"new{index}.wild.test": answer("192.0.2.99") for index in range(6)},
+                       negative(dns.rcode.REFUSED))
+        async with running_ls_over_fakes([nxdomain(delay=0.05), wild], probes=False) as (ls, _):
+            await ask(ls, "nosuch.example")         # remote: the root zone's owner
+            reply, first = await ask(ls, "new0.wild.test")
+            assert reply.answer[0][0].address == "192.0.2.99" and first >= 0.05
+            for index in range(1, 6):
+                reply, elapsed = await ask(ls, f"new{index}.wild.test")
+                assert reply.answer[0][0].address == "192.0.2.99" and elapsed < 0.04
     run(main())
 
 
