@@ -74,7 +74,8 @@ from typing import Callable, Iterator, Protocol, Sequence
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
-from ..wire import BADVERS, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply, truncated_reply
+from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply,
+                    truncated_reply)
 from .admission import Admission, oldest_running
 from .chase import Chase
 from .compaction import compaction_after, without_ended
@@ -239,8 +240,9 @@ class Race:
             if route is not None:
                 allowed &= route.mask
         if not allowed:     # every backend it may go to is down: the timeout answer, not other backends
-            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link,
-                                 via=f"route={route.domain}" if route is not None else "")
+            via = f"route={route.domain}" if route is not None else ""
+            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link, via=via,
+                                 ede=EDE_NO_REACHABLE_AUTHORITY)
             return
         client = addr[0]        # type: ignore[index]
         if ((len(self.pending) >= self.max_inflight or self.admission.at_share(client))
@@ -419,12 +421,13 @@ class Race:
             self._widen(entry, "negative")
 
     def _refuse_at_once(self, data: bytes, q: Query, sink: Sink, addr: object, outcome: str, rcode: int,
-                        link: bool, send: bool = True, via: str = "") -> None:
-        """A query that starts no race (too many waiting, or no backend it may go to up)."""
+                        link: bool, send: bool = True, via: str = "", ede: int | None = None) -> None:
+        """A query that starts no race (too many waiting, or no backend it may go to up): its reply
+        has ``rcode``, and the extended error ``ede`` (RFC 8914) when the client sent EDNS."""
         self.stats.outcomes[outcome] += 1
         self.log(addr, q, outcome, rcode, perf_counter(), via)
         if send:
-            self._deliver(sink, error_reply(data, q, rcode), addr, link)
+            self._deliver(sink, error_reply(data, q, rcode, ede=ede), addr, link)
         else:
             self.stats.dropped[outcome] += 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import tracemalloc
 
+import dns.edns
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -72,8 +73,9 @@ def test_a_route_whose_backends_are_down_gives_the_timeout_answer_at_once_withou
         async with running_ls_over_fakes([answer("192.0.2.1"), answer("192.0.2.2")], names=["b0", "b1"],
                                          routes=routes, timeout=3.0, probes=False) as (ls, fakes):
             ls.server.health.unreachable(ls.server.backends[1])
-            reply, elapsed = await ask(ls, "www.corp.example")
+            reply, elapsed = await ask(ls, "www.corp.example", use_edns=0)
             assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.answer
+            assert [option.code for option in reply.options] == [dns.edns.EDECode.NO_REACHABLE_AUTHORITY]
             assert elapsed < 1.0
             assert asked(fakes[0], "www.corp.example") == 0
     run(main())
