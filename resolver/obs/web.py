@@ -99,8 +99,13 @@ class StatusServer:
 
     async def _plan(self, writer: asyncio.StreamWriter, query: bytes, head_only: bool) -> None:
         """``/plan?name=NAME``: the LS's plan for NAME as JSON; 400 without a name or for one that is
-        not a DNS name, 404 on a server that routes nothing (the TS)."""
-        names = parse_qs(query.decode("latin-1")).get("name")
+        not a DNS name, 404 on a server that routes nothing (the TS). The query string is UTF-8,
+        raw or percent-encoded (RFC 3986 2.5), so an internationalized name reads as its letters."""
+        try:
+            names = parse_qs(query.decode(), errors="strict").get("name")
+        except UnicodeDecodeError:
+            await self._send(writer, 400, "text/plain", b"not a DNS name: the query string is not UTF-8\n")
+            return
         if not names:
             await self._send(writer, 400, "text/plain", b"give a name: /plan?name=NAME\n")
             return

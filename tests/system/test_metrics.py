@@ -223,6 +223,28 @@ def test_the_plan_says_how_the_ls_would_route_a_name_and_sends_no_query(watched)
     assert http(base_url(ts1) + "plan?name=www.ibm.com")[0] == 404     # a TS routes nothing
 
 
+def raw_get(server, target: bytes) -> tuple[int, bytes]:
+    """One GET of ``target`` sent as these bytes, unencoded: the status and the body."""
+    port = int(base_url(server).rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection((server.host, port), timeout=5) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_the_plan_reads_an_internationalized_name_as_utf8_raw_or_percent_encoded(watched):
+    _, _, ls = watched
+    for target in ("/plan?name=bücher.example".encode(), b"/plan?name=b%C3%BCcher.example"):
+        status, body = raw_get(ls, target)
+        assert status == 200 and json.loads(body)["name"] == "xn--bcher-kva.example.", target   # its IDNA form
+    for target in (b"/plan?name=b\xfccher.example", b"/plan?name=b%FCcher.example"):     # Latin-1, not UTF-8
+        status, body = raw_get(ls, target)
+        assert status == 400 and body.startswith(b"not a DNS name"), target
+
+
 def test_metrics_with_several_workers_is_one_usage_error():
     result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--listen", "127.0.0.1:0", "--table",
                              str(ZONES / "ts1.txt"), "--workers", "2", "--metrics", "127.0.0.1:0"],
