@@ -107,6 +107,18 @@ class PendingSource(Protocol):
     waiting: int        # the backends a race awaits, one bit per backend index
 
 
+class RtoSource(Protocol):
+    """One backend's RTT estimate (:class:`resolver.ls.rtt.RttEstimator`)."""
+
+    rto: float          # its retransmission timeout now, in seconds
+
+
+class RetransmitSource(Protocol):
+    """Retransmission's clock (:class:`resolver.ls.retransmit.Retransmitter`)."""
+
+    rtt: Sequence[RtoSource]    # by backend index
+
+
 class RaceSource(Protocol):
     """The LS's race, as the metrics and ``/plan`` read it (:class:`resolver.ls.race.Race`)."""
 
@@ -121,6 +133,9 @@ class RaceSource(Protocol):
 
     @property
     def learned(self) -> LearnedSource | None: ...
+
+    @property
+    def retransmit(self) -> RetransmitSource: ...
 
     def plan(self, qname: bytes) -> dict[str, Any]:
         """How a query for ``qname`` (wire form) would choose its backends now: ``route``,
@@ -353,8 +368,11 @@ class LsMetrics(ServerMetrics):
         """How the LS would choose the backends for a query for ``name`` (text) now
         (:meth:`resolver.ls.race.Race.plan`), with ``name`` as read, ``learning`` (whether
         learned routing is on), ``targets`` (the route's backends and groups, down ones
-        included; empty without a route) and ``groups`` (the replica groups it names, as
-        :meth:`groups` gives them). Raises ValueError for a name that is not a DNS name."""
+        included; empty without a route), ``groups`` (the replica groups it names, as
+        :meth:`groups` gives them) and ``hedge_after_ms`` (the shortest retransmission timeout,
+        in milliseconds, of the backends asked first, a group's members included: the silence
+        after which the hedge is asked; None when none is asked). Raises ValueError for a name
+        that is not a DNS name."""
         try:
             qname = dns.name.from_text(name)
         except dns.exception.DNSException as exc:
@@ -364,8 +382,12 @@ class LsMetrics(ServerMetrics):
         route = next((r for r in race.routes if r.domain == plan["route"]), None)
         targets = self.names(route.mask) if route is not None else []
         named = {*plan["first"], *plan["hedge"], *targets}
+        groups = [group for group in self.groups() if group["name"] in named]
+        up = {group["name"]: group["up"] for group in groups}
+        first = {backend for unit in plan["first"] for backend in up.get(unit, [unit])}
+        rtos = [race.retransmit.rtt[b.index].rto for b in self.source.backends if b.name in first]
         return {"name": qname.to_text(), "learning": race.learned is not None, **plan, "targets": targets,
-                "groups": [group for group in self.groups() if group["name"] in named]}
+                "groups": groups, "hedge_after_ms": round(min(rtos) * 1000, 3) if rtos else None}
 
 
 class TsMetrics(ServerMetrics):

@@ -13,11 +13,14 @@ import dns.query
 import dns.rcode
 import pytest
 
-from resolver.ls.settings import LearnSettings
+from resolver.ls.rtt import DEVIATIONS, INITIAL_RTTVAR
+from resolver.ls.settings import LearnSettings, RetransmitSettings
 from support.paths import ROOT, ZONES
 from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
 
+RTO_FLOOR_MS = RetransmitSettings.floor * 1000
+INITIAL_RTO_MS = round(DEVIATIONS * INITIAL_RTTVAR * 1000, 3)      # a backend's RTO before its first reply
 TS1_NAMES = ["www.ibm.com", "www.rutgers.edu"]       # only TS1 (silent on misses) has these
 TS2_NAMES = ["www.google.com"]                        # only TS2 has this one
 MISSES = ["nowhere.example", "also.missing.example"]
@@ -150,9 +153,10 @@ def test_routes_and_replica_groups_show_in_the_metrics_the_status_and_the_plan(r
     assert status["routes"] == [{"domain": "example.net.", "targets": ["pair"]}]
     assert status["groups"] == [pair]
     assert [b["group"] for b in status["backends"]] == [None, "pair", "pair"]
-    assert json.loads(http(url + "plan?name=www.example.net")[2]) == {
-        "name": "www.example.net.", "learning": True, "route": "example.net.", "targets": ["pair"],
-        "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair]}
+    plan = json.loads(http(url + "plan?name=www.example.net")[2])
+    assert plan.pop("hedge_after_ms") >= RTO_FLOOR_MS      # the group's members' RTO: a group is its members
+    assert plan == {"name": "www.example.net.", "learning": True, "route": "example.net.", "targets": ["pair"],
+                    "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair]}
     plan = json.loads(http(url + "plan?name=www.ibm.com")[2])        # no route: every unit
     assert plan["route"] is None and plan["first"] == ["ts1", "pair"] and plan["hedge"] == []
 
@@ -208,13 +212,18 @@ def test_status_json_and_http_edges(watched):
 
 def test_the_plan_says_how_the_ls_would_route_a_name_and_sends_no_query(watched):
     ts1, _, ls = watched
-    query(ls, TS2_NAMES[0])         # TS2 answers it: its learned owner
     url = base_url(ls)
+    assert json.loads(http(url + "plan?name=" + MISSES[0])[2])["hedge_after_ms"] == INITIAL_RTO_MS     # no reply yet
+    query(ls, TS2_NAMES[0])         # TS2 answers it: its learned owner, and its round trip is timed
     status, kind, text = http(url + "plan?name=WWW.Google.COM")      # names compare without case
     assert status == 200 and kind == "application/json"
-    assert json.loads(text) == {"name": "WWW.Google.COM.", "learning": True, "route": None, "targets": [],
-                                "learned": ["ts2"], "first": ["ts2"], "hedge": ["ts1"], "down": [], "groups": []}
-    assert json.loads(http(url + "plan?name=" + MISSES[0])[2])["first"] == ["ts1", "ts2"]     # nothing learned
+    plan = json.loads(text)
+    hedge_after = plan.pop("hedge_after_ms")
+    assert RTO_FLOOR_MS <= hedge_after < INITIAL_RTO_MS       # TS2's RTO, from the reply's round trip
+    assert plan == {"name": "WWW.Google.COM.", "learning": True, "route": None, "targets": [],
+                    "learned": ["ts2"], "first": ["ts2"], "hedge": ["ts1"], "down": [], "groups": []}
+    missed = json.loads(http(url + "plan?name=" + MISSES[0])[2])       # nothing learned: both asked first
+    assert missed["first"] == ["ts1", "ts2"] and missed["hedge_after_ms"] == hedge_after       # the shorter RTO
     status, _, text = http(url + "status.json")
     assert json.loads(text)["queries"] == 1 and json.loads(text)["learned"]["entries"] == 1
     assert http(url + "plan")[0] == 400
