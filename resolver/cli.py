@@ -180,8 +180,16 @@ def named_list(text: str, form: str) -> tuple[str, tuple[str, ...]]:
 
 
 def route(text: str) -> Route:
-    """``DOMAIN=NAME[,NAME…]``: the domain (:func:`domain`) and the backends or groups its names go to."""
+    """``DOMAIN=NAME[,NAME…]``: the domain (:func:`domain`) and the backends or groups its names go to.
+    A domain whose first label is ``*`` is refused: a route covers every name below its domain
+    already (as dnsmasq's ``server=/example/``), and ``*`` would be taken as a literal label."""
     key, names = named_list(text, "DOMAIN=NAME[,NAME…]")
+    first, _, rest = key.strip().partition(".")
+    if first == "*":
+        parent = rest.rstrip(".") or "."
+        raise argparse.ArgumentTypeError(f"{key.strip()!r}: a route already covers every name below its domain "
+                                         f"(write {parent!r})" + (f", as dnsmasq's server=/{parent}/ does"
+                                                                  if parent != "." else ""))
     return domain(key), names
 
 
@@ -216,6 +224,17 @@ def whole_number(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number, at least 1: {text!r}")
     return int(text)
+
+
+MAX_LEARN_SIZE = 10_000_000     # entries; at about 250 octets each, some 2.5 GB of memory
+
+
+def learn_size(text: str) -> int:
+    """A whole number from 1 to :data:`MAX_LEARN_SIZE` (--learn-size)."""
+    size = whole_number(text)
+    if size > MAX_LEARN_SIZE:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LEARN_SIZE:,} (about 250 octets an entry), not {text!r}")
+    return size
 
 
 def small_count(text: str) -> int:
@@ -323,9 +342,9 @@ def build_parser() -> Parser:
                     help="learned routing: ask first the backends that answered a name or hold its zone, the "
                          "others only when they say no or stay silent past their retransmission timeout; off: "
                          f"every query to every backend its route allows (default {learning})")
-    ls.add_argument("--learn-size", type=whole_number, default=learn.size, metavar="N",
+    ls.add_argument("--learn-size", type=learn_size, default=learn.size, metavar="N",
                     help=f"names and zones learned routing keeps at most, the least recently used dropped "
-                         f"first (default {learn.size})")
+                         f"first (default {learn.size}, at most {MAX_LEARN_SIZE:,}; about 250 octets an entry)")
     add_server_options(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server, or explain "

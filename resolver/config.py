@@ -107,7 +107,7 @@ def group_tables(data: dict) -> tuple[dict, list[tuple[str, str, object]]]:
     (``NAME=B1,B2`` to ``--group``); its ``policy`` and ``weights`` come back as
     ``(where, key, value)``, ``{NAME = policy}`` for ``group-policy`` and ``weights``
     as they are for ``weight``, to be added after those keys' own values.
-    Raises ValueError, naming the table, for a table with other keys or no members.
+    Raises ValueError, naming the table and the key, for a table with another key or no members.
     """
     groups = data.get(GROUP)
     if not isinstance(groups, dict) or not any(isinstance(value, dict) for value in groups.values()):
@@ -119,9 +119,11 @@ def group_tables(data: dict) -> tuple[dict, list[tuple[str, str, object]]]:
             members[name] = value
             continue
         where = f"{GROUP}.{name}"
-        if "members" not in value or not set(value) <= set(GROUP_TABLE):
-            raise ValueError(f"{where}: a group's table holds members, and policy and weights if it needs "
-                             f"them, not {', '.join(sorted(value))}")
+        stray = sorted(set(value) - set(GROUP_TABLE))
+        if stray or "members" not in value:
+            wrong = f"unknown key {stray[0]!r}" if stray else "no members key"
+            raise ValueError(f"{where}: {wrong} (a group's table holds members, and policy and weights if it "
+                             "needs them)")
         members[name] = value["members"]
         if "policy" in value:
             extra.append((f"{where}.policy", GROUP_TABLE["policy"], {name: value["policy"]}))

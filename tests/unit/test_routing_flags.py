@@ -85,6 +85,7 @@ def test_a_weight_under_another_policy_is_kept_with_a_warning(caplog):
 def test_learn_off_and_its_size():
     assert settings("--learn", "off", "--learn-size", "50").learn == LearnSettings(enabled=False, size=50)
     assert settings("--learn", "on").learn == LearnSettings()
+    assert settings("--learn-size", "10000000").learn.size == cli.MAX_LEARN_SIZE == 10_000_000
 
 
 # --- the config file ----------------------------------------------------------------------------
@@ -215,6 +216,13 @@ FLAG_ERRORS = [
      "argument --learn: invalid choice: 'yes' (choose from 'on', 'off') (see --help)"),
     ("learn_size_of_zero", ["--learn-size", "0"],
      "argument --learn-size: must be a whole number, at least 1: '0' (see --help)"),
+    ("learn_size_past_its_bound", ["--learn-size", "10000001"],
+     "argument --learn-size: at most 10,000,000 (about 250 octets an entry), not '10000001' (see --help)"),
+    ("wildcard_route", ["--route", "*.example=ts1"],
+     "argument --route: '*.example': a route already covers every name below its domain (write 'example'), "
+     "as dnsmasq's server=/example/ does (see --help)"),
+    ("wildcard_default_route", ["--route", "*=ts1"],
+     "argument --route: '*': a route already covers every name below its domain (write '.') (see --help)"),
 ]
 
 
@@ -223,15 +231,24 @@ def test_misused_flag_gives_one_line_and_exit_2(run_ls, argv, expected):
     assert run_ls(*LISTEN, *BACKENDS, *argv) == (2, [f"resolver ls: {expected}"])
 
 
+GROUP_TABLE = "(a group's table holds members, and policy and weights if it needs them)"
 FILE_ERRORS = [
     ("dotted_domain_unquoted", '[route]\ncorp.example = ["ts2"]',
      "route: 'corp' holds a table: TOML splits a key at its dots, so write it in quotes, as \"corp.example\""),
     ("route_to_a_switch", '[route]\n"corp.example" = true',
      "route: corp.example: must be a string, a number or a list of strings, not True"),
-    ("group_table_without_members", '[group.pair]\nmember = ["ts1"]',
-     "group.pair: a group's table holds members, and policy and weights if it needs them, not member"),
+    ("group_table_with_a_misspelt_key", '[group.pair]\nmember = ["ts1"]',
+     f"group.pair: unknown key 'member' {GROUP_TABLE}"),
     ("group_table_with_another_key", '[group.pair]\nmembers = ["ts1"]\nweight = 3',
-     "group.pair: a group's table holds members, and policy and weights if it needs them, not members, weight"),
+     f"group.pair: unknown key 'weight' {GROUP_TABLE}"),
+    ("group_table_with_a_stray_key", '[group.pair]\nmembers = ["ts1"]\npolicy = "random"\nbogus-key = 1',
+     f"group.pair: unknown key 'bogus-key' {GROUP_TABLE}"),
+    ("group_table_without_members", '[group.pair]\npolicy = "random"', f"group.pair: no members key {GROUP_TABLE}"),
+    ("wildcard_route_in_a_table", '[route]\n"*.corp.example" = ["ts2"]',
+     "route: '*.corp.example': a route already covers every name below its domain (write 'corp.example'), "
+     "as dnsmasq's server=/corp.example/ does"),
+    ("learn_size_past_its_bound", "learn-size = 20_000_000",
+     "learn-size: at most 10,000,000 (about 250 octets an entry), not '20000000'"),
     ("group_table_unknown_policy", '[group.pair]\nmembers = ["ts1", "ts1b"]\npolicy = "fastest"',
      "group.pair.policy: unknown policy 'fastest' (choose from round-robin, random, least-outstanding, "
      "first-available)"),
