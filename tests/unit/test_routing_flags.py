@@ -319,3 +319,8 @@ def test_the_readmes_config_file_gives_the_settings_it_describes(tmp_path):
     assert got.routes == (("corp.example.", ("corp",)), (".", ("replicas", "ts2")))
     assert got.groups == (GroupSettings("replicas", ("ts1", "ts1b"), "random", (("ts1", 3),)),)
     assert got.learn == LearnSettings(enabled=True, size=100_000)
+
+
+def test_the_readmes_routing_section_says_to_enter_the_venv_before_its_first_command():
+    section = readme_section()
+    assert section.index("`. .venv/bin/activate`") < section.index("python -m resolver")
