@@ -374,8 +374,8 @@ def build_parser() -> Parser:
     client.add_argument("--backend", action="append", type=backend, default=[], metavar="[NAME=]ADDR:PORT",
                         help="with --explain: a backend of the LS (repeatable)")
     client.add_argument("--ls-config", type=Path, metavar="FILE",
-                        help="with --explain: take the backends, the LS to compare and its --status, from the LS's "
-                             "config file (--backend, --server and --status win)")
+                        help="with --explain: take the backends, the LS to compare, its --status and its routes "
+                             "from the LS's config file (--backend, --server and --status win)")
     client.add_argument("--status", type=hostport, metavar="ADDR:PORT",
                         help="with --explain: the LS's --metrics address, to show how it would route NAME now: its "
                              "route, learned owner, the backends asked first and those asked on a hedge (whether a "
@@ -687,25 +687,28 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .client.explain import explain
-    backends, server, status = args.backend, args.server, args.status
+    from .client.explain import configured_routes, explain
+    backends, server, status, routes = args.backend, args.server, args.status, None
     if args.ls_config is not None:
         ls = read_ls_config(args.ls_config)
-        backends = backends or ls.get("backend", [])
-        server = server or (ls.get("listen") or [None])[0]
-        status = status or ls.get("metrics")
+        backends = backends or ls.backend
+        server = server or (ls.listen or [None])[0]
+        status = status or ls.metrics
+        routes = configured_routes(ls_settings(ls)) if ls.backend else None
     if not backends:
         raise UsageError(f"resolver client: {args.ls_config} names no backend (see --help)")
     return asyncio.run(explain(args.explain, args.type, backends, args.timeout or ClientSettings.explain_timeout,
-                               server, sys.stdout, status))
+                               server, sys.stdout, status, routes))
 
 
-def read_ls_config(path: Path) -> dict:
-    """An LS config file's values by flag (``backend``, ``listen``…), checked as ``ls --config`` checks them."""
-    from .config import commands, load
+def read_ls_config(path: Path) -> argparse.Namespace:
+    """An LS config file read as ``ls --config FILE`` reads it, with the same checks, except that it
+    need not name the LS's ``listen`` and ``backend``."""
+    from .config import required_options_relaxed
     parser = build_parser()
     try:
-        return {action.dest: value for action, value in load(path, commands(parser)["ls"], parser).items()}
+        with required_options_relaxed(parser):
+            return parse_args(parser, ["ls", "--config", str(path)])
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 

@@ -16,9 +16,17 @@ reply holds.
 Given the LS's status address (its ``--metrics``), it first shows how the LS
 would choose the backends for the name now, read from the LS's ``/plan``
 (:meth:`resolver.obs.metrics.LsMetrics.plan`): the static route, the learned
-owners, the backends and groups asked first and those asked only on a hedge.
-Whether a hedge fired in a particular race is in the LS's query log (its
-last field, :mod:`resolver.obs.querylog`).
+owners, the backends and groups asked first and those asked only on a hedge;
+and, from the replies' times, whether the hedge would be asked (the learned
+owners say no, or stay silent past their RTO) or not. Whether a hedge fired
+in a particular race is in the LS's query log (its last field,
+:mod:`resolver.obs.querylog`).
+
+A name that a static route covers (:mod:`resolver.ls.routes`) is judged over
+the backends of its route only, a replica group standing for its members, as
+the LS asks no other; the others are still asked and shown, marked as not
+asked by the LS. The route is the one ``/plan`` names, else the one the LS's
+config file gives (:func:`configured_routes`), else there is none.
 """
 from __future__ import annotations
 
@@ -31,18 +39,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Awaitable, Callable, TextIO
 
 import dns.asyncbackend
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 
 from ..ls.chase import MAX_LINKS, Chain, merged_wire
+from ..ls.groups import Groups
+from ..ls.race import route_table
 from ..ls.rule import ALIAS, ANSWER, NAME_EXISTS, NODATA, REFERRAL, TRUNCATED, judge, negative_rank, rcode_of
+from ..ls.settings import LsSettings
 from ..net.addresses import address_family, format_hostport
+from ..obs.stats import BackendStats
 from ..wire import Query, WireError, scan_query
 from .resolver import Resolution, Resolver, records_of
 from .settings import ClientSettings
@@ -217,17 +230,87 @@ async def _await_reply(sock: dns.asyncbackend.DatagramSocket, backend: str, quer
             return reply
 
 
-def predict(replies: list[BackendReply], rdtype: str, timeout: float) -> Verdict:
-    """The LS's rule applied to the replies: the first that answers, else the best "no", else its timeout."""
+@dataclass(frozen=True)
+class Scope:
+    """The backends the LS may ask for one name, by the static route that covers it
+    (:mod:`resolver.ls.routes`); without ``route``, every backend."""
+
+    route: str | None = None            # the route's domain, absolute; None when no route covers the name
+    targets: tuple[str, ...] = ()       # the backends and groups it names
+    allowed: frozenset[str] = frozenset()   # the backends it names by name, each group's members included
+
+    def asks(self, backend: str) -> bool:
+        """Whether the LS may ask ``backend`` (by its name, or ADDR:PORT when it has none)."""
+        return self.route is None or backend in self.allowed
+
+
+Routes = Callable[[dns.name.Name], Awaitable[Scope]]     # the scope of a name, as the LS would route it now
+
+
+def plan_scope(plan: dict[str, Any]) -> Scope:
+    """The scope that the LS's plan (``/plan``'s JSON) gives: its route's ``targets``, each of its
+    ``groups`` by its ``members``."""
+    if plan["route"] is None:
+        return Scope()
+    members = {group["name"]: group["members"] for group in plan["groups"]}
+    return Scope(plan["route"], tuple(plan["targets"]),
+                 frozenset(name for target in plan["targets"] for name in members.get(target, [target])))
+
+
+def planned_routes(status: tuple[str, int], timeout: float, plan: dict[str, Any]) -> Routes:
+    """The scope of each name from the LS's ``/plan`` at ``status``, ``plan`` being the one read for
+    the name asked (a CNAME's target gets its own, read when it is asked). Raises what
+    :func:`read_plan` raises."""
+    plans = {dns.name.from_text(plan["name"]): plan}
+
+    async def scope(name: dns.name.Name) -> Scope:
+        if name not in plans:
+            plans[name] = await asyncio.to_thread(read_plan, status, name.to_text(), timeout)
+        return plan_scope(plans[name])
+    return scope
+
+
+@dataclass
+class _Unit:
+    """A backend as :class:`resolver.ls.groups.Groups` and :func:`resolver.ls.race.route_table` read one."""
+
+    index: int
+    name: str
+    stats: BackendStats = field(default_factory=BackendStats)
+
+
+def configured_routes(settings: LsSettings) -> Routes | None:
+    """The scope of each name from the static routes of the LS's ``settings`` (read from its config
+    file), looked up as the LS looks them up; None when there are none. Raises ValueError for a
+    route or group that names no backend."""
+    if not settings.routes:
+        return None
+    units = [_Unit(index, label(backend)) for index, backend in enumerate(settings.backends)]
+    table = route_table(settings.routes, units, Groups(settings.groups, units))
+    targets = dict(settings.routes)
+
+    async def scope(name: dns.name.Name) -> Scope:
+        route = table.lookup(name.to_wire().lower())
+        if route is None:
+            return Scope()
+        return Scope(route.domain, tuple(targets[route.domain]),
+                     frozenset(unit.name for unit in units if route.mask >> unit.index & 1))
+    return scope
+
+
+def predict(replies: list[BackendReply], rdtype: str, timeout: float, routed: bool = False) -> Verdict:
+    """The LS's rule applied to the replies (with ``routed``, those of a static route's backends):
+    the first that answers, else the best "no", else its timeout."""
     replied = sorted((r for r in replies if r.rcode is not None), key=lambda r: r.ms)
     winner = next((r for r in replied if r.rank == ANSWER), None)
     if winner is not None:
         return Verdict(f"winner: {winner.backend}, the first reply that answers ({winner.ms:.2f} ms)",
                        frozenset({"NOERROR"}), winner.answers, resolved=True, best=winner)
-    return _lost(replies, replied, rdtype, timeout)
+    return _lost(replies, replied, rdtype, timeout, routed)
 
 
-def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str, timeout: float) -> Verdict:
+def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str, timeout: float,
+          routed: bool) -> Verdict:
     """No answer: the best "no" at once (or after the NODATA grace), or whatever the LS gives at its timeout."""
     # max keeps the earliest of equals, as the LS keeps a later reply only when it ranks higher.
     best = max(replied, key=lambda r: r.rank, default=None)
@@ -251,7 +334,8 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
         return Verdict(f"no answer: the best no is {said}, the name exists without {rdtype} records; "
                        f"the LS answers with it {when}", frozenset({"NOERROR"}), best=best)
     if not silent:
-        who = "every reachable backend" if len(replied) < len(replies) else "all backends"
+        who = ("every reachable backend" if len(replied) < len(replies) else "all backends") + (
+            " of the route" if routed else "")
         return Verdict(f"no positive answer: {who} said no; the LS answers at once with the best negative, "
                        f"{said}", frozenset({dns.rcode.to_text(best.rcode)}), best=best)
     then = f"passes on the {said}" if best.status == "NXDOMAIN" else "answers NXDOMAIN"
@@ -260,10 +344,15 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
                    best=best)
 
 
-def table(replies: list[BackendReply]) -> list[str]:
-    """The replies as aligned rows under a header, in the order the backends were given."""
+NOT_ASKED = " (not asked by the LS)"     # after a backend outside the name's route
+
+
+def table(replies: list[BackendReply], scope: Scope) -> list[str]:
+    """The replies as aligned rows under a header, in the order the backends were given; those of
+    backends outside ``scope``'s route marked as not asked by the LS."""
     rows = [("backend", "reply", "AA", "time", "answer")] + [
-        (r.backend, r.status, "-" if r.rcode is None else ("yes" if r.authoritative else "no"),
+        (r.backend + ("" if scope.asks(r.backend) else NOT_ASKED), r.status,
+         "-" if r.rcode is None else ("yes" if r.authoritative else "no"),
          "-" if r.rcode is None else f"{r.ms:.2f} ms", ", ".join(r.answers) or "-")
         for r in replies]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -360,31 +449,68 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-async def show_plan(name: str, status: tuple[str, int] | None, timeout: float, out: TextIO) -> None:
+async def show_plan(name: str, status: tuple[str, int] | None, timeout: float,
+                    out: TextIO) -> dict[str, Any] | None:
     """Print how the LS would choose the backends for ``name`` now, read from its status address
-    ``status``; without one, or when it cannot be read, say so in one line."""
+    ``status``, and return that plan; without one, or when it cannot be read, say so in one line
+    and return None."""
     if status is None:
         print(f"the LS's plan for {name}: unknown without --status ADDR:PORT, the LS's --metrics address "
               "(or metrics in its --ls-config)", file=out)
-        return
+        return None
     where = format_hostport(*status)
     try:
         plan = await asyncio.to_thread(read_plan, status, name, timeout)
     except (OSError, ValueError) as exc:
         print(f"the LS's plan for {name}: cannot read it from {where}: {exc}", file=out)
-        return
+        return None
     print(f"the LS's plan for {name} now, from its status at {where}:", file=out)
     for line in plan_lines(plan):
         print(f"  {line}", file=out)
+    return plan
+
+
+def hedge_line(plan: dict[str, Any], replies: list[BackendReply]) -> str | None:
+    """Whether the LS would ask the hedge (``plan["hedge"]``) after the learned owners it asks first,
+    from the replies' times, as :mod:`resolver.ls.race` widens a race: at once when one of them says
+    no, at ``plan["hedge_after_ms"]`` (their shortest RTO, in milliseconds) when one is still silent
+    then, and never when one answers first. None when the plan has no hedge, or none of the owners
+    is among the backends asked here."""
+    hedge, rto = plan["hedge"], plan.get("hedge_after_ms")
+    members = {group["name"]: group["members"] for group in plan["groups"]}
+    owners = {name for unit in plan["first"] for name in members.get(unit, [unit])}
+    first = [r for r in replies if r.backend in owners]
+    if not hedge or rto is None or not first:
+        return None
+    asked = f"{', '.join(hedge)} {'is' if len(hedge) == 1 else 'are'} asked"
+    never = float("inf")
+    answered = min((r for r in first if r.rank == ANSWER), key=lambda r: r.ms, default=None)
+    said_no = min((r for r in first if r.unreachable or r.rank not in (None, ANSWER)),
+                  key=lambda r: 0.0 if r.unreachable else r.ms, default=None)
+    silent = next((r for r in first if r.awaited or r.ms > rto), None)
+    no_at = never if said_no is None else 0.0 if said_no.unreachable else said_no.ms
+    if answered is not None and answered.ms <= min(no_at, never if silent is None else rto):
+        return f"hedge: {answered.backend} answered in {answered.ms:.2f} ms, within its {rto:g} ms RTO: no hedge"
+    if said_no is not None and (silent is None or no_at <= rto):
+        what = "is unreachable" if said_no.unreachable else f"said {said_no.status}"
+        return f"hedge: the learned owner {said_no.backend} {what}, so {asked} at once"
+    if silent is not None:
+        return f"hedge: {silent.backend} silent past its {rto:g} ms RTO: {asked}"
+    return None
 
 
 DISAGREES = 3       # the exit status when the LS's answer is not the rule's
 
 
 async def explain(name: str, rdtype: str, backends: list[Backend], timeout: float,
-                  server: tuple[str, int] | None, out: TextIO, status: tuple[str, int] | None = None) -> int:
+                  server: tuple[str, int] | None, out: TextIO, status: tuple[str, int] | None = None,
+                  routes: Routes | None = None) -> int:
     """Print the LS's plan for the name (given ``status``, its status address), each backend's reply,
     the verdict and, given ``server``, the LS's answer.
+
+    The verdict on a name a static route covers is over the route's backends: the route that the
+    LS's plan names, else the one ``routes`` gives (:func:`configured_routes`); without either,
+    over every backend.
 
     Returns the exit status: :data:`DISAGREES` when the LS's answer is not the
     rule's, else 0 when the name resolves and 1 when it does not.
@@ -396,12 +522,14 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     retries, for at least the client's 7 s), so its timeout answer arrives and
     the backends' timings are not disturbed by its own queries.
     """
-    await show_plan(name, status, timeout, out)     # first: asking the LS later teaches it the name
+    plan = await show_plan(name, status, timeout, out)     # first: asking the LS later teaches it the name
+    if plan is not None and status is not None:
+        routes = planned_routes(status, timeout, plan)
     query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
-    verdict = await explain_race(query, backends, timeout, out, tcp=False)
+    verdict = await explain_race(query, backends, timeout, out, False, routes, plan)
     if verdict.truncated:
         print("the client asks again over TCP, and the LS asks the backends over TCP:", file=out)
-        verdict = await explain_race(query, backends, timeout, out, tcp=True)
+        verdict = await explain_race(query, backends, timeout, out, True, routes)
     if server is not None:
         ls_timeout = max(timeout, ClientSettings.timeout)
         started = time.perf_counter()
@@ -414,10 +542,11 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
 
 
 async def explain_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO,
-                       tcp: bool) -> Verdict:
-    """One race as the LS runs it, shown: the question, then each CNAME target the LS follows."""
+                       tcp: bool, routes: Routes | None = None, plan: dict[str, Any] | None = None) -> Verdict:
+    """One race as the LS runs it, shown: the question (with ``plan``, the LS's plan for it, whether
+    it hedges), then each CNAME target the LS follows, each judged over the backends of its route."""
     rdtype = query.question[0].rdtype
-    verdict = await show_race(query, backends, timeout, out, tcp)
+    verdict = await show_race(query, backends, timeout, out, tcp, routes, plan)
     chain = Chain(query.question[0].name, rdtype)
     aa = verdict.follows and verdict.best.authoritative     # the merged reply's AA is the first reply's
     while verdict.follows:
@@ -426,7 +555,8 @@ async def explain_race(query: dns.message.Message, backends: list[Backend], time
                               frozenset({"SERVFAIL"}))
             print(verdict.text, file=out)
             return verdict
-        verdict = await show_race(dns.message.make_query(chain.target, rdtype), backends, timeout, out, tcp)
+        verdict = await show_race(dns.message.make_query(chain.target, rdtype), backends, timeout, out, tcp,
+                                  routes)
         if verdict.truncated:
             return verdict          # the LS gives the client TC: it asks again over TCP
         if not verdict.follows or verdict.best.message is None or not chain.leaves_open(verdict.best.message):
@@ -437,16 +567,34 @@ async def explain_race(query: dns.message.Message, backends: list[Backend], time
 
 
 async def show_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO,
-                    tcp: bool = False) -> Verdict:
-    """Ask the backends one question, print their replies and the rule's verdict on them."""
+                    tcp: bool = False, routes: Routes | None = None, plan: dict[str, Any] | None = None) -> Verdict:
+    """Ask the backends one question, print their replies and the rule's verdict on those of the
+    backends the LS may ask (``routes``), and with ``plan`` whether the LS would hedge."""
     question = query.question[0]
     rdtype = dns.rdatatype.to_text(question.rdtype)
+    scope, unknown = Scope(), ""
+    if routes is not None:
+        try:
+            scope = await routes(question.name)
+        except (OSError, ValueError) as exc:
+            unknown = f"; its route is unknown, the LS's plan cannot be read: {exc}"
     replies = await ask_backends(query, backends, timeout, tcp)
-    verdict = predict(replies, rdtype, timeout)
+    judged = [r for r in replies if scope.asks(r.backend)]
     plural = "s" if len(backends) > 1 else ""
-    print(f"{question.name.to_text(omit_final_dot=True)} {rdtype}, asked of {len(backends)} backend{plural} at once"
-          + (" over TCP" if tcp else ""), file=out)
-    for row in table(replies):
+    heading = (f"{question.name.to_text(omit_final_dot=True)} {rdtype}, asked of {len(backends)} backend{plural} "
+               f"at once" + (" over TCP" if tcp else "") + unknown)
+    if scope.route is not None and not judged:
+        heading += (f"; its route {scope.route} -> {', '.join(scope.targets)} names none of them (name them "
+                    "as the LS does, NAME=ADDR:PORT), so all are judged")
+        judged, scope = replies, Scope()
+    elif len(judged) < len(replies):
+        heading += f"; the LS asks only {', '.join(r.backend for r in judged)} (route {scope.route})"
+    verdict = predict(judged, rdtype, timeout, routed=scope.route is not None)
+    print(heading, file=out)
+    for row in table(replies, scope):
         print(row.rstrip(), file=out)
+    hedged = hedge_line(plan, judged) if plan is not None else None
+    if hedged is not None:
+        print(hedged, file=out)
     print(verdict.text, file=out)
     return verdict

@@ -9,6 +9,7 @@ first and on a hedge.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -18,10 +19,10 @@ import pytest
 from support.fakes import FakeBackend, badvers, garbage_sections
 from support.paths import ROOT, ZONES
 from support.ports import free_port
-from support.servers import base_url, scrape, value
+from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
 from support.zone_servers import small_zone as zone
-from resolver.client.explain import BackendReply, predict
+from resolver.client.explain import BackendReply, hedge_line, predict
 from resolver.ls.rule import ALIAS, ANSWER, NODATA, REFERRAL
 
 
@@ -216,6 +217,97 @@ def test_the_plan_names_the_route_and_the_group_and_says_when_learning_is_off(st
     result = explain("www.ibm.com", *backends, "--status", status_of(unlearned))
     assert plan(result.stdout) == ["route: none covers it", "learning off: every backend asked",
                                    "asked first: ts1, ts2, ts3; on a hedge: none"]
+
+
+# ------------------------------------------------------------------------- routes: the backends the LS asks
+
+
+def test_a_routed_name_is_judged_over_its_routes_backends_and_the_others_are_marked(start_server):
+    """The route from the LS's plan: www.google.com goes to ts1 alone, which says NXDOMAIN; ts2's
+    answer is shown, but the LS never sees it, so the LS's NXDOMAIN agrees."""
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"))
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    backends = ["--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}"]
+    ls = start_server("ls", *backends, "--route", "google.com=ts1", "--metrics", "127.0.0.1:0")
+    result = explain("www.google.com", *backends, "--server", ls.hostport, "--status", status_of(ls))
+    assert result.returncode == 1, result.stdout + result.stderr       # agrees (not 3); the name does not resolve
+    lines = result.stdout.splitlines()
+    assert plan(result.stdout)[0] == "route: google.com. -> ts1"
+    assert "www.google.com A, asked of 2 backends at once; the LS asks only ts1 (route google.com.)" in lines
+    assert row(result.stdout, "ts1")[:2] == ["ts1", "NXDOMAIN"]
+    assert row(result.stdout, "ts2")[:2] == ["ts2 (not asked by the LS)", "NOERROR"]
+    assert lines[-2] == ("no positive answer: all backends of the route said no; the LS answers at once with the "
+                         "best negative, NXDOMAIN (authoritative) from ts1")
+    assert lines[-1].startswith(f"LS {ls.hostport} answered NXDOMAIN in ") and lines[-1].endswith(": agrees")
+    unnamed = explain("www.google.com", "--backend", ts1.hostport, "--backend", ts2.hostport, "--status", status_of(ls))
+    assert ("www.google.com A, asked of 2 backends at once; its route google.com. -> ts1 names none of them "
+            "(name them as the LS does, NAME=ADDR:PORT), so all are judged") in unnamed.stdout.splitlines()
+
+
+def test_the_route_comes_from_the_ls_config_with_a_group_standing_for_its_members(start_server, tmp_path):
+    ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"))
+    ts1b = start_server("ts", "--table", str(ZONES / "ts1.txt"))        # ts1's replica
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    config = tmp_path / "ls.toml"
+    config.write_text(f'backend = ["ts1={ts1.hostport}", "ts1b={ts1b.hostport}", "ts2={ts2.hostport}"]\n'
+                      '[group.pair]\nmembers = ["ts1", "ts1b"]\n[route]\n"Google.com" = ["pair"]\n')
+    ls = start_server("ls", "--config", str(config))
+    routed = explain("WWW.google.com", "--ls-config", str(config), "--server", ls.hostport)
+    assert routed.returncode == 1, routed.stdout + routed.stderr
+    lines = routed.stdout.splitlines()
+    assert lines[1] == "WWW.google.com A, asked of 3 backends at once; the LS asks only ts1, ts1b (route google.com.)"
+    assert [row(routed.stdout, name)[0] for name in ("ts1", "ts1b", "ts2")] == ["ts1", "ts1b",
+                                                                                 "ts2 (not asked by the LS)"]
+    assert lines[-1].startswith(f"LS {ls.hostport} answered NXDOMAIN in ") and lines[-1].endswith(": agrees")
+    free = explain("www.ibm.com", "--ls-config", str(config), "--server", ls.hostport)     # no route covers it
+    assert free.returncode == 0, free.stdout + free.stderr
+    assert free.stdout.splitlines()[1] == "www.ibm.com A, asked of 3 backends at once"
+    assert "not asked" not in free.stdout
+
+
+# ------------------------------------------------------------------------- whether the LS hedges
+
+
+def test_explain_says_the_learned_owners_no_sends_the_query_on_at_once(watched):
+    ts1, ts2, ls = watched
+    query(ls, "nowhere.example")        # TS2's NXDOMAIN carries the root's SOA: TS2 owns '.', as learned
+    backends = ["--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}"]
+    result = explain("www.ibm.com", *backends, "--status", status_of(ls))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert plan(result.stdout)[1:] == ["learned owner: ts2", "asked first: ts2; on a hedge: ts1"]
+    # The LS hedges on TS2's NXDOMAIN, unless TS2 took longer than its RTO (a loaded machine): on its silence.
+    rto = json.loads(http(base_url(ls) + "plan?name=www.ibm.com")[2])["hedge_after_ms"]
+    took = float(row(result.stdout, "ts2")[3].removesuffix(" ms"))
+    assert ("hedge: the learned owner ts2 said NXDOMAIN, so ts1 is asked at once" if took <= rto
+            else f"hedge: ts2 silent past its {rto:g} ms RTO: ts1 is asked") in result.stdout.splitlines()
+
+
+def hedge_plan(hedge_after_ms: float | None = 10.0) -> dict:
+    """``/plan``'s JSON for a name whose learned owner is the group ``own`` (of o1 and o2), ``other`` on a hedge."""
+    return {"route": None, "first": ["own"], "hedge": ["other"], "hedge_after_ms": hedge_after_ms,
+            "groups": [{"name": "own", "members": ["o1", "o2"], "up": ["o1", "o2"]}]}
+
+
+@pytest.mark.parametrize("replies, line", [
+    ([BackendReply("o1", 0, True, ["192.0.2.1"], ms=0.3), BackendReply("o2"),
+      BackendReply("other", 3, True, ms=0.1)],
+     "hedge: o1 answered in 0.30 ms, within its 10 ms RTO: no hedge"),
+    ([BackendReply("o1", 0, True, ["192.0.2.1"], ms=4.0), BackendReply("o2", 3, True, ms=2.0)],
+     "hedge: the learned owner o2 said NXDOMAIN, so other is asked at once"),
+    ([BackendReply("o1", 0, True, ["192.0.2.1"], ms=12.0), BackendReply("o2", 3, True, ms=15.0)],
+     "hedge: o1 silent past its 10 ms RTO: other is asked"),
+    ([BackendReply("o1"), BackendReply("o2", 3, True, ms=11.0)], "hedge: o1 silent past its 10 ms RTO: other is asked"),
+    ([BackendReply("o1", unreachable=True), BackendReply("o2")],
+     "hedge: the learned owner o1 is unreachable, so other is asked at once"),
+], ids=["answered_in_time", "said_no", "answered_too_late", "silent", "unreachable"])
+def test_the_hedge_fires_on_the_first_no_or_at_the_owners_rto(replies, line):
+    assert hedge_line(hedge_plan(), replies) == line
+
+
+def test_no_hedge_line_without_a_hedge_or_an_rto():
+    replies = [BackendReply("o1")]
+    assert hedge_line({**hedge_plan(), "hedge": []}, replies) is None
+    assert hedge_line(hedge_plan(None), replies) is None
 
 
 def test_a_status_address_without_a_plan_is_said_in_one_line(start_server):
