@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", metavar="N", type=int, default=100000, help="lines in each dnsperf query file")
     parser.add_argument("--duration", metavar="SECONDS", type=float, default=10.0, help="seconds per dnsperf run under load")
     parser.add_argument("--low-duration", metavar="SECONDS", type=float, default=5.0, help="seconds per low-load run (one query in flight)")
+    parser.add_argument("--group-duration", metavar="SECONDS", type=float, default=5.0,
+                        help="seconds of the one dnsperf run of the LS over a replica group, for each "
+                             "policy; 0 skips them")
     parser.add_argument("--rounds", metavar="N", type=int, default=2, help="rounds of alternation over all targets")
     parser.add_argument("--big", metavar="N", type=int, default=1000000, help="records in the big zone; 0 skips the size test")
     parser.add_argument("--signed-names", metavar="N", type=int, default=7000,
@@ -66,8 +69,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--generate", metavar="N", type=int, default=50000,
                         help="records of the load test's '$GENERATE 1-N' zone; 0 skips it")
     parser.add_argument("--phases", type=phase_names, default=",".join(PHASES), metavar="PHASES",
-                        help="what to run, comma-separated: split (the split-DNS throughput, latency and "
-                             "--workers runs), sizes (queries/s on a small and a --big zone), loads (load "
+                        help="what to run, comma-separated: split (the split-DNS throughput, latency, replica "
+                             "group and --workers runs), sizes (queries/s on a small and a --big zone), loads (load "
                              "time and memory: signed, $GENERATE, and plain and mixed-type zones of --big records)")
     parser.add_argument("--load-timeout", metavar="SECONDS", type=float, default=300.0, help="seconds a TS may take to load the big zone")
     parser.add_argument("--workers", type=worker_counts, default="1,2", metavar="N,N",
@@ -84,8 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.names < 2 or args.queries < 10 or args.duration <= 0 or args.rounds < 1 or args.big < 0:
         parser.error("need --names >= 2, --queries >= 10, --duration > 0, --rounds >= 1, --big >= 0")
-    if args.signed_names < 0 or args.generate < 0:
-        parser.error("need --signed-names >= 0 and --generate >= 0")
+    if args.signed_names < 0 or args.generate < 0 or args.group_duration < 0:
+        parser.error("need --signed-names >= 0, --generate >= 0 and --group-duration >= 0")
     return args
 
 

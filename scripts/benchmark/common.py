@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,3 +22,9 @@ class Interrupted(Exception):
 def log(message: str) -> None:
     """Progress goes to stderr so that stdout holds only the report."""
     print(message, file=sys.stderr, flush=True)
+
+
+def slug(text: str) -> str:
+    """``text`` with each run of characters other than ASCII letters and digits made one ``-``: for
+    file names and backend names (``NSD1``, ``TS1-ours``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")

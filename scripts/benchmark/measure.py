@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,78 @@ from typing import Iterable
 
 import dns.message
 import dns.rdatatype
+from prometheus_client.parser import text_string_to_metric_families
 
 from .common import HOST, BenchError
+
+
+@dataclass
+class Upstream:
+    """An LS's counters from its ``/metrics``: client queries received and queries sent to each backend.
+
+    ``client``: ``resolver_ls_requests_total`` (UDP and TCP); ``sent``:
+    ``resolver_backend_requests_total`` by backend name (retransmissions
+    included, health probes not); ``resent``: ``resolver_backend_retransmissions_total``
+    by backend name. Either totals read at one moment or, by subtraction, what
+    happened between two readings.
+    """
+    client: int = 0
+    sent: Counter[str] = field(default_factory=Counter)
+    resent: Counter[str] = field(default_factory=Counter)
+
+    def __sub__(self, before: Upstream) -> Upstream:
+        sent, resent = Counter(self.sent), Counter(self.resent)
+        sent.subtract(before.sent)
+        resent.subtract(before.resent)
+        return Upstream(self.client - before.client, sent, resent)
+
+    def __add__(self, other: Upstream) -> Upstream:
+        return Upstream(self.client + other.client, self.sent + other.sent, self.resent + other.resent)
+
+    @property
+    def queries(self) -> int:
+        """Upstream queries: everything sent to backends, less retransmissions of the same query."""
+        return sum(self.sent.values()) - sum(self.resent.values())
+
+    @property
+    def per_query(self) -> float | None:
+        """Upstream queries per client query; None when no client query came."""
+        return self.queries / self.client if self.client else None
+
+    def shares(self) -> dict[str, float]:
+        """Each backend's share (0 to 100) of everything sent to the backends, by backend name."""
+        total = sum(self.sent.values())
+        return {name: 100.0 * n / total for name, n in sorted(self.sent.items())} if total else {}
+
+
+UPSTREAM_SAMPLES = {"resolver_ls_requests_total": "client", "resolver_backend_requests_total": "sent",
+                    "resolver_backend_retransmissions_total": "resent"}
+
+
+def parse_ls_metrics(text: str) -> Upstream:
+    """The :class:`Upstream` counters in the Prometheus text exposition ``text`` of an LS's ``/metrics``."""
+    counts = Upstream()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            kind = UPSTREAM_SAMPLES.get(sample.name)
+            if kind == "client":
+                counts.client += int(sample.value)
+            elif kind is not None:
+                getattr(counts, kind)[sample.labels["backend"]] += int(sample.value)
+    return counts
+
+
+def read_ls_metrics(port: int, timeout: float = 5.0) -> Upstream:
+    """GET ``/metrics`` from an LS's metrics port (``--metrics``) on loopback, at most ``timeout`` seconds.
+
+    Raises :class:`BenchError` when it does not answer with the metrics.
+    """
+    url = f"http://{HOST}:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return parse_ls_metrics(reply.read().decode())
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        raise BenchError(f"could not read {url}: {exc}") from None
 
 
 @dataclass
@@ -29,7 +100,8 @@ class PerfRun:
 
     ``qps`` in queries/s, ``avg_latency`` in seconds, ``latency_us`` counts
     answers by latency in whole microseconds, ``rcodes`` answers by RCODE name;
-    ``foreign_cpus``: CPUs' worth of work by other processes during the run.
+    ``foreign_cpus``: CPUs' worth of work by other processes during the run;
+    ``upstream``: for an LS with metrics, its counters' change over the run.
     """
     sent: int = 0
     completed: int = 0
@@ -39,6 +111,7 @@ class PerfRun:
     rcodes: Counter[str] = field(default_factory=Counter)
     latency_us: Counter[int] = field(default_factory=Counter)
     foreign_cpus: float = 0.0
+    upstream: Upstream | None = None
 
 
 STAT_PATTERNS = {
@@ -84,13 +157,17 @@ def parse_dnsperf(lines: Iterable[str], source: str = "dnsperf") -> PerfRun:
 
 
 def run_dnsperf(dnsperf: str, label: str, port: int, queries: Path, duration: float,
-                outstanding: int, verbose: bool, out: Path, clients: int = 1) -> PerfRun:
+                outstanding: int, verbose: bool, out: Path, clients: int = 1, passes: int | None = None) -> PerfRun:
     """``dnsperf -c CLIENTS -T 1 -q N -l DURATION`` (seconds) against one target; its output goes to ``out``, then is parsed.
 
-    ``dnsperf`` is the program's path; ``label`` names the target in errors.
+    ``dnsperf`` is the program's path; ``label`` names the target in errors;
+    ``passes``: with it, ``-n PASSES`` too, so dnsperf stops after going
+    through ``queries`` that many times or after ``duration``, whichever comes first.
     """
     argv = [dnsperf, "-s", HOST, "-p", str(port), "-d", str(queries), "-c", str(clients), "-T", "1",
             "-q", str(outstanding), "-l", f"{duration:g}"]
+    if passes is not None:
+        argv += ["-n", str(passes)]
     if verbose:
         argv.append("-v")
     with out.open("wb") as sink:
@@ -197,6 +274,12 @@ class Series:
     def foreign_cpus(self) -> float:
         """The most CPU that other processes took during any one of these runs."""
         return max((r.foreign_cpus for r in self.runs), default=0.0)
+
+    @property
+    def upstream(self) -> Upstream | None:
+        """The LS's counters summed over the runs that have them; None when none has."""
+        counted = [r.upstream for r in self.runs if r.upstream is not None]
+        return sum(counted[1:], counted[0]) if counted else None
 
     def rcode_percent(self, code: str) -> float:
         """The share (0 to 100) of all answers that had RCODE ``code`` (a name such as ``NXDOMAIN``)."""

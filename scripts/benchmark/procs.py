@@ -11,7 +11,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .common import ROOT, TOOL_PATH, BenchError
+from .common import ROOT, TOOL_PATH, BenchError, slug
 
 
 class Proc:
@@ -105,8 +105,7 @@ class Fleet:
     def start(self, name: str, argv: list[str], watch: re.Pattern[str] | None = None) -> Proc:
         """Start ``argv`` as a Proc whose output goes to a numbered log file in ``logdir``."""
         self.counter += 1
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
-        proc = Proc(name, argv, self.logdir / f"{self.counter:02d}-{slug}.log", watch)
+        proc = Proc(name, argv, self.logdir / f"{self.counter:02d}-{slug(name)}.log", watch)
         self.procs.append(proc)
         return proc
 

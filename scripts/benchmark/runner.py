@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from resolver.ls.settings import POLICIES
+
 from .answers import Check, check_sample
-from .common import BenchError, log
+from .common import BenchError, log, slug
 from .machine import Tools, cpu_snapshot, foreign_cpus, rss_mib
-from .measure import PerfRun, Series, one_in_flight, percentile, run_dnsperf
+from .measure import PerfRun, Series, one_in_flight, percentile, read_ls_metrics, run_dnsperf
 from .procs import Fleet
 from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
                       supports_workers)
@@ -20,6 +22,8 @@ from .workload import SplitData, hit_name, make_split, write_queries, write_zone
 
 
 WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
+WARM_LIMIT = 10.0      # seconds a warm-up pass over a learning LS may take at most
+REPLICAS = ("NSD replica 1", "NSD replica 2")  # the replica group's members: NSDs that hold every name
 SMALL_ZONE = 1000  # records in the size test's small zone, the yardstick for --big
 
 
@@ -67,6 +71,7 @@ class Results:
     low_miss: dict[str, Series] = field(default_factory=dict)
     workers: dict[str, dict[int, Series]] = field(default_factory=dict)
     workers_note: str = ""
+    groups: dict[str, Series] = field(default_factory=dict)      # the LS over a replica group, by policy
     sizes: list[SizeResult] = field(default_factory=list)
     loads: dict[str, LoadResult] = field(default_factory=dict)     # by kind: signed, generate, plain, mixed
     health: dict[str, list[str]] = field(default_factory=dict)
@@ -86,27 +91,54 @@ class Bench:
 
     # -- helpers
 
-    def perf(self, target: Server, queries: Path, outstanding: int, duration: float, clients: int = 1) -> PerfRun:
-        """One measured run: dnsperf with ``outstanding`` queries in flight, or the one-in-flight client for 1."""
+    def dnsperf(self, target: Server, queries: Path, outstanding: int, duration: float, verbose: bool,
+                clients: int = 1, passes: int | None = None) -> PerfRun:
+        """:func:`run_dnsperf` against ``target``, its output in a numbered file of the work directory,
+        removed once read (-v output is tens of MB per run; the figures are in the run returned)."""
+        self.perf_count += 1
+        out = self.workdir / f"dnsperf-{self.perf_count:03d}.out"
+        run = run_dnsperf(self.tools.dnsperf, target.label, target.port, queries, duration,
+                          outstanding, verbose, out, clients, passes)
+        out.unlink()
+        return run
+
+    def perf(self, target: Server, queries: Path, outstanding: int, duration: float, clients: int = 1,
+             warm: Path | None = None) -> PerfRun:
+        """One measured run: dnsperf with ``outstanding`` queries in flight, or the one-in-flight client for 1.
+
+        A learning LS first goes once through ``warm`` (when given), unmeasured;
+        an LS with metrics has its upstream counters read before and after.
+        """
+        if warm is not None and target.learns:
+            self.warm_up(target, warm, clients)
+        port = target.metrics_port
+        counters = read_ls_metrics(port) if port is not None else None
         before = cpu_snapshot(p.pid for p in self.fleet.procs)
         if outstanding == 1:
             run = one_in_flight(target.port, queries, duration)
         else:
-            self.perf_count += 1
-            out = self.workdir / f"dnsperf-{self.perf_count:03d}.out"
-            run = run_dnsperf(self.tools.dnsperf, target.label, target.port, queries, duration,
-                              outstanding, not self.args.no_p99, out, clients)
-            out.unlink()  # -v output is tens of MB per run; the figures are in ``run``
+            run = self.dnsperf(target, queries, outstanding, duration, not self.args.no_p99, clients)
         run.foreign_cpus = foreign_cpus(before, cpu_snapshot(p.pid for p in self.fleet.procs))
+        if port is not None and counters is not None:
+            run.upstream = read_ls_metrics(port) - counters
         p99 = percentile(run.latency_us, 0.99)
-        log(f"  {target.label:<30} {run.qps:>10,.0f} q/s  lost {run.lost:<5} avg {run.avg_latency * 1000:6.3f} ms"
+        per_query = run.upstream.per_query if run.upstream is not None else None
+        log(f"  {target.label:<38} {run.qps:>10,.0f} q/s  lost {run.lost:<5} avg {run.avg_latency * 1000:6.3f} ms"
             + (f"  p99 {p99:6.3f} ms" if p99 is not None else "")
+            + (f"  upstream/query {per_query:.3f}" if per_query is not None else "")
             + (f"  (other load {run.foreign_cpus:.2f} CPUs)" if run.foreign_cpus >= 0.1 else ""))
         return run
 
+    def warm_up(self, target: Server, queries: Path, clients: int) -> None:
+        """Teach a learning LS the owners: dnsperf once through ``queries`` (each name of the mix once),
+        ``-q 100``, at most :data:`WARM_LIMIT` seconds; not measured."""
+        run = self.dnsperf(target, queries, 100, WARM_LIMIT, False, clients, passes=1)
+        log(f"  {target.label:<38} warm-up: {run.completed:,} of {run.sent:,} queries answered")
+
     def alternate(self, targets: Sequence[Server], queries: Path, outstanding: int, duration: float,
-                  into: dict[str, Series], rounds: int, clients: int = 1) -> None:
-        """Every target once per round, the order rotated each round so no target always goes first."""
+                  into: dict[str, Series], rounds: int, clients: int = 1, warm: Path | None = None) -> None:
+        """Every target once per round, the order rotated each round so no target always goes first;
+        ``warm``: the warm-up file for learning LSes (:meth:`perf`)."""
         for label in (t.label for t in targets):
             into.setdefault(label, Series(label))
         how = "one query in flight" if outstanding == 1 else f"dnsperf -q {outstanding}"
@@ -114,7 +146,7 @@ class Bench:
             log(f"round {r + 1}/{rounds} ({queries.name}, {how}, {duration:g} s each)")
             shift = r % len(targets)
             for target in list(targets[shift:]) + list(targets[:shift]):
-                into[target.label].runs.append(self.perf(target, queries, outstanding, duration, clients))
+                into[target.label].runs.append(self.perf(target, queries, outstanding, duration, clients, warm))
 
     # -- phases
 
@@ -129,7 +161,7 @@ class Bench:
         return self.results
 
     def run_split(self) -> None:
-        """The split-DNS phases: answers checked, load and low-load runs, workers."""
+        """The split-DNS phases: answers checked, load and low-load runs, replica groups, workers."""
         args, res = self.args, self.results
         log(f"generating split zones: {args.names:,} names, {args.queries:,} queries per file")
         split = res.split = make_split(self.workdir, args.names, args.queries, args.sample, args.seed)
@@ -139,6 +171,7 @@ class Bench:
         self.check_answers([ts2, nsd2], lambda n: n not in split.ts1_names, split.sample)
         self.check_answers(frontends, lambda n: True, split.sample)
         self.measure_split([ts1, nsd1], frontends, split)
+        self.measure_groups(split)
         self.measure_workers(split, (nsd1, nsd2), self.probes())
         self.fleet.stop_all()
 
@@ -148,7 +181,8 @@ class Bench:
         return [(hit_name(0), "A"), (hit_name(1), "A")]
 
     def start_split_servers(self, split: SplitData) -> tuple[tuple[Server, Server, Server, Server], list[Server]]:
-        """TS1, TS2, NSD1, NSD2 on the split zones, then the LS and dnsdist over each pair asked for."""
+        """TS1, TS2, NSD1, NSD2 on the split zones, then over each pair asked for: the LS (learned routing,
+        its default), the LS with ``--learn off`` (the full fan-out) and dnsdist; each LS serves metrics."""
         ts1 = start_ts(self.fleet, "TS1 (ours)", split.ts1_zone, hit_name(0))
         ts2 = start_ts(self.fleet, "TS2 (ours)", split.ts2_zone, hit_name(1))
         nsd1 = start_nsd(self.fleet, self.tools, "NSD1", self.workdir / "nsd1", split.ts1_zone, hit_name(0))
@@ -158,7 +192,9 @@ class Bench:
         for kind in self.args.frontends_over:
             pair = pairs[kind]
             over = "NSD1+NSD2" if kind == "nsd" else "TS1+TS2"
-            frontends.append(start_ls(self.fleet, f"LS → {over}", pair, self.probes()))
+            frontends.append(start_ls(self.fleet, f"LS → {over}", pair, self.probes(), metrics=True))
+            frontends.append(start_ls(self.fleet, f"LS --learn off → {over}", pair, self.probes(),
+                                      learn=False, metrics=True))
             frontends.append(start_dnsdist(self.fleet, self.tools, f"dnsdist → {over}",
                                            self.workdir / f"dnsdist-{kind}", pair, self.probes()))
         log("started: " + ", ".join(f"{s.label} :{s.port}" for s in [ts1, ts2, nsd1, nsd2, *frontends]))
@@ -168,7 +204,7 @@ class Bench:
         """Load runs in alternation, then low-load runs, then the answers checked again after all that load."""
         args, res = self.args, self.results
         targets = [*backends, *frontends]
-        self.alternate(targets, split.mix_file, 100, args.duration, res.load, args.rounds)
+        self.alternate(targets, split.mix_file, 100, args.duration, res.load, args.rounds, warm=split.warm_file)
         low = min(args.duration, args.low_duration)
         self.alternate(targets, split.mix_file, 1, low, res.low, 1)
         self.alternate(frontends, split.miss_file, 1, low, res.low_miss, 1)
@@ -182,6 +218,30 @@ class Bench:
                 res.health[server.label] = dnsdist_down_events(server)
             else:
                 res.checks[f"{server.label}, misses only"] = check_sample(server.port, split.miss_sample, lambda n: True)
+
+    def measure_groups(self, split: SplitData) -> None:
+        """The LS over one replica group of two NSDs that each hold every name, once per policy.
+
+        One LS at a time, each checked on the sample before and after one
+        ``--group-duration`` run of the mix; skipped when that is 0. The
+        backends' counters in the LS's metrics give each member's share.
+        """
+        args, res = self.args, self.results
+        if not args.group_duration:
+            return
+        zone = self.workdir / "all.bench.zone"
+        write_zone(zone, range(args.names))
+        replicas = [start_nsd(self.fleet, self.tools, label, self.workdir / slug(label), zone, hit_name(0))
+                    for label in REPLICAS]
+        for policy in POLICIES:
+            ls = start_ls(self.fleet, f"LS → replica group, {policy}", replicas, self.probes(), metrics=True,
+                          group_policy=policy)
+            self.check_answers([ls], lambda n: True, split.sample)
+            res.groups[policy] = Series(ls.label, [self.perf(ls, split.mix_file, 100, args.group_duration)])
+            res.checks[ls.label].add(check_sample(ls.port, split.sample_after, lambda n: True))
+            self.fleet.stop(ls.proc)
+        for replica in replicas:
+            self.fleet.stop(replica.proc)
 
     def check_answers(self, servers: Sequence[Server], holds: Callable[[str], bool], sample: list[str]) -> None:
         for server in servers:
@@ -227,7 +287,7 @@ class Bench:
             # Several client sockets: SO_REUSEPORT spreads clients by address and port,
             # so the single socket of ``dnsperf -c 1`` would always reach one worker.
             self.alternate([s for _, s in servers], split.mix_file, 100, self.args.duration, series,
-                           self.args.rounds, clients=WORKER_CLIENTS)
+                           self.args.rounds, clients=WORKER_CLIENTS, warm=split.warm_file)
             res.workers[command] = {n: series[s.label] for n, s in servers}
             for _, server in servers:
                 self.fleet.stop(server.proc)

@@ -6,6 +6,7 @@ new one if they lost the race for it.
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from resolver.net.listening import ListenError
 from resolver.net.workers import reserve
 
 from .answers import ask, positive
-from .common import HOST, BenchError
+from .common import HOST, BenchError, slug
 from .machine import Tools, run_text
 from .procs import Fleet, Proc
 from .workload import ORIGIN
@@ -57,11 +58,17 @@ def wait_answers(port: int, probes: list[tuple[str, str]], procs: Sequence[Proc]
 
 @dataclass
 class Server:
-    """A started DNS server: what to call it in the tables, where it listens (UDP and TCP port), its process."""
+    """A started DNS server: what to call it in the tables, where it listens (UDP and TCP port), its process.
+
+    For an LS: ``learns`` when its learned routing is on; ``metrics_port``, the
+    port of its ``/metrics`` when it serves them.
+    """
     label: str
     port: int
     proc: Proc
     kind: str  # "ts", "nsd", "ls", "dnsdist"
+    learns: bool = False
+    metrics_port: int | None = None
 
 
 def resolver_argv(*args: str) -> list[str]:
@@ -90,15 +97,51 @@ def start_ts(fleet: Fleet, label: str, zone: Path, probe: str, workers: int | No
     return start_resolver(fleet, label, "ts", argv, [(probe, "A")], load_timeout)
 
 
+GROUP = "replicas"       # the name of the LS's replica group, when it has one
+METRICS_URL = re.compile(r"metrics on http://\S+:(\d+)/metrics")  # the LS's line saying where its /metrics is
+
+
+def backend_name(label: str) -> str:
+    """The name an LS gives the server labelled ``label`` in its logs and metrics (``--backend NAME=ADDR:PORT``)."""
+    return slug(label)
+
+
 def start_ls(fleet: Fleet, label: str, backends: Sequence[Server], probes: list[tuple[str, str]],
-             workers: int | None = None) -> Server:
-    """Our LS over ``backends``; ready when every probe (one name per backend) has been answered."""
+             workers: int | None = None, learn: bool = True, metrics: bool = False,
+             group_policy: str | None = None) -> Server:
+    """Our LS over ``backends``, each named by :func:`backend_name`; ready when every probe has been answered.
+
+    ``learn``: learned routing, the LS's default, or ``--learn off`` (the full
+    fan-out); ``metrics``: ``--metrics`` on a port the LS picks, read from its
+    output into ``Server.metrics_port``; ``group_policy``: the backends form one
+    replica group (``--group``) that picks a member with this policy (``--group-policy``).
+    """
     argv = resolver_argv("ls", "--listen", f"{HOST}:0")
-    for backend in backends:
-        argv += ["--backend", f"{HOST}:{backend.port}"]
+    names = [backend_name(backend.label) for backend in backends]
+    for name, backend in zip(names, backends):
+        argv += ["--backend", f"{name}={HOST}:{backend.port}"]
+    if group_policy is not None:
+        argv += ["--group", f"{GROUP}={','.join(names)}", "--group-policy", f"{GROUP}={group_policy}"]
+    if not learn:
+        argv += ["--learn", "off"]
+    if metrics:
+        argv += ["--metrics", f"{HOST}:0"]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    return start_resolver(fleet, label, "ls", argv, probes, 20.0)
+    server = start_resolver(fleet, label, "ls", argv, probes, 20.0)
+    server.learns = learn
+    if metrics:
+        server.metrics_port = metrics_port(server.proc)
+    return server
+
+
+def metrics_port(proc: Proc) -> int:
+    """The port of the ``/metrics`` an LS said it serves, from its output (it says so before it listens)."""
+    for line in proc.lines:
+        found = METRICS_URL.search(line)
+        if found:
+            return int(found.group(1))
+    raise BenchError(f"{proc.name} did not say where its metrics are:\n{proc.tail()}")
 
 
 def start_on_free_port(fleet: Fleet, label: str, kind: str, argv: list[str], conf: Path,

@@ -93,13 +93,15 @@ class SplitData:
 
     ``sample`` and ``sample_after``: the first and last names of the mix, checked
     before and after the load runs; ``miss_sample``: misses checked through
-    the LS; ``seconds``: how long writing it all took.
+    the LS; ``warm_file``: each name of the mix once, in the order first asked,
+    to teach a learning LS every name's owner; ``seconds``: how long writing it all took.
     """
     ts1_zone: Path
     ts2_zone: Path
     ts1_names: frozenset[str]
     mix_file: Path
     miss_file: Path
+    warm_file: Path
     sample: list[str]
     sample_after: list[str]
     miss_sample: list[str]
@@ -118,10 +120,11 @@ def make_split(workdir: Path, names: int, queries: int, sample: int, seed: int) 
     ts2 = [hit_name(i) for i in odd]
     misses = [miss_name(i) for i in range(max(1, names // 10))]
     mix = mixed_queries(ts1, ts2, misses, queries, rng)
-    mix_file, miss_file = workdir / "mix.queries", workdir / "miss.queries"
+    mix_file, miss_file, warm_file = workdir / "mix.queries", workdir / "miss.queries", workdir / "warm.queries"
     write_queries(mix_file, mix)
+    write_queries(warm_file, list(dict.fromkeys(mix)))
     miss_queries = [rng.choice(misses) for _ in range(queries)]
     write_queries(miss_file, miss_queries)
-    return SplitData(ts1_zone, ts2_zone, frozenset(ts1), mix_file, miss_file,
+    return SplitData(ts1_zone, ts2_zone, frozenset(ts1), mix_file, miss_file, warm_file,
                      mix[:sample], mix[-sample:] if sample else [], miss_queries[:max(1, sample // 10)],
                      time.monotonic() - started)

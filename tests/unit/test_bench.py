@@ -1,16 +1,19 @@
-"""The benchmark's pure parts (scripts/benchmark): workload, answer checking, dnsperf parsing, report, flags.
+"""The benchmark's pure parts (scripts/benchmark): workload, answer checking, dnsperf parsing, an LS's
+metrics, report, flags.
 
 No dnsperf, NSD or dnsdist needed: the dnsperf output below was captured from
-dnsperf 2.10.0 against a TS on loopback, and the one answer-checking test that
-uses the network asks a few lines of dnspython on a thread.
+dnsperf 2.10.0 against a TS on loopback; the one answer-checking test that
+uses the network asks a few lines of dnspython on a thread, and an LS's
+/metrics, captured from one, is served by an HTTP server on a thread for the
+test that reads it over the network. The LS the benchmark starts is tested in
+tests/system/test_bench_ls.py.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
+import http.server
 import socket
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -24,27 +27,18 @@ import dns.rrset
 import dns.zone
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "scripts" / "benchmark"
+from support.benchmark import load_benchmark
+
 DATA = Path(__file__).resolve().parent / "data"
 # dnsperf 2.10.0 output captured on this project's machine: with -v, without, and with every query lost.
 DNSPERF_VERBOSE = (DATA / "dnsperf-verbose.txt").read_text()
 DNSPERF_PLAIN = (DATA / "dnsperf-plain.txt").read_text()
 DNSPERF_ALL_LOST = (DATA / "dnsperf-all-lost.txt").read_text()
+# An LS's /metrics over two TSes of a split zone, after 23 queries over UDP and 1 over TCP.
+LS_METRICS = (DATA / "ls-metrics.txt").read_text()
 
 
-def load_package() -> None:
-    """Import ``scripts/benchmark`` as the package ``benchmark`` from its path, without touching sys.path."""
-    if "benchmark" in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location("benchmark", PACKAGE / "__init__.py",
-                                                  submodule_search_locations=[str(PACKAGE)])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmark"] = module
-    spec.loader.exec_module(module)
-
-
-load_package()
+load_benchmark()
 from benchmark import answers, cli, load_zones, machine, measure, report, runner, workload  # noqa: E402
 
 # --------------------------------------------------------------------------- workload
@@ -106,6 +100,12 @@ def test_query_mix_is_45_45_10_and_misses_exist_nowhere(split: workload.SplitDat
     assert len(misses) == 200 and all(workload.expected_address(n) is None for n in misses)
     assert split.sample == mix[:20] and split.sample_after == mix[-20:]
     assert split.miss_sample == misses[:2]
+
+
+def test_the_warm_up_file_asks_each_name_of_the_mix_once_in_the_order_first_asked(split: workload.SplitData):
+    mix, warm = queries_of(split.mix_file), queries_of(split.warm_file)
+    assert sorted(warm) == sorted(set(mix)) and len(warm) == len(set(warm))
+    assert warm == sorted(set(mix), key=mix.index)
 
 
 def test_the_mix_is_shuffled_and_fixed_by_the_seed(tmp_path: Path, split: workload.SplitData):
@@ -281,17 +281,98 @@ def test_a_series_sums_its_runs():
     assert series.rcode_percent("NXDOMAIN") == 2.5 and series.rcode_percent("SERVFAIL") == 0.0
 
 
+# --------------------------------------------------------------------------- an LS's metrics
+
+
+def test_upstream_counters_are_read_from_the_ls_metrics():
+    counts = measure.parse_ls_metrics(LS_METRICS)
+    assert (counts.client, counts.sent, counts.resent) == (24, {"TS1-ours": 13, "TS2-ours": 19},
+                                                           {"TS1-ours": 0, "TS2-ours": 0})
+    assert counts.queries == 32 and counts.per_query == pytest.approx(32 / 24)
+
+
+def test_upstream_over_a_run_is_the_difference_and_shares_count_retransmissions():
+    before = measure.Upstream(1000, Counter(a=1500, b=700), Counter(a=10))
+    after = measure.Upstream(3000, Counter(a=3600, b=700), Counter(a=60))
+    run = after - before
+    assert (run.client, run.queries, run.per_query) == (2000, 2050, 1.025)
+    assert run.shares() == {"a": 100.0, "b": 0.0}
+    assert measure.Upstream().per_query is None and measure.Upstream().shares() == {}
+
+
+def test_a_series_sums_the_upstream_counters_of_the_runs_that_have_them():
+    first, second = perf(1000), perf(1000)
+    first.upstream = measure.Upstream(100, Counter(a=60, b=50))
+    second.upstream = measure.Upstream(300, Counter(a=200, b=120), Counter(b=20))
+    series = measure.Series("LS", [first, second, perf(1000)])
+    assert series.upstream == measure.Upstream(400, Counter(a=260, b=170), Counter(b=20))
+    assert series.upstream.per_query == 1.025
+    assert measure.Series("TS", [perf(1000)]).upstream is None
+
+
+@pytest.fixture
+def metrics_port() -> Iterator[int]:
+    """An HTTP server on loopback serving an LS's metrics text on /metrics (404 elsewhere)."""
+    body = LS_METRICS.encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == "/metrics"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(body) if found else 0))
+            self.end_headers()
+            if found:
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join(2)
+
+
+def test_read_ls_metrics_asks_the_metrics_port(metrics_port: int):
+    assert measure.read_ls_metrics(metrics_port) == measure.parse_ls_metrics(LS_METRICS)
+
+
+def test_read_ls_metrics_says_which_port_did_not_answer():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]          # bound, not listening: refused
+        with pytest.raises(measure.BenchError, match=f"could not read http://127.0.0.1:{port}/metrics"):
+            measure.read_ls_metrics(port, timeout=1.0)
+
+
 # --------------------------------------------------------------------------- report
+
+
+def with_upstream(run: measure.PerfRun, client: int, **sent: int) -> measure.PerfRun:
+    run.upstream = measure.Upstream(client, Counter(sent))
+    return run
 
 
 def results() -> runner.Results:
     res = runner.Results()
     res.load = {label: measure.Series(label, [perf(qps), perf(qps)]) for label, qps in
                 [("TS1 (ours)", 60_000), ("NSD1", 100_000), ("LS → NSD1+NSD2", 40_000),
-                 ("dnsdist → NSD1+NSD2", 80_000)]}
+                 ("LS --learn off → NSD1+NSD2", 30_000), ("dnsdist → NSD1+NSD2", 80_000)]}
     res.load["LS → NSD1+NSD2"].runs[0].lost = 2
+    for run in res.load["LS → NSD1+NSD2"].runs:
+        with_upstream(run, 1000, NSD1=560, NSD2=560)            # 1.12 upstream queries per client query
+    for run in res.load["LS --learn off → NSD1+NSD2"].runs:
+        with_upstream(run, 1000, NSD1=1000, NSD2=1000)
     res.checks = {"TS1 (ours)": answers.Check(10, 10), "LS → NSD1+NSD2": answers.Check(10, 10),
+                  "LS --learn off → NSD1+NSD2": answers.Check(9, 10, ["h0000003.bench: no answer"]),
                   "dnsdist → NSD1+NSD2": answers.Check(5, 10, ["h0000001.bench: NXDOMAIN [], want NOERROR"])}
+    for policy, shares in [("round-robin", {"r1": 500, "r2": 500}), ("first-available", {"r1": 1000})]:
+        label = f"LS → replica group, {policy}"
+        res.groups[policy] = measure.Series(label, [with_upstream(perf(45_000), 1000, **shares)])
+        res.checks[label] = answers.Check(10, 10)
     res.low = {"NSD1": measure.Series("NSD1", [perf(20_000, avg=0.00005)]),
                "LS → NSD1+NSD2": measure.Series("LS → NSD1+NSD2", [perf(8_000, avg=0.00011)])}
     res.low_miss = {"LS → NSD1+NSD2": measure.Series("LS → NSD1+NSD2", [perf(7_000, avg=0.00013, NXDOMAIN=100)])}
@@ -301,10 +382,19 @@ def results() -> runner.Results:
 
 def test_throughput_table_has_a_row_per_target_with_its_rounds():
     lines = report.throughput_table(results())
-    assert lines[0].startswith("| target | queries/s | per round |") and len(lines) == 6
-    assert lines[2] == ("| TS1 (ours) | 60,000 | 60,000 / 60,000 | 0 | 1.000 | 1.000 | 100.0% | "
+    assert lines[0].startswith("| target | queries/s | per round |") and len(lines) == 7
+    assert lines[2] == ("| TS1 (ours) | 60,000 | 60,000 / 60,000 | 0 | 1.000 | 1.000 |  | 100.0% | "
                         "10/10 (100.0%) | 0.00 |")
-    assert "| LS → NSD1+NSD2 | 40,000 | 40,000 / 40,000 | 2 |" in lines[4]
+    assert lines[4].startswith("| LS → NSD1+NSD2 | 40,000 | 40,000 / 40,000 | 2 | 1.000 | 1.000 | 1.120 |")
+    assert lines[5].startswith("| LS --learn off → NSD1+NSD2 | 30,000 | 30,000 / 30,000 | 0 | 1.000 | 1.000 | 2.000 |")
+
+
+def test_groups_table_has_a_row_per_policy_with_each_members_share():
+    lines = report.groups_table(results())
+    assert lines[0].startswith("| policy | queries/s |") and len(lines) == 4
+    assert lines[2] == ("| round-robin | 45,000 | 0 | 1.000 | 1.000 | r1 50.0% / r2 50.0% | 1.000 | "
+                        "10/10 (100.0%) | 0.00 |")
+    assert "| first-available | 45,000 | 0 | 1.000 | 1.000 | r1 100.0% | 1.000 |" in lines[3]
 
 
 def test_targets_table_says_pass_and_fail():
@@ -312,9 +402,24 @@ def test_targets_table_says_pass_and_fail():
     rows = {line.split(" | ")[0].lstrip("| "): line for line in report.targets_table(results(), args)[2:]}
     assert rows["LS / dnsdist queries/s (over NSD1+NSD2)"].endswith("| 0.50 | >= 0.8 | **FAIL** |")
     assert rows["LS answers right (over NSD1+NSD2)"].endswith("| 100.0% | 100% | PASS |")
+    assert rows["LS --learn off answers right (over NSD1+NSD2)"].endswith("| 90.0% | 100% | **FAIL** |")
+    assert rows["LS upstream queries per client query, learned routing, warm (over NSD1+NSD2)"].endswith(
+        "| 1.120 | <= 1.15 | PASS |")
+    assert rows["LS answers right over a replica group (2 policies)"].endswith("| 100.0% | 100% | PASS |")
+    assert not any("(over TS1+TS2)" in row for row in rows)       # that pair was not measured
     assert rows["TS / NSD queries/s"].endswith("| 0.60 | >= 0.5 | PASS |")
-    assert rows["queries lost by TS and LS (all -q 100 runs)"].endswith("| 2 of 400 | 0 | **FAIL** |")
+    assert rows["queries lost by TS and LS (all -q 100 runs)"].endswith("| 2 of 600 | 0 | **FAIL** |")
+
     assert rows["p99 of a miss at low load, LS → NSD1+NSD2"].endswith("| 0.130 ms | < 2 ms | PASS |")
+
+
+def test_more_than_1_15_upstream_queries_per_client_query_fails():
+    res = results()
+    for run in res.load["LS → NSD1+NSD2"].runs:
+        with_upstream(run, 1000, NSD1=600, NSD2=560)
+    lines = report.targets_table(res, cli.parse_args(["--big", "0"]))
+    assert ("| LS upstream queries per client query, learned routing, warm (over NSD1+NSD2) | 1.160 | <= 1.15 "
+            "| **FAIL** |") in lines
 
 
 def test_low_load_table_shows_what_a_frontend_adds_over_its_backend():
@@ -331,12 +436,16 @@ def render(res: runner.Results, argv: list[str]) -> str:
                          datetime.datetime(2026, 11, 30, 0, 5))
 
 
-def test_render_has_the_run_then_every_table_and_the_notes():
-    text = render(results(), ["--big", "0", "--workers", ""])
+def test_render_has_the_run_then_every_table_and_the_notes(tmp_path: Path):
+    res = results()
+    res.split = workload.make_split(tmp_path, names=40, queries=200, sample=20, seed=1)
+    text = render(res, ["--big", "0", "--workers", ""])
     assert text.startswith("## 2026-11-30 00:05 UTC\n\n- command: `scripts/bench --big 0 --workers `\n")
     headings = [line for line in text.splitlines() if line.startswith("### ")]
     assert headings == ["### Throughput", "### Targets", "### Latency at low load (one query in flight)",
-                        "### Workers", "### Notes"]
+                        "### Replica groups", "### Workers", "### Notes"]
+    assert "`--group replicas=NSD-replica-1,NSD-replica-2 --group-policy replicas=POLICY`" in text
+    assert "an unmeasured warm-up pass (`dnsperf -n 1 -q 100`, each name of the mix once, at most 10 s)" in text
     assert "- dnsdist → NSD1+NSD2: 5/10 (50.0%) right (expected for split DNS" in text
     assert "health checks kept every backend up" in text
 
@@ -420,6 +529,7 @@ def test_write_report_starts_a_file_with_the_header_then_appends(tmp_path: Path)
 def test_defaults():
     args = cli.parse_args([])
     assert (args.names, args.queries, args.duration, args.rounds, args.big) == (10000, 100000, 10.0, 2, 1000000)
+    assert args.group_duration == 5.0
     assert args.workers == [1, 2] and args.frontends_over == ["nsd", "ts"] and args.write is None
 
 
@@ -446,7 +556,8 @@ def test_bad_frontend_kinds(text: str):
 
 
 @pytest.mark.parametrize("argv", [["--names", "1"], ["--queries", "9"], ["--duration", "0"], ["--rounds", "0"],
-                                  ["--big", "-1"], ["--workers", "0"], ["--frontends-over", "x"]])
+                                  ["--big", "-1"], ["--workers", "0"], ["--frontends-over", "x"],
+                                  ["--group-duration", "-1"]])
 def test_bad_flags_stop_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exited:
         cli.parse_args(argv)
