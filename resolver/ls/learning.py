@@ -119,17 +119,23 @@ class LearnedOwners:
     def owners(self, qname: bytes, now: float) -> int:
         """The mask of the units to ask first for ``qname`` (wire form, lower-cased) at ``now``: its
         own owner, else the owners of the longest zone learned at or above it; 0 when none is known."""
-        owners = self._fresh(qname, now)
-        if owners or not self.zones:
-            return owners
+        named, zoned = self.lookup(qname, now)
+        return named or zoned
+
+    def lookup(self, qname: bytes, now: float) -> tuple[int, int]:
+        """``(the name's owner, 0)`` when ``qname`` (wire form, lower-cased) is known at ``now``, else
+        ``(0, the owners of the longest zone learned at or above it)``, 0 for what is not known."""
+        named = self._fresh(qname, now)
+        if named or not self.zones:
+            return named, 0
         pos = 0
         while True:
-            owners = self._fresh((qname[pos:],), now)
-            if owners:
-                return owners
+            zoned = self._fresh((qname[pos:],), now)
+            if zoned:
+                return 0, zoned
             length = qname[pos]
             if not length:
-                return 0
+                return 0, 0
             pos += length + 1
 
     def _fresh(self, key: bytes | tuple[bytes], now: float) -> int:

@@ -137,7 +137,7 @@ class Pending:
 
     __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
                  "deadline", "done", "grace_due", "link", "resent", "key", "asked", "rest", "late", "late_at",
-                 "untimed", "route", "learned", "hedge")
+                 "untimed", "route", "learned", "hedge", "named", "zoned")
 
     def __init__(self, uid: int, data: bytes, q: Query, key: bytes, sink: Sink, addr: object, waiting: int,
                  started: float, deadline: float, link: bool = False):
@@ -165,6 +165,8 @@ class Pending:
         self.route: Route | None = None     # the static route that chose the backends, if any
         self.learned = False        # learned owners were asked first
         self.hedge = ""             # why the race asked more than the learned owners: "silent", "negative"
+        self.named = 0              # the name's learned owner when the race began (resolver.ls.learning)
+        self.zoned = 0              # else the learned owners of its zone: their "no" teaches nothing new
 
 
 class Race:
@@ -258,7 +260,8 @@ class Race:
         entry.route = route
         first = allowed
         if self.learned is not None:
-            owners = self.learned.owners(key, started) & allowed
+            entry.named, entry.zoned = self.learned.lookup(key, started)
+            owners = (entry.named or entry.zoned) & allowed
             if owners and owners != allowed:
                 first, entry.rest, entry.learned = owners, allowed & ~owners, True
         if self.groups:
@@ -507,7 +510,7 @@ class Race:
                 self.learned.answered(entry.key, self.groups.unit[backend.index], data, 12 + len(question), now)
             self._finish(entry, data, backend.index)
             return
-        if self.learned is not None and NODATA >= rank >= REFERRAL:
+        if self.learned is not None and NODATA >= rank >= REFERRAL and not entry.zoned & bit:
             self._learn_zone(entry, backend.index, data, rank, 12 + len(question), now)
         self._negative(entry, bit, data, rank)
 
@@ -519,11 +522,13 @@ class Race:
                 self._negative(entry, 1 << backend.index, None, negative_rank(SERVFAIL, False))
 
     def _learn_zone(self, entry: Pending, index: int, data: bytes, rank: int, question_end: int, now: float) -> None:
-        """Backend ``index`` said no (``rank``: NODATA, an NXDOMAIN, a referral) at ``now`` (perf_counter()):
-        learn the zone its SOA names; an NXDOMAIN from the name's learned owner ends what was learned of it."""
+        """Backend ``index``, not yet known to own the name's zone, said no (``rank``: NODATA, an NXDOMAIN,
+        a referral) at ``now`` (perf_counter()): learn the zone its SOA names; an NXDOMAIN from the
+        name's learned owner ends what was learned of it. (A zone's owners are learned again once
+        their entry expires, so a known owner's "no" need not be read.)"""
         learned = self.learned
         learned.denied(self.groups.unit[index], data, question_end, now)    # type: ignore[union-attr]
-        if rank < NODATA and data[3] & 0x0F == NXDOMAIN:
+        if rank < NODATA and data[3] & 0x0F == NXDOMAIN and entry.named >> index & 1:
             learned.forget(entry.key, self.groups.unit[index])       # type: ignore[union-attr]
 
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
