@@ -163,6 +163,7 @@ class Groups:
         none), a backend in two groups, an empty group, or an unknown policy."""
         by_name = {backend.name: backend for backend in backends}
         self.groups: list[Group] = []
+        self._unit_name = [backend.name for backend in backends]     # per backend: its group's name, or its own
         self.unit = [1 << backend.index for backend in backends]    # per backend: its unit's mask
         self.grouped = 0            # the backends in a group
         self.counted = 0            # the members whose outstanding replies a policy counts
@@ -183,11 +184,21 @@ class Groups:
             self.grouped |= mask
             for member in members:
                 self.unit[member.index] = mask
+                self._unit_name[member.index] = settings.name
             if isinstance(policy, LeastOutstanding):
                 self.counted |= mask
 
     def __bool__(self) -> bool:
         return bool(self.groups)
+
+    def names(self, mask: int) -> list[str]:
+        """The units of ``mask`` (one bit per backend) by name, in the backends' order, each once: a
+        group's name for any of its members, a backend's own name otherwise."""
+        names: list[str] = []
+        for index, name in enumerate(self._unit_name):
+            if mask >> index & 1 and name not in names:
+                names.append(name)
+        return names
 
     def by_name(self) -> dict[str, int]:
         """Each group's members' mask, by the group's name."""

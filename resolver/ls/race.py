@@ -234,13 +234,8 @@ class Race:
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None:
         """Start the race for one query: a client's, or with ``link`` one link of a CNAME chain
         the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
-        allowed = self.up_mask
-        route = None
         key = q.qname.lower()
-        if self.routes:
-            route = self.routes.lookup(key)
-            if route is not None:
-                allowed &= route.mask
+        route, allowed = self._allowed(key)
         if not allowed:     # every backend it may go to is down: the timeout answer, not other backends
             via = f"route={route.domain}" if route is not None else ""
             self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link, via=via,
@@ -279,6 +274,12 @@ class Race:
         self._send(entry, first)
         self.retransmit.watch(entry)
 
+    def _allowed(self, key: bytes) -> tuple[Route | None, int]:
+        """The static route for the name ``key`` (wire form, lower-cased; None when no route covers it),
+        and the mask of the backends its query may go to: those of the route, or all, that are up."""
+        route = self.routes.lookup(key) if self.routes else None
+        return route, self.up_mask & route.mask if route is not None else self.up_mask
+
     def _send(self, entry: Pending, mask: int) -> None:
         """Send ``entry``'s query under its upstream ID to the backends of ``mask``: over UDP, or over
         TCP for a TCP client."""
@@ -291,21 +292,23 @@ class Race:
             for backend in self.backends:
                 if mask >> backend.index & 1:
                     backend.send(upstream)
-        counted = mask & self.groups.counted
-        if counted:
-            for backend in self.backends:
-                if counted >> backend.index & 1:
-                    backend.stats.outstanding += 1
+        if mask & self._counted:
+            self._count_outstanding(mask & self._counted, 1)
 
     def _heard(self, entry: Pending, mask: int) -> None:
         """The race no longer awaits the backends of ``mask``: they replied, failed or went down,
         or another member of their replica group answered for them."""
-        counted = entry.waiting & mask & self.groups.counted
+        counted = entry.waiting & mask & self._counted
         entry.waiting &= ~mask
         if counted:
-            for backend in self.backends:
-                if counted >> backend.index & 1:
-                    backend.stats.outstanding -= 1
+            self._count_outstanding(counted, -1)
+
+    def _count_outstanding(self, mask: int, change: int) -> None:
+        """Add ``change`` to the races awaiting each backend of ``mask``, the members of a replica
+        group whose policy counts them (:class:`resolver.ls.groups.LeastOutstanding`)."""
+        for backend in self.backends:
+            if mask >> backend.index & 1:
+                backend.stats.outstanding += change
 
     def _ask_more(self, entry: Pending, mask: int) -> None:
         """Ask the backends of ``mask`` too, now that the race has begun: they are awaited, watched for
@@ -352,29 +355,19 @@ class Race:
         --explain`` and the status page: ``route`` (the static route's domain, or None),
         ``learned`` (the names of the units known to answer the name or own its zone, first),
         ``first`` (the backends and groups asked at once), ``hedge`` (those asked if the first
-        say no or stay silent past their RTO) and ``down`` (the backends it may go to that are down).
-        A group is named once, by its name; no member is picked and nothing is learned."""
+        say no or stay silent past their RTO), ``targets`` (the route's backends and groups, down ones
+        included; empty without a route) and ``down`` (the backends it may go to that are down). A group
+        is named once, by its name (:meth:`Groups.names`); no member is picked and nothing is learned."""
         key = qname.lower()
-        allowed = self.up_mask
-        route = self.routes.lookup(key) if self.routes else None
-        if route is not None:
-            allowed &= route.mask
+        route, allowed = self._allowed(key)
         owners = self.learned.owners(key, perf_counter()) & allowed if self.learned is not None else 0
         first, rest = (owners, allowed & ~owners) if owners and owners != allowed else (allowed, 0)
         reach = route.mask if route is not None else (1 << len(self.backends)) - 1
-        return {"route": route.domain if route is not None else None, "learned": self._unit_names(owners),
-                "first": self._unit_names(first), "hedge": self._unit_names(rest),
+        names = self.groups.names
+        return {"route": route.domain if route is not None else None,
+                "targets": names(route.mask) if route is not None else [], "learned": names(owners),
+                "first": names(first), "hedge": names(rest),
                 "down": [b.name for b in self.backends if (reach & ~self.up_mask) >> b.index & 1]}
-
-    def _unit_names(self, mask: int) -> list[str]:
-        """The units of ``mask`` by name: a group's name for its members, a backend's own otherwise."""
-        names: list[str] = []
-        for backend in self.backends:
-            if mask >> backend.index & 1:
-                group = next((g.name for g in self.groups.groups if g.mask >> backend.index & 1), backend.name)
-                if group not in names:
-                    names.append(group)
-        return names
 
     def _make_room(self, client: object) -> bool:
         """The table is full, or ``client`` holds its share: jostle the oldest race (the client's own
@@ -502,10 +495,7 @@ class Race:
             elif retransmit.rtt[backend.index].timeouts:
                 retransmit.rtt[backend.index].answered(now)
         if rank == ANSWER:
-            if self._counted:
-                self._heard(entry, bit)
-            else:
-                entry.waiting &= ~bit       # a second reply to a copy sent again is a duplicate, not late
+            self._heard(entry, bit)     # a second reply to a copy sent again is a duplicate, not late
             if self.learned is not None:
                 self.learned.answered(entry.key, self.groups.unit[backend.index], data, 12 + len(question), now)
             self._finish(entry, data, backend.index)
@@ -533,10 +523,7 @@ class Race:
 
     def _negative(self, entry: Pending, bit: int, data: bytes | None, rank: int) -> None:
         index = bit.bit_length() - 1
-        if self._counted:
-            self._heard(entry, bit)
-        else:
-            entry.waiting &= ~bit
+        self._heard(entry, bit)
         if rank > entry.best_rank:
             entry.best, entry.best_rank, entry.best_from = data, rank, index
         if rank <= FAILURE:
@@ -639,11 +626,8 @@ class Race:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
         self.admission.release(entry.addr[0])     # type: ignore[index]
-        counted = entry.waiting & self.groups.counted
-        if counted:
-            for backend in self.backends:
-                if counted >> backend.index & 1:
-                    backend.stats.outstanding -= 1
+        if entry.waiting & self._counted:
+            self._count_outstanding(entry.waiting & self._counted, -1)
         self._ended[entry.uid] = entry.waiting | entry.asked & self.groups.grouped | entry.resent << self._resent_shift
         self._ended_at[entry.uid] = entry.started if entry.grace_due else 0.0
         entry.done = True

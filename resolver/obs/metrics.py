@@ -94,6 +94,9 @@ class GroupsSource(Protocol):
     @property
     def groups(self) -> Sequence[GroupSource]: ...
 
+    def names(self, mask: int) -> list[str]:
+        """The units of ``mask`` by name (:meth:`resolver.ls.groups.Groups.names`)."""
+
 
 class LearnedSource(Protocol):
     """Learned routing's table (:class:`resolver.ls.learning.LearnedOwners`)."""
@@ -139,7 +142,7 @@ class RaceSource(Protocol):
 
     def plan(self, qname: bytes) -> dict[str, Any]:
         """How a query for ``qname`` (wire form) would choose its backends now: ``route``,
-        ``learned``, ``first``, ``hedge``, ``down`` (:meth:`resolver.ls.race.Race.plan`)."""
+        ``targets``, ``learned``, ``first``, ``hedge``, ``down`` (:meth:`resolver.ls.race.Race.plan`)."""
 
 
 class LsSource(Protocol):
@@ -266,21 +269,10 @@ class LsMetrics(ServerMetrics):
         masks = Counter(entry.waiting for entry in self.source.race.pending.values())
         return [sum(n for mask, n in masks.items() if mask >> b.index & 1) for b in self.source.backends]
 
-    def names(self, mask: int) -> list[str]:
-        """The backends of ``mask`` by name, in order, a replica group's members by the group's name
-        when all of them are in it."""
-        whole = [group for group in self.source.race.groups.groups if group.mask & mask == group.mask]
-        shown: list[str] = []
-        for b in self.source.backends:
-            if mask >> b.index & 1:
-                name = next((group.name for group in whole if group.mask >> b.index & 1), b.name)
-                if name not in shown:
-                    shown.append(name)
-        return shown
-
     def routes(self) -> list[dict[str, Any]]:
         """The static routes, in the order given: the domain and the backends and groups its names go to."""
-        return [{"domain": route.domain, "targets": self.names(route.mask)} for route in self.source.race.routes]
+        race = self.source.race
+        return [{"domain": route.domain, "targets": race.groups.names(route.mask)} for route in race.routes]
 
     def groups(self) -> list[dict[str, Any]]:
         """The replica groups: name, policy and members in order, and the members that are up."""
@@ -367,8 +359,7 @@ class LsMetrics(ServerMetrics):
     def plan(self, name: str) -> dict[str, Any] | None:
         """How the LS would choose the backends for a query for ``name`` (text) now
         (:meth:`resolver.ls.race.Race.plan`), with ``name`` as read, ``learning`` (whether
-        learned routing is on), ``targets`` (the route's backends and groups, down ones
-        included; empty without a route), ``groups`` (the replica groups it names, as
+        learned routing is on), ``groups`` (the replica groups it names, as
         :meth:`groups` gives them) and ``hedge_after_ms`` (the shortest retransmission timeout,
         in milliseconds, of the backends asked first, a group's members included: the silence
         after which the hedge is asked; None when none is asked). Raises ValueError for a name
@@ -379,15 +370,12 @@ class LsMetrics(ServerMetrics):
             raise ValueError(f"not a DNS name: {name!r} ({exc})") from None
         race = self.source.race
         plan = race.plan(qname.to_wire())
-        route = next((r for r in race.routes if r.domain == plan["route"]), None)
-        targets = self.names(route.mask) if route is not None else []
-        named = {*plan["first"], *plan["hedge"], *targets}
+        named = {*plan["first"], *plan["hedge"], *plan["targets"]}
         groups = [group for group in self.groups() if group["name"] in named]
         up = {group["name"]: group["up"] for group in groups}
         first = {backend for unit in plan["first"] for backend in up.get(unit, [unit])}
         rtos = [race.retransmit.rtt[b.index].rto for b in self.source.backends if b.name in first]
-        return {"name": qname.to_text(), "learning": race.learned is not None, **plan, "targets": targets,
-                "groups": groups, "hedge_after_ms": round(min(rtos) * 1000, 3) if rtos else None}
+        return {"name": qname.to_text(), "learning": race.learned is not None, **plan, "groups": groups, "hedge_after_ms": round(min(rtos) * 1000, 3) if rtos else None}
 
 
 class TsMetrics(ServerMetrics):
