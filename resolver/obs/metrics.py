@@ -375,7 +375,8 @@ class LsMetrics(ServerMetrics):
         up = {group["name"]: group["up"] for group in groups}
         first = {backend for unit in plan["first"] for backend in up.get(unit, [unit])}
         rtos = [race.retransmit.rtt[b.index].rto for b in self.source.backends if b.name in first]
-        return {"name": qname.to_text(), "learning": race.learned is not None, **plan, "groups": groups, "hedge_after_ms": round(min(rtos) * 1000, 3) if rtos else None}
+        return {"name": qname.to_text(), "learning": race.learned is not None, **plan, "groups": groups,
+                "hedge_after_ms": round(min(rtos) * 1000, 3) if rtos else None}
 
 
 class TsMetrics(ServerMetrics):
