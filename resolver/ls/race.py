@@ -272,7 +272,8 @@ class Race:
         if self._timer is None:
             self._arm()
         self._send(entry, first)
-        self.retransmit.watch(entry)
+        if not sink.stream or entry.rest or first & self.groups.grouped:
+            self.retransmit.watch(entry)        # TCP sends no copies: watched only for a hedge or a failover
 
     def _allowed(self, key: bytes) -> tuple[Route | None, int]:
         """The static route for the name ``key`` (wire form, lower-cased; None when no route covers it),

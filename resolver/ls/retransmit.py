@@ -93,7 +93,7 @@ class Retransmitter:
     """
 
     def __init__(self, backends: Sequence[Upstream], settings: RetransmitSettings, timeout: float,
-                 overdue: Callable[[Pending, int], None] | None = None) -> None:
+                 overdue: Callable[[Pending, int], None]) -> None:
         self.backends = list(backends)
         self.overdue = overdue
         self.copies = 1 + settings.retries
@@ -183,10 +183,9 @@ class Retransmitter:
         if copies == 1:
             if not stream:
                 self.rtt[index].timed_out(perf_counter(), backend.probe_answered_at)
-            if self.overdue is not None:
-                self.overdue(entry, index)
-                if entry.done or not entry.waiting & (1 << index):
-                    return
+            self.overdue(entry, index)
+            if entry.done or not entry.waiting & (1 << index):
+                return
         if stream or copies >= self.copies:
             return
         entry.resent |= 1 << index

@@ -199,14 +199,15 @@ def test_least_outstanding_sends_most_queries_to_the_member_that_replies_faster(
     run(main(), limit=60)
 
 
-@pytest.mark.parametrize("failure", ["servfail", "refused", "silent"])
-def test_a_member_that_fails_is_replaced_by_the_next_within_the_race(failure):
+@pytest.mark.parametrize("failure, tcp", [("servfail", False), ("refused", False), ("silent", False),
+                                           ("silent", True)])
+def test_a_member_that_fails_is_replaced_by_the_next_within_the_race(failure, tcp):
     rules = {"servfail": negative(dns.rcode.SERVFAIL), "refused": negative(dns.rcode.REFUSED), "silent": silent}
     async def main():
         async with running_ls_over_fakes([rules[failure], answer("192.0.2.9")], names=["r0", "r1"],
                                          groups=_group_of("first-available"), learn=OFF, probes=False,
                                          timeout=3.0) as (ls, fakes):
-            reply, elapsed = await ask(ls, "www.example")
+            reply, elapsed = await ask(ls, "www.example", tcp=tcp)
             assert reply.rcode() == dns.rcode.NOERROR and reply.answer[0][0].address == "192.0.2.9"
             assert elapsed < 1.0        # silent: the member's RTO (376 ms before any sample), not the timeout
             assert asked(fakes[0], "www.example") >= 1 and asked(fakes[1], "www.example") >= 1
