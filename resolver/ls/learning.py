@@ -128,14 +128,20 @@ class LearnedOwners:
         named = self._fresh(qname, now)
         if named or not self.zones:
             return named, 0
+        zone = self._longest_zone(qname, now)
+        return 0, self._entries[zone][0] if zone is not None else 0
+
+    def _longest_zone(self, qname: bytes, now: float) -> tuple[bytes] | None:
+        """The key of the longest zone learned at or above ``qname`` that has not expired at ``now``
+        (made the most recently used), or None."""
         pos = 0
         while True:
-            zoned = self._fresh((qname[pos:],), now)
-            if zoned:
-                return 0, zoned
+            key = (qname[pos:],)
+            if self._fresh(key, now):
+                return key
             length = qname[pos]
             if not length:
-                return 0, 0
+                return None
             pos += length + 1
 
     def _fresh(self, key: bytes | tuple[bytes], now: float) -> int:
@@ -148,9 +154,7 @@ class LearnedOwners:
         if entry[1] > now:
             entries.move_to_end(key)
             return entry[0]
-        del entries[key]
-        if isinstance(key, tuple):
-            self.zones -= 1
+        self._drop(key)
         return 0
 
     def answered(self, qname: bytes, unit: int, reply: bytes, question_end: int, now: float) -> None:
@@ -168,18 +172,10 @@ class LearnedOwners:
 
     def _join_zone(self, qname: bytes, unit: int, now: float) -> None:
         """``unit`` answered ``qname``: it joins the owners of the longest zone learned at or above it."""
-        pos = 0
-        while True:
-            key = (qname[pos:],)
-            entry = self._entries.get(key)
-            if entry is not None and entry[1] > now:
-                if entry[0] & unit != unit:
-                    self._entries[key] = (entry[0] | unit, entry[1])
-                return
-            length = qname[pos]
-            if not length:
-                return
-            pos += length + 1
+        zone = self._longest_zone(qname, now)
+        if zone is not None:
+            owners, expires = self._entries[zone]
+            self._entries[zone] = (owners | unit, expires)
 
     def denied(self, unit: int, reply: bytes, question_end: int, now: float) -> None:
         """``unit`` sent the negative ``reply`` at ``now``: with its zone's SOA, it owns that zone
@@ -193,11 +189,8 @@ class LearnedOwners:
         ttl = min(ttl, self.max_ttl)
         if entry is not None and entry[0] & unit == unit and entry[1] > now:
             return
-        if not ttl:
-            return
-        if entry is None:
-            self.zones += 1
-        self._put(key, (entry[0] if entry is not None and entry[1] > now else 0) | unit, now + ttl)
+        if ttl:
+            self._put(key, (entry[0] if entry is not None and entry[1] > now else 0) | unit, now + ttl)
 
     def forget(self, qname: bytes, unit: int) -> None:
         """``unit`` said the name ``qname`` (wire form, lower-cased) does not exist: if it was learned
@@ -205,13 +198,20 @@ class LearnedOwners:
         (the race asks the others after the owner said NODATA for another type)."""
         entry = self._entries.get(qname)
         if entry is not None and entry[0] & unit:
-            del self._entries[qname]
+            self._drop(qname)
 
     def _put(self, key: bytes | tuple[bytes], mask: int, expires: float) -> None:
+        """Keep ``mask`` under ``key`` until ``expires``, as the most recently used entry; the least
+        recently used go while there are more than :attr:`size`."""
         entries = self._entries
+        if isinstance(key, tuple) and key not in entries:
+            self.zones += 1
         entries[key] = (mask, expires)
         entries.move_to_end(key)
         while len(entries) > self.size:
-            old, _ = entries.popitem(last=False)
-            if isinstance(old, tuple):
-                self.zones -= 1
+            self._drop(next(iter(entries)))
+
+    def _drop(self, key: bytes | tuple[bytes]) -> None:
+        del self._entries[key]
+        if isinstance(key, tuple):
+            self.zones -= 1
