@@ -143,6 +143,15 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def reload_while_racing(ls: Server, client: socket.socket, config: Path, backends: dict[str, str]) -> None:
+    """Send ONE_NAME from ``client``, wait until the LS races it, then rewrite ``config`` to name
+    ``backends`` and reload."""
+    client.sendto(dns.message.make_query(ONE_NAME, "A").to_wire(), (ls.host, ls.port))
+    wait_until(lambda: value(scrape(ls), "resolver_ls_inflight") == 1, 1, "the query racing")
+    write_config(config, backends)
+    reload(ls)
+
+
 def test_a_race_in_flight_across_a_reload_is_answered_under_the_old_config(start_server, one_and_two, tmp_path):
     """The old config's only backend is ONE behind a relay holding each query 2 s; the query sent
     before the SIGHUP is answered by it, the same name asked after gets the new config's NXDOMAIN,
@@ -154,10 +163,7 @@ def test_a_race_in_flight_across_a_reload_is_answered_under_the_old_config(start
         baseline = open_fds(ls.proc.pid)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
             client.settimeout(5)
-            client.sendto(dns.message.make_query(ONE_NAME, "A").to_wire(), (ls.host, ls.port))
-            wait_until(lambda: value(scrape(ls), "resolver_ls_inflight") == 1, 1, "the query racing")
-            write_config(config, {"two": two.hostport})
-            reload(ls)
+            reload_while_racing(ls, client, config, {"two": two.hostport})
             ls.wait_for_line("races in flight finishing under the old config: 1")
             assert rcode(ls, ONE_NAME) == dns.rcode.NXDOMAIN    # new queries: the new config
             reply = dns.message.from_wire(client.recv(65535))
@@ -174,10 +180,7 @@ def test_sigterm_while_the_old_config_still_races_answers_and_stops_within_a_sec
         ls = start_server("ls", "--config", str(config), "--metrics", "127.0.0.1:0")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
             client.settimeout(3)
-            client.sendto(dns.message.make_query(ONE_NAME, "A").to_wire(), (ls.host, ls.port))
-            wait_until(lambda: value(scrape(ls), "resolver_ls_inflight") == 1, 1, "the query racing")
-            write_config(config, {"two": two.hostport})
-            reload(ls)
+            reload_while_racing(ls, client, config, {"two": two.hostport})
             started = time.monotonic()
             assert ls.stop() == 0
             assert time.monotonic() - started < 1.0
