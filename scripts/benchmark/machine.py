@@ -116,6 +116,16 @@ def rss_mib(pid: int) -> tuple[float, float, int]:
     return rss, peak, count
 
 
+def group_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds used so far by the process group led by ``pid`` (a server and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for _, fields in group_members([pid]):
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / tick, system / tick
+
+
 @dataclass
 class CpuSnapshot:
     """CPU seconds used so far: by the whole machine, by our servers, and by this script and its children.

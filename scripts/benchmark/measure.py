@@ -101,7 +101,8 @@ class PerfRun:
     ``qps`` in queries/s, ``avg_latency`` in seconds, ``latency_us`` counts
     answers by latency in whole microseconds, ``rcodes`` answers by RCODE name;
     ``foreign_cpus``: CPUs' worth of work by other processes during the run;
-    ``upstream``: for an LS with metrics, its counters' change over the run.
+    ``upstream``: for an LS with metrics, its counters' change over the run;
+    ``cpu_user``, ``cpu_system``: CPU seconds the target itself used during the run.
     """
     sent: int = 0
     completed: int = 0
@@ -112,6 +113,8 @@ class PerfRun:
     latency_us: Counter[int] = field(default_factory=Counter)
     foreign_cpus: float = 0.0
     upstream: Upstream | None = None
+    cpu_user: float = 0.0
+    cpu_system: float = 0.0
 
 
 STAT_PATTERNS = {
@@ -274,6 +277,14 @@ class Series:
     def foreign_cpus(self) -> float:
         """The most CPU that other processes took during any one of these runs."""
         return max((r.foreign_cpus for r in self.runs), default=0.0)
+
+    @property
+    def cpu_us_per_query(self) -> tuple[float, float] | None:
+        """The target's user and system CPU time per answered query (microseconds) over all runs; None without answers."""
+        done = sum(r.completed for r in self.runs)
+        if not done:
+            return None
+        return (1e6 * sum(r.cpu_user for r in self.runs) / done, 1e6 * sum(r.cpu_system for r in self.runs) / done)
 
     @property
     def upstream(self) -> Upstream | None:

@@ -35,15 +35,21 @@ def fmt_per_query(series: Series) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+def fmt_cpu(series: Series) -> str:
+    """The target's CPU per query as ``user + system`` microseconds."""
+    cpu = series.cpu_us_per_query
+    return "" if cpu is None else f"{cpu[0]:.1f} + {cpu[1]:.1f}"
+
+
 def throughput_table(res: Results) -> list[str]:
-    lines = ["| target | queries/s | per round | lost | avg ms | p99 ms | upstream / query | NOERROR | sample right "
-             "| other load |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---|---:|"]
+    lines = ["| target | queries/s | per round | lost | avg ms | p99 ms | upstream / query | CPU µs / query | NOERROR "
+             "| sample right | other load |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for label, series in res.load.items():
         check = res.checks.get(label)
         each = " / ".join(f"{r.qps:,.0f}" for r in series.runs)
         lines.append(f"| {label} | {series.qps:,.0f} | {each} | {series.lost} | {series.avg_ms:.3f} | "
-                     f"{fmt_ms(series.percentile_ms(0.99))} | {fmt_per_query(series)} | "
+                     f"{fmt_ms(series.percentile_ms(0.99))} | {fmt_per_query(series)} | {fmt_cpu(series)} | "
                      f"{series.rcode_percent('NOERROR'):.1f}% | "
                      f"{check.cell() if check else 'n/a'} | {series.foreign_cpus:.2f} |")
     return lines
@@ -252,6 +258,9 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
                 "`resolver_ls_requests_total`, read from its `/metrics` before and after each run. "
                 "On this mix learned routing at best sends 0.9 × 1 + 0.1 × 2 = 1.1 (a miss still goes to "
                 "both backends, which both own `bench.`); the full fan-out sends 2. "
+                "`CPU µs / query`: the target's own user + system CPU time over its runs (its process group, "
+                "workers included) per answered query: system time is mostly the datagrams it moves, four per "
+                "query for a frontend that asks one backend. "
                 "`NOERROR` is the share of all dnsperf answers that were NOERROR: 90% is right for a frontend "
                 "(everything but the 10% misses). `sample right`: "
                 f"{args.sample} queries before the load runs and {args.sample} others after them, one at a time "

@@ -12,7 +12,7 @@ from resolver.ls.settings import POLICIES
 
 from .answers import Check, check_sample
 from .common import BenchError, log, slug
-from .machine import Tools, cpu_snapshot, foreign_cpus, rss_mib
+from .machine import Tools, cpu_snapshot, foreign_cpus, group_cpu, rss_mib
 from .measure import PerfRun, Series, one_in_flight, percentile, read_ls_metrics, run_dnsperf
 from .procs import Fleet
 from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
@@ -114,11 +114,14 @@ class Bench:
         port = target.metrics_port
         counters = read_ls_metrics(port) if port is not None else None
         before = cpu_snapshot(p.pid for p in self.fleet.procs)
+        user, system = group_cpu(target.proc.pid)
         if outstanding == 1:
             run = one_in_flight(target.port, queries, duration)
         else:
             run = self.dnsperf(target, queries, outstanding, duration, not self.args.no_p99, clients)
         run.foreign_cpus = foreign_cpus(before, cpu_snapshot(p.pid for p in self.fleet.procs))
+        after_user, after_system = group_cpu(target.proc.pid)
+        run.cpu_user, run.cpu_system = after_user - user, after_system - system
         if port is not None and counters is not None:
             run.upstream = read_ls_metrics(port) - counters
         p99 = percentile(run.latency_us, 0.99)

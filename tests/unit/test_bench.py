@@ -266,19 +266,22 @@ def test_percentile_is_the_latency_below_which_that_share_came():
 
 
 def perf(qps: float, completed: int = 100, avg: float = 0.001, lost: int = 0, foreign: float = 0.0,
-         **rcodes: int) -> measure.PerfRun:
+         cpu: tuple[float, float] = (0.0, 0.0), **rcodes: int) -> measure.PerfRun:
     return measure.PerfRun(sent=completed + lost, completed=completed, lost=lost, qps=qps, avg_latency=avg,
                            rcodes=Counter(rcodes or {"NOERROR": completed}),
-                           latency_us=Counter({round(avg * 1e6): completed}), foreign_cpus=foreign)
+                           latency_us=Counter({round(avg * 1e6): completed}), foreign_cpus=foreign,
+                           cpu_user=cpu[0], cpu_system=cpu[1])
 
 
 def test_a_series_sums_its_runs():
-    series = measure.Series("x", [perf(1000, 100, 0.001, 1, 0.05, NOERROR=90, NXDOMAIN=10),
-                                  perf(3000, 300, 0.002, 0, 0.3, NOERROR=300)])
+    series = measure.Series("x", [perf(1000, 100, 0.001, 1, 0.05, (0.001, 0.002), NOERROR=90, NXDOMAIN=10),
+                                  perf(3000, 300, 0.002, 0, 0.3, (0.003, 0.002), NOERROR=300)])
     assert series.qps == 2000 and (series.sent, series.lost) == (401, 1)
     assert series.avg_ms == pytest.approx(1.75)  # weighted by completed queries
     assert series.percentile_ms(0.99) == 2.0 and series.foreign_cpus == 0.3
     assert series.rcode_percent("NXDOMAIN") == 2.5 and series.rcode_percent("SERVFAIL") == 0.0
+    assert series.cpu_us_per_query == pytest.approx((10.0, 10.0))     # CPU seconds over answered queries
+    assert measure.Series("empty").cpu_us_per_query is None
 
 
 # --------------------------------------------------------------------------- an LS's metrics
@@ -364,6 +367,7 @@ def results() -> runner.Results:
     res.load["LS → NSD1+NSD2"].runs[0].lost = 2
     for run in res.load["LS → NSD1+NSD2"].runs:
         with_upstream(run, 1000, NSD1=560, NSD2=560)            # 1.12 upstream queries per client query
+        run.cpu_user, run.cpu_system = 0.002, 0.0013            # over 100 answered queries
     for run in res.load["LS --learn off → NSD1+NSD2"].runs:
         with_upstream(run, 1000, NSD1=1000, NSD2=1000)
     res.checks = {"TS1 (ours)": answers.Check(10, 10), "LS → NSD1+NSD2": answers.Check(10, 10),
@@ -383,9 +387,9 @@ def results() -> runner.Results:
 def test_throughput_table_has_a_row_per_target_with_its_rounds():
     lines = report.throughput_table(results())
     assert lines[0].startswith("| target | queries/s | per round |") and len(lines) == 7
-    assert lines[2] == ("| TS1 (ours) | 60,000 | 60,000 / 60,000 | 0 | 1.000 | 1.000 |  | 100.0% | "
+    assert lines[2] == ("| TS1 (ours) | 60,000 | 60,000 / 60,000 | 0 | 1.000 | 1.000 |  | 0.0 + 0.0 | 100.0% | "
                         "10/10 (100.0%) | 0.00 |")
-    assert lines[4].startswith("| LS → NSD1+NSD2 | 40,000 | 40,000 / 40,000 | 2 | 1.000 | 1.000 | 1.120 |")
+    assert lines[4].startswith("| LS → NSD1+NSD2 | 40,000 | 40,000 / 40,000 | 2 | 1.000 | 1.000 | 1.120 | 20.0 + 13.0 |")
     assert lines[5].startswith("| LS --learn off → NSD1+NSD2 | 30,000 | 30,000 / 30,000 | 0 | 1.000 | 1.000 | 2.000 |")
 
 
