@@ -77,6 +77,7 @@ from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply,
                     truncated_reply)
 from .admission import Admission, oldest_running
+from .cache import AnswerCache
 from .chase import Chase
 from .compaction import compaction_after, without_ended
 from .groups import Groups
@@ -211,6 +212,7 @@ class Race:
         self._counted = self.groups.counted     # the backends whose outstanding replies are counted (_heard)
         self.routes = route_table(settings.routes, self.backends, self.groups)
         self.learned = LearnedOwners(settings.learn.size, settings.learn.max_ttl) if settings.learn.enabled else None
+        self.cache = AnswerCache(settings.cache) if settings.cache.entries else None
         # Per upstream ID, the backends a race still awaited when it ended: their
         # replies are late, not forged; above them (shifted by _resent_shift), the
         # backends it sent the query again, whose second replies are duplicates.

@@ -87,6 +87,37 @@ class LearnSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """The answer cache (:mod:`resolver.ls.cache`): the race's results, kept by TTL.
+
+    ``entries``: answers kept at most (0: no cache); ``max_bytes``: the octets
+    they may take at most, as counted by :func:`resolver.ls.cache.entry_size`
+    (None: no bound but ``entries``); least recently used go first. ``min_ttl``
+    and ``max_ttl``: the bounds every record's TTL is clamped to when stored, in
+    seconds (Unbound's ``cache-min-ttl`` 0 and ``cache-max-ttl`` a day);
+    ``negative_ttl_max``: seconds an NXDOMAIN or NODATA is kept at most, whatever
+    its SOA says (RFC 2308 5; Unbound's ``cache-max-negative-ttl``, an hour);
+    ``servfail_ttl``: seconds a SERVFAIL from every backend is kept (RFC 2308 7.1
+    allows five minutes; BIND's ``servfail-ttl`` is 1 s and at most 30);
+    ``serve_stale``: seconds past expiry an answer may still go back when every
+    backend fails (RFC 8767; 0: never); ``stale_answer_timeout``: seconds a client
+    whose answer has gone stale waits for the race before it gets the stale
+    answer (RFC 8767 5's client-response timer, 1.8 s there); ``prefetch``:
+    refresh an answer asked for in the last tenth of its TTL (Unbound's ``prefetch``).
+    """
+
+    entries: int = 100_000
+    max_bytes: int | None = None
+    min_ttl: int = 0
+    max_ttl: int = 86_400
+    negative_ttl_max: int = 3_600
+    servfail_ttl: int = 1
+    serve_stale: int = 0
+    stale_answer_timeout: float = 1.8
+    prefetch: bool = True
+
+
+@dataclass(frozen=True)
 class LsSettings:
     """Everything the LS is told, apart from where it listens.
 
@@ -109,6 +140,7 @@ class LsSettings:
     (``.`` for the default route), the targets backend or group names
     (:mod:`resolver.ls.routes`); ``groups``: replica groups
     (:class:`GroupSettings`); ``learn``: learned routing (:class:`LearnSettings`);
+    ``cache``: the answer cache (:class:`CacheSettings`);
     ``acl``: the clients served (by default loopback and the private ranges,
     :data:`resolver.ls.acl.DEFAULT_ALLOW`; ``None``: all); ``rate_limit``: queries per
     second per client address (``None``: no limit); ``query_log``: ``-`` for
@@ -128,6 +160,7 @@ class LsSettings:
     routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     groups: tuple[GroupSettings, ...] = ()
     learn: LearnSettings = LearnSettings()
+    cache: CacheSettings = CacheSettings()
     acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None
     query_log: str | None = None

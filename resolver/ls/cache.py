@@ -1,0 +1,311 @@
+"""The answer cache: the race's results kept by TTL, served with the client's ID and spelling.
+
+What is kept is what a race gave its client (:mod:`resolver.ls.race`), never one
+backend's reply on its own: a positive answer (a chain the LS followed
+included), an NXDOMAIN or NODATA only once every backend awaited said no (the
+race decides that; this module is told the kind), and a SERVFAIL from every
+backend for ``servfail_ttl`` seconds (RFC 2308 7.1). A made-up timeout answer
+is never offered.
+
+* **Key**: the question name lower-cased (RFC 4343), type and class, and what
+  changes the answer: the DO and CD bits and whether the query had EDNS
+  (:func:`cache_key`). A reply with TC set is not kept (RFC 2181 9), so a
+  TCP client never gets a truncated entry; a UDP client gets an entry cut to
+  its size by the same rule as a fresh answer (the race's caller truncates).
+* **TTLs**: each record's TTL (the OPT record aside, whose TTL field holds
+  flags) is clamped to ``[min_ttl, max_ttl]`` when stored and counted down
+  when served, in whole seconds. An entry lives as long as its shortest TTL.
+  A negative entry lives min(SOA TTL, SOA MINIMUM, ``negative_ttl_max``), and its
+  SOA is served with that TTL counted down (RFC 2308 3 and 5); a negative reply
+  without an SOA is not kept (RFC 2308 5).
+* **Stale** (RFC 8767): an entry past its TTL is kept ``serve_stale`` seconds more,
+  for the race to fall back on when every backend fails; it is served with every
+  TTL set to :data:`STALE_TTL` (RFC 8767 4).
+* **Prefetch**: a hit in the last :data:`PREFETCH_SHARE` of an entry's lifetime
+  asks once for a refresh (:meth:`AnswerCache.wants_prefetch`), as Unbound's
+  ``prefetch`` does.
+* **Bounds**: at most ``entries`` entries and, when set, ``max_bytes`` octets as
+  :func:`entry_size` counts them; the least recently used go first.
+
+Times are seconds on a monotonic clock the caller passes in (``now``).
+"""
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+
+from ..wire import NXDOMAIN, SERVFAIL, TC, TYPE_OPT, Query, WireError, skip_name
+from .settings import CacheSettings
+
+STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
+PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
+ENTRY_OVERHEAD = 400        # octets an entry takes besides its message and TTL offsets (Python objects, key)
+TTL_SLOT = 16               # octets per record whose TTL is counted down
+TYPE_SOA = 6
+CD_BIT = 0x10               # in the fourth octet of the header
+RD_BIT = 0x01               # in the third octet of the header
+
+# Kinds of result the race offers (:meth:`AnswerCache.store`).
+ANSWER = "answer"
+NEGATIVE = "negative"
+FAILURE = "servfail"
+
+_HEADER_COUNTS = struct.Struct("!HHHH")     # QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
+_RR_FIXED = struct.Struct("!HHIH")          # type, class, TTL, RDLENGTH
+_TTL = struct.Struct("!I")
+
+
+def cache_key(data: bytes, q: Query) -> bytes:
+    """The key of a client query ``data`` (scanned as ``q``): the name lower-cased, the type and
+    class, and one octet of flags: DO, CD, and whether it had EDNS."""
+    flags = (1 if q.edns_do else 0) | (2 if data[3] & CD_BIT else 0) | (4 if q.edns_size >= 0 else 0)
+    return q.qname.lower() + q.question[-4:] + bytes((flags,))
+
+
+def key_name(key: bytes) -> bytes:
+    """The question name (wire form, lower-cased) of a cache key."""
+    return key[:-5]
+
+
+def at_or_below(name: bytes, zone: bytes) -> bool:
+    """Whether the wire-form ``name`` is ``zone`` or below it (both lower-cased)."""
+    cut = len(name) - len(zone)
+    if cut < 0 or not name.endswith(zone):
+        return False
+    pos = 0
+    while pos < cut:
+        pos += name[pos] + 1
+    return pos == cut
+
+
+def entry_size(wire: bytes, records: int) -> int:
+    """Octets an entry of message ``wire`` with ``records`` counted-down TTLs is counted as taking."""
+    return ENTRY_OVERHEAD + len(wire) + TTL_SLOT * records
+
+
+class CacheStats:
+    """What the cache did, for ``/metrics`` and the status page.
+
+    ``hits``: fresh answers served; ``misses``: lookups that found nothing
+    fresh (stale ones included); ``stale``: stale answers served; ``prefetches``:
+    refreshes asked for; ``evictions``: entries dropped for room; ``expired``:
+    entries dropped past their TTL (and stale window); ``inserts``: entries stored;
+    ``flushed``: entries dropped by a flush.
+    """
+
+    __slots__ = ("hits", "misses", "stale", "prefetches", "evictions", "expired", "inserts", "flushed")
+
+    def __init__(self) -> None:
+        self.hits = self.misses = self.stale = self.prefetches = 0
+        self.evictions = self.expired = self.inserts = self.flushed = 0
+
+
+class CachedAnswer:
+    """One kept result: its message with ID 0, where its TTLs are and what they were when stored."""
+
+    __slots__ = ("wire", "ttls", "stored", "expires", "stale_until", "lifetime", "prefetching", "size", "kind")
+
+    def __init__(self, wire: bytes, ttls: tuple[tuple[int, int], ...], stored: float, lifetime: int,
+                 stale_for: int, kind: str) -> None:
+        self.wire = wire
+        self.ttls = ttls                # (offset of a TTL field, its TTL when stored), per record
+        self.stored = stored
+        self.lifetime = lifetime        # seconds: the shortest TTL
+        self.expires = stored + lifetime
+        self.stale_until = self.expires + stale_for
+        self.prefetching = False        # a refresh was asked for
+        self.size = entry_size(wire, len(ttls))
+        self.kind = kind
+
+    @property
+    def rcode(self) -> int:
+        return self.wire[3] & 0x0F
+
+    def fresh(self, now: float) -> bool:
+        return now < self.expires
+
+    def ttl_left(self, now: float) -> int:
+        """Whole seconds until it expires (0 once it has)."""
+        return max(0, int(self.expires - now))
+
+
+def _records(wire: bytes) -> list[tuple[int, int, int, int]]:
+    """Every record after the question: (section, offset of its TTL field, type, offset past it);
+    section 0 is the answer, 1 authority, 2 additional. Raises WireError when they do not parse."""
+    try:
+        qdcount, ancount, nscount, arcount = _HEADER_COUNTS.unpack_from(wire, 4)
+        pos = 12
+        for _ in range(qdcount):
+            pos = skip_name(wire, pos) + 4
+        out = []
+        for index in range(ancount + nscount + arcount):
+            pos = skip_name(wire, pos)
+            rdtype, _, _, rdlength = _RR_FIXED.unpack_from(wire, pos)
+            end = pos + 10 + rdlength
+            if end > len(wire):
+                raise WireError("record runs past the end")
+            section = 0 if index < ancount else 1 if index < ancount + nscount else 2
+            out.append((section, pos + 4, rdtype, end))
+            pos = end
+    except struct.error:
+        raise WireError("a record runs past the end") from None
+    return out
+
+
+class AnswerCache:
+    """Results of races by :func:`cache_key`, in an LRU bounded by ``settings`` (:class:`CacheSettings`)."""
+
+    def __init__(self, settings: CacheSettings) -> None:
+        """Raises ValueError unless ``settings.entries`` is at least 1 (0 means no cache: make none)."""
+        if settings.entries < 1:
+            raise ValueError("the answer cache needs room for one entry at least")
+        self.settings = settings
+        self.stats = CacheStats()
+        self.bytes = 0
+        self._entries: OrderedDict[bytes, CachedAnswer] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: bytes, now: float) -> CachedAnswer | None:
+        """The entry for ``key``, fresh or stale, moved to the young end; None (a miss) when there is
+        none, or it is past its stale window (then dropped). A stale one counts as a miss."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            if now < entry.expires:
+                self._entries.move_to_end(key)
+                self.stats.hits += 1
+                return entry
+            if now >= entry.stale_until:
+                self._drop(key, entry)
+                self.stats.expired += 1
+                entry = None
+        self.stats.misses += 1
+        return entry
+
+    def peek(self, key: bytes, now: float) -> CachedAnswer | None:
+        """The entry for ``key`` if fresh or stale, without counting or moving it (for ``/plan``)."""
+        entry = self._entries.get(key)
+        return entry if entry is not None and now < entry.stale_until else None
+
+    def wants_prefetch(self, entry: CachedAnswer, now: float) -> bool:
+        """Whether a hit on ``entry`` at ``now`` should refresh it: a fresh positive or negative entry
+        in the last :data:`PREFETCH_SHARE` of its lifetime, not asked to already. Asks once."""
+        if (not self.settings.prefetch or entry.prefetching or entry.kind == FAILURE
+                or entry.expires - now > entry.lifetime * PREFETCH_SHARE):
+            return False
+        entry.prefetching = True
+        self.stats.prefetches += 1
+        return True
+
+    def serve(self, entry: CachedAnswer, data: bytes, q: Query, now: float, stale: bool = False) -> bytes:
+        """``entry`` as the reply to the client query ``data`` (scanned as ``q``): its ID, RD bit and
+        spelling of the question, TTLs counted down to ``now`` (or :data:`STALE_TTL` each, ``stale``).
+        Not cut to the client's size: the caller applies the UDP limit as to a fresh answer."""
+        out = bytearray(entry.wire)
+        out[0] = data[0]
+        out[1] = data[1]
+        out[2] = (out[2] & ~RD_BIT) | (data[2] & RD_BIT)
+        out[12:12 + len(q.qname)] = q.qname
+        pack = _TTL.pack_into
+        if stale:
+            self.stats.stale += 1
+            for offset, _ in entry.ttls:
+                pack(out, offset, STALE_TTL)
+        else:
+            elapsed = int(now - entry.stored)
+            for offset, ttl in entry.ttls:
+                pack(out, offset, ttl - elapsed if ttl > elapsed else 0)
+        return bytes(out)
+
+    def store(self, key: bytes, reply: bytes, kind: str, now: float) -> CachedAnswer | None:
+        """Keep ``reply`` (the whole message a race gave its client) under ``key`` as ``kind``
+        (:data:`ANSWER`, :data:`NEGATIVE` or :data:`FAILURE`) from ``now``. Returns the entry, or
+        None when it is not kept: truncated, sections that do not parse, a negative reply without an
+        SOA, or a lifetime of 0 seconds."""
+        if len(reply) < 12 or reply[2] << 8 & TC:
+            return None
+        settings = self.settings
+        try:
+            records = _records(reply)
+        except WireError:
+            return None
+        if kind == FAILURE:
+            if reply[3] & 0x0F != SERVFAIL:
+                return None
+            lifetime, ttls = settings.servfail_ttl, ()
+            wire = reply
+        else:
+            made = self._clamped(reply, records, kind == NEGATIVE)
+            if made is None:
+                return None
+            wire, ttls, lifetime = made
+        if lifetime <= 0:
+            return None
+        wire = b"\x00\x00" + bytes(wire[2:])
+        entry = CachedAnswer(wire, ttls, now, lifetime, settings.serve_stale if kind != FAILURE else 0, kind)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
+        self._entries[key] = entry
+        self.bytes += entry.size
+        self.stats.inserts += 1
+        self._make_room()
+        return entry if key in self._entries else None
+
+    def _clamped(self, reply: bytes, records: list[tuple[int, int, int, int]],
+                 negative: bool) -> tuple[bytearray, tuple[tuple[int, int], ...], int] | None:
+        """``reply`` with its TTLs clamped, their offsets and values, and the entry's lifetime; for a
+        negative reply the SOA's TTL is its negative TTL (RFC 2308 5). None for a negative reply
+        without an SOA in its authority section, or a positive one without records."""
+        settings = self.settings
+        wire = bytearray(reply)
+        ttls = []
+        soa = None
+        for section, offset, rdtype, end in records:
+            if rdtype == TYPE_OPT:
+                continue
+            ttl = _TTL.unpack_from(wire, offset)[0]
+            if negative and section == 1 and rdtype == TYPE_SOA and soa is None:
+                minimum = _TTL.unpack_from(wire, end - 4)[0]
+                ttl = soa = min(ttl, minimum, settings.negative_ttl_max)
+            elif not negative:
+                ttl = min(max(ttl, settings.min_ttl), settings.max_ttl)
+            else:
+                ttl = min(ttl, settings.max_ttl)
+            _TTL.pack_into(wire, offset, ttl)
+            ttls.append((offset, ttl))
+        if (negative and soa is None) or not ttls:
+            return None
+        if negative and not (reply[3] & 0x0F == NXDOMAIN or reply[3] & 0x0F == 0):
+            return None
+        return wire, tuple(ttls), min(ttl for _, ttl in ttls)
+
+    def _make_room(self) -> None:
+        """Drop the least recently used entries while over either bound."""
+        limit, max_bytes = self.settings.entries, self.settings.max_bytes
+        entries = self._entries
+        while len(entries) > limit or (max_bytes is not None and self.bytes > max_bytes and entries):
+            _, entry = entries.popitem(last=False)
+            self.bytes -= entry.size
+            self.stats.evictions += 1
+
+    def _drop(self, key: bytes, entry: CachedAnswer) -> None:
+        del self._entries[key]
+        self.bytes -= entry.size
+
+    def flush(self, name: bytes | None = None) -> int:
+        """Drop every entry (``name`` None), or those for ``name`` (wire form) and the names below it;
+        returns how many were dropped."""
+        if name is None:
+            dropped = len(self._entries)
+            self._entries.clear()
+            self.bytes = 0
+        else:
+            zone = name.lower()
+            doomed = [key for key in self._entries if at_or_below(key_name(key), zone)]
+            for key in doomed:
+                self._drop(key, self._entries[key])
+            dropped = len(doomed)
+        self.stats.flushed += dropped
+        return dropped
