@@ -50,6 +50,11 @@ class Races(Protocol):
 
     def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
 
+    def chased(self, origin: object, out: bytes, answered: bool) -> bool:
+        """The chain followed for the race ``origin`` ended with the reply ``out`` (whole, under the
+        client's ID), ``answered`` when its last target's records are in it; whether the client
+        still wants it (the race shares it with the queries that joined it, and offers it to the cache)."""
+
 
 def merged_wire(response: dns.message.Message) -> bytes:
     """A merged reply's wire form, whole (a cap by transport is the sender's), its records in the
@@ -147,12 +152,14 @@ class Chase:
     client query's deadline (the event loop's clock), by which the client gets
     the chain as far as it goes, however many links are still out, so that
     following a chain never keeps a client past the LS's ``--timeout``.
+    ``origin``: the race whose best reply was ``alias``, told the result (:meth:`Races.chased`).
     :meth:`start` asks for the first target.
     """
 
     def __init__(self, races: Races, data: bytes, q: Query, sink: Sink, addr: object, alias: bytes,
-                 logged: tuple[str, float], deadline: float) -> None:
+                 logged: tuple[str, float], deadline: float, origin: object = None) -> None:
         self.races = races
+        self.origin = origin
         self.data = data
         self.q = q
         self.sink = sink
@@ -243,13 +250,16 @@ class Chase:
             out = merged_wire(response)
         except dns.exception.TooBig:        # over 64 KiB: no transport carries it, as NSD then sets TC
             out = truncated_reply(self.data, self.q, response.flags | (response.rcode() & 0xF))
-        self._send(out)
+        self._send(out, answered=final is not None and self.chain.answers(final))
 
-    def _send(self, out: bytes) -> None:
-        """The client's one reply, truncated for a UDP client it does not fit, and its query log line."""
+    def _send(self, out: bytes, answered: bool = False) -> None:
+        """The client's one reply, truncated for a UDP client it does not fit, and its query log line;
+        ``answered``: it ends in the last target's records."""
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
+        if not self.races.chased(self.origin, out, answered):
+            return
         if not self.sink.stream and len(out) > self.q.udp_limit:
             out = truncated_reply(self.data, self.q, (out[2] << 8) | out[3])
         outcome, started = self.logged

@@ -71,15 +71,21 @@ from collections import deque
 from time import perf_counter
 from typing import Callable, Iterator, Protocol, Sequence
 
+import dns.rdatatype
+
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
-from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, SERVFAIL, Query, WireError, error_reply,
-                    truncated_reply)
+from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, RCODE_NAMES, SERVFAIL, Query, WireError,
+                    error_reply, truncated_reply)
 from .admission import Admission, oldest_running
-from .cache import AnswerCache
+from .cache import ANSWER as KEEP_ANSWER
+from .cache import FAILURE as KEEP_FAILURE
+from .cache import NEGATIVE as KEEP_NEGATIVE
+from .cache import AnswerCache, CachedAnswer, cache_key
 from .chase import Chase
 from .compaction import compaction_after, without_ended
+from .fifo_timer import FifoTimer
 from .groups import Groups
 from .learning import LearnedOwners
 from .retransmit import Retransmitter
@@ -95,7 +101,8 @@ GRACE_QUANTILE = 0.99       # the grace waits for this share of the slowest awai
 GRACE_FACTOR = 2.0          # ... times this
 GRACE_MIN_REPLIES = 20      # a window with fewer replies than this says nothing yet (see Race._tail)
 GRACE_WINDOW = 1000         # the grace reads a backend's latest replies: a window this long at most
-FAILURE = negative_rank(SERVFAIL, False)    # ranks at or below this are a backend's failure, not an answer
+FAILURE_RANK = negative_rank(SERVFAIL, False)   # ranks at or below this are a backend's failure, not an answer
+JOIN_LIMIT = 1000            # identical queries that may wait on one race
 
 
 class Upstream(Protocol):
@@ -138,7 +145,8 @@ class Pending:
 
     __slots__ = ("uid", "data", "q", "sink", "addr", "waiting", "best", "best_rank", "best_from", "started",
                  "deadline", "done", "grace_due", "link", "resent", "key", "asked", "rest", "late", "late_at",
-                 "untimed", "route", "learned", "hedge", "named", "zoned")
+                 "untimed", "route", "learned", "hedge", "named", "zoned", "cache_key", "stale", "joined", "answered",
+                 "unsure", "refresh")
 
     def __init__(self, uid: int, data: bytes, q: Query, key: bytes, sink: Sink, addr: object, waiting: int,
                  started: float, deadline: float, link: bool = False):
@@ -168,6 +176,12 @@ class Pending:
         self.hedge = ""             # why the race asked more than the learned owners: "silent", "negative"
         self.named = 0              # the name's learned owner when the race began (resolver.ls.learning)
         self.zoned = 0              # else the learned owners of its zone: their "no" teaches nothing new
+        self.cache_key: bytes | None = None     # its result is offered to the answer cache under this key
+        self.stale: CachedAnswer | None = None  # the expired answer to fall back on (RFC 8767)
+        self.joined: list[tuple[bytes, Query, Sink, object]] | None = None    # identical queries waiting on it
+        self.answered = False       # its client got the stale answer already (the client-response timer)
+        self.unsure = False         # a backend it may go to was down or failed: its "no" is not cached
+        self.refresh = False        # a prefetch: no client waits for it
 
 
 class Race:
@@ -213,6 +227,10 @@ class Race:
         self.routes = route_table(settings.routes, self.backends, self.groups)
         self.learned = LearnedOwners(settings.learn.size, settings.learn.max_ttl) if settings.learn.enabled else None
         self.cache = AnswerCache(settings.cache) if settings.cache.entries else None
+        self.all_mask = (1 << len(self.backends)) - 1
+        self._running: dict[bytes, Pending] = {}    # by run_key(): the race a cacheable query may join
+        self._joined = 0                            # queries waiting on another's race, in all
+        self._stale_timer = FifoTimer(settings.cache.stale_answer_timeout, self.timeout, self._stale_due)
         # Per upstream ID, the backends a race still awaited when it ended: their
         # replies are late, not forged; above them (shifted by _resent_shift), the
         # backends it sent the query again, whose second replies are duplicates.
@@ -223,6 +241,7 @@ class Race:
         self._ended_at = [0.0] * 65536
         self._resent_shift = len(self.backends)
         self._loop = asyncio.get_running_loop()
+        self._stale_timer.loop = self._loop
         self.draining = False       # answer_all() was called: the LS is stopping
         self.stats = stats if stats is not None else LsStats()
         if health is not None:
@@ -234,11 +253,63 @@ class Race:
         sink.send(out, addr)
 
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None:
-        """Start the race for one query: a client's, or with ``link`` one link of a CNAME chain
-        the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
+        """Answer one query: a client's, from the answer cache when it holds a fresh answer, else by
+        joining an identical query's race or starting its own; or with ``link`` one link of a CNAME
+        chain the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
+        cache = self.cache
+        if cache is None or link:
+            self._start(data, q, sink, addr, link)
+            return
+        ckey = cache_key(data, q)
+        now = self._loop.time()
+        cached = cache.lookup(ckey, now)
+        if cached is not None and now < cached.expires:
+            self._from_cache(cached, data, q, sink, addr, now)
+            if cache.wants_prefetch(cached, now) and ckey not in self._running:
+                self._start(data, q, REFRESH, REFRESH_ADDRESS, ckey=ckey, refresh=True)
+            return
+        if not self._join(ckey, data, q, sink, addr):
+            self._start(data, q, sink, addr, ckey=ckey, stale=cached)
+
+    def _from_cache(self, cached: CachedAnswer, data: bytes, q: Query, sink: Sink, addr: object, now: float,
+                    stale: bool = False) -> None:
+        """Answer a client from the cache: ``cached`` fresh, or with ``stale`` as a stale answer (RFC 8767)."""
+        out = self.cache.serve(cached, data, q, now, stale)     # type: ignore[union-attr]
+        outcome = "stale" if stale else "cache"
+        self.stats.outcomes[outcome] += 1
+        self.reply(sink, fit(out, data, q, sink.stream), addr)
+        self.log(addr, q, outcome, out[3] & 0x0F, perf_counter(), outcome)
+
+    def _join(self, ckey: bytes, data: bytes, q: Query, sink: Sink, addr: object) -> bool:
+        """Whether the query joined the race of an identical one (same key and transport) already
+        running; at most :data:`JOIN_LIMIT` a race and ``max_inflight`` in all wait so."""
+        running = self._running.get(run_key(ckey, sink.stream))
+        if running is None:
+            return False
+        if running.answered:        # its clients got the stale answer already: so does this one
+            self._from_cache(running.stale, data, q, sink, addr, self._loop.time(), stale=True)   # type: ignore[arg-type]
+            return True
+        joined = running.joined
+        if joined is None:
+            running.joined = joined = []
+        elif len(joined) >= JOIN_LIMIT or self._joined >= self.max_inflight:
+            return False
+        joined.append((data, q, sink, addr))
+        self._joined += 1
+        return True
+
+    def _start(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False, ckey: bytes | None = None,
+               stale: CachedAnswer | None = None, refresh: bool = False) -> None:
+        """Start the race for one query; its result is offered to the cache under ``ckey``, ``stale`` is
+        the expired answer to fall back on, and a ``refresh`` (a prefetch) has no client to answer."""
         key = q.qname.lower()
         route, allowed = self._allowed(key)
         if not allowed:     # every backend it may go to is down: the timeout answer, not other backends
+            if refresh:
+                return
+            if stale is not None:
+                self._from_cache(stale, data, q, sink, addr, self._loop.time(), stale=True)
+                return
             via = f"route={route.domain}" if route is not None else ""
             self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link, via=via,
                                  ede=EDE_NO_REACHABLE_AUTHORITY)
@@ -246,6 +317,11 @@ class Race:
         client = addr[0]        # type: ignore[index]
         if ((len(self.pending) >= self.max_inflight or self.admission.at_share(client))
                 and not self._make_room(client)):
+            if refresh:
+                return
+            if stale is not None:
+                self._from_cache(stale, data, q, sink, addr, self._loop.time(), stale=True)
+                return
             self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL, link,
                                  send=link or not self.drop_overflow or sink.stream)    # TCP always gets its reply
             return
@@ -264,6 +340,12 @@ class Race:
         if self.groups:
             first = self.groups.choose(first)
         entry.waiting = entry.asked = first
+        if ckey is not None:
+            entry.cache_key, entry.stale, entry.refresh = ckey, stale, refresh
+            entry.unsure = allowed != (route.mask if route is not None else self.all_mask)
+            self._running[run_key(ckey, sink.stream)] = entry
+            if stale is not None:
+                self._stale_timer.watch(entry)
         self.stats.routing["learned" if entry.learned else "fanout" if route is None else "route"] += 1
         self.pending[uid] = entry
         self.admission.admit(client, entry)
@@ -353,14 +435,15 @@ class Race:
         if not (self.groups.grouped >> index & 1 and self._fail_over(entry, index)) and entry.rest:
             self._widen(entry, "silent")
 
-    def plan(self, qname: bytes) -> dict[str, object]:
+    def plan(self, qname: bytes, qtype: int = 1) -> dict[str, object]:
         """How a query for ``qname`` (wire form) would choose its backends now, for ``client
         --explain`` and the status page: ``route`` (the static route's domain, or None),
         ``learned`` (the names of the units known to answer the name or own its zone, first),
         ``first`` (the backends and groups asked at once), ``hedge`` (those asked if the first
         say no or stay silent past their RTO), ``targets`` (the route's backends and groups, down ones
         included; empty without a route) and ``down`` (the backends it may go to that are down). A group
-        is named once, by its name (:meth:`Groups.names`); no member is picked and nothing is learned."""
+        is named once, by its name (:meth:`Groups.names`); no member is picked and nothing is learned.
+        ``cached``: the answers the cache holds for ``qname`` and ``qtype`` (:meth:`cached`)."""
         key = qname.lower()
         route, allowed = self._allowed(key)
         owners = self.learned.owners(key, perf_counter()) & allowed if self.learned is not None else 0
@@ -370,7 +453,26 @@ class Race:
         return {"route": route.domain if route is not None else None,
                 "targets": names(route.mask) if route is not None else [], "learned": names(owners),
                 "first": names(first), "hedge": names(rest),
-                "down": [b.name for b in self.backends if (reach & ~self.up_mask) >> b.index & 1]}
+                "down": [b.name for b in self.backends if (reach & ~self.up_mask) >> b.index & 1],
+                "cached": self.cached(key, qtype)}
+
+    def cached(self, qname: bytes, qtype: int) -> list[dict[str, object]]:
+        """What the cache holds for ``qname`` (wire form, lower-cased) and ``qtype``, class IN, one
+        dict per key variant (:func:`resolver.ls.cache.cache_key`): ``type`` (text), ``flags``
+        (which of ``edns``, ``do``, ``cd`` the entry is for, comma-separated), ``rcode`` (text),
+        ``ttl_left`` (seconds) and ``stale``; nothing is counted or moved."""
+        if self.cache is None:
+            return []
+        now = self._loop.time()
+        found = []
+        for bits in range(8):
+            entry = self.cache.peek(qname + qtype.to_bytes(2, "big") + b"\x00\x01" + bytes((bits,)), now)
+            if entry is not None:
+                flags = [flag for flag, bit in (("edns", 4), ("do", 1), ("cd", 2)) if bits & bit]
+                found.append({"type": dns.rdatatype.to_text(qtype), "flags": ",".join(flags),
+                              "rcode": RCODE_NAMES.get(entry.rcode, str(entry.rcode)),
+                              "ttl_left": entry.ttl_left(now), "stale": not entry.fresh(now)})
+        return found
 
     def _make_room(self, client: object) -> bool:
         """The table is full, or ``client`` holds its share: jostle the oldest race (the client's own
@@ -416,6 +518,7 @@ class Race:
         grouped = self.groups.grouped >> index & 1
         if grouped and (self._fail_over(entry, index) or entry.waiting & self.groups.unit[index]):
             return
+        entry.unsure = True         # its "no" may lack this backend's answer: not one for the cache
         if entry.rest:
             self._widen(entry, "negative")
 
@@ -529,7 +632,7 @@ class Race:
         self._heard(entry, bit)
         if rank > entry.best_rank:
             entry.best, entry.best_rank, entry.best_from = data, rank, index
-        if rank <= FAILURE:
+        if rank <= FAILURE_RANK:
             self._failed(entry, index)
         else:
             if self.groups.grouped & bit:
@@ -607,28 +710,90 @@ class Race:
         self._arm_grace()
 
     def _finish(self, entry: Pending, reply: bytes | None, winner: int = -1) -> None:
-        """Send the client a backend's reply under its own ID (SERVFAIL for None)."""
+        """Send the client a backend's reply under its own ID (SERVFAIL for None): the winner's, or
+        the best "no". The result is offered to the cache: an answer always, a "no" only once every
+        backend awaited has said it: a SERVFAIL when each failed, an NXDOMAIN or NODATA when none failed
+        and none of the backends the query may go to was down (:meth:`_close`)."""
+        settled = not entry.waiting
         if reply is None:
-            self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed")
+            self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed", kind=KEEP_FAILURE if settled else None)
             return
         out = entry.data[:2] + reply[2:]
-        if not entry.sink.stream and len(out) > entry.q.udp_limit:
-            out = truncated_reply(entry.data, entry.q, (reply[2] << 8) | reply[3])
         if winner >= 0:
             self.backends[winner].stats.wins += 1
-            self._close(entry, out, "won", self.backends[winner])
-        else:
-            self._close(entry, out, "negative", self.backends[entry.best_from])
+            self._close(entry, out, "won", self.backends[winner], KEEP_ANSWER)
+            return
+        kind = None
+        if settled:
+            kind = KEEP_FAILURE if entry.best_rank <= FAILURE_RANK else None if entry.unsure else KEEP_NEGATIVE
+        self._close(entry, out, "negative", self.backends[entry.best_from], kind)
 
-    def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None) -> None:
-        """Forget the query, send its reply, count how it ended, and log it when there is a query log."""
+    def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None,
+               kind: str | None = None) -> None:
+        """Forget the query, send its reply (cut to a UDP client's size) to its client and to the
+        queries that joined it, count how it ended, and log it when there is a query log.
+
+        ``kind``: how the cache may keep ``out`` (:mod:`resolver.ls.cache`), None when not. A race with
+        an expired answer to fall back on whose result is a failure (not an answer, NODATA, or a "no"
+        from every backend) gives the stale answer instead, and keeps it in the cache (RFC 8767).
+        """
+        if entry.stale is not None and stale_wanted(outcome, kind, out[3] & 0x0F):
+            if entry.answered or entry.refresh:
+                self._forget(entry, outcome, backend, out[3] & 0x0F)
+                self._answer_joined(entry, out)
+                return
+            out = self.cache.serve(entry.stale, entry.data, entry.q, self._loop.time(), stale=True)   # type: ignore[union-attr]
+            outcome = "stale"
+        elif kind is not None and entry.cache_key is not None:
+            self.cache.store(entry.cache_key, out, kind, self._loop.time())    # type: ignore[union-attr]
         self._forget(entry, outcome, backend, out[3] & 0x0F)
-        self._deliver(entry.sink, out, entry.addr, entry.link)
+        if not (entry.answered or entry.refresh):
+            self._deliver(entry.sink, fit(out, entry.data, entry.q, entry.sink.stream), entry.addr, entry.link)
+        self._answer_joined(entry, out)
+
+    def _answer_joined(self, entry: Pending, out: bytes) -> None:
+        """The queries that joined ``entry``'s race get its reply ``out``, each under its own ID and
+        spelling of the question, cut to its size."""
+        joined = entry.joined
+        if not joined:
+            return
+        entry.joined = None
+        self._joined -= len(joined)
+        self.stats.outcomes["joined"] += len(joined)
+        for data, q, sink, addr in joined:
+            self.reply(sink, fit(as_asked_by(out, data, q), data, q, sink.stream), addr)
+
+    def chased(self, origin: object, out: bytes, answered: bool) -> bool:
+        """A chain the LS followed for the race ``origin`` (a :class:`Pending`) ended with ``out``
+        (:mod:`resolver.ls.chase`): kept in the cache when it ends in the records asked for, given to
+        the queries that joined the race; whether its own client still wants it (not when it got the
+        stale answer already, or the race was a prefetch)."""
+        entry: Pending = origin     # type: ignore[assignment]
+        if answered and entry.cache_key is not None:
+            self.cache.store(entry.cache_key, out, KEEP_ANSWER, self._loop.time())     # type: ignore[union-attr]
+        self._answer_joined(entry, out)
+        return not (entry.answered or entry.refresh)
+
+    def _stale_due(self, entry: Pending) -> None:
+        """The client-response timer (RFC 8767 5) of a race with a stale answer ran out: its client
+        and the queries that joined it get the stale answer now; the race goes on to refresh the cache."""
+        if entry.done or entry.answered:
+            return
+        entry.answered = True
+        out = self.cache.serve(entry.stale, entry.data, entry.q, self._loop.time(), stale=True)   # type: ignore[union-attr]
+        self.stats.outcomes["stale"] += 1
+        self.reply(entry.sink, fit(out, entry.data, entry.q, entry.sink.stream), entry.addr)
+        self.log(entry.addr, entry.q, "stale", out[3] & 0x0F, entry.started, "stale")
+        self._answer_joined(entry, out)
 
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""
         del self.pending[entry.uid]
         self.admission.release(entry.addr[0])     # type: ignore[index]
+        if entry.cache_key is not None:
+            running = run_key(entry.cache_key, entry.sink.stream)
+            if self._running.get(running) is entry:
+                del self._running[running]
         if entry.waiting & self._counted:
             self._count_outstanding(entry.waiting & self._counted, -1)
         self._ended[entry.uid] = entry.waiting | entry.asked & self.groups.grouped | entry.resent << self._resent_shift
@@ -636,6 +801,8 @@ class Race:
         entry.done = True
         if entry.link:
             outcome = "link"        # a link of a chain the LS follows: the chase logs the client's outcome
+        elif entry.refresh:
+            outcome = "prefetch"    # no client: it refreshes the cache
         self.stats.outcomes[outcome] += 1
         if rcode is not None and self.query_log is not None:
             self.log(entry.addr, entry.q, outcome if backend is None else f"{outcome}:{backend}", rcode,
@@ -687,7 +854,7 @@ class Race:
         if use_best and entry.best_rank == ALIAS and not entry.link:
             self._forget(entry, "followed", None, None)     # logged by the chase, with the rcode the client gets
             Chase(self, entry.data, entry.q, entry.sink, entry.addr, entry.best,
-                  (f"followed:{self.backends[entry.best_from]}", entry.started), entry.deadline).start()
+                  (f"followed:{self.backends[entry.best_from]}", entry.started), entry.deadline, entry).start()
             return
         if use_best and entry.best_rank >= 0:
             self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)
@@ -714,6 +881,7 @@ class Race:
         for timer in (self._timer, self._grace_timer):
             if timer is not None:
                 timer.cancel()
+        self._stale_timer.close()
         self.retransmit.close()
 
 
@@ -746,3 +914,46 @@ def via_of(entry: Pending) -> str:
     if entry.hedge:
         parts.append(f"hedge={entry.hedge}")
     return ",".join(parts) or "fanout"
+
+
+class _Refresh:
+    """The sink of a prefetch's race (:data:`REFRESH`): no client waits for it."""
+
+    stream = False
+
+    def send(self, data: bytes, addr: object) -> None:
+        pass
+
+
+REFRESH = _Refresh()
+REFRESH_ADDRESS = ("prefetch", 0)    # whom a prefetch is admitted and logged as: its share bounds them
+
+
+def run_key(ckey: bytes, stream: bool) -> bytes:
+    """The key of a running race that identical queries may join: the cache key, and the transport
+    (a UDP client's race asks over UDP, and its reply may be cut to size)."""
+    return ckey + b"t" if stream else ckey
+
+
+def fit(out: bytes, data: bytes, q: Query, stream: bool) -> bytes:
+    """``out``, the reply to the query ``data`` (scanned as ``q``), or for a UDP client whose size
+    it exceeds an empty reply with TC set (RFC 1035 4.2.1, RFC 6891 7)."""
+    if stream or len(out) <= q.udp_limit:
+        return out
+    return truncated_reply(data, q, (out[2] << 8) | out[3])
+
+
+def as_asked_by(out: bytes, data: bytes, q: Query) -> bytes:
+    """A reply ``out`` to an identical query, as the reply to ``data`` (scanned as ``q``): its ID,
+    RD bit and spelling of the question (RFC 4343: the same name)."""
+    end = 12 + len(q.qname)
+    return data[:2] + bytes(((out[2] & 0xFE) | (data[2] & 0x01),)) + out[3:12] + q.qname + out[end:]
+
+
+def stale_wanted(outcome: str, kind: str | None, rcode: int) -> bool:
+    """Whether a race that ended so (``outcome``, cache ``kind``, ``rcode``) failed to refresh its
+    answer, so that the stale one goes back instead (RFC 8767 4): not when a backend answered, or
+    every backend said no (the name is gone), or one said the name exists (NODATA)."""
+    if outcome == "won" or kind == KEEP_NEGATIVE or kind == KEEP_ANSWER:
+        return False
+    return not (outcome == "negative" and rcode == NOERROR and kind is None)

@@ -51,7 +51,9 @@ async def build(settings: LsSettings, previous: LoadBalancer | None = None) -> L
     one starts at zero). Both balancers count into them while the old one's
     races run out. A backend of the same name and address keeps its health too
     (:meth:`HealthMonitor.inherit`). Sockets, reply times, retransmission
-    timeouts and learned owners (:mod:`resolver.ls.learning`) start afresh, as at start.
+    timeouts, learned owners (:mod:`resolver.ls.learning`) and the answer cache
+    start afresh, as at start (the cache's counters go on): new backends or
+    routes may answer differently, as ``unbound-control reload`` drops its cache.
     """
     earlier = {backend.name: backend for backend in previous.backends} if previous is not None else {}
     backends = [Backend(index, *backend, timeout=settings.timeout) for index, backend in enumerate(settings.backends)]
@@ -62,6 +64,8 @@ async def build(settings: LsSettings, previous: LoadBalancer | None = None) -> L
     try:
         health = HealthMonitor(backends, settings.probe)
         race = Race(backends, settings, health, query_log, previous.stats if previous is not None else None)
+        if previous is not None and previous.race.cache is not None and race.cache is not None:
+            race.cache.stats = previous.race.cache.stats
     except BaseException:
         if query_log is not None:
             query_log.close()

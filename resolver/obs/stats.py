@@ -93,9 +93,11 @@ class LsStats:
         self.refused = {"acl": 0, "rate-limit": 0}
         # How races ended, as in the query log.
         self.outcomes = {"won": 0, "negative": 0, "timeout": 0, "failed": 0, "all-down": 0, "overflow": 0,
-                         "jostled": 0, "followed": 0, "link": 0}
+                         "jostled": 0, "followed": 0, "link": 0, "cache": 0, "stale": 0, "joined": 0, "prefetch": 0}
         # jostled: ended early to make room for a new query (resolver.ls.admission); followed: an
-        # open CNAME chain the LS follows itself (resolver.ls.chase); link: the race for one of its targets.
+        # open CNAME chain the LS follows itself (resolver.ls.chase); link: the race for one of its targets;
+        # cache: answered from the answer cache; stale: a stale answer went back (RFC 8767); joined: the
+        # query waited on an identical query's race; prefetch: a race that refreshed a cached answer.
         # How each race chose the backends it asked first: a static route (--route), a learned
         # owner of the name or its zone (resolver.ls.learning), or every backend (fan-out).
         self.routing = {"route": 0, "learned": 0, "fanout": 0}

@@ -27,7 +27,8 @@ from resolver.ls.balancer import LoadBalancer
 from resolver.ls.health import HealthMonitor
 from resolver.ls.race import Race
 from resolver.ls.serve import started
-from resolver.ls.settings import GroupSettings, LearnSettings, LsSettings, ProbeSettings, RetransmitSettings
+from resolver.ls.settings import (CacheSettings, GroupSettings, LearnSettings, LsSettings, ProbeSettings,
+                                   RetransmitSettings)
 from resolver.ts.authority import Authority
 from resolver.ts.serve import started as ts_started
 from resolver.ts.server import AuthoritativeServer
@@ -38,6 +39,8 @@ from support.fakes import FakeBackend, Rule
 
 HOST = "127.0.0.1"
 T = TypeVar("T")
+# The race's tests ask the backends every time: an LS made here has no answer cache unless a test gives one.
+NO_CACHE = CacheSettings(entries=0)
 
 
 def make_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> AuthoritativeServer:
@@ -52,12 +55,12 @@ def make_ts(*zones: Path | ZoneData, silent_miss: bool = False) -> Authoritative
 
 
 def balancer_over(upstreams: Sequence[object], timeout: float = LsSettings.timeout,
-                  nodata_grace: float = LsSettings.nodata_grace) -> LoadBalancer:
+                  nodata_grace: float = LsSettings.nodata_grace, cache: CacheSettings = NO_CACHE) -> LoadBalancer:
     """An LS (its race at ``balancer.race``) over stand-in upstreams: objects with ``index``, ``name``, ``probe_answered_at``,
-    ``stats``, ``send(data)`` and ``send_stream(data)``; no sockets, no probes."""
+    ``stats``, ``send(data)`` and ``send_stream(data)``; no sockets, no probes; ``cache``: its answer cache."""
     backends = list(upstreams)
     health = HealthMonitor(backends)      # never started: every upstream stays up
-    settings = LsSettings((), timeout=timeout, nodata_grace=nodata_grace)
+    settings = LsSettings((), timeout=timeout, nodata_grace=nodata_grace, cache=cache)
     return LoadBalancer(backends, Race(backends, settings, health), health)
 
 
@@ -93,12 +96,12 @@ async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSet
                      jostle_timeout: float = LsSettings.jostle_timeout,
                      retransmit: RetransmitSettings = RetransmitSettings(),
                      routes: tuple[tuple[str, tuple[str, ...]], ...] = (), groups: tuple[GroupSettings, ...] = (),
-                     learn: LearnSettings = LearnSettings()) -> AsyncIterator[Running]:
+                     learn: LearnSettings = LearnSettings(), cache: CacheSettings = NO_CACHE) -> AsyncIterator[Running]:
     """An LS racing ``backends`` ((host, port) each), listening at 127.0.0.1, port 0, until the block ends.
 
     ``backends`` may carry a name third. ``timeout``, ``rcode`` (the answer at the timeout),
     ``max_inflight``, ``probe``, ``nodata_grace``, ``max_inflight_per_client``, ``jostle_timeout``,
-    ``retransmit``, ``routes``, ``groups`` and ``learn`` are the LS's settings; with ``probes`` it starts watching backend health once it
+    ``retransmit``, ``routes``, ``groups``, ``learn`` and ``cache`` (none by default) are the LS's settings; with ``probes`` it starts watching backend health once it
     listens, as the real LS does (:func:`resolver.ls.serve.started`). ``running.server``
     is the LoadBalancer (its race at ``.race``, its upstreams at ``.backends``,
     its health monitor at ``.health``).
@@ -106,7 +109,7 @@ async def running_ls(backends: Sequence[tuple[str, int]], timeout: float = LsSet
     settings = LsSettings(tuple(backends), timeout=timeout, timeout_rcode=rcode, max_inflight=max_inflight,
                           probe=probe, nodata_grace=nodata_grace, max_inflight_per_client=max_inflight_per_client,
                           jostle_timeout=jostle_timeout, retransmit=retransmit, routes=routes, groups=groups,
-                          learn=learn)
+                          learn=learn, cache=cache)
     async with started(settings, HOST, 0, probes=probes) as (balancer, listener):
         yield Running(listener.host, listener.port, balancer)
 
