@@ -19,8 +19,9 @@ from typing import Callable, Sequence, TypeVar
 from . import __version__
 from .client.settings import ClientSettings
 from .config import ON_OFF, ConfigError, ListOption, parse_args
-from .ls.settings import (CLIENT_SHARE, POLICIES, GroupSettings, LearnSettings, LsSettings, ProbeSettings,
-                          RetransmitSettings)
+from .ls.cache import ENTRY_OVERHEAD, PREFETCH_SHARE, STALE_TTL
+from .ls.settings import (CLIENT_SHARE, POLICIES, CacheSettings, GroupSettings, LearnSettings, LsSettings,
+                          ProbeSettings, RetransmitSettings)
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
@@ -237,6 +238,50 @@ def learn_size(text: str) -> int:
     return size
 
 
+MAX_CACHE_ENTRIES = 10_000_000  # answers; each counts ENTRY_OVERHEAD octets and its message (entry_size)
+MAX_CACHE_MIB = 65_536          # --cache-size NMiB at most: 64 GiB
+MIB = 1 << 20
+
+
+def cache_size(text: str) -> tuple[int, int | None]:
+    """``N`` (answers kept at most, 0 to :data:`MAX_CACHE_ENTRIES`; 0: no cache) or ``NMiB`` (the
+    octets they may take, 1 to :data:`MAX_CACHE_MIB` MiB, as :func:`resolver.ls.cache.entry_size` counts
+    them, with at most :data:`MAX_CACHE_ENTRIES` answers as well): ``(entries, max_bytes)`` (--cache-size)."""
+    number = text.strip()
+    mib = number[-3:].lower() == "mib"
+    number = number[:-3].strip() if mib else number
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"not N (entries) or NMiB: {text!r}")
+    if mib:
+        if not 1 <= int(number) <= MAX_CACHE_MIB:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CACHE_MIB:,} MiB: {text!r}")
+        return MAX_CACHE_ENTRIES, int(number) * MIB
+    if int(number) > MAX_CACHE_ENTRIES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CACHE_ENTRIES:,} entries (or give NMiB), not {text!r}")
+    return int(number), None
+
+
+def cache_size_shown(settings: CacheSettings) -> str:
+    """The bound of ``settings`` as --cache-size takes it: ``100000`` entries, or ``64MiB``."""
+    if settings.max_bytes is None:
+        return str(settings.entries)
+    return f"{settings.max_bytes // MIB}MiB"
+
+
+def seconds_from(low: int, high: int, what: str = "") -> Callable[[str], int]:
+    """The type of a flag that takes whole seconds from ``low`` to ``high``; ``what`` says why the bound."""
+    def whole_seconds(text: str) -> int:
+        if not text.strip().isdigit() or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be whole seconds from {low} to {high:,}{what}: {text!r}")
+        return int(text)
+    return whole_seconds
+
+
+WEEK = 604_800          # seconds: the longest TTL a cache should keep (RFC 8767 4)
+DAY = 86_400            # seconds: the longest negative TTL worth keeping (RFC 2308 5)
+MAX_SERVFAIL_TTL = 30   # seconds, as BIND's servfail-ttl
+
+
 def small_count(text: str) -> int:
     """A whole number from 1 to 64 (--workers, --down-after)."""
     if not text.isdigit() or not 1 <= int(text) <= 64:
@@ -249,6 +294,43 @@ def retry_count(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 16:
         raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 16: {text!r}")
     return int(text)
+
+
+def add_cache_options(ls: argparse.ArgumentParser) -> None:
+    """The answer cache's flags (:class:`resolver.ls.settings.CacheSettings`), defaults from there."""
+    cache = CacheSettings()
+    ls.add_argument("--cache-size", type=cache_size, default=(cache.entries, cache.max_bytes), metavar="N|NMiB",
+                    help="the answer cache's bound: N answers, or NMiB of memory as the cache counts it "
+                         f"({ENTRY_OVERHEAD} octets an entry and its message; entries then up to "
+                         f"{MAX_CACHE_ENTRIES:,}); the least recently used go first; 0 turns the cache off "
+                         f"(default {cache_size_shown(cache)})")
+    ls.add_argument("--cache-min-ttl", type=seconds_from(0, WEEK), default=cache.min_ttl, metavar="SECONDS",
+                    help="each TTL of a cached positive answer is raised to at least this "
+                         f"(default {cache.min_ttl})")
+    ls.add_argument("--cache-max-ttl", type=seconds_from(1, WEEK, ", a week, as RFC 8767 caps TTLs"),
+                    default=cache.max_ttl, metavar="SECONDS",
+                    help=f"each TTL of a cached answer is cut to at most this (default {cache.max_ttl})")
+    ls.add_argument("--negative-ttl-max", type=seconds_from(0, DAY, ", a day (RFC 2308 5)"),
+                    default=cache.negative_ttl_max, metavar="SECONDS",
+                    help="an NXDOMAIN or NODATA every backend gave is cached for its SOA's TTL and MINIMUM, "
+                         f"the lesser, at most this; 0: never cached (default {cache.negative_ttl_max})")
+    ls.add_argument("--servfail-ttl", type=seconds_from(0, MAX_SERVFAIL_TTL, ", as BIND's servfail-ttl"),
+                    default=cache.servfail_ttl, metavar="SECONDS",
+                    help="a SERVFAIL from every backend is cached this long (RFC 2308 7.1); 0: never "
+                         f"(default {cache.servfail_ttl})")
+    ls.add_argument("--serve-stale", type=seconds_from(0, WEEK), default=cache.serve_stale, metavar="SECONDS",
+                    help=f"an answer past its TTL is kept this long more, and goes back with TTL {STALE_TTL} when "
+                         "every backend fails (RFC 8767, which suggests 1 to 3 days); 0: never "
+                         f"(default {cache.serve_stale})")
+    ls.add_argument("--stale-answer-timeout", type=positive_seconds, default=cache.stale_answer_timeout,
+                    metavar="SECONDS",
+                    help="with --serve-stale, how long a client whose answer has gone stale waits for the backends "
+                         "before it gets the stale answer (RFC 8767's client response timer, "
+                         f"default {shown(cache.stale_answer_timeout)})")
+    prefetch = "on" if cache.prefetch else "off"
+    ls.add_argument("--prefetch", choices=ON_OFF, default=prefetch,
+                    help=f"refresh a cached answer asked for in the last {PREFETCH_SHARE:.0%}% of its TTL, so "
+                         f"popular names do not expire in front of clients (default {prefetch})")
 
 
 def build_parser() -> Parser:
@@ -345,6 +427,7 @@ def build_parser() -> Parser:
     ls.add_argument("--learn-size", type=learn_size, default=learn.size, metavar="N",
                     help=f"names and zones learned routing keeps at most, the least recently used dropped "
                          f"first (default {learn.size}, at most {MAX_LEARN_SIZE:,}; about 250 octets an entry)")
+    add_cache_options(ls)
     add_server_options(ls)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server, or explain "
@@ -545,7 +628,8 @@ def route_settings(args: argparse.Namespace, groups: tuple[GroupSettings, ...]) 
 
 def ls_settings(args: argparse.Namespace) -> LsSettings:
     """The LS's settings from its parsed flags (and config file); raises UsageError for what
-    argparse cannot check: names given twice, counts below 1, routes and groups that do not fit."""
+    argparse cannot check: names given twice, counts below 1, routes and groups that do not fit, a
+    --cache-min-ttl above --cache-max-ttl."""
     from .ls.acl import AccessList
     names = [backend[2] for backend in args.backend if len(backend) == 3]
     twice = sorted({name for name in names if names.count(name) > 1})
@@ -557,13 +641,21 @@ def ls_settings(args: argparse.Namespace) -> LsSettings:
         raise UsageError("resolver ls: --max-inflight-per-client must be at least 1, "
                          f"not {args.max_inflight_per_client} (see --help)")
     groups = group_settings(args)
+    entries, max_bytes = args.cache_size
+    if args.cache_min_ttl > args.cache_max_ttl:
+        raise UsageError(f"resolver ls: --cache-min-ttl {args.cache_min_ttl} is more than --cache-max-ttl "
+                         f"{args.cache_max_ttl} (see --help)")
+    cache = CacheSettings(entries=entries, max_bytes=max_bytes, min_ttl=args.cache_min_ttl,
+                          max_ttl=args.cache_max_ttl, negative_ttl_max=args.negative_ttl_max,
+                          servfail_ttl=args.servfail_ttl, serve_stale=args.serve_stale,
+                          stale_answer_timeout=args.stale_answer_timeout, prefetch=args.prefetch == "on")
     return LsSettings(
         backends=tuple(args.backend), timeout=args.timeout, timeout_rcode=TIMEOUT_RCODES[args.on_timeout],
         max_inflight=args.max_inflight, drop_overflow=args.on_overflow == "drop", nodata_grace=args.nodata_grace,
         max_inflight_per_client=args.max_inflight_per_client, jostle_timeout=args.jostle_timeout,
         probe=probe_settings(args), retransmit=RetransmitSettings(retries=args.udp_retries),
         routes=route_settings(args, groups), groups=groups,
-        learn=LearnSettings(enabled=args.learn == "on", size=args.learn_size),
+        learn=LearnSettings(enabled=args.learn == "on", size=args.learn_size), cache=cache,
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))
 
