@@ -28,13 +28,27 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_ls_learned_entries                             names and zones learned routing holds (0 when off)
     resolver_ls_learned_capacity                            entries it holds at most (0 when off)
     resolver_ls_upstream_queries_per_query                  queries sent to backends, retransmissions aside, per race
+    resolver_ls_cache_hits_total                            answers served from the answer cache, fresh
+    resolver_ls_cache_misses_total                          lookups that found no fresh answer
+    resolver_ls_cache_stale_total                           stale answers served (RFC 8767)
+    resolver_ls_cache_prefetches_total                      refreshes of answers asked for late in their TTL
+    resolver_ls_cache_evictions_total                       answers dropped for room, least recently used first
+    resolver_ls_cache_expired_total                         answers dropped past their TTL and stale window
+    resolver_ls_cache_inserts_total                         answers stored
+    resolver_ls_cache_flushed_total                         answers dropped by POST /cache/flush
+    resolver_ls_cache_entries                               answers held now
+    resolver_ls_cache_bytes                                 octets they take, as the cache counts them
+    resolver_ls_cache_capacity_entries                      answers held at most
+    resolver_ls_cache_capacity_bytes                        octets at most (only with --cache-size NMiB)
     resolver_group_members{group}                           members of a replica group
     resolver_group_members_up{group}                        those of them up
     resolver_ts_requests_total{zone, proto}                 TS queries, "none" for no zone
     resolver_ts_responses_total{zone, rcode}                TS replies
 
 Counters only grow while a process lives; a restart sets them back to zero,
-which Prometheus's ``rate()`` expects.
+which Prometheus's ``rate()`` expects. With the answer cache off (``--cache-size 0``)
+its series are there, at zero, as learned routing's are when it is off, so a
+dashboard's queries keep working; ``resolver_ls_cache_capacity_entries`` 0 says off.
 
 The servers are read through :class:`LsSource` and :class:`TsSource`, protocols
 this module owns: it imports neither :mod:`resolver.ls` nor :mod:`resolver.ts`,
@@ -106,6 +120,39 @@ class LearnedSource(Protocol):
     def __len__(self) -> int: ...
 
 
+class CacheStatsSource(Protocol):
+    """What the answer cache did (:class:`resolver.ls.cache.CacheStats`); each name is in :data:`CACHE_COUNTERS`."""
+
+    hits: int
+    misses: int
+    stale: int
+    prefetches: int
+    evictions: int
+    expired: int
+    inserts: int
+    flushed: int
+
+
+class CacheBounds(Protocol):
+    """The answer cache's bounds (:class:`resolver.ls.settings.CacheSettings`)."""
+
+    entries: int                # answers at most
+    max_bytes: int | None       # octets at most, as the cache counts them; None: no such bound
+
+
+class CacheSource(Protocol):
+    """The answer cache (:class:`resolver.ls.cache.AnswerCache`)."""
+
+    stats: CacheStatsSource
+    bytes: int                  # octets its answers take, as :func:`resolver.ls.cache.entry_size` counts them
+    settings: CacheBounds
+
+    def __len__(self) -> int: ...
+
+    def flush(self, name: bytes | None = None) -> int:
+        """Drop every answer, or those for ``name`` (wire form) and below; returns how many."""
+
+
 class PendingSource(Protocol):
     waiting: int        # the backends a race awaits, one bit per backend index
 
@@ -139,6 +186,10 @@ class RaceSource(Protocol):
 
     @property
     def retransmit(self) -> RetransmitSource: ...
+
+    @property
+    def cache(self) -> CacheSource | None:
+        """The answer cache; None when it is off."""
 
     def plan(self, qname: bytes) -> dict[str, Any]:
         """How a query for ``qname`` (wire form) would choose its backends now: ``route``,
@@ -175,6 +226,32 @@ class TsSource(Protocol):
         """Names in each zone served, by zone name."""
 
 
+# The answer cache's counters (:class:`CacheStatsSource`), each ``resolver_ls_cache_NAME_total``.
+CACHE_COUNTERS = {
+    "hits": "Answers served from the answer cache while fresh.",
+    "misses": "Cache lookups that found no fresh answer (a stale one included).",
+    "stale": "Stale answers served past their TTL (RFC 8767): every backend failed, or the client "
+             "response timer ran out first.",
+    "prefetches": "Refreshes asked for answers hit late in their TTL (--prefetch).",
+    "evictions": "Answers dropped to make room, least recently used first.",
+    "expired": "Answers dropped past their TTL and their stale window.",
+    "inserts": "Answers stored: positive, negative (RFC 2308) and SERVFAIL.",
+    "flushed": "Answers dropped by a flush (POST /cache/flush on the metrics address).",
+}
+
+
+class NoCache(LookupError):
+    """Raised by :meth:`ServerMetrics.flush` where no answer cache runs; the message says why."""
+
+
+def dns_name(text: str) -> dns.name.Name:
+    """``text`` as a DNS name (absolute); raises ValueError, saying so, for one that is not."""
+    try:
+        return dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"not a DNS name: {text!r} ({exc})") from None
+
+
 def rcode_counts(counts: list[int]) -> dict[str, int]:
     """Counts by rcode name, leaving out rcodes never seen."""
     return {RCODE_NAMES.get(rcode, str(rcode)): n for rcode, n in enumerate(counts) if n}
@@ -205,6 +282,12 @@ class ServerMetrics(Collector):
         """``/plan``'s JSON: how a query for ``name`` would be routed; None for a server that routes
         nothing (the TS)."""
         return None
+
+    def flush(self, name: str | None) -> int:
+        """Drop the cached answers for ``name`` (text) and the names below it, or every one (None);
+        returns how many. Raises ValueError for a name that is not a DNS name, :class:`NoCache`
+        where no answer cache runs (here: the TS caches nothing)."""
+        raise NoCache("no answer cache here: only the LS caches answers")
 
 
 class LsMetrics(ServerMetrics):
@@ -247,8 +330,45 @@ class LsMetrics(ServerMetrics):
                                 "counted), per race started (a client query, or a CNAME target the LS follows), "
                                 "since the LS started: 1 when each goes to one backend, the number of backends "
                                 "for a full fan-out; 0 before the first race.", value=self.upstream_per_race())
+        yield from self._cache_metrics()
         yield from self._backend_metrics()
         yield from self._group_metrics()
+
+    def cache(self) -> dict[str, Any]:
+        """The answer cache now: ``enabled``, each of :data:`CACHE_COUNTERS`, ``entries`` (answers held),
+        ``bytes`` (the octets they take, as the cache counts them), ``capacity`` (answers at most) and
+        ``max_bytes`` (octets at most; None without a memory bound); zeros when it is off."""
+        cache = self.source.race.cache
+        if cache is None:
+            return {"enabled": False, **dict.fromkeys(CACHE_COUNTERS, 0), "entries": 0, "bytes": 0, "capacity": 0,
+                    "max_bytes": None}
+        return {"enabled": True, **{name: getattr(cache.stats, name) for name in CACHE_COUNTERS},
+                "entries": len(cache), "bytes": cache.bytes, "capacity": cache.settings.entries,
+                "max_bytes": cache.settings.max_bytes}
+
+    def _cache_metrics(self) -> Iterator[Metric]:
+        cache = self.cache()
+        for name, documentation in CACHE_COUNTERS.items():
+            yield CounterMetricFamily(f"resolver_ls_cache_{name}", documentation, value=cache[name])
+        yield GaugeMetricFamily("resolver_ls_cache_entries", "Answers the cache holds now, stale ones included "
+                                "(0 when it is off).", value=cache["entries"])
+        yield GaugeMetricFamily("resolver_ls_cache_bytes", "Octets the cached answers take, as the cache counts "
+                                "them: each its message and a fixed share for its bookkeeping.", value=cache["bytes"])
+        yield GaugeMetricFamily("resolver_ls_cache_capacity_entries", "Answers the cache holds at most, the least "
+                                "recently used dropped first (0 when it is off).", value=cache["capacity"])
+        if cache["max_bytes"] is not None:
+            yield GaugeMetricFamily("resolver_ls_cache_capacity_bytes", "Octets the cached answers take at most, "
+                                    "as the cache counts them (--cache-size NMiB).", value=cache["max_bytes"])
+
+    def flush(self, name: str | None) -> int:
+        """Drop the cached answers for ``name`` (text) and the names below it, or every one (None),
+        with :meth:`resolver.ls.cache.AnswerCache.flush`; returns how many. Raises ValueError for a
+        name that is not a DNS name, :class:`NoCache` when the cache is off."""
+        qname = None if name is None else dns_name(name).to_wire()
+        cache = self.source.race.cache
+        if cache is None:
+            raise NoCache("the answer cache is off (ls --cache-size 0): nothing to flush")
+        return cache.flush(qname)
 
     def learned(self) -> tuple[int, int]:
         """Learned routing's entries now and at most; (0, 0) when it is off."""
@@ -346,6 +466,7 @@ class LsMetrics(ServerMetrics):
                 "dropped": dict(stats.dropped), "refused": dict(stats.refused),
                 "routing": dict(stats.routing), "hedges": dict(stats.hedges),
                 "learned": {"enabled": self.source.race.learned is not None, "entries": entries, "capacity": capacity},
+                "cache": self.cache(),
                 "upstream_per_query": round(self.upstream_per_race(), 3),
                 "routes": self.routes(), "groups": groups,
                 "backends": [{"name": b.name, "address": b.address, "up": b.up, "group": group_of.get(b.name),
@@ -364,10 +485,7 @@ class LsMetrics(ServerMetrics):
         in milliseconds, of the backends asked first, a group's members included: the silence
         after which the hedge is asked; None when none is asked). Raises ValueError for a name
         that is not a DNS name."""
-        try:
-            qname = dns.name.from_text(name)
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"not a DNS name: {name!r} ({exc})") from None
+        qname = dns_name(name)
         race = self.source.race
         plan = race.plan(qname.to_wire())
         named = {*plan["first"], *plan["hedge"], *plan["targets"]}

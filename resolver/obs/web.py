@@ -2,18 +2,27 @@
 
 It runs in the server's own event loop, so it reads the counters between
 queries, with no thread and no lock. It speaks just enough HTTP/1.1 for
-Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths, one
-request per connection, headers bounded in size and time.
+Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths and
+``POST`` of one, one request per connection, headers bounded in size and time.
 
 * ``/metrics``: the Prometheus text format (:mod:`resolver.obs.metrics`);
 * ``/status.json``: totals as JSON, which the page polls every second;
 * ``/``: a self-contained HTML page (``status.html``: no external scripts,
   styles or fonts) showing each backend's health, queries per second, win
-  share and latency, hedges and failovers, the routes, groups and learned
-  routing on the LS, and each zone's queries on the TS;
+  share and latency, hedges and failovers, the routes, groups, learned
+  routing and the answer cache on the LS, and each zone's queries on the TS;
 * ``/plan?name=NAME`` (LS only): how the LS would choose the backends for
   NAME now, as JSON (:meth:`resolver.obs.metrics.LsMetrics.plan`), which
   ``client --explain --status`` shows. Reading it sends no query and learns nothing.
+* ``POST /cache/flush`` (LS only) drops every cached answer, ``POST
+  /cache/flush?name=NAME`` those for NAME and the names below it
+  (:meth:`resolver.obs.metrics.LsMetrics.flush`); the reply is one line of
+  JSON, ``{"flushed": N}``. It is for the operator, who reaches this address
+  (loopback unless told otherwise): a request that carries an ``Origin``
+  header, as every browser's ``POST`` does, is refused (403), so a web page
+  the operator visits cannot flush the cache by a cross-site request or DNS
+  rebinding. ``GET`` of it is 405, a bad NAME 400, and 404 where no cache
+  runs (a TS, or ``ls --cache-size 0``).
 """
 from __future__ import annotations
 
@@ -28,7 +37,7 @@ from urllib.parse import parse_qs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..net.addresses import format_hostport
-from .metrics import ServerMetrics
+from .metrics import NoCache, ServerMetrics
 
 log = logging.getLogger("resolver.web")
 
@@ -36,6 +45,24 @@ MAX_HEADER = 8192
 READ_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64
 STATUS_PAGE = resources.files(__package__).joinpath("status.html").read_bytes()
+FLUSH = b"/cache/flush"
+NOT_UTF8 = b"not a DNS name: the query string is not UTF-8\n"
+REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           503: "Service Unavailable"}
+
+
+def has_header(head: bytes, name: bytes) -> bool:
+    """Whether the request ``head`` (its request line and headers) has a header ``name`` (lower case)."""
+    return any(line.split(b":", 1)[0].strip().lower() == name for line in head.split(b"\r\n")[1:] if b":" in line)
+
+
+def query_names(query: bytes) -> list[str] | None:
+    """The ``name`` values of a query string, read as UTF-8, raw or percent-encoded (RFC 3986 2.5),
+    blank ones kept; None when it is not UTF-8."""
+    try:
+        return parse_qs(query.decode(), keep_blank_values=True, errors="strict").get("name", [])
+    except UnicodeDecodeError:
+        return None
 
 
 class StatusServer:
@@ -80,8 +107,11 @@ class StatusServer:
             await self._send(writer, 400, "text/plain", b"bad request\n")
             return
         method, (target, _, query) = parts[0], parts[1].partition(b"?")
+        if target == FLUSH:
+            await self._flush(writer, method, query, has_header(head, b"origin"))
+            return
         if method not in (b"GET", b"HEAD"):
-            await self._send(writer, 405, "text/plain", b"only GET and HEAD\n", allow=True)
+            await self._send(writer, 405, "text/plain", b"only GET and HEAD\n", allow="GET, HEAD")
             return
         if target == b"/metrics":
             body, kind = generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST
@@ -101,12 +131,11 @@ class StatusServer:
         """``/plan?name=NAME``: the LS's plan for NAME as JSON; 400 without a name or for one that is
         not a DNS name, 404 on a server that routes nothing (the TS). The query string is UTF-8,
         raw or percent-encoded (RFC 3986 2.5), so an internationalized name reads as its letters."""
-        try:
-            names = parse_qs(query.decode(), errors="strict").get("name")
-        except UnicodeDecodeError:
-            await self._send(writer, 400, "text/plain", b"not a DNS name: the query string is not UTF-8\n")
+        names = query_names(query)
+        if names is None:
+            await self._send(writer, 400, "text/plain", NOT_UTF8)
             return
-        if not names:
+        if not names or not names[0]:
             await self._send(writer, 400, "text/plain", b"give a name: /plan?name=NAME\n")
             return
         try:
@@ -119,14 +148,45 @@ class StatusServer:
             return
         await self._send(writer, 200, "application/json", json.dumps(plan).encode(), head_only=head_only)
 
+    async def _flush(self, writer: asyncio.StreamWriter, method: bytes, query: bytes, from_page: bool) -> None:
+        """``POST /cache/flush[?name=NAME]``: drop the cached answers (for NAME and below), and say how
+        many in one line of JSON. 405 for another method, 403 for a request from a web page (it
+        carries ``Origin``), 400 for a NAME that is blank or not a DNS name, 404 where no cache runs."""
+        if method != b"POST":
+            await self._send(writer, 405, "text/plain", b"only POST: curl -X POST 'http://ADDR:PORT/cache/flush"
+                             b"[?name=NAME]'\n", head_only=method == b"HEAD", allow="POST")
+            return
+        if from_page:
+            await self._send(writer, 403, "text/plain", b"refused: a request from a web page (it has an Origin "
+                             b"header); flush from a shell, with curl -X POST\n")
+            return
+        names = query_names(query)
+        if names is None:
+            await self._send(writer, 400, "text/plain", NOT_UTF8)
+            return
+        if names and not names[0].strip():
+            await self._send(writer, 400, "text/plain", b"an empty name: leave name= out to flush every answer\n")
+            return
+        name = names[0] if names else None
+        try:
+            flushed = self.metrics.flush(name)
+        except ValueError as exc:
+            await self._send(writer, 400, "text/plain", f"{exc}\n".encode())
+            return
+        except NoCache as exc:
+            await self._send(writer, 404, "text/plain", f"{exc}\n".encode())
+            return
+        log.info("cache flushed: %d answer%s%s", flushed, "" if flushed == 1 else "s",
+                 "" if name is None else f" at or below {name}")
+        await self._send(writer, 200, "application/json", json.dumps({"flushed": flushed}).encode() + b"\n")
+
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, status: int, kind: str, body: bytes,
-                    head_only: bool = False, allow: bool = False) -> None:
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  503: "Service Unavailable"}[status]
-        headers = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
-                   f"Cache-Control: no-store\r\nConnection: close\r\n"
-                   + ("Allow: GET, HEAD\r\n" if allow else "") + "\r\n")
+                    head_only: bool = False, allow: str | None = None) -> None:
+        """One reply and its headers; ``allow``: the methods an ``Allow`` header names (with a 405)."""
+        headers = (f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: {kind}\r\n"
+                   f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n"
+                   + (f"Allow: {allow}\r\n" if allow else "") + "\r\n")
         writer.write(headers.encode() + (b"" if head_only else body))
         await writer.drain()
 

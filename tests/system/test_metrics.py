@@ -14,7 +14,8 @@ import dns.rcode
 import pytest
 
 from resolver.ls.rtt import DEVIATIONS, INITIAL_RTTVAR
-from resolver.ls.settings import LearnSettings, RetransmitSettings
+from resolver.cli import MAX_CACHE_ENTRIES
+from resolver.ls.settings import CacheSettings, LearnSettings, RetransmitSettings
 from support.paths import ROOT, ZONES
 from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
@@ -159,6 +160,37 @@ def test_routes_and_replica_groups_show_in_the_metrics_the_status_and_the_plan(r
                     "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair]}
     plan = json.loads(http(url + "plan?name=www.ibm.com")[2])        # no route: every unit
     assert plan["route"] is None and plan["first"] == ["ts1", "pair"] and plan["hedge"] == []
+
+
+CACHE_COUNTERS = ["hits", "misses", "stale", "prefetches", "evictions", "expired", "inserts", "flushed"]
+
+
+@pytest.mark.parametrize("size, capacity, max_bytes", [
+    (None, CacheSettings.entries, None),            # the default: entries only
+    ("8MiB", MAX_CACHE_ENTRIES, 8 << 20),           # a memory bound, entries capped far above it
+    ("0", 0, None),                                 # off: every series at zero, no memory bound
+], ids=["default", "mib", "off"])
+def test_the_cache_series_show_its_bounds_and_each_counter(start_server, size, capacity, max_bytes):
+    ts = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", f"ts2={ts.hostport}", "--metrics", "127.0.0.1:0",
+                      *(["--cache-size", size] if size else []))
+    assert query(ls, TS2_NAMES[0]).rcode() == dns.rcode.NOERROR
+    samples = scrape(ls)
+    names = {name for name, _ in samples}
+    assert {f"resolver_ls_cache_{counter}_total" for counter in CACHE_COUNTERS} <= names
+    assert {"resolver_ls_cache_entries", "resolver_ls_cache_bytes"} <= names
+    assert value(samples, "resolver_ls_cache_capacity_entries") == capacity
+    assert ("resolver_ls_cache_capacity_bytes" in names) is (max_bytes is not None)
+    assert value(samples, "resolver_ls_cache_capacity_bytes") == (max_bytes or 0)
+    cache = json.loads(http(base_url(ls) + "status.json")[2])["cache"]
+    assert {key: cache[key] for key in ("enabled", "capacity", "max_bytes")} == \
+        {"enabled": capacity > 0, "capacity": capacity, "max_bytes": max_bytes}
+    for counter in CACHE_COUNTERS:          # the page's numbers are the metrics' numbers
+        assert cache[counter] == value(samples, f"resolver_ls_cache_{counter}_total"), counter
+    assert (cache["entries"], cache["bytes"]) == (value(samples, "resolver_ls_cache_entries"),
+                                                  value(samples, "resolver_ls_cache_bytes"))
+    if capacity == 0:
+        assert all(cache[counter] == 0 for counter in CACHE_COUNTERS) and cache["entries"] == 0
 
 
 def first_copies(samples: dict, backend: str) -> float:

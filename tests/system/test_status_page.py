@@ -2,14 +2,15 @@
 
 An LS with two named backends serves the page while queries flow; the test
 reads what the page shows (health, queries per second and sent, win share,
-latency, and learned routing: upstream queries per query, learned entries,
-how races chose their backends, hedges), then stops a backend, waits for
-the page to show it down and takes a screenshot. The screenshot is kept at
+latency, learned routing: upstream queries per query, learned entries,
+how races chose their backends, hedges; and the answer cache), then stops a
+backend, waits for the page to show it down and takes a screenshot. The screenshot is kept at
 ``build/status-page.png``.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ import dns.message
 import dns.query
 import pytest
 
-from resolver.ls.settings import LearnSettings
+from resolver.cli import MAX_CACHE_ENTRIES
+from resolver.ls.settings import CacheSettings, LearnSettings
 from support.paths import ROOT, ZONES
 from support.servers import base_url, query
 from support.tools import require_tool
@@ -118,6 +120,12 @@ def test_the_ls_page_shows_health_rate_win_share_latency_and_learned_routing_liv
         assert cell(browser, "backend-ts1", "hedges") == "0" and cell(browser, "backend-ts2", "failovers") == "0"
         assert browser.find_element("id", "routes-section").is_displayed() is False     # no routes, no groups
         assert browser.find_element("id", "groups-section").is_displayed() is False
+        assert re.fullmatch(rf"\d+ of {CacheSettings.entries}", shown(browser, "#cache-entries"))
+        assert re.fullmatch(r"\d+\.\d\d MiB", shown(browser, "#cache-memory"))      # no memory bound
+        assert re.fullmatch(r"no lookups yet|\d+\.\d% since start", shown(browser, "#cache-hit-ratio-overall"))
+        assert [shown(browser, f"#cache-{key}").isdigit() for key in ("stale", "prefetches", "evictions")] == \
+            [True] * 3
+        assert browser.find_element("id", "cache-off").is_displayed() is False
         ts1.stop()
         wait_for(browser, lambda d: cell(d, "backend-ts1", "health") == "down", what="ts1 shown down")
         assert cell(browser, "backend-ts2", "health") == "up"
@@ -140,6 +148,22 @@ def test_the_ls_page_shows_routes_replica_groups_and_failovers(routed_group, bro
     assert shown(browser, "#routing") == "route 1"
 
 
+def test_the_ls_page_shows_the_caches_memory_bound_or_that_it_is_off(start_server, browser):
+    ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    bounded = start_server("ls", "--backend", f"ts2={ts2.hostport}", "--cache-size", "8MiB",
+                           "--metrics", "127.0.0.1:0")
+    browser.get(base_url(bounded))
+    wait_for(browser, lambda d: shown(d, "#cache-entries") not in (None, "–"), what="the cache's entries")
+    assert shown(browser, "#cache-entries") == f"0 of {MAX_CACHE_ENTRIES}"
+    assert shown(browser, "#cache-memory") == "0.00 MiB of 8.00 MiB"
+    assert shown(browser, "#cache-hit-ratio-overall") == "no lookups yet"
+    off = start_server("ls", "--backend", f"ts2={ts2.hostport}", "--cache-size", "0", "--metrics", "127.0.0.1:0")
+    browser.get(base_url(off))
+    wait_for(browser, lambda d: d.find_element("id", "cache-off").is_displayed(), what="the cache shown off")
+    assert shown(browser, "#cache-off") == "off (--cache-size 0): every query is raced"
+    assert browser.find_element("id", "cache-cards").is_displayed() is False
+
+
 def test_the_ts_page_shows_its_zones(start_server, browser):
     ts = start_server("ts", "--zone", str(ZONES / "example.com.zone"), "--metrics", "127.0.0.1:0")
     traffic = Traffic(ts.host, ts.port, ["web.example.com", "nope.example.com"])
@@ -150,5 +174,6 @@ def test_the_ts_page_shows_its_zones(start_server, browser):
         assert shown(browser, "#title") == "resolver TS: zones"
         replies = cell(browser, "zone-example.com.", 5)
         assert "NOERROR" in replies and "NXDOMAIN" in replies
+        assert browser.find_element("id", "cache-section").is_displayed() is False     # only the LS caches
     finally:
         traffic.stop()
