@@ -16,9 +16,11 @@ reply holds.
 Given the LS's status address (its ``--metrics``), it first shows how the LS
 would choose the backends for the name now, read from the LS's ``/plan``
 (:meth:`resolver.obs.metrics.LsMetrics.plan`): the static route, the learned
-owners, the backends and groups asked first and those asked only on a hedge;
-and, from the replies' times, whether the hedge would be asked (the learned
-owners say no, or stay silent past their RTO) or not. Whether a hedge fired
+owners, the backends and groups asked first and those asked only on a hedge,
+and the answers its cache holds for the name (``cached``), each the reply to
+a query of its type and flags while fresh, and when stale only if the
+backends fail (RFC 8767); and, from the replies' times, whether the hedge
+would be asked (the learned owners say no, or stay silent past their RTO) or not. Whether a hedge fired
 in a particular race is in the LS's query log (its last field,
 :mod:`resolver.obs.querylog`).
 
@@ -49,6 +51,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ..ls.cache import STALE_TTL
 from ..ls.chase import MAX_LINKS, Chain, merged_wire
 from ..ls.groups import Groups
 from ..ls.race import route_table
@@ -424,10 +427,38 @@ def read_plan(status: tuple[str, int], name: str, timeout: float) -> dict[str, A
         raise OSError(str(exc.reason)) from None
 
 
+def queries_served(flags: str) -> str:
+    """The queries a cached answer serves, by its key's flags as ``/plan`` gives them (``"edns,do"``,
+    ``""`` for none; :func:`resolver.ls.cache.cache_key`): ``with EDNS, DO``, ``without EDNS``."""
+    bits = [bit for bit in flags.split(",") if bit]
+    others = [bit.upper() for bit in bits if bit != "edns"]
+    if "edns" in bits:
+        return "with " + ", ".join(["EDNS", *others])
+    return "without EDNS" + (f", with {', '.join(others)}" if others else "")
+
+
+def cached_lines(plan: dict[str, Any]) -> list[str]:
+    """A line for each answer the LS's cache holds for the plan's name (``plan["cached"]``, none from
+    an LS whose plan does not list them): a fresh one is what a query of its type and flags gets,
+    no backend asked; a stale one goes back only when the backends fail or are slower than the
+    client-response timer (RFC 8767)."""
+    lines = []
+    for entry in plan.get("cached", []):
+        held = f"cached: {entry['type']} {entry['rcode']} for queries {queries_served(entry['flags'])}"
+        if entry["stale"]:
+            lines.append(f"{held}, stale: the LS asks the backends, and answers from its cache with TTL {STALE_TTL} "
+                         "only if they fail or stay silent past its --stale-answer-timeout")
+        else:
+            lines.append(f"{held}, {entry['ttl_left']} s left: the LS answers from its cache, asking no backend")
+    return lines
+
+
 def plan_lines(plan: dict[str, Any]) -> list[str]:
-    """The LS's plan (:meth:`resolver.obs.metrics.LsMetrics.plan`) as ``client --explain`` shows it."""
+    """The LS's plan (:meth:`resolver.obs.metrics.LsMetrics.plan`) as ``client --explain`` shows it:
+    what its cache holds for the name, then how a query that misses it is routed."""
     route = plan["route"]
-    lines = [f"route: {route} -> {', '.join(plan['targets'])}" if route is not None else "route: none covers it"]
+    lines = cached_lines(plan)
+    lines.append(f"route: {route} -> {', '.join(plan['targets'])}" if route is not None else "route: none covers it")
     every = "every backend of the route" if route is not None else "every backend"
     owners = plan["learned"]
     if not plan["learning"]:

@@ -3,8 +3,8 @@
 The setup is the assignment's: TS1 stays silent on misses (``--silent-miss``),
 TS2 answers them NXDOMAIN, and an LS (with a short timeout) races both. Given
 the LS's status address (``--status``, its ``--metrics``), explain first shows
-the LS's plan for the name: its route, learned owner, and the backends asked
-first and on a hedge.
+the LS's plan for the name: what its cache holds, its route, learned owner,
+and the backends asked first and on a hedge.
 """
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ import sys
 
 import pytest
 
+from support.fake_status import FakeStatus
 from support.fakes import FakeBackend, badvers, garbage_sections
 from support.paths import ROOT, ZONES
 from support.ports import free_port
 from support.servers import base_url, http, query, scrape, value
 from support.waiting import wait_until
 from support.zone_servers import small_zone as zone
-from resolver.client.explain import BackendReply, hedge_line, predict
+from resolver.client.explain import BackendReply, hedge_line, plan_lines, predict, queries_served
 from resolver.ls.rule import ALIAS, ANSWER, NODATA, REFERRAL
 
 
@@ -308,6 +309,52 @@ def test_no_hedge_line_without_a_hedge_or_an_rto():
     replies = [BackendReply("o1")]
     assert hedge_line({**hedge_plan(), "hedge": []}, replies) is None
     assert hedge_line(hedge_plan(None), replies) is None
+
+
+# ------------------------------------------------------------------------- what the LS's cache holds
+
+
+def cached_plan(*cached: dict) -> dict:
+    """``/plan``'s JSON for a name no route covers, nothing learned yet, with ``cached`` as the LS's cache holds it."""
+    return {"learning": True, "route": None, "targets": [], "learned": [], "first": ["ts1", "ts2"], "hedge": [],
+            "down": [], "groups": [], "hedge_after_ms": 10.0, "cached": list(cached)}
+
+
+def entry(rdtype: str = "A", flags: str = "", rcode: str = "NOERROR", ttl_left: int = 0, stale: bool = False) -> dict:
+    return {"type": rdtype, "flags": flags, "rcode": rcode, "ttl_left": ttl_left, "stale": stale}
+
+
+def test_the_plan_says_which_queries_the_ls_answers_from_its_cache(demo_backends):
+    """A plan read from a stand-in status address: a fresh entry is answered from the cache, a stale
+    one only when the backends fail or are slow; each names the queries it is for."""
+    ts1, ts2 = demo_backends
+    backends = ["--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}"]
+    plan_json = cached_plan(entry(ttl_left=123), entry("A", "edns,do", "NXDOMAIN", stale=True),
+                            entry("AAAA", "edns,cd", "NOERROR", ttl_left=40))
+    with FakeStatus(plan_json) as status:
+        result = explain("WWW.IBM.COM", *backends, "--status", status.hostport)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert status.names == ["WWW.IBM.COM"]
+    assert plan(result.stdout) == [
+        "cached: A NOERROR for queries without EDNS, 123 s left: the LS answers from its cache, asking no backend",
+        "cached: A NXDOMAIN for queries with EDNS, DO, stale: the LS asks the backends, and answers from its cache "
+        "with TTL 30 only if they fail or stay silent past its --stale-answer-timeout",
+        "cached: AAAA NOERROR for queries with EDNS, CD, 40 s left: the LS answers from its cache, asking no backend",
+        "route: none covers it", "learned owner: none yet, so every backend is asked",
+        "asked first: ts1, ts2; on a hedge: none"]
+    assert row(result.stdout, "ts1")[:2] == ["ts1", "NOERROR"]        # the backends are still asked and shown
+
+
+def test_nothing_cached_adds_no_line():
+    assert plan_lines(cached_plan())[0] == "route: none covers it"
+
+
+@pytest.mark.parametrize("flags, queries", [
+    ("", "without EDNS"), ("cd", "without EDNS, with CD"), ("edns", "with EDNS"), ("edns,do", "with EDNS, DO"),
+    ("edns,do,cd", "with EDNS, DO, CD"),
+])
+def test_an_entrys_flags_say_the_queries_it_serves(flags, queries):
+    assert queries_served(flags) == queries
 
 
 def test_a_status_address_without_a_plan_is_said_in_one_line(start_server):
