@@ -309,7 +309,8 @@ def add_cache_options(ls: argparse.ArgumentParser) -> None:
                          f"(default {cache.min_ttl})")
     ls.add_argument("--cache-max-ttl", type=seconds_from(1, WEEK, ", a week, as RFC 8767 caps TTLs"),
                     default=cache.max_ttl, metavar="SECONDS",
-                    help=f"each TTL of a cached answer is cut to at most this (default {cache.max_ttl})")
+                    help="each TTL of a cached answer is cut to at most this, a negative answer's SOA by "
+                         f"--negative-ttl-max instead (default {cache.max_ttl})")
     ls.add_argument("--negative-ttl-max", type=seconds_from(0, DAY, ", a day (RFC 2308 5)"),
                     default=cache.negative_ttl_max, metavar="SECONDS",
                     help="an NXDOMAIN or NODATA every backend gave is cached for its SOA's TTL and MINIMUM, "

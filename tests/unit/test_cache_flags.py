@@ -2,13 +2,18 @@
 ``--negative-ttl-max``, ``--servfail-ttl``, ``--serve-stale``, ``--stale-answer-timeout``,
 ``--prefetch``) and their keys in a ``--config`` file: each form becomes the exact
 :class:`CacheSettings`, each misuse is one line on stderr and exit 2 naming the flag or the key,
-the help prints the defaults :class:`CacheSettings` holds, and a SIGHUP's reread takes a changed file.
+the help and the README's table print the defaults :class:`CacheSettings` holds, and a SIGHUP's
+reread takes a changed file.
 """
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+
+from support.paths import ROOT
 
 from resolver import cli
 from resolver.cli import build_parser, ls_rereader, ls_settings, main
@@ -210,3 +215,30 @@ def test_a_min_ttl_above_the_max_in_the_file_is_the_flags_error(run_ls, tmp_path
     path = config(tmp_path, "cache-min-ttl = 7200\ncache-max-ttl = 3600\n")
     assert run_ls("--config", str(path)) == (
         2, ["resolver ls: --cache-min-ttl 7200 is more than --cache-max-ttl 3600 (see --help)"])
+
+
+# --- the README ---------------------------------------------------------------------------------
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## The answer cache\n")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_readmes_table_gives_the_defaults_of_cache_settings():
+    rows = dict(re.findall(r"^\| `(--[a-z-]+)[^`]*`[^|]*\| ([^|]+) \|", readme_section(), re.M))
+    cache = CacheSettings()
+    assert rows == {"--cache-size": cli.cache_size_shown(cache), "--cache-min-ttl": str(cache.min_ttl),
+                    "--cache-max-ttl": str(cache.max_ttl), "--negative-ttl-max": str(cache.negative_ttl_max),
+                    "--servfail-ttl": str(cache.servfail_ttl), "--serve-stale": str(cache.serve_stale),
+                    "--stale-answer-timeout": cli.shown(cache.stale_answer_timeout),
+                    "--prefetch": "on" if cache.prefetch else "off"}
+
+
+def test_the_readmes_ls_command_gives_the_settings_it_describes():
+    shell = "\n".join(re.findall(r"^```sh\n(.*?)^```", readme_section(), re.M | re.S)).replace("\\\n", " ")
+    [argv] = [shlex.split(line, comments=True) for line in shell.splitlines()
+              if line.startswith("python -m resolver ls")]
+    got = ls_settings(parse_args(build_parser(), argv[3:-1])).cache
+    assert (got.entries, got.max_bytes, got.serve_stale) == (cli.MAX_CACHE_ENTRIES, 64 * MIB, 86400)
