@@ -412,11 +412,13 @@ def at_chain_end(verdict: Verdict, chain: Chain, query: dns.message.Message, aa:
     return Verdict(f"the chain {names}: the LS answers {then}", rcodes, verdict.answers, verdict.resolved, best)
 
 
-def read_plan(status: tuple[str, int], name: str, timeout: float) -> dict[str, Any]:
-    """The LS's plan for ``name``, from ``/plan`` at its status address ``status`` (its ``--metrics``),
-    waiting ``timeout`` seconds at most, with no proxy. Raises OSError (``urllib.error.URLError``
-    is one) when it cannot be read, ValueError when it is not JSON."""
-    url = f"http://{format_hostport(*status)}/plan?name={urllib.parse.quote(name)}"
+def read_plan(status: tuple[str, int], name: str, timeout: float, rdtype: str | None = None) -> dict[str, Any]:
+    """The LS's plan for ``name`` (with what its cache holds for ``rdtype``, A when None), from
+    ``/plan`` at its status address ``status`` (its ``--metrics``), waiting ``timeout`` seconds at
+    most, with no proxy. Raises OSError (``urllib.error.URLError`` is one) when it cannot be read,
+    ValueError when it is not JSON."""
+    url = f"http://{format_hostport(*status)}/plan?name={urllib.parse.quote(name)}" + (
+        f"&type={urllib.parse.quote(rdtype)}" if rdtype is not None else "")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as response:
@@ -480,18 +482,18 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-async def show_plan(name: str, status: tuple[str, int] | None, timeout: float,
+async def show_plan(name: str, rdtype: str, status: tuple[str, int] | None, timeout: float,
                     out: TextIO) -> dict[str, Any] | None:
-    """Print how the LS would choose the backends for ``name`` now, read from its status address
-    ``status``, and return that plan; without one, or when it cannot be read, say so in one line
-    and return None."""
+    """Print how the LS would choose the backends for ``name`` now, and what its cache holds for
+    ``name`` and ``rdtype``, read from its status address ``status``, and return that plan; without
+    one, or when it cannot be read, say so in one line and return None."""
     if status is None:
         print(f"the LS's plan for {name}: unknown without --status ADDR:PORT, the LS's --metrics address "
               "(or metrics in its --ls-config)", file=out)
         return None
     where = format_hostport(*status)
     try:
-        plan = await asyncio.to_thread(read_plan, status, name, timeout)
+        plan = await asyncio.to_thread(read_plan, status, name, timeout, rdtype)
     except (OSError, ValueError) as exc:
         print(f"the LS's plan for {name}: cannot read it from {where}: {exc}", file=out)
         return None
@@ -553,7 +555,7 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     retries, for at least the client's 7 s), so its timeout answer arrives and
     the backends' timings are not disturbed by its own queries.
     """
-    plan = await show_plan(name, status, timeout, out)     # first: asking the LS later teaches it the name
+    plan = await show_plan(name, rdtype, status, timeout, out)   # first: asking the LS later teaches it the name
     if plan is not None and status is not None:
         routes = planned_routes(status, timeout, plan)
     query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))

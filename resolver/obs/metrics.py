@@ -62,6 +62,7 @@ from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import dns.exception
 import dns.name
+import dns.rdatatype
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -191,9 +192,10 @@ class RaceSource(Protocol):
     def cache(self) -> CacheSource | None:
         """The answer cache; None when it is off."""
 
-    def plan(self, qname: bytes) -> dict[str, Any]:
+    def plan(self, qname: bytes, qtype: int) -> dict[str, Any]:
         """How a query for ``qname`` (wire form) would choose its backends now: ``route``,
-        ``targets``, ``learned``, ``first``, ``hedge``, ``down`` (:meth:`resolver.ls.race.Race.plan`)."""
+        ``targets``, ``learned``, ``first``, ``hedge``, ``down``, and ``cached``, what the cache holds
+        for ``qname`` and ``qtype`` (:meth:`resolver.ls.race.Race.plan`)."""
 
 
 class LsSource(Protocol):
@@ -278,9 +280,9 @@ class ServerMetrics(Collector):
         """The status page's JSON: totals; the page turns two readings into rates."""
         return {"role": self.role, "version": __version__, "uptime": round(time.monotonic() - self.started, 3)}
 
-    def plan(self, name: str) -> dict[str, Any] | None:
-        """``/plan``'s JSON: how a query for ``name`` would be routed; None for a server that routes
-        nothing (the TS)."""
+    def plan(self, name: str, rdtype: str = "A") -> dict[str, Any] | None:
+        """``/plan``'s JSON: how a query for ``name`` (of type ``rdtype``) would be routed; None for a
+        server that routes nothing (the TS)."""
         return None
 
     def flush(self, name: str | None) -> int:
@@ -477,17 +479,22 @@ class LsMetrics(ServerMetrics):
                               "replies": rcode_counts(b.stats.replies), **latency_summary(b.stats.latency)}
                              for b, outstanding in zip(self.source.backends, self.outstanding())]}
 
-    def plan(self, name: str) -> dict[str, Any] | None:
-        """How the LS would choose the backends for a query for ``name`` (text) now
+    def plan(self, name: str, rdtype: str = "A") -> dict[str, Any] | None:
+        """How the LS would choose the backends for a query for ``name`` (text) now, and what its
+        cache holds for ``name`` and ``rdtype`` (a type's name or ``TYPEnnn``, RFC 3597)
         (:meth:`resolver.ls.race.Race.plan`), with ``name`` as read, ``learning`` (whether
         learned routing is on), ``groups`` (the replica groups it names, as
         :meth:`groups` gives them) and ``hedge_after_ms`` (the shortest retransmission timeout,
         in milliseconds, of the backends asked first, a group's members included: the silence
         after which the hedge is asked; None when none is asked). Raises ValueError for a name
-        that is not a DNS name."""
+        that is not a DNS name or a type that is not a record type."""
         qname = dns_name(name)
+        try:
+            qtype = dns.rdatatype.from_text(rdtype.upper())
+        except (dns.rdatatype.UnknownRdatatype, ValueError):
+            raise ValueError(f"not a record type: {rdtype!r}") from None
         race = self.source.race
-        plan = race.plan(qname.to_wire())
+        plan = race.plan(qname.to_wire(), qtype)
         named = {*plan["first"], *plan["hedge"], *plan["targets"]}
         groups = [group for group in self.groups() if group["name"] in named]
         up = {group["name"]: group["up"] for group in groups}

@@ -11,9 +11,11 @@ Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths and
   styles or fonts) showing each backend's health, queries per second, win
   share and latency, hedges and failovers, the routes, groups, learned
   routing and the answer cache on the LS, and each zone's queries on the TS;
-* ``/plan?name=NAME`` (LS only): how the LS would choose the backends for
-  NAME now, as JSON (:meth:`resolver.obs.metrics.LsMetrics.plan`), which
-  ``client --explain --status`` shows. Reading it sends no query and learns nothing.
+* ``/plan?name=NAME[&type=TYPE]`` (LS only): how the LS would choose the
+  backends for NAME now, and what its cache holds for NAME and TYPE (A if
+  not given), as JSON (:meth:`resolver.obs.metrics.LsMetrics.plan`), which
+  ``client --explain --status`` shows. Reading it sends no query, learns
+  nothing and leaves the cache as it was.
 * ``POST /cache/flush`` (LS only) drops every cached answer, ``POST
   /cache/flush?name=NAME`` those for NAME and the names below it
   (:meth:`resolver.obs.metrics.LsMetrics.flush`); the reply is one line of
@@ -56,11 +58,11 @@ def has_header(head: bytes, name: bytes) -> bool:
     return any(line.split(b":", 1)[0].strip().lower() == name for line in head.split(b"\r\n")[1:] if b":" in line)
 
 
-def query_names(query: bytes) -> list[str] | None:
-    """The ``name`` values of a query string, read as UTF-8, raw or percent-encoded (RFC 3986 2.5),
-    blank ones kept; None when it is not UTF-8."""
+def query_fields(query: bytes) -> dict[str, list[str]] | None:
+    """The fields of a query string, read as UTF-8, raw or percent-encoded (RFC 3986 2.5), blank
+    values kept; None when it is not UTF-8."""
     try:
-        return parse_qs(query.decode(), keep_blank_values=True, errors="strict").get("name", [])
+        return parse_qs(query.decode(), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         return None
 
@@ -128,18 +130,20 @@ class StatusServer:
         await self._send(writer, 200, kind, body, head_only=method == b"HEAD")
 
     async def _plan(self, writer: asyncio.StreamWriter, query: bytes, head_only: bool) -> None:
-        """``/plan?name=NAME``: the LS's plan for NAME as JSON; 400 without a name or for one that is
-        not a DNS name, 404 on a server that routes nothing (the TS). The query string is UTF-8,
-        raw or percent-encoded (RFC 3986 2.5), so an internationalized name reads as its letters."""
-        names = query_names(query)
-        if names is None:
+        """``/plan?name=NAME[&type=TYPE]``: the LS's plan for NAME (its cached answers of TYPE, A
+        if not given) as JSON; 400 without a name, or for one that is not a DNS name or a type that
+        is not a record type, 404 on a server that routes nothing (the TS). The query string is
+        UTF-8, raw or percent-encoded (RFC 3986 2.5), so an internationalized name reads as its letters."""
+        fields = query_fields(query)
+        if fields is None:
             await self._send(writer, 400, "text/plain", NOT_UTF8)
             return
+        names = fields.get("name", [])
         if not names or not names[0]:
             await self._send(writer, 400, "text/plain", b"give a name: /plan?name=NAME\n")
             return
         try:
-            plan = self.metrics.plan(names[0])
+            plan = self.metrics.plan(names[0], *fields.get("type", [])[:1])
         except ValueError as exc:
             await self._send(writer, 400, "text/plain", f"{exc}\n".encode())
             return
@@ -160,10 +164,11 @@ class StatusServer:
             await self._send(writer, 403, "text/plain", b"refused: a request from a web page (it has an Origin "
                              b"header); flush from a shell, with curl -X POST\n")
             return
-        names = query_names(query)
-        if names is None:
+        fields = query_fields(query)
+        if fields is None:
             await self._send(writer, 400, "text/plain", NOT_UTF8)
             return
+        names = fields.get("name", [])
         if names and not names[0].strip():
             await self._send(writer, 400, "text/plain", b"an empty name: leave name= out to flush every answer\n")
             return

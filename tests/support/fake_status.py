@@ -3,7 +3,7 @@
 
 :class:`FakeStatus` listens on 127.0.0.1 port 0 from a thread of its own until the ``with``
 block ends, answers ``GET /plan?name=NAME`` with its plan (``name`` set to NAME as the LS sets it,
-absolute) and records each NAME asked; every other request gets 404.
+absolute) and records each query string; every other request gets 404.
 """
 from __future__ import annotations
 
@@ -17,21 +17,22 @@ import dns.name
 
 
 class FakeStatus:
-    """Serves ``plan`` on ``/plan``; :attr:`hostport` is its address, :attr:`names` the names asked."""
+    """Serves ``plan`` on ``/plan``; :attr:`hostport` is its address, :attr:`asked` each query string's fields."""
 
     def __init__(self, plan: dict[str, Any]) -> None:
         self.plan = plan
-        self.names: list[str] = []
+        self.asked: list[dict[str, list[str]]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:       # noqa: N802 (http.server's name)
                 url = urlsplit(self.path)
-                names = parse_qs(url.query).get("name")
+                fields = parse_qs(url.query)
+                names = fields.get("name")
                 if url.path != "/plan" or not names:
                     self.send_error(404)
                     return
-                fake.names.append(names[0])
+                fake.asked.append(fields)
                 body = json.dumps({**fake.plan, "name": dns.name.from_text(names[0]).to_text()}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
