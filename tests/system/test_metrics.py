@@ -15,6 +15,7 @@ import pytest
 
 from resolver.ls.rtt import DEVIATIONS, INITIAL_RTTVAR
 from resolver.cli import MAX_CACHE_ENTRIES
+from resolver.ls.cache import ENTRY_OVERHEAD
 from resolver.ls.settings import CacheSettings, LearnSettings, RetransmitSettings
 from support.paths import ROOT, ZONES
 from support.servers import base_url, http, query, scrape, value
@@ -29,11 +30,12 @@ MISSES = ["nowhere.example", "also.missing.example"]
 
 @pytest.fixture
 def watched(start_server):
-    """TS1 (silent on misses) and TS2 from the demo tables, and an LS naming them, all with --metrics."""
+    """TS1 (silent on misses) and TS2 from the demo tables, and an LS naming them, all with --metrics;
+    the LS's cache is off, so that every query is raced (the cache's metrics have tests of their own)."""
     ts1 = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss", "--metrics", "127.0.0.1:0")
     ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"), "--metrics", "127.0.0.1:0")
     ls = start_server("ls", "--backend", f"ts1={ts1.hostport}", "--backend", f"ts2={ts2.hostport}",
-                      "--timeout", "0.5", "--metrics", "127.0.0.1:0")
+                      "--timeout", "0.5", "--cache-size", "0", "--metrics", "127.0.0.1:0")
     return ts1, ts2, ls
 
 
@@ -157,7 +159,7 @@ def test_routes_and_replica_groups_show_in_the_metrics_the_status_and_the_plan(r
     plan = json.loads(http(url + "plan?name=www.example.net")[2])
     assert plan.pop("hedge_after_ms") >= RTO_FLOOR_MS      # the group's members' RTO: a group is its members
     assert plan == {"name": "www.example.net.", "learning": True, "route": "example.net.", "targets": ["pair"],
-                    "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair]}
+                    "learned": [], "first": ["pair"], "hedge": [], "down": [], "groups": [pair], "cached": []}
     plan = json.loads(http(url + "plan?name=www.ibm.com")[2])        # no route: every unit
     assert plan["route"] is None and plan["first"] == ["ts1", "pair"] and plan["hedge"] == []
 
@@ -191,6 +193,35 @@ def test_the_cache_series_show_its_bounds_and_each_counter(start_server, size, c
                                                   value(samples, "resolver_ls_cache_bytes"))
     if capacity == 0:
         assert all(cache[counter] == 0 for counter in CACHE_COUNTERS) and cache["entries"] == 0
+
+
+def test_the_cache_counts_real_queries_and_the_plan_lists_what_it_holds(start_server):
+    """The first query for a name is a miss, raced and stored; the same question again, over UDP or
+    TCP, is a hit that no backend sees. An NXDOMAIN that every backend gave is stored too."""
+    ts = start_server("ts", "--table", str(ZONES / "ts2.txt"))
+    ls = start_server("ls", "--backend", f"ts2={ts.hostport}", "--metrics", "127.0.0.1:0")
+    first = query(ls, TS2_NAMES[0])
+    assert query(ls, TS2_NAMES[0]).answer == first.answer
+    assert query(ls, TS2_NAMES[0], tcp=True).rcode() == dns.rcode.NOERROR     # the key has no transport
+    assert query(ls, MISSES[0]).rcode() == dns.rcode.NXDOMAIN                 # TS2's, with the root's SOA
+    assert query(ls, MISSES[0]).rcode() == dns.rcode.NXDOMAIN
+    samples = scrape(ls)
+    counts = {counter: value(samples, f"resolver_ls_cache_{counter}_total") for counter in CACHE_COUNTERS}
+    assert counts == {"hits": 3, "misses": 2, "stale": 0, "prefetches": 0, "evictions": 0, "expired": 0,
+                      "inserts": 2, "flushed": 0}
+    assert value(samples, "resolver_ls_cache_entries") == 2
+    assert 2 * ENTRY_OVERHEAD < value(samples, "resolver_ls_cache_bytes") < 2 * (ENTRY_OVERHEAD + 512)
+    assert value(samples, "resolver_backend_requests_total", backend="ts2") == 2    # the misses only
+    assert value(samples, "resolver_ls_races_total", outcome="cache") == 3
+    status = json.loads(http(base_url(ls) + "status.json")[2])["cache"]
+    assert (status["hits"], status["misses"], status["entries"]) == (3, 2, 2)
+    url = base_url(ls) + "plan?name=" + TS2_NAMES[0]
+    [held] = json.loads(http(url)[2])["cached"]
+    assert held.pop("ttl_left") <= 300 and held == {"type": "A", "flags": "", "rcode": "NOERROR", "stale": False}
+    assert json.loads(http(url + "&type=aaaa")[2])["cached"] == []             # what the cache holds of a type
+    assert json.loads(http(base_url(ls) + "plan?name=" + MISSES[0])[2])["cached"][0]["rcode"] == "NXDOMAIN"
+    assert http(url + "&type=BOGUS") == (400, "text/plain", "not a record type: 'BOGUS'\n")
+    assert value(scrape(ls), "resolver_ls_cache_hits_total") == 3     # reading the plan counts nothing
 
 
 def first_copies(samples: dict, backend: str) -> float:
@@ -253,7 +284,7 @@ def test_the_plan_says_how_the_ls_would_route_a_name_and_sends_no_query(watched)
     hedge_after = plan.pop("hedge_after_ms")
     assert RTO_FLOOR_MS <= hedge_after < INITIAL_RTO_MS       # TS2's RTO, from the reply's round trip
     assert plan == {"name": "WWW.Google.COM.", "learning": True, "route": None, "targets": [],
-                    "learned": ["ts2"], "first": ["ts2"], "hedge": ["ts1"], "down": [], "groups": []}
+                    "learned": ["ts2"], "first": ["ts2"], "hedge": ["ts1"], "down": [], "groups": [], "cached": []}
     missed = json.loads(http(url + "plan?name=" + MISSES[0])[2])       # nothing learned: both asked first
     assert missed["first"] == ["ts1", "ts2"] and missed["hedge_after_ms"] == hedge_after       # the shorter RTO
     status, _, text = http(url + "status.json")
