@@ -440,12 +440,11 @@ def queries_served(flags: str) -> str:
 
 
 def cached_lines(plan: dict[str, Any]) -> list[str]:
-    """A line for each answer the LS's cache holds for the plan's name (``plan["cached"]``, none from
-    an LS whose plan does not list them): a fresh one is what a query of its type and flags gets,
-    no backend asked; a stale one goes back only when the backends fail or are slower than the
-    client-response timer (RFC 8767)."""
+    """A line for each answer the LS's cache holds for the plan's name and type (``plan["cached"]``):
+    a fresh one is what a query of its type and flags gets, no backend asked; a stale one goes back
+    only when the backends fail or are slower than the client-response timer (RFC 8767)."""
     lines = []
-    for entry in plan.get("cached", []):
+    for entry in plan["cached"]:
         held = f"cached: {entry['type']} {entry['rcode']} for queries {queries_served(entry['flags'])}"
         if entry["stale"]:
             lines.append(f"{held}, stale: the LS asks the backends, and answers from its cache with TTL {STALE_TTL} "
