@@ -72,6 +72,7 @@ from ..wire import RCODE_NAMES
 from .stats import BackendStats, LatencyHistogram, LsStats, ZoneTally
 
 PROTOCOLS = ("udp", "tcp")
+PLAN_TYPE = "A"         # /plan lists the cached answers of this type unless told another
 
 
 class BackendSource(Protocol):
@@ -280,7 +281,7 @@ class ServerMetrics(Collector):
         """The status page's JSON: totals; the page turns two readings into rates."""
         return {"role": self.role, "version": __version__, "uptime": round(time.monotonic() - self.started, 3)}
 
-    def plan(self, name: str, rdtype: str = "A") -> dict[str, Any] | None:
+    def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
         """``/plan``'s JSON: how a query for ``name`` (of type ``rdtype``) would be routed; None for a
         server that routes nothing (the TS)."""
         return None
@@ -479,7 +480,7 @@ class LsMetrics(ServerMetrics):
                               "replies": rcode_counts(b.stats.replies), **latency_summary(b.stats.latency)}
                              for b, outstanding in zip(self.source.backends, self.outstanding())]}
 
-    def plan(self, name: str, rdtype: str = "A") -> dict[str, Any] | None:
+    def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
         """How the LS would choose the backends for a query for ``name`` (text) now, and what its
         cache holds for ``name`` and ``rdtype`` (a type's name or ``TYPEnnn``, RFC 3597)
         (:meth:`resolver.ls.race.Race.plan`), with ``name`` as read, ``learning`` (whether
