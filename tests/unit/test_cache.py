@@ -1,0 +1,370 @@
+"""The answer cache (resolver/ls/cache.py): keys, serving, TTLs, negative and failure entries,
+serve-stale, prefetch, bounds and flushes, on DNS messages built with dnspython."""
+from __future__ import annotations
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from resolver.ls.cache import (ANSWER, FAILURE, NEGATIVE, STALE_TTL, AnswerCache, at_or_below,
+                               cache_key)
+from resolver.ls.settings import CacheSettings
+from resolver.wire import Query, scan_query
+
+NOW = 1000.0        # seconds on the caller's monotonic clock when an entry is stored
+SOA = "ns.example.com. hostmaster.example.com. 1 7200 3600 1209600 {minimum}"
+
+
+def query(name: str = "www.example.com", rdtype: str = "A", *, qid: int = 4660, rd: bool = True,
+          cd: bool = False, rdclass: str = "IN", **edns) -> tuple[bytes, Query]:
+    """A client query in wire form and as the LS scans it."""
+    msg = dns.message.make_query(name, rdtype, rdclass, id=qid, **edns)
+    if not rd:
+        msg.flags &= ~dns.flags.RD
+    if cd:
+        msg.flags |= dns.flags.CD
+    data = msg.to_wire()
+    return data, scan_query(data)
+
+
+def key(name: str = "www.example.com", rdtype: str = "A", **kw) -> bytes:
+    return cache_key(*query(name, rdtype, **kw))
+
+
+def rrsets(records) -> list[dns.rrset.RRset]:
+    """(owner, ttl, type, rdata...) tuples as rrsets, the owner absolute."""
+    return [dns.rrset.from_text(owner if owner.endswith(".") else owner + ".", ttl, "IN", rdtype, *rdata)
+            for owner, ttl, rdtype, *rdata in records]
+
+
+def reply(data: bytes, answer=(), authority=(), additional=(), rcode: int = dns.rcode.NOERROR,
+          do: bool = False) -> bytes:
+    """The reply to client query ``data`` holding the given records (owners that are the question
+    name are written as compression pointers to it)."""
+    msg = dns.message.make_response(dns.message.from_wire(data))
+    msg.answer += rrsets(answer)
+    msg.authority += rrsets(authority)
+    msg.additional += rrsets(additional)
+    msg.set_rcode(rcode)
+    if do:
+        msg.want_dnssec(True)
+    return msg.to_wire()
+
+
+def a_reply(data: bytes, ttl: int = 300, name: str = "www.example.com", address: str = "192.0.2.1") -> bytes:
+    return reply(data, answer=[(name, ttl, "A", address)])
+
+
+def soa(minimum: int) -> str:
+    return SOA.format(minimum=minimum)
+
+
+def served(cache: AnswerCache, entry, data: bytes, q: Query, now: float, stale: bool = False) -> dns.message.Message:
+    return dns.message.from_wire(cache.serve(entry, data, q, now, stale))
+
+
+def ttls(msg: dns.message.Message) -> dict[tuple[str, str, str], int]:
+    """Every rrset's TTL by (section, owner, type), owners lower-cased."""
+    return {(section, rrset.name.to_text().lower(), dns.rdatatype.to_text(rrset.rdtype)): rrset.ttl
+            for section, rrsets_ in (("answer", msg.answer), ("authority", msg.authority),
+                                     ("additional", msg.additional))
+            for rrset in rrsets_}
+
+
+def cache_of(**settings) -> AnswerCache:
+    return AnswerCache(CacheSettings(**settings))
+
+
+def stored(cache: AnswerCache, name: str = "www.example.com", ttl: int = 300, now: float = NOW, **kw):
+    """Store a one-record A answer for ``name``; returns its key and entry."""
+    data, q = query(name, **kw)
+    k = cache_key(data, q)
+    return k, cache.store(k, a_reply(data, ttl, name), ANSWER, now)
+
+
+# --- the key ---------------------------------------------------------------------------------
+
+def test_key_ignores_letter_case():
+    """0x20 spellings of one name share an entry (RFC 4343)."""
+    spellings = ["www.example.com", "WWW.EXAMPLE.COM", "wWw.ExAmPlE.cOm"]
+    assert len({key(name) for name in spellings}) == 1
+    cache = cache_of()
+    k, entry = stored(cache, "WwW.example.COM")
+    assert cache.lookup(key("www.EXAMPLE.com"), NOW) is entry
+
+
+def test_key_tells_types_and_classes_apart():
+    keys = {key(rdtype=rdtype, rdclass=rdclass) for rdtype in ("A", "AAAA", "MX") for rdclass in ("IN", "CH")}
+    assert len(keys) == 6
+
+
+def test_key_tells_do_cd_and_edns_apart():
+    """What changes the answer: DNSSEC records asked for (DO), checking disabled (CD), EDNS or not."""
+    variants = [
+        key(),
+        key(cd=True),
+        key(use_edns=0),
+        key(use_edns=0, cd=True),
+        key(use_edns=0, want_dnssec=True),
+        key(use_edns=0, want_dnssec=True, cd=True),
+    ]
+    assert len(set(variants)) == len(variants)
+    cache = cache_of()
+    stored(cache, use_edns=0)
+    assert cache.lookup(key(use_edns=0, want_dnssec=True), NOW) is None
+    assert cache.lookup(key(), NOW) is None
+    assert cache.lookup(key(use_edns=0), NOW) is not None
+
+
+def test_key_ignores_the_id_rd_and_udp_size():
+    """The reply is cut to the client's size when served, so the advertised size is no part of the key."""
+    assert key(use_edns=0, payload=512, qid=1) == key(use_edns=0, payload=4096, qid=2, rd=False)
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+def test_served_with_the_clients_id_spelling_and_rd():
+    cache = cache_of()
+    data, q = query("www.example.com", qid=1, rd=True)
+    entry = cache.store(cache_key(data, q), a_reply(data), ANSWER, NOW)
+    client, cq = query("WwW.ExAmPlE.CoM", qid=0xBEEF, rd=False)
+    wire = cache.serve(entry, client, cq, NOW)
+    msg = dns.message.from_wire(wire)
+    assert msg.id == 0xBEEF
+    assert not msg.flags & dns.flags.RD
+    assert msg.flags & dns.flags.QR
+    assert msg.question[0].name.to_text() == "WwW.ExAmPlE.CoM."
+    # The answer's owner is a pointer to the question: it reads back in the client's spelling.
+    assert wire[12 + len(cq.question):][:2] == b"\xc0\x0c"
+    assert msg.answer[0].name.to_text() == "WwW.ExAmPlE.CoM."
+    client, cq = query("www.example.com", qid=7, rd=True)
+    assert served(cache, entry, client, cq, NOW).flags & dns.flags.RD
+
+
+def test_owner_spelled_out_keeps_its_own_spelling():
+    """Only the question and the names pointing into it take the client's spelling."""
+    cache = cache_of()
+    data, q = query("www.example.com")
+    entry = cache.store(cache_key(data, q), reply(data, answer=[
+        ("www.example.com", 300, "CNAME", "Web.Example.NET."), ("Web.Example.NET", 300, "A", "192.0.2.1")]),
+        ANSWER, NOW)
+    client, cq = query("WWW.EXAMPLE.COM")
+    out = served(cache, entry, client, cq, NOW)
+    assert [rrset.name.to_text() for rrset in out.answer] == ["WWW.EXAMPLE.COM.", "Web.Example.NET."]
+    assert out.answer[0][0].target.to_text() == "Web.Example.NET."
+
+
+def test_every_ttl_counts_down_by_whole_seconds():
+    cache = cache_of()
+    data, q = query()
+    entry = cache.store(cache_key(data, q), reply(
+        data,
+        answer=[("www.example.com", 300, "A", "192.0.2.1")],
+        authority=[("example.com", 3600, "NS", "ns.example.com.")],
+        additional=[("ns.example.com", 200, "A", "192.0.2.53"), ("ns.example.com", 7200, "AAAA", "2001:db8::53")],
+    ), ANSWER, NOW)
+    assert ttls(served(cache, entry, data, q, NOW)) == {
+        ("answer", "www.example.com.", "A"): 300, ("authority", "example.com.", "NS"): 3600,
+        ("additional", "ns.example.com.", "A"): 200, ("additional", "ns.example.com.", "AAAA"): 7200}
+    assert ttls(served(cache, entry, data, q, NOW + 10.99)) == {
+        ("answer", "www.example.com.", "A"): 290, ("authority", "example.com.", "NS"): 3590,
+        ("additional", "ns.example.com.", "A"): 190, ("additional", "ns.example.com.", "AAAA"): 7190}
+    assert entry.ttl_left(NOW + 10.99) == 189
+
+
+def test_ttls_never_go_below_zero():
+    cache = cache_of()
+    data, q = query()
+    entry = cache.store(cache_key(data, q), reply(
+        data, answer=[("www.example.com", 5, "A", "192.0.2.1")],
+        authority=[("example.com", 3600, "NS", "ns.example.com.")]), ANSWER, NOW)
+    later = ttls(served(cache, entry, data, q, NOW + 100))
+    assert later == {("answer", "www.example.com.", "A"): 0, ("authority", "example.com.", "NS"): 3500}
+    assert not entry.fresh(NOW + 5) and entry.fresh(NOW + 4.99)
+    assert entry.ttl_left(NOW + 100) == 0
+
+
+def test_opt_ttl_field_is_flags_and_left_alone():
+    """The OPT record's TTL field holds the extended rcode, version and DO (RFC 6891 6.1.3): it is
+    neither counted down nor taken for a TTL (an OPT without DO has 0 there)."""
+    cache = cache_of()
+    for do in (True, False):
+        data, q = query(use_edns=0, want_dnssec=do)
+        original = reply(data, answer=[("www.example.com", 300, "A", "192.0.2.1")], do=do)
+        entry = cache.store(cache_key(data, q), original, ANSWER, NOW)
+        assert entry is not None and entry.ttl_left(NOW) == 300
+        out = served(cache, entry, data, q, NOW + 20)
+        assert out.ednsflags == dns.message.from_wire(original).ednsflags
+        assert bool(out.ednsflags & dns.flags.DO) is do
+        assert out.answer[0].ttl == 280
+
+
+def test_rrsig_original_ttl_is_left_alone():
+    cache = cache_of()
+    data, q = query(use_edns=0, want_dnssec=True)
+    sig = "A 13 3 3600 20300101000000 20200101000000 12345 example.com. " + "AAAA" * 16
+    entry = cache.store(cache_key(data, q), reply(data, answer=[
+        ("www.example.com", 300, "A", "192.0.2.1"), ("www.example.com", 300, "RRSIG", sig)], do=True), ANSWER, NOW)
+    out = served(cache, entry, data, q, NOW + 50)
+    rrsig = out.find_rrset(out.answer, out.answer[0].name, dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                           dns.rdatatype.A)
+    assert rrsig.ttl == 250 and out.answer[0].ttl == 250
+    assert rrsig[0].original_ttl == 3600
+
+
+# --- TTL clamping ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ttl, min_ttl, max_ttl, kept", [
+    (10, 60, 86_400, 60),           # raised to min_ttl
+    (3600, 0, 100, 100),            # lowered to max_ttl
+    (300, 60, 3600, 300),           # inside the bounds: as it is
+])
+def test_ttls_clamped_when_stored(ttl, min_ttl, max_ttl, kept):
+    cache = cache_of(min_ttl=min_ttl, max_ttl=max_ttl)
+    k, entry = stored(cache, ttl=ttl)
+    data, q = query()
+    assert served(cache, entry, data, q, NOW).answer[0].ttl == kept
+    assert entry.ttl_left(NOW) == kept
+
+
+@pytest.mark.parametrize("short", ["answer", "authority", "additional"])
+def test_lifetime_is_the_shortest_ttl_of_any_section(short):
+    cache = cache_of()
+    data, q = query(use_edns=0, want_dnssec=True)
+    sections = {"answer": [("www.example.com", 3600, "A", "192.0.2.1")],
+                "authority": [("example.com", 3600, "NS", "ns.example.com.")],
+                "additional": [("ns.example.com", 3600, "A", "192.0.2.53")]}
+    owner, _, rdtype, rdata = sections[short][0]
+    sections[short] = [(owner, 42, rdtype, rdata)]
+    entry = cache.store(cache_key(data, q), reply(data, do=True, **sections), ANSWER, NOW)
+    assert entry.ttl_left(NOW) == 42
+    assert entry.fresh(NOW + 41.9) and not entry.fresh(NOW + 42)
+
+
+@pytest.mark.parametrize("section", ["answer", "authority", "additional"])
+def test_a_ttl_of_zero_is_not_kept_unless_min_ttl_raises_it(section):
+    records = {"answer": [("www.example.com", 300, "A", "192.0.2.1")],
+               "authority": [("example.com", 3600, "NS", "ns.example.com.")],
+               "additional": [("ns.example.com", 3600, "A", "192.0.2.53")]}
+    owner, _, rdtype, rdata = records[section][0]
+    records[section] = [(owner, 0, rdtype, rdata)]
+    data, q = query()
+    cache = cache_of()
+    assert cache.store(cache_key(data, q), reply(data, **records), ANSWER, NOW) is None
+    assert len(cache) == 0 and cache.bytes == 0 and cache.stats.inserts == 0
+    cache = cache_of(min_ttl=5)
+    entry = cache.store(cache_key(data, q), reply(data, **records), ANSWER, NOW)
+    assert entry.ttl_left(NOW) == 5
+    assert ttls(served(cache, entry, data, q, NOW))[(section, owner + ".", rdtype)] == 5
+
+
+# --- negative answers (RFC 2308) -------------------------------------------------------------
+
+@pytest.mark.parametrize("rcode", [dns.rcode.NXDOMAIN, dns.rcode.NOERROR])
+@pytest.mark.parametrize("soa_ttl, minimum, cap, kept", [
+    (300, 60, 3600, 60),            # the SOA's MINIMUM
+    (30, 600, 3600, 30),            # the SOA's own TTL
+    (7200, 86_400, 3600, 3600),     # negative_ttl_max
+])
+def test_negative_kept_by_soa_ttl_and_minimum(rcode, soa_ttl, minimum, cap, kept):
+    """NXDOMAIN and NODATA live min(SOA TTL, SOA MINIMUM, negative_ttl_max) (RFC 2308 3, 5), and
+    the SOA goes back with that TTL counted down."""
+    cache = cache_of(negative_ttl_max=cap)
+    data, q = query("nx.example.com")
+    entry = cache.store(cache_key(data, q), reply(data, authority=[("example.com", soa_ttl, "SOA", soa(minimum))],
+                                                  rcode=rcode), NEGATIVE, NOW)
+    assert entry.kind == NEGATIVE and entry.rcode == rcode
+    assert entry.ttl_left(NOW) == kept
+    out = served(cache, entry, data, q, NOW + 7.5)
+    assert out.rcode() == rcode and not out.answer
+    assert out.authority[0].ttl == kept - 7
+    assert out.authority[0][0].minimum == minimum
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.NXDOMAIN, dns.rcode.NOERROR])
+def test_negative_without_soa_is_not_kept(rcode):
+    """Without an SOA there is no negative TTL (RFC 2308 5): a referral-shaped NODATA either."""
+    cache = cache_of()
+    data, q = query("nx.example.com")
+    for authority in ([], [("example.com", 3600, "NS", "ns.example.com.")]):
+        assert cache.store(cache_key(data, q), reply(data, authority=authority, rcode=rcode), NEGATIVE, NOW) is None
+    assert len(cache) == 0 and cache.bytes == 0
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.NXDOMAIN, dns.rcode.NOERROR])
+@pytest.mark.parametrize("chain_ttl, kept", [(20, 20), (600, 60)])
+def test_negative_at_the_end_of_a_chain_lives_as_its_shortest_ttl(rcode, chain_ttl, kept):
+    """An alias chain ending in NXDOMAIN (RFC 6604) or NODATA: the shorter of the chain's TTLs and
+    the negative TTL."""
+    cache = cache_of()
+    data, q = query("alias.example.com")
+    entry = cache.store(cache_key(data, q), reply(
+        data, answer=[("alias.example.com", chain_ttl, "CNAME", "gone.example.com."),
+                      ("gone.example.com", 3600, "CNAME", "nx.example.com.")],
+        authority=[("example.com", 3600, "SOA", soa(60))], rcode=rcode), NEGATIVE, NOW)
+    assert entry.ttl_left(NOW) == kept
+    out = served(cache, entry, data, q, NOW + 10)
+    assert [rrset.ttl for rrset in out.answer] == [chain_ttl - 10, 3590]
+    assert out.authority[0].ttl == 50
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.REFUSED, dns.rcode.SERVFAIL, dns.rcode.FORMERR, dns.rcode.NOTIMP])
+def test_negative_with_another_rcode_is_not_kept(rcode):
+    cache = cache_of()
+    data, q = query("nx.example.com")
+    assert cache.store(cache_key(data, q), reply(data, authority=[("example.com", 3600, "SOA", soa(60))],
+                                                 rcode=rcode), NEGATIVE, NOW) is None
+
+
+# --- SERVFAIL --------------------------------------------------------------------------------
+
+def test_servfail_kept_servfail_ttl_seconds():
+    cache = cache_of(servfail_ttl=3, serve_stale=600)
+    data, q = query()
+    k = cache_key(data, q)
+    entry = cache.store(k, reply(data, rcode=dns.rcode.SERVFAIL), FAILURE, NOW)
+    assert entry.kind == FAILURE and entry.rcode == dns.rcode.SERVFAIL and entry.ttl_left(NOW) == 3
+    client, cq = query("WWW.example.com", qid=99)
+    out = served(cache, entry, client, cq, NOW + 1)
+    assert out.rcode() == dns.rcode.SERVFAIL and out.id == 99
+    assert cache.lookup(k, NOW + 2.9) is entry
+    # Never served stale, whatever serve_stale says.
+    assert cache.lookup(k, NOW + 3) is None
+    assert len(cache) == 0 and cache.stats.expired == 1
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.REFUSED])
+def test_failure_kept_only_for_servfail(rcode):
+    cache = cache_of(servfail_ttl=3)
+    data, q = query()
+    assert cache.store(cache_key(data, q), reply(data, rcode=rcode), FAILURE, NOW) is None
+
+
+def test_servfail_ttl_zero_keeps_no_failure():
+    cache = cache_of(servfail_ttl=0)
+    data, q = query()
+    assert cache.store(cache_key(data, q), reply(data, rcode=dns.rcode.SERVFAIL), FAILURE, NOW) is None
+    assert len(cache) == 0
+
+
+def test_servfail_offered_as_an_answer_is_not_kept():
+    cache = cache_of(servfail_ttl=3)
+    data, q = query()
+    for kind in (ANSWER, NEGATIVE):
+        assert cache.store(cache_key(data, q), reply(data, rcode=dns.rcode.SERVFAIL), kind, NOW) is None
+
+
+# --- what is never kept ----------------------------------------------------------------------
+
+def test_truncated_reply_is_not_kept():
+    """TC set: a TCP client must never get it (RFC 2181 9)."""
+    cache = cache_of()
+    data, q = query()
+    msg = dns.message.from_wire(a_reply(data))
+    msg.flags |= dns.flags.TC
+    assert cache.store(cache_key(data, q), msg.to_wire(), ANSWER, NOW) is None
+    assert len(cache) == 0
