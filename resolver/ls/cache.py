@@ -34,14 +34,18 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from ..wire import NXDOMAIN, SERVFAIL, TC, TYPE_OPT, Query, WireError, skip_name
+from ..wire import NOERROR, NXDOMAIN, SERVFAIL, TC, TYPE_OPT, Query, WireError, question_name_end, skip_name
+from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
 
 STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
 PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
 ENTRY_OVERHEAD = 400        # octets an entry takes besides its message and TTL offsets (Python objects, key)
 TTL_SLOT = 16               # octets per record whose TTL is counted down
-TYPE_SOA = 6
+TYPE_RRSIG = 46
+# What the answer section of a negative reply may hold: the alias chain that led to the name that
+# does not exist or has no data (RFC 2308 2.1, 2.2; RFC 6604), and its signatures.
+CHAIN_TYPES = (TYPE_CNAME, TYPE_DNAME, TYPE_RRSIG)
 CD_BIT = 0x10               # in the fourth octet of the header
 RD_BIT = 0x01               # in the third octet of the header
 
@@ -129,14 +133,16 @@ class CachedAnswer:
         return max(0, int(self.expires - now))
 
 
-def _records(wire: bytes) -> list[tuple[int, int, int, int]]:
-    """Every record after the question: (section, offset of its TTL field, type, offset past it);
-    section 0 is the answer, 1 authority, 2 additional. Raises WireError when they do not parse."""
+def _records(wire: bytes) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """The offset past the message's one question, and every record after it: (section, offset of
+    its TTL field, type, offset past it); section 0 is the answer, 1 authority, 2 additional.
+    Raises WireError unless the message is one question (its name not compressed) and whole
+    records that end where the message does, an OPT record among the additional ones only."""
     try:
         qdcount, ancount, nscount, arcount = _HEADER_COUNTS.unpack_from(wire, 4)
-        pos = 12
-        for _ in range(qdcount):
-            pos = skip_name(wire, pos) + 4
+        if qdcount != 1:
+            raise WireError("not one question")
+        pos = question_end = question_name_end(wire) + 4
         out = []
         for index in range(ancount + nscount + arcount):
             pos = skip_name(wire, pos)
@@ -145,11 +151,24 @@ def _records(wire: bytes) -> list[tuple[int, int, int, int]]:
             if end > len(wire):
                 raise WireError("record runs past the end")
             section = 0 if index < ancount else 1 if index < ancount + nscount else 2
+            if rdtype == TYPE_OPT and section != 2:
+                raise WireError("an OPT record outside the additional section")   # RFC 6891 6.1.1
             out.append((section, pos + 4, rdtype, end))
             pos = end
     except struct.error:
         raise WireError("a record runs past the end") from None
-    return out
+    if pos != len(wire):
+        raise WireError("octets after the last record")
+    return question_end, out
+
+
+def _soa_minimum(wire: bytes, start: int, end: int) -> int:
+    """The MINIMUM field of the SOA whose RDATA is ``wire[start:end]``. Raises WireError unless that
+    RDATA is two names and five 32-bit numbers (RFC 1035 3.3.13)."""
+    pos = skip_name(wire, skip_name(wire, start))
+    if pos + 20 != end:
+        raise WireError("SOA RDATA is not two names and five numbers")
+    return _TTL.unpack_from(wire, end - 4)[0]
 
 
 class AnswerCache:
@@ -219,27 +238,32 @@ class AnswerCache:
         return bytes(out)
 
     def store(self, key: bytes, reply: bytes, kind: str, now: float) -> CachedAnswer | None:
-        """Keep ``reply`` (the whole message a race gave its client) under ``key`` as ``kind``
-        (:data:`ANSWER`, :data:`NEGATIVE` or :data:`FAILURE`) from ``now``. Returns the entry, or
-        None when it is not kept: truncated, sections that do not parse, a negative reply without an
-        SOA, or a lifetime of 0 seconds."""
+        """Keep ``reply`` (the whole message a race gave its client) under ``key`` as ``kind`` from
+        ``now``: :data:`ANSWER` (NOERROR with answer records), :data:`NEGATIVE` (NXDOMAIN or NODATA
+        with an SOA in its authority section, after an alias chain at most) or :data:`FAILURE`
+        (SERVFAIL). Returns the entry, or None when it is not kept: not of its kind, TC set (RFC
+        2181 9), sections that do not parse, a question other than the key's, or a lifetime of 0
+        seconds."""
         if len(reply) < 12 or reply[2] << 8 & TC:
             return None
         settings = self.settings
         try:
-            records = _records(reply)
+            question_end, records = _records(reply)
+            if reply[12:question_end - 4].lower() + reply[question_end - 4:question_end] != key[:-1]:
+                return None
+            if kind == FAILURE:
+                if reply[3] & 0x0F != SERVFAIL:
+                    return None
+                lifetime, ttls = settings.servfail_ttl, ()
+                wire = reply
+            else:
+                qtype = reply[question_end - 4] << 8 | reply[question_end - 3]
+                made = self._clamped(reply, records, kind == NEGATIVE, qtype)
+                if made is None:
+                    return None
+                wire, ttls, lifetime = made
         except WireError:
             return None
-        if kind == FAILURE:
-            if reply[3] & 0x0F != SERVFAIL:
-                return None
-            lifetime, ttls = settings.servfail_ttl, ()
-            wire = reply
-        else:
-            made = self._clamped(reply, records, kind == NEGATIVE)
-            if made is None:
-                return None
-            wire, ttls, lifetime = made
         if lifetime <= 0:
             return None
         wire = b"\x00\x00" + bytes(wire[2:])
@@ -253,11 +277,18 @@ class AnswerCache:
         self._make_room()
         return entry if key in self._entries else None
 
-    def _clamped(self, reply: bytes, records: list[tuple[int, int, int, int]],
-                 negative: bool) -> tuple[bytearray, tuple[tuple[int, int], ...], int] | None:
-        """``reply`` with its TTLs clamped, their offsets and values, and the entry's lifetime; for a
-        negative reply the SOA's TTL is its negative TTL (RFC 2308 5). None for a negative reply
-        without an SOA in its authority section, or a positive one without records."""
+    def _clamped(self, reply: bytes, records: list[tuple[int, int, int, int]], negative: bool,
+                 qtype: int) -> tuple[bytearray, tuple[tuple[int, int], ...], int] | None:
+        """``reply`` (to a question of type ``qtype``) with its TTLs clamped, their offsets and
+        values, and the entry's lifetime; for a negative reply the first SOA in the authority
+        section gets its negative TTL (RFC 2308 5). None when the reply is not of its kind (see
+        :meth:`store`). Raises WireError for an SOA whose RDATA does not parse."""
+        rcode = reply[3] & 0x0F
+        if negative:
+            if rcode != NOERROR and rcode != NXDOMAIN:
+                return None
+        elif rcode != NOERROR or not (reply[6] or reply[7]):
+            return None     # an answer is a NOERROR with answer records
         settings = self.settings
         wire = bytearray(reply)
         ttls = []
@@ -267,17 +298,16 @@ class AnswerCache:
                 continue
             ttl = _TTL.unpack_from(wire, offset)[0]
             if negative and section == 1 and rdtype == TYPE_SOA and soa is None:
-                minimum = _TTL.unpack_from(wire, end - 4)[0]
-                ttl = soa = min(ttl, minimum, settings.negative_ttl_max)
+                ttl = soa = min(ttl, _soa_minimum(wire, offset + 6, end), settings.negative_ttl_max)
+            elif negative and section == 0 and (rdtype == qtype or rdtype not in CHAIN_TYPES):
+                return None     # it answers the question
             elif not negative:
                 ttl = min(max(ttl, settings.min_ttl), settings.max_ttl)
             else:
                 ttl = min(ttl, settings.max_ttl)
             _TTL.pack_into(wire, offset, ttl)
             ttls.append((offset, ttl))
-        if (negative and soa is None) or not ttls:
-            return None
-        if negative and not (reply[3] & 0x0F == NXDOMAIN or reply[3] & 0x0F == 0):
+        if negative and soa is None:
             return None
         return wire, tuple(ttls), min(ttl for _, ttl in ttls)
 

@@ -312,6 +312,37 @@ def test_negative_at_the_end_of_a_chain_lives_as_its_shortest_ttl(rcode, chain_t
     assert out.authority[0].ttl == 50
 
 
+def test_negative_offered_for_an_answer_is_not_kept():
+    """A NOERROR holding records of the question's type answers it: offered as NEGATIVE it is a
+    mistake, and keeping it for the negative TTL would be wrong either way."""
+    cache = cache_of()
+    data, q = query()
+    assert cache.store(cache_key(data, q), reply(
+        data, answer=[("www.example.com", 300, "A", "192.0.2.1")],
+        authority=[("example.com", 3600, "SOA", soa(60))]), NEGATIVE, NOW) is None
+    assert cache.store(cache_key(data, q), reply(
+        data, answer=[("www.example.com", 300, "CNAME", "web.example.com."),
+                      ("web.example.com", 300, "A", "192.0.2.1")],
+        authority=[("example.com", 3600, "SOA", soa(60))]), NEGATIVE, NOW) is None
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("rcode, answer", [
+    (dns.rcode.NOERROR, []),                                            # NODATA
+    (dns.rcode.NXDOMAIN, []),
+    (dns.rcode.NXDOMAIN, [("www.example.com", 300, "CNAME", "nx.example.com.")]),
+    (dns.rcode.REFUSED, []),
+])
+def test_answer_offered_for_a_negative_is_not_kept(rcode, answer):
+    """An answer is a NOERROR with answer records: a NODATA or NXDOMAIN offered as ANSWER would
+    be kept by its SOA's own TTL, not its negative TTL."""
+    cache = cache_of()
+    data, q = query()
+    assert cache.store(cache_key(data, q), reply(data, answer=answer, authority=[("example.com", 3600, "SOA", soa(60))],
+                                                 rcode=rcode), ANSWER, NOW) is None
+    assert len(cache) == 0
+
+
 @pytest.mark.parametrize("rcode", [dns.rcode.REFUSED, dns.rcode.SERVFAIL, dns.rcode.FORMERR, dns.rcode.NOTIMP])
 def test_negative_with_another_rcode_is_not_kept(rcode):
     cache = cache_of()
@@ -367,4 +398,70 @@ def test_truncated_reply_is_not_kept():
     msg = dns.message.from_wire(a_reply(data))
     msg.flags |= dns.flags.TC
     assert cache.store(cache_key(data, q), msg.to_wire(), ANSWER, NOW) is None
+    assert len(cache) == 0
+
+
+def _good(data: bytes, kind: str) -> bytes:
+    """A reply that is kept as ``kind``, its last record an A record (RDLENGTH 4)."""
+    glue = [("ns.example.com", 3600, "A", "192.0.2.53")]
+    if kind == ANSWER:
+        return reply(data, answer=[("www.example.com", 300, "A", "192.0.2.1")], additional=glue)
+    return reply(data, authority=[("example.com", 3600, "SOA", soa(60))], additional=glue,
+                 rcode=dns.rcode.NXDOMAIN)
+
+
+def _soa_rdlength(good: bytes, change: int) -> bytes:
+    """``good`` with its SOA's RDATA ``change`` octets longer (filled with zeros) or shorter."""
+    at = good.index(b"\x00\x06\x00\x01") + 8       # the RDLENGTH after the SOA's type, class and TTL
+    rdlength = int.from_bytes(good[at:at + 2], "big")
+    rdata = good[at + 2:at + 2 + rdlength]
+    rdata = rdata + bytes(change) if change > 0 else rdata[:rdlength + change]
+    return good[:at] + len(rdata).to_bytes(2, "big") + rdata + good[at + 2 + rdlength:]
+
+
+def _mangled(good: bytes, qend: int, kind: str) -> dict[str, bytes]:
+    """``good`` made into replies whose sections do not parse."""
+    out = {
+        "a short header": good[:11],
+        "cut in the question": good[:qend - 2],
+        "cut in a record's fixed part": good[:qend + 2 + 6],
+        "cut in the rdata": good[:-3],
+        "an answer count too high": good[:6] + b"\x00\x05" + good[8:],
+        "an additional count too high": good[:10] + b"\x00\x02" + good[12:],
+        "an rdlength past the end": good[:-6] + b"\x00\x05" + good[-4:],
+        "a pointer forward": good[:qend] + b"\xc0\xff" + good[qend + 2:],
+        "a bad label type": good[:qend] + b"\x80" + good[qend + 1:],
+        "no question": good[:4] + b"\x00\x00" + good[6:12] + good[qend:],
+        "two questions": good[:4] + b"\x00\x02" + good[6:qend] + good[12:],
+        "octets after the last record": good + b"\x00\x00\x00",
+    }
+    if kind == ANSWER:
+        out["an OPT record for the answer"] = (good[:qend] + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
+                                               + good[good.index(b"\x02ns"):])
+    if kind == NEGATIVE:
+        out["an SOA rdata cut short"] = _soa_rdlength(good, -3)
+        out["an SOA rdata with octets past MINIMUM"] = _soa_rdlength(good, 4)
+    return out
+
+
+@pytest.mark.parametrize("kind", [ANSWER, NEGATIVE])
+def test_reply_whose_sections_do_not_parse_is_not_kept(kind):
+    data, q = query()
+    good = _good(data, kind)
+    assert cache_of().store(cache_key(data, q), good, kind, NOW) is not None
+    cache = cache_of()
+    for why, wire in _mangled(good, 12 + len(q.question), kind).items():
+        assert cache.store(cache_key(data, q), wire, kind, NOW) is None, why
+    assert len(cache) == 0 and cache.bytes == 0
+
+
+def test_reply_to_another_question_is_not_kept():
+    """The entry is served with the client's question spliced in: it must be that question's."""
+    cache = cache_of()
+    data, q = query("www.example.com")
+    other, _ = query("ftp.example.com")
+    mx, _ = query("www.example.com", "MX")
+    assert cache.store(cache_key(data, q), a_reply(other, name="ftp.example.com"), ANSWER, NOW) is None
+    assert cache.store(cache_key(data, q), reply(mx, answer=[("www.example.com", 300, "MX", "10 mx.example.com.")]),
+                       ANSWER, NOW) is None
     assert len(cache) == 0
