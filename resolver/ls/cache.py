@@ -13,11 +13,12 @@ is never offered.
   TCP client never gets a truncated entry; a UDP client gets an entry cut to
   its size by the same rule as a fresh answer (the race's caller truncates).
 * **TTLs**: each record's TTL (the OPT record aside, whose TTL field holds
-  flags) is clamped to ``[min_ttl, max_ttl]`` when stored and counted down
-  when served, in whole seconds. An entry lives as long as its shortest TTL.
-  A negative entry lives min(SOA TTL, SOA MINIMUM, ``negative_ttl_max``), and its
-  SOA is served with that TTL counted down (RFC 2308 3 and 5); a negative reply
-  without an SOA is not kept (RFC 2308 5).
+  flags) is clamped to ``[min_ttl, max_ttl]`` when stored, one with its top bit
+  set taken as 0 (RFC 2181 8), and counted down when served, in whole seconds.
+  An entry lives as long as its shortest TTL. A negative entry's SOA gets the
+  negative TTL, min(SOA TTL, SOA MINIMUM) clamped likewise and at most
+  ``negative_ttl_max``, and is served with it counted down (RFC 2308 3 and 5);
+  a negative reply without an SOA is not kept (RFC 2308 5).
 * **Stale** (RFC 8767): an entry past its TTL is kept ``serve_stale`` seconds more,
   for the race to fall back on when every backend fails; it is served with every
   TTL set to :data:`STALE_TTL` (RFC 8767 4).
@@ -42,6 +43,7 @@ STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
 PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
 ENTRY_OVERHEAD = 400        # octets an entry takes besides its message and TTL offsets (Python objects, key)
 TTL_SLOT = 16               # octets per record whose TTL is counted down
+TTL_TOP_BIT = 0x80000000    # a TTL with it set is taken as 0 (RFC 2181 8)
 TYPE_RRSIG = 46
 # What the answer section of a negative reply may hold: the alias chain that led to the name that
 # does not exist or has no data (RFC 2308 2.1, 2.2; RFC 6604), and its signatures.
@@ -163,12 +165,14 @@ def _records(wire: bytes) -> tuple[int, list[tuple[int, int, int, int]]]:
 
 
 def _soa_minimum(wire: bytes, start: int, end: int) -> int:
-    """The MINIMUM field of the SOA whose RDATA is ``wire[start:end]``. Raises WireError unless that
-    RDATA is two names and five 32-bit numbers (RFC 1035 3.3.13)."""
+    """The MINIMUM field of the SOA whose RDATA is ``wire[start:end]``, in seconds (0 for one with
+    its top bit set, as a TTL). Raises WireError unless that RDATA is two names and five 32-bit
+    numbers (RFC 1035 3.3.13)."""
     pos = skip_name(wire, skip_name(wire, start))
     if pos + 20 != end:
         raise WireError("SOA RDATA is not two names and five numbers")
-    return _TTL.unpack_from(wire, end - 4)[0]
+    minimum = _TTL.unpack_from(wire, end - 4)[0]
+    return 0 if minimum & TTL_TOP_BIT else minimum
 
 
 class AnswerCache:
@@ -279,9 +283,10 @@ class AnswerCache:
 
     def _clamped(self, reply: bytes, records: list[tuple[int, int, int, int]], negative: bool,
                  qtype: int) -> tuple[bytearray, tuple[tuple[int, int], ...], int] | None:
-        """``reply`` (to a question of type ``qtype``) with its TTLs clamped, their offsets and
-        values, and the entry's lifetime; for a negative reply the first SOA in the authority
-        section gets its negative TTL (RFC 2308 5). None when the reply is not of its kind (see
+        """``reply`` (to a question of type ``qtype``) with every TTL clamped to ``[min_ttl,
+        max_ttl]``, their offsets and values, and the entry's lifetime. A negative reply's first
+        SOA in the authority section gets its negative TTL, min(SOA TTL, MINIMUM) clamped and at
+        most ``negative_ttl_max`` (RFC 2308 5). None when the reply is not of its kind (see
         :meth:`store`). Raises WireError for an SOA whose RDATA does not parse."""
         rcode = reply[3] & 0x0F
         if negative:
@@ -290,6 +295,7 @@ class AnswerCache:
         elif rcode != NOERROR or not (reply[6] or reply[7]):
             return None     # an answer is a NOERROR with answer records
         settings = self.settings
+        low, high = settings.min_ttl, settings.max_ttl
         wire = bytearray(reply)
         ttls = []
         soa = None
@@ -297,14 +303,15 @@ class AnswerCache:
             if rdtype == TYPE_OPT:
                 continue
             ttl = _TTL.unpack_from(wire, offset)[0]
+            if ttl & TTL_TOP_BIT:
+                ttl = 0
             if negative and section == 1 and rdtype == TYPE_SOA and soa is None:
-                ttl = soa = min(ttl, _soa_minimum(wire, offset + 6, end), settings.negative_ttl_max)
+                ttl = min(ttl, _soa_minimum(wire, offset + 6, end))
+                ttl = soa = min(max(ttl, low), high, settings.negative_ttl_max)
             elif negative and section == 0 and (rdtype == qtype or rdtype not in CHAIN_TYPES):
                 return None     # it answers the question
-            elif not negative:
-                ttl = min(max(ttl, settings.min_ttl), settings.max_ttl)
             else:
-                ttl = min(ttl, settings.max_ttl)
+                ttl = min(max(ttl, low), high)
             _TTL.pack_into(wire, offset, ttl)
             ttls.append((offset, ttl))
         if negative and soa is None:

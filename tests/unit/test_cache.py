@@ -262,6 +262,24 @@ def test_a_ttl_of_zero_is_not_kept_unless_min_ttl_raises_it(section):
     assert ttls(served(cache, entry, data, q, NOW))[(section, owner + ".", rdtype)] == 5
 
 
+def with_ttl(wire: bytes, ttl: int, field: bytes = b"\x00\x00\x01\x2c") -> bytes:
+    """``wire`` with every 4-octet ``field`` (by default a TTL of 300) made ``ttl``."""
+    return wire.replace(field, ttl.to_bytes(4, "big"))
+
+
+@pytest.mark.parametrize("ttl", [0x80000000, 0xFFFFFFFF])
+def test_a_ttl_with_its_top_bit_set_is_zero(ttl):
+    """RFC 2181 8: not kept for max_ttl, but as a TTL of 0 (kept only when min_ttl raises it)."""
+    data, q = query()
+    wire = with_ttl(a_reply(data, 300), ttl)
+    assert ttl.to_bytes(4, "big") in wire
+    assert cache_of().store(cache_key(data, q), wire, ANSWER, NOW) is None
+    cache = cache_of(min_ttl=5)
+    entry = cache.store(cache_key(data, q), wire, ANSWER, NOW)
+    assert entry.ttl_left(NOW) == 5
+    assert served(cache, entry, data, q, NOW).answer[0].ttl == 5
+
+
 # --- negative answers (RFC 2308) -------------------------------------------------------------
 
 @pytest.mark.parametrize("rcode", [dns.rcode.NXDOMAIN, dns.rcode.NOERROR])
@@ -283,6 +301,27 @@ def test_negative_kept_by_soa_ttl_and_minimum(rcode, soa_ttl, minimum, cap, kept
     assert out.rcode() == rcode and not out.answer
     assert out.authority[0].ttl == kept - 7
     assert out.authority[0][0].minimum == minimum
+
+
+@pytest.mark.parametrize("soa_ttl, minimum, settings, kept", [
+    (300, 5, {"min_ttl": 60}, 60),                                  # raised to min_ttl
+    (300, 5, {"min_ttl": 600, "negative_ttl_max": 100}, 100),       # negative_ttl_max caps min_ttl too
+    (300, 600, {"max_ttl": 30}, 30),                                # lowered to max_ttl
+    (300, 0x80000000, {}, None),                                    # a MINIMUM with its top bit set is 0
+    (300, 0x80000000, {"min_ttl": 7}, 7),
+])
+def test_negative_ttl_clamped_like_any(soa_ttl, minimum, settings, kept):
+    """``min_ttl`` and ``max_ttl`` bound every TTL, the negative TTL included (as Unbound's
+    ``cache-min-ttl``); ``negative_ttl_max`` is the most a negative is kept, whatever they say."""
+    cache = cache_of(**settings)
+    data, q = query("nx.example.com")
+    wire = reply(data, authority=[("example.com", soa_ttl, "SOA", soa(77))], rcode=dns.rcode.NXDOMAIN)
+    entry = cache.store(cache_key(data, q), with_ttl(wire, minimum, (77).to_bytes(4, "big")), NEGATIVE, NOW)
+    if kept is None:
+        assert entry is None and len(cache) == 0
+    else:
+        assert entry.ttl_left(NOW) == kept
+        assert served(cache, entry, data, q, NOW).authority[0].ttl == kept
 
 
 @pytest.mark.parametrize("rcode", [dns.rcode.NXDOMAIN, dns.rcode.NOERROR])
