@@ -21,7 +21,8 @@ is never offered.
   a negative reply without an SOA is not kept (RFC 2308 5).
 * **Stale** (RFC 8767): an entry past its TTL is kept ``serve_stale`` seconds more,
   for the race to fall back on when every backend fails; it is served with every
-  TTL set to :data:`STALE_TTL` (RFC 8767 4).
+  TTL set to :data:`STALE_TTL` (RFC 8767 4). A SERVFAIL does not replace an entry
+  that can still be served, fresh or stale.
 * **Prefetch**: a hit in the last :data:`PREFETCH_SHARE` of an entry's lifetime
   asks once for a refresh (:meth:`AnswerCache.wants_prefetch`), as Unbound's
   ``prefetch`` does.
@@ -213,9 +214,11 @@ class AnswerCache:
 
     def wants_prefetch(self, entry: CachedAnswer, now: float) -> bool:
         """Whether a hit on ``entry`` at ``now`` should refresh it: a fresh positive or negative entry
-        in the last :data:`PREFETCH_SHARE` of its lifetime, not asked to already. Asks once."""
+        in the last :data:`PREFETCH_SHARE` of its lifetime, not asked to already. Asks once. A stale
+        entry is not refreshed in the background: the race for it is its refresh."""
+        left = entry.expires - now
         if (not self.settings.prefetch or entry.prefetching or entry.kind == FAILURE
-                or entry.expires - now > entry.lifetime * PREFETCH_SHARE):
+                or left > entry.lifetime * PREFETCH_SHARE or left <= 0):
             return False
         entry.prefetching = True
         self.stats.prefetches += 1
@@ -246,8 +249,9 @@ class AnswerCache:
         ``now``: :data:`ANSWER` (NOERROR with answer records), :data:`NEGATIVE` (NXDOMAIN or NODATA
         with an SOA in its authority section, after an alias chain at most) or :data:`FAILURE`
         (SERVFAIL). Returns the entry, or None when it is not kept: not of its kind, TC set (RFC
-        2181 9), sections that do not parse, a question other than the key's, or a lifetime of 0
-        seconds."""
+        2181 9), sections that do not parse, a question other than the key's, a lifetime of 0
+        seconds, or a failure while the entry there can still be served, fresh or stale (a failed
+        refresh must not lose the answer RFC 8767 keeps for it)."""
         if len(reply) < 12 or reply[2] << 8 & TC:
             return None
         settings = self.settings
@@ -270,11 +274,13 @@ class AnswerCache:
             return None
         if lifetime <= 0:
             return None
+        old = self._entries.get(key)
+        if old is not None:
+            if kind == FAILURE and now < old.stale_until:
+                return None
+            self._drop(key, old)
         wire = b"\x00\x00" + bytes(wire[2:])
         entry = CachedAnswer(wire, ttls, now, lifetime, settings.serve_stale if kind != FAILURE else 0, kind)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.bytes -= old.size
         self._entries[key] = entry
         self.bytes += entry.size
         self.stats.inserts += 1

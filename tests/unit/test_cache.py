@@ -504,3 +504,118 @@ def test_reply_to_another_question_is_not_kept():
     assert cache.store(cache_key(data, q), reply(mx, answer=[("www.example.com", 300, "MX", "10 mx.example.com.")]),
                        ANSWER, NOW) is None
     assert len(cache) == 0
+
+
+# --- serve-stale (RFC 8767) ------------------------------------------------------------------
+
+def test_stale_answer_within_the_window():
+    """Past its TTL an entry is kept ``serve_stale`` seconds more, looked up as a miss, and served
+    with every TTL 30 (RFC 8767 4)."""
+    cache = cache_of(serve_stale=100)
+    data, q = query()
+    k = cache_key(data, q)
+    entry = cache.store(k, reply(data, answer=[("www.example.com", 60, "A", "192.0.2.1")],
+                                 authority=[("example.com", 3600, "NS", "ns.example.com.")],
+                                 additional=[("ns.example.com", 600, "A", "192.0.2.53")]), ANSWER, NOW)
+    assert cache.lookup(k, NOW + 59.9) is entry
+    assert (cache.stats.hits, cache.stats.misses) == (1, 0)
+    for later in (NOW + 60, NOW + 159.9):
+        assert cache.lookup(k, later) is entry and not entry.fresh(later)
+        assert cache.peek(k, later) is entry
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.stale) == (1, 2, 0)
+    client, cq = query("WWW.example.com", qid=77)
+    out = served(cache, entry, client, cq, NOW + 150, stale=True)
+    assert set(ttls(out).values()) == {STALE_TTL} and len(ttls(out)) == 3
+    assert out.id == 77 and out.question[0].name.to_text() == "WWW.example.com."
+    assert cache.stats.stale == 1
+    # Past the window: dropped, counted as expired, its octets given back.
+    assert cache.peek(k, NOW + 160) is None and len(cache) == 1
+    assert cache.lookup(k, NOW + 160) is None
+    assert (cache.stats.misses, cache.stats.expired, len(cache), cache.bytes) == (3, 1, 0, 0)
+
+
+def test_stale_negative_goes_back_with_its_soa_at_30():
+    cache = cache_of(serve_stale=100)
+    data, q = query("nx.example.com")
+    k = cache_key(data, q)
+    entry = cache.store(k, reply(data, authority=[("example.com", 3600, "SOA", soa(60))],
+                                 rcode=dns.rcode.NXDOMAIN), NEGATIVE, NOW)
+    assert cache.lookup(k, NOW + 61) is entry
+    out = served(cache, entry, data, q, NOW + 61, stale=True)
+    assert out.rcode() == dns.rcode.NXDOMAIN and out.authority[0].ttl == STALE_TTL
+
+
+def test_serve_stale_zero_drops_at_expiry():
+    cache = cache_of(serve_stale=0)
+    k, entry = stored(cache, ttl=60)
+    assert cache.lookup(k, NOW + 59.99) is entry
+    assert cache.peek(k, NOW + 60) is None
+    assert cache.lookup(k, NOW + 60) is None
+    assert (cache.stats.expired, len(cache), cache.bytes) == (1, 0, 0)
+
+
+def test_failure_does_not_displace_an_entry_that_can_still_be_served():
+    """A SERVFAIL from a refresh (a prefetch, or the race for a stale entry) keeps the answer the
+    cache has: replacing it would lose the stale answer RFC 8767 keeps for exactly that case."""
+    cache = cache_of(serve_stale=100, servfail_ttl=5)
+    data, q = query()
+    k = cache_key(data, q)
+    fail = reply(data, rcode=dns.rcode.SERVFAIL)
+    entry = cache.store(k, a_reply(data, 60), ANSWER, NOW)
+    for later in (NOW + 10, NOW + 70, NOW + 159.9):       # fresh, then stale
+        assert cache.store(k, fail, FAILURE, later) is None
+        assert cache.peek(k, later) is entry
+    failure = cache.store(k, fail, FAILURE, NOW + 160)      # past the stale window
+    assert failure is not None and cache.lookup(k, NOW + 161) is failure
+    assert len(cache) == 1 and cache.bytes == failure.size
+
+
+def test_a_new_result_replaces_the_entry():
+    """A refresh that says the name is gone replaces a fresh answer, and a new answer a stale one."""
+    cache = cache_of(serve_stale=100)
+    data, q = query()
+    k = cache_key(data, q)
+    cache.store(k, a_reply(data, 60), ANSWER, NOW)
+    negative = cache.store(k, reply(data, authority=[("example.com", 3600, "SOA", soa(30))],
+                                    rcode=dns.rcode.NXDOMAIN), NEGATIVE, NOW + 10)
+    assert cache.lookup(k, NOW + 11) is negative and cache.bytes == negative.size
+    answer = cache.store(k, a_reply(data, 60, address="192.0.2.2"), ANSWER, NOW + 50)
+    assert cache.lookup(k, NOW + 51) is answer and cache.bytes == answer.size
+    assert served(cache, answer, data, q, NOW + 51).answer[0][0].address == "192.0.2.2"
+    assert len(cache) == 1 and cache.stats.inserts == 3
+
+
+# --- prefetch --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", [ANSWER, NEGATIVE])
+def test_prefetch_once_in_the_last_tenth(kind):
+    cache = cache_of(serve_stale=100)
+    data, q = query()
+    wire = (a_reply(data, 100) if kind == ANSWER else
+            reply(data, authority=[("example.com", 3600, "SOA", soa(100))], rcode=dns.rcode.NXDOMAIN))
+    entry = cache.store(cache_key(data, q), wire, kind, NOW)
+    assert not cache.wants_prefetch(entry, NOW)
+    assert not cache.wants_prefetch(entry, NOW + 89.9)
+    assert cache.wants_prefetch(entry, NOW + 90)
+    assert not cache.wants_prefetch(entry, NOW + 95)
+    assert cache.stats.prefetches == 1
+    # A new store for the key is a new entry, with its own prefetch to come.
+    fresh = cache.store(cache_key(data, q), wire, kind, NOW + 95)
+    assert not cache.wants_prefetch(fresh, NOW + 95 + 89.9)
+    assert cache.wants_prefetch(fresh, NOW + 95 + 90)
+    assert cache.stats.prefetches == 2
+
+
+def test_no_prefetch_when_off_for_failures_or_once_stale():
+    data, q = query()
+    cache = cache_of(prefetch=False)
+    entry = cache.store(cache_key(data, q), a_reply(data, 100), ANSWER, NOW)
+    assert not cache.wants_prefetch(entry, NOW + 95)
+    cache = cache_of(servfail_ttl=10)
+    entry = cache.store(cache_key(data, q), reply(data, rcode=dns.rcode.SERVFAIL), FAILURE, NOW)
+    assert not cache.wants_prefetch(entry, NOW + 9.5)
+    # A stale entry is not refreshed in the background: the race asked for it is its refresh.
+    cache = cache_of(serve_stale=100)
+    entry = cache.store(cache_key(data, q), a_reply(data, 100), ANSWER, NOW)
+    assert not cache.wants_prefetch(entry, NOW + 100)
+    assert cache.stats.prefetches == 0
