@@ -250,8 +250,9 @@ class AnswerCache:
         with an SOA in its authority section, after an alias chain at most) or :data:`FAILURE`
         (SERVFAIL). Returns the entry, or None when it is not kept: not of its kind, TC set (RFC
         2181 9), sections that do not parse, a question other than the key's, a lifetime of 0
-        seconds, or a failure while the entry there can still be served, fresh or stale (a failed
-        refresh must not lose the answer RFC 8767 keeps for it)."""
+        seconds, larger than ``max_bytes`` alone, or a failure while the entry there can still be
+        served, fresh or stale (a failed refresh must not lose the answer RFC 8767 keeps for it).
+        When it is not kept, the entry there stays."""
         if len(reply) < 12 or reply[2] << 8 & TC:
             return None
         settings = self.settings
@@ -275,17 +276,19 @@ class AnswerCache:
         if lifetime <= 0:
             return None
         old = self._entries.get(key)
-        if old is not None:
-            if kind == FAILURE and now < old.stale_until:
-                return None
-            self._drop(key, old)
+        if old is not None and kind == FAILURE and now < old.stale_until:
+            return None
         wire = b"\x00\x00" + bytes(wire[2:])
         entry = CachedAnswer(wire, ttls, now, lifetime, settings.serve_stale if kind != FAILURE else 0, kind)
+        if settings.max_bytes is not None and entry.size > settings.max_bytes:
+            return None
+        if old is not None:
+            self._drop(key, old)
         self._entries[key] = entry
         self.bytes += entry.size
         self.stats.inserts += 1
         self._make_room()
-        return entry if key in self._entries else None
+        return entry
 
     def _clamped(self, reply: bytes, records: list[tuple[int, int, int, int]], negative: bool,
                  qtype: int) -> tuple[bytearray, tuple[tuple[int, int], ...], int] | None:
@@ -328,7 +331,7 @@ class AnswerCache:
         """Drop the least recently used entries while over either bound."""
         limit, max_bytes = self.settings.entries, self.settings.max_bytes
         entries = self._entries
-        while len(entries) > limit or (max_bytes is not None and self.bytes > max_bytes and entries):
+        while len(entries) > limit or (max_bytes is not None and self.bytes > max_bytes):
             _, entry = entries.popitem(last=False)
             self.bytes -= entry.size
             self.stats.evictions += 1

@@ -9,9 +9,11 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resolver.ls.cache import (ANSWER, FAILURE, NEGATIVE, STALE_TTL, AnswerCache, at_or_below,
-                               cache_key)
+                               cache_key, key_name)
 from resolver.ls.settings import CacheSettings
 from resolver.wire import Query, scan_query
 
@@ -619,3 +621,115 @@ def test_no_prefetch_when_off_for_failures_or_once_stale():
     entry = cache.store(cache_key(data, q), a_reply(data, 100), ANSWER, NOW)
     assert not cache.wants_prefetch(entry, NOW + 100)
     assert cache.stats.prefetches == 0
+
+
+# --- bounds ----------------------------------------------------------------------------------
+
+def test_entries_bound_evicts_the_least_recently_used():
+    cache = cache_of(entries=3)
+    keys = {name: stored(cache, name)[0] for name in ("a.example", "b.example", "c.example")}
+    assert cache.lookup(keys["a.example"], NOW + 1) is not None        # a lookup makes it the youngest
+    assert cache.peek(keys["b.example"], NOW + 1) is not None          # a peek does not
+    d, _ = stored(cache, "d.example", now=NOW + 2)
+    assert cache.peek(keys["b.example"], NOW + 2) is None
+    assert all(cache.peek(k, NOW + 2) is not None for k in (keys["a.example"], keys["c.example"], d))
+    assert (len(cache), cache.stats.evictions) == (3, 1)
+    stored(cache, "e.example", now=NOW + 3)
+    assert cache.peek(keys["c.example"], NOW + 3) is None and cache.peek(keys["a.example"], NOW + 3) is not None
+    assert (len(cache), cache.stats.evictions, cache.stats.inserts) == (3, 2, 5)
+
+
+def test_replacing_an_entry_evicts_nothing():
+    cache = cache_of(entries=2)
+    a, _ = stored(cache, "a.example")
+    b, _ = stored(cache, "b.example")
+    _, entry = stored(cache, "A.EXAMPLE", ttl=600, now=NOW + 1)
+    assert cache.peek(a, NOW + 1) is entry and cache.peek(b, NOW + 1) is not None
+    assert (len(cache), cache.stats.evictions) == (2, 0)
+    assert cache.bytes == entry.size + cache.peek(b, NOW + 1).size
+
+
+def test_max_bytes_bound_evicts_the_least_recently_used():
+    _, one = stored(cache_of(), "a.example")
+    cache = cache_of(max_bytes=one.size * 5 // 2)       # room for two such entries
+    a, _ = stored(cache, "a.example")
+    b, _ = stored(cache, "b.example")
+    assert cache.lookup(a, NOW + 1) is not None
+    c, _ = stored(cache, "c.example", now=NOW + 2)
+    assert cache.peek(b, NOW + 2) is None
+    assert cache.peek(a, NOW + 2) is not None and cache.peek(c, NOW + 2) is not None
+    assert (len(cache), cache.bytes, cache.stats.evictions) == (2, 2 * one.size, 1)
+
+
+def test_entry_larger_than_max_bytes_is_not_kept_and_evicts_nothing():
+    """Making room for an entry that cannot fit would empty the cache for nothing."""
+    _, one = stored(cache_of(), "a.example")
+    cache = cache_of(max_bytes=one.size * 3)
+    a, _ = stored(cache, "a.example")
+    b, _ = stored(cache, "b.example")
+    data, q = query("big.example")
+    big = reply(data, answer=[("big.example", 300, "A", *(f"192.0.2.{n}" for n in range(1, 60)))])
+    assert cache.store(cache_key(data, q), big, ANSWER, NOW) is None
+    assert cache.peek(a, NOW) is not None and cache.peek(b, NOW) is not None
+    assert (len(cache), cache.bytes, cache.stats.evictions, cache.stats.inserts) == (2, 2 * one.size, 0, 2)
+
+
+# Names for the property test: one below another, one a byte suffix of another but no subdomain,
+# two spellings of one name.
+NAMES = ["example.", "a.example.", "b.a.example.", "xa.example.", "A.EXAMPLE.", "other."]
+KINDS = [ANSWER, NEGATIVE, FAILURE]
+_replies: dict[tuple, tuple[bytes, bytes]] = {}
+
+
+def _keyed_reply(name: str, kind: str, ttl: int, records: int) -> tuple[bytes, bytes]:
+    """The key and a reply of ``kind`` for ``name``, its TTLs ``ttl`` and its size by ``records``."""
+    made = _replies.get((name, kind, ttl, records))
+    if made is None:
+        data, q = query(name)
+        addresses = [f"192.0.2.{n}" for n in range(1, records + 1)]
+        if kind == ANSWER:
+            wire = reply(data, answer=[(name, ttl, "A", *addresses)])
+        elif kind == NEGATIVE:
+            wire = reply(data, authority=[("example", ttl, "SOA", soa(ttl))],
+                         additional=[("ns.example", ttl, "A", *addresses)], rcode=dns.rcode.NXDOMAIN)
+        else:
+            wire = reply(data, rcode=dns.rcode.SERVFAIL)
+        made = _replies[(name, kind, ttl, records)] = (cache_key(data, q), wire)
+    return made
+
+
+_operations = st.lists(st.one_of(
+    st.tuples(st.just("store"), st.sampled_from(NAMES), st.sampled_from(KINDS), st.sampled_from([0, 1, 5, 60]),
+              st.integers(1, 12)),
+    st.tuples(st.just("lookup"), st.sampled_from(NAMES)),
+    st.tuples(st.just("flush"), st.sampled_from(NAMES + [None])),
+    st.tuples(st.just("wait"), st.sampled_from([0.5, 1, 4.5, 30])),
+), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=st.integers(1, 5), max_bytes=st.one_of(st.none(), st.integers(500, 2500)),
+       serve_stale=st.sampled_from([0, 10]), servfail_ttl=st.sampled_from([0, 2]), operations=_operations)
+def test_bytes_and_len_stay_true_and_within_bounds(entries, max_bytes, serve_stale, servfail_ttl, operations):
+    """Whatever stores, replacements, lookups (dropping expired entries) and flushes happen,
+    ``bytes`` is the sum of the entries' sizes, and neither bound is ever passed."""
+    cache = cache_of(entries=entries, max_bytes=max_bytes, serve_stale=serve_stale, servfail_ttl=servfail_ttl)
+    now = NOW
+    for op, *args in operations:
+        if op == "store":
+            k, wire = _keyed_reply(*args)
+            cache.store(k, wire, args[1], now)
+        elif op == "lookup":
+            cache.lookup(_keyed_reply(args[0], ANSWER, 1, 1)[0], now)
+        elif op == "flush":
+            cache.flush(None if args[0] is None else dns.name.from_text(args[0]).to_wire())
+        else:
+            now += args[0]
+        kept = list(cache._entries.values())
+        assert cache.bytes == sum(entry.size for entry in kept) and len(cache) == len(kept)
+        assert len(cache) <= entries
+        assert max_bytes is None or cache.bytes <= max_bytes
+    # Flushing what is left name by name gives every octet back.
+    left = len(cache)
+    assert sum(cache.flush(key_name(k)) for k in list(cache._entries)) == left
+    assert (len(cache), cache.bytes) == (0, 0)
