@@ -21,7 +21,7 @@ NOW = 1000.0        # seconds on the caller's monotonic clock when an entry is s
 SOA = "ns.example.com. hostmaster.example.com. 1 7200 3600 1209600 {minimum}"
 
 
-def query(name: str = "www.example.com", rdtype: str = "A", *, qid: int = 4660, rd: bool = True,
+def query(name: str | dns.name.Name = "www.example.com", rdtype: str = "A", *, qid: int = 4660, rd: bool = True,
           cd: bool = False, rdclass: str = "IN", **edns) -> tuple[bytes, Query]:
     """A client query in wire form and as the LS scans it."""
     msg = dns.message.make_query(name, rdtype, rdclass, id=qid, **edns)
@@ -38,8 +38,9 @@ def key(name: str = "www.example.com", rdtype: str = "A", **kw) -> bytes:
 
 
 def rrsets(records) -> list[dns.rrset.RRset]:
-    """(owner, ttl, type, rdata...) tuples as rrsets, the owner absolute."""
-    return [dns.rrset.from_text(owner if owner.endswith(".") else owner + ".", ttl, "IN", rdtype, *rdata)
+    """(owner, ttl, type, rdata...) tuples as rrsets, the owner a Name or text (absolute)."""
+    return [dns.rrset.from_text(dns.name.from_text(owner) if isinstance(owner, str) else owner, ttl, "IN", rdtype,
+                                *rdata)
             for owner, ttl, rdtype, *rdata in records]
 
 
@@ -57,7 +58,8 @@ def reply(data: bytes, answer=(), authority=(), additional=(), rcode: int = dns.
     return msg.to_wire()
 
 
-def a_reply(data: bytes, ttl: int = 300, name: str = "www.example.com", address: str = "192.0.2.1") -> bytes:
+def a_reply(data: bytes, ttl: int = 300, name: str | dns.name.Name = "www.example.com",
+            address: str = "192.0.2.1") -> bytes:
     return reply(data, answer=[(name, ttl, "A", address)])
 
 
@@ -81,7 +83,7 @@ def cache_of(**settings) -> AnswerCache:
     return AnswerCache(CacheSettings(**settings))
 
 
-def stored(cache: AnswerCache, name: str = "www.example.com", ttl: int = 300, now: float = NOW, **kw):
+def stored(cache: AnswerCache, name: str | dns.name.Name = "www.example.com", ttl: int = 300, now: float = NOW, **kw):
     """Store a one-record A answer for ``name``; returns its key and entry."""
     data, q = query(name, **kw)
     k = cache_key(data, q)
@@ -672,6 +674,64 @@ def test_entry_larger_than_max_bytes_is_not_kept_and_evicts_nothing():
     assert cache.store(cache_key(data, q), big, ANSWER, NOW) is None
     assert cache.peek(a, NOW) is not None and cache.peek(b, NOW) is not None
     assert (len(cache), cache.bytes, cache.stats.evictions, cache.stats.inserts) == (2, 2 * one.size, 0, 2)
+
+
+# --- flush -----------------------------------------------------------------------------------
+
+def wire_name(name: str | dns.name.Name) -> bytes:
+    return (name if isinstance(name, dns.name.Name) else dns.name.from_text(name)).to_wire()
+
+
+# A name whose wire form ends in the octets of example.com's but is not below it: its first label
+# is "b", 0x07, "example".
+NOT_BELOW = dns.name.Name([b"b\x07example", b"com", b""])
+
+
+@pytest.mark.parametrize("name, zone, below", [
+    ("example.com.", "example.com.", True),
+    ("www.example.com.", "example.com.", True),
+    ("a.b.example.com.", "example.com.", True),
+    ("ample.example.", "example.", True),             # a child, whatever its letters
+    ("xexample.com.", "example.com.", False),
+    ("xample.com.", "example.com.", False),
+    ("example.com.", "xample.com.", False),
+    ("example.com.", "www.example.com.", False),
+    ("com.", "example.com.", False),
+    ("example.org.", "example.com.", False),
+    (NOT_BELOW, "example.com.", False),
+    (NOT_BELOW, "com.", True),
+    ("example.com.", ".", True),
+    (".", ".", True),
+])
+def test_at_or_below_goes_by_labels(name, zone, below):
+    assert at_or_below(wire_name(name), wire_name(zone)) is below
+
+
+def test_flush_all():
+    cache = cache_of()
+    for name in ("a.example", "b.example", "c.example"):
+        stored(cache, name)
+    assert cache.flush() == 3
+    assert (len(cache), cache.bytes, cache.stats.flushed) == (0, 0, 3)
+    assert cache.flush() == 0 and cache.stats.flushed == 3
+
+
+def test_flush_a_name_and_what_is_below_it():
+    """Every type and key variant of the name and the names below it, whatever their spelling;
+    not a name that only ends in the same octets."""
+    cache = cache_of()
+    doomed = [stored(cache, "example.com")[0], stored(cache, "example.com", rdtype="MX")[0],
+              stored(cache, "WWW.Example.com")[0], stored(cache, "www.example.com", use_edns=0, want_dnssec=True)[0],
+              stored(cache, "a.b.example.com")[0]]
+    kept = [stored(cache, "xexample.com")[0], stored(cache, "com")[0], stored(cache, "example.org")[0],
+            stored(cache, NOT_BELOW)[0]]
+    assert cache.flush(wire_name("EXAMPLE.com.")) == 5
+    assert all(cache.peek(k, NOW) is None for k in doomed)
+    assert all(cache.peek(k, NOW) is not None for k in kept)
+    assert (len(cache), cache.stats.flushed) == (4, 5)
+    assert cache.bytes == sum(cache.peek(k, NOW).size for k in kept)
+    assert cache.flush(wire_name("nothing.example.com.")) == 0
+    assert cache.flush(wire_name(".")) == 4 and (len(cache), cache.bytes, cache.stats.flushed) == (0, 0, 9)
 
 
 # Names for the property test: one below another, one a byte suffix of another but no subdomain,
