@@ -2,6 +2,9 @@
 serve-stale, prefetch, bounds and flushes, on DNS messages built with dnspython."""
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import dns.flags
 import dns.message
 import dns.name
@@ -674,6 +677,29 @@ def test_entry_larger_than_max_bytes_is_not_kept_and_evicts_nothing():
     assert cache.store(cache_key(data, q), big, ANSWER, NOW) is None
     assert cache.peek(a, NOW) is not None and cache.peek(b, NOW) is not None
     assert (len(cache), cache.bytes, cache.stats.evictions, cache.stats.inserts) == (2, 2 * one.size, 0, 2)
+
+
+@pytest.mark.parametrize("records", [1, 8])
+def test_bytes_counts_the_memory_entries_take(records):
+    """``bytes`` (what ``max_bytes`` bounds) is honest: not under the memory the entries really
+    take by more than a fifth, nor far over it."""
+    count = 10_000
+    data, _ = query("h00000.example.com")
+    template = reply(data, answer=[("h00000.example.com", 3600, "A", *(f"192.0.2.{n}" for n in range(1, records + 1)))])
+    pairs = [(data.replace(b"h00000", b"h%05d" % n), template.replace(b"h00000", b"h%05d" % n)) for n in range(count)]
+    cache = cache_of(entries=count)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for client, wire in pairs:
+            cache.store(cache_key(client, scan_query(client)), wire, ANSWER, NOW)
+        gc.collect()
+        taken = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == count
+    assert 0.8 * taken <= cache.bytes <= 1.25 * taken, (taken / count, cache.bytes / count)
 
 
 # --- flush -----------------------------------------------------------------------------------
