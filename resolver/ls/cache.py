@@ -42,10 +42,10 @@ from .settings import CacheSettings
 
 STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
 PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
-# What an entry takes besides its message's octets, as tracemalloc measures it on CPython 3.11: 570
-# octets an entry for 100,000 entries of a one-record A answer of 55 octets (its key, its
-# CachedAnswer, the message's bytes object, its times, its place in the OrderedDict), and 92 more
-# for each further record whose TTL is counted down (its (offset, TTL) pair).
+# What an entry takes besides its message's octets, as tracemalloc measures it (CPython 3.11,
+# 100,000 entries): 424 octets for its key, its CachedAnswer, the message's bytes object, its times
+# and its place in the OrderedDict, and 92 for each record whose TTL is counted down (its (offset,
+# TTL) pair). An entry for a one-record A answer of 55 octets takes 570 octets.
 ENTRY_OVERHEAD = 424        # octets
 TTL_SLOT = 92               # octets per record whose TTL is counted down
 TTL_TOP_BIT = 0x80000000    # a TTL with it set is taken as 0 (RFC 2181 8)
@@ -346,8 +346,8 @@ class AnswerCache:
         self.bytes -= entry.size
 
     def flush(self, name: bytes | None = None) -> int:
-        """Drop every entry (``name`` None), or those for ``name`` (wire form) and the names below it;
-        returns how many were dropped."""
+        """Drop every entry (``name`` None), or those for ``name`` (wire form, any letter case) and the
+        names below it, label by label; returns how many were dropped."""
         if name is None:
             dropped = len(self._entries)
             self._entries.clear()

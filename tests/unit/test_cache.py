@@ -9,6 +9,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import pytest
@@ -82,8 +83,8 @@ def ttls(msg: dns.message.Message) -> dict[tuple[str, str, str], int]:
             for rrset in rrsets_}
 
 
-def cache_of(**settings) -> AnswerCache:
-    return AnswerCache(CacheSettings(**settings))
+def cache_of(**values) -> AnswerCache:
+    return AnswerCache(CacheSettings(**values))
 
 
 def stored(cache: AnswerCache, name: str | dns.name.Name = "www.example.com", ttl: int = 300, now: float = NOW, **kw):
@@ -100,7 +101,7 @@ def test_key_ignores_letter_case():
     spellings = ["www.example.com", "WWW.EXAMPLE.COM", "wWw.ExAmPlE.cOm"]
     assert len({key(name) for name in spellings}) == 1
     cache = cache_of()
-    k, entry = stored(cache, "WwW.example.COM")
+    _, entry = stored(cache, "WwW.example.COM")
     assert cache.lookup(key("www.EXAMPLE.com"), NOW) is entry
 
 
@@ -232,7 +233,7 @@ def test_rrsig_original_ttl_is_left_alone():
 ])
 def test_ttls_clamped_when_stored(ttl, min_ttl, max_ttl, kept):
     cache = cache_of(min_ttl=min_ttl, max_ttl=max_ttl)
-    k, entry = stored(cache, ttl=ttl)
+    _, entry = stored(cache, ttl=ttl)
     data, q = query()
     assert served(cache, entry, data, q, NOW).answer[0].ttl == kept
     assert entry.ttl_left(NOW) == kept
@@ -310,17 +311,17 @@ def test_negative_kept_by_soa_ttl_and_minimum(rcode, soa_ttl, minimum, cap, kept
     assert out.authority[0][0].minimum == minimum
 
 
-@pytest.mark.parametrize("soa_ttl, minimum, settings, kept", [
+@pytest.mark.parametrize("soa_ttl, minimum, bounds, kept", [
     (300, 5, {"min_ttl": 60}, 60),                                  # raised to min_ttl
     (300, 5, {"min_ttl": 600, "negative_ttl_max": 100}, 100),       # negative_ttl_max caps min_ttl too
     (300, 600, {"max_ttl": 30}, 30),                                # lowered to max_ttl
     (300, 0x80000000, {}, None),                                    # a MINIMUM with its top bit set is 0
     (300, 0x80000000, {"min_ttl": 7}, 7),
 ])
-def test_negative_ttl_clamped_like_any(soa_ttl, minimum, settings, kept):
+def test_negative_ttl_clamped_like_any(soa_ttl, minimum, bounds, kept):
     """``min_ttl`` and ``max_ttl`` bound every TTL, the negative TTL included (as Unbound's
     ``cache-min-ttl``); ``negative_ttl_max`` is the most a negative is kept, whatever they say."""
-    cache = cache_of(**settings)
+    cache = cache_of(**bounds)
     data, q = query("nx.example.com")
     wire = reply(data, authority=[("example.com", soa_ttl, "SOA", soa(77))], rcode=dns.rcode.NXDOMAIN)
     entry = cache.store(cache_key(data, q), with_ttl(wire, minimum, (77).to_bytes(4, "big")), NEGATIVE, NOW)
