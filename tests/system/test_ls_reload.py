@@ -191,14 +191,14 @@ def test_sigterm_while_the_old_config_still_races_answers_and_stops_within_a_sec
 
 def test_counters_carry_over_by_backend_name(start_server, one_and_two, tmp_path):
     one, two = one_and_two
-    config = write_config(tmp_path / "ls.toml", {"one": one.hostport, "two": two.hostport})
+    config = write_config(tmp_path / "ls.toml", {"one": one.hostport, "two": two.hostport}, "cache-size = 0\n")
     ls = start_server("ls", "--config", str(config), "--metrics", "127.0.0.1:0")
     for _ in range(3):
         assert rcode(ls, ONE_NAME) == dns.rcode.NOERROR
     before = scrape(ls)
     assert value(before, "resolver_backend_wins_total", backend="one") == 3
 
-    write_config(config, {"one": one.hostport, "three": two.hostport})
+    write_config(config, {"one": one.hostport, "three": two.hostport}, "cache-size = 0\n")
     reload(ls)
     assert rcode(ls, ONE_NAME) == dns.rcode.NOERROR
     after = scrape(ls)

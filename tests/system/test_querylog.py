@@ -14,7 +14,8 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ (\S+) (\S+) (\S+)
 def test_the_query_log_names_the_winner_or_the_outcome(start_server, demo_backends, tmp_path):
     ts1, ts2 = demo_backends
     log = tmp_path / "queries.log"
-    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--query-log", str(log))
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--query-log", str(log),
+                      "--cache-size", "0")
     query(ls, "WWW.IBM.com")
     query(ls, "www.google.com", "AAAA")
     query(ls, "www.amazon.com")

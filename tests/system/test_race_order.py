@@ -194,7 +194,8 @@ def run_race(race: Race, order: str, start_backend, start_server) -> Results:
     slow, fast = (worse, better) if order == "better-first" else (better, worse)
     with Relay(slow, delay=DELAY) as relay:
         ls = start_server("ls", "--backend", relay.hostport, "--backend", f"{fast[0]}:{fast[1]}",
-                          "--nodata-grace", str(NODATA_GRACE), "--timeout", str(LS_TIMEOUT))
+                          "--nodata-grace", str(NODATA_GRACE), "--timeout", str(LS_TIMEOUT),
+                          "--cache-size", "0")     # every query raced: none answered from the cache
 
         def timed(tcp: bool) -> tuple[float, dns.message.Message]:
             started = time.monotonic()

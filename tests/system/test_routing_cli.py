@@ -45,7 +45,8 @@ def test_a_known_name_goes_to_its_owner_only_and_learn_off_fans_out(start_server
     for learn, other_backend_asked in (("on", 1), ("off", 5)):
         ts1, ts1_log = logged_ts(start_server, tmp_path, f"ts1-{learn}", "--table", str(ZONES / "ts1.txt"))
         ts2, ts2_log = logged_ts(start_server, tmp_path, f"ts2-{learn}", "--table", str(ZONES / "ts2.txt"))
-        ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--learn", learn)
+        ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--learn", learn,
+                          "--cache-size", "0")
         for _ in range(5):
             assert query(ls, "www.ibm.com").answer[0][0].address == "129.42.38.10"
         wait_until(lambda: asked(ts1_log, "www.ibm.com.") == 5
