@@ -9,7 +9,7 @@ from .answers import Check
 from .machine import Tools
 from .measure import Series
 from .runner import REPLICAS, SMALL_ZONE, WARM_LIMIT, WORKER_CLIENTS, Results
-from .targets import GROUP, backend_name
+from .targets import CACHE_ENTRIES, GROUP, backend_name
 
 
 def fmt_ms(value: float | None) -> str:
@@ -248,6 +248,10 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
         "of its `-q 100` runs, an unmeasured warm-up pass (`dnsperf -n 1 -q 100`, each name of the mix "
         f"once, at most {WARM_LIMIT:g} s) has taught it every name's owner (a learned owner lasts the "
         "answer's TTL, 300 s in this zone, hence a pass before each run)",
+        "- caches: every LS row but `LS (cache) → …` runs with `--cache-size 0`, as dnsdist has no packet "
+        "cache in its rows but `dnsdist (packet cache) → …`; the two cache rows hold up to "
+        f"{CACHE_ENTRIES:,} answers each and are measured after the same warm-up pass, so the load runs "
+        "are answered from the caches (the zone's TTL is 300 s)",
     ]
     out.append("")
     if res.load:

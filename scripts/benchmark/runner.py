@@ -106,10 +106,10 @@ class Bench:
              warm: Path | None = None) -> PerfRun:
         """One measured run: dnsperf with ``outstanding`` queries in flight, or the one-in-flight client for 1.
 
-        A learning LS first goes once through ``warm`` (when given), unmeasured;
+        A target that learns or caches first goes once through ``warm`` (when given), unmeasured;
         an LS with metrics has its upstream counters read before and after.
         """
-        if warm is not None and target.learns:
+        if warm is not None and target.warms:
             self.warm_up(target, warm, clients)
         port = target.metrics_port
         counters = read_ls_metrics(port) if port is not None else None
@@ -185,7 +185,8 @@ class Bench:
 
     def start_split_servers(self, split: SplitData) -> tuple[tuple[Server, Server, Server, Server], list[Server]]:
         """TS1, TS2, NSD1, NSD2 on the split zones, then over each pair asked for: the LS (learned routing,
-        its default), the LS with ``--learn off`` (the full fan-out) and dnsdist; each LS serves metrics."""
+        its default), the LS with ``--learn off`` (the full fan-out) and dnsdist, none caching; over the NSDs
+        also the LS with its answer cache and dnsdist with a packet cache. Each LS serves metrics."""
         ts1 = start_ts(self.fleet, "TS1 (ours)", split.ts1_zone, hit_name(0))
         ts2 = start_ts(self.fleet, "TS2 (ours)", split.ts2_zone, hit_name(1))
         nsd1 = start_nsd(self.fleet, self.tools, "NSD1", self.workdir / "nsd1", split.ts1_zone, hit_name(0))
@@ -200,6 +201,12 @@ class Bench:
                                       learn=False, metrics=True))
             frontends.append(start_dnsdist(self.fleet, self.tools, f"dnsdist → {over}",
                                            self.workdir / f"dnsdist-{kind}", pair, self.probes()))
+            if kind == "nsd":
+                frontends.append(start_ls(self.fleet, f"LS (cache) → {over}", pair, self.probes(), metrics=True,
+                                          cache=True))
+                frontends.append(start_dnsdist(self.fleet, self.tools, f"dnsdist (packet cache) → {over}",
+                                               self.workdir / f"dnsdist-{kind}-cache", pair, self.probes(),
+                                               cache=True))
         log("started: " + ", ".join(f"{s.label} :{s.port}" for s in [ts1, ts2, nsd1, nsd2, *frontends]))
         return (ts1, ts2, nsd1, nsd2), frontends
 

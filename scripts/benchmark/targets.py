@@ -60,14 +60,15 @@ def wait_answers(port: int, probes: list[tuple[str, str]], procs: Sequence[Proc]
 class Server:
     """A started DNS server: what to call it in the tables, where it listens (UDP and TCP port), its process.
 
-    For an LS: ``learns`` when its learned routing is on; ``metrics_port``, the
+    ``warms``: it needs an unmeasured warm-up pass before each measured run (an LS with
+    learned routing or a cache, dnsdist with a packet cache); ``metrics_port``, the
     port of its ``/metrics`` when it serves them.
     """
     label: str
     port: int
     proc: Proc
     kind: str  # "ts", "nsd", "ls", "dnsdist"
-    learns: bool = False
+    warms: bool = False
     metrics_port: int | None = None
 
 
@@ -98,6 +99,7 @@ def start_ts(fleet: Fleet, label: str, zone: Path, probe: str, workers: int | No
 
 
 GROUP = "replicas"       # the name of the LS's replica group, when it has one
+CACHE_ENTRIES = 100_000  # the answer cache of the LS and dnsdist's packet cache, in the cache rows
 METRICS_URL = re.compile(r"metrics on http://\S+:(\d+)/metrics")  # the LS's line saying where its /metrics is
 
 
@@ -108,13 +110,15 @@ def backend_name(label: str) -> str:
 
 def start_ls(fleet: Fleet, label: str, backends: Sequence[Server], probes: list[tuple[str, str]],
              workers: int | None = None, learn: bool = True, metrics: bool = False,
-             group_policy: str | None = None) -> Server:
+             group_policy: str | None = None, cache: bool = False) -> Server:
     """Our LS over ``backends``, each named by :func:`backend_name`; ready when every probe has been answered.
 
     ``learn``: learned routing, the LS's default, or ``--learn off`` (the full
     fan-out); ``metrics``: ``--metrics`` on a port the LS picks, read from its
     output into ``Server.metrics_port``; ``group_policy``: the backends form one
-    replica group (``--group``) that picks a member with this policy (``--group-policy``).
+    replica group (``--group``) that picks a member with this policy (``--group-policy``);
+    ``cache``: its answer cache on (its default), else ``--cache-size 0``, so that it is measured
+    against a dnsdist that has no packet cache either.
     """
     argv = resolver_argv("ls", "--listen", f"{HOST}:0")
     names = [backend_name(backend.label) for backend in backends]
@@ -124,12 +128,14 @@ def start_ls(fleet: Fleet, label: str, backends: Sequence[Server], probes: list[
         argv += ["--group", f"{GROUP}={','.join(names)}", "--group-policy", f"{GROUP}={group_policy}"]
     if not learn:
         argv += ["--learn", "off"]
+    if not cache:
+        argv += ["--cache-size", "0"]
     if metrics:
         argv += ["--metrics", f"{HOST}:0"]
     if workers is not None:
         argv += ["--workers", str(workers)]
     server = start_resolver(fleet, label, "ls", argv, probes, 20.0)
-    server.learns = learn
+    server.warms = learn or cache
     if metrics:
         server.metrics_port = metrics_port(server.proc)
     return server
@@ -210,8 +216,9 @@ def start_nsd(fleet: Fleet, tools: Tools, label: str, workdir: Path, zone: Path,
                               lambda port: nsd_conf(workdir, port, zone), [(probe, "A")], workdir / "nsd.log")
 
 
-def dnsdist_conf(port: int, backends: Sequence[Server]) -> str:
-    """dnsdist with the same backends as the LS, round robin, no console, no security polling.
+def dnsdist_conf(port: int, backends: Sequence[Server], cache: bool = False) -> str:
+    """dnsdist with the same backends as the LS, round robin, no console, no security polling;
+    with ``cache``, a packet cache of :data:`CACHE_ENTRIES` entries in front of them.
 
     The health check asks the zone's SOA and must get NOERROR (mustResolve),
     rather than dnsdist's default ``a.root-servers.net.``, which these
@@ -225,6 +232,8 @@ def dnsdist_conf(port: int, backends: Sequence[Server]) -> str:
         'setSecurityPollSuffix("")',
         "setServerPolicy(roundrobin)",
     ]
+    if cache:
+        lines += [f"pc = newPacketCache({CACHE_ENTRIES})", 'getPool(""):setCache(pc)']
     for i, backend in enumerate(backends, 1):
         lines.append(f'newServer({{address="{HOST}:{backend.port}", name="backend{i}", '
                      f'checkName="{ORIGIN}", checkType="SOA", mustResolve=true}})')
@@ -232,12 +241,15 @@ def dnsdist_conf(port: int, backends: Sequence[Server]) -> str:
 
 
 def start_dnsdist(fleet: Fleet, tools: Tools, label: str, workdir: Path, backends: Sequence[Server],
-                  probes: list[tuple[str, str]]) -> Server:
-    """dnsdist in the foreground (``--supervised``) over ``backends``, its configuration in ``workdir``."""
+                  probes: list[tuple[str, str]], cache: bool = False) -> Server:
+    """dnsdist in the foreground (``--supervised``) over ``backends``, its configuration in ``workdir``;
+    ``cache``: with a packet cache (:func:`dnsdist_conf`)."""
     conf = workdir / "dnsdist.conf"
-    return start_on_free_port(fleet, label, "dnsdist",
-                              [tools.dnsdist, "--supervised", "--disable-syslog", "-C", str(conf)], conf,
-                              lambda port: dnsdist_conf(port, backends), probes)
+    server = start_on_free_port(fleet, label, "dnsdist",
+                                [tools.dnsdist, "--supervised", "--disable-syslog", "-C", str(conf)], conf,
+                                lambda port: dnsdist_conf(port, backends, cache), probes)
+    server.warms = cache
+    return server
 
 
 def dnsdist_down_events(server: Server) -> list[str]:

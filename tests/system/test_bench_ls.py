@@ -52,7 +52,7 @@ def asked(ls: Server, names: list[str]) -> dict[str, int]:
 def test_a_name_asked_again_goes_to_its_owner_only_when_the_ls_learns(
         fleet: Fleet, split_pair: tuple[Server, Server], learn: bool, sent: dict[str, int]):
     ls = start_ls(fleet, "LS", split_pair, PROBES, learn=learn, metrics=True)
-    assert ls.learns == learn
+    assert ls.warms == learn
     name = hit_name(2)                                  # on TS1
     asked(ls, [name])       # once, to teach: who is asked first depends on which TS said NXDOMAIN to a probe
     assert asked(ls, [name]) == sent
