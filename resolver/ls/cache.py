@@ -19,6 +19,10 @@ is never offered.
   negative TTL, min(SOA TTL, SOA MINIMUM) clamped likewise and at most
   ``negative_ttl_max``, and is served with it counted down (RFC 2308 3 and 5);
   a negative reply without an SOA is not kept (RFC 2308 5).
+* **EDNS options**: a kept reply's OPT record keeps only an extended error
+  (RFC 8914); a COOKIE (the asking client's own, echoed, RFC 7873), NSID or
+  padding belongs to one exchange and is dropped, so another client does not
+  get a cookie that is not its own.
 * **Stale** (RFC 8767): an entry past its TTL is kept ``serve_stale`` seconds more,
   for the race to fall back on when every backend fails; it is served with every
   TTL set to :data:`STALE_TTL` (RFC 8767 4). A SERVFAIL does not replace an entry
@@ -36,7 +40,8 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from ..wire import NOERROR, NXDOMAIN, SERVFAIL, TC, TYPE_OPT, Query, WireError, question_name_end, skip_name
+from ..wire import (NOERROR, NXDOMAIN, OPTION_EDE, SERVFAIL, TC, TYPE_OPT, Query, WireError, question_name_end,
+                    skip_name)
 from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
 
@@ -61,9 +66,14 @@ ANSWER = "answer"
 NEGATIVE = "negative"
 FAILURE = "servfail"
 
+# The EDNS options a kept reply's OPT record keeps: an extended error (RFC 8914) is about the answer;
+# a COOKIE (RFC 7873: the client's own, echoed), NSID or padding is about one exchange, not for others.
+KEPT_OPTIONS = (OPTION_EDE,)
+
 _HEADER_COUNTS = struct.Struct("!HHHH")     # QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
 _RR_FIXED = struct.Struct("!HHIH")          # type, class, TTL, RDLENGTH
 _TTL = struct.Struct("!I")
+_OPTION = struct.Struct("!HH")              # option code, length
 
 
 def cache_key(data: bytes, q: Query) -> bytes:
@@ -170,6 +180,31 @@ def _records(wire: bytes) -> tuple[int, list[tuple[int, int, int, int]]]:
     return question_end, out
 
 
+def _without_exchange_options(wire: bytes, records: list[tuple[int, int, int, int]]) -> bytes:
+    """``wire`` with its OPT record keeping only the options of :data:`KEPT_OPTIONS` (``wire``
+    itself when there is nothing to drop). ``records`` as :func:`_records` gives them. Raises
+    WireError for options that run past their record."""
+    for _, ttl_at, rdtype, end in records:
+        if rdtype != TYPE_OPT:
+            continue
+        start = ttl_at + 6      # past the TTL and RDLENGTH fields
+        kept = bytearray()
+        pos = start
+        while pos < end:
+            if pos + 4 > end:
+                raise WireError("an EDNS option runs past the OPT record")
+            code, length = _OPTION.unpack_from(wire, pos)
+            if pos + 4 + length > end:
+                raise WireError("an EDNS option runs past the OPT record")
+            if code in KEPT_OPTIONS:
+                kept += wire[pos:pos + 4 + length]
+            pos += 4 + length
+        if len(kept) == end - start:
+            return wire
+        return wire[:start - 2] + len(kept).to_bytes(2, "big") + bytes(kept) + wire[end:]
+    return wire
+
+
 def _soa_minimum(wire: bytes, start: int, end: int) -> int:
     """The MINIMUM field of the SOA whose RDATA is ``wire[start:end]``, in seconds (0 for one with
     its top bit set, as a TTL). Raises WireError unless that RDATA is two names and five 32-bit
@@ -263,6 +298,10 @@ class AnswerCache:
         settings = self.settings
         try:
             question_end, records = _records(reply)
+            kept = _without_exchange_options(reply, records)
+            if kept is not reply:
+                reply = kept
+                question_end, records = _records(reply)
             if reply[12:question_end - 4].lower() + reply[question_end - 4:question_end] != key[:-1]:
                 return None
             if kind == FAILURE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -209,6 +210,33 @@ def test_opt_ttl_field_is_flags_and_left_alone():
         assert out.ednsflags == dns.message.from_wire(original).ednsflags
         assert bool(out.ednsflags & dns.flags.DO) is do
         assert out.answer[0].ttl == 280
+
+
+def test_opt_keeps_an_extended_error_but_not_one_clients_cookie_nsid_or_padding():
+    """A backend's COOKIE echoes the client's own (RFC 7873 5.2): served to another client, it would
+    not match. Options of one exchange go; an extended error (RFC 8914), about the answer, stays."""
+    cookie = dns.edns.GenericOption(dns.edns.COOKIE, bytes(range(8)) + bytes(range(16)))
+    nsid = dns.edns.GenericOption(dns.edns.NSID, b"backend-1")
+    padding = dns.edns.GenericOption(dns.edns.PADDING, bytes(40))
+    ede = dns.edns.EDEOption(dns.edns.EDECode.FORGED_ANSWER, "kept")
+    cache = cache_of()
+    for options, kept in (([cookie, nsid, padding, ede], [ede]), ([cookie], []), ([ede], [ede]), ([], [])):
+        data, q = query(use_edns=0)
+        msg = dns.message.from_wire(reply(data, answer=[("www.example.com", 300, "A", "192.0.2.1")]))
+        msg.use_edns(0, options=options)
+        entry = cache.store(cache_key(data, q), msg.to_wire(), ANSWER, NOW)
+        assert entry is not None
+        out = served(cache, entry, data, q, NOW + 20)
+        assert list(out.options) == kept and out.answer[0].ttl == 280
+
+
+def test_an_option_that_runs_past_its_opt_record_is_not_kept():
+    data, q = query(use_edns=0)
+    msg = dns.message.from_wire(reply(data, answer=[("www.example.com", 300, "A", "192.0.2.1")]))
+    msg.use_edns(0, options=[dns.edns.GenericOption(dns.edns.COOKIE, bytes(8))])
+    wire = bytearray(msg.to_wire())
+    wire[-9] = 200          # the option's length (its low octet) past the record's end
+    assert cache_of().store(cache_key(data, q), bytes(wire), ANSWER, NOW) is None
 
 
 def test_rrsig_original_ttl_is_left_alone():
