@@ -25,7 +25,10 @@ is never offered.
   get a cookie that is not its own.
 * **Stale** (RFC 8767): an entry past its TTL is kept ``serve_stale`` seconds more,
   for the race to fall back on when every backend fails; it is served with every
-  TTL set to :data:`STALE_TTL` (RFC 8767 4). A SERVFAIL does not replace an entry
+  TTL set to :data:`STALE_TTL` (RFC 8767 4) and, to an EDNS client, the extended
+  error Stale Answer (RFC 8914). Once a refresh has failed, the stale answer is
+  served without asking the backends again for :data:`FAILURE_RECHECK` seconds
+  (RFC 8767 5's failure recheck timer). A SERVFAIL does not replace an entry
   that can still be served, fresh or stale.
 * **Prefetch**: a hit in the last :data:`PREFETCH_SHARE` of an entry's lifetime
   asks once for a refresh (:meth:`AnswerCache.wants_prefetch`), as Unbound's
@@ -46,6 +49,8 @@ from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
 
 STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
+FAILURE_RECHECK = 30        # seconds a stale answer whose refresh failed is served without asking again (RFC 8767 5)
+EDE_STALE_ANSWER = 3        # the extended error a stale answer carries for an EDNS client (RFC 8914 4.4)
 PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
 # What an entry takes besides its message's octets, as tracemalloc measures it (CPython 3.11,
 # 100,000 entries): 424 octets for its key, its CachedAnswer, the message's bytes object, its times
@@ -74,6 +79,8 @@ _HEADER_COUNTS = struct.Struct("!HHHH")     # QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
 _RR_FIXED = struct.Struct("!HHIH")          # type, class, TTL, RDLENGTH
 _TTL = struct.Struct("!I")
 _OPTION = struct.Struct("!HH")              # option code, length
+_RDLENGTH = struct.Struct("!H")
+_EDE_STALE = struct.pack("!HHH", OPTION_EDE, 2, EDE_STALE_ANSWER)
 
 
 def cache_key(data: bytes, q: Query) -> bytes:
@@ -125,7 +132,8 @@ class CacheStats:
 class CachedAnswer:
     """One kept result: its message with ID 0, where its TTLs are and what they were when stored."""
 
-    __slots__ = ("wire", "ttls", "stored", "expires", "stale_until", "lifetime", "prefetching", "size", "kind")
+    __slots__ = ("wire", "ttls", "stored", "expires", "stale_until", "lifetime", "prefetching", "size", "kind",
+                 "opt_at", "recheck_at")
 
     def __init__(self, wire: bytes, ttls: tuple[tuple[int, int], ...], stored: float, lifetime: int,
                  stale_for: int, kind: str) -> None:
@@ -138,6 +146,8 @@ class CachedAnswer:
         self.prefetching = False        # a refresh was asked for
         self.size = entry_size(wire, len(ttls))
         self.kind = kind
+        self.opt_at = -1                # the OPT record's RDLENGTH field when the OPT is the last record
+        self.recheck_at = 0.0           # a failed refresh: served stale without asking again until then
 
     @property
     def rcode(self) -> int:
@@ -264,9 +274,16 @@ class AnswerCache:
         self.stats.prefetches += 1
         return True
 
+    @staticmethod
+    def refresh_failed(entry: CachedAnswer, now: float) -> None:
+        """The race to refresh the stale ``entry`` failed at ``now``: it is served stale without
+        asking the backends again for :data:`FAILURE_RECHECK` seconds (RFC 8767 5)."""
+        entry.recheck_at = now + FAILURE_RECHECK
+
     def serve(self, entry: CachedAnswer, data: bytes, q: Query, now: float, stale: bool = False) -> bytes:
         """``entry`` as the reply to the client query ``data`` (scanned as ``q``): its ID, RD bit and
-        spelling of the question, TTLs counted down to ``now`` (or :data:`STALE_TTL` each, ``stale``).
+        spelling of the question, TTLs counted down to ``now``; or with ``stale`` :data:`STALE_TTL` each
+        and, for a client that sent EDNS, the extended error Stale Answer (RFC 8914 4.4).
         Not cut to the client's size: the caller applies the UDP limit as to a fresh answer."""
         out = bytearray(entry.wire)
         out[0] = data[0]
@@ -278,6 +295,10 @@ class AnswerCache:
             self.stats.stale += 1
             for offset, _ in entry.ttls:
                 pack(out, offset, STALE_TTL)
+            if entry.opt_at >= 0:       # an EDNS client: say it is stale (RFC 8914 4.4)
+                out += _EDE_STALE
+                length = entry.opt_at
+                _RDLENGTH.pack_into(out, length, _RDLENGTH.unpack_from(out, length)[0] + len(_EDE_STALE))
         else:
             elapsed = int(now - entry.stored)
             for offset, ttl in entry.ttls:
@@ -324,6 +345,8 @@ class AnswerCache:
             return None
         wire = b"\x00\x00" + bytes(wire[2:])
         entry = CachedAnswer(wire, ttls, now, lifetime, settings.serve_stale if kind != FAILURE else 0, kind)
+        if records and records[-1][2] == TYPE_OPT:
+            entry.opt_at = records[-1][1] + 4
         if settings.max_bytes is not None and entry.size > settings.max_bytes:
             return None
         if old is not None:

@@ -268,6 +268,9 @@ class Race:
             if cache.wants_prefetch(cached, now) and ckey not in self._running:
                 self._start(data, q, REFRESH, REFRESH_ADDRESS, ckey=ckey, refresh=True)
             return
+        if cached is not None and now < cached.recheck_at:     # its refresh failed a moment ago
+            self._from_cache(cached, data, q, sink, addr, now, stale=True)
+            return
         if not self._join(ckey, data, q, sink, addr):
             self._start(data, q, sink, addr, ckey=ckey, stale=cached)
 
@@ -735,14 +738,18 @@ class Race:
 
         ``kind``: how the cache may keep ``out`` (:mod:`resolver.ls.cache`), None when not. A race with
         an expired answer to fall back on whose result is a failure (not an answer, NODATA, or a "no"
-        from every backend) gives the stale answer instead, and keeps it in the cache (RFC 8767).
+        from every backend) gives the stale answer instead, and keeps it in the cache, served without
+        asking the backends again for a while (RFC 8767 4 and 5, :meth:`AnswerCache.refresh_failed`).
         """
         if entry.stale is not None and stale_wanted(outcome, kind, out[3] & 0x0F):
             if entry.answered or entry.refresh:
+                self.cache.refresh_failed(entry.stale, self._loop.time())     # type: ignore[union-attr]
                 self._forget(entry, outcome, backend, out[3] & 0x0F)
                 self._answer_joined(entry, out)
                 return
-            out = self.cache.serve(entry.stale, entry.data, entry.q, self._loop.time(), stale=True)   # type: ignore[union-attr]
+            now = self._loop.time()
+            self.cache.refresh_failed(entry.stale, now)     # type: ignore[union-attr]
+            out = self.cache.serve(entry.stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
             outcome = "stale"
         elif kind is not None and entry.cache_key is not None:
             self.cache.store(entry.cache_key, out, kind, self._loop.time())    # type: ignore[union-attr]

@@ -11,12 +11,13 @@ import asyncio
 import time
 
 import dns.asyncquery
+import dns.edns
 import dns.name
 import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
-from dnslib import QTYPE, RR, SOA, A, DNSRecord
+from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord
 
 from resolver.ls.settings import CacheSettings
 from support.fakes import FakeBackend, Rule, answer, by_name, cname_only, negative, nodata, nxdomain, silent, slow
@@ -34,13 +35,16 @@ def asked(fake: FakeBackend, name: str) -> int:
 
 
 def answer_with_ttl(address: str, ttl: int, records: int = 1) -> Rule:
-    """NOERROR, AA, ``records`` A records (``address`` then the next ones) with TTL ``ttl``."""
+    """NOERROR, AA, ``records`` A records (``address`` then the next ones) with TTL ``ttl``, and an
+    OPT record when the query had one."""
     def rule(request: DNSRecord):
         reply = request.reply(ra=0, aa=1)
         first = [int(part) for part in address.split(".")]
         for n in range(records):
             rdata = A(".".join(map(str, first[:3] + [first[3] + n])))
             reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=ttl, rdata=rdata))
+        if any(record.rtype == QTYPE.OPT for record in request.ar):
+            reply.add_ar(EDNS0(udp_len=1232))
         return [(0.0, reply.pack())]
     return rule
 
@@ -224,11 +228,17 @@ def test_a_stale_answer_goes_back_when_the_race_fails_before_the_timer():
         failing = negative(dns.rcode.SERVFAIL)
         async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
                                          probes=False) as (ls, fakes):
-            await ask(ls, "old.example")
+            await ask(ls, "old.example", use_edns=0)
             fakes[0].rule = failing
             await asyncio.sleep(1.1)
-            reply, seconds = await ask(ls, "old.example")
+            reply, seconds = await ask(ls, "old.example", use_edns=0)
             assert reply.rcode() == dns.rcode.NOERROR and reply.answer[0].ttl == 30 and seconds < 1.0
+            assert [(option.otype, option.code) for option in reply.options] == \
+                [(dns.edns.OptionType.EDE, dns.edns.EDECode.STALE_ANSWER)]       # RFC 8914 4.4
+            # the refresh failed: for a while the stale answer goes back without asking the backends
+            before = asked(fakes[0], "old.example")
+            again, _ = await ask(ls, "old.example", use_edns=0)
+            assert again.answer[0].ttl == 30 and asked(fakes[0], "old.example") == before
     run(main())
 
 
