@@ -1,14 +1,42 @@
 """Backends: the authoritative servers behind the LS.
 
-Each backend has one connected UDP socket, for queries from UDP clients. A
-connected socket receives datagrams only from the backend's own address and
-port (the kernel filters the rest), the first check against forged replies;
-the race does the others (ID and question).
+Queries from UDP clients go to a backend over UDP from a pool of sockets
+(``--source-ports``, :attr:`resolver.ls.settings.LsSettings.source_ports`),
+each connected to the backend from a port of its own that the kernel picks at
+random when it binds the socket (Linux draws it from ``ip_local_port_range``).
+This is RFC 5452's defence against forged replies (section 9.2): a forger
+must guess the source port as well as the 16-bit ID. Its parts:
+
+* Each of the 256 values of an ID's second octet has one socket of the pool,
+  dealt at random when the backend is made (from :func:`os.urandom`, each
+  socket as many values as the others, give or take one); a query leaves on
+  its ID's socket, and so does every copy of it sent again
+  (:mod:`resolver.ls.retransmit`). The race's IDs are random
+  (:class:`resolver.ls.race.IdSource`) and the deal is secret, so which socket
+  a query leaves from is as unpredictable as a fresh draw for each query; the
+  send path pays one lookup in a list for it.
+* A reply counts only on the socket its query left from (RFC 5452 9.1: the
+  destination port against the query's source port): one that arrives on
+  another socket of the pool, its ID being another socket's, is dropped and
+  counted as forged (:attr:`BackendStats.forged`). Were replies taken on any
+  socket of the pool, a forger would only have to hit one of its ports, and a
+  larger pool would make that easier, not harder.
+* A connected socket receives datagrams only from the backend's own address
+  and port (the kernel filters the rest); the race checks the rest of the
+  reply (ID and question, :meth:`resolver.ls.race.Race.on_reply`).
+* Every :data:`ROTATION_INTERVAL` seconds one socket of the pool is replaced by
+  a fresh one on a new random port, the oldest first, so that a port a forger
+  may have found stays in use for N intervals (N sockets in the pool: 32
+  seconds by default). The socket replaced stays open for the race's timeout
+  (:attr:`Backend.timeout`) so that late replies to its queries still count,
+  and is closed then. One task per backend does it (:meth:`Backend._rotate`):
+  the send path has no clock, timer or check of its own for it.
 
 Replies go where they belong as they arrive: a UDP reply carrying the
 backend's current health-probe ID goes to the health monitor first (it checks
 the question too), and everything else to the race. The backend knows both
 only through the two small protocols below, given to :meth:`Backend.connect`.
+A probe leaves, as a query does, on its ID's socket.
 
 Queries from TCP clients go to the backends over TCP, on one pipelined
 connection per backend (RFC 7766), opened on first use and again after the
@@ -21,7 +49,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+from collections import deque
 from time import monotonic
 from typing import Callable, Protocol
 
@@ -31,6 +61,9 @@ from ..obs.stats import BackendStats
 from .settings import LsSettings
 
 log = logging.getLogger("resolver.ls")
+
+ROTATION_INTERVAL = 1.0     # seconds between the replacements of one socket of a backend's pool
+MAX_SOURCE_PORTS = 256      # sockets in a backend's pool at most: one for each value of an ID's second octet
 
 
 class Replies(Protocol):
@@ -54,23 +87,51 @@ class Probes(Protocol):
         """The kernel reports the backend's port unreachable (ICMP)."""
 
 
-class Backend(asyncio.DatagramProtocol):
+def deal(sockets: int) -> bytes:
+    """For each value of a query ID's second octet, the number of the pool socket (0 to ``sockets``
+    - 1) its queries leave from: the values in a random order (sorted by 64-bit keys from
+    :func:`os.urandom`) dealt to the sockets in turn, so that each socket has as many as the others,
+    give or take one."""
+    keys = memoryview(os.urandom(8 * 256)).cast("Q")
+    socket_of = bytearray(256)
+    for turn, octet in enumerate(sorted(range(256), key=keys.__getitem__)):
+        socket_of[octet] = turn % sockets
+    return bytes(socket_of)
+
+
+def _not_connected(data: bytes) -> None:
+    """A pool socket's send before :meth:`Backend.connect` and after :meth:`Backend.close`: the query is dropped."""
+
+
+class Backend:
     """One upstream server, known by its name (its address unless given one).
 
     ``timeout``: seconds a race waits for its backends (``--timeout``); a TCP
-    query older than that is not asked again (:class:`BackendStream`).
+    query older than that is not asked again (:class:`BackendStream`), and a
+    UDP socket replaced in the pool stays open that long for late replies.
+    ``source_ports``: UDP sockets in the pool, 1 to :data:`MAX_SOURCE_PORTS`
+    (ValueError otherwise); ``rotation_interval``: seconds between the
+    replacements of one of them (see the module's text).
     """
 
     def __init__(self, index: int, host: str, port: int, name: str | None = None,
-                 timeout: float = LsSettings.timeout) -> None:
+                 timeout: float = LsSettings.timeout, source_ports: int = LsSettings.source_ports,
+                 rotation_interval: float = ROTATION_INTERVAL) -> None:
+        if not 1 <= source_ports <= MAX_SOURCE_PORTS:
+            raise ValueError(f"source_ports must be from 1 to {MAX_SOURCE_PORTS}, not {source_ports}")
         self.index = index
         self.host = host
         self.port = port
         self.address = format_hostport(host, port)
         self.name = name or self.address
         self.stats = BackendStats()
-        self.transport: asyncio.DatagramTransport | None = None
-        self._send: Callable[[bytes], int] | None = None     # the connected socket's own send
+        self.source_ports = source_ports
+        self.socket_of = deal(source_ports)     # by an ID's second octet: the pool socket its queries leave from
+        self.transports: list[asyncio.DatagramTransport] = []     # the pool, by socket number
+        self._send_of: list[Callable[[bytes], object]] = [_not_connected] * 256     # by second octet: its socket's send
+        self._retired: deque[tuple[float, asyncio.DatagramTransport]] = deque()   # replaced: (when to close, it)
+        self._rotating: asyncio.Task | None = None
+        self.rotation_interval = rotation_interval
         self.replies: Replies | None = None
         self.probes: Probes | None = None
         self.timeout = timeout
@@ -85,25 +146,70 @@ class Backend(asyncio.DatagramProtocol):
         return self.name
 
     async def connect(self, replies: Replies, probes: Probes) -> None:
-        """Open the UDP socket; replies go to ``replies``, probe replies and ICMP errors to ``probes``."""
+        """Open the pool of UDP sockets and start replacing them (see the module's text); replies
+        go to ``replies``, probe replies and ICMP errors to ``probes``. Raises OSError when a socket
+        cannot be opened (those opened are closed)."""
         self.replies = replies
         self.probes = probes
-        loop = asyncio.get_running_loop()
+        sends = []
+        try:
+            for number in range(self.source_ports):
+                transport, send = await self._open(number)
+                self.transports.append(transport)
+                sends.append(send)
+        except BaseException:
+            self.close()
+            raise
+        self._send_of = [sends[number] for number in self.socket_of]
+        self._rotating = asyncio.get_running_loop().create_task(self._rotate())
+
+    async def _open(self, number: int) -> tuple[asyncio.DatagramTransport, Callable[[bytes], object]]:
+        """A new socket for place ``number`` of the pool, connected to the backend (which binds it
+        to a random port): its transport, and its own send. Raises OSError."""
         sock = socket.socket(address_family(self.host), socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
             sock.connect((self.host, self.port))
-            await loop.create_datagram_endpoint(lambda: self, sock=sock)
+            enlarge_buffers(sock)
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: SourcePort(self, number), sock=sock)
         except BaseException:
             sock.close()
             raise
-        self._send = sock.send
+        return transport, sock.send
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        enlarge_buffers(transport.get_extra_info("socket"))
+    async def _rotate(self) -> None:
+        """Every :attr:`rotation_interval` seconds, close the replaced sockets whose queries' races
+        are over, and replace the next socket of the pool (in turn, the oldest first) by a new one
+        on a new port; a socket that cannot be opened (too many open files) leaves the old one in
+        place until the next turn."""
+        loop = asyncio.get_running_loop()
+        number, failing = 0, False
+        while True:
+            await asyncio.sleep(self.rotation_interval)
+            retired = self._retired
+            while retired and retired[0][0] <= loop.time():
+                retired.popleft()[1].close()
+            try:
+                transport, send = await self._open(number)
+            except OSError as exc:
+                if not failing:
+                    log.warning("backend %s: cannot open a socket to replace one of its source ports "
+                                "(%s); the old one stays", self, exc.strerror or exc)
+                failing = True
+                continue
+            failing = False
+            retired.append((loop.time() + self.timeout, self.transports[number]))
+            self.transports[number] = transport
+            for octet, its_socket in enumerate(self.socket_of):
+                if its_socket == number:
+                    self._send_of[octet] = send
+            self.stats.rotations += 1
+            number = (number + 1) % self.source_ports
 
     def datagram_received(self, data: bytes, addr: object) -> None:
+        """A UDP reply that came on the socket its query left from (:class:`SourcePort`), or one
+        too short to tell: to the health monitor if it answers the current probe, else to the race."""
         # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
         # question before the race sees it: its ID may be a pending or finished race's too.
         probe_id = self.probe_id
@@ -113,28 +219,27 @@ class Backend(asyncio.DatagramProtocol):
         self.replies.on_reply(self, data)
 
     def error_received(self, exc: Exception) -> None:
-        # An ICMP error on the connected socket: nothing listens on the backend's port.
+        # An ICMP error on a socket of the pool: nothing listens on the backend's port.
         log.debug("backend %s: %s", self, exc)
         if isinstance(exc, ConnectionRefusedError):
             self.probes.unreachable(self)
 
     def send(self, data: bytes) -> None:
-        """Send a client's query over UDP.
+        """Send a client's query over UDP, on the pool socket of its ID (:attr:`socket_of`).
 
-        Straight to the connected socket, through the transport only when the
-        socket's buffer is full (:func:`resolver.net.listening.send_failed`).
+        Straight to that socket, through its transport only when the socket's
+        buffer is full (:func:`resolver.net.listening.send_failed`).
         """
         self.stats.sent += 1
-        if self._send is not None:
-            try:
-                self._send(data)
-            except OSError as exc:
-                send_failed(exc, self.transport, self, data)
+        try:
+            self._send_of[data[1]](data)
+        except OSError as exc:
+            send_failed(exc, self.transports[self.socket_of[data[1]]], self, data)
 
     def send_probe(self, data: bytes) -> None:
-        """Send a health probe, not counted as a query."""
-        if self.transport is not None:
-            self.transport.sendto(data)
+        """Send a health probe, not counted as a query, on the pool socket of its ID."""
+        if self.transports:
+            self.transports[self.socket_of[data[1]]].sendto(data)
 
     def send_stream(self, data: bytes) -> None:
         """Send a client's query over the backend's TCP connection, opening it if needed."""
@@ -148,12 +253,38 @@ class Backend(asyncio.DatagramProtocol):
         return self.stream
 
     def close(self) -> None:
+        """Close every UDP socket, those replaced and still open included, and the TCP connection."""
         self.closed = True
-        self._send = None
-        if self.transport is not None:
-            self.transport.close()
+        if self._rotating is not None:
+            self._rotating.cancel()
+        self._send_of = [_not_connected] * 256
+        for transport in (*self.transports, *(transport for _, transport in self._retired)):
+            transport.close()
+        self.transports = []
+        self._retired.clear()
         if self.stream is not None:
             self.stream.close()
+
+
+class SourcePort(asyncio.DatagramProtocol):
+    """One socket of a backend's pool, number ``number``: it hands the replies to the queries that
+    left from it to :meth:`Backend.datagram_received`, and drops those whose ID is another
+    socket's, counted as forged (RFC 5452 9.1: not the port their query left from)."""
+
+    def __init__(self, backend: Backend, number: int) -> None:
+        self.backend = backend
+        self.number = number
+        self.socket_of = backend.socket_of
+        self.deliver = backend.datagram_received
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if len(data) > 1 and self.socket_of[data[1]] != self.number:
+            self.backend.stats.forged += 1
+            return
+        self.deliver(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.backend.error_received(exc)
 
 
 # A query given to a backend's TCP connection and not answered on it yet: the query as sent upstream

@@ -56,7 +56,8 @@ async def build(settings: LsSettings, previous: LoadBalancer | None = None) -> L
     routes may answer differently, as ``unbound-control reload`` drops its cache.
     """
     earlier = {backend.name: backend for backend in previous.backends} if previous is not None else {}
-    backends = [Backend(index, *backend, timeout=settings.timeout) for index, backend in enumerate(settings.backends)]
+    backends = [Backend(index, *backend, timeout=settings.timeout, source_ports=settings.source_ports)
+                for index, backend in enumerate(settings.backends)]
     for backend in backends:
         if backend.name in earlier:
             backend.stats = earlier[backend.name].stats

@@ -141,6 +141,18 @@ class LsSettings:
     (:mod:`resolver.ls.routes`); ``groups``: replica groups
     (:class:`GroupSettings`); ``learn``: learned routing (:class:`LearnSettings`);
     ``cache``: the answer cache (:class:`CacheSettings`);
+    ``source_ports``: UDP sockets per backend, each connected from a random
+    port; a query leaves on the one its ID is dealt to, and its reply counts
+    only there (RFC 5452 9.1 and 9.2; :mod:`resolver.ls.backends`, which
+    replaces one of them every second). A forger who does not know the ports
+    must guess one of the kernel's ephemeral ports (some 28,000 on Linux) as
+    well as the ID, whatever their number; against one who has found the
+    open ports, N sockets add log2(N) bits to the ID's 16: 32 add 5, for 32
+    file descriptors per backend, and one more per second of ``timeout`` for
+    those replaced and still open (a 1,024-file limit leaves room for some 25
+    backends). Unbound gives each query a socket of its own (``outgoing-range``
+    of them open at once); dnsdist opens ``sockets`` per backend, 1 unless
+    told. 1: a single socket;
     ``acl``: the clients served (by default loopback and the private ranges,
     :data:`resolver.ls.acl.DEFAULT_ALLOW`; ``None``: all); ``rate_limit``: queries per
     second per client address (``None``: no limit); ``query_log``: ``-`` for
@@ -161,6 +173,7 @@ class LsSettings:
     groups: tuple[GroupSettings, ...] = ()
     learn: LearnSettings = LearnSettings()
     cache: CacheSettings = CacheSettings()
+    source_ports: int = 32
     acl: AccessList | None = field(default_factory=lambda: AccessList(parse_networks(DEFAULT_ALLOW)))
     rate_limit: float | None = None
     query_log: str | None = None

@@ -61,14 +61,15 @@ class BackendStats:
     """What one backend of the LS was asked and what it did."""
 
     __slots__ = ("sent", "replies", "wins", "timeouts", "forged", "late", "latency", "retransmissions",
-                 "duplicates", "hedges", "failovers", "outstanding")
+                 "duplicates", "hedges", "failovers", "outstanding", "rotations")
 
     def __init__(self) -> None:
         self.sent = 0                   # client queries sent to it, retransmissions included (health probes not)
         self.replies = [0] * (RCODES + 1)     # its replies by rcode, late ones included; 16 is BADVERS
         self.wins = 0                   # races its reply won (the first that answers)
         self.timeouts = 0               # races that timed out still waiting for it
-        self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse
+        self.forged = 0                 # replies dropped: unknown ID, other question, sections that do not parse,
+                                        # on another UDP socket than their query left from (resolver.ls.backends)
         self.late = 0                   # replies to races already over (the losers')
         self.retransmissions = 0        # queries sent to it again: over UDP silent past its RTO (resolver.ls.retransmit),
                                         # over TCP after the connection they were on ended (resolver.ls.backends)
@@ -78,6 +79,7 @@ class BackendStats:
         self.failovers = 0              # queries sent to it in place of a member of its group that failed
                                         # (resolver.ls.groups)
         self.outstanding = 0            # races awaiting its reply now (least-outstanding counts these)
+        self.rotations = 0              # UDP sockets of its pool replaced by one on a new port (resolver.ls.backends)
         self.latency = LatencyHistogram()   # replies within their race, and late ones to a race with a grace
 
 

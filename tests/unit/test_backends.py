@@ -25,13 +25,13 @@ class Transport:
 
 
 def backend_sending(outcome: BaseException | None) -> tuple[Backend, Transport, list[BaseException]]:
-    backend, transport, errors = Backend(0, "127.0.0.1", 53), Transport(), []
+    backend, transport, errors = Backend(0, "127.0.0.1", 53, source_ports=1), Transport(), []
 
     def send(data: bytes) -> int:
         if outcome is not None:
             raise outcome
         return len(data)
-    backend.transport, backend._send = transport, send
+    backend.transports, backend._send_of = [transport], [send] * 256
     backend.error_received = errors.append
     return backend, transport, errors
 

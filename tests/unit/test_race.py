@@ -81,7 +81,9 @@ def test_replies_with_wrong_id_question_or_source_are_ignored():
             balancer = None
 
             def lying_then_honest(query: DNSRecord) -> Sequence[Send]:
-                upstream_port = balancer.backends[0].transport.get_extra_info("sockname")[1]
+                upstream = balancer.backends[0]
+                source = upstream.transports[upstream.socket_of[query.header.id & 0xFF]]    # the query's socket
+                upstream_port = source.get_extra_info("sockname")[1]
                 name = query.q.qname
                 forged = query.reply(ra=0, aa=0)
                 forged.add_answer(RR(name, QTYPE.A, ttl=60, rdata=A("203.0.113.66")))
