@@ -19,6 +19,7 @@ from typing import Callable, Sequence, TypeVar
 from . import __version__
 from .client.settings import ClientSettings
 from .config import ON_OFF, ConfigError, ListOption, parse_args
+from .ls.backends import MAX_SOURCE_PORTS
 from .ls.cache import ENTRY_OVERHEAD, PREFETCH_SHARE, STALE_TTL
 from .ls.settings import (CLIENT_SHARE, POLICIES, CacheSettings, GroupSettings, LearnSettings, LsSettings,
                           ProbeSettings, RetransmitSettings)
@@ -238,6 +239,14 @@ def learn_size(text: str) -> int:
     return size
 
 
+def source_ports(text: str) -> int:
+    """A whole number from 1 to :data:`resolver.ls.backends.MAX_SOURCE_PORTS` (--source-ports)."""
+    count = whole_number(text)
+    if count > MAX_SOURCE_PORTS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SOURCE_PORTS}, not {text!r}")
+    return count
+
+
 MAX_CACHE_ENTRIES = 10_000_000  # answers; each counts ENTRY_OVERHEAD octets and its message (entry_size)
 MAX_CACHE_MIB = 65_536          # --cache-size NMiB at most: 64 GiB
 MIB = 1 << 20
@@ -386,6 +395,10 @@ def build_parser() -> Parser:
                          "retransmission timeout, learned from its reply times (at least "
                          f"{shown(retransmit.floor * 1000)} ms), each wait twice the last, never past --timeout; "
                          f"0: never (default {retransmit.retries})")
+    ls.add_argument("--source-ports", type=source_ports, default=LsSettings.source_ports, metavar="N",
+                    help="UDP sockets per backend, each on a random port, one of them replaced by a new one every "
+                         "second; a query leaves on one picked by its random ID, and its reply counts only there "
+                         f"(RFC 5452). 1: one socket (default {LsSettings.source_ports}, at most {MAX_SOURCE_PORTS})")
     on_overflow = "drop" if LsSettings.drop_overflow else "servfail"
     ls.add_argument("--on-overflow", choices=["servfail", "drop"], default=on_overflow,
                     help="what a UDP query that finds no room gets: SERVFAIL, or no reply "
@@ -657,6 +670,7 @@ def ls_settings(args: argparse.Namespace) -> LsSettings:
         probe=probe_settings(args), retransmit=RetransmitSettings(retries=args.udp_retries),
         routes=route_settings(args, groups), groups=groups,
         learn=LearnSettings(enabled=args.learn == "on", size=args.learn_size), cache=cache,
+        source_ports=args.source_ports,
         rate_limit=args.rate_limit, query_log=args.query_log,
         **({"acl": AccessList(args.allow)} if args.allow else {}))
 

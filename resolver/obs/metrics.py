@@ -15,7 +15,8 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_wins_total{backend}                    races won
     resolver_backend_timeouts_total{backend}                races that timed out waiting for it
     resolver_backend_late_responses_total{backend}          replies after their race ended
-    resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question, or unparsable
+    resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question or socket, unparsable
+    resolver_backend_source_port_rotations_total{backend}   UDP sockets replaced by one on a new random port
     resolver_backend_retransmissions_total{backend}         queries sent again: UDP past its RTO, TCP on a new connection
     resolver_backend_duplicate_responses_total{backend}     second replies to a query sent again
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
@@ -430,8 +431,11 @@ class LsMetrics(ServerMetrics):
         yield counter("resolver_backend_late_responses", "Replies that came after their race ended.", label,
                       {(b.name,): b.stats.late for b in backends})
         yield counter("resolver_backend_forged_responses",
-                      "Replies dropped: an ID no race sent, another question, or sections that do not parse.", label,
+                      "Replies dropped: an ID no race sent, another question, sections that do not parse, or on "
+                      "another UDP socket than their query left from.", label,
                       {(b.name,): b.stats.forged for b in backends})
+        yield counter("resolver_backend_source_port_rotations", "UDP sockets to a backend replaced by one on a new "
+                      "random port (RFC 5452).", label, {(b.name,): b.stats.rotations for b in backends})
         yield counter("resolver_backend_retransmissions",
                       "Queries sent to a backend again: over UDP as it had not replied within its retransmission "
                       "timeout, over TCP as the connection they were written on ended.",
