@@ -1,12 +1,19 @@
 """A backend's UDP send (resolver.net.listening.send_failed for its errors): straight to its connected socket, through
-the transport only when that is full; and what its TCP connection keeps of the queries it has not answered."""
+the transport only when that is full; what its TCP connection keeps of the queries it has not answered; and its pool
+of UDP sockets (RFC 5452): the socket each ID leaves from and its replies count on, and the sockets replaced."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+from collections import Counter
 from time import monotonic
 
-from resolver.ls.backends import Backend
+import pytest
+
+from resolver.ls.backends import MAX_SOURCE_PORTS, Backend, deal
 from resolver.net.listening import UDP_QUEUE_BYTES
+from support.recorder import PortRecorder, silent
 from support.waiting import wait_until_async
 
 
@@ -147,4 +154,213 @@ def test_a_closed_backend_neither_asks_again_nor_gives_up_its_unanswered_queries
             backend.close()
             await wait_until_async(lambda: not stream.unanswered, 5, "the connection lost")
             assert backend.stream is None and recorder.lost == [] and upstream.connections == 1
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- the pool of UDP sockets (RFC 5452)
+
+
+class Heard:
+    """The race and the health monitor as a backend's UDP sockets see them: what each was handed."""
+
+    def __init__(self) -> None:
+        self.replies: list[bytes] = []
+        self.probe_replies: list[bytes] = []
+        self.unreachable_count = 0
+
+    def on_reply(self, backend: Backend, data: bytes) -> None:
+        self.replies.append(data)
+
+    def on_lost(self, backend: Backend, queries: list[bytes]) -> None:
+        raise AssertionError("no TCP here")
+
+    def probe_reply(self, backend: Backend, data: bytes) -> bool:
+        self.probe_replies.append(data)
+        return True
+
+    def unreachable(self, backend: Backend) -> None:
+        self.unreachable_count += 1
+
+
+def reply(uid: int) -> bytes:
+    """:func:`query`'s reply: the same message with QR set."""
+    data = bytearray(query(uid))
+    data[2] |= 0x80
+    return bytes(data)
+
+
+def ports_of(backend: Backend) -> list[int]:
+    """The local port of each socket of the backend's pool, by socket number."""
+    return [transport.get_extra_info("sockname")[1] for transport in backend.transports]
+
+
+async def connected(recorder: PortRecorder, **settings) -> tuple[Backend, Heard]:
+    backend, heard = Backend(0, *recorder.address, **settings), Heard()
+    await backend.connect(heard, heard)
+    return backend, heard
+
+
+@pytest.mark.parametrize("sockets", [1, 3, 32, 100, 256])
+def test_each_socket_is_dealt_as_many_second_octets_as_the_others_give_or_take_one(sockets):
+    counts = Counter(deal(sockets))
+    assert set(counts) == set(range(sockets)) and max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_the_deal_is_drawn_anew_for_each_backend():
+    assert len({deal(32) for _ in range(4)}) == 4
+
+
+@pytest.mark.parametrize("sockets", [0, MAX_SOURCE_PORTS + 1])
+def test_a_pool_size_out_of_range_is_refused(sockets):
+    with pytest.raises(ValueError):
+        Backend(0, "127.0.0.1", 53, source_ports=sockets)
+
+
+def test_a_query_and_every_copy_of_it_leave_from_the_pool_socket_of_its_id():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, _ = await connected(recorder, source_ports=4, rotation_interval=3600)
+            try:
+                ports = ports_of(backend)
+                assert len(set(ports)) == 4
+                uids = [0x1200 | octet for octet in range(256)]
+                for uid in uids + uids:         # each sent again, as a retransmission sends it
+                    backend.send(query(uid))
+                await wait_until_async(lambda: len(recorder.queries) == 512, 5, "512 queries at the backend")
+                assert [(port, request.header.id) for port, request in recorder.queries] == \
+                    [(ports[backend.socket_of[uid & 0xFF]], uid) for uid in uids + uids]
+            finally:
+                backend.close()
+    asyncio.run(main())
+
+
+def test_a_reply_counts_only_on_the_socket_its_query_left_from():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, heard = await connected(recorder, source_ports=2, rotation_interval=3600)
+            try:
+                uid = 0x4242
+                backend.send(query(uid))
+                await wait_until_async(lambda: recorder.queries, 5, "the query at the backend")
+                its_port = recorder.queries[0][0]
+                other_port = next(port for port in ports_of(backend) if port != its_port)
+                recorder.sock.sendto(reply(uid), ("127.0.0.1", other_port))     # the backend's address, another socket
+                await wait_until_async(lambda: backend.stats.forged == 1, 5, "the reply on the other socket dropped")
+                recorder.sock.sendto(reply(uid), ("127.0.0.1", its_port))
+                await wait_until_async(lambda: heard.replies, 5, "the reply on its own socket")
+                assert heard.replies == [reply(uid)] and backend.stats.forged == 1
+            finally:
+                backend.close()
+    asyncio.run(main())
+
+
+def test_a_probe_leaves_from_the_socket_of_its_id_and_its_reply_goes_to_the_health_monitor():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, heard = await connected(recorder, source_ports=4, rotation_interval=3600)
+            try:
+                backend.probe_id = uid = 0x0BAD
+                backend.send_probe(query(uid))
+                await wait_until_async(lambda: recorder.queries, 5, "the probe at the backend")
+                assert recorder.queries[0][0] == ports_of(backend)[backend.socket_of[uid & 0xFF]]
+                assert backend.stats.sent == 0          # a probe is not a query
+                recorder.sock.sendto(reply(uid), ("127.0.0.1", recorder.queries[0][0]))
+                await wait_until_async(lambda: heard.probe_replies, 5, "the probe's reply")
+                assert heard.probe_replies == [reply(uid)] and heard.replies == []
+            finally:
+                backend.close()
+    asyncio.run(main())
+
+
+def test_port_unreachable_on_any_socket_of_the_pool_reaches_the_health_monitor():
+    async def main() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+            gone.bind(("127.0.0.1", 0))
+            address = gone.getsockname()
+        backend, heard = Backend(0, *address, source_ports=4, rotation_interval=3600), Heard()
+        await backend.connect(heard, heard)
+        try:
+            for number in range(4):             # a query on each socket in turn, nothing listening
+                octet = backend.socket_of.index(number)
+                backend.send(query(0x3300 | octet))
+                await wait_until_async(lambda: heard.unreachable_count == number + 1, 5,
+                                       f"port unreachable on socket {number}")
+        finally:
+            backend.close()
+    asyncio.run(main())
+
+
+def test_sockets_are_replaced_in_turn_by_new_ports_and_a_replaced_one_still_delivers():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, heard = await connected(recorder, source_ports=4, rotation_interval=0.01, timeout=60)
+            try:
+                first = ports_of(backend)
+                uid = 0x5151
+                backend.send(query(uid))
+                await wait_until_async(lambda: recorder.queries, 5, "the query at the backend")
+                await wait_until_async(lambda: backend.stats.rotations >= 4, 5, "every socket replaced")
+                assert not set(first) & set(ports_of(backend))
+                recorder.sock.sendto(reply(uid), ("127.0.0.1", recorder.queries[0][0]))    # a late reply
+                await wait_until_async(lambda: heard.replies, 5, "the late reply through the replaced socket")
+                assert heard.replies == [reply(uid)] and backend.stats.forged == 0
+            finally:
+                backend.close()
+    asyncio.run(main())
+
+
+def test_a_replaced_socket_is_closed_once_the_timeout_has_passed():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, _ = await connected(recorder, source_ports=2, rotation_interval=0.01, timeout=1.0)
+            try:
+                first = list(backend.transports)
+                await wait_until_async(lambda: backend.stats.rotations >= 2, 5, "both sockets replaced")
+                assert not any(transport.is_closing() for transport in first)     # still open for late replies
+                await wait_until_async(lambda: all(transport.is_closing() for transport in first), 5,
+                                       "the replaced sockets closed")
+                assert not any(transport.is_closing() for transport in backend.transports)
+            finally:
+                backend.close()
+    asyncio.run(main())
+
+
+def test_closing_closes_every_socket_those_replaced_included():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, _ = await connected(recorder, source_ports=2, rotation_interval=0.01, timeout=60)
+            first = list(backend.transports)
+            await wait_until_async(lambda: backend.stats.rotations >= 2, 5, "both sockets replaced")
+            now = list(backend.transports)
+            backend.close()
+            assert all(transport.is_closing() for transport in first + now)
+            backend.send(query(1))          # a query after the close goes nowhere, raising nothing
+            await asyncio.sleep(0)          # the replacing task sees its cancellation
+            assert asyncio.all_tasks() == {asyncio.current_task()}
+    asyncio.run(main())
+
+
+def test_a_socket_that_cannot_be_opened_leaves_the_old_one_in_place_with_one_warning(caplog):
+    async def main() -> None:
+        with PortRecorder() as recorder:
+            backend, heard = await connected(recorder, source_ports=2, rotation_interval=0.01)
+            attempts = []
+
+            async def out_of_files(number: int):
+                attempts.append(number)
+                raise OSError(errno.EMFILE, "Too many open files")
+            try:
+                pool = list(backend.transports)
+                backend._open = out_of_files
+                await wait_until_async(lambda: len(attempts) >= 3, 5, "three attempts to replace a socket")
+                assert attempts[:3] == [0, 0, 0] and backend.stats.rotations == 0
+                assert backend.transports == pool and not any(transport.is_closing() for transport in pool)
+                backend.send(query(7))
+                await wait_until_async(lambda: heard.replies, 5, "the answer through the old socket")
+                del backend._open          # files to spare again
+                await wait_until_async(lambda: backend.stats.rotations >= 1, 5, "a socket replaced")
+            finally:
+                backend.close()
+        warnings = [record for record in caplog.records if "source ports" in record.getMessage()]
+        assert len(warnings) == 1 and "Too many open files" in warnings[0].getMessage()
     asyncio.run(main())
