@@ -20,7 +20,7 @@ from . import __version__
 from .client.settings import ClientSettings
 from .config import ON_OFF, ConfigError, ListOption, parse_args
 from .ls.backends import MAX_SOURCE_PORTS
-from .ls.cache import ENTRY_OVERHEAD, PREFETCH_SHARE, STALE_TTL
+from .ls.cache import ENTRY_OVERHEAD, PREFETCH_SHARE, STALE_TTL, TTL_SLOT
 from .ls.settings import (CLIENT_SHARE, POLICIES, CacheSettings, GroupSettings, LearnSettings, LsSettings,
                           ProbeSettings, RetransmitSettings)
 from .net.addresses import format_hostport, parse_hostport
@@ -247,7 +247,7 @@ def source_ports(text: str) -> int:
     return count
 
 
-MAX_CACHE_ENTRIES = 10_000_000  # answers; each counts ENTRY_OVERHEAD octets and its message (entry_size)
+MAX_CACHE_ENTRIES = 10_000_000  # answers; each counted as entry_size() gives it
 MAX_CACHE_MIB = 65_536          # --cache-size NMiB at most: 64 GiB
 MIB = 1 << 20
 
@@ -310,16 +310,16 @@ def add_cache_options(ls: argparse.ArgumentParser) -> None:
     cache = CacheSettings()
     ls.add_argument("--cache-size", type=cache_size, default=(cache.entries, cache.max_bytes), metavar="N|NMiB",
                     help="the answer cache's bound: N answers, or NMiB of memory as the cache counts it "
-                         f"({ENTRY_OVERHEAD} octets an entry and its message; entries then up to "
+                         f"({ENTRY_OVERHEAD} octets an entry, its message and {TTL_SLOT} a record; entries then up to "
                          f"{MAX_CACHE_ENTRIES:,}); the least recently used go first; 0 turns the cache off "
                          f"(default {cache_size_shown(cache)})")
     ls.add_argument("--cache-min-ttl", type=seconds_from(0, WEEK), default=cache.min_ttl, metavar="SECONDS",
-                    help="each TTL of a cached positive answer is raised to at least this "
+                    help="each TTL of a cached answer is raised to at least this, a negative one's too "
                          f"(default {cache.min_ttl})")
     ls.add_argument("--cache-max-ttl", type=seconds_from(1, WEEK, ", a week, as RFC 8767 caps TTLs"),
                     default=cache.max_ttl, metavar="SECONDS",
-                    help="each TTL of a cached answer is cut to at most this, a negative answer's SOA by "
-                         f"--negative-ttl-max instead (default {cache.max_ttl})")
+                    help="each TTL of a cached answer is cut to at most this "
+                         f"(default {cache.max_ttl})")
     ls.add_argument("--negative-ttl-max", type=seconds_from(0, DAY, ", a day (RFC 2308 5)"),
                     default=cache.negative_ttl_max, metavar="SECONDS",
                     help="an NXDOMAIN or NODATA every backend gave is cached for its SOA's TTL and MINIMUM, "

@@ -8,10 +8,10 @@ backend for ``servfail_ttl`` seconds (RFC 2308 7.1). A made-up timeout answer
 is never offered.
 
 * **Key**: the question name lower-cased (RFC 4343), type and class, and what
-  changes the answer: the DO and CD bits and whether the query had EDNS
-  (:func:`cache_key`). A reply with TC set is not kept (RFC 2181 9), so a
-  TCP client never gets a truncated entry; a UDP client gets an entry cut to
-  its size by the same rule as a fresh answer (the race's caller truncates).
+  changes the answer: the DO and CD bits, whether the query had EDNS, and the
+  size the reply may take (the UDP client's, or TCP's), since a backend fits
+  its reply to it, glue left out first (:func:`cache_key`). A reply with TC set
+  is not kept (RFC 2181 9), so a TCP client never gets a truncated entry.
 * **TTLs**: each record's TTL (the OPT record aside, whose TTL field holds
   flags) is clamped to ``[min_ttl, max_ttl]`` when stored, one with its top bit
   set taken as 0 (RFC 2181 8), and counted down when served, in whole seconds.
@@ -49,6 +49,8 @@ from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
 
 STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
+KEY_TAIL = 3                # a cache key's octets after its question: flags, and the size the reply may take
+MAX_STREAM = 65535          # octets: the size a reply may take over TCP
 FAILURE_RECHECK = 30        # seconds a stale answer whose refresh failed is served without asking again (RFC 8767 5)
 EDE_STALE_ANSWER = 3        # the extended error a stale answer carries for an EDNS client (RFC 8914 4.4)
 PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
@@ -83,16 +85,26 @@ _RDLENGTH = struct.Struct("!H")
 _EDE_STALE = struct.pack("!HHH", OPTION_EDE, 2, EDE_STALE_ANSWER)
 
 
-def cache_key(data: bytes, q: Query) -> bytes:
-    """The key of a client query ``data`` (scanned as ``q``): the name lower-cased, the type and
-    class, and one octet of flags: DO, CD, and whether it had EDNS."""
+def cache_key(data: bytes, q: Query, stream: bool = False) -> bytes:
+    """The key of a client query ``data`` (scanned as ``q``; ``stream``: it came over TCP): the
+    name lower-cased, the type and class, one octet of flags (DO, CD, and whether it had EDNS),
+    and the size the reply may take, in two octets: the UDP client's (RFC 6891 6.2.5, capped
+    as :attr:`Query.udp_limit` is), or 65535 over TCP. A backend fits its reply to that size
+    (leaving out glue first, then setting TC), so only a query that allows the same size gets
+    the same reply."""
     flags = (1 if q.edns_do else 0) | (2 if data[3] & CD_BIT else 0) | (4 if q.edns_size >= 0 else 0)
-    return q.qname.lower() + q.question[-4:] + bytes((flags,))
+    size = MAX_STREAM if stream else q.udp_limit
+    return q.qname.lower() + q.question[-4:] + bytes((flags, size >> 8, size & 0xFF))
 
 
 def key_name(key: bytes) -> bytes:
     """The question name (wire form, lower-cased) of a cache key."""
-    return key[:-5]
+    return key[:-KEY_TAIL - 4]
+
+
+def key_question(key: bytes) -> bytes:
+    """The question of a cache key: the name (wire form, lower-cased), type and class."""
+    return key[:-KEY_TAIL]
 
 
 def at_or_below(name: bytes, zone: bytes) -> bool:
@@ -258,9 +270,16 @@ class AnswerCache:
         return entry
 
     def peek(self, key: bytes, now: float) -> CachedAnswer | None:
-        """The entry for ``key`` if fresh or stale, without counting or moving it (for ``/plan``)."""
+        """The entry for ``key`` if fresh or stale, without counting or moving it."""
         entry = self._entries.get(key)
         return entry if entry is not None and now < entry.stale_until else None
+
+    def holding(self, question: bytes, now: float) -> list[tuple[bytes, CachedAnswer]]:
+        """The keys and entries, fresh or stale, for ``question`` (name in wire form lower-cased, type
+        and class: :func:`key_question`), whatever their flags and size; nothing is counted or moved.
+        It reads every entry: for ``/plan``, not for queries."""
+        return [(key, entry) for key, entry in self._entries.items()
+                if now < entry.stale_until and key_question(key) == question]
 
     def wants_prefetch(self, entry: CachedAnswer, now: float) -> bool:
         """Whether a hit on ``entry`` at ``now`` should refresh it: a fresh positive or negative entry
@@ -323,7 +342,7 @@ class AnswerCache:
             if kept is not reply:
                 reply = kept
                 question_end, records = _records(reply)
-            if reply[12:question_end - 4].lower() + reply[question_end - 4:question_end] != key[:-1]:
+            if reply[12:question_end - 4].lower() + reply[question_end - 4:question_end] != key_question(key):
                 return None
             if kind == FAILURE:
                 if reply[3] & 0x0F != SERVFAIL:

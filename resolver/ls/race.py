@@ -228,7 +228,7 @@ class Race:
         self.learned = LearnedOwners(settings.learn.size, settings.learn.max_ttl) if settings.learn.enabled else None
         self.cache = AnswerCache(settings.cache) if settings.cache.entries else None
         self.all_mask = (1 << len(self.backends)) - 1
-        self._running: dict[bytes, Pending] = {}    # by run_key(): the race a cacheable query may join
+        self._running: dict[bytes, Pending] = {}    # by cache key: the race a cacheable query may join
         self._joined = 0                            # queries waiting on another's race, in all
         self._stale_timer = FifoTimer(settings.cache.stale_answer_timeout, self.timeout, self._stale_due)
         # Per upstream ID, the backends a race still awaited when it ended: their
@@ -260,13 +260,13 @@ class Race:
         if cache is None or link:
             self._start(data, q, sink, addr, link)
             return
-        ckey = cache_key(data, q)
+        ckey = cache_key(data, q, sink.stream)
         now = self._loop.time()
         cached = cache.lookup(ckey, now)
         if cached is not None and now < cached.expires:
             self._from_cache(cached, data, q, sink, addr, now)
             if cache.wants_prefetch(cached, now) and ckey not in self._running:
-                self._start(data, q, REFRESH, REFRESH_ADDRESS, ckey=ckey, refresh=True)
+                self._start(data, q, REFRESH[sink.stream], REFRESH_ADDRESS, ckey=ckey, refresh=True)
             return
         if cached is not None and now < cached.recheck_at:     # its refresh failed a moment ago
             self._from_cache(cached, data, q, sink, addr, now, stale=True)
@@ -284,9 +284,9 @@ class Race:
         self.log(addr, q, outcome, out[3] & 0x0F, perf_counter(), outcome)
 
     def _join(self, ckey: bytes, data: bytes, q: Query, sink: Sink, addr: object) -> bool:
-        """Whether the query joined the race of an identical one (same key and transport) already
-        running; at most :data:`JOIN_LIMIT` a race and ``max_inflight`` in all wait so."""
-        running = self._running.get(run_key(ckey, sink.stream))
+        """Whether the query joined the race of an identical one (the same key, so the same transport
+        and size) already running; at most :data:`JOIN_LIMIT` a race and ``max_inflight`` in all wait so."""
+        running = self._running.get(ckey)
         if running is None:
             return False
         if running.answered:        # its clients got the stale answer already: so does this one
@@ -346,7 +346,7 @@ class Race:
         if ckey is not None:
             entry.cache_key, entry.stale, entry.refresh = ckey, stale, refresh
             entry.unsure = allowed != (route.mask if route is not None else self.all_mask)
-            self._running[run_key(ckey, sink.stream)] = entry
+            self._running[ckey] = entry
             if stale is not None:
                 self._stale_timer.watch(entry)
         self.stats.routing["learned" if entry.learned else "fanout" if route is None else "route"] += 1
@@ -461,20 +461,20 @@ class Race:
 
     def cached(self, qname: bytes, qtype: int) -> list[dict[str, object]]:
         """What the cache holds for ``qname`` (wire form, lower-cased) and ``qtype``, class IN, one
-        dict per key variant (:func:`resolver.ls.cache.cache_key`): ``type`` (text), ``flags``
-        (which of ``edns``, ``do``, ``cd`` the entry is for, comma-separated), ``rcode`` (text),
+        dict per key (:func:`resolver.ls.cache.cache_key`): ``type`` (text), ``flags`` (which of
+        ``edns``, ``do``, ``cd`` the entry is for, comma-separated), ``size`` (the octets its
+        queries' replies may take: a UDP client's, or 65535 over TCP), ``rcode`` (text),
         ``ttl_left`` (seconds) and ``stale``; nothing is counted or moved."""
         if self.cache is None:
             return []
         now = self._loop.time()
         found = []
-        for bits in range(8):
-            entry = self.cache.peek(qname + qtype.to_bytes(2, "big") + b"\x00\x01" + bytes((bits,)), now)
-            if entry is not None:
-                flags = [flag for flag, bit in (("edns", 4), ("do", 1), ("cd", 2)) if bits & bit]
-                found.append({"type": dns.rdatatype.to_text(qtype), "flags": ",".join(flags),
-                              "rcode": RCODE_NAMES.get(entry.rcode, str(entry.rcode)),
-                              "ttl_left": entry.ttl_left(now), "stale": not entry.fresh(now)})
+        for key, entry in self.cache.holding(qname + qtype.to_bytes(2, "big") + b"\x00\x01", now):
+            bits, size = key[-3], key[-2] << 8 | key[-1]
+            flags = [flag for flag, bit in (("edns", 4), ("do", 1), ("cd", 2)) if bits & bit]
+            found.append({"type": dns.rdatatype.to_text(qtype), "flags": ",".join(flags), "size": size,
+                          "rcode": RCODE_NAMES.get(entry.rcode, str(entry.rcode)),
+                          "ttl_left": entry.ttl_left(now), "stale": not entry.fresh(now)})
         return found
 
     def _make_room(self, client: object) -> bool:
@@ -798,9 +798,8 @@ class Race:
         del self.pending[entry.uid]
         self.admission.release(entry.addr[0])     # type: ignore[index]
         if entry.cache_key is not None:
-            running = run_key(entry.cache_key, entry.sink.stream)
-            if self._running.get(running) is entry:
-                del self._running[running]
+            if self._running.get(entry.cache_key) is entry:
+                del self._running[entry.cache_key]
         if entry.waiting & self._counted:
             self._count_outstanding(entry.waiting & self._counted, -1)
         self._ended[entry.uid] = entry.waiting | entry.asked & self.groups.grouped | entry.resent << self._resent_shift
@@ -924,22 +923,18 @@ def via_of(entry: Pending) -> str:
 
 
 class _Refresh:
-    """The sink of a prefetch's race (:data:`REFRESH`): no client waits for it."""
+    """The sink of a prefetch's race: no client waits for it. ``stream``: it asks over TCP, as the
+    queries whose answer it refreshes came."""
 
-    stream = False
+    def __init__(self, stream: bool) -> None:
+        self.stream = stream
 
     def send(self, data: bytes, addr: object) -> None:
         pass
 
 
-REFRESH = _Refresh()
+REFRESH = {False: _Refresh(False), True: _Refresh(True)}     # by transport
 REFRESH_ADDRESS = ("prefetch", 0)    # whom a prefetch is admitted and logged as: its share bounds them
-
-
-def run_key(ckey: bytes, stream: bool) -> bytes:
-    """The key of a running race that identical queries may join: the cache key, and the transport
-    (a UDP client's race asks over UDP, and its reply may be cut to size)."""
-    return ckey + b"t" if stream else ckey
 
 
 def fit(out: bytes, data: bytes, q: Query, stream: bool) -> bytes:

@@ -29,6 +29,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import dns.exception
+import dns.message
 import pytest
 
 from support.paths import ZONES
@@ -292,7 +294,8 @@ def zone_files(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def servers(zone_files):
-    """The TS (and a replica) on the same zones, and the LS in front of both.
+    """The TS (and a replica) on the same zones, and the LS in front of both: without its answer
+    cache (every query raced), and with it.
 
     Module-scoped like NSD, so the conftest ``start_server`` factory (function
     scope) is not used; the same ``Server`` class starts them.
@@ -305,9 +308,12 @@ def servers(zone_files):
         ts2 = _server("ts", *zone_args, "--tcp-timeout", str(TCP_TIMEOUT))
         started.append(ts2)
         ls = _server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport,
-                     "--tcp-timeout", str(TCP_TIMEOUT))
+                     "--tcp-timeout", str(TCP_TIMEOUT), "--cache-size", "0")     # every query raced
         started.append(ls)
-        yield {"ts": ts1, "ts2": ts2, "ls": ls}
+        cached = _server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport,
+                         "--tcp-timeout", str(TCP_TIMEOUT))                       # its answer cache on
+        started.append(cached)
+        yield {"ts": ts1, "ts2": ts2, "ls": ls, "cached": cached}
     finally:
         for server in reversed(started):
             server.stop()
@@ -346,6 +352,38 @@ def test_ts_matches_nsd(case: Case, nsd: Nsd, ts: Server) -> None:
 @pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
 def test_ls_is_transparent(case: Case, ts: Server, ls: Server) -> None:
     check(case, "TS", ts, "LS", ls, LS_ACCEPTED)
+
+
+def ttls_apart(wire: bytes | None) -> tuple[bytes | None, list[int]]:
+    """``wire`` with every record's TTL (the OPT record's field aside) set to 0, and those TTLs in
+    order; a message dnspython cannot read is given back as it is, with none."""
+    if wire is None:
+        return None, []
+    try:
+        message = dns.message.from_wire(wire)
+    except dns.exception.DNSException:
+        return wire, []
+    ttls = []
+    for section in (message.answer, message.authority, message.additional):
+        for rrset in section:
+            ttls.append(rrset.ttl)
+            rrset.ttl = 0
+    return message.to_wire(), ttls
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
+def test_a_cached_answer_is_the_fresh_one_with_lower_ttls(case: Case, ts: Server, servers) -> None:
+    """Asked twice through an LS with its cache on (the second time from the cache when the first
+    reply was kept), the reply is the TS's own but for TTLs, each at most the TS's."""
+    wire = case.wire()
+    direct = exchange(wire, address(ts), tcp=case.variant.tcp)
+    exchange(wire, address(servers["cached"]), tcp=case.variant.tcp)
+    again = exchange(wire, address(servers["cached"]), tcp=case.variant.tcp)
+    (direct_zeroed, direct_ttls), (again_zeroed, again_ttls) = ttls_apart(direct), ttls_apart(again)
+    diffs = unexplained(case, compare(direct_zeroed, again_zeroed), LS_ACCEPTED)
+    assert not diffs, mismatch_report(case, diffs, "TS", direct, "LS (cache)", again)
+    assert len(again_ttls) == len(direct_ttls) and all(0 <= b <= a for a, b in zip(direct_ttls, again_ttls)), \
+        (case.id, direct_ttls, again_ttls)
 
 
 # --------------------------------------------------------------------------- TCP (RFC 7766)

@@ -193,13 +193,24 @@ def test_a_tcp_client_never_gets_a_truncated_entry():
         big = answer_with_ttl("192.0.2.1", 60, records=40)      # about 660 octets: over 512
         async with running_ls_over_fakes([big, nxdomain()], cache=CACHE) as (ls, fakes):
             query = dns.message.make_query("big.example", "A")      # no EDNS: 512 octets over UDP
-            udp = await ask_raw(ls, query)
-            assert udp.flags & dns.flags.TC and not udp.answer
-            tcp = await ask_raw(ls, query, tcp=True)
-            assert len(tcp.answer[0]) == 40 and not tcp.flags & dns.flags.TC
-            again = await ask_raw(ls, query)
-            assert again.flags & dns.flags.TC                       # cut to the UDP client's size, as fresh
-            assert asked(fakes[0], "big.example") == 1              # the whole reply came over UDP and was kept
+            for _ in range(2):
+                udp = await ask_raw(ls, query)
+                assert udp.flags & dns.flags.TC and not udp.answer
+                tcp = await ask_raw(ls, query, tcp=True)
+                assert len(tcp.answer[0]) == 40 and not tcp.flags & dns.flags.TC
+            # each transport's reply is kept apart; the UDP one, too big for its client, goes back cut
+            assert asked(fakes[0], "big.example") == 2
+            assert ls.server.race.stats.outcomes["cache"] == 2
+    run(main())
+
+
+def test_replies_fitted_to_different_sizes_are_kept_apart():
+    async def main():
+        async with running_ls_over_fakes([answer("192.0.2.1"), nxdomain()], cache=CACHE) as (ls, fakes):
+            for size in (512, 1232, 4096, 512, 1232, 4096):    # 4096 is capped to 1232 (RFC 6891 6.2.5)
+                reply = await ask_raw(ls, dns.message.make_query("sized.example", "A", use_edns=0, payload=size))
+                assert reply.answer
+            assert asked(fakes[0], "sized.example") == 2
     run(main())
 
 
@@ -239,6 +250,22 @@ def test_a_stale_answer_goes_back_when_the_race_fails_before_the_timer():
             before = asked(fakes[0], "old.example")
             again, _ = await ask(ls, "old.example", use_edns=0)
             assert again.answer[0].ttl == 30 and asked(fakes[0], "old.example") == before
+    run(main())
+
+
+def test_a_stale_answer_goes_back_when_every_backend_is_gone():
+    async def main():
+        stale = CacheSettings(serve_stale=60, stale_answer_timeout=0.5)
+        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
+                                         timeout=3.0) as (ls, fakes):
+            await ask(ls, "old.example")
+            for fake in fakes:
+                fake.stop()         # killed: its port now unreachable
+            await asyncio.sleep(1.1)
+            for _ in range(3):
+                reply, seconds = await ask(ls, "old.example")
+                assert reply.answer[0][0].address == "192.0.2.1" and reply.answer[0].ttl == 30
+                assert seconds < 1.0
     run(main())
 
 
@@ -318,8 +345,8 @@ def test_the_plan_says_what_the_cache_holds():
             await ask(ls, "plan.example", use_edns=0)
             race = ls.server.race
             cached = race.plan(dns.name.from_text("plan.example").to_wire())["cached"]
-            assert cached == [{"type": "A", "flags": "edns", "rcode": "NOERROR", "ttl_left": cached[0]["ttl_left"],
-                               "stale": False}]
+            assert cached == [{"type": "A", "flags": "edns", "size": 1232, "rcode": "NOERROR",
+                               "ttl_left": cached[0]["ttl_left"], "stale": False}]
             assert 58 <= cached[0]["ttl_left"] <= 60
             assert race.plan(dns.name.from_text("plan.example").to_wire(), dns.rdatatype.AAAA)["cached"] == []
     run(main())

@@ -54,3 +54,15 @@ def test_a_followed_chain_is_logged_with_the_rcode_the_client_got(start_server, 
     # The target's race first (its own line, under the same client), then the client's reply.
     assert lines() == [("gone.lab.example.", "A", "link:lab", "NXDOMAIN", "fanout"),
                        ("www.corp.example.", "A", "followed:corp", "NXDOMAIN", None)]
+
+
+def test_a_cache_hit_is_logged_as_such(start_server, demo_backends, tmp_path):
+    ts1, ts2 = demo_backends
+    log = tmp_path / "queries.log"
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--query-log", str(log))
+    query(ls, "www.ibm.com")
+    query(ls, "WWW.ibm.com")
+    wait_until(lambda: log.read_text().count("\n") >= 2, 3, "two query log lines")
+    fields = [LINE.match(line).groups() for line in log.read_text().splitlines()]
+    assert fields[0] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "fanout")
+    assert fields[1] == ("WWW.ibm.com.", "A", "cache", "NOERROR", "cache")     # no backend asked

@@ -129,9 +129,15 @@ def test_key_tells_do_cd_and_edns_apart():
     assert cache.lookup(key(use_edns=0), NOW) is not None
 
 
-def test_key_ignores_the_id_rd_and_udp_size():
-    """The reply is cut to the client's size when served, so the advertised size is no part of the key."""
-    assert key(use_edns=0, payload=512, qid=1) == key(use_edns=0, payload=4096, qid=2, rd=False)
+def test_key_ignores_the_id_and_rd_but_not_the_size_the_reply_may_take():
+    """A backend fits its reply to the client's size (glue left out first), so replies for different
+    sizes differ: the size is part of the key, as the LS caps it (RFC 6891 6.2.5), and TCP's is its own."""
+    assert key(use_edns=0, payload=1232, qid=1) == key(use_edns=0, payload=4096, qid=2, rd=False)
+    assert key(use_edns=0, payload=512) == key(use_edns=0, payload=100) != key(use_edns=0, payload=1232)
+    data, q = query(use_edns=0, payload=1232)
+    assert cache_key(data, q) != cache_key(data, q, stream=True)
+    data, q = query()                                   # no EDNS: 512 octets over UDP (RFC 1035 4.2.1)
+    assert cache_key(data, q)[-2:] == (512).to_bytes(2, "big")
 
 
 # --- serving ---------------------------------------------------------------------------------
