@@ -293,10 +293,10 @@ class Race:
             self._from_cache(running.stale, data, q, sink, addr, self._loop.time(), stale=True)   # type: ignore[arg-type]
             return True
         joined = running.joined
+        if (joined is not None and len(joined) >= JOIN_LIMIT) or self._joined >= self.max_inflight:
+            return False
         if joined is None:
             running.joined = joined = []
-        elif len(joined) >= JOIN_LIMIT or self._joined >= self.max_inflight:
-            return False
         joined.append((data, q, sink, addr))
         self._joined += 1
         return True

@@ -8,6 +8,7 @@ waited out; nothing else is.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import dns.asyncquery
@@ -19,6 +20,7 @@ import dns.rcode
 import dns.rdatatype
 from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord
 
+from resolver.ls.race import JOIN_LIMIT
 from resolver.ls.settings import CacheSettings
 from support.fakes import FakeBackend, Rule, answer, by_name, cname_only, negative, nodata, nxdomain, silent, slow
 from support.inprocess import ask, run, running_ls_over_fakes
@@ -326,6 +328,31 @@ def test_identical_queries_in_flight_share_one_race():
                 assert reply.answer[0][0].address == "192.0.2.1"
             assert [asked(fake, "same.example") for fake in fakes] == [1, 1]
             assert ls.server.race.stats.outcomes["joined"] == 99
+    run(main())
+
+
+def test_a_race_takes_at_most_join_limit_queries_and_the_rest_start_another():
+    async def main():
+        async with running_ls_over_fakes([slow(answer("192.0.2.1"), 0.5), slow(nxdomain(), 0.5)],
+                                         cache=CACHE) as (ls, fakes):
+            count = JOIN_LIMIT + 5
+            wires = [dns.message.make_query("flood.example", "A", id=n).to_wire() for n in range(count)]
+            loop = asyncio.get_running_loop()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                sock.connect(ls.address)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                for wire in wires:
+                    sock.send(wire)
+                answered = set()
+                deadline = time.monotonic() + 10
+                while len(answered) < count and time.monotonic() < deadline:
+                    reply = dns.message.from_wire(await asyncio.wait_for(loop.sock_recv(sock, 4096), 10))
+                    assert reply.answer[0][0].address == "192.0.2.1"
+                    answered.add(reply.id)
+            assert len(answered) == count
+            assert [asked(fake, "flood.example") for fake in fakes] == [2, 2]     # two races, not one
+            assert ls.server.race.stats.outcomes["joined"] == count - 2
     run(main())
 
 
