@@ -43,14 +43,15 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from ..wire import (NOERROR, NXDOMAIN, OPTION_EDE, SERVFAIL, TC, TYPE_OPT, Query, WireError, question_name_end,
-                    skip_name)
+from ..wire import (MAX_UDP, MIN_UDP, NOERROR, NXDOMAIN, OPTION_EDE, SERVFAIL, TC, TYPE_OPT, Query, WireError,
+                    question_name_end, skip_name)
 from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
 
 STALE_TTL = 30              # seconds: the TTL of a stale answer (RFC 8767 4)
 KEY_TAIL = 3                # a cache key's octets after its question: flags, and the size the reply may take
 MAX_STREAM = 65535          # octets: the size a reply may take over TCP
+USUAL_SIZES = (MIN_UDP, MAX_UDP, MAX_STREAM)     # a query without EDNS or 512, EDNS 1232 or more, TCP
 FAILURE_RECHECK = 30        # seconds a stale answer whose refresh failed is served without asking again (RFC 8767 5)
 EDE_STALE_ANSWER = 3        # the extended error a stale answer carries for an EDNS client (RFC 8914 4.4)
 PREFETCH_SHARE = 0.1        # a hit in this last share of an entry's lifetime refreshes it
@@ -168,6 +169,11 @@ class CachedAnswer:
     def fresh(self, now: float) -> bool:
         return now < self.expires
 
+    def servable_stale(self, now: float) -> bool:
+        """Whether it may still go back as a stale answer at ``now``: within its stale window and
+        not flushed."""
+        return now < self.stale_until
+
     def ttl_left(self, now: float) -> int:
         """Whole seconds until it expires (0 once it has)."""
         return max(0, int(self.expires - now))
@@ -227,6 +233,16 @@ def _without_exchange_options(wire: bytes, records: list[tuple[int, int, int, in
     return wire
 
 
+def shareable(reply: bytes) -> bytes:
+    """``reply`` as any client may get it: its OPT record without the options of one exchange
+    (:data:`KEPT_OPTIONS`), for queries that share another's race; ``reply`` itself when its
+    sections do not parse."""
+    try:
+        return _without_exchange_options(reply, _records(reply)[1])
+    except WireError:
+        return reply
+
+
 def _soa_minimum(wire: bytes, start: int, end: int) -> int:
     """The MINIMUM field of the SOA whose RDATA is ``wire[start:end]``, in seconds (0 for one with
     its top bit set, as a TTL). Raises WireError unless that RDATA is two names and five 32-bit
@@ -276,10 +292,17 @@ class AnswerCache:
 
     def holding(self, question: bytes, now: float) -> list[tuple[bytes, CachedAnswer]]:
         """The keys and entries, fresh or stale, for ``question`` (name in wire form lower-cased, type
-        and class: :func:`key_question`), whatever their flags and size; nothing is counted or moved.
-        It reads every entry: for ``/plan``, not for queries."""
-        return [(key, entry) for key, entry in self._entries.items()
-                if now < entry.stale_until and key_question(key) == question]
+        and class: :func:`key_question`), for every combination of flags and the sizes of
+        :data:`USUAL_SIZES`; nothing is counted or moved. (A key for another UDP size is not looked
+        for: that would mean reading every entry.)"""
+        found = []
+        for flags in range(8):
+            for size in USUAL_SIZES:
+                key = question + bytes((flags, size >> 8, size & 0xFF))
+                entry = self.peek(key, now)
+                if entry is not None:
+                    found.append((key, entry))
+        return found
 
     def wants_prefetch(self, entry: CachedAnswer, now: float) -> bool:
         """Whether a hit on ``entry`` at ``now`` should refresh it: a fresh positive or negative entry
@@ -428,16 +451,21 @@ class AnswerCache:
 
     def flush(self, name: bytes | None = None) -> int:
         """Drop every entry (``name`` None), or those for ``name`` (wire form, any letter case) and the
-        names below it, label by label; returns how many were dropped."""
+        names below it, label by label; returns how many were dropped. A dropped entry a race still
+        holds as its stale answer is not served any more (:meth:`CachedAnswer.servable_stale`).
+        Keys that do not hold the name's octets at all are passed over without a closer look, so a
+        flush of one name in a million entries takes tens of milliseconds."""
         if name is None:
-            dropped = len(self._entries)
+            doomed = list(self._entries.values())
             self._entries.clear()
             self.bytes = 0
         else:
             zone = name.lower()
-            doomed = [key for key in self._entries if at_or_below(key_name(key), zone)]
-            for key in doomed:
-                self._drop(key, self._entries[key])
-            dropped = len(doomed)
-        self.stats.flushed += dropped
-        return dropped
+            keys = [key for key in self._entries if zone in key and at_or_below(key_name(key), zone)]
+            doomed = [self._entries[key] for key in keys]
+            for key, entry in zip(keys, doomed):
+                self._drop(key, entry)
+        for entry in doomed:
+            entry.stale_until = float("-inf")
+        self.stats.flushed += len(doomed)
+        return len(doomed)

@@ -50,10 +50,11 @@ class Races(Protocol):
 
     def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
 
-    def chased(self, origin: object, out: bytes, answered: bool) -> bool:
+    def chased(self, origin: object, out: bytes, answered: bool) -> bytes | None:
         """The chain followed for the race ``origin`` ended with the reply ``out`` (whole, under the
-        client's ID), ``answered`` when its last target's records are in it; whether the client
-        still wants it (the race shares it with the queries that joined it, and offers it to the cache)."""
+        client's ID), ``answered`` when its last target's records are in it; the reply the client
+        gets (as the cache will give it, when it keeps it), or None when it wants none any more (the
+        race shares it with the queries that joined it, and offers it to the cache)."""
 
 
 def merged_wire(response: dns.message.Message) -> bytes:
@@ -258,8 +259,10 @@ class Chase:
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
-        if not self.races.chased(self.origin, out, answered):
+        shared = self.races.chased(self.origin, out, answered)
+        if shared is None:
             return
+        out = shared
         if not self.sink.stream and len(out) > self.q.udp_limit:
             out = truncated_reply(self.data, self.q, (out[2] << 8) | out[3])
         outcome, started = self.logged

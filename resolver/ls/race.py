@@ -76,13 +76,14 @@ import dns.rdatatype
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
-from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, RCODE_NAMES, SERVFAIL, Query, WireError,
+from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, RCODE_NAMES, REFUSED, SERVFAIL, Query,
+                    WireError,
                     error_reply, truncated_reply)
 from .admission import Admission, oldest_running
 from .cache import ANSWER as KEEP_ANSWER
 from .cache import FAILURE as KEEP_FAILURE
 from .cache import NEGATIVE as KEEP_NEGATIVE
-from .cache import AnswerCache, CachedAnswer, cache_key
+from .cache import AnswerCache, CachedAnswer, cache_key, shareable
 from .chase import Chase
 from .compaction import compaction_after, without_ended
 from .fifo_timer import FifoTimer
@@ -289,9 +290,10 @@ class Race:
         running = self._running.get(ckey)
         if running is None:
             return False
-        if running.answered:        # its clients got the stale answer already: so does this one
-            self._from_cache(running.stale, data, q, sink, addr, self._loop.time(), stale=True)   # type: ignore[arg-type]
-            return True
+        now = self._loop.time()
+        if running.answered and running.stale.servable_stale(now):     # type: ignore[union-attr]
+            self._from_cache(running.stale, data, q, sink, addr, now, stale=True)   # type: ignore[arg-type]
+            return True     # its clients got the stale answer already: so does this one
         joined = running.joined
         if (joined is not None and len(joined) >= JOIN_LIMIT) or self._joined >= self.max_inflight:
             return False
@@ -345,7 +347,6 @@ class Race:
         entry.waiting = entry.asked = first
         if ckey is not None:
             entry.cache_key, entry.stale, entry.refresh = ckey, stale, refresh
-            entry.unsure = allowed != (route.mask if route is not None else self.all_mask)
             self._running[ckey] = entry
             if stale is not None:
                 self._stale_timer.watch(entry)
@@ -515,13 +516,16 @@ class Race:
                 if not entry.waiting:
                     self._give_up(entry)
 
-    def _failed(self, entry: Pending, index: int) -> None:
+    def _failed(self, entry: Pending, index: int, refused: bool = False) -> None:
         """Backend ``index`` failed this race: another member of its group in its place, or when there
-        is none, the hedge. A group still awaiting a member has not failed."""
+        is none, the hedge. A group still awaiting a member has not failed. Unless it ``refused`` the
+        query (REFUSED: not its zone, in split DNS), it might have held the name, so the race's "no"
+        is not one for the cache."""
         grouped = self.groups.grouped >> index & 1
         if grouped and (self._fail_over(entry, index) or entry.waiting & self.groups.unit[index]):
             return
-        entry.unsure = True         # its "no" may lack this backend's answer: not one for the cache
+        if not refused:
+            entry.unsure = True
         if entry.rest:
             self._widen(entry, "negative")
 
@@ -636,7 +640,7 @@ class Race:
         if rank > entry.best_rank:
             entry.best, entry.best_rank, entry.best_from = data, rank, index
         if rank <= FAILURE_RANK:
-            self._failed(entry, index)
+            self._failed(entry, index, refused=data is not None and data[3] & 0x0F == REFUSED)
         else:
             if self.groups.grouped & bit:
                 self._heard(entry, self.groups.unit[index])     # a member's definite "no" is its group's
@@ -728,7 +732,8 @@ class Race:
             return
         kind = None
         if settled:
-            kind = KEEP_FAILURE if entry.best_rank <= FAILURE_RANK else None if entry.unsure else KEEP_NEGATIVE
+            kind = (KEEP_FAILURE if entry.best_rank <= FAILURE_RANK
+                    else KEEP_NEGATIVE if not entry.unsure and self._asked_all(entry) else None)
         self._close(entry, out, "negative", self.backends[entry.best_from], kind)
 
     def _close(self, entry: Pending, out: bytes, outcome: str, backend: Upstream | None = None,
@@ -741,57 +746,82 @@ class Race:
         from every backend) gives the stale answer instead, and keeps it in the cache, served without
         asking the backends again for a while (RFC 8767 4 and 5, :meth:`AnswerCache.refresh_failed`).
         """
-        if entry.stale is not None and stale_wanted(outcome, kind, out[3] & 0x0F):
-            if entry.answered or entry.refresh:
-                self.cache.refresh_failed(entry.stale, self._loop.time())     # type: ignore[union-attr]
-                self._forget(entry, outcome, backend, out[3] & 0x0F)
-                self._answer_joined(entry, out)
-                return
+        cache = self.cache
+        stale = entry.stale
+        if stale is not None:
             now = self._loop.time()
-            self.cache.refresh_failed(entry.stale, now)     # type: ignore[union-attr]
-            out = self.cache.serve(entry.stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
-            outcome = "stale"
-        elif kind is not None and entry.cache_key is not None:
-            self.cache.store(entry.cache_key, out, kind, self._loop.time())    # type: ignore[union-attr]
+            if stale_wanted(outcome, kind, out[3] & 0x0F) and stale.servable_stale(now):
+                cache.refresh_failed(stale, now)     # type: ignore[union-attr]
+                if entry.answered:      # its client has the stale answer already
+                    self._forget(entry, outcome, backend, out[3] & 0x0F)
+                    self._answer_joined(entry, out)
+                    return
+                out = cache.serve(stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
+                outcome, kind = "stale", None
+        if kind is not None and entry.cache_key is not None:
+            now = self._loop.time()
+            kept = cache.store(entry.cache_key, out, kind, now)    # type: ignore[union-attr]
+            if kept is not None:        # the client gets it as the cache will give it: TTLs clamped, and so on
+                out = cache.serve(kept, entry.data, entry.q, now)  # type: ignore[union-attr]
         self._forget(entry, outcome, backend, out[3] & 0x0F)
         if not (entry.answered or entry.refresh):
             self._deliver(entry.sink, fit(out, entry.data, entry.q, entry.sink.stream), entry.addr, entry.link)
-        self._answer_joined(entry, out)
+        self._answer_joined(entry, out, stale=outcome == "stale")
 
-    def _answer_joined(self, entry: Pending, out: bytes) -> None:
-        """The queries that joined ``entry``'s race get its reply ``out``, each under its own ID and
-        spelling of the question, cut to its size."""
+    def _answer_joined(self, entry: Pending, out: bytes, stale: bool = False) -> None:
+        """The queries that joined ``entry``'s race get its reply ``out`` (``stale``: a stale answer),
+        each under its own ID and spelling of the question, cut to its size, and without the EDNS
+        options of the first client's exchange (its COOKIE is its own: :func:`resolver.ls.cache.shareable`)."""
         joined = entry.joined
         if not joined:
             return
         entry.joined = None
         self._joined -= len(joined)
         self.stats.outcomes["joined"] += len(joined)
+        if stale:
+            self.cache.stats.stale += len(joined)     # type: ignore[union-attr]
+        out = shareable(out)
         for data, q, sink, addr in joined:
             self.reply(sink, fit(as_asked_by(out, data, q), data, q, sink.stream), addr)
 
-    def chased(self, origin: object, out: bytes, answered: bool) -> bool:
+    def _asked_all(self, entry: Pending) -> bool:
+        """Whether ``entry``'s race asked every backend its query may go to (down ones included), a
+        replica group through any member: only then may its "no" be the name's (not when the hedge
+        had none up to ask, or one was down from the start)."""
+        reach = entry.route.mask if entry.route is not None else self.all_mask
+        covered = 0
+        unit = self.groups.unit
+        for backend in self.backends:
+            if entry.asked >> backend.index & 1:
+                covered |= unit[backend.index]
+        return not reach & ~covered
+
+    def chased(self, origin: object, out: bytes, answered: bool) -> bytes | None:
         """A chain the LS followed for the race ``origin`` (a :class:`Pending`) ended with ``out``
         (:mod:`resolver.ls.chase`): kept in the cache when it ends in the records asked for, given to
-        the queries that joined the race; whether its own client still wants it (not when it got the
-        stale answer already, or the race was a prefetch)."""
+        the queries that joined the race; the reply for its own client (as the cache gives it, when
+        kept), or None when it wants none (it got the stale answer already, or the race was a prefetch)."""
         entry: Pending = origin     # type: ignore[assignment]
         if answered and entry.cache_key is not None:
-            self.cache.store(entry.cache_key, out, KEEP_ANSWER, self._loop.time())     # type: ignore[union-attr]
+            now = self._loop.time()
+            kept = self.cache.store(entry.cache_key, out, KEEP_ANSWER, now)     # type: ignore[union-attr]
+            if kept is not None:
+                out = self.cache.serve(kept, entry.data, entry.q, now)       # type: ignore[union-attr]
         self._answer_joined(entry, out)
-        return not (entry.answered or entry.refresh)
+        return None if entry.answered or entry.refresh else out
 
     def _stale_due(self, entry: Pending) -> None:
         """The client-response timer (RFC 8767 5) of a race with a stale answer ran out: its client
         and the queries that joined it get the stale answer now; the race goes on to refresh the cache."""
-        if entry.done or entry.answered:
+        now = self._loop.time()
+        if entry.done or entry.answered or not entry.stale.servable_stale(now):     # type: ignore[union-attr]
             return
         entry.answered = True
-        out = self.cache.serve(entry.stale, entry.data, entry.q, self._loop.time(), stale=True)   # type: ignore[union-attr]
+        out = self.cache.serve(entry.stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
         self.stats.outcomes["stale"] += 1
         self.reply(entry.sink, fit(out, entry.data, entry.q, entry.sink.stream), entry.addr)
         self.log(entry.addr, entry.q, "stale", out[3] & 0x0F, entry.started, "stale")
-        self._answer_joined(entry, out)
+        self._answer_joined(entry, out, stale=True)
 
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
         """The race is over: count how it ended, and log it unless ``rcode`` is None (logged later)."""

@@ -18,15 +18,17 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
-from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord
+import pytest
+from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord, EDNSOption
 
 from resolver.ls.race import JOIN_LIMIT
-from resolver.ls.settings import CacheSettings
+from resolver.ls.settings import CacheSettings, ProbeSettings
 from support.fakes import FakeBackend, Rule, answer, by_name, cname_only, negative, nodata, nxdomain, silent, slow
 from support.inprocess import ask, run, running_ls_over_fakes
 from support.waiting import wait_until_async
 
 CACHE = CacheSettings()
+COOKIE = 10        # the EDNS option code (RFC 7873)
 
 
 def asked(fake: FakeBackend, name: str) -> int:
@@ -48,6 +50,20 @@ def answer_with_ttl(address: str, ttl: int, records: int = 1) -> Rule:
         if any(record.rtype == QTYPE.OPT for record in request.ar):
             reply.add_ar(EDNS0(udp_len=1232))
         return [(0.0, reply.pack())]
+    return rule
+
+
+def answer_with_cookie(address: str, ttl: int) -> Rule:
+    """A positive answer (TTL ``ttl``) whose OPT record echoes the query's client cookie with a server
+    cookie of its own (RFC 7873 5.2), as BIND and Knot answer, 0.3 s late."""
+    def rule(request: DNSRecord):
+        reply = request.reply(ra=0, aa=1)
+        reply.add_answer(RR(request.q.qname, QTYPE.A, ttl=ttl, rdata=A(address)))
+        cookies = [option.data for record in request.ar if record.rtype == QTYPE.OPT
+                   for option in record.rdata if option.code == COOKIE]
+        if cookies:
+            reply.add_ar(EDNS0(udp_len=1232, opts=[EDNSOption(COOKIE, cookies[0][:8] + b"server16octets!!")]))
+        return [(0.3, reply.pack())]
     return rule
 
 
@@ -154,6 +170,30 @@ def test_a_no_is_not_cached_while_another_backend_was_silent_failed_or_timed_out
     run(main(), limit=40)
 
 
+def test_a_refused_from_a_backend_without_the_zone_does_not_stop_a_no_being_cached():
+    async def main():
+        async with running_ls_over_fakes([nxdomain(), negative(dns.rcode.REFUSED)], cache=CACHE) as (ls, fakes):
+            for _ in range(2):
+                reply, _ = await ask(ls, "nosuch.example")
+                assert reply.rcode() == dns.rcode.NXDOMAIN
+            assert [asked(fake, "nosuch.example") for fake in fakes] == [1, 1]
+    run(main())
+
+
+def test_a_no_is_not_cached_while_a_backend_it_may_go_to_is_down():
+    async def main():
+        async with running_ls_over_fakes([nxdomain(), answer("192.0.2.9")], cache=CACHE,
+                                         probe=ProbeSettings(interval=0.1, down_after=1)) as (ls, fakes):
+            fakes[1].stop()
+            await wait_until_async(lambda: not ls.server.backends[1].up, 5, "the stopped backend marked down")
+            for _ in range(2):
+                reply, _ = await ask(ls, "elsewhere.example")
+                assert reply.rcode() == dns.rcode.NXDOMAIN
+            assert asked(fakes[0], "elsewhere.example") == 2       # the down backend might hold it
+            assert len(ls.server.race.cache) == 0
+    run(main())
+
+
 def test_servfail_from_every_backend_is_cached_for_the_servfail_ttl_only():
     async def main():
         failing = negative(dns.rcode.SERVFAIL)
@@ -166,6 +206,18 @@ def test_servfail_from_every_backend_is_cached_for_the_servfail_ttl_only():
             await asyncio.sleep(1.1)
             await ask(ls, "broken.example")
             assert asked(fakes[0], "broken.example") == 2
+    run(main())
+
+
+def test_the_first_reply_is_clamped_as_the_cached_ones_are():
+    async def main():
+        rules = [by_name({"short.example": answer_with_ttl("192.0.2.1", 2),
+                          "long.example": answer_with_ttl("192.0.2.2", 100)}, nxdomain()), nxdomain()]
+        async with running_ls_over_fakes(rules, cache=CacheSettings(min_ttl=60, max_ttl=80)) as (ls, _):
+            for _ in range(2):
+                short, _ = await ask(ls, "short.example")
+                long_, _ = await ask(ls, "long.example")
+                assert 59 <= short.answer[0].ttl <= 60 and 79 <= long_.answer[0].ttl <= 80
     run(main())
 
 
@@ -284,6 +336,53 @@ def test_without_serve_stale_an_expired_answer_is_not_served():
     run(main())
 
 
+def test_a_name_gone_from_its_backend_is_not_served_stale_while_another_refuses_it():
+    async def main():
+        stale = CacheSettings(serve_stale=60)
+        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), negative(dns.rcode.REFUSED)],
+                                         cache=stale, probes=False) as (ls, fakes):
+            await ask(ls, "deleted.example")
+            fakes[0].rule = nxdomain()
+            await asyncio.sleep(1.1)
+            for _ in range(2):
+                reply, _ = await ask(ls, "deleted.example")
+                assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.answer
+            assert asked(fakes[0], "deleted.example") == 2          # the NXDOMAIN was kept in its place
+    run(main())
+
+
+def test_a_flushed_stale_answer_is_not_served_again():
+    async def main():
+        stale = CacheSettings(serve_stale=60, stale_answer_timeout=0.3)
+        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
+                                         timeout=1.5, probes=False) as (ls, fakes):
+            await ask(ls, "old.example")
+            for fake in fakes:
+                fake.rule = silent
+            await asyncio.sleep(1.1)
+            first, _ = await ask(ls, "old.example")
+            assert first.answer[0].ttl == 30                       # stale; its race runs on
+            assert ls.server.race.cache.flush() == 1
+            second, _ = await ask(ls, "old.example")
+            assert second.rcode() == dns.rcode.NXDOMAIN and not second.answer     # the race's own end
+    run(main())
+
+
+def test_every_query_given_a_stale_answer_is_counted():
+    async def main():
+        stale = CacheSettings(serve_stale=60, stale_answer_timeout=0.3)
+        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
+                                         timeout=3.0, probes=False) as (ls, fakes):
+            await ask(ls, "old.example")
+            for fake in fakes:
+                fake.rule = silent
+            await asyncio.sleep(1.1)
+            replies = await asyncio.gather(*(ask(ls, "old.example") for _ in range(5)))
+            assert all(reply.answer[0].ttl == 30 for reply, _ in replies)
+            assert ls.server.race.cache.stats.stale == 5
+    run(main())
+
+
 def test_a_name_gone_from_every_backend_is_not_served_stale():
     async def main():
         stale = CacheSettings(serve_stale=60)
@@ -353,6 +452,22 @@ def test_a_race_takes_at_most_join_limit_queries_and_the_rest_start_another():
             assert len(answered) == count
             assert [asked(fake, "flood.example") for fake in fakes] == [2, 2]     # two races, not one
             assert ls.server.race.stats.outcomes["joined"] == count - 2
+    run(main())
+
+
+@pytest.mark.parametrize("ttl", [60, 0])      # kept in the cache, and not (a TTL of 0)
+def test_a_query_that_joins_another_does_not_get_its_cookie(ttl):
+    async def main():
+        async with running_ls_over_fakes([answer_with_cookie("192.0.2.1", ttl), nxdomain()], cache=CACHE) as (ls, _):
+            queries = [dns.message.make_query("cookie.example", "A", use_edns=0, options=[
+                dns.edns.GenericOption(dns.edns.OptionType.COOKIE, bytes([n]) * 8)]) for n in (1, 2)]
+            replies = await asyncio.gather(*(ask_raw(ls, query) for query in queries))
+            for query, reply in zip(queries, replies):
+                assert reply.answer[0][0].address == "192.0.2.1"
+                for option in reply.options:        # a cookie, if any, must be the client's own (RFC 7873 5.3)
+                    if option.otype == dns.edns.OptionType.COOKIE:
+                        assert option.client == query.options[0].data
+            assert ls.server.race.stats.outcomes["joined"] == 1
     run(main())
 
 
