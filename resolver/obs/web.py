@@ -23,8 +23,9 @@ Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths and
   (loopback unless told otherwise): a request that carries an ``Origin``
   header, as every browser's ``POST`` does, is refused (403), so a web page
   the operator visits cannot flush the cache by a cross-site request or DNS
-  rebinding. ``GET`` of it is 405, a bad NAME 400, and 404 where no cache
-  runs (a TS, or ``ls --cache-size 0``).
+  rebinding. ``GET`` of it is 405; a bad NAME, two names, or any parameter
+  but ``name`` (``?nmae=``, ``?Name=``) 400, flushing nothing; and 404 where
+  no cache runs (a TS, or ``ls --cache-size 0``).
 """
 from __future__ import annotations
 
@@ -155,7 +156,9 @@ class StatusServer:
     async def _flush(self, writer: asyncio.StreamWriter, method: bytes, query: bytes, from_page: bool) -> None:
         """``POST /cache/flush[?name=NAME]``: drop the cached answers (for NAME and below), and say how
         many in one line of JSON. 405 for another method, 403 for a request from a web page (it
-        carries ``Origin``), 400 for a NAME that is blank or not a DNS name, 404 where no cache runs."""
+        carries ``Origin``), 400 for a NAME that is blank or not a DNS name, for ``name`` given more
+        than once and for any other parameter (a misspelt ``name`` must not flush every answer), 404
+        where no cache runs."""
         if method != b"POST":
             await self._send(writer, 405, "text/plain", b"only POST: curl -X POST 'http://ADDR:PORT/cache/flush"
                              b"[?name=NAME]'\n", head_only=method == b"HEAD", allow="POST")
@@ -168,7 +171,15 @@ class StatusServer:
         if fields is None:
             await self._send(writer, 400, "text/plain", NOT_UTF8)
             return
+        unknown = next((field for field in fields if field != "name"), None)
+        if unknown is not None:
+            await self._send(writer, 400, "text/plain",
+                             f"unknown parameter {unknown!r}: give name=NAME or nothing\n".encode())
+            return
         names = fields.get("name", [])
+        if len(names) > 1:
+            await self._send(writer, 400, "text/plain", f"give one name, not {len(names)}\n".encode())
+            return
         if names and not names[0].strip():
             await self._send(writer, 400, "text/plain", b"an empty name: leave name= out to flush every answer\n")
             return

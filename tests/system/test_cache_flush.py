@@ -88,7 +88,18 @@ def test_a_name_reads_as_utf8_raw_or_percent_encoded(cached):
     ("POST", "/cache/flush", {"origin": "null"}, 403, None,
      "refused: a request from a web page (it has an Origin header); flush from a shell, with curl -X POST\n"),
     ("POST", "/metrics", {}, 405, "GET, HEAD", "only GET and HEAD\n"),
-], ids=["get", "head", "bad_name", "blank_name", "from_a_page", "from_a_sandboxed_page", "post_elsewhere"])
+    # A parameter other than one name would flush more or less than asked: every answer for a
+    # misspelt name, only the first of two names.
+    ("POST", "/cache/flush?nmae=google.com", {}, 400, None,
+     "unknown parameter 'nmae': give name=NAME or nothing\n"),
+    ("POST", "/cache/flush?Name=google.com", {}, 400, None,
+     "unknown parameter 'Name': give name=NAME or nothing\n"),
+    ("POST", "/cache/flush?foo=bar", {}, 400, None, "unknown parameter 'foo': give name=NAME or nothing\n"),
+    ("POST", "/cache/flush?name=google.com&foo=bar", {}, 400, None,
+     "unknown parameter 'foo': give name=NAME or nothing\n"),
+    ("POST", "/cache/flush?name=google.com&name=example.com", {}, 400, None, "give one name, not 2\n"),
+], ids=["get", "head", "bad_name", "blank_name", "from_a_page", "from_a_sandboxed_page", "post_elsewhere",
+        "misspelt_name", "name_in_capitals", "unknown_parameter", "a_name_and_an_unknown_parameter", "two_names"])
 def test_what_is_not_a_flush_flushes_nothing(cached, method, target, headers, status, allow, body):
     assert query(cached, NAME).rcode() == dns.rcode.NOERROR
     before = scrape(cached)
