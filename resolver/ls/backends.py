@@ -32,11 +32,14 @@ must guess the source port as well as the 16-bit ID. Its parts:
   and is closed then. One task per backend does it (:meth:`Backend._rotate`):
   the send path has no clock, timer or check of its own for it.
 
-Replies go where they belong as they arrive: a UDP reply carrying the
-backend's current health-probe ID goes to the health monitor first (it checks
-the question too), and everything else to the race. The backend knows both
-only through the two small protocols below, given to :meth:`Backend.connect`.
-A probe leaves, as a query does, on its ID's socket.
+Replies go where they belong as they arrive: a UDP reply carrying the ID of
+the backend's latest health probe goes to the health monitor first (it checks
+the question too, and takes the replies to the probe's copies as well as the
+first), and everything else to the race. A datagram too short to be a DNS
+header (12 octets) is dropped and counted as forged on the socket it came on.
+The backend knows the race and the monitor only through the two small
+protocols below, given to :meth:`Backend.connect`. A probe leaves, as a query
+does, on its ID's socket.
 
 Queries from TCP clients go to the backends over TCP, on one pipelined
 connection per backend (RFC 7766), opened on first use and again after the
@@ -81,7 +84,8 @@ class Probes(Protocol):
     """Where a backend's health signals go (the health monitor)."""
 
     def probe_reply(self, backend: "Backend", data: bytes) -> bool:
-        """Whether ``data`` answers the backend's current probe (and if so, take it)."""
+        """Whether ``data`` (12 octets or more, with the ID :attr:`Backend.probe_id`) is a reply to
+        the backend's latest probe or a copy of it, and so taken; if not, the race gets it."""
 
     def unreachable(self, backend: "Backend") -> None:
         """The kernel reports the backend's port unreachable (ICMP)."""
@@ -138,7 +142,7 @@ class Backend:
         self.stream: BackendStream | None = None    # the TCP connection new queries go on
         self.closed = False
         self.up = True                          # per its health (resolver.ls.health)
-        self.probe_id: int | None = None       # the health probe awaiting its reply
+        self.probe_id: int | None = None       # the latest health probe's ID (kept once answered: its copies')
         self.probe_failures = 0
         self.probe_answered_at = float("-inf")    # perf_counter() when it last answered a probe
 
@@ -208,13 +212,13 @@ class Backend:
             number = (number + 1) % self.source_ports
 
     def datagram_received(self, data: bytes, addr: object) -> None:
-        """A UDP reply that came on the socket its query left from (:class:`SourcePort`), or one
-        too short to tell: to the health monitor if it answers the current probe, else to the race."""
+        """A UDP reply of 12 octets or more that came on the socket its query left from
+        (:class:`SourcePort`): to the health monitor if it is a reply to the latest probe or a
+        copy of it, else to the race."""
         # Probe IDs are drawn apart from race IDs, so a probe's reply is told by its ID and
         # question before the race sees it: its ID may be a pending or finished race's too.
-        probe_id = self.probe_id
-        if probe_id is not None and len(data) >= 12 and (data[0] << 8 | data[1]) == probe_id \
-                and data[2] & 0x80 and self.probes.probe_reply(self, data):
+        # One comparison of integers here for every reply; the rest is the monitor's.
+        if (data[0] << 8 | data[1]) == self.probe_id and self.probes.probe_reply(self, data):
             return
         self.replies.on_reply(self, data)
 
@@ -269,7 +273,8 @@ class Backend:
 class SourcePort(asyncio.DatagramProtocol):
     """One socket of a backend's pool, number ``number``: it hands the replies to the queries that
     left from it to :meth:`Backend.datagram_received`, and drops those whose ID is another
-    socket's, counted as forged (RFC 5452 9.1: not the port their query left from)."""
+    socket's (RFC 5452 9.1: not the port their query left from) and datagrams shorter than a DNS
+    header (12 octets: no reply to anything), both counted as forged."""
 
     def __init__(self, backend: Backend, number: int) -> None:
         self.backend = backend
@@ -278,7 +283,7 @@ class SourcePort(asyncio.DatagramProtocol):
         self.deliver = backend.datagram_received
 
     def datagram_received(self, data: bytes, addr: object) -> None:
-        if len(data) > 1 and self.socket_of[data[1]] != self.number:
+        if len(data) < 12 or self.socket_of[data[1]] != self.number:
             self.backend.stats.forged += 1
             return
         self.deliver(data, addr)

@@ -9,7 +9,15 @@ does a reply to a client's query within the probe's round (as dnsdist's lazy
 health checks count live traffic). A probe still unanswered a third and two
 thirds into its round is sent again, the same datagram, so that one lost
 datagram, or two, on a lossy link does not fail the round (the race's queries
-are sent again too, :mod:`resolver.ls.retransmit`). A backend that leaves
+are sent again too, :mod:`resolver.ls.retransmit`). A backend slower than a
+third of the round answers the probe and its copy both: the first reply
+answers the probe, and the others are counted as duplicates
+(:attr:`resolver.obs.stats.BackendStats.duplicates`, as the race counts a
+second reply to a query it sent again) and dropped, not handed to the race,
+which would count them as forged. The probe's ID is known until the next
+probe leaves (the next round, or one a timeout brings forward), so a reply
+that comes later than that, from a backend slower than two thirds of the
+round, is the race's to judge and counted as forged. A backend that leaves
 ``down_after`` rounds in a row without a reply is marked down;
 so is one whose port the kernel reports unreachable (an ICMP error on the
 connected socket), at once. A down backend is not asked and not waited for,
@@ -63,6 +71,7 @@ class HealthMonitor:
         self._copy_timer: asyncio.TimerHandle | None = None
         self._early: set[int] = set()      # backends with a probe brought forward
         self._probes: dict[int, bytes] = {}     # each backend's probe of this round, by backend index
+        self._answered: set[int] = set()   # backends whose probe of this round has had its reply
         self._replies = {backend.index: 0 for backend in backends}    # its replies to queries, at the round's start
 
     def subscribe(self, listener: Callable[[Backend, bool], None]) -> None:
@@ -98,17 +107,20 @@ class HealthMonitor:
     def _send_copies(self, left: int) -> None:
         """Send each probe still unanswered again; ``left``: the copies this round sends, this one included."""
         for backend in self.backends:
-            if backend.probe_id is not None:
+            if self._awaited(backend):
                 backend.send_probe(self._probes[backend.index])
         self._copy_timer = self._copies_later(left - 1)
+
+    def _awaited(self, backend: Backend) -> bool:
+        """Whether the backend has a probe out that has had no reply yet."""
+        return backend.probe_id is not None and backend.index not in self._answered
 
     def _judge(self, backend: Backend) -> None:
         replies = sum(backend.stats.replies)
         answered_queries = replies != self._replies[backend.index]
         self._replies[backend.index] = replies
-        if backend.probe_id is None:
+        if not self._awaited(backend):
             return
-        backend.probe_id = None
         if answered_queries and backend.up:     # it replied to clients' queries this round: alive
             backend.probe_failures = 0
             return
@@ -119,16 +131,23 @@ class HealthMonitor:
     def _probe(self, backend: Backend) -> None:
         probe_id = int.from_bytes(os.urandom(2), "big")
         backend.probe_id = probe_id
+        self._answered.discard(backend.index)
         probe = self._probes[backend.index] = struct.pack("!HHHHHH", probe_id, 0, 1, 0, 0, 0) + self._question(backend)
         backend.send_probe(probe)
 
     def probe_reply(self, backend: Backend, data: bytes) -> bool:
-        """Whether ``data`` answers the backend's current probe (and if so, count it)."""
+        """Whether ``data``, a UDP message of 12 octets or more from the backend with the ID of its
+        latest probe (:attr:`Backend.probe_id`), is a reply to that probe: QR set and the probe's
+        question. If so it is taken: the first such reply answers the probe (the backend is alive),
+        each later one, to a copy of the probe, is counted in ``backend.stats.duplicates``. False for
+        anything else, such as the reply to a race's query that drew the same ID."""
         question = self._question(backend)
-        if backend.probe_id is None or (data[0] << 8 | data[1]) != backend.probe_id \
-                or data[12:12 + len(question)] != question:
+        if not data[2] & 0x80 or data[12:12 + len(question)] != question:
             return False
-        backend.probe_id = None
+        if backend.index in self._answered:
+            backend.stats.duplicates += 1
+            return True
+        self._answered.add(backend.index)
         backend.probe_failures = 0
         backend.probe_answered_at = perf_counter()
         self._set(backend, True, "answers probes again")
@@ -139,13 +158,13 @@ class HealthMonitor:
 
     def suspect(self, backend: Backend) -> None:
         """A timeout: probe this backend now rather than at the next tick."""
-        if backend.index not in self._early and backend.probe_id is None:
+        if backend.index not in self._early and not self._awaited(backend):
             self._early.add(backend.index)
             self._loop.call_soon(self._probe_early, backend)
 
     def _probe_early(self, backend: Backend) -> None:
         self._early.discard(backend.index)
-        if backend.probe_id is None:
+        if not self._awaited(backend):
             self._probe(backend)
 
     def inherit(self, backend: Backend, earlier: Backend) -> None:

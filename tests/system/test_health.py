@@ -10,16 +10,17 @@ import time
 import dns.message
 import dns.query
 import dns.rcode
+from dnslib import QTYPE
 
 from resolver.ls.settings import ProbeSettings
 from resolver.net.addresses import format_hostport
 from resolver.wire import SERVFAIL
 
-from support.fakes import FakeBackend, answer, negative, silent
+from support.fakes import FakeBackend, answer, negative, silent, slow
 from support.inprocess import ask, run, running_ls, running_ls_over_fakes, running_ts
 from support.paths import ZONES
 from support.ports import free_port
-from support.servers import query
+from support.servers import query, scrape, value
 from support.waiting import wait_until, wait_until_async
 from support.zone_servers import small_zone
 
@@ -158,3 +159,24 @@ def test_a_backend_that_answers_clients_but_not_probes_stays_up_while_it_answers
                 await asyncio.sleep(FAST_PROBES.interval / 4)       # the client's pace, not a wait for readiness
             await wait_until_async(lambda: not balancer.health.is_up(balancer.backends[0]), 3, "down once idle")
     run(main())
+
+
+def test_replies_to_a_slow_backends_probe_copies_are_duplicates_not_forged(start_server):
+    """A backend that takes longer than a third of the probe interval gets each probe twice (the
+    copy sent a third into the round, same ID) and answers both: the first reply answers the probe,
+    the second is a duplicate, not a forged reply. The reply times leave each copy's reply well
+    inside its round (0.35 s, then 0.3 + 0.35 s, of 0.9 s), so none comes after the next probe."""
+    with FakeBackend(slow(answer(), 0.35)) as fake:
+        ls = start_server("ls", "--backend", f"slow={fake.hostport}", "--probe-interval", "0.9",
+                          "--metrics", "127.0.0.1:0")
+        def copies_answered(samples: dict) -> float:
+            return sum(value(samples, f"resolver_backend_{kind}_responses_total", backend="slow")
+                       for kind in ("duplicate", "forged"))
+        wait_until(lambda: copies_answered(scrape(ls)) >= 3, 15, "three replies to probe copies", interval=0.1)
+        samples = scrape(ls)
+        assert value(samples, "resolver_backend_forged_responses_total", backend="slow") == 0
+        assert value(samples, "resolver_backend_duplicate_responses_total", backend="slow") >= 3
+        assert value(samples, "resolver_backend_up", backend="slow") == 1
+        assert value(samples, "resolver_backend_requests_total", backend="slow") == 0     # no client traffic
+        probe_ids = [request.header.id for request in list(fake.seen) if request.q.qtype == QTYPE.SOA]
+        assert len(probe_ids) > len(set(probe_ids))          # copies went out, under their probe's ID

@@ -12,6 +12,8 @@ from time import monotonic
 import pytest
 
 from resolver.ls.backends import MAX_SOURCE_PORTS, Backend, deal
+from resolver.ls.health import HealthMonitor
+from resolver.ls.settings import ProbeSettings
 from resolver.net.listening import UDP_QUEUE_BYTES
 from support.recorder import PortRecorder, silent
 from support.waiting import wait_until_async
@@ -267,6 +269,51 @@ def test_a_probe_leaves_from_the_socket_of_its_id_and_its_reply_goes_to_the_heal
                 recorder.sock.sendto(reply(uid), ("127.0.0.1", recorder.queries[0][0]))
                 await wait_until_async(lambda: heard.probe_replies, 5, "the probe's reply")
                 assert heard.probe_replies == [reply(uid)] and heard.replies == []
+            finally:
+                backend.close()
+    asyncio.run(main())
+
+
+def test_a_probe_and_its_copies_replies_go_to_the_health_monitor_the_first_answering_the_rest_duplicates():
+    """A backend slower than a third of the round answers the probe and each copy of it: the
+    first reply answers the probe, the later ones are duplicates; none is the race's, none is
+    forged. A reply under the probe's ID to another question is the race's."""
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, heard = Backend(0, *recorder.address, source_ports=4, rotation_interval=3600), Heard()
+            monitor = HealthMonitor([backend], ProbeSettings(".", interval=3600))     # one probe, no copies
+            await backend.connect(heard, monitor)
+            try:
+                backend.probe_failures = 1
+                monitor.start()
+                await wait_until_async(lambda: recorder.queries, 5, "the probe at the backend")
+                port, probe = recorder.queries[0]
+                for _ in range(3):              # its reply, and the replies to two copies
+                    recorder.sock.sendto(probe.reply().pack(), ("127.0.0.1", port))
+                recorder.sock.sendto(reply(probe.header.id), ("127.0.0.1", port))    # "a." A: a race's, same ID
+                await wait_until_async(lambda: heard.replies, 5, "the other question's reply at the race")
+                assert heard.replies == [reply(probe.header.id)]
+                assert backend.probe_failures == 0 and backend.stats.duplicates == 2 and backend.stats.forged == 0
+            finally:
+                monitor.close()
+                backend.close()
+    asyncio.run(main())
+
+
+def test_a_datagram_shorter_than_a_dns_header_is_dropped_as_forged_at_the_socket():
+    async def main() -> None:
+        with PortRecorder(silent) as recorder:
+            backend, heard = await connected(recorder, source_ports=1, rotation_interval=3600)
+            try:
+                uid = 0x0101
+                backend.probe_id = uid          # not even a probe's reply goes further
+                backend.send(query(uid))
+                await wait_until_async(lambda: recorder.queries, 5, "the query at the backend")
+                port = recorder.queries[0][0]
+                for data in (b"", b"\x01", reply(uid)[:11], reply(uid)):
+                    recorder.sock.sendto(data, ("127.0.0.1", port))
+                await wait_until_async(lambda: heard.probe_replies, 5, "the whole reply")
+                assert heard.probe_replies == [reply(uid)] and heard.replies == [] and backend.stats.forged == 3
             finally:
                 backend.close()
     asyncio.run(main())
