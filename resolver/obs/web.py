@@ -14,8 +14,11 @@ Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths and
 * ``/plan?name=NAME[&type=TYPE]`` (LS only): how the LS would choose the
   backends for NAME now, and what its cache holds for NAME and TYPE (A if
   not given), as JSON (:meth:`resolver.obs.metrics.LsMetrics.plan`), which
-  ``client --explain --status`` shows. Reading it sends no query, learns
-  nothing and leaves the cache as it was.
+  ``client --explain --status`` shows. Each of its ``cached`` entries names
+  the queries it serves: their ``flags`` (``edns``, ``do``, ``cd``) and
+  ``size``, the octets a reply may take (a UDP client's EDNS size as the LS
+  caps it, 512 to 1232; 512 without EDNS; 65535 over TCP). Reading it sends
+  no query, learns nothing and leaves the cache as it was.
 * ``POST /cache/flush`` (LS only) drops every cached answer, ``POST
   /cache/flush?name=NAME`` those for NAME and the names below it
   (:meth:`resolver.obs.metrics.LsMetrics.flush`); the reply is one line of

@@ -8,6 +8,7 @@ line in-process: one line on stderr naming the file and the key, exit 2.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -60,6 +61,26 @@ def test_example_parses_validates_and_finds_its_files_from_anywhere(path, tmp_pa
         assert files and all(file.is_file() for file in files), files
     else:
         assert len(args.backend) >= 2
+
+
+# The keys examples/ls.toml shows, commented out, at the LS's defaults.
+DEFAULTS_SHOWN = ("udp-retries", "source-ports", "on-overflow", "learn", "learn-size", "cache-size", "cache-min-ttl",
+                  "cache-max-ttl", "negative-ttl-max", "servfail-ttl", "serve-stale", "stale-answer-timeout", "prefetch")
+
+
+def test_the_ls_examples_commented_keys_are_valid_when_uncommented_and_show_the_defaults(tmp_path):
+    """Every ``# key = value`` line of examples/ls.toml above its tables, uncommented, is a key and
+    a value the LS takes, so the file still loads when an operator turns them on; those of
+    :data:`DEFAULTS_SHOWN` give what the LS has without them."""
+    text = (EXAMPLES / "ls.toml").read_text()
+    keys_part, tables = text.split("\n# [route]", 1)
+    commented = re.compile(r"^# ([a-z][a-z-]*) = ", re.MULTILINE)
+    assert set(DEFAULTS_SHOWN) <= set(commented.findall(keys_part))
+    uncommented = write(tmp_path, commented.sub(r"\1 = ", keys_part) + "\n# [route]" + tables)
+    as_shipped, turned_on = parse("ls", "--config", str(EXAMPLES / "ls.toml")), parse("ls", "--config", str(uncommented))
+    for key in DEFAULTS_SHOWN:
+        dest = key.replace("-", "_")
+        assert getattr(turned_on, dest) == getattr(as_shipped, dest), key
 
 
 @pytest.fixture
