@@ -18,7 +18,7 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_forged_responses_total{backend}        dropped: unknown ID, other question or socket, unparsable
     resolver_backend_source_port_rotations_total{backend}   UDP sockets replaced by one on a new random port
     resolver_backend_retransmissions_total{backend}         queries sent again: UDP past its RTO, TCP on a new connection
-    resolver_backend_duplicate_responses_total{backend}     second replies to a query sent again
+    resolver_backend_duplicate_responses_total{backend}     second replies to a query or probe sent again
     resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
     resolver_backend_hedges_total{backend}                  queries sent to it after the learned owners (a hedge)
@@ -37,7 +37,7 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_ls_cache_expired_total                         answers dropped past their TTL and stale window
     resolver_ls_cache_inserts_total                         answers stored
     resolver_ls_cache_flushed_total                         answers dropped by POST /cache/flush
-    resolver_ls_cache_entries                               answers held now
+    resolver_ls_cache_entries                               answers held now, expired ones until looked up
     resolver_ls_cache_bytes                                 octets they take, as the cache counts them
     resolver_ls_cache_capacity_entries                      answers held at most
     resolver_ls_cache_capacity_bytes                        octets at most (only with --cache-size NMiB)
@@ -354,8 +354,9 @@ class LsMetrics(ServerMetrics):
         cache = self.cache()
         for name, documentation in CACHE_COUNTERS.items():
             yield CounterMetricFamily(f"resolver_ls_cache_{name}", documentation, value=cache[name])
-        yield GaugeMetricFamily("resolver_ls_cache_entries", "Answers the cache holds now, stale ones included "
-                                "(0 when it is off).", value=cache["entries"])
+        yield GaugeMetricFamily("resolver_ls_cache_entries", "Answers the cache holds now, stale ones included, and "
+                                "expired ones until a lookup, an eviction or a flush drops them (0 when it is off).",
+                                value=cache["entries"])
         yield GaugeMetricFamily("resolver_ls_cache_bytes", "Octets the cached answers take, as the cache counts "
                                 "them: each its message and a fixed share for its bookkeeping.", value=cache["bytes"])
         yield GaugeMetricFamily("resolver_ls_cache_capacity_entries", "Answers the cache holds at most, the least "
@@ -440,7 +441,8 @@ class LsMetrics(ServerMetrics):
                       "Queries sent to a backend again: over UDP as it had not replied within its retransmission "
                       "timeout, over TCP as the connection they were written on ended.",
                       label, {(b.name,): b.stats.retransmissions for b in backends})
-        yield counter("resolver_backend_duplicate_responses", "Second replies to a query sent to a backend again.",
+        yield counter("resolver_backend_duplicate_responses", "Second replies to a query or health probe sent to a "
+                      "backend again.",
                       label, {(b.name,): b.stats.duplicates for b in backends})
         up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes.", labels=label)
         for b in backends:

@@ -73,7 +73,7 @@ class BackendStats:
         self.late = 0                   # replies to races already over (the losers')
         self.retransmissions = 0        # queries sent to it again: over UDP silent past its RTO (resolver.ls.retransmit),
                                         # over TCP after the connection they were on ended (resolver.ls.backends)
-        self.duplicates = 0             # second replies to a query sent to it again
+        self.duplicates = 0             # second replies to a query or health probe sent to it again
         self.hedges = 0                 # queries sent to it after the learned owner asked first stayed silent past
                                         # its RTO or said no (resolver.ls.learning)
         self.failovers = 0              # queries sent to it in place of a member of its group that failed
