@@ -29,6 +29,7 @@ RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOT
 
 TYPE_OPT = 41
 OPTION_EDE = 15
+OPTION_ECS = 8       # EDNS Client Subnet (RFC 7871)
 # Extended DNS Errors (RFC 8914) that NSD 4.6 attaches to its refusals, and to a DNAME's YXDOMAIN.
 EDE_OTHER = 0
 EDE_PROHIBITED = 18
@@ -60,7 +61,8 @@ class Query:
     is empty when the query had none (QDCOUNT 0) or it could not be read.
     """
 
-    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error", "bare", "udp_limit")
+    __slots__ = ("flags", "question", "qname", "qtype", "qclass", "edns_size", "edns_do", "error", "bare", "udp_limit",
+                 "subnet")
 
     def __init__(self, flags: int) -> None:
         self.flags = flags
@@ -72,6 +74,7 @@ class Query:
         # The largest UDP reply this client accepts, in octets (RFC 6891 6.2.5, capped like NSD).
         self.udp_limit = MIN_UDP
         self.edns_do = False
+        self.subnet = False     # it carries an EDNS Client Subnet option (RFC 7871): its answer may be the subnet's
         self.error = 0
         self.bare = False
 
@@ -194,17 +197,22 @@ def _scan_edns(data: bytes, pos: int, skip: int, arcount: int, q: Query) -> None
         q.edns_do = bool(ttl & DO_BIT)
         if (ttl >> 16) & 0xFF:
             q.error = BADVERS
-        if not _options_fit(data, pos - rdlength, pos):
+        fit = _options_fit(data, pos - rdlength, pos)
+        if fit is None:
             raise WireError("an EDNS option runs past the OPT record")
+        q.subnet = fit
 
 
-def _options_fit(data: bytes, pos: int, end: int) -> bool:
-    """Whether the OPT record's data is whole options (code, length, value), ending at ``end`` (RFC 6891 6.1.2)."""
+def _options_fit(data: bytes, pos: int, end: int) -> bool | None:
+    """None unless the OPT record's data is whole options (code, length, value), ending at ``end``
+    (RFC 6891 6.1.2); else whether one of them is an EDNS Client Subnet option (RFC 7871)."""
+    subnet = False
     while pos < end:
         if pos + 4 > end:
-            return False
+            return None
+        subnet = subnet or (data[pos] << 8 | data[pos + 1]) == OPTION_ECS
         pos += 4 + ((data[pos + 2] << 8) | data[pos + 3])
-    return pos == end
+    return subnet if pos == end else None
 
 
 def transfer_refusal(q: Query, stream: bool) -> tuple[int, int | None]:

@@ -50,11 +50,12 @@ class Races(Protocol):
 
     def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
 
-    def chased(self, origin: object, out: bytes, answered: bool) -> bytes | None:
+    def chased(self, origin: object, out: bytes, answered: bool, spoken: bool) -> bytes | None:
         """The chain followed for the race ``origin`` ended with the reply ``out`` (whole, under the
-        client's ID), ``answered`` when its last target's records are in it; the reply the client
-        gets (as the cache will give it, when it keeps it), or None when it wants none any more (the
-        race shares it with the queries that joined it, and offers it to the cache)."""
+        client's ID), ``answered`` when its last target's records are in it, ``spoken`` when a backend
+        spoke for its end; the reply the client gets (as the cache will give it, when it keeps it; a
+        stale answer in place of a chain nobody spoke for), or None when it wants none any more
+        (the race shares it with the queries that joined it, and offers it to the cache)."""
 
 
 def merged_wire(response: dns.message.Message) -> bytes:
@@ -241,7 +242,7 @@ class Chase:
         deadline came), the chain as far as it goes."""
         speaks = final is not None and self.chain.speaks(final)
         if not speaks and len(self.chain.links) == self.first_links:
-            self._send(self.data[:2] + self.alias[2:])      # nobody has the target: the first reply, as it was
+            self._send(self.data[:2] + self.alias[2:], spoken=False)    # nobody has the target: the first reply
             return
         if final is not None and self.chain.too_long(final):
             self._deliver_error(SERVFAIL)
@@ -251,15 +252,16 @@ class Chase:
             out = merged_wire(response)
         except dns.exception.TooBig:        # over 64 KiB: no transport carries it, as NSD then sets TC
             out = truncated_reply(self.data, self.q, response.flags | (response.rcode() & 0xF))
-        self._send(out, answered=final is not None and self.chain.answers(final))
+        self._send(out, answered=final is not None and self.chain.answers(final), spoken=speaks)
 
-    def _send(self, out: bytes, answered: bool = False) -> None:
+    def _send(self, out: bytes, answered: bool = False, spoken: bool = True) -> None:
         """The client's one reply, truncated for a UDP client it does not fit, and its query log line;
-        ``answered``: it ends in the last target's records."""
+        ``answered``: it ends in the last target's records; ``spoken``: a backend spoke for the chain's
+        end (an answer, NODATA, an authoritative NXDOMAIN), so it is no failure to fall back from."""
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
-        shared = self.races.chased(self.origin, out, answered)
+        shared = self.races.chased(self.origin, out, answered, spoken)
         if shared is None:
             return
         out = shared
@@ -270,4 +272,4 @@ class Chase:
         self.races.reply(self.sink, out, self.addr)
 
     def _deliver_error(self, rcode: int) -> None:
-        self._send(error_reply(self.data, self.q, rcode))
+        self._send(error_reply(self.data, self.q, rcode), spoken=False)

@@ -256,9 +256,13 @@ class Race:
     def submit(self, data: bytes, q: Query, sink: Sink, addr: object, link: bool = False) -> None:
         """Answer one query: a client's, from the answer cache when it holds a fresh answer, else by
         joining an identical query's race or starting its own; or with ``link`` one link of a CNAME
-        chain the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted."""
+        chain the LS follows (:mod:`resolver.ls.chase`), whose reply goes to ``sink`` uncounted.
+
+        A query with an EDNS Client Subnet option is raced on its own and its answer not kept: the
+        backend may have answered for that subnet alone (RFC 7871 7.3.1; the LS keeps no answers
+        by subnet, as Unbound without its subnetcache module keeps none)."""
         cache = self.cache
-        if cache is None or link:
+        if cache is None or link or q.subnet:     # a client subnet's answer may be that subnet's alone
             self._start(data, q, sink, addr, link)
             return
         ckey = cache_key(data, q, sink.stream)
@@ -796,18 +800,29 @@ class Race:
                 covered |= unit[backend.index]
         return not reach & ~covered
 
-    def chased(self, origin: object, out: bytes, answered: bool) -> bytes | None:
+    def chased(self, origin: object, out: bytes, answered: bool, spoken: bool) -> bytes | None:
         """A chain the LS followed for the race ``origin`` (a :class:`Pending`) ended with ``out``
-        (:mod:`resolver.ls.chase`): kept in the cache when it ends in the records asked for, given to
-        the queries that joined the race; the reply for its own client (as the cache gives it, when
-        kept), or None when it wants none (it got the stale answer already, or the race was a prefetch)."""
+        (:mod:`resolver.ls.chase`): kept in the cache when it ends in the records asked for (``answered``),
+        replaced by the race's stale answer when no backend spoke for its end (``spoken`` false: its
+        target's backend is down or failing, RFC 8767), and given to the queries that joined the race.
+        Returns the reply for the race's own client (as the cache gives it), or None when it wants
+        none (it got the stale answer already, or the race was a prefetch)."""
         entry: Pending = origin     # type: ignore[assignment]
+        now = self._loop.time()
+        stale = entry.stale
+        served_stale = False
         if answered and entry.cache_key is not None:
-            now = self._loop.time()
             kept = self.cache.store(entry.cache_key, out, KEEP_ANSWER, now)     # type: ignore[union-attr]
             if kept is not None:
                 out = self.cache.serve(kept, entry.data, entry.q, now)       # type: ignore[union-attr]
-        self._answer_joined(entry, out)
+        elif not spoken and stale is not None and stale.servable_stale(now):
+            self.cache.refresh_failed(stale, now)     # type: ignore[union-attr]
+            if entry.answered:
+                return None
+            out = self.cache.serve(stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
+            self.stats.outcomes["stale"] += 1
+            served_stale = True
+        self._answer_joined(entry, out, stale=served_stale)
         return None if entry.answered or entry.refresh else out
 
     def _stale_due(self, entry: Pending) -> None:

@@ -19,7 +19,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import pytest
-from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord, EDNSOption
+from dnslib import CNAME, EDNS0, QTYPE, RR, SOA, A, DNSRecord, EDNSOption
 
 from resolver.ls.race import JOIN_LIMIT
 from resolver.ls.settings import CacheSettings, ProbeSettings
@@ -221,6 +221,20 @@ def test_the_first_reply_is_clamped_as_the_cached_ones_are():
     run(main())
 
 
+def test_a_query_with_a_client_subnet_is_neither_answered_from_the_cache_nor_kept():
+    async def main():
+        async with running_ls_over_fakes([answer("192.0.2.1"), nxdomain()], cache=CACHE) as (ls, fakes):
+            subnets = [dns.edns.ECSOption(address, 24) for address in ("10.9.9.0", "198.51.100.0")]
+            for ecs in subnets + subnets:
+                reply = await ask_raw(ls, dns.message.make_query("geo.example", "A", use_edns=0, options=[ecs]))
+                assert reply.answer
+            assert asked(fakes[0], "geo.example") == 4       # RFC 7871 7.3.1: the answer may be the subnet's
+            await ask(ls, "geo.example", use_edns=0)
+            await ask(ls, "geo.example", use_edns=0)
+            assert asked(fakes[0], "geo.example") == 5       # an answer for no subnet is kept as any other
+    run(main())
+
+
 # --------------------------------------------------------------------------- the key
 
 
@@ -320,6 +334,32 @@ def test_a_stale_answer_goes_back_when_every_backend_is_gone():
                 reply, seconds = await ask(ls, "old.example")
                 assert reply.answer[0][0].address == "192.0.2.1" and reply.answer[0].ttl == 30
                 assert seconds < 1.0
+    run(main())
+
+
+def cname_with_ttl(target: str, ttl: int) -> Rule:
+    """NOERROR, AA, and only a CNAME (TTL ``ttl``) to ``target``, which the fake does not hold."""
+    def rule(request: DNSRecord):
+        reply = request.reply(ra=0, aa=1)
+        reply.add_answer(RR(request.q.qname, QTYPE.CNAME, ttl=ttl, rdata=CNAME(target)))
+        return [(0.0, reply.pack())]
+    return rule
+
+
+def test_a_stale_chain_goes_back_when_the_backend_of_its_target_fails():
+    async def main():
+        refused = negative(dns.rcode.REFUSED)      # each backend holds one zone, and refuses the other's
+        rules = [by_name({"alias.corp.example": cname_with_ttl("tgt.lab.example.", 1)}, refused),
+                 by_name({"tgt.lab.example": answer_with_ttl("10.0.0.2", 1)}, refused)]
+        async with running_ls_over_fakes(rules, cache=CacheSettings(serve_stale=60), probes=False) as (ls, fakes):
+            fresh, _ = await ask(ls, "alias.corp.example")
+            assert [rrset.rdtype for rrset in fresh.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+            fakes[1].rule = negative(dns.rcode.SERVFAIL)
+            await asyncio.sleep(1.1)
+            for _ in range(2):
+                reply, seconds = await ask(ls, "alias.corp.example")
+                assert [(rrset.rdtype, rrset.ttl) for rrset in reply.answer] == \
+                    [(dns.rdatatype.CNAME, 30), (dns.rdatatype.A, 30)] and seconds < 1.0
     run(main())
 
 

@@ -117,3 +117,12 @@ def test_mutated_queries_never_raise(position, value, data):
     packet[position % len(packet)] = value
     cut = data.draw(st.integers(min_value=0, max_value=len(packet)))
     scan_query(bytes(packet[:cut]))
+
+
+def test_a_query_with_a_client_subnet_option_says_so():
+    plain = dns.message.make_query("a.example", "A", use_edns=0, options=[dns.edns.GenericOption(10, bytes(8))])
+    subnet = dns.message.make_query("a.example", "A", use_edns=0,
+                                    options=[dns.edns.GenericOption(10, bytes(8)), dns.edns.ECSOption("10.0.0.0", 8)])
+    assert scan_query(plain.to_wire()).subnet is False
+    assert scan_query(subnet.to_wire()).subnet is True
+    assert scan_query(dns.message.make_query("a.example", "A").to_wire()).subnet is False
