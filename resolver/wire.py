@@ -256,3 +256,29 @@ def error_reply(data: bytes, q: Query, rcode: int, extra_flags: int = 0, ede: in
 def truncated_reply(data: bytes, q: Query, reply_flags: int) -> bytes:
     """An empty reply with TC set, telling the client to ask again over TCP."""
     return error_reply(data, q, reply_flags & 0xF, (reply_flags & (AA | RA)) | TC)
+
+
+def fit(out: bytes, data: bytes, q: Query, stream: bool) -> bytes:
+    """``out``, the reply to the query ``data`` (scanned as ``q``), or for a UDP client whose size
+    it exceeds an empty reply with TC set (RFC 1035 4.2.1, RFC 6891 7)."""
+    if stream or len(out) <= q.udp_limit:
+        return out
+    return truncated_reply(data, q, (out[2] << 8) | out[3])
+
+
+def as_asked_by(out: bytes, data: bytes, q: Query) -> bytes:
+    """A reply ``out`` to a query for the same name (any letter case, RFC 4343), type and class, as
+    the reply to ``data`` (scanned as ``q``): its ID, RD bit and spelling of the question."""
+    end = 12 + len(q.qname)
+    rd = RD >> 8        # the RD bit, in the header's third octet
+    return data[:2] + bytes(((out[2] & ~rd) | (data[2] & rd),)) + out[3:12] + q.qname + out[end:]
+
+
+def at_or_below(name: bytes, zone: bytes) -> bool:
+    """Whether the wire-form ``name`` is ``zone`` or below it, on a label boundary (both lower-cased)."""
+    if not name.endswith(zone):
+        return False
+    pos, cut = 0, len(name) - len(zone)
+    while pos < cut:
+        pos += name[pos] + 1
+    return pos == cut

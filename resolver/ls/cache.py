@@ -44,7 +44,7 @@ import struct
 from collections import OrderedDict
 
 from ..wire import (MAX_UDP, MIN_UDP, NOERROR, NXDOMAIN, OPTION_EDE, SERVFAIL, TC, TYPE_OPT, Query, WireError,
-                    question_name_end, skip_name)
+                    as_asked_by, at_or_below, question_name_end, skip_name)
 from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
 
@@ -67,7 +67,6 @@ TYPE_RRSIG = 46
 # does not exist or has no data (RFC 2308 2.1, 2.2; RFC 6604), and its signatures.
 CHAIN_TYPES = (TYPE_CNAME, TYPE_DNAME, TYPE_RRSIG)
 CD_BIT = 0x10               # in the fourth octet of the header
-RD_BIT = 0x01               # in the third octet of the header
 
 # Kinds of result the race offers (:meth:`AnswerCache.store`).
 ANSWER = "answer"
@@ -106,17 +105,6 @@ def key_name(key: bytes) -> bytes:
 def key_question(key: bytes) -> bytes:
     """The question of a cache key: the name (wire form, lower-cased), type and class."""
     return key[:-KEY_TAIL]
-
-
-def at_or_below(name: bytes, zone: bytes) -> bool:
-    """Whether the wire-form ``name`` is ``zone`` or below it (both lower-cased)."""
-    cut = len(name) - len(zone)
-    if cut < 0 or not name.endswith(zone):
-        return False
-    pos = 0
-    while pos < cut:
-        pos += name[pos] + 1
-    return pos == cut
 
 
 def entry_size(wire: bytes, records: int) -> int:
@@ -327,11 +315,7 @@ class AnswerCache:
         spelling of the question, TTLs counted down to ``now``; or with ``stale`` :data:`STALE_TTL` each
         and, for a client that sent EDNS, the extended error Stale Answer (RFC 8914 4.4).
         Not cut to the client's size: the caller applies the UDP limit as to a fresh answer."""
-        out = bytearray(entry.wire)
-        out[0] = data[0]
-        out[1] = data[1]
-        out[2] = (out[2] & ~RD_BIT) | (data[2] & RD_BIT)
-        out[12:12 + len(q.qname)] = q.qname
+        out = bytearray(as_asked_by(entry.wire, data, q))
         pack = _TTL.pack_into
         if stale:
             self.stats.stale += 1

@@ -32,7 +32,7 @@ import dns.rdatatype
 import dns.rrset
 
 from ..net.listening import Sink
-from ..wire import MAX_UDP, SERVFAIL, Query, error_reply, scan_query, truncated_reply
+from ..wire import MAX_UDP, SERVFAIL, Query, error_reply, fit, scan_query, truncated_reply
 from .rule import dname_above
 
 MAX_LINKS = 8
@@ -264,9 +264,7 @@ class Chase:
         shared = self.races.chased(self.origin, out, answered, spoken)
         if shared is None:
             return
-        out = shared
-        if not self.sink.stream and len(out) > self.q.udp_limit:
-            out = truncated_reply(self.data, self.q, (out[2] << 8) | out[3])
+        out = fit(shared, self.data, self.q, self.sink.stream)
         outcome, started = self.logged
         self.races.log(self.addr, self.q, outcome, out[3] & 0x0F, started)
         self.races.reply(self.sink, out, self.addr)

@@ -77,8 +77,7 @@ from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, RCODE_NAMES, REFUSED, SERVFAIL, Query,
-                    WireError,
-                    error_reply, truncated_reply)
+                    WireError, as_asked_by, error_reply, fit)
 from .admission import Admission, oldest_running
 from .cache import ANSWER as KEEP_ANSWER
 from .cache import FAILURE as KEEP_FAILURE
@@ -980,21 +979,6 @@ class _Refresh:
 
 REFRESH = {False: _Refresh(False), True: _Refresh(True)}     # by transport
 REFRESH_ADDRESS = ("prefetch", 0)    # whom a prefetch is admitted and logged as: its share bounds them
-
-
-def fit(out: bytes, data: bytes, q: Query, stream: bool) -> bytes:
-    """``out``, the reply to the query ``data`` (scanned as ``q``), or for a UDP client whose size
-    it exceeds an empty reply with TC set (RFC 1035 4.2.1, RFC 6891 7)."""
-    if stream or len(out) <= q.udp_limit:
-        return out
-    return truncated_reply(data, q, (out[2] << 8) | out[3])
-
-
-def as_asked_by(out: bytes, data: bytes, q: Query) -> bytes:
-    """A reply ``out`` to an identical query, as the reply to ``data`` (scanned as ``q``): its ID,
-    RD bit and spelling of the question (RFC 4343: the same name)."""
-    end = 12 + len(q.qname)
-    return data[:2] + bytes(((out[2] & 0xFE) | (data[2] & 0x01),)) + out[3:12] + q.qname + out[end:]
 
 
 def stale_wanted(outcome: str, kind: str | None, rcode: int) -> bool:

@@ -14,10 +14,10 @@ from typing import Iterable
 
 import dns.rdatatype
 
-from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, opt_record
+from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, at_or_below, opt_record
 from .compiled import CompiledZone
 from .sections import Answer, wire_key
-from .zone_checks import at_or_below, suffixes
+from .zone_checks import suffixes
 from .zones import ZoneData
 
 OPT_PLAIN = opt_record(False)

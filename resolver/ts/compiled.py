@@ -72,12 +72,12 @@ import dns.rdataset
 import dns.rdatatype
 import dns.zone
 
-from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN
+from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN, at_or_below
 from .address_lines import AddressRecords
 from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
                        TemporaryName, rdata_wire, suffix_offsets, wire_key)
-from .zone_checks import at_or_below, suffixes
+from .zone_checks import suffixes
 from .zone_names import ZoneName, name_from_wire
 from .zones import ZoneData, ZoneError
 

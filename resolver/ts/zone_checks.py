@@ -21,6 +21,8 @@ import dns.name
 import dns.rdata
 import dns.rdatatype
 
+from ..wire import at_or_below
+
 BESIDE_CNAME = frozenset({dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3})
 
 
@@ -30,16 +32,6 @@ def suffixes(key: bytes) -> Iterator[bytes]:
     while key[pos]:
         yield key[pos:]
         pos += key[pos] + 1
-
-
-def at_or_below(key: bytes, base: bytes) -> bool:
-    """Whether a lower-case wire name is ``base`` or below it (on a label boundary)."""
-    if not key.endswith(base):
-        return False
-    pos, cut = 0, len(key) - len(base)
-    while pos < cut:
-        pos += key[pos] + 1
-    return pos == cut
 
 
 class ZoneCheckError(ValueError):
