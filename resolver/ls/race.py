@@ -279,13 +279,25 @@ class Race:
             self._start(data, q, sink, addr, ckey=ckey, stale=cached)
 
     def _from_cache(self, cached: CachedAnswer, data: bytes, q: Query, sink: Sink, addr: object, now: float,
-                    stale: bool = False) -> None:
-        """Answer a client from the cache: ``cached`` fresh, or with ``stale`` as a stale answer (RFC 8767)."""
+                    stale: bool = False, started: float | None = None) -> bytes:
+        """Answer a client from the cache: ``cached`` fresh, or with ``stale`` as a stale answer (RFC 8767),
+        logged as taking the time since ``started`` (perf_counter(); none when None). Returns the reply
+        before it is cut to the client's size."""
         out = self.cache.serve(cached, data, q, now, stale)     # type: ignore[union-attr]
         outcome = "stale" if stale else "cache"
         self.stats.outcomes[outcome] += 1
         self.reply(sink, fit(out, data, q, sink.stream), addr)
-        self.log(addr, q, outcome, out[3] & 0x0F, perf_counter(), outcome)
+        self.log(addr, q, outcome, out[3] & 0x0F, perf_counter() if started is None else started, outcome)
+        return out
+
+    def _instead_of_race(self, data: bytes, q: Query, sink: Sink, addr: object, stale: CachedAnswer | None,
+                         refresh: bool) -> bool:
+        """A query that can start no race (every backend it may go to down, or no room): whether that
+        is dealt with without a refusal: a prefetch is let go (no client waits for it), and a query
+        with an expired answer to fall back on gets it (RFC 8767)."""
+        if stale is not None:
+            self._from_cache(stale, data, q, sink, addr, self._loop.time(), stale=True)
+        return refresh or stale is not None
 
     def _join(self, ckey: bytes, data: bytes, q: Query, sink: Sink, addr: object) -> bool:
         """Whether the query joined the race of an identical one (the same key, so the same transport
@@ -313,25 +325,17 @@ class Race:
         key = q.qname.lower()
         route, allowed = self._allowed(key)
         if not allowed:     # every backend it may go to is down: the timeout answer, not other backends
-            if refresh:
-                return
-            if stale is not None:
-                self._from_cache(stale, data, q, sink, addr, self._loop.time(), stale=True)
-                return
-            via = f"route={route.domain}" if route is not None else ""
-            self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link, via=via,
-                                 ede=EDE_NO_REACHABLE_AUTHORITY)
+            if not self._instead_of_race(data, q, sink, addr, stale, refresh):
+                via = f"route={route.domain}" if route is not None else ""
+                self._refuse_at_once(data, q, sink, addr, "all-down", self.timeout_rcode, link, via=via,
+                                     ede=EDE_NO_REACHABLE_AUTHORITY)
             return
         client = addr[0]        # type: ignore[index]
         if ((len(self.pending) >= self.max_inflight or self.admission.at_share(client))
                 and not self._make_room(client)):
-            if refresh:
-                return
-            if stale is not None:
-                self._from_cache(stale, data, q, sink, addr, self._loop.time(), stale=True)
-                return
-            self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL, link,
-                                 send=link or not self.drop_overflow or sink.stream)    # TCP always gets its reply
+            if not self._instead_of_race(data, q, sink, addr, stale, refresh):
+                self._refuse_at_once(data, q, sink, addr, "overflow", SERVFAIL, link,
+                                     send=link or not self.drop_overflow or sink.stream)  # TCP always gets its reply
             return
         uid = self._new_id()
         while uid in self.pending:
@@ -724,14 +728,15 @@ class Race:
         the best "no". The result is offered to the cache: an answer always, a "no" only once every
         backend awaited has said it: a SERVFAIL when each failed, an NXDOMAIN or NODATA when none failed
         and none of the backends the query may go to was down (:meth:`_close`)."""
-        settled = not entry.waiting
+        cached = entry.cache_key is not None
+        settled = cached and not entry.waiting
         if reply is None:
             self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed", kind=KEEP_FAILURE if settled else None)
             return
         out = entry.data[:2] + reply[2:]
         if winner >= 0:
             self.backends[winner].stats.wins += 1
-            self._close(entry, out, "won", self.backends[winner], KEEP_ANSWER)
+            self._close(entry, out, "won", self.backends[winner], KEEP_ANSWER if cached else None)
             return
         kind = None
         if settled:
@@ -744,28 +749,23 @@ class Race:
         """Forget the query, send its reply (cut to a UDP client's size) to its client and to the
         queries that joined it, count how it ended, and log it when there is a query log.
 
-        ``kind``: how the cache may keep ``out`` (:mod:`resolver.ls.cache`), None when not. A race with
-        an expired answer to fall back on whose result is a failure (not an answer, NODATA, or a "no"
-        from every backend) gives the stale answer instead, and keeps it in the cache, served without
-        asking the backends again for a while (RFC 8767 4 and 5, :meth:`AnswerCache.refresh_failed`).
+        ``kind``: how the cache may keep ``out`` (:mod:`resolver.ls.cache`), None when not, and always
+        for a race whose result is not for the cache. A race with an expired answer to fall back on
+        whose result is a failure (not an answer, NODATA, or a "no" from every backend) gives the stale
+        answer instead, and keeps it in the cache, served without asking the backends again for a
+        while (RFC 8767 4 and 5, :meth:`_stale_instead`).
         """
-        cache = self.cache
         stale = entry.stale
-        if stale is not None:
-            now = self._loop.time()
-            if stale_wanted(outcome, kind, out[3] & 0x0F) and stale.servable_stale(now):
-                cache.refresh_failed(stale, now)     # type: ignore[union-attr]
-                if entry.answered:      # its client has the stale answer already
-                    self._forget(entry, outcome, backend, out[3] & 0x0F)
-                    self._answer_joined(entry, out)
-                    return
-                out = cache.serve(stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
-                outcome, kind = "stale", None
-        if kind is not None and entry.cache_key is not None:
-            now = self._loop.time()
-            kept = cache.store(entry.cache_key, out, kind, now)    # type: ignore[union-attr]
-            if kept is not None:        # the client gets it as the cache will give it: TTLs clamped, and so on
-                out = cache.serve(kept, entry.data, entry.q, now)  # type: ignore[union-attr]
+        if stale is not None and stale_wanted(outcome, kind, out[3] & 0x0F) \
+                and stale.servable_stale(now := self._loop.time()):
+            fallback = self._stale_instead(entry, now)
+            if fallback is None:        # its client has the stale answer already
+                self._forget(entry, outcome, backend, out[3] & 0x0F)
+                self._answer_joined(entry, out)
+                return
+            out, outcome = fallback, "stale"
+        elif kind is not None:
+            out = self._kept(entry, out, kind)
         self._forget(entry, outcome, backend, out[3] & 0x0F)
         if not (entry.answered or entry.refresh):
             self._deliver(entry.sink, fit(out, entry.data, entry.q, entry.sink.stream), entry.addr, entry.link)
@@ -787,6 +787,22 @@ class Race:
         for data, q, sink, addr in joined:
             self.reply(sink, fit(as_asked_by(out, data, q), data, q, sink.stream), addr)
 
+    def _kept(self, entry: Pending, out: bytes, kind: str) -> bytes:
+        """Offer ``out``, the result of ``entry``'s race, to the cache as ``kind``; the reply its client
+        gets: as the cache will give it when kept (TTLs clamped, no options of one exchange), else ``out``."""
+        now = self._loop.time()
+        kept = self.cache.store(entry.cache_key, out, kind, now)    # type: ignore[union-attr,arg-type]
+        return out if kept is None else self.cache.serve(kept, entry.data, entry.q, now)   # type: ignore[union-attr]
+
+    def _stale_instead(self, entry: Pending, now: float) -> bytes | None:
+        """``entry``'s race failed to refresh its stale answer at ``now``: that answer goes back for a
+        while without asking again (RFC 8767 5); returns it for the race's client, or None when the
+        client has it already (its client-response timer ran out)."""
+        self.cache.refresh_failed(entry.stale, now)     # type: ignore[union-attr,arg-type]
+        if entry.answered:
+            return None
+        return self.cache.serve(entry.stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr,arg-type]
+
     def _asked_all(self, entry: Pending) -> bool:
         """Whether ``entry``'s race asked every backend its query may go to (down ones included), a
         replica group through any member: only then may its "no" be the name's (not when the hedge
@@ -807,20 +823,16 @@ class Race:
         Returns the reply for the race's own client (as the cache gives it), or None when it wants
         none (it got the stale answer already, or the race was a prefetch)."""
         entry: Pending = origin     # type: ignore[assignment]
-        now = self._loop.time()
         stale = entry.stale
         served_stale = False
         if answered and entry.cache_key is not None:
-            kept = self.cache.store(entry.cache_key, out, KEEP_ANSWER, now)     # type: ignore[union-attr]
-            if kept is not None:
-                out = self.cache.serve(kept, entry.data, entry.q, now)       # type: ignore[union-attr]
-        elif not spoken and stale is not None and stale.servable_stale(now):
-            self.cache.refresh_failed(stale, now)     # type: ignore[union-attr]
-            if entry.answered:
+            out = self._kept(entry, out, KEEP_ANSWER)
+        elif not spoken and stale is not None and stale.servable_stale(now := self._loop.time()):
+            fallback = self._stale_instead(entry, now)
+            if fallback is None:
                 return None
-            out = self.cache.serve(stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
+            out, served_stale = fallback, True
             self.stats.outcomes["stale"] += 1
-            served_stale = True
         self._answer_joined(entry, out, stale=served_stale)
         return None if entry.answered or entry.refresh else out
 
@@ -831,10 +843,8 @@ class Race:
         if entry.done or entry.answered or not entry.stale.servable_stale(now):     # type: ignore[union-attr]
             return
         entry.answered = True
-        out = self.cache.serve(entry.stale, entry.data, entry.q, now, stale=True)   # type: ignore[union-attr]
-        self.stats.outcomes["stale"] += 1
-        self.reply(entry.sink, fit(out, entry.data, entry.q, entry.sink.stream), entry.addr)
-        self.log(entry.addr, entry.q, "stale", out[3] & 0x0F, entry.started, "stale")
+        out = self._from_cache(entry.stale, entry.data, entry.q, entry.sink, entry.addr, now, stale=True,  # type: ignore[arg-type]
+                               started=entry.started)
         self._answer_joined(entry, out, stale=True)
 
     def _forget(self, entry: Pending, outcome: str, backend: Upstream | None, rcode: int | None) -> None:
@@ -985,6 +995,6 @@ def stale_wanted(outcome: str, kind: str | None, rcode: int) -> bool:
     """Whether a race that ended so (``outcome``, cache ``kind``, ``rcode``) failed to refresh its
     answer, so that the stale one goes back instead (RFC 8767 4): not when a backend answered, or
     every backend said no (the name is gone), or one said the name exists (NODATA)."""
-    if outcome == "won" or kind == KEEP_NEGATIVE or kind == KEEP_ANSWER:
+    if outcome == "won" or kind == KEEP_NEGATIVE:
         return False
     return not (outcome == "negative" and rcode == NOERROR and kind is None)
