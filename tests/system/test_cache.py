@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Sequence
 
 import dns.asyncquery
 import dns.edns
@@ -24,7 +26,7 @@ from dnslib import CNAME, EDNS0, QTYPE, RR, SOA, A, DNSRecord, EDNSOption
 from resolver.ls.race import JOIN_LIMIT
 from resolver.ls.settings import CacheSettings, ProbeSettings
 from support.fakes import FakeBackend, Rule, answer, by_name, cname_only, negative, nodata, nxdomain, silent, slow
-from support.inprocess import ask, run, running_ls_over_fakes
+from support.inprocess import Running, ask, run, running_ls_over_fakes
 from support.waiting import wait_until_async
 
 CACHE = CacheSettings()
@@ -285,16 +287,33 @@ def test_replies_fitted_to_different_sizes_are_kept_apart():
 # --------------------------------------------------------------------------- serve-stale (RFC 8767)
 
 
+OLD = "old.example"     # the name of the expired answers below
+
+
+@asynccontextmanager
+async def expired(cache: CacheSettings, then: Sequence[Rule | None], first: Rule | None = None,
+                  second: Rule | None = None, **settings: Any) -> AsyncIterator[tuple[Running, list[FakeBackend]]]:
+    """An LS whose cache holds :data:`OLD`'s answer from its first backend (``first``: an A record
+    with TTL 1 s by default; the second backend ``second``, NXDOMAIN by default), past that TTL by
+    the time the block starts; by then each backend answers by its rule in ``then`` (None: as
+    before). ``settings`` as for :func:`running_ls_over_fakes`; ``query`` keyword args (as
+    :func:`ask`'s) go with the first query."""
+    query = settings.pop("query", {})
+    rules = [first or answer_with_ttl("192.0.2.1", 1), second or nxdomain()]
+    async with running_ls_over_fakes(rules, cache=cache, **settings) as (ls, fakes):
+        await ask(ls, OLD, **query)
+        for fake, rule in zip(fakes, then):
+            if rule is not None:
+                fake.rule = rule
+        await asyncio.sleep(1.1)        # past the TTL: the subject of these tests
+        yield ls, fakes
+
+
 def test_a_stale_answer_goes_back_with_ttl_30_within_the_client_response_timer():
     async def main():
         stale = CacheSettings(serve_stale=60, stale_answer_timeout=0.3)
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
-                                         timeout=3.0, probes=False) as (ls, fakes):
-            await ask(ls, "old.example")
-            for fake in fakes:
-                fake.rule = silent
-            await asyncio.sleep(1.1)
-            reply, seconds = await ask(ls, "old.example")
+        async with expired(stale, [silent, silent], timeout=3.0, probes=False) as (ls, _):
+            reply, seconds = await ask(ls, OLD)
             assert reply.answer[0][0].address == "192.0.2.1" and reply.answer[0].ttl == 30
             assert 0.25 <= seconds < 1.5
             assert ls.server.race.cache.stats.stale == 1
@@ -305,19 +324,15 @@ def test_a_stale_answer_goes_back_when_the_race_fails_before_the_timer():
     async def main():
         stale = CacheSettings(serve_stale=60, stale_answer_timeout=1.8)
         failing = negative(dns.rcode.SERVFAIL)
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
-                                         probes=False) as (ls, fakes):
-            await ask(ls, "old.example", use_edns=0)
-            fakes[0].rule = failing
-            await asyncio.sleep(1.1)
-            reply, seconds = await ask(ls, "old.example", use_edns=0)
+        async with expired(stale, [failing, None], probes=False, query={"use_edns": 0}) as (ls, fakes):
+            reply, seconds = await ask(ls, OLD, use_edns=0)
             assert reply.rcode() == dns.rcode.NOERROR and reply.answer[0].ttl == 30 and seconds < 1.0
             assert [(option.otype, option.code) for option in reply.options] == \
                 [(dns.edns.OptionType.EDE, dns.edns.EDECode.STALE_ANSWER)]       # RFC 8914 4.4
             # the refresh failed: for a while the stale answer goes back without asking the backends
-            before = asked(fakes[0], "old.example")
-            again, _ = await ask(ls, "old.example", use_edns=0)
-            assert again.answer[0].ttl == 30 and asked(fakes[0], "old.example") == before
+            before = asked(fakes[0], OLD)
+            again, _ = await ask(ls, OLD, use_edns=0)
+            assert again.answer[0].ttl == 30 and asked(fakes[0], OLD) == before
     run(main())
 
 
@@ -365,13 +380,8 @@ def test_a_stale_chain_goes_back_when_the_backend_of_its_target_fails():
 
 def test_without_serve_stale_an_expired_answer_is_not_served():
     async def main():
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()],
-                                         cache=CacheSettings(serve_stale=0), timeout=0.5, probes=False) as (ls, fakes):
-            await ask(ls, "old.example")
-            for fake in fakes:
-                fake.rule = silent
-            await asyncio.sleep(1.1)
-            reply, _ = await ask(ls, "old.example")
+        async with expired(CacheSettings(serve_stale=0), [silent, silent], timeout=0.5, probes=False) as (ls, _):
+            reply, _ = await ask(ls, OLD)
             assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.answer      # the timeout answer
     run(main())
 
@@ -379,31 +389,22 @@ def test_without_serve_stale_an_expired_answer_is_not_served():
 def test_a_name_gone_from_its_backend_is_not_served_stale_while_another_refuses_it():
     async def main():
         stale = CacheSettings(serve_stale=60)
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), negative(dns.rcode.REFUSED)],
-                                         cache=stale, probes=False) as (ls, fakes):
-            await ask(ls, "deleted.example")
-            fakes[0].rule = nxdomain()
-            await asyncio.sleep(1.1)
+        async with expired(stale, [nxdomain(), None], second=negative(dns.rcode.REFUSED), probes=False) as (ls, fakes):
             for _ in range(2):
-                reply, _ = await ask(ls, "deleted.example")
+                reply, _ = await ask(ls, OLD)
                 assert reply.rcode() == dns.rcode.NXDOMAIN and not reply.answer
-            assert asked(fakes[0], "deleted.example") == 2          # the NXDOMAIN was kept in its place
+            assert asked(fakes[0], OLD) == 2          # the NXDOMAIN was kept in its place
     run(main())
 
 
 def test_a_flushed_stale_answer_is_not_served_again():
     async def main():
         stale = CacheSettings(serve_stale=60, stale_answer_timeout=0.3)
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
-                                         timeout=1.5, probes=False) as (ls, fakes):
-            await ask(ls, "old.example")
-            for fake in fakes:
-                fake.rule = silent
-            await asyncio.sleep(1.1)
-            first, _ = await ask(ls, "old.example")
+        async with expired(stale, [silent, silent], timeout=1.5, probes=False) as (ls, _):
+            first, _ = await ask(ls, OLD)
             assert first.answer[0].ttl == 30                       # stale; its race runs on
             assert ls.server.race.cache.flush() == 1
-            second, _ = await ask(ls, "old.example")
+            second, _ = await ask(ls, OLD)
             assert second.rcode() == dns.rcode.NXDOMAIN and not second.answer     # the race's own end
     run(main())
 
@@ -411,13 +412,8 @@ def test_a_flushed_stale_answer_is_not_served_again():
 def test_every_query_given_a_stale_answer_is_counted():
     async def main():
         stale = CacheSettings(serve_stale=60, stale_answer_timeout=0.3)
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
-                                         timeout=3.0, probes=False) as (ls, fakes):
-            await ask(ls, "old.example")
-            for fake in fakes:
-                fake.rule = silent
-            await asyncio.sleep(1.1)
-            replies = await asyncio.gather(*(ask(ls, "old.example") for _ in range(5)))
+        async with expired(stale, [silent, silent], timeout=3.0, probes=False) as (ls, _):
+            replies = await asyncio.gather(*(ask(ls, OLD) for _ in range(5)))
             assert all(reply.answer[0].ttl == 30 for reply, _ in replies)
             assert ls.server.race.cache.stats.stale == 5
     run(main())
@@ -426,12 +422,8 @@ def test_every_query_given_a_stale_answer_is_counted():
 def test_a_name_gone_from_every_backend_is_not_served_stale():
     async def main():
         stale = CacheSettings(serve_stale=60)
-        async with running_ls_over_fakes([answer_with_ttl("192.0.2.1", 1), nxdomain()], cache=stale,
-                                         probes=False) as (ls, fakes):
-            await ask(ls, "moved.example")
-            fakes[0].rule = nxdomain()
-            await asyncio.sleep(1.1)
-            reply, _ = await ask(ls, "moved.example")
+        async with expired(stale, [nxdomain(), None], probes=False) as (ls, _):
+            reply, _ = await ask(ls, OLD)
             assert reply.rcode() == dns.rcode.NXDOMAIN
     run(main())
 
