@@ -7,7 +7,9 @@ import asyncio
 import errno
 import socket
 from collections import Counter
+from contextlib import asynccontextmanager
 from time import monotonic
+from typing import AsyncIterator
 
 import pytest
 
@@ -196,10 +198,15 @@ def ports_of(backend: Backend) -> list[int]:
     return [transport.get_extra_info("sockname")[1] for transport in backend.transports]
 
 
-async def connected(recorder: PortRecorder, **settings) -> tuple[Backend, Heard]:
+@asynccontextmanager
+async def connected(recorder: PortRecorder, **settings) -> AsyncIterator[tuple[Backend, Heard]]:
+    """A Backend (``settings`` as its own) connected to ``recorder``, what it hears, closed after the block."""
     backend, heard = Backend(0, *recorder.address, **settings), Heard()
     await backend.connect(heard, heard)
-    return backend, heard
+    try:
+        yield backend, heard
+    finally:
+        backend.close()
 
 
 @pytest.mark.parametrize("sockets", [1, 3, 32, 100, 256])
@@ -221,8 +228,7 @@ def test_a_pool_size_out_of_range_is_refused(sockets):
 def test_a_query_and_every_copy_of_it_leave_from_the_pool_socket_of_its_id():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, _ = await connected(recorder, source_ports=4, rotation_interval=3600)
-            try:
+            async with connected(recorder, source_ports=4, rotation_interval=3600) as (backend, _):
                 ports = ports_of(backend)
                 assert len(set(ports)) == 4
                 uids = [0x1200 | octet for octet in range(256)]
@@ -231,16 +237,13 @@ def test_a_query_and_every_copy_of_it_leave_from_the_pool_socket_of_its_id():
                 await wait_until_async(lambda: len(recorder.queries) == 512, 5, "512 queries at the backend")
                 assert [(port, request.header.id) for port, request in recorder.queries] == \
                     [(ports[backend.socket_of[uid & 0xFF]], uid) for uid in uids + uids]
-            finally:
-                backend.close()
     asyncio.run(main())
 
 
 def test_a_reply_counts_only_on_the_socket_its_query_left_from():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, heard = await connected(recorder, source_ports=2, rotation_interval=3600)
-            try:
+            async with connected(recorder, source_ports=2, rotation_interval=3600) as (backend, heard):
                 uid = 0x4242
                 backend.send(query(uid))
                 await wait_until_async(lambda: recorder.queries, 5, "the query at the backend")
@@ -251,16 +254,13 @@ def test_a_reply_counts_only_on_the_socket_its_query_left_from():
                 recorder.sock.sendto(reply(uid), ("127.0.0.1", its_port))
                 await wait_until_async(lambda: heard.replies, 5, "the reply on its own socket")
                 assert heard.replies == [reply(uid)] and backend.stats.forged == 1
-            finally:
-                backend.close()
     asyncio.run(main())
 
 
 def test_a_probe_leaves_from_the_socket_of_its_id_and_its_reply_goes_to_the_health_monitor():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, heard = await connected(recorder, source_ports=4, rotation_interval=3600)
-            try:
+            async with connected(recorder, source_ports=4, rotation_interval=3600) as (backend, heard):
                 backend.probe_id = uid = 0x0BAD
                 backend.send_probe(query(uid))
                 await wait_until_async(lambda: recorder.queries, 5, "the probe at the backend")
@@ -269,8 +269,6 @@ def test_a_probe_leaves_from_the_socket_of_its_id_and_its_reply_goes_to_the_heal
                 recorder.sock.sendto(reply(uid), ("127.0.0.1", recorder.queries[0][0]))
                 await wait_until_async(lambda: heard.probe_replies, 5, "the probe's reply")
                 assert heard.probe_replies == [reply(uid)] and heard.replies == []
-            finally:
-                backend.close()
     asyncio.run(main())
 
 
@@ -303,8 +301,7 @@ def test_a_probe_and_its_copies_replies_go_to_the_health_monitor_the_first_answe
 def test_a_datagram_shorter_than_a_dns_header_is_dropped_as_forged_at_the_socket():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, heard = await connected(recorder, source_ports=1, rotation_interval=3600)
-            try:
+            async with connected(recorder, source_ports=1, rotation_interval=3600) as (backend, heard):
                 uid = 0x0101
                 backend.probe_id = uid          # not even a probe's reply goes further
                 backend.send(query(uid))
@@ -314,8 +311,6 @@ def test_a_datagram_shorter_than_a_dns_header_is_dropped_as_forged_at_the_socket
                     recorder.sock.sendto(data, ("127.0.0.1", port))
                 await wait_until_async(lambda: heard.probe_replies, 5, "the whole reply")
                 assert heard.probe_replies == [reply(uid)] and heard.replies == [] and backend.stats.forged == 3
-            finally:
-                backend.close()
     asyncio.run(main())
 
 
@@ -340,8 +335,7 @@ def test_port_unreachable_on_any_socket_of_the_pool_reaches_the_health_monitor()
 def test_sockets_are_replaced_in_turn_by_new_ports_and_a_replaced_one_still_delivers():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, heard = await connected(recorder, source_ports=4, rotation_interval=0.01, timeout=60)
-            try:
+            async with connected(recorder, source_ports=4, rotation_interval=0.01, timeout=60) as (backend, heard):
                 first = ports_of(backend)
                 uid = 0x5151
                 backend.send(query(uid))
@@ -351,52 +345,46 @@ def test_sockets_are_replaced_in_turn_by_new_ports_and_a_replaced_one_still_deli
                 recorder.sock.sendto(reply(uid), ("127.0.0.1", recorder.queries[0][0]))    # a late reply
                 await wait_until_async(lambda: heard.replies, 5, "the late reply through the replaced socket")
                 assert heard.replies == [reply(uid)] and backend.stats.forged == 0
-            finally:
-                backend.close()
     asyncio.run(main())
 
 
 def test_a_replaced_socket_is_closed_once_the_timeout_has_passed():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, _ = await connected(recorder, source_ports=2, rotation_interval=0.01, timeout=1.0)
-            try:
+            async with connected(recorder, source_ports=2, rotation_interval=0.01, timeout=1.0) as (backend, _):
                 first = list(backend.transports)
                 await wait_until_async(lambda: backend.stats.rotations >= 2, 5, "both sockets replaced")
                 assert not any(transport.is_closing() for transport in first)     # still open for late replies
                 await wait_until_async(lambda: all(transport.is_closing() for transport in first), 5,
                                        "the replaced sockets closed")
                 assert not any(transport.is_closing() for transport in backend.transports)
-            finally:
-                backend.close()
     asyncio.run(main())
 
 
 def test_closing_closes_every_socket_those_replaced_included():
     async def main() -> None:
         with PortRecorder(silent) as recorder:
-            backend, _ = await connected(recorder, source_ports=2, rotation_interval=0.01, timeout=60)
-            first = list(backend.transports)
-            await wait_until_async(lambda: backend.stats.rotations >= 2, 5, "both sockets replaced")
-            now = list(backend.transports)
-            backend.close()
-            assert all(transport.is_closing() for transport in first + now)
-            backend.send(query(1))          # a query after the close goes nowhere, raising nothing
-            await asyncio.sleep(0)          # the replacing task sees its cancellation
-            assert asyncio.all_tasks() == {asyncio.current_task()}
+            async with connected(recorder, source_ports=2, rotation_interval=0.01, timeout=60) as (backend, _):
+                first = list(backend.transports)
+                await wait_until_async(lambda: backend.stats.rotations >= 2, 5, "both sockets replaced")
+                now = list(backend.transports)
+                backend.close()
+                assert all(transport.is_closing() for transport in first + now)
+                backend.send(query(1))          # a query after the close goes nowhere, raising nothing
+                await asyncio.sleep(0)          # the replacing task sees its cancellation
+                assert asyncio.all_tasks() == {asyncio.current_task()}
     asyncio.run(main())
 
 
 def test_a_socket_that_cannot_be_opened_leaves_the_old_one_in_place_with_one_warning(caplog):
     async def main() -> None:
         with PortRecorder() as recorder:
-            backend, heard = await connected(recorder, source_ports=2, rotation_interval=0.01)
             attempts = []
 
             async def out_of_files(number: int):
                 attempts.append(number)
                 raise OSError(errno.EMFILE, "Too many open files")
-            try:
+            async with connected(recorder, source_ports=2, rotation_interval=0.01) as (backend, heard):
                 pool = list(backend.transports)
                 backend._open = out_of_files
                 await wait_until_async(lambda: len(attempts) >= 3, 5, "three attempts to replace a socket")
@@ -406,8 +394,6 @@ def test_a_socket_that_cannot_be_opened_leaves_the_old_one_in_place_with_one_war
                 await wait_until_async(lambda: heard.replies, 5, "the answer through the old socket")
                 del backend._open          # files to spare again
                 await wait_until_async(lambda: backend.stats.rotations >= 1, 5, "a socket replaced")
-            finally:
-                backend.close()
         warnings = [record for record in caplog.records if "source ports" in record.getMessage()]
         assert len(warnings) == 1 and "Too many open files" in warnings[0].getMessage()
     asyncio.run(main())
