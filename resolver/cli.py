@@ -26,7 +26,7 @@ from .ls.settings import (CLIENT_SHARE, POLICIES, CacheSettings, GroupSettings, 
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
-from .ts.settings import TsSettings
+from .ts.settings import Remote, SecondaryZone, TransferAcl, TsSettings
 from .ts.zones import ZoneError, ZoneFile
 from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
 
@@ -80,6 +80,51 @@ def zone_file(text: str) -> ZoneFile:
     if zone is None:
         raise argparse.ArgumentTypeError(problem)
     return zone
+
+
+KEY_PREFIX = "key="     # the TSIG key element of --secondary, --notify and --allow-transfer
+
+
+def with_key(text: str) -> tuple[list[str], str | None]:
+    """``ITEM[,ITEM…][,key=NAME]`` split at its commas, and the TSIG key's name if one is given."""
+    items = [item.strip() for item in text.split(",")]
+    keys = [item[len(KEY_PREFIX):] for item in items if item.startswith(KEY_PREFIX)]
+    if len(keys) > 1 or any(not key for key in keys):
+        raise argparse.ArgumentTypeError(f"one key=NAME at most, with a NAME: {text!r}")
+    return [item for item in items if not item.startswith(KEY_PREFIX)], (keys[0] if keys else None)
+
+
+def remote(text: str) -> Remote:
+    """``ADDR:PORT[,key=NAME]``: a server to notify, and the TSIG key that signs the NOTIFY."""
+    items, key = with_key(text)
+    if len(items) != 1:
+        raise argparse.ArgumentTypeError(f"expected ADDR:PORT[,key=NAME], got {text!r}")
+    return Remote(*hostport(items[0]), key)
+
+
+def secondary(text: str) -> SecondaryZone:
+    """``ZONE=ADDR:PORT[,ADDR:PORT…][,key=NAME]``: a zone and its primaries, tried in order."""
+    import dns.exception
+    import dns.name
+    zone, equals, rest = text.partition("=")
+    items, key = with_key(rest)
+    if not equals or not zone.strip() or not any(items):
+        raise argparse.ArgumentTypeError(f"expected ZONE=ADDR:PORT[,ADDR:PORT…][,key=NAME], got {text!r}")
+    try:
+        name = dns.name.from_text(zone.strip())
+    except dns.exception.DNSException as exc:
+        raise argparse.ArgumentTypeError(f"{zone!r} is not a domain name ({exc})") from None
+    return SecondaryZone(name, tuple(Remote(*hostport(item), key) for item in items))
+
+
+def transfer_acl(text: str) -> TransferAcl:
+    """``CIDR[,key=NAME]``, or ``key=NAME`` alone for any address with that key."""
+    items, key = with_key(text)
+    if len(items) > 1 or (not items and key is None):
+        raise argparse.ArgumentTypeError(f"expected CIDR[,key=NAME] or key=NAME, got {text!r}")
+    if not items:
+        return TransferAcl(None, key)
+    return TransferAcl(network(items[0]), key)
 
 
 def positive_seconds(text: str) -> float:
@@ -359,6 +404,22 @@ def build_parser() -> Parser:
                          "NAME=FILE, or =FILE to leave the name to the file")
     ts.add_argument("--table", action=ListOption, default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
+    ts.add_argument("--secondary", action=ListOption, type=secondary, default=[],
+                    metavar="ZONE=ADDR:PORT[,ADDR:PORT…][,key=NAME]",
+                    help="serve ZONE as a secondary: transferred from these primaries (AXFR, then IXFR), kept "
+                         "fresh by its SOA timers and NOTIFY (repeatable); key=NAME signs with a TSIG key of "
+                         "the config's [key.NAME] tables")
+    ts.add_argument("--allow-transfer", action=ListOption, type=transfer_acl, default=[],
+                    metavar="CIDR[,key=NAME]",
+                    help="let clients in CIDR transfer the zones (AXFR, IXFR over TCP), only with that TSIG key "
+                         "when key=NAME is given; key=NAME alone: any address with the key (repeatable; "
+                         "default: nobody)")
+    ts.add_argument("--notify", action=ListOption, type=remote, default=[], metavar="ADDR:PORT[,key=NAME]",
+                    help="send NOTIFY (RFC 1996) to this secondary whenever a zone changes (repeatable)")
+    ts.add_argument("--zone-dir", type=Path, metavar="DIR",
+                    help="keep each secondary zone's last good copy in DIR, so a restart serves it at once "
+                         "(default: memory only)")
+    ts.set_defaults(keys={})
     ts.add_argument("--silent-miss", action="store_true", help="reply only for names this TS has (answers, and NODATA for other types); "
                          "stay silent on the rest")
     add_query_log_option(ts)
@@ -518,13 +579,11 @@ def hold_hangups_until_serving() -> None:
 
 
 def cmd_ts(args: argparse.Namespace) -> int:
-    if not args.zone and not args.table:
-        raise UsageError("resolver ts: give at least one --zone or --table (see --help)")
+    if not args.zone and not args.table and not args.secondary:
+        raise UsageError("resolver ts: give at least one --zone, --table or --secondary (see --help)")
+    settings = ts_settings(args)
     hold_hangups_until_serving()
     from .ts.serve import load, serve
-    settings = TsSettings(zones=tuple(args.zone),
-                          tables=tuple(Path(path) for path in args.table),
-                          silent_miss=args.silent_miss, query_log=args.query_log)
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
     authority = load(settings)
 
@@ -538,6 +597,22 @@ def cmd_ts(args: argparse.Namespace) -> int:
             pass        # each worker says so in its one line, and keeps its zones, as this keeps its own
     return serve_with_workers(args, lambda addresses, options: run(
         serve(addresses, settings, authority, options, metrics=args.metrics)), load_for_new_workers)
+
+
+def ts_settings(args: argparse.Namespace) -> TsSettings:
+    """The TS's settings from its flags; raises UsageError for a TSIG key no ``[key.NAME]`` table
+    gives, and for ``--secondary`` with ``--workers`` (one process keeps a secondary zone fresh)."""
+    remotes = [*args.notify, *(primary for zone in args.secondary for primary in zone.primaries)]
+    for key in [*(r.key for r in remotes), *(acl.key for acl in args.allow_transfer)]:
+        if key is not None and key not in args.keys:
+            known = ", ".join(sorted(args.keys)) or "none"
+            raise UsageError(f"resolver ts: no TSIG key {key!r} in the config's [key.NAME] tables (known: {known})")
+    if args.secondary and args.workers > 1:
+        raise UsageError("resolver ts: --secondary needs --workers 1: one process keeps a secondary zone fresh")
+    return TsSettings(zones=tuple(args.zone), tables=tuple(Path(path) for path in args.table),
+                      silent_miss=args.silent_miss, query_log=args.query_log,
+                      secondaries=tuple(args.secondary), allow_transfer=tuple(args.allow_transfer),
+                      notify=tuple(args.notify), keys=dict(args.keys), zone_dir=args.zone_dir)
 
 
 def backend_names(args: argparse.Namespace) -> list[str]:

@@ -5,7 +5,8 @@ top-level ones such as ``--log-level``), and every value goes through its flag's
 type and choices, so a flag added to cli.py is a config key with no change here.
 The file's values become the flags' defaults, which is why a flag on the command
 line wins; :class:`ListOption` makes a repeated flag replace the file's list
-instead of adding to it.
+instead of adding to it. Besides its flags, a ``ts`` file may hold ``[key.NAME]``
+tables: TSIG keys (:mod:`resolver.ts.tsig`), which no flag takes.
 """
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .ts.tsig import read_keys
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10 reads TOML with the backport tomllib came from
     import tomli as tomllib
 
 CONFIG = "config"   # the option that names the file is not a key in it
+KEY, KEYS = "key", "keys"   # [key.NAME] tables: TSIG keys, for commands whose parser has a ``keys`` default
 ON_OFF = ("on", "off")  # the choices of a flag that also takes TOML's true and false (--learn)
 
 
@@ -70,6 +74,11 @@ def load(path: Path, command: argparse.ArgumentParser, top: argparse.ArgumentPar
         raise fail("not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise fail(f"not valid TOML: {exc}") from None
+    if KEY in data and command.get_default(KEYS) is not None:
+        try:
+            command.set_defaults(**{KEYS: read_keys(data.pop(KEY))})
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     keys = config_keys(command, top)
     extra: list[tuple[str, str, object]] = []
     if GROUP in keys:

@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import NO_REPLY, ZoneTally
-from ..wire import CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, Query, error_reply, scan_query, transfer_refusal
+from ..wire import (CLASS_IN, EDE_NOT_SUPPORTED, REFUSED, TRANSFER_TYPES, Query, error_reply, scan_query,
+                    transfer_refusal)
 from .authority import Authority, render
 from .sections import Answer
 
 TCP_LIMIT = 65535
 SLOTS = ZoneTally.SLOTS     # a tally's offset for TCP queries
+OPCODE_NOTIFY = 4           # RFC 1996
+
+
+class Exchange(Protocol):
+    """A part of the TS that answers some requests itself, off the query path: zone transfers
+    out (AXFR and IXFR, RFC 5936 and 1995) and NOTIFY in (RFC 1996). It replies through
+    ``sink``, with as many messages as it needs, now or later, or not at all."""
+
+    def handle(self, data: bytes, q: Query, sink: Sink, addr: object) -> None: ...
 
 
 class AuthoritativeServer:
@@ -27,12 +38,20 @@ class AuthoritativeServer:
     asked of a zone at all (malformed, other classes, transfers), count under
     ``"none"``. An answer remembers its zone's tally after its first use, so
     counting costs one increment per query.
+
+    Requests for a zone transfer go to ``transfers`` and NOTIFY messages to
+    ``notifies`` when given (:class:`Exchange`); without them they are refused
+    as NSD refuses them. Either test is made only for requests the zones do not
+    answer, so neither costs a query anything.
     """
 
-    def __init__(self, authority: Authority, silent_miss: bool = False, query_log: QueryLog | None = None) -> None:
+    def __init__(self, authority: Authority, silent_miss: bool = False, query_log: QueryLog | None = None,
+                 transfers: Exchange | None = None, notifies: Exchange | None = None) -> None:
         self.authority = authority
         self.silent_miss = silent_miss
         self.query_log = query_log
+        self.transfers = transfers
+        self.notifies = notifies
         self.tallies: dict[str, ZoneTally] = {"none": ZoneTally()}
 
     def zone_sizes(self) -> dict[str, int]:
@@ -44,9 +63,25 @@ class AuthoritativeServer:
         if self.query_log is not None:
             self._handle_logged(data, sink, addr)
             return
-        reply = self._reply(data, scan_query(data), sink.stream)
+        q = scan_query(data)
+        reply = self._reply(data, q, sink.stream)
         if reply is not None:
             sink.send(reply, addr)
+        elif q is not None:
+            self._exchange(data, q, sink, addr)
+
+    def _exchange_for(self, q: Query) -> Exchange | None:
+        """The :class:`Exchange` that takes a request the zones do not answer, if any."""
+        if q.opcode == OPCODE_NOTIFY:
+            return self.notifies
+        if q.opcode == 0 and q.qtype in TRANSFER_TYPES:
+            return self.transfers
+        return None
+
+    def _exchange(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
+        exchange = self._exchange_for(q)
+        if exchange is not None:
+            exchange.handle(data, q, sink, addr)
 
     def reply(self, data: bytes, stream: bool = False) -> bytes | None:
         """The reply to one query, sized for UDP or for a stream (TCP)."""
@@ -59,6 +94,8 @@ class AuthoritativeServer:
             return None
         rcode, ede = (q.error, None) if q.error else self._refusal(q, stream)
         if rcode or not q.question:
+            if self._exchange_for(q) is not None:
+                return None         # see handle()
             self.tallies["none"].counts[(NO_REPLY if self.silent_miss else rcode) + offset] += 1
             # Like NSD, a bare header for other opcodes.
             return None if self.silent_miss else error_reply(data, q, rcode, ede=ede, echo=not (q.opcode or q.bare))
@@ -87,6 +124,8 @@ class AuthoritativeServer:
         reply = self._reply(data, q, sink.stream)
         if reply is not None:
             sink.send(reply, addr)
+        elif q is not None:
+            self._exchange(data, q, sink, addr)
         took = time.perf_counter() - started
         qname, qtype = (q.qname, q.qtype) if q is not None else (b"", 0)
         outcome, rcode = ("silent", None) if reply is None else ("answered", reply[3] & 0x0F)

@@ -5,12 +5,49 @@ The command line (:mod:`resolver.cli`) and ``--config`` files build a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, Union
+
+import dns.name
 
 if TYPE_CHECKING:
+    import dns.tsig
+
     from .zones import ZoneFile
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Another server this TS transfers zones with: a primary it asks, or a secondary it notifies.
+
+    ``key``: the name of the TSIG key (RFC 8945) that signs the messages to it and
+    must sign its replies, as named in the config's ``[key.NAME]`` tables; ``None``: unsigned.
+    """
+
+    host: str
+    port: int
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class SecondaryZone:
+    """A zone served as a secondary (RFC 1996's slave): transferred from ``primaries``, tried in order."""
+
+    name: dns.name.Name
+    primaries: tuple[Remote, ...]
+
+
+@dataclass(frozen=True)
+class TransferAcl:
+    """Who may transfer zones out of this TS: clients in ``network`` (``None``: any address) and,
+    when ``key`` is given, only with a request signed by that TSIG key (NSD's ``provide-xfr: NETWORK KEY``)."""
+
+    network: Network | None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -21,9 +58,21 @@ class TsSettings:
     that may name its zone; ``tables``: ``hostname IP A`` tables, each
     served as the root zone; ``silent_miss``: reply only with positive answers
     (the assignment's TS); ``query_log``: ``-`` for stderr or a file (``None``: off).
+
+    Replication: ``secondaries``: zones transferred in from primaries;
+    ``allow_transfer``: who may transfer zones out (nobody by default);
+    ``notify``: secondaries sent a NOTIFY (RFC 1996) whenever a zone changes;
+    ``keys``: the TSIG keys by name, from the config file only (never the
+    command line, where any user's ``ps`` would show them); ``zone_dir``: where
+    secondary zones are saved, so a restart serves them at once (``None``: kept in memory only).
     """
 
     zones: tuple[Path | ZoneFile, ...] = ()
     tables: tuple[Path, ...] = ()
     silent_miss: bool = False
     query_log: str | None = None
+    secondaries: tuple[SecondaryZone, ...] = ()
+    allow_transfer: tuple[TransferAcl, ...] = ()
+    notify: tuple[Remote, ...] = ()
+    keys: Mapping[str, dns.tsig.Key] = field(default_factory=dict)
+    zone_dir: Path | None = None
