@@ -157,7 +157,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help=f"processes sharing the addresses with SO_REUSEPORT (default {WORKERS})")
     parser.add_argument("--metrics", type=hostport, metavar="ADDR:PORT",
                         help="serve Prometheus metrics on /metrics and a live status page on / "
-                             "(default: off; needs --workers 1)")
+                             "(default: off; with --workers, the parent serves them for every worker)")
 
 
 def add_query_log_option(parser: argparse.ArgumentParser) -> None:
@@ -794,18 +794,18 @@ def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
 
     Whatever the caller prepared before (the TS's compiled zones) the workers
     share copy-on-write; ``on_hangup`` runs in the parent on SIGHUP
-    (:func:`resolver.net.workers.run_workers`).
+    (:func:`resolver.net.workers.run_workers`). With ``--metrics`` the parent
+    serves it for every worker, their figures summed (:class:`resolver.obs.hub.Hub`).
     """
     if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))
         return 0
-    if args.metrics:
-        raise UsageError(f"resolver {args.command}: --metrics needs --workers 1: each worker counts only "
-                         "its own queries (see --help)")
     from .net.workers import reserve, run_workers
+    from .obs.hub import Hub
     addresses = reserve(args.listen)
     options = ListenOptions(args.tcp_timeout, reuse_port=True)
-    return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}", on_hangup)
+    return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}", on_hangup,
+                       Hub(args.metrics) if args.metrics else None)
 
 
 def client_usage_problem(args: argparse.Namespace) -> str | None:

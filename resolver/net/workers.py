@@ -6,10 +6,14 @@ address and port, so a client's queries stay with one worker and no state is
 shared. The parent checks every address first (so a port in use is one clear
 error, not one per worker), fixes port 0 to one real port, forks the workers,
 passes SIGINT, SIGTERM and SIGHUP on to them, starts a new worker in place of
-one that dies, and exits when they have stopped.
+one that dies, and exits when they have stopped. It does so in an event loop
+of its own (asyncio's: SIGCHLD tells it a worker ended), where a companion
+may run beside it: with ``--metrics``, the endpoint that serves every
+worker's figures (:class:`Companion`, :mod:`resolver.obs.hub`).
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import ctypes
 import logging
@@ -18,7 +22,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from .addresses import ipv4_on_port
 from .listening import bind_pair
@@ -40,6 +44,33 @@ log = logging.getLogger("resolver")
 PR_SET_PDEATHSIG = 1        # prctl(2): the signal a process gets when its parent dies (Linux)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORWARDED = (*STOP_SIGNALS, signal.SIGHUP)
+HANDLED = (*FORWARDED, signal.SIGCHLD)      # the parent's loop handles these
+
+
+class Companion(Protocol):
+    """What runs in the parent's event loop beside the workers, told of each fork and death.
+
+    Each worker has a slot, 0 to ``count - 1``, which a worker started in
+    place of a dead one takes over.
+    """
+
+    async def start(self) -> None:
+        """Before the first fork. Raises OSError, which stops the server before any worker starts."""
+
+    async def stop(self) -> None:
+        """Once every worker has stopped."""
+
+    def before_fork(self, slot: int) -> None:
+        """In the parent, just before a worker is forked into ``slot``."""
+
+    def in_child(self, slot: int) -> None:
+        """In that worker, just after the fork, before it serves."""
+
+    def after_fork(self, slot: int, pid: int) -> None:
+        """In the parent, once worker ``pid`` runs in ``slot``."""
+
+    def ended(self, slot: int, pid: int) -> None:
+        """In the parent, once worker ``pid`` of ``slot`` has been reaped."""
 
 
 @dataclass(frozen=True)
@@ -73,52 +104,86 @@ class Workers:
 
     SIGINT and SIGTERM are passed on to every worker and stop the server; no
     worker is started again from then on. SIGHUP is passed on (each TS worker
-    reloads its zones, each LS worker its config). These three signals are blocked around each fork, so
-    one that arrives meanwhile still reaches the new worker.
+    reloads its zones, each LS worker its config). These signals, and SIGCHLD, are blocked around
+    each fork, so one that arrives meanwhile still reaches the new worker, and the worker
+    takes none of the parent's handling of them (its event loop's wakeup descriptor included).
+
+    A ``companion`` (:class:`Companion`) starts in the parent's loop before the
+    first worker, is told of every fork and reaped worker, and stops once the
+    workers have.
     """
 
     def __init__(self, count: int, serve: Callable[[], None], prog: str,
-                 limit: RestartLimit = RestartLimit(), on_hangup: Callable[[], None] | None = None) -> None:
+                 limit: RestartLimit = RestartLimit(), on_hangup: Callable[[], None] | None = None,
+                 companion: Companion | None = None) -> None:
         self.count = count
         self.serve = serve
         self.on_hangup = on_hangup
         self.prog = prog
         self.limit = limit
+        self.companion = companion
         self.restarts = 0                       # workers started in place of dead ones
-        self.running: set[int] = set()
+        self.running: dict[int, int] = {}       # the workers by PID: their slot
         self.stop_signals: set[int] = set()     # the stop signals received (SIGTERM when giving up)
         self.status = 0
         self.failure = ""                       # why the server gave up, written once every worker has stopped
         self._recent: collections.deque[float] = collections.deque()   # time.monotonic() of recent restarts
         self._inherited: dict[int, object] = {}  # the handlers before run(): the workers' SIGHUP, restored after
+        self._stopped: asyncio.Event | None = None      # set once no worker runs
 
     def run(self) -> int:
         """Start the workers and supervise them until every one has stopped.
 
         Returns the exit status: 0 after a stop signal, 1 when the restarts
         exceeded the limit or a fork failed, else the first non-zero status a
-        worker exited with while stopping.
+        worker exited with while stopping. Raises OSError when the companion
+        cannot start.
         """
-        self._inherited = {signum: signal.signal(signum, self._forward) for signum in FORWARDED}
+        self._inherited = {signum: signal.getsignal(signum) for signum in HANDLED}
+        try:
+            return asyncio.run(self._supervise())
+        finally:
+            for signum, handler in self._inherited.items():
+                signal.signal(signum, handler)
+
+    async def _supervise(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        for signum in FORWARDED:
+            loop.add_signal_handler(signum, self._forward, signum)
+        loop.add_signal_handler(signal.SIGCHLD, self._reap)
         held = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})     # held until now (resolver.cli)
         try:
+            if self.companion is not None:
+                await self.companion.start()
             try:
-                for _ in range(self.count):
-                    self._start()
-            except OSError as exc:
-                self._give_up(f"cannot start a worker: {exc.strerror or exc}")
-            while self.running:
-                pid, status = os.wait()
-                self._reaped(pid, os.waitstatus_to_exitcode(status))
+                try:
+                    for slot in range(self.count):
+                        self._start(slot)
+                except OSError as exc:
+                    self._give_up(f"cannot start a worker: {exc.strerror or exc}")
+                if self.running:
+                    await self._stopped.wait()
+            finally:
+                if self.companion is not None:
+                    await self.companion.stop()
             if self.failure:
                 print(f"{self.prog}: error: {self.failure}", file=sys.stderr, flush=True)
             return self.status
         finally:
-            for signum, handler in self._inherited.items():
-                signal.signal(signum, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
-    def _forward(self, signum: int, frame: object) -> None:
+    def _reap(self) -> None:
+        """SIGCHLD: reap every worker that has ended."""
+        for pid in list(self.running):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self._reaped(pid, os.waitstatus_to_exitcode(status))
+        if not self.running:
+            assert self._stopped is not None
+            self._stopped.set()
+
+    def _forward(self, signum: int) -> None:
         if signum in STOP_SIGNALS:
             self.stop_signals.add(signum)
         for pid in self.running:
@@ -129,26 +194,33 @@ class Workers:
         if signum == signal.SIGHUP and self.on_hangup is not None:
             self.on_hangup()
 
-    def _start(self) -> int:
-        """Fork one worker with the forwarded signals blocked, so none is handled before
-        its PID is in :attr:`running`; the worker holds SIGHUP until its loop handles it.
+    def _start(self, slot: int) -> int:
+        """Fork one worker into ``slot`` with the handled signals blocked, so none is handled
+        before its PID is in :attr:`running`; the worker holds SIGHUP until its loop handles it.
         Raises OSError when the fork fails."""
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         parent = os.getpid()
         try:
+            if self.companion is not None:
+                self.companion.before_fork(slot)
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
+                    signal.set_wakeup_fd(-1)        # the parent's loop's: this worker's signals are its own
                     _stop_with(parent)
-                    for signum in STOP_SIGNALS:
+                    for signum in (*STOP_SIGNALS, signal.SIGCHLD):
                         signal.signal(signum, signal.SIG_DFL)
                     signal.signal(signal.SIGHUP, self._inherited[signal.SIGHUP])
+                    if self.companion is not None:
+                        self.companion.in_child(slot)
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked | {signal.SIGHUP})
                     code = _child(self.serve, self.prog)
                 finally:
                     os._exit(code)
-            self.running.add(pid)
+            self.running[pid] = slot
+            if self.companion is not None:
+                self.companion.after_fork(slot, pid)
             if self.stop_signals:   # asked to stop between the fork and the add
                 os.kill(pid, next(iter(self.stop_signals)))
             return pid
@@ -157,7 +229,9 @@ class Workers:
 
     def _reaped(self, pid: int, code: int) -> None:
         """A worker ended with ``code`` (minus the signal's number when killed by one)."""
-        self.running.discard(pid)
+        slot = self.running.pop(pid)
+        if self.companion is not None:
+            self.companion.ended(slot, pid)
         how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
         if self.stop_signals:
             if code < 0 and -code in self.stop_signals:
@@ -173,7 +247,7 @@ class Workers:
                           f"{self.limit.interval:g} s: giving up")
             return
         try:
-            new = self._start()
+            new = self._start(slot)
         except OSError as exc:
             self._give_up(f"worker {pid} {how} and no worker can start in its place: {exc.strerror or exc}")
             return
@@ -184,15 +258,16 @@ class Workers:
     def _give_up(self, reason: str) -> None:
         self.failure = reason
         self.status = 1
-        self._forward(signal.SIGTERM, None)
+        self._forward(signal.SIGTERM)
 
 
 def run_workers(count: int, serve: Callable[[], None], prog: str,
-                on_hangup: Callable[[], None] | None = None) -> int:
+                on_hangup: Callable[[], None] | None = None, companion: Companion | None = None) -> int:
     """Run ``serve`` in ``count`` forked processes until SIGINT or SIGTERM, starting a new
-    one in place of one that dies, and ``on_hangup`` here on SIGHUP (see :class:`Workers`);
-    returns the exit status."""
-    return Workers(count, serve, prog, on_hangup=on_hangup).run()
+    one in place of one that dies, and ``on_hangup`` here on SIGHUP, with ``companion`` beside
+    them (see :class:`Workers`); returns the exit status. Raises OSError when the companion
+    cannot start."""
+    return Workers(count, serve, prog, on_hangup=on_hangup, companion=companion).run()
 
 
 def _stop_with(parent: int) -> None:

@@ -51,6 +51,14 @@ which Prometheus's ``rate()`` expects. With the answer cache off (``--cache-size
 its series are there, at zero, as learned routing's are when it is off, so a
 dashboard's queries keep working; ``resolver_ls_cache_capacity_entries`` 0 says off.
 
+Both are rendered from a *reading* (:meth:`ServerMetrics.reading`): a
+process's figures as JSON-able data in three parts, ``counters`` (they only
+grow), ``gauges`` (what holds now; ``workers`` is 1 in each reading) and
+``config`` (what every worker of a server has alike: routes, groups, the
+backends in order, zone sizes). With ``--workers`` the parent sums the
+workers' readings with :func:`add` and renders the sum the same way
+(:mod:`resolver.obs.hub`), so one process and N show the same series.
+
 The servers are read through :class:`LsSource` and :class:`TsSource`, protocols
 this module owns: it imports neither :mod:`resolver.ls` nor :mod:`resolver.ts`,
 so their insides can change without breaking ``/metrics``.
@@ -70,7 +78,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import __version__
 from ..wire import RCODE_NAMES
-from .stats import BackendStats, LatencyHistogram, LsStats, ZoneTally
+from .stats import BackendStats, LsStats, ZoneTally, cumulative, zone_replies, zone_requests
 
 PROTOCOLS = ("udp", "tcp")
 PLAN_TYPE = "A"         # /plan lists the cached answers of this type unless told another
@@ -248,6 +256,11 @@ class NoCache(LookupError):
     """Raised by :meth:`ServerMetrics.flush` where no answer cache runs; the message says why."""
 
 
+class Unavailable(RuntimeError):
+    """Raised by the metrics of a server with workers when the figures cannot be had now: no
+    worker has answered yet, or one did not answer a flush in time; the message says why."""
+
+
 def dns_name(text: str) -> dns.name.Name:
     """``text`` as a DNS name (absolute); raises ValueError, saying so, for one that is not."""
     try:
@@ -261,8 +274,23 @@ def rcode_counts(counts: list[int]) -> dict[str, int]:
     return {RCODE_NAMES.get(rcode, str(rcode)): n for rcode, n in enumerate(counts) if n}
 
 
+def add(a: Any, b: Any) -> Any:
+    """The sum of two readings' ``counters`` (or ``gauges``): numbers added, lists element by
+    element, dicts key by key (a key that only one has is kept as it is), None counting as nothing."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, dict):
+        return {key: add(a.get(key), b.get(key)) for key in {**a, **b}}
+    if isinstance(a, list):
+        return [add(x, y) for x, y in zip(a, b)]
+    return a + b
+
+
 class ServerMetrics(Collector):
-    """What the metrics endpoint and the status page read; one per server process."""
+    """What the metrics endpoint and the status page read: one server process's :meth:`reading`,
+    rendered by the class of its role (:data:`KINDS`)."""
 
     role = ""
 
@@ -271,27 +299,54 @@ class ServerMetrics(Collector):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
+    def uptime(self) -> float:
+        """Seconds since this object was made, as the server started."""
+        return time.monotonic() - self.started
+
+    def reading(self) -> dict[str, Any]:
+        """This process's figures as JSON-able data (see the module's docstring)."""
+        return {"role": self.role, "version": __version__, "uptime": round(self.uptime(), 3),
+                "counters": {}, "gauges": {"workers": 1}, "config": {}}
+
+    def figures(self) -> dict[str, Any]:
+        """The reading that ``/metrics`` and the status JSON show: here this process's own."""
+        return self.reading()
+
+    async def refresh(self) -> None:
+        """Bring :meth:`figures` up to date before it is read; nothing to do for one process."""
+
     def collect(self) -> Iterator[Metric]:
+        figures = self.figures()
         info = GaugeMetricFamily("resolver_build_info", "The running version and role.", labels=["version", "role"])
-        info.add_metric([__version__, self.role], 1)
+        info.add_metric([figures["version"], figures["role"]], 1)
         yield info
-        yield GaugeMetricFamily("resolver_uptime_seconds", "Seconds since the server started.",
-                                value=time.monotonic() - self.started)
+        yield GaugeMetricFamily("resolver_uptime_seconds", "Seconds since the server started.", value=self.uptime())
+        yield from KINDS[figures["role"]].families(figures)
 
     def status(self) -> dict:
         """The status page's JSON: totals; the page turns two readings into rates."""
-        return {"role": self.role, "version": __version__, "uptime": round(time.monotonic() - self.started, 3)}
+        figures = self.figures()
+        return {"role": figures["role"], "version": figures["version"], "uptime": round(self.uptime(), 3),
+                **KINDS[figures["role"]].summary(figures)}
 
-    def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
+    async def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
         """``/plan``'s JSON: how a query for ``name`` (of type ``rdtype``) would be routed; None for a
         server that routes nothing (the TS)."""
         return None
 
-    def flush(self, name: str | None) -> int:
+    async def flush(self, name: str | None) -> int:
         """Drop the cached answers for ``name`` (text) and the names below it, or every one (None);
         returns how many. Raises ValueError for a name that is not a DNS name, :class:`NoCache`
         where no answer cache runs (here: the TS caches nothing)."""
         raise NoCache("no answer cache here: only the LS caches answers")
+
+
+def backend_counters(stats: BackendStats) -> dict[str, Any]:
+    """One backend's counters, as a reading holds them."""
+    return {"sent": stats.sent, "replies": list(stats.replies), "wins": stats.wins, "timeouts": stats.timeouts,
+            "late": stats.late, "forged": stats.forged, "rotations": stats.rotations,
+            "retransmissions": stats.retransmissions, "duplicates": stats.duplicates, "hedges": stats.hedges,
+            "failovers": stats.failovers, "latency": list(stats.latency.counts), "latency_sum": stats.latency.sum}
 
 
 class LsMetrics(ServerMetrics):
@@ -303,89 +358,35 @@ class LsMetrics(ServerMetrics):
         self.source = source
         super().__init__()
 
-    def collect(self) -> Iterator[Metric]:
-        yield from super().collect()
-        stats = self.source.stats
-        yield counter("resolver_ls_requests", "Queries received, by transport.", ["proto"],
-                      {(proto,): n for proto, n in zip(PROTOCOLS, stats.queries)})
-        yield counter("resolver_ls_responses", "Replies sent, by rcode.", ["rcode"],
-                      {(rcode,): n for rcode, n in rcode_counts(stats.replies).items()})
-        yield counter("resolver_ls_races", "Races ended, by outcome.", ["outcome"],
-                      {(outcome,): n for outcome, n in stats.outcomes.items()})
-        yield counter("resolver_ls_dropped", "Queries dropped without a reply, by reason.", ["reason"],
-                      {(reason,): n for reason, n in stats.dropped.items()})
-        yield counter("resolver_ls_refused", "Queries refused (allow-list, rate limit).", ["reason"],
-                      {(reason,): n for reason, n in stats.refused.items()})
-        yield GaugeMetricFamily("resolver_ls_inflight", "Races waiting for backends now.", value=self.source.inflight)
-        yield counter("resolver_ls_routing", "Races started, by how they chose the backends asked first: the "
-                      "learned owners of the name or its zone (learned, within a static route too), a static "
-                      "route's backends (route), or every backend (fanout).",
-                      ["how"], {(how,): n for how, n in stats.routing.items()})
-        yield counter("resolver_ls_hedges", "Races that asked the other backends after the learned owners: these "
-                      "stayed silent past their retransmission timeout (silent) or said no (negative).",
-                      ["why"], {(why,): n for why, n in stats.hedges.items()})
-        entries, capacity = self.learned()
-        yield GaugeMetricFamily("resolver_ls_learned_entries", "Names and zones learned routing holds now "
-                                "(0 when it is off).", value=entries)
-        yield GaugeMetricFamily("resolver_ls_learned_capacity", "Names and zones learned routing holds at most, "
-                                "the least recently used dropped first (0 when it is off).", value=capacity)
-        yield GaugeMetricFamily("resolver_ls_upstream_queries_per_query",
-                                "Queries sent to backends, retransmissions left out (hedges and failovers "
-                                "counted), per race started (a client query, or a CNAME target the LS follows), "
-                                "since the LS started: 1 when each goes to one backend, the number of backends "
-                                "for a full fan-out; 0 before the first race.", value=self.upstream_per_race())
-        yield from self._cache_metrics()
-        yield from self._backend_metrics()
-        yield from self._group_metrics()
-
-    def cache(self) -> dict[str, Any]:
-        """The answer cache now: ``enabled``, each of :data:`CACHE_COUNTERS`, ``entries`` (answers held),
-        ``bytes`` (the octets they take, as the cache counts them), ``capacity`` (answers at most) and
-        ``max_bytes`` (octets at most; None without a memory bound); zeros when it is off."""
-        cache = self.source.race.cache
-        if cache is None:
-            return {"enabled": False, **dict.fromkeys(CACHE_COUNTERS, 0), "entries": 0, "bytes": 0, "capacity": 0,
-                    "max_bytes": None}
-        return {"enabled": True, **{name: getattr(cache.stats, name) for name in CACHE_COUNTERS},
-                "entries": len(cache), "bytes": cache.bytes, "capacity": cache.settings.entries,
-                "max_bytes": cache.settings.max_bytes}
-
-    def _cache_metrics(self) -> Iterator[Metric]:
-        cache = self.cache()
-        for name, documentation in CACHE_COUNTERS.items():
-            yield CounterMetricFamily(f"resolver_ls_cache_{name}", documentation, value=cache[name])
-        yield GaugeMetricFamily("resolver_ls_cache_entries", "Answers the cache holds now, stale ones included, and "
-                                "expired ones until a lookup, an eviction or a flush drops them (0 when it is off).",
-                                value=cache["entries"])
-        yield GaugeMetricFamily("resolver_ls_cache_bytes", "Octets the cached answers take, as the cache counts "
-                                "them: each its message and a fixed share for its bookkeeping.", value=cache["bytes"])
-        yield GaugeMetricFamily("resolver_ls_cache_capacity_entries", "Answers the cache holds at most, the least "
-                                "recently used dropped first (0 when it is off).", value=cache["capacity"])
-        if cache["max_bytes"] is not None:
-            yield GaugeMetricFamily("resolver_ls_cache_capacity_bytes", "Octets the cached answers take at most, "
-                                    "as the cache counts them (--cache-size NMiB).", value=cache["max_bytes"])
-
-    def flush(self, name: str | None) -> int:
-        """Drop the cached answers for ``name`` (text) and the names below it, or every one (None),
-        with :meth:`resolver.ls.cache.AnswerCache.flush`; returns how many. Raises ValueError for a
-        name that is not a DNS name, :class:`NoCache` when the cache is off."""
-        qname = None if name is None else dns_name(name).to_wire()
-        cache = self.source.race.cache
-        if cache is None:
-            raise NoCache("the answer cache is off (ls --cache-size 0): nothing to flush")
-        return cache.flush(qname)
-
-    def learned(self) -> tuple[int, int]:
-        """Learned routing's entries now and at most; (0, 0) when it is off."""
-        learned = self.source.race.learned
-        return (len(learned), learned.size) if learned is not None else (0, 0)
-
-    def upstream_per_race(self) -> float:
-        """Queries sent to backends (:attr:`BackendStats.sent` less its retransmissions) per race started
-        (the sum of :attr:`LsStats.routing`); 0.0 before the first race."""
-        races = sum(self.source.stats.routing.values())
-        sent = sum(b.stats.sent - b.stats.retransmissions for b in self.source.backends)
-        return sent / races if races else 0.0
+    def reading(self) -> dict[str, Any]:
+        """``counters``: the LS's (:class:`LsStats`), the cache's and each backend's by name;
+        ``gauges``: races in flight, learned routing's and the cache's size now and at most, each
+        backend's ``up`` (1 or 0) and races awaiting it; ``config``: whether learning and the cache
+        are on, the routes, the groups and the backends in order."""
+        source, base = self.source, super().reading()
+        stats, race, backends = source.stats, source.race, source.backends
+        cache, learned = race.cache, race.learned
+        return {**base,
+                "counters": {"queries": list(stats.queries), "replies": list(stats.replies),
+                             "outcomes": dict(stats.outcomes), "dropped": dict(stats.dropped),
+                             "refused": dict(stats.refused), "routing": dict(stats.routing),
+                             "hedges": dict(stats.hedges),
+                             "cache": {name: getattr(cache.stats, name) if cache is not None else 0
+                                       for name in CACHE_COUNTERS},
+                             "backends": {b.name: backend_counters(b.stats) for b in backends}},
+                "gauges": {**base["gauges"], "inflight": source.inflight,
+                           "learned": {"entries": len(learned) if learned is not None else 0,
+                                       "capacity": learned.size if learned is not None else 0},
+                           "cache": {"entries": len(cache), "bytes": cache.bytes, "capacity": cache.settings.entries,
+                                     "max_bytes": cache.settings.max_bytes} if cache is not None else
+                                    {"entries": 0, "bytes": 0, "capacity": 0, "max_bytes": None},
+                           "backends": {b.name: {"up": int(b.up), "outstanding": n}
+                                        for b, n in zip(backends, self.outstanding())}},
+                "config": {"learning": learned is not None, "cache": cache is not None, "routes": self.routes(),
+                           "groups": [{"name": group.name, "policy": group.policy.name,
+                                       "members": [b.name for b in backends if group.mask >> b.index & 1]}
+                                      for group in race.groups.groups],
+                           "backends": [{"name": b.name, "address": b.address} for b in backends]}}
 
     def outstanding(self) -> list[int]:
         """Per backend, in order, the races awaiting its reply now: read off the race's table at
@@ -399,94 +400,195 @@ class LsMetrics(ServerMetrics):
         race = self.source.race
         return [{"domain": route.domain, "targets": race.groups.names(route.mask)} for route in race.routes]
 
-    def groups(self) -> list[dict[str, Any]]:
-        """The replica groups: name, policy and members in order, and the members that are up."""
-        backends = self.source.backends
-        return [{"name": group.name, "policy": group.policy.name,
-                 "members": [b.name for b in backends if group.mask >> b.index & 1],
-                 "up": [b.name for b in backends if group.mask >> b.index & 1 and b.up]}
-                for group in self.source.race.groups.groups]
+    @staticmethod
+    def queries(figures: dict[str, Any]) -> int:
+        """Client queries received, both transports."""
+        return sum(figures["counters"]["queries"])
 
-    def _group_metrics(self) -> Iterator[Metric]:
-        groups = self.groups()
+    @staticmethod
+    def per_worker(reading: dict[str, Any]) -> dict[str, Any]:
+        """What the status JSON shows of each worker: its queries, races in flight and cached answers."""
+        gauges = reading["gauges"]
+        return {"queries": LsMetrics.queries(reading), "inflight": gauges["inflight"],
+                "cache_entries": gauges["cache"]["entries"]}
+
+    @staticmethod
+    def is_up(figures: dict[str, Any], name: str) -> bool:
+        """Whether backend ``name`` is up in every worker's probes (the one process's, in one)."""
+        return figures["gauges"]["backends"][name]["up"] == figures["gauges"]["workers"]
+
+    @staticmethod
+    def cache(figures: dict[str, Any]) -> dict[str, Any]:
+        """The answer cache: ``enabled``, each of :data:`CACHE_COUNTERS`, ``entries`` (answers held),
+        ``bytes`` (the octets they take, as the cache counts them), ``capacity`` (answers at most) and
+        ``max_bytes`` (octets at most; None without a memory bound); zeros when it is off."""
+        if not figures["config"]["cache"]:
+            return {"enabled": False, **dict.fromkeys(CACHE_COUNTERS, 0), "entries": 0, "bytes": 0, "capacity": 0,
+                    "max_bytes": None}
+        return {"enabled": True, **figures["counters"]["cache"], **figures["gauges"]["cache"]}
+
+    @staticmethod
+    def upstream_per_race(figures: dict[str, Any]) -> float:
+        """Queries sent to backends (:attr:`BackendStats.sent` less its retransmissions) per race started
+        (the sum of :attr:`LsStats.routing`); 0.0 before the first race."""
+        counters = figures["counters"]
+        races = sum(counters["routing"].values())
+        sent = sum(counters["backends"][b["name"]]["sent"] - counters["backends"][b["name"]]["retransmissions"]
+                   for b in figures["config"]["backends"])
+        return sent / races if races else 0.0
+
+    @staticmethod
+    def groups(figures: dict[str, Any]) -> list[dict[str, Any]]:
+        """The replica groups: name, policy and members in order, and the members that are up."""
+        return [{**group, "up": [name for name in group["members"] if LsMetrics.is_up(figures, name)]}
+                for group in figures["config"]["groups"]]
+
+    @staticmethod
+    def families(figures: dict[str, Any]) -> Iterator[Metric]:
+        counters, gauges = figures["counters"], figures["gauges"]
+        yield counter("resolver_ls_requests", "Queries received, by transport.", ["proto"],
+                      {(proto,): n for proto, n in zip(PROTOCOLS, counters["queries"])})
+        yield counter("resolver_ls_responses", "Replies sent, by rcode.", ["rcode"],
+                      {(rcode,): n for rcode, n in rcode_counts(counters["replies"]).items()})
+        yield counter("resolver_ls_races", "Races ended, by outcome.", ["outcome"],
+                      {(outcome,): n for outcome, n in counters["outcomes"].items()})
+        yield counter("resolver_ls_dropped", "Queries dropped without a reply, by reason.", ["reason"],
+                      {(reason,): n for reason, n in counters["dropped"].items()})
+        yield counter("resolver_ls_refused", "Queries refused (allow-list, rate limit).", ["reason"],
+                      {(reason,): n for reason, n in counters["refused"].items()})
+        yield GaugeMetricFamily("resolver_ls_inflight", "Races waiting for backends now.", value=gauges["inflight"])
+        yield counter("resolver_ls_routing", "Races started, by how they chose the backends asked first: the "
+                      "learned owners of the name or its zone (learned, within a static route too), a static "
+                      "route's backends (route), or every backend (fanout).",
+                      ["how"], {(how,): n for how, n in counters["routing"].items()})
+        yield counter("resolver_ls_hedges", "Races that asked the other backends after the learned owners: these "
+                      "stayed silent past their retransmission timeout (silent) or said no (negative).",
+                      ["why"], {(why,): n for why, n in counters["hedges"].items()})
+        yield GaugeMetricFamily("resolver_ls_learned_entries", "Names and zones learned routing holds now "
+                                "(0 when it is off).", value=gauges["learned"]["entries"])
+        yield GaugeMetricFamily("resolver_ls_learned_capacity", "Names and zones learned routing holds at most, "
+                                "the least recently used dropped first (0 when it is off).",
+                                value=gauges["learned"]["capacity"])
+        yield GaugeMetricFamily("resolver_ls_upstream_queries_per_query",
+                                "Queries sent to backends, retransmissions left out (hedges and failovers "
+                                "counted), per race started (a client query, or a CNAME target the LS follows), "
+                                "since the LS started: 1 when each goes to one backend, the number of backends "
+                                "for a full fan-out; 0 before the first race.",
+                                value=LsMetrics.upstream_per_race(figures))
+        yield from LsMetrics._cache_families(figures)
+        yield from LsMetrics._backend_families(figures)
+        yield from LsMetrics._group_families(figures)
+
+    @staticmethod
+    def _cache_families(figures: dict[str, Any]) -> Iterator[Metric]:
+        cache = LsMetrics.cache(figures)
+        for name, documentation in CACHE_COUNTERS.items():
+            yield CounterMetricFamily(f"resolver_ls_cache_{name}", documentation, value=cache[name])
+        yield GaugeMetricFamily("resolver_ls_cache_entries", "Answers the cache holds now, stale ones included, and "
+                                "expired ones until a lookup, an eviction or a flush drops them (0 when it is off).",
+                                value=cache["entries"])
+        yield GaugeMetricFamily("resolver_ls_cache_bytes", "Octets the cached answers take, as the cache counts "
+                                "them: each its message and a fixed share for its bookkeeping.", value=cache["bytes"])
+        yield GaugeMetricFamily("resolver_ls_cache_capacity_entries", "Answers the cache holds at most, the least "
+                                "recently used dropped first (0 when it is off).", value=cache["capacity"])
+        if cache["max_bytes"] is not None:
+            yield GaugeMetricFamily("resolver_ls_cache_capacity_bytes", "Octets the cached answers take at most, "
+                                    "as the cache counts them (--cache-size NMiB).", value=cache["max_bytes"])
+
+    @staticmethod
+    def _group_families(figures: dict[str, Any]) -> Iterator[Metric]:
         members = GaugeMetricFamily("resolver_group_members", "Members of a replica group.", labels=["group"])
         up = GaugeMetricFamily("resolver_group_members_up", "Members of a replica group that are up.",
                                labels=["group"])
-        for group in groups:
+        for group in LsMetrics.groups(figures):
             members.add_metric([group["name"]], len(group["members"]))
             up.add_metric([group["name"]], len(group["up"]))
         yield members
         yield up
 
-    def _backend_metrics(self) -> Iterator[Metric]:
-        backends = self.source.backends
+    @staticmethod
+    def _backend_families(figures: dict[str, Any]) -> Iterator[Metric]:
+        names = [b["name"] for b in figures["config"]["backends"]]
+        stats = {name: figures["counters"]["backends"][name] for name in names}
+        now = figures["gauges"]["backends"]
         label = ["backend"]
+
+        def each(key: str) -> dict[tuple[str, ...], int]:
+            return {(name,): stats[name][key] for name in names}
         yield counter("resolver_backend_requests", "Client queries sent to a backend, retransmissions included.", label,
-                      {(b.name,): b.stats.sent for b in backends})
+                      each("sent"))
         yield counter("resolver_backend_responses", "Replies from a backend, by rcode.", label + ["rcode"],
-                      {(b.name, rcode): n for b in backends for rcode, n in rcode_counts(b.stats.replies).items()})
-        yield counter("resolver_backend_wins", "Races a backend's reply won.", label,
-                      {(b.name,): b.stats.wins for b in backends})
+                      {(name, rcode): n for name in names for rcode, n in rcode_counts(stats[name]["replies"]).items()})
+        yield counter("resolver_backend_wins", "Races a backend's reply won.", label, each("wins"))
         yield counter("resolver_backend_timeouts", "Races that timed out waiting for a backend.", label,
-                      {(b.name,): b.stats.timeouts for b in backends})
+                      each("timeouts"))
         yield counter("resolver_backend_late_responses", "Replies that came after their race ended.", label,
-                      {(b.name,): b.stats.late for b in backends})
+                      each("late"))
         yield counter("resolver_backend_forged_responses",
                       "Replies dropped: an ID no race sent, another question, sections that do not parse, or on "
-                      "another UDP socket than their query left from.", label,
-                      {(b.name,): b.stats.forged for b in backends})
+                      "another UDP socket than their query left from.", label, each("forged"))
         yield counter("resolver_backend_source_port_rotations", "UDP sockets to a backend replaced by one on a new "
-                      "random port (RFC 5452).", label, {(b.name,): b.stats.rotations for b in backends})
+                      "random port (RFC 5452).", label, each("rotations"))
         yield counter("resolver_backend_retransmissions",
                       "Queries sent to a backend again: over UDP as it had not replied within its retransmission "
-                      "timeout, over TCP as the connection they were written on ended.",
-                      label, {(b.name,): b.stats.retransmissions for b in backends})
+                      "timeout, over TCP as the connection they were written on ended.", label, each("retransmissions"))
         yield counter("resolver_backend_duplicate_responses", "Second replies to a query or health probe sent to a "
-                      "backend again.",
-                      label, {(b.name,): b.stats.duplicates for b in backends})
-        up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes.", labels=label)
-        for b in backends:
-            up.add_metric([b.name], 1 if b.up else 0)
+                      "backend again.", label, each("duplicates"))
+        up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes (with --workers, "
+                               "those of every worker).", labels=label)
+        for name in names:
+            up.add_metric([name], 1 if LsMetrics.is_up(figures, name) else 0)
         yield up
         yield counter("resolver_backend_hedges", "Queries sent to a backend after the learned owners asked first "
-                      "stayed silent past their retransmission timeout or said no.", label,
-                      {(b.name,): b.stats.hedges for b in backends})
+                      "stayed silent past their retransmission timeout or said no.", label, each("hedges"))
         yield counter("resolver_backend_failovers", "Queries sent to a backend in place of a member of its "
-                      "replica group that failed in the race.", label, {(b.name,): b.stats.failovers for b in backends})
+                      "replica group that failed in the race.", label, each("failovers"))
         outstanding = GaugeMetricFamily("resolver_backend_outstanding", "Races awaiting the backend's reply now.",
                                         labels=label)
-        for b, n in zip(backends, self.outstanding()):
-            outstanding.add_metric([b.name], n)
+        for name in names:
+            outstanding.add_metric([name], now[name]["outstanding"])
         yield outstanding
         latency = HistogramMetricFamily("resolver_backend_response_duration_seconds",
                                         "Time from a query to a backend's reply, within the race or after its "
                                         "NODATA grace.", labels=label)
-        for b in backends:
-            latency.add_metric([b.name], b.stats.latency.cumulative(), b.stats.latency.sum)
+        for name in names:
+            latency.add_metric([name], cumulative(stats[name]["latency"]), stats[name]["latency_sum"])
         yield latency
 
-    def status(self) -> dict:
-        stats = self.source.stats
-        groups = self.groups()
+    @staticmethod
+    def summary(figures: dict[str, Any]) -> dict[str, Any]:
+        counters, gauges, config = figures["counters"], figures["gauges"], figures["config"]
+        groups = LsMetrics.groups(figures)
         group_of = {member: group["name"] for group in groups for member in group["members"]}
-        entries, capacity = self.learned()
-        return {**super().status(), "queries": sum(stats.queries), "inflight": self.source.inflight,
-                "replies": rcode_counts(stats.replies), "outcomes": dict(stats.outcomes),
-                "dropped": dict(stats.dropped), "refused": dict(stats.refused),
-                "routing": dict(stats.routing), "hedges": dict(stats.hedges),
-                "learned": {"enabled": self.source.race.learned is not None, "entries": entries, "capacity": capacity},
-                "cache": self.cache(),
-                "upstream_per_query": round(self.upstream_per_race(), 3),
-                "routes": self.routes(), "groups": groups,
-                "backends": [{"name": b.name, "address": b.address, "up": b.up, "group": group_of.get(b.name),
-                              "sent": b.stats.sent, "wins": b.stats.wins, "timeouts": b.stats.timeouts,
-                              "late": b.stats.late, "forged": b.stats.forged,
-                              "retransmissions": b.stats.retransmissions, "duplicates": b.stats.duplicates,
-                              "hedges": b.stats.hedges, "failovers": b.stats.failovers, "outstanding": outstanding,
-                              "replies": rcode_counts(b.stats.replies), **latency_summary(b.stats.latency)}
-                             for b, outstanding in zip(self.source.backends, self.outstanding())]}
+        backends = []
+        for backend in config["backends"]:
+            name = backend["name"]
+            stats = counters["backends"][name]
+            backends.append({**backend, "up": LsMetrics.is_up(figures, name), "group": group_of.get(name),
+                             **{key: stats[key] for key in ("sent", "wins", "timeouts", "late", "forged",
+                                                            "retransmissions", "duplicates", "hedges", "failovers")},
+                             "outstanding": gauges["backends"][name]["outstanding"],
+                             "replies": rcode_counts(stats["replies"]), "latency_count": sum(stats["latency"]),
+                             "latency_sum": round(stats["latency_sum"], 6)})
+        return {"queries": LsMetrics.queries(figures), "inflight": gauges["inflight"],
+                "replies": rcode_counts(counters["replies"]),
+                **{key: counters[key] for key in ("outcomes", "dropped", "refused", "routing", "hedges")},
+                "learned": {"enabled": config["learning"], **gauges["learned"]},
+                "cache": LsMetrics.cache(figures),
+                "upstream_per_query": round(LsMetrics.upstream_per_race(figures), 3),
+                "routes": config["routes"], "groups": groups, "backends": backends}
 
-    def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
+    async def flush(self, name: str | None) -> int:
+        """Drop the cached answers for ``name`` (text) and the names below it, or every one (None),
+        with :meth:`resolver.ls.cache.AnswerCache.flush`; returns how many. Raises ValueError for a
+        name that is not a DNS name, :class:`NoCache` when the cache is off."""
+        qname = None if name is None else dns_name(name).to_wire()
+        cache = self.source.race.cache
+        if cache is None:
+            raise NoCache("the answer cache is off (ls --cache-size 0): nothing to flush")
+        return cache.flush(qname)
+
+    async def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
         """How the LS would choose the backends for a query for ``name`` (text) now, and what its
         cache holds for ``name`` and ``rdtype`` (a type's name or ``TYPEnnn``, RFC 3597)
         (:meth:`resolver.ls.race.Race.plan`), with ``name`` as read, ``learning`` (whether
@@ -503,7 +605,7 @@ class LsMetrics(ServerMetrics):
         race = self.source.race
         plan = race.plan(qname.to_wire(), qtype)
         named = {*plan["first"], *plan["hedge"], *plan["targets"]}
-        groups = [group for group in self.groups() if group["name"] in named]
+        groups = [group for group in self.groups(self.reading()) if group["name"] in named]
         up = {group["name"]: group["up"] for group in groups}
         first = {backend for unit in plan["first"] for backend in up.get(unit, [unit])}
         rtos = [race.retransmit.rtt[b.index].rto for b in self.source.backends if b.name in first]
@@ -520,30 +622,51 @@ class TsMetrics(ServerMetrics):
         self.source = source
         super().__init__()
 
-    def collect(self) -> Iterator[Metric]:
-        yield from super().collect()
-        tallies = self.source.tallies
+    def reading(self) -> dict[str, Any]:
+        """``counters``: each zone's :class:`ZoneTally` counts by zone name; ``config``: whether the
+        TS is silent on misses, and the names in each zone served."""
+        base = super().reading()
+        return {**base, "counters": {"zones": {zone: list(tally.counts) for zone, tally in self.source.tallies.items()}},
+                "config": {"silent_miss": self.source.silent_miss, "sizes": self.source.zone_sizes()}}
+
+    @staticmethod
+    def queries(figures: dict[str, Any]) -> int:
+        """Queries received, every zone and both transports."""
+        return sum(zone_requests(counts, tcp) for counts in figures["counters"]["zones"].values() for tcp in (0, 1))
+
+    @staticmethod
+    def per_worker(reading: dict[str, Any]) -> dict[str, Any]:
+        """What the status JSON shows of each worker: its queries."""
+        return {"queries": TsMetrics.queries(reading)}
+
+    @staticmethod
+    def families(figures: dict[str, Any]) -> Iterator[Metric]:
+        zones = figures["counters"]["zones"]
         yield counter("resolver_ts_requests", "Queries received, by zone and transport.", ["zone", "proto"],
-                      {(zone, proto): tally.requests(tcp) for zone, tally in tallies.items()
+                      {(zone, proto): zone_requests(counts, tcp) for zone, counts in zones.items()
                        for tcp, proto in enumerate(PROTOCOLS)})
         yield counter("resolver_ts_responses", "Replies sent, by zone and rcode.", ["zone", "rcode"],
-                      {(zone, rcode): n for zone, tally in tallies.items()
-                       for rcode, n in rcode_counts(tally.replies()).items()})
+                      {(zone, rcode): n for zone, counts in zones.items()
+                       for rcode, n in rcode_counts(zone_replies(counts)).items()})
         names = GaugeMetricFamily("resolver_ts_zone_names", "Names in each zone served.", labels=["zone"])
-        for zone, size in self.source.zone_sizes().items():
+        for zone, size in figures["config"]["sizes"].items():
             names.add_metric([zone], size)
         yield names
 
-    def status(self) -> dict:
-        tallies = self.source.tallies
-        sizes = self.source.zone_sizes()
-        zones = [{"zone": zone, "names": sizes.get(zone), "queries": tally.requests(False) + tally.requests(True),
-                  "replies": rcode_counts(tally.replies())}
-                 for zone, tally in sorted(tallies.items(), key=lambda item: item[0] == "none")]
+    @staticmethod
+    def summary(figures: dict[str, Any]) -> dict[str, Any]:
+        counted, sizes = figures["counters"]["zones"], figures["config"]["sizes"]
+        zones = [{"zone": zone, "names": sizes.get(zone), "queries": zone_requests(counts, False) +
+                  zone_requests(counts, True), "replies": rcode_counts(zone_replies(counts))}
+                 for zone, counts in sorted(counted.items(), key=lambda item: item[0] == "none")]
         zones += [{"zone": zone, "names": size, "queries": 0, "replies": {}}
-                  for zone, size in sizes.items() if zone not in tallies]
-        return {**super().status(), "queries": sum(z["queries"] for z in zones),
-                "silent_miss": self.source.silent_miss, "zones": zones}
+                  for zone, size in sizes.items() if zone not in counted]
+        return {"queries": sum(z["queries"] for z in zones), "silent_miss": figures["config"]["silent_miss"],
+                "zones": zones}
+
+
+# The class that renders the figures of each role.
+KINDS: dict[str, type[LsMetrics] | type[TsMetrics]] = {"ls": LsMetrics, "ts": TsMetrics}
 
 
 def counter(name: str, documentation: str, labels: list[str], values: dict[tuple[str, ...], int]) -> Metric:
@@ -551,8 +674,3 @@ def counter(name: str, documentation: str, labels: list[str], values: dict[tuple
     for label_values, value in values.items():
         family.add_metric(list(label_values), value)
     return family
-
-
-def latency_summary(histogram: LatencyHistogram) -> dict:
-    """Count and sum, for the status page's average over each refresh."""
-    return {"latency_count": histogram.count, "latency_sum": round(histogram.sum, 6)}

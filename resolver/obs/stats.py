@@ -44,17 +44,14 @@ class LatencyHistogram:
         self.counts[bisect_left(LATENCY_BOUNDS, seconds)] += 1
         self.sum += seconds
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
 
-    def cumulative(self) -> list[tuple[str, int]]:
-        """``(le, count)`` pairs as the Prometheus text format wants them."""
-        total, out = 0, []
-        for bound, count in zip((*(f"{b:g}" for b in LATENCY_BOUNDS), "+Inf"), self.counts):
-            total += count
-            out.append((bound, total))
-        return out
+def cumulative(counts: list[int]) -> list[tuple[str, int]]:
+    """A :class:`LatencyHistogram`'s ``counts`` as the ``(le, count)`` pairs of the Prometheus text format."""
+    total, out = 0, []
+    for bound, count in zip((*(f"{b:g}" for b in LATENCY_BOUNDS), "+Inf"), counts):
+        total += count
+        out.append((bound, total))
+    return out
 
 
 class BackendStats:
@@ -122,10 +119,13 @@ class ZoneTally:
     def __init__(self) -> None:
         self.counts = [0] * (2 * self.SLOTS)
 
-    def requests(self, tcp: bool) -> int:
-        start = self.SLOTS * tcp
-        return sum(self.counts[start:start + self.SLOTS])
 
-    def replies(self) -> list[int]:
-        """Replies by rcode, both transports."""
-        return [self.counts[rcode] + self.counts[self.SLOTS + rcode] for rcode in range(RCODES)]
+def zone_requests(counts: list[int], tcp: bool) -> int:
+    """Queries over one transport, from a :class:`ZoneTally`'s ``counts``."""
+    start = ZoneTally.SLOTS * tcp
+    return sum(counts[start:start + ZoneTally.SLOTS])
+
+
+def zone_replies(counts: list[int]) -> list[int]:
+    """Replies by rcode, both transports, from a :class:`ZoneTally`'s ``counts``."""
+    return [counts[rcode] + counts[ZoneTally.SLOTS + rcode] for rcode in range(RCODES)]

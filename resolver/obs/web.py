@@ -1,7 +1,10 @@
 """The ``--metrics`` HTTP endpoint: Prometheus on ``/metrics``, a status page on ``/``.
 
 It runs in the server's own event loop, so it reads the counters between
-queries, with no thread and no lock. It speaks just enough HTTP/1.1 for
+queries, with no thread and no lock; with ``--workers`` it runs in the
+parent's, which asks every worker for its figures and sums them
+(:mod:`resolver.obs.hub`), and each worker answers its parent instead of
+serving HTTP (:func:`status_endpoint`). It speaks just enough HTTP/1.1 for
 Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths and
 ``POST`` of one, one request per connection, headers bounded in size and time.
 
@@ -29,6 +32,10 @@ Prometheus, curl and browsers: ``GET`` and ``HEAD`` of four paths and
   rebinding. ``GET`` of it is 405; a bad NAME, two names, or any parameter
   but ``name`` (``?nmae=``, ``?Name=``) 400, flushing nothing; and 404 where
   no cache runs (a TS, or ``ls --cache-size 0``).
+
+A request the figures cannot be had for now (no worker has answered yet, or
+one did not answer a flush) gets 503 saying why
+(:class:`~resolver.obs.metrics.Unavailable`).
 """
 from __future__ import annotations
 
@@ -43,7 +50,8 @@ from urllib.parse import parse_qs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..net.addresses import format_hostport
-from .metrics import NoCache, ServerMetrics
+from . import channel
+from .metrics import NoCache, ServerMetrics, Unavailable
 
 log = logging.getLogger("resolver.web")
 
@@ -78,6 +86,7 @@ class StatusServer:
         self.metrics = metrics
         self.server: asyncio.AbstractServer | None = None
         self.connections = 0
+        self.open: set[asyncio.StreamWriter] = set()      # the connections being served
 
     async def start(self, host: str, port: int) -> str:
         """Listen; returns the base URL (with the port chosen when ``port`` is 0)."""
@@ -89,8 +98,16 @@ class StatusServer:
         if self.server is not None:
             self.server.close()
 
+    def fds(self) -> list[int]:
+        """The file descriptors of the listening sockets and of the connections being served (for a
+        process forked from this one to let go of, :meth:`resolver.obs.hub.Hub.in_child`)."""
+        sockets = [*(self.server.sockets if self.server is not None else ()),
+                   *(writer.get_extra_info("socket") for writer in self.open)]
+        return [fd for fd in (sock.fileno() for sock in sockets if sock is not None) if fd >= 0]
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open.add(writer)
         try:
             if self.connections > MAX_CONNECTIONS:
                 await self._send(writer, 503, "text/plain", b"busy\n")
@@ -105,6 +122,7 @@ class StatusServer:
             pass
         finally:
             self.connections -= 1
+            self.open.discard(writer)
             writer.close()
 
     async def _respond(self, writer: asyncio.StreamWriter, head: bytes) -> None:
@@ -119,6 +137,12 @@ class StatusServer:
         if method not in (b"GET", b"HEAD"):
             await self._send(writer, 405, "text/plain", b"only GET and HEAD\n", allow="GET, HEAD")
             return
+        if target in (b"/metrics", b"/status.json"):
+            try:
+                await self.metrics.refresh()
+            except Unavailable as exc:
+                await self._send(writer, 503, "text/plain", f"{exc}\n".encode(), head_only=method == b"HEAD")
+                return
         if target == b"/metrics":
             body, kind = generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST
         elif target == b"/status.json":
@@ -147,9 +171,12 @@ class StatusServer:
             await self._send(writer, 400, "text/plain", b"give a name: /plan?name=NAME\n")
             return
         try:
-            plan = self.metrics.plan(names[0], *fields.get("type", [])[:1])
+            plan = await self.metrics.plan(names[0], *fields.get("type", [])[:1])
         except ValueError as exc:
             await self._send(writer, 400, "text/plain", f"{exc}\n".encode())
+            return
+        except Unavailable as exc:
+            await self._send(writer, 503, "text/plain", f"{exc}\n".encode())
             return
         if plan is None:
             await self._send(writer, 404, "text/plain", b"no plan: only the LS routes queries\n")
@@ -161,7 +188,7 @@ class StatusServer:
         many in one line of JSON. 405 for another method, 403 for a request from a web page (it
         carries ``Origin``), 400 for a NAME that is blank or not a DNS name, for ``name`` given more
         than once and for any other parameter (a misspelt ``name`` must not flush every answer), 404
-        where no cache runs."""
+        where no cache runs, 503 when a worker did not answer (the others have flushed)."""
         if method != b"POST":
             await self._send(writer, 405, "text/plain", b"only POST: curl -X POST 'http://ADDR:PORT/cache/flush"
                              b"[?name=NAME]'\n", head_only=method == b"HEAD", allow="POST")
@@ -188,12 +215,15 @@ class StatusServer:
             return
         name = names[0] if names else None
         try:
-            flushed = self.metrics.flush(name)
+            flushed = await self.metrics.flush(name)
         except ValueError as exc:
             await self._send(writer, 400, "text/plain", f"{exc}\n".encode())
             return
         except NoCache as exc:
             await self._send(writer, 404, "text/plain", f"{exc}\n".encode())
+            return
+        except Unavailable as exc:
+            await self._send(writer, 503, "text/plain", f"{exc}\n".encode())
             return
         log.info("cache flushed: %d answer%s%s", flushed, "" if flushed == 1 else "s",
                  "" if name is None else f" at or below {name}")
@@ -210,16 +240,37 @@ class StatusServer:
         await writer.drain()
 
 
+async def open_status(metrics: ServerMetrics, address: tuple[str, int]) -> StatusServer:
+    """A :class:`StatusServer` for ``metrics`` listening at ``address``, its URL logged in one line
+    (which scripts and tests read). Raises OSError when the address cannot be bound."""
+    server = StatusServer(metrics)
+    url = await server.start(*address)
+    log.info("metrics on %smetrics, status page on %s", url, url)
+    return server
+
+
 @contextlib.asynccontextmanager
 async def status_endpoint(address: tuple[str, int] | None,
                           metrics: Callable[[], ServerMetrics]) -> AsyncIterator[None]:
-    """Serve ``/metrics`` and the status page at ``address`` (if any) for the block's length."""
+    """Serve ``/metrics`` and the status page at ``address`` (if any) for the block's length.
+
+    In a worker forked with a line to its parent (``--workers``, :mod:`resolver.obs.hub`) the
+    parent serves ``address`` for every worker: this one answers the parent's requests on its
+    line instead (:func:`resolver.obs.channel.answer`), in this event loop, between queries.
+    """
     if address is None:
         yield
         return
-    server = StatusServer(metrics())
-    url = await server.start(*address)
-    log.info("metrics on %smetrics, status page on %s", url, url)
+    line = channel.worker_end()
+    if line is not None:
+        answering = asyncio.get_running_loop().create_task(channel.answer(line, metrics()))
+        try:
+            yield
+        finally:
+            answering.cancel()
+            await asyncio.wait([answering])
+        return
+    server = await open_status(metrics(), address)
     try:
         yield
     finally:

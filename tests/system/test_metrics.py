@@ -320,13 +320,6 @@ def test_the_plan_reads_an_internationalized_name_as_utf8_raw_or_percent_encoded
         assert status == 400 and body.startswith(b"not a DNS name"), target
 
 
-def test_metrics_with_several_workers_is_one_usage_error():
-    result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--listen", "127.0.0.1:0", "--table",
-                             str(ZONES / "ts1.txt"), "--workers", "2", "--metrics", "127.0.0.1:0"],
-                            capture_output=True, text=True, timeout=30, cwd=ROOT)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--workers 1" in result.stderr
-
-
 def test_metrics_port_in_use_is_one_error(start_server):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
