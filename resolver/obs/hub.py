@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Iterator
 
@@ -49,6 +50,15 @@ POLL_INTERVAL = 1.0     # seconds between two readings of every worker
 ASK_TIMEOUT = 2.0       # seconds a worker has to answer a request
 
 
+@dataclass
+class Worker:
+    """One running worker, as the parent knows it."""
+
+    pid: int
+    line: channel.Line
+    latest: dict[str, Any] | None = None     # its last reading
+
+
 class Hub(ServerMetrics):
     """The parent's metrics for its workers at ``address``: their readings summed, and the HTTP
     endpoint that shows them (see the module's docstring)."""
@@ -56,8 +66,7 @@ class Hub(ServerMetrics):
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__()
         self.address = address
-        self.lines: dict[int, tuple[int, channel.Line]] = {}    # by slot: the worker's PID and its line
-        self.latest: dict[int, dict[str, Any]] = {}              # by slot: the worker's last reading
+        self.workers: dict[int, Worker] = {}    # the running workers by slot
         self.departed: dict[str, Any] = {}      # the counters of the workers that ended, at their last reading
         self.restarts = 0                       # workers started in a slot another had
         self._slots: set[int] = set()           # the slots a worker has had
@@ -80,8 +89,8 @@ class Hub(ServerMetrics):
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.wait([self._polling])
-        for _, line in self.lines.values():
-            line.close()
+        for worker in self.workers.values():
+            worker.line.close()
         self._close_pair()
 
     def before_fork(self, slot: int) -> None:
@@ -99,7 +108,7 @@ class Hub(ServerMetrics):
         ours, theirs = self._pair
         ours.close()
         held = [*(self._server.fds() if self._server is not None else ()),
-                *(line.fd for _, line in self.lines.values())]
+                *(worker.line.fd for worker in self.workers.values())]
         null = os.open(os.devnull, os.O_RDWR)
         try:
             for fd in held:
@@ -117,15 +126,15 @@ class Hub(ServerMetrics):
         if slot in self._slots:
             self.restarts += 1
         self._slots.add(slot)
-        self.lines[slot] = (pid, channel.Line(ours))
+        self.workers[slot] = Worker(pid, channel.Line(ours))
 
     def ended(self, slot: int, pid: int) -> None:
-        """Worker ``pid`` of ``slot`` has been reaped: its last reading's counters stay in the sums."""
-        _, line = self.lines.pop(slot)
-        line.close()
-        last = self.latest.pop(slot, None)
-        if last is not None:
-            self.departed = add(self.departed, last["counters"])
+        """Worker ``pid`` of ``slot`` has been reaped: its last reading's counters stay in the sums
+        (an answer it sent that comes later is dropped with its record)."""
+        worker = self.workers.pop(slot)
+        worker.line.close()
+        if worker.latest is not None:
+            self.departed = add(self.departed, worker.latest["counters"])
 
     def _close_pair(self) -> None:
         if self._pair is not None:
@@ -142,52 +151,57 @@ class Hub(ServerMetrics):
 
     async def _read_all(self) -> None:
         """Every worker's reading now; one that does not answer keeps its last."""
-        answers, _ = await self._ask_all("reading")
-        for slot, reading in answers.items():
-            if slot in self.lines:      # not reaped meanwhile
-                self.latest[slot] = reading
+        answered, _ = await self._ask_all("reading")
+        for worker, reading in answered.values():
+            worker.latest = reading
 
-    async def _ask_all(self, op: str, **fields: Any) -> tuple[dict[int, Any], list[int]]:
-        """Ask every worker at once: their answers by slot, and the slots of the workers that did
-        not answer within :data:`ASK_TIMEOUT` (those whose line closed, as they died or stop, are in
-        neither). Raises ValueError or NoCache as a worker's metrics raised it."""
-        slots = sorted(self.lines)
-        answers = await asyncio.gather(*(self.lines[slot][1].ask(op, ASK_TIMEOUT, **fields) for slot in slots),
+    async def _ask_all(self, op: str, **fields: Any) -> tuple[dict[int, tuple[Worker, Any]], list[int]]:
+        """Ask every worker at once: the workers that answered and their answers, by slot, and the
+        slots of those that did not answer within :data:`ASK_TIMEOUT` (a worker whose line closed,
+        as it died or stops, is in neither). Raises ValueError or NoCache as a worker's metrics did."""
+        asked = sorted(self.workers.items())
+        answers = await asyncio.gather(*(worker.line.ask(op, ASK_TIMEOUT, **fields) for _, worker in asked),
                                        return_exceptions=True)
         for answer in answers:
             if isinstance(answer, BaseException) and not isinstance(answer, (asyncio.TimeoutError, channel.Gone)):
                 raise answer
-        return ({slot: answer for slot, answer in zip(slots, answers) if not isinstance(answer, BaseException)},
-                [slot for slot, answer in zip(slots, answers) if isinstance(answer, asyncio.TimeoutError)])
+        return ({slot: (worker, answer) for (slot, worker), answer in zip(asked, answers)
+                 if not isinstance(answer, BaseException)},
+                [slot for (slot, _), answer in zip(asked, answers) if isinstance(answer, asyncio.TimeoutError)])
+
+    def _read(self) -> list[tuple[int, Worker, dict[str, Any]]]:
+        """The running workers that have a reading, by slot, with it."""
+        return [(slot, worker, worker.latest) for slot, worker in sorted(self.workers.items())
+                if worker.latest is not None]
 
     async def refresh(self) -> None:
         await self._read_all()
-        if not self.latest:
+        if not self._read():
             raise Unavailable("no worker has answered yet: try again in a moment")
 
     def figures(self) -> dict[str, Any]:
         """The workers' readings summed, with those of the workers that ended (see the module's docstring)."""
-        live = [self.latest[slot] for slot in sorted(self.latest)]
+        live = [reading for _, _, reading in self._read()]
         return {**live[0], "counters": reduce(add, (reading["counters"] for reading in live), self.departed),
                 "gauges": reduce(add, (reading["gauges"] for reading in live))}
 
     def collect(self) -> Iterator[Metric]:
         yield from super().collect()
-        yield GaugeMetricFamily("resolver_workers", "Worker processes running now (--workers).", value=len(self.lines))
+        yield GaugeMetricFamily("resolver_workers", "Worker processes running now (--workers).",
+                                value=len(self.workers))
         yield CounterMetricFamily("resolver_worker_restarts", "Workers started in place of one that died.",
                                   value=self.restarts)
         requests = CounterMetricFamily("resolver_worker_requests", "Queries received by the worker in each slot "
                                        "(from 0), counted from zero again by a worker started in place of a dead one.",
                                        labels=["worker"])
-        for slot, reading in sorted(self.latest.items()):
+        for slot, _, reading in self._read():
             requests.add_metric([str(slot)], KINDS[reading["role"]].queries(reading))
         yield requests
 
     def status(self) -> dict:
         return {**super().status(), "restarts": self.restarts,
-                "workers": [{"worker": slot, "pid": self.lines[slot][0], "uptime": reading["uptime"],
-                             **KINDS[reading["role"]].per_worker(reading)}
-                            for slot, reading in sorted(self.latest.items())]}
+                "workers": [{"worker": slot, "pid": worker.pid, "uptime": reading["uptime"],
+                             **KINDS[reading["role"]].per_worker(reading)} for slot, worker, reading in self._read()]}
 
     async def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
         """The lowest-numbered worker's plan, with every worker's cached answers for ``name`` and
@@ -196,11 +210,11 @@ class Hub(ServerMetrics):
         plans, _ = await self._ask_all("plan", name=name, type=rdtype)
         if not plans:
             raise Unavailable("no worker answered: try again in a moment")
-        slot, plan = min(plans.items())
+        slot, (_, plan) = min(plans.items())
         if plan is None:
             return None
-        return {**plan, "worker": slot,
-                "cached": [{**entry, "worker": each} for each, its in sorted(plans.items()) for entry in its["cached"]]}
+        return {**plan, "worker": slot, "cached": [{**entry, "worker": each} for each, (_, its) in sorted(plans.items())
+                                                   for entry in its["cached"]]}
 
     async def flush(self, name: str | None) -> int:
         """Have every worker flush (see :meth:`resolver.obs.metrics.LsMetrics.flush`); returns the
@@ -208,7 +222,8 @@ class Hub(ServerMetrics):
         :class:`Unavailable` when a running worker did not answer (the others have flushed); a
         worker that died meanwhile is left out, as the one started in its place begins empty."""
         flushed, silent = await self._ask_all("flush", name=name)
+        dropped = sum(n for _, n in flushed.values())
         if silent:
             raise Unavailable(f"worker {', '.join(map(str, silent))} did not answer within {ASK_TIMEOUT:g} s; "
-                              f"the others dropped {sum(flushed.values())} answers: try again")
-        return sum(flushed.values())
+                              f"the others dropped {dropped} answers: try again")
+        return dropped
