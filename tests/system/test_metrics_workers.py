@@ -2,8 +2,9 @@
 
 Real servers with two workers on loopback: queries from many source ports (a new
 socket each, so SO_REUSEPORT spreads them over both workers), then the sums and
-the per-worker figures on /metrics and /status.json; a worker killed and
-replaced while the endpoint serves on; a flush reaching every worker's cache.
+the per-worker figures on /metrics and /status.json (and the page, in a
+browser); a worker killed and replaced while the endpoint serves on; a flush
+reaching every worker's cache.
 """
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ import socket
 import subprocess
 import sys
 
-import dns.message
-import dns.query
 import dns.rcode
 import pytest
 
@@ -23,15 +22,11 @@ from resolver.net.lifecycle import LISTENING
 from support.paths import ROOT, ZONES
 from support.servers import base_url, http, scrape, value
 from support.waiting import wait_until
+from test_status_page import Traffic, browser, cell, shown, wait_for      # noqa: F401 (browser: a fixture)
+from test_workers import asked_from_many_ports as replies_from_many_ports, worker_pids
 
 NAME = "www.google.com"     # TS2 has it
 COUNT = 200                 # queries each round: the chance that all go to one of two workers is 2**-199
-
-
-def worker_pids(server) -> set[int]:
-    children = f"/proc/{server.proc.pid}/task/{server.proc.pid}/children"
-    with open(children) as listing:
-        return {int(pid) for pid in listing.read().split()}
 
 
 def status(server) -> dict:
@@ -40,11 +35,9 @@ def status(server) -> dict:
     return json.loads(body)
 
 
-def asked_from_many_ports(server, name: str, count: int = COUNT) -> None:
-    """``count`` A queries for ``name``, each from a new socket (so a new source port), each answered."""
-    for _ in range(count):
-        reply = dns.query.udp(dns.message.make_query(name, "A"), server.host, port=server.port, timeout=3)
-        assert reply.rcode() == dns.rcode.NOERROR
+def asked_from_many_ports(server, name: str = NAME) -> None:
+    """:data:`COUNT` A queries for ``name``, each from a new socket (so a new source port), each answered."""
+    assert all(reply.rcode() == dns.rcode.NOERROR for reply in replies_from_many_ports(server, name, COUNT))
 
 
 @pytest.fixture
@@ -80,7 +73,7 @@ def wait_for_total(server, series: tuple[str, dict], total: int) -> dict:
 @pytest.mark.parametrize("command", ["ts", "ls"])
 def test_the_counters_of_two_workers_add_up_to_the_queries_sent(served, command):
     server, series = served(command)
-    asked_from_many_ports(server, NAME)
+    asked_from_many_ports(server)
     samples = wait_for_total(server, series, COUNT)
     per_worker = [value(samples, "resolver_worker_requests_total", worker=str(slot)) for slot in (0, 1)]
     assert all(n > 0 for n in per_worker) and sum(per_worker) == COUNT, per_worker     # both answered some
@@ -106,7 +99,7 @@ def test_the_counters_of_two_workers_add_up_to_the_queries_sent(served, command)
 @pytest.mark.parametrize("command", ["ts", "ls"])
 def test_a_killed_worker_is_replaced_and_the_totals_never_go_back(served, command):
     server, series = served(command)
-    asked_from_many_ports(server, NAME)
+    asked_from_many_ports(server)
     wait_for_total(server, series, COUNT)
     workers = {w["worker"]: w["pid"] for w in status(server)["workers"]}
     assert set(workers.values()) == worker_pids(server)
@@ -124,7 +117,7 @@ def test_a_killed_worker_is_replaced_and_the_totals_never_go_back(served, comman
     (new,) = worker_pids(server) - set(workers.values())
     assert [(w["worker"], w["pid"]) for w in page["workers"]] == [(0, new), (1, workers[1])]
     assert page["queries"] == COUNT and page["restarts"] == 1
-    asked_from_many_ports(server, NAME)
+    asked_from_many_ports(server)
     samples = wait_for_total(server, series, 2 * COUNT)
     assert value(samples, "resolver_worker_requests_total", worker="0") > 0      # the new worker answers too
 
@@ -150,7 +143,7 @@ def test_an_http_connection_open_across_a_fork_ends_when_the_parent_closes_it(se
 
 def test_a_flush_empties_every_workers_cache(served):
     server, series = served("ls")
-    asked_from_many_ports(server, NAME)
+    asked_from_many_ports(server)
     wait_for_total(server, series, COUNT)
     # Each worker raced NAME once and answers it from its own cache since.
     page = status(server)
@@ -172,7 +165,7 @@ def test_a_flush_empties_every_workers_cache(served):
     assert value(samples, "resolver_ls_cache_flushed_total") == 2
     assert [w["cache_entries"] for w in status(server)["workers"]] == [0, 0]
     # Every worker races NAME again: each has a miss, wins and stores it once more.
-    asked_from_many_ports(server, NAME)
+    asked_from_many_ports(server)
     samples = wait_for_total(server, series, 2 * COUNT)
     assert value(samples, "resolver_ls_cache_inserts_total") == 4
     assert value(samples, "resolver_backend_wins_total", backend="ts2") == 4
@@ -188,3 +181,20 @@ def test_a_metrics_port_in_use_with_workers_is_one_error_and_no_worker_starts():
                                 capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "address already in use" in result.stderr.lower(), result.stderr
+
+
+def test_the_page_shows_the_sums_and_each_worker(served, browser):
+    server, _ = served("ls")
+    traffic = Traffic(server.host, server.port, [NAME])
+    try:
+        browser.get(base_url(server))
+        wait_for(browser, lambda d: all(cell(d, f"worker-{slot}", 4) not in (None, "–", "0.0") for slot in (0, 1)),
+                 what="queries/s of both workers")
+    finally:
+        traffic.stop()
+    assert {int(cell(browser, f"worker-{slot}", 2)) for slot in (0, 1)} == worker_pids(server)
+    assert ", 2 workers, 0 restarted" in shown(browser, "#meta")
+    # Once the traffic has stopped, the total is every query sent, and the workers' add up to it.
+    wait_for(browser, lambda d: shown(d, "#queries") == str(traffic.sent), what="every query counted")
+    assert sum(int(cell(browser, f"worker-{slot}", 5)) for slot in (0, 1)) == traffic.sent
+    assert cell(browser, "worker-0", 7) == "1" and cell(browser, "worker-1", 7) == "1"     # NAME, once in each
