@@ -37,13 +37,12 @@ import asyncio
 import os
 import socket
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from . import channel
-from .metrics import KINDS, PLAN_TYPE, ServerMetrics, Unavailable, add
+from .metrics import KINDS, PLAN_TYPE, ServerMetrics, Unavailable, add, total
 from .web import StatusServer, open_status
 
 POLL_INTERVAL = 1.0     # seconds between two readings of every worker
@@ -181,9 +180,7 @@ class Hub(ServerMetrics):
 
     def figures(self) -> dict[str, Any]:
         """The workers' readings summed, with those of the workers that ended (see the module's docstring)."""
-        live = [reading for _, _, reading in self._read()]
-        return {**live[0], "counters": reduce(add, (reading["counters"] for reading in live), self.departed),
-                "gauges": reduce(add, (reading["gauges"] for reading in live))}
+        return total([reading for _, _, reading in self._read()], self.departed)
 
     def collect(self) -> Iterator[Metric]:
         yield from super().collect()

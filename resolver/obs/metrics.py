@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from functools import reduce
 from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import dns.exception
@@ -286,6 +287,14 @@ def add(a: Any, b: Any) -> Any:
     if isinstance(a, list):
         return [add(x, y) for x, y in zip(a, b)]
     return a + b
+
+
+def total(readings: Sequence[dict[str, Any]], departed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sum of several workers' readings (at least one), as one reading: their counters summed
+    with ``departed`` (the counters of workers that ended), their gauges summed, and the first's
+    config, role and version."""
+    return {**readings[0], "counters": reduce(add, (reading["counters"] for reading in readings), departed or {}),
+            "gauges": reduce(add, (reading["gauges"] for reading in readings))}
 
 
 class ServerMetrics(Collector):
