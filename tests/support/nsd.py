@@ -1,8 +1,10 @@
-"""A real NSD on loopback, the reference the TS is compared with.
+"""A real NSD on loopback, the reference the TS is compared with, and a primary or secondary of it.
 
-:class:`Nsd` writes a config for the given zone files, starts ``nsd -d`` in
-the foreground on a free port (another port if it lost that one), waits until
-it answers, and stops it by its PID.
+:class:`Nsd` writes a config for the given zone files (and
+:class:`support.replication.ServedZone` zones with their peers and TSIG
+keys), starts ``nsd -d`` in the foreground on a free port (another port if it
+lost that one), waits until it answers, reloads changed zone files on
+:meth:`Nsd.reload` (SIGHUP) and stops it by its PID.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import dns.rcode
 
 from support.differential import exchange
 from support.ports import free_port
+from support.replication import Peer, ServedZone, TsigKey
 
 HOST = "127.0.0.1"
 ZONE_READ_WITH_ERRORS = re.compile(r"zone \S+ file \S+ read with \d+ errors")
@@ -35,12 +38,18 @@ class PortTaken(RuntimeError):
 class Nsd:
     """NSD in the foreground (``nsd -d``) with a config, state and log in ``workdir``."""
 
-    def __init__(self, binary: str, workdir: Path, zone_files: Iterable[Path], host: str = HOST,
-                 options: Iterable[str] = ()) -> None:
-        """``options``: more lines for the config's ``server:`` clause (``"tcp-query-count: 1"``)."""
+    def __init__(self, binary: str, workdir: Path, zone_files: Iterable[Path] = (), host: str = HOST,
+                 options: Iterable[str] = (), zones: Iterable[ServedZone] = (),
+                 keys: Iterable[TsigKey] = ()) -> None:
+        """``zone_files`` are served as primary zones named after the file; ``zones`` say more
+        (secondary zones, peers, per-zone options); ``keys`` are the TSIG keys they name.
+        ``options``: more lines for the config's ``server:`` clause (``"tcp-query-count: 1"``)."""
         self.binary = binary
         self.workdir = workdir
-        self.zone_files = [Path(z).resolve() for z in zone_files]
+        self.zones = [ServedZone(zone_origin(Path(z)), Path(z).resolve()) for z in zone_files]
+        self.zones += [z if z.file is None else ServedZone(z.name, Path(z.file).resolve(), z.primaries,
+                                                           z.secondaries, z.options) for z in zones]
+        self.keys = list(keys)
         self.host = host
         self.options = list(options)
         self.port = free_port(host)
@@ -83,9 +92,30 @@ class Nsd:
             "remote-control:",
             "    control-enable: no",
         ]
-        for path in self.zone_files:
-            lines += ["zone:", f'    name: "{zone_origin(path)}"', f'    zonefile: "{path}"']
+        for key in self.keys:
+            lines += ["key:", f'    name: "{key.name}"', f"    algorithm: {key.algorithm}",
+                      f'    secret: "{key.secret}"']
+        for zone in self.zones:
+            lines += ["zone:", f'    name: "{zone.origin}"', f'    zonefile: "{self.zone_file(zone)}"']
+            lines += [f"    request-xfr: {p.host}@{p.port} {_key(p)}" for p in zone.primaries]
+            lines += [f"    allow-notify: {p.host} {_key(p)}" for p in zone.primaries]
+            lines += [f"    provide-xfr: {p.host} {_key(p)}" for p in zone.secondaries]
+            lines += [f"    notify: {p.host}@{p.port} {_key(p)}" for p in zone.secondaries if p.port is not None]
+            if zone.secondaries and zone.file is not None:
+                # IXFR out of the differences between a zone file and its reloaded version.
+                lines += ["    store-ixfr: yes", "    create-ixfr: yes"]
+            lines += [f"    {option}" for option in zone.options]
         self.conf.write_text("\n".join(lines) + "\n")
+
+    def zone_file(self, zone: ServedZone) -> Path:
+        """The master file NSD reads ``zone`` from (a secondary zone's copy is kept in the workdir)."""
+        return zone.file if zone.file is not None else self.workdir / f"{zone.origin}zone"
+
+    def reload(self) -> None:
+        """SIGHUP: NSD reads again the zone files whose modification time changed, and
+        sends NOTIFY to the secondaries of each zone whose serial grew."""
+        assert self.proc is not None and self.proc.poll() is None, "nsd is not running"
+        self.proc.send_signal(signal.SIGHUP)
 
     def log(self) -> str:
         parts = []
@@ -123,8 +153,9 @@ class Nsd:
             self.proc = subprocess.Popen([self.binary, "-d", "-c", str(self.conf)],
                                          stdout=subprocess.DEVNULL, stderr=err, cwd=self.workdir)
         deadline = time.monotonic() + ready_timeout
-        probes = [dns.message.make_query(zone_origin(z), "SOA") for z in self.zone_files]
-        waiting = list(probes)
+        # A primary zone is ready when it answers its SOA; a secondary zone may still
+        # be empty (SERVFAIL) but NSD answers for it.
+        waiting = [(dns.message.make_query(z.origin, "SOA"), z.file is not None) for z in self.zones]
         while waiting:
             if self.proc.poll() is not None:
                 log = self.log()
@@ -138,10 +169,11 @@ class Nsd:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"nsd did not answer SOA queries within {ready_timeout} s\n{self.log()}")
-            reply = exchange(waiting[0].to_wire(), self.address, timeout=0.2, attempts=1)
+            probe, has_data = waiting[0]
+            reply = exchange(probe.to_wire(), self.address, timeout=0.2, attempts=1)
             if reply is not None:
                 msg = dns.message.from_wire(reply)
-                if msg.rcode() == dns.rcode.NOERROR and msg.answer:
+                if not has_data or (msg.rcode() == dns.rcode.NOERROR and msg.answer):
                     waiting.pop(0)
 
     def stop(self) -> None:
@@ -152,3 +184,7 @@ class Nsd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _key(peer: Peer) -> str:
+    return peer.key if peer.key is not None else "NOKEY"
