@@ -627,15 +627,21 @@ class TsMetrics(ServerMetrics):
 
     role = "ts"
 
-    def __init__(self, source: TsSource) -> None:
+    def __init__(self, source: TsSource, transfers: Mapping[tuple[str, str, str], int] | None = None) -> None:
+        """``transfers``: inbound zone transfers by (zone, kind, result), for a TS with secondary zones."""
         self.source = source
+        self.transfers = transfers
         super().__init__()
 
     def reading(self) -> dict[str, Any]:
-        """``counters``: each zone's :class:`ZoneTally` counts by zone name; ``config``: whether the
-        TS is silent on misses, and the names in each zone served."""
+        """``counters``: each zone's :class:`ZoneTally` counts by zone name, and with secondary zones
+        the inbound transfers by ``ZONE|KIND|RESULT``; ``config``: whether the TS is silent on
+        misses, and the names in each zone served."""
         base = super().reading()
-        return {**base, "counters": {"zones": {zone: list(tally.counts) for zone, tally in self.source.tallies.items()}},
+        counters: dict[str, Any] = {"zones": {zone: list(tally.counts) for zone, tally in self.source.tallies.items()}}
+        if self.transfers is not None:
+            counters["transfers"] = {"|".join(labels): n for labels, n in self.transfers.items()}
+        return {**base, "counters": counters,
                 "config": {"silent_miss": self.source.silent_miss, "sizes": self.source.zone_sizes()}}
 
     @staticmethod
@@ -661,6 +667,10 @@ class TsMetrics(ServerMetrics):
         for zone, size in figures["config"]["sizes"].items():
             names.add_metric([zone], size)
         yield names
+        if "transfers" in figures["counters"]:
+            yield counter("resolver_ts_transfers", "Inbound zone transfers, by zone, kind (AXFR or IXFR, as the "
+                          "primary answered) and result (ok, failed).", ["zone", "kind", "result"],
+                          {tuple(labels.rsplit("|", 2)): n for labels, n in figures["counters"]["transfers"].items()})
 
     @staticmethod
     def summary(figures: dict[str, Any]) -> dict[str, Any]:

@@ -6,15 +6,20 @@ packs those sections when the zones load; answering a query is then a dict
 lookup and a splice: ``ID + flags + question as asked + sections (+ OPT)``.
 A lookup costs the same for ten records or a million.
 
-Names outside every zone are REFUSED.
+Names outside every zone are REFUSED; names in a secondary zone without a copy
+to serve (never transferred, or expired) are SERVFAIL, as NSD answers them.
+A secondary zone's new copy is swapped in by :meth:`Authority.replacing`
+without compiling the other zones again.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Union
 
+import dns.name
 import dns.rdatatype
+import dns.rdtypes.ANY.SOA
 
-from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, Query, at_or_below, opt_record
+from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, SERVFAIL, Query, at_or_below, opt_record
 from .compiled import CompiledZone
 from .sections import Answer, wire_key
 from .zone_checks import suffixes
@@ -24,22 +29,90 @@ OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
 DS_TYPE = dns.rdatatype.DS.to_bytes(2, "big")
 REFUSED_ANSWER = Answer(QR | REFUSED, 0, 0, 0, b"", EDE_NOT_AUTHORITATIVE)
+EDE_NOT_READY = 14      # RFC 8914 4.15
+
+
+class UnservedZone:
+    """A secondary zone with no copy to serve (never transferred, or past its SOA expire time).
+
+    Every name in it is SERVFAIL with the extended error "Not Ready", as NSD 4.6
+    answers for a zone it has configured but not loaded.
+    """
+
+    size = 0
+
+    def __init__(self, apex: dns.name.Name) -> None:
+        self.apex = apex
+        # One per zone: an answer remembers the tally of the zone it is counted in.
+        self.answer = Answer(QR | SERVFAIL, 0, 0, 0, b"", EDE_NOT_READY, b"Zone is configured but not loaded")
+
+    def missing(self, qname: bytes, qtype: int) -> Answer:
+        return self.answer
+
+
+Zone = Union[CompiledZone, UnservedZone]
 
 
 class Authority:
-    """All zones of one TS, ready to answer."""
+    """All zones of one TS, ready to answer.
 
-    def __init__(self, zones: Iterable[ZoneData]) -> None:
+    ``zones`` are compiled; ``unserved`` names zones (secondary zones without a
+    copy) whose names are answered SERVFAIL.
+    """
+
+    def __init__(self, zones: Iterable[ZoneData], unserved: Iterable[dns.name.Name] = ()) -> None:
         self.exact: dict[bytes, Answer] = {}
         self.by_name: dict[bytes, Answer] = {}
-        self.zones: dict[bytes, CompiledZone] = {}
+        self.zones: dict[bytes, Zone] = {}
         # Parents first, so that a child zone's answers replace its parent's.
-        for zone in sorted(zones, key=lambda z: len(z.origin)):
-            apex = wire_key(zone.origin)
+        for zone in sorted([*zones, *unserved], key=lambda z: len(_apex(z))):
+            apex = wire_key(_apex(zone))
             if self.zones and any(parent in self.zones for parent in suffixes(apex)):
                 self._forget_below(apex)
-            compiled = CompiledZone(zone, self.exact, self.by_name)
-            self.zones[apex] = compiled
+            self.zones[apex] = (CompiledZone(zone, self.exact, self.by_name) if isinstance(zone, ZoneData)
+                                else UnservedZone(zone))
+
+    def nests(self, apex: dns.name.Name) -> bool:
+        """Whether another zone served here lies above or below ``apex``."""
+        key = wire_key(apex)
+        return any(other != key and (at_or_below(other, key) or at_or_below(key, other)) for other in self.zones)
+
+    def soa(self, apex: dns.name.Name) -> dns.rdtypes.ANY.SOA.SOA | None:
+        """The SOA record of zone ``apex`` as served; None when it is not served (or unserved)."""
+        zone = self.zones.get(wire_key(apex))
+        return zone.soa[0] if isinstance(zone, CompiledZone) else None
+
+    def replacing(self, data: ZoneData) -> Authority:
+        """A new Authority that serves ``data`` in place of the zone of its name (or beside the
+        others, when new), every other zone's compiled answers kept: only ``data`` is compiled.
+
+        For a zone no other zone here nests with (:meth:`nests`); raises ValueError otherwise,
+        and :class:`~resolver.ts.zones.ZoneError` for data that cannot be compiled (this
+        Authority is left as it was). The answer tables are copied (without the zone's old
+        answers): the time of a pass over them, not of compiling every zone.
+        """
+        return self._swapped(data.origin, data)
+
+    def without(self, apex: dns.name.Name) -> Authority:
+        """A new Authority whose zone ``apex`` answers SERVFAIL (:class:`UnservedZone`), the other
+        zones' answers kept; for a zone no other nests with, as :meth:`replacing`."""
+        return self._swapped(apex, None)
+
+    def _swapped(self, apex: dns.name.Name, data: ZoneData | None) -> Authority:
+        if self.nests(apex):
+            raise ValueError(f"{apex.to_text()} nests with another zone served here: build the Authority again")
+        key = wire_key(apex)
+        fresh = Authority(())
+        fresh.exact = {k: answer for k, answer in self.exact.items() if not at_or_below(k[:-2], key)}
+        fresh.by_name = {k: answer for k, answer in self.by_name.items() if not at_or_below(k, key)}
+        fresh.zones[key] = (CompiledZone(data, fresh.exact, fresh.by_name) if data is not None
+                            else UnservedZone(apex))
+        for other, zone in self.zones.items():
+            if other != key:
+                if isinstance(zone, CompiledZone):
+                    zone.share_names(fresh.by_name)     # the same entries for its names: let the old table go
+                fresh.zones[other] = zone
+        return fresh
 
     def _forget_below(self, apex: bytes) -> None:
         """Drop the answers a parent zone packed for names at and below ``apex``, a child zone
@@ -64,7 +137,7 @@ class Authority:
         zone = self.zone_for(qname_lower)
         return REFUSED_ANSWER if zone is None else zone.missing(qname_lower, int.from_bytes(qtype_wire, "big"))
 
-    def zone_for(self, qname_lower: bytes) -> CompiledZone | None:
+    def zone_for(self, qname_lower: bytes) -> Zone | None:
         """The closest zone enclosing a (lower-case wire) name, if any."""
         pos = 0
         while True:
@@ -92,3 +165,7 @@ def render(data: bytes, q: Query, answer: Answer, limit: int) -> bytes:
     flags = answer.flags | (q.flags & RD)
     header = HEADER.pack(0, flags, 1, answer.ancount, answer.nscount, answer.arcount + (1 if opt else 0))
     return data[:2] + header[2:] + q.question + answer.sections + opt
+
+
+def _apex(zone: ZoneData | dns.name.Name) -> dns.name.Name:
+    return zone.origin if isinstance(zone, ZoneData) else zone

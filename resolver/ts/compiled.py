@@ -240,6 +240,11 @@ class CompiledZone:
         # names with records or below them
         self.size = len(self.names) + len(addresses) - len(self._fast_targets & self.names)
 
+    def share_names(self, by_name: dict[bytes, Answer]) -> None:
+        """Look this zone's names up in ``by_name`` from now on: the table of a new ``Authority``
+        that holds the same entries for them (``Authority.replacing``)."""
+        self._by_name = by_name
+
     # ------------------------------------------------------------------ the fast path
 
     def _take_dependent_addresses(self, addresses: AddressRecords) -> AddressRecords:

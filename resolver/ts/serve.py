@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
-from typing import AsyncIterator, Iterable, Iterator
+from typing import AsyncIterator, Callable, Iterable, Iterator
+
+import dns.name
 
 from ..net.lifecycle import serve_until_stopped
 from ..net.listening import Listener, ListenOptions, listen
@@ -20,16 +23,19 @@ from ..obs.metrics import TsMetrics
 from ..obs.querylog import QueryLog
 from ..obs.web import status_endpoint
 from .authority import Authority
+from .secondary import Secondaries, saved_copies
 from .server import AuthoritativeServer
 from .settings import TsSettings
-from .zones import ZoneError, load_sources
+from .zones import ZoneData, ZoneError, load_sources
 
 log = logging.getLogger("resolver.ts")
 
 
-def load(settings: TsSettings) -> Authority:
-    """Every zone file and table of ``settings`` (the tables merged), compiled. Raises
-    :class:`ZoneError` with one line.
+def load(settings: TsSettings, transferred: ZoneData | None = None) -> Authority:
+    """Every zone file and table of ``settings`` (the tables merged) and the saved copy of each
+    secondary zone in ``settings.zone_dir`` (:func:`~resolver.ts.secondary.saved_copies`;
+    a zone without one answers SERVFAIL), compiled. ``transferred``: a secondary zone's new
+    copy, served in place of its saved one. Raises :class:`ZoneError` with one line.
 
     Python's cyclic garbage collector is paused meanwhile: a zone is millions of
     new objects without cycles, and the collector's passes over them as they pile
@@ -40,7 +46,11 @@ def load(settings: TsSettings) -> Authority:
     (freed when dropped, on reload, as ever: by their reference counts).
     """
     with collector_paused():
-        authority = Authority(load_sources(settings.zones, settings.tables))
+        secondaries = [zone for zone in settings.secondaries
+                       if transferred is None or zone.name != transferred.origin]
+        copies, unserved = saved_copies(settings.zone_dir, secondaries)
+        zones = [*load_sources(settings.zones, settings.tables), *copies, *([transferred] if transferred else [])]
+        authority = Authority(zones, unserved)
         gc.freeze()
         return authority
 
@@ -64,28 +74,65 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
     zones of ``settings`` again. ``metrics``: where to serve Prometheus metrics and the status page."""
     query_log = QueryLog.open(settings.query_log) if settings.query_log else None
     server = AuthoritativeServer(authority, settings.silent_miss, query_log)
+    swapping = asyncio.Lock()       # one new Authority at a time: SIGHUP's, or a secondary zone's
+    secondaries = secondaries_for(server, settings, swapping)
+    reloading = secondaries.settings if secondaries is not None else settings
 
     def ready() -> None:
         for zone in server.authority.zones.values():
             log.info("serving zone %s (%d names)%s", zone.apex.to_text(), zone.size,
                      ", silent on misses" if settings.silent_miss else "")
+        if secondaries is not None:
+            secondaries.start(server.authority)
 
     async def hangup() -> None:
         """SIGHUP: load and compile the zones again while the old ones serve, then swap."""
-        try:
-            fresh = await asyncio.get_running_loop().run_in_executor(None, load, settings)
-        except ZoneError as exc:
-            log.error("reload failed, still serving the old zones: %s", exc)
-            return
-        server.authority = fresh
+        async with swapping:
+            try:
+                fresh = await asyncio.get_running_loop().run_in_executor(None, load, reloading)
+            except ZoneError as exc:
+                log.error("reload failed, still serving the old zones: %s", exc)
+                return
+            server.authority = fresh
         log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
     try:
-        async with status_endpoint(metrics, lambda: TsMetrics(server)):
+        async with status_endpoint(metrics, lambda: TsMetrics(server, secondaries.transfers if secondaries else None)):
             await serve_until_stopped(addresses, server.handle, ready, options, hangup)
     finally:
+        if secondaries is not None:
+            await secondaries.close()
         if query_log is not None:
             query_log.close()
     log.info("stopped")
+
+
+def secondaries_for(server: AuthoritativeServer, settings: TsSettings, swapping: asyncio.Lock
+                    ) -> Secondaries | None:
+    """The secondary zones of ``settings`` (None without any), answering the server's NOTIFY
+    messages; each new copy, and each expiry, swaps in a new ``server.authority`` (under
+    ``swapping``), compiled off the event loop: only that zone is compiled, unless it nests
+    with another zone served here, when every zone is loaded again."""
+
+    async def swap(apex: dns.name.Name, rebuild: Callable[[], Authority],
+                   swapped: Callable[[Authority], Authority]) -> None:
+        async with swapping:
+            current = server.authority
+            build = rebuild if current.nests(apex) else functools.partial(swapped, current)
+            server.authority = await asyncio.get_running_loop().run_in_executor(None, build)
+
+    async def install(data: ZoneData) -> None:
+        await swap(data.origin, functools.partial(load, secondaries.settings, data),
+                   functools.partial(Authority.replacing, data=data))
+
+    async def withdraw(apex: dns.name.Name) -> None:
+        await swap(apex, functools.partial(load, secondaries.settings),
+                   functools.partial(Authority.without, apex=apex))
+
+    if not settings.secondaries:
+        return None
+    secondaries = Secondaries(settings, install, withdraw)
+    server.notifies = secondaries
+    return secondaries
 
 
 @contextlib.asynccontextmanager
