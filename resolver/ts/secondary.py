@@ -50,8 +50,10 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdataset
 import dns.rdtypes.ANY.SOA
 import dns.serial
+import dns.transaction
 import dns.tsig
 import dns.xfr
 import dns.zone
@@ -62,6 +64,7 @@ from ..wire import AA, FORMERR, REFUSED, Query, error_reply
 from .authority import Authority
 from .settings import FIRST_RETRY, SHORTEST_TIMER, SOA_QUERY_TIMEOUT, TRANSFER_TIMEOUT, Remote, SecondaryZone, \
     TsSettings
+from .zone_checks import BESIDE_CNAME
 from .zones import ZoneData, ZoneError, load_zone_file
 
 log = logging.getLogger("resolver.ts")
@@ -69,7 +72,7 @@ log = logging.getLogger("resolver.ts")
 Install = Callable[[ZoneData], Awaitable[None]]
 Withdraw = Callable[[dns.name.Name], Awaitable[None]]
 JITTERED_ABOVE = 10.0       # NSD's xfrd_set_timer jitters periods longer than this many seconds
-SOA = dns.rdatatype.SOA
+SOA, CNAME = dns.rdatatype.SOA, dns.rdatatype.CNAME
 IN = dns.rdataclass.IN
 NOTAUTH = dns.rcode.NOTAUTH
 # What dnspython raises for a TSIG that is unknown, does not verify, or that the peer refused.
@@ -515,7 +518,7 @@ async def _messages(reader: asyncio.StreamReader, query: dns.message.Message, ke
     rdtype = dns.rdatatype.IXFR if kind == "IXFR" else dns.rdatatype.AXFR
     records = 0
     tsig_ctx = None
-    with dns.xfr.Inbound(zone, rdtype, serial) as inbound:
+    with dns.xfr.Inbound(zone, rdtype, serial, transaction_setup=_checked) as inbound:
         done = False
         first = True
         while not done:
@@ -536,6 +539,23 @@ async def _messages(reader: asyncio.StreamReader, query: dns.message.Message, ke
                 records += len(rrset)
             done = inbound.process_message(message)
         return Transfer("IXFR" if inbound.incremental else "AXFR", zone, records)
+
+
+def _checked(txn: dns.transaction.Transaction) -> None:
+    txn.check_put_rdataset(_not_beside_cname)
+
+
+def _not_beside_cname(txn: dns.transaction.Transaction, name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> None:
+    """Refuse a CNAME and other data at one name (RFC 1034 3.6.2), as a master file is refused:
+    a dnspython zone would keep one and silently drop the other."""
+    node = txn.get_node(name)
+    if node is None:
+        return
+    types = {rds.rdtype for rds in node}
+    clash = (not types <= BESIDE_CNAME) if rdataset.rdtype == CNAME else (rdataset.rdtype not in BESIDE_CNAME
+                                                                          and CNAME in types)
+    if clash:
+        raise Broken(f"{name} has a CNAME and other data (RFC 1034 3.6.2)", fallback=False)
 
 
 def _written(zone: dns.zone.Zone, path: Path) -> ZoneData:

@@ -24,9 +24,11 @@ import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 import dns.zone
 import pytest
 
+from support.fakes import FakeBackend, Rule
 from support.knot import Knot
 from support.nsd import Nsd
 from support.ports import free_port
@@ -277,3 +279,76 @@ def test_notify_from_strangers_refused(tmp_path: Path) -> None:
         ts.wait_for_line("from 127.0.0.2 for lab.example. refused")
     finally:
         ts.stop()
+
+
+def fake_records(serial: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """ZONE at ``serial`` as absolute record lines, and ``extra`` lines (outside the zone, or clashing)."""
+    return [f"{ZONE} 60 IN SOA ns1.{ZONE} hostmaster.{ZONE} {serial} {HOUR} {HOUR} {7 * 24 * HOUR} 60",
+            f"{ZONE} 60 IN NS ns1.{ZONE}", f"ns1.{ZONE} 60 IN A 127.0.0.1", f"www.{ZONE} 60 IN A 192.0.2.{serial}",
+            *extra]
+
+
+def whole_zone(records: Callable[[], list[str]]) -> Rule:
+    """A primary that no real server will play: the SOA of ``records()`` for an SOA query, and
+    every record of it in one message for AXFR and IXFR alike (RFC 1995 4 lets a primary
+    answer an IXFR with the whole zone), whatever the records are."""
+    def rule(request) -> list[tuple[float, bytes]]:
+        query = dns.message.from_wire(bytes(request.pack()))
+        rrsets = [dns.rrset.from_text(name, int(ttl), rdclass, rdtype, rdata)
+                  for name, ttl, rdclass, rdtype, rdata in (line.split(None, 4) for line in records())]
+        reply = dns.message.make_response(query)
+        reply.flags |= dns.flags.AA
+        reply.answer = rrsets[:1] if query.question[0].rdtype == dns.rdatatype.SOA else [*rrsets, rrsets[0]]
+        return [(0.0, reply.to_wire())]
+    return rule
+
+
+@pytest.mark.parametrize("extra, why", [
+    (("www.elsewhere.example. 60 IN A 203.0.113.1",), "www.elsewhere.example. A, outside the zone"),
+    ((f"www.{ZONE} 60 IN CNAME ns1.{ZONE}",), f"www.{ZONE} has a CNAME and other data"),
+], ids=["outside", "cname-and-other-data"])
+def test_broken_transfer_keeps_the_copy(tmp_path: Path, extra: tuple[str, ...], why: str) -> None:
+    """A transfer holding a record outside the zone, or a CNAME beside other data (which
+    dnspython alone would silently drop), is refused with one line; the copy serves on. The
+    next good version comes whole, and is logged as the AXFR it was, though an IXFR was asked."""
+    version = [fake_records(1)]
+    with FakeBackend(whole_zone(lambda: version[0])) as primary:
+        host, port = primary.address
+        ts = Server(["ts", "--secondary", f"{ZONE}={host}:{port}", "--listen", f"{HOST}:0"])
+        try:
+            wait_until(lambda: www(ts) == ["192.0.2.1"], 5, "the first copy", interval=0.05)
+            version[0] = fake_records(2, extra)
+            assert notify(ts, ZONE).rcode() == dns.rcode.NOERROR
+            ts.wait_for_line(why)
+            assert ts.count_lines(why) == 1
+            assert www(ts) == ["192.0.2.1"] and serial_of(ts) == 1
+            version[0] = fake_records(3)
+            assert notify(ts, ZONE).rcode() == dns.rcode.NOERROR
+            wait_until(lambda: www(ts) == ["192.0.2.3"], 2, "the next good version", interval=0.02)
+            ts.wait_for_line("serial 3 by AXFR")
+        finally:
+            ts.stop()
+
+
+def test_secondary_below_a_zone_from_a_file(setups, tmp_path: Path) -> None:
+    """A secondary zone below a zone the TS serves from a file answers for its names (not a
+    referral), before and after a NOTIFY-driven change, and the parent zone answers on."""
+    parent = tmp_path / "example.zone"
+    parent.write_text(f"""$ORIGIN example.
+@    300 IN SOA ns1 hostmaster 1 {HOUR} {HOUR} {HOUR} 60
+@    300 IN NS  ns1
+ns1  300 IN A   127.0.0.1
+www  300 IN A   192.0.2.100
+lab  300 IN NS  ns1.lab
+ns1.lab 300 IN A 127.0.0.1
+""")
+    setup = setups(nsd_primary)
+    ts = setup.start_ts()
+    ts.stop()
+    setup.ts = ts = Server([*ts.args, "--zone", str(parent)])
+    wait_until(lambda: www(ts) == ["192.0.2.1"], 5, "the child zone's copy", interval=0.05)
+    assert query(ts, "www." + ZONE).flags & dns.flags.AA
+    setup.change(2, www="192.0.2.2")
+    wait_until(lambda: www(ts) == ["192.0.2.2"], 2, "the child's new address", interval=0.02)
+    reply = query(ts, "www.example.")
+    assert [rd.address for rrset in reply.answer for rd in rrset] == ["192.0.2.100"]
