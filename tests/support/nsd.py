@@ -3,26 +3,19 @@
 :class:`Nsd` writes a config for the given zone files (and
 :class:`support.replication.ServedZone` zones with their peers and TSIG
 keys), starts ``nsd -d`` in the foreground on a free port (another port if it
-lost that one), waits until it answers, reloads changed zone files on
-:meth:`Nsd.reload` (SIGHUP) and stops it by its PID.
+lost that one), waits until it answers (:mod:`support.foreground`), reloads
+changed zone files on :meth:`Nsd.reload` (SIGHUP) and stops it by its PID.
 """
 from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Iterable
 
-import dns.message
-import dns.rcode
-
-from support.differential import exchange
-from support.ports import free_port
+from support.foreground import HOST, ForegroundServer, PortTaken
 from support.replication import Peer, ServedZone, TsigKey
 
-HOST = "127.0.0.1"
 ZONE_READ_WITH_ERRORS = re.compile(r"zone \S+ file \S+ read with \d+ errors")
 
 
@@ -31,12 +24,10 @@ def zone_origin(path: Path) -> str:
     return path.name.removesuffix(".zone") + "."
 
 
-class PortTaken(RuntimeError):
-    """NSD could not bind the port it was given (another process took it first)."""
-
-
-class Nsd:
+class Nsd(ForegroundServer):
     """NSD in the foreground (``nsd -d``) with a config, state and log in ``workdir``."""
+
+    NAME = "nsd"
 
     def __init__(self, binary: str, workdir: Path, zone_files: Iterable[Path] = (), host: str = HOST,
                  options: Iterable[str] = (), zones: Iterable[ServedZone] = (),
@@ -44,26 +35,12 @@ class Nsd:
         """``zone_files`` are served as primary zones named after the file; ``zones`` say more
         (secondary zones, peers, per-zone options); ``keys`` are the TSIG keys they name.
         ``options``: more lines for the config's ``server:`` clause (``"tcp-query-count: 1"``)."""
-        self.binary = binary
-        self.workdir = workdir
-        self.zones = [ServedZone(zone_origin(Path(z)), Path(z).resolve()) for z in zone_files]
-        self.zones += [z if z.file is None else ServedZone(z.name, Path(z.file).resolve(), z.primaries,
-                                                           z.secondaries, z.options) for z in zones]
-        self.keys = list(keys)
-        self.host = host
+        files = [ServedZone(zone_origin(Path(z)), Path(z)) for z in zone_files]
+        super().__init__(binary, workdir, [*files, *zones], keys, host)
         self.options = list(options)
-        self.port = free_port(host)
-        self.conf = workdir / "nsd.conf"
-        self.logfile = workdir / "nsd.log"
-        self.proc: subprocess.Popen | None = None
 
-    @property
-    def address(self) -> tuple[str, int]:
-        return self.host, self.port
-
-    @property
-    def hostport(self) -> str:
-        return f"{self.host}:{self.port}"
+    def command(self) -> list[str]:
+        return [self.binary, "-d", "-c", str(self.conf)]
 
     def write_conf(self) -> None:
         w = self.workdir
@@ -107,22 +84,11 @@ class Nsd:
             lines += [f"    {option}" for option in zone.options]
         self.conf.write_text("\n".join(lines) + "\n")
 
-    def zone_file(self, zone: ServedZone) -> Path:
-        """The master file NSD reads ``zone`` from (a secondary zone's copy is kept in the workdir)."""
-        return zone.file if zone.file is not None else self.workdir / f"{zone.origin}zone"
-
     def reload(self) -> None:
         """SIGHUP: NSD reads again the zone files whose modification time changed, and
         sends NOTIFY to the secondaries of each zone whose serial grew."""
         assert self.proc is not None and self.proc.poll() is None, "nsd is not running"
         self.proc.send_signal(signal.SIGHUP)
-
-    def log(self) -> str:
-        parts = []
-        for path in (self.logfile, self.workdir / "nsd.stderr"):
-            if path.exists():
-                parts.append(f"--- {path.name}\n{path.read_text(errors='replace')}")
-        return "\n".join(parts)
 
     def load_errors(self) -> list[str]:
         """NSD's error lines once it has logged that a zone file read with errors, else []."""
@@ -131,59 +97,12 @@ class Nsd:
         errors = [line for line in self.logfile.read_text(errors="replace").splitlines() if " error: " in line]
         return errors if any(ZONE_READ_WITH_ERRORS.search(line) for line in errors) else []
 
-    def start(self, ready_timeout: float = 10.0, attempts: int = 3) -> None:
-        """Start NSD and wait until it answers an SOA query for every zone.
-
-        Raises RuntimeError with NSD's error lines as soon as it logs one (a zone
-        it could not read), or with its log after ``ready_timeout`` seconds.
-        The port was free when picked; if NSD exits at once because another
-        process took it meanwhile, a new port is picked (``attempts`` times).
-        """
-        for attempt in range(attempts):
-            try:
-                return self._start(ready_timeout)
-            except PortTaken:
-                if attempt == attempts - 1:
-                    raise
-                self.port = free_port(self.host)
-
-    def _start(self, ready_timeout: float) -> None:
-        self.write_conf()
-        with open(self.workdir / "nsd.stderr", "wb") as err:
-            self.proc = subprocess.Popen([self.binary, "-d", "-c", str(self.conf)],
-                                         stdout=subprocess.DEVNULL, stderr=err, cwd=self.workdir)
-        deadline = time.monotonic() + ready_timeout
-        # A primary zone is ready when it answers its SOA; a secondary zone may still
-        # be empty (SERVFAIL) but NSD answers for it.
-        waiting = [(dns.message.make_query(z.origin, "SOA"), z.file is not None) for z in self.zones]
-        while waiting:
-            if self.proc.poll() is not None:
-                log = self.log()
-                if "already in use" in log:
-                    raise PortTaken(log)
-                raise RuntimeError(f"nsd exited with {self.proc.returncode}\n{log}")
-            errors = self.load_errors()
-            if errors:
-                self.stop()
-                raise RuntimeError("nsd could not load every zone:\n" + "\n".join(errors))
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"nsd did not answer SOA queries within {ready_timeout} s\n{self.log()}")
-            probe, has_data = waiting[0]
-            reply = exchange(probe.to_wire(), self.address, timeout=0.2, attempts=1)
-            if reply is not None:
-                msg = dns.message.from_wire(reply)
-                if not has_data or (msg.rcode() == dns.rcode.NOERROR and msg.answer):
-                    waiting.pop(0)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def failure(self) -> Exception | None:
+        """A zone file NSD could not read, or the port lost to another process (NSD then exits)."""
+        if self.proc is not None and self.proc.poll() is not None and "already in use" in self.log():
+            return PortTaken(self.log())
+        errors = self.load_errors()
+        return RuntimeError("nsd could not load every zone:\n" + "\n".join(errors)) if errors else None
 
 
 def _key(peer: Peer) -> str:
