@@ -144,8 +144,8 @@ def _saved_copy(path: Path, name: dns.name.Name, now: float) -> ZoneData | None:
         log.warning("zone %s: saved copy (serial %d) expired %.0f s ago, waiting for a transfer", name.to_text(),
                     soa.serial, now - checked - soa.expire)
         return None
-    log.info("zone %s: serving the saved copy (serial %d, checked %.0f s ago) while asking its primaries",
-             name.to_text(), soa.serial, now - checked)
+    log.info("zone %s: saved copy loaded, serial %d, last checked %.0f s ago", name.to_text(), soa.serial,
+             now - checked)
     return data
 
 

@@ -22,7 +22,7 @@ from ..net.listening import Listener, ListenOptions, listen
 from ..obs.metrics import TsMetrics
 from ..obs.querylog import QueryLog
 from ..obs.web import status_endpoint
-from .authority import Authority
+from .authority import Authority, UnservedZone
 from .secondary import Secondaries, saved_copies
 from .server import AuthoritativeServer
 from .settings import TsSettings
@@ -49,7 +49,11 @@ def load(settings: TsSettings, transferred: ZoneData | None = None) -> Authority
         secondaries = [zone for zone in settings.secondaries
                        if transferred is None or zone.name != transferred.origin]
         copies, unserved = saved_copies(settings.zone_dir, secondaries)
-        zones = [*load_sources(settings.zones, settings.tables), *copies, *([transferred] if transferred else [])]
+        files = load_sources(settings.zones, settings.tables)
+        twice = {zone.origin for zone in files} & {zone.name for zone in settings.secondaries}
+        if twice:
+            raise ZoneError(f"{min(twice).to_text()} is both a zone file and a --secondary zone")
+        zones = [*files, *copies, *([transferred] if transferred else [])]
         authority = Authority(zones, unserved)
         gc.freeze()
         return authority
@@ -80,6 +84,9 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
 
     def ready() -> None:
         for zone in server.authority.zones.values():
+            if isinstance(zone, UnservedZone):
+                log.info("zone %s: no copy yet, SERVFAIL until a primary transfers it", zone.apex.to_text())
+                continue
             log.info("serving zone %s (%d names)%s", zone.apex.to_text(), zone.size,
                      ", silent on misses" if settings.silent_miss else "")
         if secondaries is not None:

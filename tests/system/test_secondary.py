@@ -12,6 +12,8 @@ the primary away; a serial going backwards and a NOTIFY from a stranger are refu
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -31,6 +33,7 @@ import pytest
 from support.fakes import FakeBackend, Rule
 from support.knot import Knot
 from support.nsd import Nsd
+from support.paths import ROOT
 from support.ports import free_port
 from support.replication import Peer, ServedZone, TsigKey, axfr_rrsets, rrsets_of
 from support.servers import Server, query, scrape, value
@@ -221,7 +224,7 @@ def test_saved_copy_served_at_once_after_restart(setups) -> None:
     ts = setup.start_ts()
     assert www(ts) == ["192.0.2.1"]
     assert serial_of(ts) == 1
-    assert ts.count_lines("serving the saved copy") == 1
+    assert ts.count_lines("saved copy loaded, serial 1") == 1
 
 
 def test_serial_going_backwards_is_refused(setups) -> None:
@@ -352,3 +355,14 @@ ns1.lab 300 IN A 127.0.0.1
     wait_until(lambda: www(ts) == ["192.0.2.2"], 2, "the child's new address", interval=0.02)
     reply = query(ts, "www.example.")
     assert [rd.address for rrset in reply.answer for rd in rrset] == ["192.0.2.100"]
+
+
+def test_zone_file_and_secondary_of_one_zone_is_an_error(tmp_path: Path) -> None:
+    """One zone from a file and as a secondary: one line, exit 1, before listening."""
+    path = tmp_path / "lab.example.zone"
+    path.write_text(zone_text(1))
+    result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--zone", str(path), "--secondary",
+                             f"{ZONE}={HOST}:{free_port(HOST)}", "--listen", f"{HOST}:0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=15)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"resolver ts: error: {ZONE} is both a zone file and a --secondary zone"]
