@@ -170,8 +170,9 @@ class Secondaries:
 
     ``install`` is awaited with each new copy's :class:`ZoneData` (it compiles
     and serves it; raises :class:`ZoneError` when it cannot); ``withdraw`` with
-    the name of a zone that expired. The copies live in ``settings.zone_dir``,
-    else in a private directory removed by :meth:`close`; :attr:`settings` is
+    the name of a zone that expired. The copies live in ``settings.zone_dir``
+    (made if missing; raises :class:`ZoneError` when it cannot be), else in a
+    private directory removed by :meth:`close`; :attr:`settings` is
     ``settings`` with that directory, for loading every zone again on SIGHUP.
     :attr:`transfers` counts transfers by ``(zone, kind, result)``.
     """
@@ -182,7 +183,10 @@ class Secondaries:
         if directory is None:
             self._private = tempfile.TemporaryDirectory(prefix="resolver-ts-zones-")
             directory = Path(self._private.name)
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ZoneError(f"--zone-dir {directory}: {exc.strerror}") from None
         self.settings = dataclasses.replace(settings, zone_dir=directory)
         self.keyring = {key.name: key for key in settings.keys.values()}
         self.transfers: Counter[tuple[str, str, str]] = Counter()
@@ -233,7 +237,7 @@ class Secondaries:
             sink.send(error_reply(data, q, NOTAUTH, AA, echo=False), addr)
             return
         if not secondary.notifier(host, message.keyname if message.had_tsig else None):
-            log.warning("NOTIFY from %s for %s refused: not one of its primaries%s", host, name.to_text(),
+            log.info("NOTIFY from %s for %s refused: not one of its primaries%s", host, name.to_text(),
                         " with its TSIG key" if any(p.key for p in secondary.zone.primaries) else "")
             sink.send(error_reply(data, q, REFUSED, AA, echo=False), addr)
             return
@@ -267,6 +271,7 @@ class Secondary:
         self.checking: asyncio.Task | None = None
         self.expiring: asyncio.Task | None = None
         self.again = False          # a NOTIFY came during a check: check again after it
+        self.changing = asyncio.Lock()      # a new copy served, or the zone withdrawn: one at a time
 
     def notifier(self, host: str, keyname: dns.name.Name | None) -> bool:
         """Whether a NOTIFY from ``host`` signed with ``keyname`` (None: unsigned) comes from a
@@ -313,8 +318,7 @@ class Secondary:
         self.timer = None
         now = time.time()
         loop = asyncio.get_running_loop()
-        if self.served and now >= self._expires_at():
-            self.served = False
+        if self.served and self.expiring is None and now >= self._expires_at():
             self.expiring = loop.create_task(self._expire())
         if self.checking is None and now >= self.check_at:
             self.checking = loop.create_task(self._run_check())
@@ -326,7 +330,7 @@ class Secondary:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        times = [self._expires_at()] if self.served else []
+        times = [self._expires_at()] if self.served and self.expiring is None else []
         if self.checking is None:
             times.append(self.check_at)
         if times:
@@ -338,6 +342,9 @@ class Secondary:
     async def _run_check(self) -> None:
         try:
             ok = await self._check()
+        except Exception:       # a fault of ours: logged, and the zone's timer goes on
+            log.exception("zone %s: check failed", self.name)
+            ok = False
         finally:
             self.checking = None
         self.check_at = time.time() + (0.0 if self.again else self._period(ok))
@@ -351,12 +358,18 @@ class Secondary:
         return jittered(max(SHORTEST_TIMER, self.soa.refresh if ok else self.soa.retry))
 
     async def _expire(self) -> None:
+        """Withdraw the zone, unless a check succeeded while this waited for a transfer's swap."""
         try:
-            log.warning("zone %s expired: no successful check for %d s (SOA expire); SERVFAIL until a primary "
-                        "answers", self.name, self.soa.expire if self.soa is not None else 0)
-            await self.withdraw(self.zone.name)
+            async with self.changing:
+                if time.time() < self._expires_at():
+                    return
+                self.served = False
+                log.warning("zone %s expired: no successful check for %d s (SOA expire); SERVFAIL until a primary "
+                            "answers", self.name, self.soa.expire if self.soa is not None else 0)
+                await self.withdraw(self.zone.name)
         finally:
             self.expiring = None
+            self._arm()
 
     # ------------------------------------------------------------------ checks and transfers
 
@@ -376,9 +389,9 @@ class Secondary:
         key = self.keys[primary.key] if primary.key else None
         serial = await self._primary_serial(primary, key)
         if self.soa is not None and serial == self.soa.serial:
+            self._touch()
             if not self.served:
                 await self._serve_saved()
-            self._touch()
             return
         if self.soa is not None and not newer(serial, self.soa.serial):
             raise Broken(f"serial {serial} is not above ours, {self.soa.serial} (RFC 1982)")
@@ -388,18 +401,18 @@ class Secondary:
         if self.soa is not None and not newer(soa.serial, self.soa.serial):
             self.transfers[(self.name, transfer.kind, "failed")] += 1
             raise Broken(f"{transfer.kind} brought serial {soa.serial}, not above ours, {self.soa.serial} (RFC 1982)")
-        loop = asyncio.get_running_loop()
         fresh = self.path.with_name(self.path.name + ".new")
         try:
-            data = await loop.run_in_executor(None, _written, transfer.zone, fresh)
-            await self.install(data)
-        except ZoneError as exc:
+            data = await asyncio.get_running_loop().run_in_executor(None, _written, transfer.zone, fresh)
+            async with self.changing:
+                await self.install(data)
+                os.replace(fresh, self.path)
+                self.soa, self.served = soa, True
+                self._touch()
+        except (ZoneError, OSError) as exc:
             fresh.unlink(missing_ok=True)
             self.transfers[(self.name, transfer.kind, "failed")] += 1
             raise Broken(f"{transfer.kind} refused, serial {soa.serial}: {exc}") from None
-        os.replace(fresh, self.path)
-        self.soa, self.served = soa, True
-        self._touch()
         self.transfers[(self.name, transfer.kind, "ok")] += 1
         log.info("zone %s: serial %d by %s from %s, %d records, %.3f s", self.name, soa.serial, transfer.kind,
                  format_hostport(primary.host, primary.port), transfer.records, time.monotonic() - started)
@@ -408,11 +421,12 @@ class Secondary:
         """Serve the copy on disk again (it had expired; a primary still has its serial)."""
         try:
             data = await asyncio.get_running_loop().run_in_executor(None, load_zone_file, self.path, self.zone.name)
-            await self.install(data)
+            async with self.changing:
+                await self.install(data)
+                self.served = True
         except (ZoneError, OSError) as exc:
             self.soa = None         # transfer it anew
             raise Broken(f"the saved copy cannot be served again: {exc}") from None
-        self.served = True
         log.info("zone %s: serving serial %d again", self.name, self.soa.serial)     # type: ignore[union-attr]
 
     def _touch(self) -> None:
