@@ -277,16 +277,7 @@ class CompiledZone:
 
     def _add_to_zone(self, key: bytes, records: list[tuple[int, int, bytes]]) -> dns.name.Name:
         """Give the zone a fast-path name's records; returns the name."""
-        name = name_from_wire(key)
-        node = self.zone.nodes.get(name)
-        if node is None:
-            node = self.zone.nodes[name] = self.zone.node_factory()
-        elif _rdataset_of(node, CNAME):
-            raise ZoneError(f"{self.source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
-        for rdtype, ttl, wire in records:
-            add_to_rdataset(node.find_rdataset(dns.rdataclass.IN, rdtype, create=True), address_rdata(rdtype, wire),
-                            ttl)
-        return name
+        return add_address_records(self.zone, key, records, self.source)
 
     def _too_big_for_udp(self, key: bytes, records: list[tuple[int, int, bytes]]) -> bool:
         """Whether an answer might need shrinking, which only the general path can do."""
@@ -896,6 +887,22 @@ class Spliced:
         answer = Answer(model.flags, model.ancount, model.nscount, model.arcount, sections, model.ede, model.ede_text)
         answer.tally = model.tally      # the same zone's counts, found once (resolver.ts.server)
         return answer
+
+
+def add_address_records(zone: dns.zone.Zone, key: bytes, records: list[tuple[int, int, bytes]],
+                        source: str) -> dns.name.Name:
+    """Put a name's plain address records, as :class:`ZoneData` keeps them apart (``key``: the
+    lower-case wire name), into dnspython's ``zone``; returns the name. Raises :class:`ZoneError`
+    naming ``source`` when the name has a CNAME (RFC 1034 3.6.2)."""
+    name = name_from_wire(key)
+    node = zone.nodes.get(name)
+    if node is None:
+        node = zone.nodes[name] = zone.node_factory()
+    elif _rdataset_of(node, CNAME):
+        raise ZoneError(f"{source}: {name.to_text()} has a CNAME and other data (RFC 1034 3.6.2)")
+    for rdtype, ttl, wire in records:
+        add_to_rdataset(node.find_rdataset(dns.rdataclass.IN, rdtype, create=True), address_rdata(rdtype, wire), ttl)
+    return name
 
 
 def _question_suffixes(encloser: dns.name.Name, qname_len: int, known: dns.name.Name | None) -> Seeds:

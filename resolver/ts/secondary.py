@@ -62,6 +62,7 @@ from ..net.addresses import format_hostport
 from ..net.listening import Sink
 from ..wire import AA, FORMERR, REFUSED, Query, error_reply
 from .authority import Authority
+from .compiled import add_address_records
 from .settings import FIRST_RETRY, SHORTEST_TIMER, SOA_QUERY_TIMEOUT, TRANSFER_TIMEOUT, Remote, SecondaryZone, \
     TsSettings
 from .zone_checks import BESIDE_CNAME
@@ -467,7 +468,7 @@ class Secondary:
         if self.soa is not None:
             try:
                 base = await asyncio.get_running_loop().run_in_executor(None, self._read_copy)
-            except (OSError, dns.exception.DNSException) as exc:
+            except (OSError, ZoneError) as exc:
                 why_not_ixfr = f"saved copy unreadable: {_describe(exc)}"
             else:
                 try:
@@ -483,7 +484,12 @@ class Secondary:
             raise Broken(f"{exc}{'; ' + why_not_ixfr if why_not_ixfr else ''}") from None
 
     def _read_copy(self) -> dns.zone.Zone:
-        return dns.zone.from_file(str(self.path), self.zone.name, relativize=False)
+        """The copy on disk as a dnspython zone, the base of an IXFR: read by our own master-file
+        reader (ten times faster than dnspython's), its address records put back."""
+        data = load_zone_file(self.path, self.zone.name)
+        for key, records in data.addresses.items():
+            add_address_records(data.zone, key, records, str(self.path))
+        return data.zone
 
     async def _receive(self, primary: Remote, key: dns.tsig.Key | None, zone: dns.zone.Zone,
                        incremental: bool) -> Transfer:
