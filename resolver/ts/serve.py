@@ -59,6 +59,14 @@ def load(settings: TsSettings, transferred: ZoneData | None = None) -> Authority
         return authority
 
 
+def frozen(build: Callable[[Authority], Authority], authority: Authority) -> Authority:
+    """``build(authority)`` compiled as :func:`load` compiles: the collector paused, the result frozen."""
+    with collector_paused():
+        fresh = build(authority)
+        gc.freeze()
+        return fresh
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off inside the block, and back on after it if it was on
@@ -124,7 +132,7 @@ def secondaries_for(server: AuthoritativeServer, settings: TsSettings, swapping:
                    swapped: Callable[[Authority], Authority]) -> None:
         async with swapping:
             current = server.authority
-            build = rebuild if current.nests(apex) else functools.partial(swapped, current)
+            build = rebuild if current.nests(apex) else functools.partial(frozen, swapped, current)
             server.authority = await asyncio.get_running_loop().run_in_executor(None, build)
 
     async def install(data: ZoneData) -> None:
