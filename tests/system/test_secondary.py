@@ -291,17 +291,21 @@ def fake_records(serial: int, extra: tuple[str, ...] = ()) -> list[str]:
             *extra]
 
 
-def whole_zone(records: Callable[[], list[str]]) -> Rule:
+def whole_zone(records: Callable[[], list[str]], ixfr_rcode: int = dns.rcode.NOERROR) -> Rule:
     """A primary that no real server will play: the SOA of ``records()`` for an SOA query, and
     every record of it in one message for AXFR and IXFR alike (RFC 1995 4 lets a primary
-    answer an IXFR with the whole zone), whatever the records are."""
+    answer an IXFR with the whole zone), whatever the records are; or an IXFR refused with
+    ``ixfr_rcode``."""
     def rule(request) -> list[tuple[float, bytes]]:
         query = dns.message.from_wire(bytes(request.pack()))
         rrsets = [dns.rrset.from_text(name, int(ttl), rdclass, rdtype, rdata)
                   for name, ttl, rdclass, rdtype, rdata in (line.split(None, 4) for line in records())]
         reply = dns.message.make_response(query)
         reply.flags |= dns.flags.AA
-        reply.answer = rrsets[:1] if query.question[0].rdtype == dns.rdatatype.SOA else [*rrsets, rrsets[0]]
+        if query.question[0].rdtype == dns.rdatatype.IXFR and ixfr_rcode != dns.rcode.NOERROR:
+            reply.set_rcode(ixfr_rcode)
+        else:
+            reply.answer = rrsets[:1] if query.question[0].rdtype == dns.rdatatype.SOA else [*rrsets, rrsets[0]]
         return [(0.0, reply.to_wire())]
     return rule
 
@@ -329,6 +333,25 @@ def test_broken_transfer_keeps_the_copy(tmp_path: Path, extra: tuple[str, ...], 
             assert notify(ts, ZONE).rcode() == dns.rcode.NOERROR
             wait_until(lambda: www(ts) == ["192.0.2.3"], 2, "the next good version", interval=0.02)
             ts.wait_for_line("serial 3 by AXFR")
+        finally:
+            ts.stop()
+
+
+def test_refused_ixfr_falls_back_to_axfr(tmp_path: Path) -> None:
+    """A primary that refuses IXFR (NOTIMP, as a server without IXFR may) is asked by AXFR."""
+    version = [fake_records(1)]
+    with FakeBackend(whole_zone(lambda: version[0], ixfr_rcode=dns.rcode.NOTIMP)) as primary:
+        host, port = primary.address
+        ts = Server(["ts", "--secondary", f"{ZONE}={host}:{port}", "--listen", f"{HOST}:0", "--metrics", f"{HOST}:0"])
+        try:
+            wait_until(lambda: www(ts) == ["192.0.2.1"], 5, "the first copy", interval=0.05)
+            version[0] = fake_records(2)
+            assert notify(ts, ZONE).rcode() == dns.rcode.NOERROR
+            wait_until(lambda: www(ts) == ["192.0.2.2"], 2, "serial 2, by AXFR", interval=0.02)
+            ts.wait_for_line("serial 2 by AXFR")
+            samples = scrape(ts)
+            assert value(samples, "resolver_ts_transfers_total", zone=ZONE, kind="IXFR", result="failed") == 1
+            assert value(samples, "resolver_ts_transfers_total", zone=ZONE, kind="AXFR", result="ok") == 2
         finally:
             ts.stop()
 
