@@ -10,14 +10,13 @@ and :func:`rrsets_of` read a zone back for comparison.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dns.name
 import dns.query
 import dns.rdataset
 import dns.tsig
-import dns.tsigkeyring
 import dns.xfr
 import dns.zone
 
@@ -78,7 +77,7 @@ class ServedZone:
     file: Path | None = None
     primaries: tuple[Peer, ...] = ()
     secondaries: tuple[Peer, ...] = ()
-    options: tuple[str, ...] = field(default=())
+    options: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:

@@ -22,7 +22,6 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.opcode
-import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
