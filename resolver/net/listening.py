@@ -211,6 +211,7 @@ class TcpConnection(asyncio.Protocol):
         self.paused = False
         self.last_activity = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.writable: asyncio.Future | None = None     # set while asyncio's flow control pauses writing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -263,6 +264,29 @@ class TcpConnection(asyncio.Protocol):
             self.transport.resume_reading()
             self._dispatch()
 
+    def send_more(self, data: bytes) -> None:
+        """One message of a reply that takes several (a zone transfer, RFC 5936 2.2), written as
+        :meth:`send` writes it; its query stays in flight until the last goes through :meth:`send`."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(len(data).to_bytes(2, "big") + data)
+        self.last_activity = asyncio.get_running_loop().time()
+
+    async def drain(self) -> bool:
+        """Wait while the transport's write buffer is over its high-water mark (asyncio's flow
+        control, :meth:`pause_writing`); whether the connection is still open."""
+        if self.writable is not None:
+            await self.writable
+        return self.transport is not None and not self.transport.is_closing()
+
+    def pause_writing(self) -> None:
+        self.writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.writable is not None:
+            self.writable.set_result(None)
+            self.writable = None
+
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()
         due = self.last_activity + self.idle_timeout
@@ -277,6 +301,7 @@ class TcpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.registry.discard(self)
+        self.resume_writing()
         if self.idle_timer is not None:
             self.idle_timer.cancel()
 
