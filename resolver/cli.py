@@ -583,20 +583,22 @@ def cmd_ts(args: argparse.Namespace) -> int:
         raise UsageError("resolver ts: give at least one --zone, --table or --secondary (see --help)")
     settings = ts_settings(args)
     hold_hangups_until_serving()
-    from .ts.serve import load, serve
+    from .ts.serve import load, provider_for, serve
+    provider = provider_for(settings, args.workers)
+    publish = provider.publish if provider is not None else None
     # Compiled before any fork, so workers share the answers; the parsed zones are dropped.
-    authority = load(settings)
+    authority = load(settings, publish=publish)
 
     def load_for_new_workers() -> None:
         """SIGHUP with --workers (each worker reloads itself): load here too, so that a worker
         started in place of a dead one begins with the last zones that loaded, as its peers serve."""
         nonlocal authority
         try:
-            authority = load(settings)
+            authority = load(settings, publish=publish)
         except ZoneError:
             pass        # each worker says so in its one line, and keeps its zones, as this keeps its own
     return serve_with_workers(args, lambda addresses, options: run(
-        serve(addresses, settings, authority, options, metrics=args.metrics)), load_for_new_workers)
+        serve(addresses, settings, authority, options, metrics=args.metrics, provider=provider)), load_for_new_workers)
 
 
 def ts_settings(args: argparse.Namespace) -> TsSettings:

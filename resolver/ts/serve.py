@@ -23,6 +23,7 @@ from ..obs.metrics import TsMetrics
 from ..obs.querylog import QueryLog
 from ..obs.web import status_endpoint
 from .authority import Authority, UnservedZone
+from .provide import Provider
 from .secondary import Secondaries, saved_copies
 from .server import AuthoritativeServer
 from .settings import TsSettings
@@ -31,11 +32,14 @@ from .zones import ZoneData, ZoneError, load_sources
 log = logging.getLogger("resolver.ts")
 
 
-def load(settings: TsSettings, transferred: ZoneData | None = None) -> Authority:
+def load(settings: TsSettings, transferred: ZoneData | None = None,
+         publish: Callable[[ZoneData], None] | None = None) -> Authority:
     """Every zone file and table of ``settings`` (the tables merged) and the saved copy of each
     secondary zone in ``settings.zone_dir`` (:func:`~resolver.ts.secondary.saved_copies`;
     a zone without one answers SERVFAIL), compiled. ``transferred``: a secondary zone's new
-    copy, served in place of its saved one. Raises :class:`ZoneError` with one line.
+    copy, served in place of its saved one. ``publish`` is given each zone before it is compiled
+    (:meth:`Provider.publish`, which keeps its records for transfers out). Raises
+    :class:`ZoneError` with one line.
 
     Python's cyclic garbage collector is paused meanwhile: a zone is millions of
     new objects without cycles, and the collector's passes over them as they pile
@@ -54,6 +58,8 @@ def load(settings: TsSettings, transferred: ZoneData | None = None) -> Authority
         if twice:
             raise ZoneError(f"{min(twice).to_text()} is both a zone file and a --secondary zone")
         zones = [*files, *copies, *([transferred] if transferred else [])]
+        for zone in zones if publish is not None else ():
+            publish(zone)
         authority = Authority(zones, unserved)
         gc.freeze()
         return authority
@@ -80,15 +86,27 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def provider_for(settings: TsSettings, workers: int = 1) -> Provider | None:
+    """The :class:`Provider` that transfers zones out and sends NOTIFY, when ``settings`` asks for
+    either (``--allow-transfer``, ``--notify``); None otherwise, so a TS without them keeps no
+    copy of its records. ``workers``: the processes that will share it (one sends NOTIFY)."""
+    if not settings.allow_transfer and not settings.notify:
+        return None
+    return Provider(settings, shared=workers > 1)
+
+
 async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, authority: Authority,
-                options: ListenOptions, metrics: tuple[str, int] | None = None) -> None:
+                options: ListenOptions, metrics: tuple[str, int] | None = None,
+                provider: Provider | None = None) -> None:
     """Answer from ``authority`` on every address until SIGINT or SIGTERM; SIGHUP loads the
-    zones of ``settings`` again. ``metrics``: where to serve Prometheus metrics and the status page."""
+    zones of ``settings`` again. ``metrics``: where to serve Prometheus metrics and the status page.
+    ``provider``: zone transfers out and NOTIFY (:func:`provider_for`), given every zone loaded anew."""
     query_log = QueryLog.open(settings.query_log) if settings.query_log else None
-    server = AuthoritativeServer(authority, settings.silent_miss, query_log)
+    server = AuthoritativeServer(authority, settings.silent_miss, query_log, transfers=provider)
     swapping = asyncio.Lock()       # one new Authority at a time: SIGHUP's, or a secondary zone's
-    secondaries = secondaries_for(server, settings, swapping)
+    secondaries = secondaries_for(server, settings, swapping, provider)
     reloading = secondaries.settings if secondaries is not None else settings
+    publish = provider.publish if provider is not None else None
 
     def ready() -> None:
         for zone in server.authority.zones.values():
@@ -99,16 +117,20 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
                      ", silent on misses" if settings.silent_miss else "")
         if secondaries is not None:
             secondaries.start(server.authority)
+        if provider is not None:
+            provider.start()
 
     async def hangup() -> None:
         """SIGHUP: load and compile the zones again while the old ones serve, then swap."""
         async with swapping:
             try:
-                fresh = await asyncio.get_running_loop().run_in_executor(None, load, reloading)
+                fresh = await asyncio.get_running_loop().run_in_executor(None, load, reloading, None, publish)
             except ZoneError as exc:
                 log.error("reload failed, still serving the old zones: %s", exc)
                 return
             server.authority = fresh
+            if provider is not None:
+                provider.announce()
         log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
     try:
         async with status_endpoint(metrics, lambda: TsMetrics(server, secondaries.transfers if secondaries else None)):
@@ -116,17 +138,21 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
     finally:
         if secondaries is not None:
             await secondaries.close()
+        if provider is not None:
+            await provider.close()
         if query_log is not None:
             query_log.close()
     log.info("stopped")
 
 
-def secondaries_for(server: AuthoritativeServer, settings: TsSettings, swapping: asyncio.Lock
-                    ) -> Secondaries | None:
+def secondaries_for(server: AuthoritativeServer, settings: TsSettings, swapping: asyncio.Lock,
+                    provider: Provider | None = None) -> Secondaries | None:
     """The secondary zones of ``settings`` (None without any), answering the server's NOTIFY
     messages; each new copy, and each expiry, swaps in a new ``server.authority`` (under
     ``swapping``), compiled off the event loop: only that zone is compiled, unless it nests
-    with another zone served here, when every zone is loaded again."""
+    with another zone served here, when every zone is loaded again. ``provider`` is given each
+    new copy before it is compiled, and told of each expiry (transfers out of secondary zones)."""
+    publish = provider.publish if provider is not None else None
 
     async def swap(apex: dns.name.Name, rebuild: Callable[[], Authority],
                    swapped: Callable[[Authority], Authority]) -> None:
@@ -134,13 +160,22 @@ def secondaries_for(server: AuthoritativeServer, settings: TsSettings, swapping:
             current = server.authority
             build = rebuild if current.nests(apex) else functools.partial(frozen, swapped, current)
             server.authority = await asyncio.get_running_loop().run_in_executor(None, build)
+            if provider is not None:
+                provider.announce()
+
+    def replacing(current: Authority, data: ZoneData) -> Authority:
+        if publish is not None:
+            publish(data)
+        return current.replacing(data)
 
     async def install(data: ZoneData) -> None:
-        await swap(data.origin, functools.partial(load, secondaries.settings, data),
-                   functools.partial(Authority.replacing, data=data))
+        await swap(data.origin, functools.partial(load, secondaries.settings, data, publish),
+                   functools.partial(replacing, data=data))
 
     async def withdraw(apex: dns.name.Name) -> None:
-        await swap(apex, functools.partial(load, secondaries.settings),
+        if provider is not None:
+            provider.withdraw(apex)
+        await swap(apex, functools.partial(load, secondaries.settings, None, publish),
                    functools.partial(Authority.without, apex=apex))
 
     if not settings.secondaries:

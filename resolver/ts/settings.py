@@ -25,6 +25,14 @@ TRANSFER_TIMEOUT = 60.0     # one inbound AXFR or IXFR, from connecting to its l
 FIRST_RETRY = 5.0           # between attempts while a zone has no copy (no SOA to give its retry)
 SHORTEST_TIMER = 1.0        # the least refresh or retry taken from a zone's SOA
 
+# Zone transfers out (resolver.ts.provide), and the NOTIFY this TS sends (resolver.ts.notify).
+TRANSFER_MESSAGE_OCTETS = 16384     # a transfer's messages at most, TSIG included, as NSD's (RFC 5936 2.2)
+TRANSFERS_AT_ONCE = 10              # transfers out in progress at once; past that REFUSED, as a busy xfrd
+IXFR_VERSIONS = 100                 # differences kept per zone for IXFR (RFC 1995), and no more octets than the zone
+NOTIFY_TRIES = 5                    # NOTIFY sent this often to a silent secondary, as NSD (RFC 1996 3.6)
+NOTIFY_TIMEOUT = 2.0                # seconds to wait for each NOTIFY's answer (NSD waits 15)
+TSIG_FUDGE = 300                    # seconds of clock skew a TSIG signature allows (RFC 8945 10)
+
 
 @dataclass(frozen=True)
 class Remote:
