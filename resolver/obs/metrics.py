@@ -627,20 +627,25 @@ class TsMetrics(ServerMetrics):
 
     role = "ts"
 
-    def __init__(self, source: TsSource, transfers: Mapping[tuple[str, str, str], int] | None = None) -> None:
-        """``transfers``: inbound zone transfers by (zone, kind, result), for a TS with secondary zones."""
+    def __init__(self, source: TsSource, transfers: Mapping[tuple[str, str, str], int] | None = None,
+                 provided: Mapping[tuple[str, str], int] | None = None) -> None:
+        """``transfers``: inbound zone transfers by (zone, kind, result), for a TS with secondary zones;
+        ``provided``: transfers out by (zone, kind), for a TS that allows them."""
         self.source = source
         self.transfers = transfers
+        self.provided = provided
         super().__init__()
 
     def reading(self) -> dict[str, Any]:
         """``counters``: each zone's :class:`ZoneTally` counts by zone name, and with secondary zones
-        the inbound transfers by ``ZONE|KIND|RESULT``; ``config``: whether the TS is silent on
-        misses, and the names in each zone served."""
+        the inbound transfers by ``ZONE|KIND|RESULT``, and with transfers out allowed those by
+        ``ZONE|KIND``; ``config``: whether the TS is silent on misses, and the names in each zone served."""
         base = super().reading()
         counters: dict[str, Any] = {"zones": {zone: list(tally.counts) for zone, tally in self.source.tallies.items()}}
         if self.transfers is not None:
             counters["transfers"] = {"|".join(labels): n for labels, n in self.transfers.items()}
+        if self.provided is not None:
+            counters["provided"] = {"|".join(labels): n for labels, n in self.provided.items()}
         return {**base, "counters": counters,
                 "config": {"silent_miss": self.source.silent_miss, "sizes": self.source.zone_sizes()}}
 
@@ -671,6 +676,10 @@ class TsMetrics(ServerMetrics):
             yield counter("resolver_ts_transfers", "Inbound zone transfers, by zone, kind (AXFR or IXFR, as the "
                           "primary answered) and result (ok, failed).", ["zone", "kind", "result"],
                           {tuple(labels.rsplit("|", 2)): n for labels, n in figures["counters"]["transfers"].items()})
+        if "provided" in figures["counters"]:
+            yield counter("resolver_ts_transfers_out", "Zone transfers out, by zone and kind (axfr, ixfr).",
+                          ["zone", "kind"],
+                          {tuple(labels.rsplit("|", 1)): n for labels, n in figures["counters"]["provided"].items()})
 
     @staticmethod
     def summary(figures: dict[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,8 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
                 provider.announce()
         log.info("reloaded: %s", ", ".join(f"{z.apex.to_text()} ({z.size} names)" for z in fresh.zones.values()))
     try:
-        async with status_endpoint(metrics, lambda: TsMetrics(server, secondaries.transfers if secondaries else None)):
+        async with status_endpoint(metrics, lambda: TsMetrics(server, secondaries.transfers if secondaries else None,
+                                                              provider.counts if provider else None)):
             await serve_until_stopped(addresses, server.handle, ready, options, hangup)
     finally:
         if secondaries is not None:
