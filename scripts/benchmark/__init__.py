@@ -37,7 +37,10 @@ the README tells users to run; ``python -m benchmark`` works too with
    (``--signed-names``), a ``$GENERATE 1-N`` zone (``--generate``), and a
    plain-address and a mixed-type zone of ``--big`` records (``load_zones``).
 
-``--phases`` picks among split (1-7), sizes (8) and loads (9).
+10. Transfer: queries/s of a TS on a ``--transfer-records`` zone before and while
+    dnspython reads an AXFR of it (``transfer``).
+
+``--phases`` picks among split (1-7), sizes (8), loads (9) and transfer (10).
 
 Then it prints markdown tables (and appends them to ``--write FILE``).
 Every process it starts runs in its own process group and is stopped at the
@@ -46,6 +49,6 @@ end, on error and on Ctrl-C or SIGTERM too.
 Modules: ``workload`` (zones and query files), ``load_zones`` (the load test's zones), ``answers`` (asking and
 checking), ``procs`` (processes by PID and group), ``targets`` (TS, LS, NSD,
 dnsdist), ``measure`` (dnsperf and the low-load client), ``machine`` (tools,
-memory, CPU), ``runner`` (the phases), ``report`` (markdown), ``cli`` (flags
+memory, CPU), ``runner`` (the phases), ``transfer`` (the transfer phase's reader), ``report`` (markdown), ``cli`` (flags
 and main).
 """

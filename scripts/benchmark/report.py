@@ -123,6 +123,10 @@ def targets_table(res: Results, args: argparse.Namespace) -> list[str]:
             if r is not None:
                 rows.append((f"{name}: queries/s vs {SMALL_ZONE:,}-record zone", f"{r:.2f}", ">= 0.9", r >= 0.9))
     rows += load_targets(res)
+    if res.transfers:
+        worst = min(done.ratio for done in res.transfers)
+        rows.append((f"TS queries/s during an AXFR of {args.transfer_records:,} records / before (worst round)",
+                     f"{worst:.2f}", ">= 0.8", worst >= 0.8 and all(done.lasted for done in res.transfers)))
     lines = ["| target | measured | goal | |", "|---|---|---|---|"]
     lines += [f"| {name} | {value} | {goal} | {verdict(ok)} |" for name, value, goal, ok in rows]
     return lines
@@ -201,6 +205,28 @@ def size_table(res: Results) -> list[str]:
                      + (f"{q.qps:,.0f} | {q.lost} | {q.avg_ms:.3f} | {fmt_ms(q.percentile_ms(0.99))} | "
                         f"{q.foreign_cpus:.2f} |" if q else "n/a | | | | |"))
     return lines
+
+
+def transfer_table(res: Results) -> list[str]:
+    """The transfer phase: each round's queries/s before and during an AXFR, and the transfer's figures."""
+    lines = ["| round | queries/s before | during the AXFR | during / before | AXFR read in s | records | messages "
+             "| still reading at the run's end | TS busy s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    each = res.transfer_ts_seconds[1:] if res.transfer_alone_s is not None else res.transfer_ts_seconds
+    for index, done in enumerate(res.transfers):
+        busy = each[index] if index < len(each) else None
+        lines.append(f"| {index + 1} | {done.before.qps:,.0f} | {done.during.qps:,.0f} | {done.ratio:.2f} | "
+                     f"{done.seconds:.2f} | {done.records:,} | {done.messages} | {'yes' if done.lasted else 'no'} | "
+                     f"{'n/a' if busy is None else f'{busy:.3f}'} |")
+    return lines
+
+
+def transfer_alone_note(res: Results) -> str:
+    """How long the transfer took to read with no load beside it, and the TS's own time for it."""
+    if res.transfer_alone_s is None:
+        return ""
+    busy = f" (the TS busy {res.transfer_ts_seconds[0]:.3f} s)" if res.transfer_ts_seconds else ""
+    return f"Read alone, with no load beside it: {res.transfer_alone_s:.2f} s{busy}."
 
 
 def workers_table(res: Results) -> list[str]:
@@ -297,6 +323,15 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
                 "RSS is VmRSS then, peak is VmHWM. The signed zone has an A record, its RRSIG and an NSEC3 "
                 "record with its RRSIG per name; the mixed zone has one record in five that is not a plain "
                 "address (MX, TXT, CNAME, a delegation with glue, a wildcard).", ""]
+    if res.transfers:
+        out += ["### Zone transfer out (one TS, an AXFR while under load)", "", *transfer_table(res), "",
+                f"A TS on a zone of {args.transfer_records:,} A records with `--allow-transfer`: per round, "
+                f"`dnsperf -c 1 -T 1 -q 100 -l {args.duration:g}` alone, then again while dnspython "
+                "(`dns.query.xfr`, in a thread of the benchmark under SCHED_IDLE, so that its parsing takes as "
+                "little as it can from dnsperf and the TS on this machine) reads an AXFR of the zone, begun "
+                "before the run. `TS busy s`: the TS's own line for that transfer, from the request to its last "
+                "message handed to the socket (the kernel's socket buffers hold megabytes, so the TS is done "
+                f"long before the reader). {transfer_alone_note(res)}", ""]
     if res.load or res.workers or res.workers_note:
         out += ["### Workers", ""]
     if res.workers:

@@ -18,13 +18,15 @@ from .procs import Fleet
 from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
                       supports_workers)
 from .load_zones import LoadZone, write_generate_zone, write_mixed_zone, write_plain_zone, write_signed_zone
-from .workload import SplitData, hit_name, make_split, write_queries, write_zone
+from .transfer import TransferReader, TransferRound, before_and_during, transfer_alone, ts_transfer_seconds
+from .workload import ORIGIN, SplitData, hit_name, make_split, write_queries, write_zone
 
 
 WORKER_CLIENTS = 8     # client sockets (dnsperf -c) for the --workers runs
 WARM_LIMIT = 10.0      # seconds a warm-up pass over a learning LS may take at most
 REPLICAS = ("NSD replica 1", "NSD replica 2")  # the replica group's members: NSDs that hold every name
 SMALL_ZONE = 1000  # records in the size test's small zone, the yardstick for --big
+TRANSFER_CLIENTS = "127.0.0.1/32"  # who may transfer from the transfer test's TS: this benchmark
 
 
 def sized_label(records: int) -> str:
@@ -74,6 +76,9 @@ class Results:
     groups: dict[str, Series] = field(default_factory=dict)      # the LS over a replica group, by policy
     sizes: list[SizeResult] = field(default_factory=list)
     loads: dict[str, LoadResult] = field(default_factory=dict)     # by kind: signed, generate, plain, mixed
+    transfers: list[TransferRound] = field(default_factory=list)    # the transfer phase's rounds
+    transfer_ts_seconds: list[float] = field(default_factory=list)  # the TS's own seconds for each, alone first
+    transfer_alone_s: float | None = None       # seconds to read the transfer with no load beside it
     health: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -161,6 +166,8 @@ class Bench:
             self.measure_sizes()
         if "loads" in self.args.phases:
             self.measure_loads()
+        if "transfer" in self.args.phases and self.args.transfer_records:
+            self.measure_transfer()
         return self.results
 
     def run_split(self) -> None:
@@ -382,4 +389,29 @@ class Bench:
         result.rss_mib, result.peak_mib, _ = rss_mib(server.proc.pid)
         log(f"  answering after {result.answering_s:.2f} s, RSS {result.rss_mib:.0f} MiB "
             f"(peak {result.peak_mib:.0f} MiB)")
+        self.fleet.stop(server.proc)
+
+    def measure_transfer(self) -> None:
+        """Queries/s of a TS before and while it sends its zone of ``--transfer-records`` records by
+        AXFR, ``--rounds`` rounds of two ``-q 100`` runs (:mod:`benchmark.transfer`)."""
+        args, res = self.args, self.results
+        records = args.transfer_records
+        zone, queries = self.workdir / "transfer.bench.zone", self.workdir / "transfer.queries"
+        write_zone(zone, range(records))
+        rng = random.Random(args.seed + 2)
+        write_queries(queries, [hit_name(rng.randrange(records)) for _ in range(args.queries)])
+        log(f"transfer test: a TS on {records:,} records, --allow-transfer {TRANSFER_CLIENTS}")
+        server = start_ts(self.fleet, f"TS, {records:,} records, transfers allowed", zone, hit_name(records - 1),
+                          load_timeout=args.load_timeout, extra=("--allow-transfer", TRANSFER_CLIENTS))
+        alone = transfer_alone(server.port, ORIGIN)
+        res.transfer_alone_s = alone.seconds
+        log(f"  AXFR alone: {alone.records:,} records in {alone.messages} messages, read in {alone.seconds:.2f} s")
+        for r in range(args.rounds):
+            log(f"round {r + 1}/{args.rounds} (before, then during an AXFR, -q 100, {args.duration:g} s each)")
+            done = before_and_during(lambda: self.perf(server, queries, 100, args.duration),
+                                     TransferReader(server.port, ORIGIN))
+            res.transfers.append(done)
+            log(f"  AXFR read in {done.seconds:.2f} s ({done.records:,} records, {done.messages} messages); "
+                f"during / before {done.ratio:.2f}" + ("" if done.lasted else " (ended before the run did)"))
+        res.transfer_ts_seconds = ts_transfer_seconds(server.proc.logfile)
         self.fleet.stop(server.proc)

@@ -90,9 +90,10 @@ def start_resolver(fleet: Fleet, label: str, kind: str, argv: list[str], probes:
 
 
 def start_ts(fleet: Fleet, label: str, zone: Path, probe: str, workers: int | None = None,
-             load_timeout: float = 60.0) -> Server:
-    """Our TS serving ``zone``; ``probe`` is a name it holds, asked until it answers (at most ``load_timeout`` s)."""
-    argv = resolver_argv("ts", "--listen", f"{HOST}:0", "--zone", str(zone))
+             load_timeout: float = 60.0, extra: Sequence[str] = ()) -> Server:
+    """Our TS serving ``zone``; ``probe`` is a name it holds, asked until it answers (at most ``load_timeout`` s);
+    ``extra``: more flags (``--allow-transfer``)."""
+    argv = resolver_argv("ts", "--listen", f"{HOST}:0", "--zone", str(zone), *extra)
     if workers is not None:
         argv += ["--workers", str(workers)]
     return start_resolver(fleet, label, "ts", argv, [(probe, "A")], load_timeout)

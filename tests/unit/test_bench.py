@@ -39,7 +39,7 @@ LS_METRICS = (DATA / "ls-metrics.txt").read_text()
 
 
 load_benchmark()
-from benchmark import answers, cli, load_zones, machine, measure, report, runner, workload  # noqa: E402
+from benchmark import answers, cli, load_zones, machine, measure, report, runner, transfer, workload  # noqa: E402
 
 # --------------------------------------------------------------------------- workload
 
@@ -489,7 +489,31 @@ def test_a_zone_that_failed_to_load_fails_its_target():
     assert "| signed, 10 names: load time (start to first answer) | TS exited with 1 | < 1 s | **FAIL** |" in text
 
 
-@pytest.mark.parametrize("text, phases", [("loads", ["loads"]), ("split, sizes", ["split", "sizes"])])
+def test_render_shows_the_transfer_rounds_and_their_target():
+    res = runner.Results()
+    res.transfers = [transfer.TransferRound(perf(50_000), perf(45_000), 100_004, 184, 4.5, True),
+                     transfer.TransferRound(perf(50_000), perf(35_000), 100_004, 184, 4.1, True)]
+    res.transfer_alone_s, res.transfer_ts_seconds = 3.2, [0.007, 0.006]
+    text = render(res, ["--phases", "transfer", "--transfer-records", "100000"])
+    assert "Read alone, with no load beside it: 3.20 s (the TS busy 0.007 s)." in text
+    assert [line for line in text.splitlines() if line.startswith("### ")] == [
+        "### Targets", "### Zone transfer out (one TS, an AXFR while under load)"]
+    assert "| 1 | 50,000 | 45,000 | 0.90 | 4.50 | 100,004 | 184 | yes | 0.006 |" in text
+    assert "| 2 | 50,000 | 35,000 | 0.70 | 4.10 | 100,004 | 184 | yes | n/a |" in text
+    assert ("| TS queries/s during an AXFR of 100,000 records / before (worst round) | 0.70 | >= 0.8 | **FAIL** |"
+            in text)
+
+
+def test_the_ts_transfer_lines_give_its_seconds(tmp_path: Path):
+    log = tmp_path / "ts.log"
+    log.write_text("resolver ts: AXFR of bench. to 127.0.0.1: serial 1, 100004 records in 184 messages, 0.006 s\n"
+                   "resolver ts: IXFR (up to date) of bench. to 127.0.0.1: serial 1, 1 records in 1 messages, 0.000 s\n"
+                   "resolver ts: AXFR of bench. to 127.0.0.1: serial 1, 100004 records in 184 messages, 1.250 s\n")
+    assert transfer.ts_transfer_seconds(log) == [0.006, 1.25]
+
+
+@pytest.mark.parametrize("text, phases", [("loads", ["loads"]), ("split, sizes", ["split", "sizes"]),
+                                          ("transfer", ["transfer"])])
 def test_phases(text: str, phases: list[str]):
     assert cli.phase_names(text) == phases
 
