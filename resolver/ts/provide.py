@@ -24,6 +24,10 @@ from them as NSD does:
   with a serial the journal has, the differences from it; else the whole
   zone, AXFR's form. Over UDP, as NSD: the reply when it fits in one
   datagram, else the SOA alone with TC set (ask again over TCP).
+* any other query signed with TSIG (a secondary's SOA query: Knot signs its
+  refresh) is answered as the server answers it unsigned, and signed. The
+  server hands this exchange every query its scan could not read, which a
+  TSIG record makes one; an unsigned one gets FORMERR, as from the server.
 * at most :data:`~resolver.ts.settings.TRANSFERS_AT_ONCE` transfers over TCP
   at once; one more is REFUSED, and the secondary retries later (RFC 1996
   3.3's refresh and retry timers). A transfer holds one message at a time:
@@ -53,7 +57,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import dns.exception
 import dns.message
@@ -67,7 +71,7 @@ import dns.tsig
 
 from ..net.listening import Sink, TcpConnection
 from ..wire import (AA, CLASS_IN, EDE_NOT_SUPPORTED, EDE_PROHIBITED, FORMERR, HEADER, NOTIMP, QR, RD, REFUSED,
-                    TC, TYPE_AXFR, Query, error_reply, opt_record)
+                    TC, TRANSFER_TYPES, TYPE_AXFR, Query, error_reply, opt_record)
 from .journal import Records, Served, ZoneVersion, advance, capture, newer, same_data
 from .notify import Notifier
 from .sections import wire_key
@@ -223,6 +227,7 @@ class Provider:
         self.notifier: Notifier | None = None
         self.lock = SenderLock() if shared and settings.notify else None
         self._pending: dict[bytes, ZoneVersion] = {}     # zones changed, to be announced
+        self._reply: Callable[[bytes, bool], bytes | None] | None = None      # see answer_with()
         self._guard = threading.Lock()      # publish() may run in a thread, while the loop announces
 
     # -- zones in ------------------------------------------------------------------------------------
@@ -287,15 +292,20 @@ class Provider:
     # -- requests --------------------------------------------------------------------------------------
 
     def handle(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
-        """A request for AXFR or IXFR (opcode QUERY), over UDP or TCP: answered now, or streamed."""
+        """A request for AXFR or IXFR (opcode QUERY), over UDP or TCP: answered now, or streamed;
+        or another query the server could not read, answered here when it is signed with TSIG."""
         request, tsig_error = self._read(data)
         if tsig_error:
             sink.send(self._tsig_failure(data, q, tsig_error, addr[0]), addr)     # type: ignore[index]
             return
-        if request is None:
+        transfer = q.qtype in TRANSFER_TYPES
+        if request is None or not (transfer or request.had_tsig):
             sink.send(error_reply(data, q, FORMERR, echo=False), addr)     # as the server answers it
             return
         signer = Signer(request.keyring, request) if request.had_tsig else None
+        if not transfer:
+            self._signed_query(request, signer, sink, addr)     # type: ignore[arg-type]
+            return
         reply = self._refusal(data, q, request, addr, sink.stream)
         if reply is not None:
             sink.send(signer.sign(reply) if signer else reply, addr)
@@ -317,6 +327,19 @@ class Provider:
             self._stream(sink, addr, messages(data, q, parts, signer), served, kind, serial))   # type: ignore[arg-type]
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def answer_with(self, reply: Callable[[bytes, bool], bytes | None]) -> None:
+        """Have signed queries other than transfers answered by ``reply(query, stream)``
+        (:meth:`AuthoritativeServer.reply`), unsigned, before this signs the answer."""
+        self._reply = reply
+
+    def _signed_query(self, request: dns.message.Message, signer: Signer, sink: Sink, addr: object) -> None:
+        """A query signed with TSIG (a secondary's SOA query, RFC 1996 3.11's refresh, or any other):
+        answered as the server answers it unsigned, then signed (RFC 8945 5.3)."""
+        request.tsig = None
+        reply = self._reply(request.to_wire(), sink.stream) if self._reply is not None else None
+        if reply is not None:
+            sink.send(signer.sign(reply), addr)
 
     def _read(self, data: bytes) -> tuple[dns.message.Message | None, int]:
         """The request parsed and its TSIG checked (RFC 8945 5.2) by dnspython, and the TSIG error

@@ -103,6 +103,8 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
     ``provider``: zone transfers out and NOTIFY (:func:`provider_for`), given every zone loaded anew."""
     query_log = QueryLog.open(settings.query_log) if settings.query_log else None
     server = AuthoritativeServer(authority, settings.silent_miss, query_log, transfers=provider)
+    if provider is not None:
+        provider.answer_with(server.reply)
     swapping = asyncio.Lock()       # one new Authority at a time: SIGHUP's, or a secondary zone's
     secondaries = secondaries_for(server, settings, swapping, provider)
     reloading = secondaries.settings if secondaries is not None else settings

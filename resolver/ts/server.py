@@ -71,10 +71,12 @@ class AuthoritativeServer:
             self._exchange(data, q, sink, addr)
 
     def _exchange_for(self, q: Query) -> Exchange | None:
-        """The :class:`Exchange` that takes a request the zones do not answer, if any."""
+        """The :class:`Exchange` that takes a request the zones do not answer, if any. A query the
+        scan could not read goes to ``transfers`` too: it may be one signed with TSIG (RFC 8945, a
+        secondary's SOA query), which that exchange checks, has answered and signs."""
         if q.opcode == OPCODE_NOTIFY:
             return self.notifies
-        if q.opcode == 0 and q.qtype in TRANSFER_TYPES:
+        if q.opcode == 0 and (q.qtype in TRANSFER_TYPES or q.bare):
             return self.transfers
         return None
 
