@@ -281,6 +281,20 @@ def test_tsig_allowed_with_the_key_refused_without_or_with_a_wrong_one(primary):
     ts.wait_for_line("IXFR from 127.0.0.1 refused: TSIG BADKEY (key nobody.)")
 
 
+def test_a_signed_soa_query_is_answered_signed_and_an_unsigned_malformed_one_formerr(primary):
+    """A secondary's refresh (Knot signs its SOA query): answered as unsigned, and signed; a wrong
+    key gets BADSIG; a query the server cannot read, unsigned, FORMERR as without transfers."""
+    ts, _ = primary(zone_text(1, range(10)), "--allow-transfer", f"127.0.0.1/32,key={KEY.name}")
+    for tcp in (False, True):
+        reply = ask(ts, "SOA", tcp=tcp, key=KEY)        # dnspython checks the reply's signature
+        assert reply.had_tsig and reply.answer[0][0].serial == 1 and reply.flags & dns.flags.AA
+    with pytest.raises(dns.tsig.PeerBadSignature):
+        ask(ts, "SOA", key=dns.tsig.Key(KEY.name, OTHER_SECRET, "hmac-sha256"))
+    bogus = dns.message.make_query(APEX, "SOA")
+    bogus.answer.append(dns.rrset.from_text(APEX, 0, "IN", "A", "192.0.2.1"))  # records in a query
+    assert dns.query.udp(bogus, ts.host, port=ts.port, timeout=5).rcode() == dns.rcode.FORMERR
+
+
 def test_a_request_signed_an_hour_ago_gets_badtime_signed(primary):
     ts, _ = primary(zone_text(1, range(10)), "--allow-transfer", f"127.0.0.1/32,key={KEY.name}")
     wire = signed_at(dns.message.make_query(APEX, "AXFR"), KEY, -3600)      # past the 300 s fudge

@@ -1,0 +1,109 @@
+"""A real NSD and a real Knot as secondaries of the TS (RFC 5936 AXFR, 1995 IXFR, 1996 NOTIFY, 8945 TSIG).
+
+The TS serves a zone file with ``--allow-transfer`` and ``--notify`` to the
+secondary, which transfers the zone from it (``support.nsd``, ``support.knot``).
+The secondary's copy, read back by AXFR, must equal the file's zone RRset for
+RRset (names in any letter case) after its first transfer, and again after the
+file changes and the TS reloads it (SIGHUP): the TS's NOTIFY brings an IXFR
+(the zone's refresh is an hour, so nothing else could have) within a few
+seconds. With and without TSIG on the transfers and the NOTIFY.
+"""
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Iterator
+
+import dns.zone
+import pytest
+
+from support.knot import Knot
+from support.nsd import Nsd
+from support.ports import free_port
+from support.replication import Peer, ServedZone, TsigKey, axfr_rrsets, rrsets_of
+from support.servers import Server
+from support.tools import require_tool
+from support.waiting import wait_until
+
+ZONE = "prov.example."
+HOST = "127.0.0.1"
+KEY = TsigKey.fresh("prov-key.")
+BULK = 2000         # plain addresses, enough for several messages
+
+
+def zone_text(serial: int, changed: bool = False) -> str:
+    """A zone of many types, names in mixed case, a wildcard, a delegation with glue, a long TXT and
+    :data:`BULK` addresses; ``changed`` drops, adds and alters some of them."""
+    bulk = range(100, BULK) if changed else range(BULK)
+    lines = [f"$ORIGIN {ZONE}", "$TTL 300",
+             f"@ IN SOA ns1 hostmaster {serial} 3600 600 604800 60",
+             "@ NS ns1", "@ NS ns2.elsewhere.example.", "@ MX 10 Mail",
+             "ns1 A 127.0.0.1", "Mail A 192.0.2.25", "mail AAAA 2001:db8::25",
+             f"www A {'192.0.2.2' if changed else '192.0.2.1'}", "www AAAA 2001:db8::80",
+             "Alias CNAME www", "_sip._udp SRV 0 5 5060 mail", "*.Wild TXT \"any name\"",
+             "sub NS ns.sub", "ns.sub A 192.0.2.53", f"long TXT \"{'x' * 200}\" \"{'y' * 200}\"",
+             f"{'new' if changed else 'old'} 600 TXT \"version {serial}\""]
+    lines += [f"h{i} A 10.0.{i >> 8}.{i & 255}" for i in bulk]
+    return "\n".join(lines) + "\n"
+
+
+def file_rrsets(text: str) -> dict:
+    return rrsets_of(dns.zone.from_text(text, ZONE, relativize=False))
+
+
+def nsd_secondary(workdir: Path, zones: list[ServedZone], keys: list[TsigKey]) -> Nsd:
+    return Nsd(require_tool("nsd"), workdir, zones=zones, keys=keys)
+
+
+def knot_secondary(workdir: Path, zones: list[ServedZone], keys: list[TsigKey]) -> Knot:
+    require_tool("knotc")
+    return Knot(require_tool("knotd"), workdir, zones, keys)
+
+
+SECONDARIES = {"nsd": nsd_secondary, "knot": knot_secondary}
+
+
+@pytest.fixture
+def stopped() -> Iterator[list]:
+    """Servers to stop at the end of the test, whatever happens."""
+    servers: list = []
+    yield servers
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "tsig"])
+@pytest.mark.parametrize("kind", SECONDARIES)
+def test_secondary_copy_equals_the_zone_after_axfr_and_after_ixfr_on_notify(tmp_path: Path, stopped: list,
+                                                                           kind: str, signed: bool):
+    key = KEY if signed else None
+    suffix = f",key={KEY.name}" if signed else ""
+    path = tmp_path / "prov.example.zone"
+    path.write_text(zone_text(1))
+    ts_port = free_port(HOST)
+    workdir = tmp_path / kind
+    workdir.mkdir()
+    zone = ServedZone(ZONE, primaries=(Peer(HOST, ts_port, key and key.name),),
+                      secondaries=(Peer(HOST, None, key and key.name),))      # the test reads its copy
+    secondary = SECONDARIES[kind](workdir, [zone], [key] if key else [])
+    config = tmp_path / "ts.toml"
+    config.write_text(KEY.toml())
+    ts = Server(["ts", "--config", str(config), "--zone", f"{ZONE}={path}", "--listen", f"{HOST}:{ts_port}",
+                 "--allow-transfer", f"{HOST}/32{suffix}", "--notify", f"{secondary.hostport}{suffix}"])
+    stopped.append(ts)
+    secondary.start()
+    stopped.append(secondary)
+
+    def copy() -> dict:
+        return axfr_rrsets(secondary.address, ZONE, key)
+
+    expected = file_rrsets(zone_text(1))
+    wait_until(lambda: copy() == expected, 10, f"{kind}'s copy equals the zone file", interval=0.2)
+    ts.wait_for_line(f"AXFR of {ZONE} to {HOST}: serial 1")
+
+    path.write_text(zone_text(2, changed=True))
+    ts.proc.send_signal(signal.SIGHUP)
+    expected = file_rrsets(zone_text(2, changed=True))
+    wait_until(lambda: copy() == expected, 5, f"{kind}'s copy equals the changed zone file", interval=0.1)
+    ts.wait_for_line(f"IXFR from 1 of {ZONE} to {HOST}: serial 2")
+    assert ts.count_lines(f"AXFR of {ZONE}") == 1          # the change came by IXFR alone
