@@ -66,7 +66,6 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
-import dns.rrset
 import dns.tsig
 
 from ..net.listening import Sink, TcpConnection

@@ -38,8 +38,7 @@ from resolver.ts.settings import Remote, TRANSFER_MESSAGE_OCTETS, TRANSFERS_AT_O
 from support.notify_target import NotifyTarget
 from support.servers import Server, query, read_tcp_message, scrape, value
 from support.tools import require_tool
-from support.waiting import wait_until
-from support.zonegen import Record, generate_zone
+from support.zonegen import generate_zone
 
 ORIGIN = "xfr.test."
 APEX = dns.name.from_text(ORIGIN)

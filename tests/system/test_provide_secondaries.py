@@ -17,13 +17,11 @@ from typing import Iterator
 import dns.zone
 import pytest
 
-from support.knot import Knot
-from support.nsd import Nsd
 from support.ports import free_port
 from support.replication import Peer, ServedZone, TsigKey, axfr_rrsets, rrsets_of
 from support.servers import Server
-from support.tools import require_tool
 from support.waiting import wait_until
+from test_secondary import PRIMARIES
 
 ZONE = "prov.example."
 HOST = "127.0.0.1"
@@ -51,16 +49,8 @@ def file_rrsets(text: str) -> dict:
     return rrsets_of(dns.zone.from_text(text, ZONE, relativize=False))
 
 
-def nsd_secondary(workdir: Path, zones: list[ServedZone], keys: list[TsigKey]) -> Nsd:
-    return Nsd(require_tool("nsd"), workdir, zones=zones, keys=keys)
-
-
-def knot_secondary(workdir: Path, zones: list[ServedZone], keys: list[TsigKey]) -> Knot:
-    require_tool("knotc")
-    return Knot(require_tool("knotd"), workdir, zones, keys)
-
-
-SECONDARIES = {"nsd": nsd_secondary, "knot": knot_secondary}
+# NSD or Knot with these zones: test_secondary's factories (a zone's role is in its ServedZone).
+SECONDARIES = PRIMARIES
 
 
 @pytest.fixture
