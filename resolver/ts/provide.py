@@ -42,9 +42,15 @@ messages, seconds), and counted by zone and kind (:attr:`Provider.counts`).
 On a new version of a zone (:meth:`Provider.publish`): a newer serial (RFC
 1982) keeps the difference for IXFR (:func:`resolver.ts.journal.advance`) and
 sends NOTIFY (:mod:`resolver.ts.notify`) once the server answers from it
-(:meth:`Provider.announce`); other data with a serial that did not grow is
-served with one warning line, no NOTIFY and an empty journal (an old serial
-then gets the whole zone), as NSD serves a zone reloaded without a new serial.
+(:meth:`Provider.announce`), as does a zone new here (a secondary zone's first
+copy); other data with a serial that did not grow is served with one warning
+line, no NOTIFY and an empty journal (an old serial then gets the whole zone),
+as NSD serves a zone reloaded without a new serial. At start every zone is
+notified once (:meth:`Provider.start`). With ``--workers`` each worker serves
+transfers from its own copy (they load the same files, so their journals
+agree) and one of them sends NOTIFY; a secondary's SOA query after it may
+reach a worker still reloading, which answers the old serial, and the
+secondary then catches up at its next refresh.
 """
 from __future__ import annotations
 
@@ -233,14 +239,13 @@ class Provider:
 
     def publish(self, data: ZoneData) -> None:
         """Take a zone's new version (at start, after a reload, after a transfer in), before it is
-        compiled; may run in a thread of its own. Raises ValueError for a zone without one SOA."""
+        compiled; may run in a thread of its own. A zone new here, or with a newer serial, is
+        notified at the next :meth:`announce`. Raises ValueError for a zone without one SOA."""
         version = capture(data)
         key = wire_key(version.apex)
         served = self.zones.get(key)
-        if served is None:
-            self.zones[key] = Served(version)
-        elif newer(version.serial, served.version.serial):
-            self.zones[key] = advance(served, version)
+        if served is None or newer(version.serial, served.version.serial):
+            self.zones[key] = Served(version) if served is None else advance(served, version)
             with self._guard:
                 self._pending[key] = version
         elif not same_data(served.version, version):

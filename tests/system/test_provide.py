@@ -36,7 +36,9 @@ import pytest
 from resolver.ts import notify
 from resolver.ts.settings import Remote, TRANSFER_MESSAGE_OCTETS, TRANSFERS_AT_ONCE
 from support.notify_target import NotifyTarget
+from support.ports import free_port
 from support.servers import Server, query, read_tcp_message, scrape, value
+from support.waiting import wait_until
 from support.tools import require_tool
 from support.zonegen import generate_zone
 
@@ -417,3 +419,24 @@ def test_a_silent_target_is_tried_a_few_times_then_given_up_in_one_line(monkeypa
     lines = [r.getMessage() for r in caplog.records if "NOTIFY" in r.getMessage()]
     assert lines == [f"NOTIFY of {ORIGIN} serial 9 to {target.hostport}: no answer after "
                      f"{notify.NOTIFY_TRIES} tries of 0.1 s"]
+
+
+def test_a_secondary_zone_is_transferred_out_and_notified_onwards(primary, start_server):
+    """A TS secondary of another TS serves its copy to transfers too: by AXFR, equal to the file;
+    after the first TS reloads a change, by IXFR with the differences, and with a NOTIFY onwards."""
+    middle_port = free_port()
+    v1, v2 = zone_text(1, range(500)), zone_text(2, range(100, 500))
+    first, path = primary(v1, "--allow-transfer", "127.0.0.1/32", "--notify", f"127.0.0.1:{middle_port}")
+    with NotifyTarget() as target:
+        middle = start_server("ts", "--secondary", f"{ORIGIN}={first.hostport}", "--allow-transfer", "127.0.0.1/32",
+                              "--notify", target.hostport, listen=f"127.0.0.1:{middle_port}")
+        wait_until(lambda: query(middle, ORIGIN, "SOA").answer, 10, "the secondary has the zone", interval=0.05)
+        whole = flat(transfer(middle))
+        assert collections.Counter(whole[1:-1]) == without_soa(records_of(v1))
+        target.wait_for(1)                               # the zone is new here: NOTIFY onwards
+        reload(first, path, v2, 1)
+        target.wait_for(2)
+        assert target.serials() == [1, 2]                # and once the new copy serves
+        rrs = flat(transfer(middle, "IXFR", serial=1))
+        assert [rr[3].serial for rr in rrs if rr[1] == dns.rdatatype.SOA] == [2, 1, 2, 2]
+        assert collections.Counter(rrs[2:-2]) == without_soa(records_of(v1)) - without_soa(records_of(v2))
