@@ -276,9 +276,9 @@ class Provider:
         self.announce()
 
     def announce(self) -> None:
-        """Send NOTIFY for the zones whose serial grew since the last call: call it once the server
-        answers from their new versions (after swapping in the new :class:`Authority`), so that the
-        SOA query a NOTIFY brings finds the new serial."""
+        """Send NOTIFY for the zones published new, or with a newer serial, since the last call: call
+        it once the server answers from their new versions (after swapping in the new
+        :class:`Authority`), so that the SOA query a NOTIFY brings finds the new serial."""
         with self._guard:
             pending, self._pending = self._pending, {}
         if self.notifier is not None:
@@ -431,21 +431,19 @@ class Provider:
         self.active += 1
         records = sent = 0
         try:
-            previous: bytes | None = None
+            previous, held = b"", 0
             for message, count in replies:
-                if previous is not None:
+                if previous:
                     connection.send_more(previous)
-                    sent += 1
+                    records, sent = records + held, sent + 1
                     if not await connection.drain():
                         log.info("%s of %s to %s: the connection closed after %d records in %d messages", kind,
                                  served.version.apex.to_text(), addr[0], records, sent)  # type: ignore[index]
                         return
                     await asyncio.sleep(0)
-                previous = message
-                records += count
-            connection.send(previous, addr)     # type: ignore[arg-type]
-            sent += 1
-            self._log(addr, served, kind, serial, records, sent, time.monotonic() - started)
+                previous, held = message, count
+            connection.send(previous, addr)
+            self._log(addr, served, kind, serial, records + held, sent + 1, time.monotonic() - started)
         finally:
             self.active -= 1
 
