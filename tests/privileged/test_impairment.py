@@ -10,9 +10,8 @@ back.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import time
+from typing import Iterator
 
 import dns.exception
 import dns.message
@@ -20,37 +19,22 @@ import dns.query
 import dns.rcode
 import pytest
 
+from support import netns
+from support.netns import Namespace, require_netns
 from support.paths import ZONES
 from support.relay import Relay
 from support.servers import Server, query
-from support.tools import require_root, require_tool
 from support.waiting import wait_until
 
 HOST_SIDE, TS_SIDE = "198.18.77.1", "198.18.77.2"
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
 @pytest.fixture
-def namespace():
-    require_root()
-    require_tool("ip")
-    name, veth = f"rimp{os.getpid()}", f"vimp{os.getpid() % 100000}"
-    ip("netns", "add", name)
-    try:
-        ip("link", "add", veth, "type", "veth", "peer", "name", veth + "p")
-        ip("link", "set", veth + "p", "netns", name)
-        ip("addr", "add", f"{HOST_SIDE}/30", "dev", veth)
-        ip("link", "set", veth, "up")
-        ip("netns", "exec", name, "ip", "addr", "add", f"{TS_SIDE}/30", "dev", veth + "p")
-        ip("netns", "exec", name, "ip", "link", "set", veth + "p", "up")
-        ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
-        yield name, veth
-    finally:
-        subprocess.run(["ip", "link", "del", veth], capture_output=True, timeout=10)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+def namespace() -> Iterator[tuple[Namespace, str]]:
+    """TS1's namespace, and the name of the veth end that joins it to the machine's namespace."""
+    require_netns()
+    with netns.namespace(netns.unique("rimp")) as ns, netns.veth_to_root(ns, HOST_SIDE, TS_SIDE) as veth:
+        yield ns, veth
 
 
 def resolves(server: Server, name: str, timeout: float = 3.0) -> bool:
@@ -61,9 +45,8 @@ def resolves(server: Server, name: str, timeout: float = 3.0) -> bool:
 
 
 def test_the_ls_keeps_serving_through_delay_loss_and_a_link_going_down(namespace, start_server):
-    name, veth = namespace
-    ts1 = Server(["ts", "--table", str(ZONES / "ts1.txt"), "--listen", f"{TS_SIDE}:0"],
-                 prefix=["ip", "netns", "exec", name])
+    ns, veth = namespace
+    ts1 = Server(["ts", "--table", str(ZONES / "ts1.txt"), "--listen", f"{TS_SIDE}:0"], prefix=ns.prefix)
     relay = Relay((TS_SIDE, ts1.port), source=HOST_SIDE, seed=7)
     try:
         ts2 = start_server("ts", "--table", str(ZONES / "ts2.txt"))
@@ -80,7 +63,7 @@ def test_the_ls_keeps_serving_through_delay_loss_and_a_link_going_down(namespace
 
         # The link goes down: TS1 is marked down, misses no longer wait for the timeout.
         relay.delay, relay.loss = 0.0, 0.0
-        ip("link", "set", veth, "down")
+        netns.ip("link", "set", veth, "down")
 
         def marked_down() -> bool:
             """Whether the LS has logged TS1 down; if not, one more miss to hurry it along."""
@@ -95,7 +78,7 @@ def test_the_ls_keeps_serving_through_delay_loss_and_a_link_going_down(namespace
         assert resolves(ls, "www.google.com")
 
         # And up again: TS1's names resolve again without a restart.
-        ip("link", "set", veth, "up")
+        netns.ip("link", "set", veth, "up")
         wait_until(lambda: resolves(ls, "www.ibm.com", timeout=1.5), 5, "TS1 used again after its link came back",
                    interval=0)
         assert ls.proc.poll() is None

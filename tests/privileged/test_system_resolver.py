@@ -33,8 +33,6 @@ timeout NXDOMAIN passing for a real negative answer.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -46,8 +44,9 @@ from typing import Iterator
 
 import pytest
 
+from support.netns import namespace, require_netns, unique
 from support.servers import Server
-from support.tools import require_root, require_tool
+from support.tools import require_tool
 
 NETNS_ETC = Path("/etc/netns")
 LS_TIMEOUT = "30"          # seconds; longer than RUN_TIMEOUT on purpose (see the module docstring)
@@ -148,12 +147,6 @@ class Deployment:
         return "\n".join(parts)
 
 
-def _ip(*args: str) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
     """A fresh network namespace with lo up and its own /etc/netns/NAME directory."""
@@ -167,26 +160,22 @@ def split_netns() -> Iterator[str]:
 
 
 def _namespace() -> Iterator[str]:
-    require_root()
-    require_tool("ip")
+    require_netns()
     require_tool("getent")
-    name = f"rslv-{os.getpid()}-{secrets.token_hex(3)}"
-    etc_dir = NETNS_ETC / name
-    created_etc = not NETNS_ETC.exists()
-    _ip("netns", "add", name)
-    try:
-        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
-        etc_dir.mkdir(parents=True)
-        (etc_dir / "resolv.conf").write_text(RESOLV_BASE)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
-        shutil.rmtree(etc_dir, ignore_errors=True)
-        if created_etc:
-            try:
-                NETNS_ETC.rmdir()
-            except OSError:
-                pass
+    with namespace(unique("rslv")) as ns:
+        etc_dir = NETNS_ETC / ns.name
+        created_etc = not NETNS_ETC.exists()
+        try:
+            etc_dir.mkdir(parents=True)
+            (etc_dir / "resolv.conf").write_text(RESOLV_BASE)
+            yield ns.name
+        finally:
+            shutil.rmtree(etc_dir, ignore_errors=True)
+            if created_etc:
+                try:
+                    NETNS_ETC.rmdir()
+                except OSError:
+                    pass
 
 
 @pytest.fixture(scope="module")
