@@ -137,8 +137,9 @@ def veth_to_root(ns: Namespace, root_address: str, ns_address: str, prefixlen: i
 class Network:
     """A bridge in a switch namespace and hosts on it, one subnet (made by :func:`network`).
 
-    Every namespace's name starts with :attr:`prefix`, ``TAG-PID-HEX``. Each host is a namespace whose ``eth0`` is joined by a veth pair to the
-    bridge's port ``p-LABEL`` in the switch namespace.
+    Every namespace's name starts with :attr:`prefix`, ``TAG-PID-HEX``. Each host is a
+    namespace whose ``eth0`` is joined by a veth pair to the bridge's port ``p-LABEL`` in the
+    switch namespace; :attr:`hosts` holds them by label.
     """
 
     def __init__(self, stack: ExitStack, tag: str, subnet: str) -> None:
