@@ -1,11 +1,12 @@
 """Network namespaces for tests that need hosts of their own: made, joined, cut, and always removed.
 
-Every name made here holds the test process's PID and random hex
+Every namespace's name holds the test process's PID and random hex
 (:func:`unique`), so two runs at once, or one after a run that crashed and left
 its namespaces behind, never meet. Interfaces are created straight inside
-their namespaces (``ip link add … netns NS``), so nothing is left in the
-machine's own namespace: deleting a namespace deletes its ends of every link.
-Addresses are from 198.18.0.0/15 (RFC 2544, benchmarking), never routed.
+their namespaces (``ip link add … netns NS``), so a :class:`Network` puts
+nothing in the machine's own namespace (:func:`veth_to_root` puts one end of
+one link there, named by random hex): deleting a namespace deletes its ends of
+every link. Addresses are from 198.18.0.0/15 (RFC 2544, benchmarking).
 
 - :class:`Namespace`: one namespace with ``lo`` up. :attr:`Namespace.prefix`
   runs a command inside it (``ip netns exec NAME``; the command keeps its PID,
