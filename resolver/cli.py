@@ -556,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     prog = f"resolver {args.command}"
     logging.basicConfig(level=args.log_level.upper(), format=f"{prog}: %(message)s", stream=sys.stderr)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
@@ -567,6 +568,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    finally:
+        # A server's hold on SIGHUP ends with the command, however it ends: a caller that runs
+        # main() in its own process keeps SIGHUP, and so do the programs it starts after.
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return 1
 
 

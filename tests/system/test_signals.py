@@ -146,3 +146,16 @@ def test_sigterm_answers_the_queries_in_flight_before_the_ls_exits(start_server)
             reply = dns.message.from_wire(client.recv(512))
             assert reply.id == waiting.id and reply.rcode() == dns.rcode.NXDOMAIN     # the timeout answer
             assert ls.proc.wait(2) == 0 and time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("argv", [["ts", "--listen", "127.0.0.1:0", "--zone", "/nonexistent/lab.example.zone"],
+                                  ["ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53",
+                                   "--route", "lab.example=nobody"]], ids=["ts", "ls"])
+def test_a_command_that_ends_leaves_sighup_as_it_found_it(argv: list[str]) -> None:
+    """The servers hold SIGHUP back until they serve; run in a caller's own process (as a test or
+    an embedding program runs ``main``), a command that fails must not leave it held there, where
+    every program started afterwards (an NSD told to reload with SIGHUP) would inherit the hold."""
+    from resolver.cli import main
+    assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    assert main(argv) != 0
+    assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
