@@ -212,6 +212,7 @@ def convert(action: argparse.Action, raw: object, base: Path) -> Any:
     return checked(action, as_text(raw, action, base))
 
 
+PATH_METAVARS = ("FILE", "[NAME=]FILE", "DIR")    # values read as paths, relative to the config's directory
 BACKEND_PROBE = "probe-name"    # a backend table's own probe name: a BACKEND=NAME of the probe-name key
 
 
@@ -235,8 +236,10 @@ TABLE_VALUES = {
 
 
 # Flags whose values may be given as one table, each key and value meaning KEY=VALUE (a list
-# of names as NAME,NAME): [route] "corp.example" = ["corp"], group-policy = { web = "random" }.
-MAP_VALUES = frozenset({"DOMAIN=NAME[,NAME…]", "NAME=BACKEND[,BACKEND…]", "NAME=POLICY", "BACKEND=N"})
+# of names as NAME,NAME): [route] "corp.example" = ["corp"], group-policy = { web = "random" },
+# [secondary] "lab.example." = ["192.0.2.53:53", "key=xfr."].
+MAP_VALUES = frozenset({"DOMAIN=NAME[,NAME…]", "NAME=BACKEND[,BACKEND…]", "NAME=POLICY", "BACKEND=N",
+                        "ZONE=ADDR:PORT[,ADDR:PORT…][,key=NAME]"})
 
 GROUP = "group"     # its [group.NAME] tables also give the group's policy and weights (group_tables)
 GROUP_TABLE = {"members": GROUP, "policy": "group-policy", "weights": "weight"}    # each key's flag
@@ -273,7 +276,7 @@ def as_text(raw: object, action: argparse.Action, base: Path) -> str:
     Strings and numbers as written; true and false as on and off for a flag with
     those choices (:data:`ON_OFF`); a table ``{name, address}`` as ``NAME=ADDRESS``
     (a named backend), ``{name, file}`` as ``NAME=FILE`` (a named zone; ``{file}``
-    alone as ``=FILE``); a FILE relative to ``base``, the config file's directory,
+    alone as ``=FILE``); a FILE or DIR relative to ``base``, the config file's directory,
     so that a config works from any working directory (``-`` stays stdio), in
     ``NAME=FILE`` the part after the first ``=``.
     """
@@ -289,7 +292,7 @@ def as_text(raw: object, action: argparse.Action, base: Path) -> str:
     if action.metavar == "[NAME=]FILE" and "=" in text:
         name, _, path = text.partition("=")
         return f"{name}={base / path}"
-    return str(base / text) if action.metavar in ("FILE", "[NAME=]FILE") and text != "-" else text
+    return str(base / text) if action.metavar in PATH_METAVARS and text != "-" else text
 
 
 def table_text(raw: dict, action: argparse.Action, base: Path) -> str:

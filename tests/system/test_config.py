@@ -19,7 +19,7 @@ import pytest
 
 from support.paths import ROOT
 from support.servers import LISTENING, query
-from resolver.cli import build_parser, main, probe_settings
+from resolver.cli import build_parser, main, probe_settings, ts_settings
 from resolver.config import ListOption, commands, config_keys, parse_args
 from resolver.ts.zones import ZoneFile
 
@@ -58,7 +58,10 @@ def test_example_parses_validates_and_finds_its_files_from_anywhere(path, tmp_pa
     assert args.listen
     if command == "ts":
         files = [zone.path for zone in args.zone] + [Path(name) for name in args.table]
-        assert files and all(file.is_file() for file in files), files
+        assert files or args.secondary
+        assert all(file.is_file() for file in files), files
+        settings = ts_settings(args)            # every key it names is one of its [key.NAME] tables
+        assert all(secondary.primaries for secondary in settings.secondaries)
     else:
         assert len(args.backend) >= 2
 
@@ -196,6 +199,8 @@ def test_file_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert parse("ts", "--config", "conf/ts.toml").zone == [ZoneFile(Path("conf/../z/a.zone")),
                                                             ZoneFile(Path("/abs/b.zone"))]
+    write(tmp_path / "conf", 'listen = "5300"\nsecondary = "lab.example=127.0.0.1:53"\nzone-dir = "copies"\n', "ts.toml")
+    assert parse("ts", "--config", "conf/ts.toml").zone_dir == Path("conf/copies")
     base = 'listen = "5300"\nbackend = "127.0.0.1:5301"\nquery-log = '
     assert parse("ls", "--config", str(write(tmp_path, base + '"q.log"\n'))).query_log == str(tmp_path / "q.log")
     assert parse("ls", "--config", str(write(tmp_path, base + '"-"\n'))).query_log == "-"
