@@ -72,7 +72,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="what to run, comma-separated: split (the split-DNS throughput, latency, replica "
                              "group and --workers runs), sizes (queries/s on a small and a --big zone), loads (load "
                              "time and memory: signed, $GENERATE, and plain and mixed-type zones of --big records), "
-                             "transfer (queries/s of a TS before and during an AXFR of --transfer-records records)")
+                             "transfer (queries/s of a TS before and during an AXFR of --transfer-records records, read "
+                             "paced over the run and by dnspython, and NSD's time to transfer it as a secondary)")
     parser.add_argument("--transfer-records", metavar="N", type=int, default=100000,
                         help="records of the transfer test's zone; 0 skips it")
     parser.add_argument("--load-timeout", metavar="SECONDS", type=float, default=300.0, help="seconds a TS may take to load the big zone")

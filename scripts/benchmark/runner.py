@@ -18,7 +18,8 @@ from .procs import Fleet
 from .targets import (Server, dnsdist_down_events, start_dnsdist, start_ls, start_nsd, start_ts,
                       supports_workers)
 from .load_zones import LoadZone, write_generate_zone, write_mixed_zone, write_plain_zone, write_signed_zone
-from .transfer import TransferReader, TransferRound, before_and_during, transfer_alone, ts_transfer_seconds
+from .transfer import (PacedReader, Timed, TransferReader, TransferRound, axfr_octets, before_and_during,
+                       paced_rate, secondary_seconds, transfer_alone, ts_transfer_seconds)
 from .workload import ORIGIN, SplitData, hit_name, make_split, write_queries, write_zone
 
 
@@ -76,9 +77,11 @@ class Results:
     groups: dict[str, Series] = field(default_factory=dict)      # the LS over a replica group, by policy
     sizes: list[SizeResult] = field(default_factory=list)
     loads: dict[str, LoadResult] = field(default_factory=dict)     # by kind: signed, generate, plain, mixed
-    transfers: list[TransferRound] = field(default_factory=list)    # the transfer phase's rounds
-    transfer_ts_seconds: list[float] = field(default_factory=list)  # the TS's own seconds for each, alone first
-    transfer_alone_s: float | None = None       # seconds to read the transfer with no load beside it
+    transfers: list[TransferRound] = field(default_factory=list)         # the transfer phase's paced rounds
+    parsed_transfers: list[TransferRound] = field(default_factory=list)  # and those with dnspython reading
+    transfer_octets: int | None = None         # the AXFR's octets, which the paced rounds read over a run
+    transfer_alone: Timed | None = None        # dnspython's read with no load beside it
+    secondary: Timed | None = None             # NSD as a secondary: from its start to its SOA answer
     health: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -393,7 +396,9 @@ class Bench:
 
     def measure_transfer(self) -> None:
         """Queries/s of a TS before and while it sends its zone of ``--transfer-records`` records by
-        AXFR, ``--rounds`` rounds of two ``-q 100`` runs (:mod:`benchmark.transfer`)."""
+        AXFR (:mod:`benchmark.transfer`): ``--rounds`` rounds, each of two before/during pairs of
+        ``-q 100`` runs, one with a :class:`PacedReader` reading the transfer over more than a run (the
+        target), one with dnspython reading it; then NSD's time to transfer it as a secondary."""
         args, res = self.args, self.results
         records = args.transfer_records
         zone, queries = self.workdir / "transfer.bench.zone", self.workdir / "transfer.queries"
@@ -403,15 +408,32 @@ class Bench:
         log(f"transfer test: a TS on {records:,} records, --allow-transfer {TRANSFER_CLIENTS}")
         server = start_ts(self.fleet, f"TS, {records:,} records, transfers allowed", zone, hit_name(records - 1),
                           load_timeout=args.load_timeout, extra=("--allow-transfer", TRANSFER_CLIENTS))
-        alone = transfer_alone(server.port, ORIGIN)
-        res.transfer_alone_s = alone.seconds
-        log(f"  AXFR alone: {alone.records:,} records in {alone.messages} messages, read in {alone.seconds:.2f} s")
+        port = server.port
+        alone = res.transfer_alone = transfer_alone(port, ORIGIN)
+        log(f"  AXFR alone: {alone.records:,} records read by dnspython in {alone.seconds:.2f} s")
+        octets = res.transfer_octets = axfr_octets(port, ORIGIN, alone.records)
+        rate = paced_rate(octets, args.duration)
+
+        def perf() -> PerfRun:
+            return self.perf(server, queries, 100, args.duration)
+
         for r in range(args.rounds):
-            log(f"round {r + 1}/{args.rounds} (before, then during an AXFR, -q 100, {args.duration:g} s each)")
-            done = before_and_during(lambda: self.perf(server, queries, 100, args.duration),
-                                     TransferReader(server.port, ORIGIN))
-            res.transfers.append(done)
-            log(f"  AXFR read in {done.seconds:.2f} s ({done.records:,} records, {done.messages} messages); "
-                f"during / before {done.ratio:.2f}" + ("" if done.lasted else " (ended before the run did)"))
-        res.transfer_ts_seconds = ts_transfer_seconds(server.proc.logfile)
+            log(f"round {r + 1}/{args.rounds} (before, then during an AXFR, -q 100, {args.duration:g} s each; "
+                f"read at {rate / 1000:,.0f} kB/s, then by dnspython)")
+            for how, rounds, reader in (("paced", res.transfers, PacedReader(port, ORIGIN, alone.records, rate)),
+                                        ("dnspython", res.parsed_transfers, TransferReader(port, ORIGIN))):
+                done = before_and_during(perf, reader)
+                rounds.append(done)
+                log(f"  AXFR read ({how}) in {done.seconds:.2f} s; during / before {done.ratio:.2f}"
+                    + ("" if done.lasted else " (ended before the run did)"))
+        res.secondary = Timed(alone.records, secondary_seconds(self.fleet, self.tools.nsd,
+                                                               self.workdir / "nsd-secondary", port))
+        log(f"  NSD as a secondary: answering the zone's SOA {res.secondary.seconds:.2f} s after its start")
         self.fleet.stop(server.proc)
+        # The TS's lines, in the order of the transfers: alone, the octets' count, the rounds', NSD's.
+        busy = iter(ts_transfer_seconds(server.proc.logfile))
+        alone.ts_seconds = next(busy, None)
+        next(busy, None)
+        for paced, parsed in zip(res.transfers, res.parsed_transfers):
+            paced.ts_seconds, parsed.ts_seconds = next(busy, None), next(busy, None)
+        res.secondary.ts_seconds = next(busy, None)

@@ -176,11 +176,13 @@ def start_on_free_port(fleet: Fleet, label: str, kind: str, argv: list[str], con
     raise BenchError(f"{label}: no free port after 3 tries")
 
 
-def nsd_conf(workdir: Path, port: int, zone: Path) -> str:
+def nsd_conf(workdir: Path, port: int, zone: Path, primary: int | None = None) -> str:
     """A private NSD: no privilege drop, no database, no remote control, state in ``workdir``.
 
     ``rrl-ratelimit: 0``: Debian's NSD limits responses per client network to
     200/s by default, which would throttle a benchmark from one address.
+    ``primary``: the zone is a secondary one, transferred from that port of
+    :data:`HOST` without TSIG (``zone`` is then where NSD keeps its copy).
     """
     return "\n".join([
         "server:",
@@ -206,6 +208,7 @@ def nsd_conf(workdir: Path, port: int, zone: Path) -> str:
         "zone:",
         f'    name: "{ORIGIN}"',
         f'    zonefile: "{zone}"',
+        *([f"    request-xfr: {HOST}@{primary} NOKEY"] if primary is not None else []),
         "",
     ])
 

@@ -2,7 +2,8 @@
 
 A round is two load runs of the same kind against one TS: one alone, then one
 while a reader transfers the TS's zone, begun before the second run and still
-reading when it ends. Two readers, each in a thread of this process:
+reading when it ends (:func:`before_and_during`). Two readers, each in a
+thread of this process:
 
 * :class:`TransferReader`: dnspython (``dns.query.xfr``, which parses every
   message, about 50 µs a record), as a secondary reads. It runs under Linux's
@@ -14,6 +15,9 @@ reading when it ends. Two readers, each in a thread of this process:
   a set rate until the run ends, so that a zone larger than the socket buffers
   keeps the TS sending (under TCP flow control) through the whole run while
   the reader takes next to no CPU: what the transfer costs the TS itself.
+  :func:`paced_rate` makes its read last longer than a run.
+
+A real secondary, NSD, times the transfer as one (:func:`secondary_seconds`).
 
 What the TS spends on a transfer its own line says (``AXFR of ZONE to ...: N
 records in M messages, S s``: until its last message went to the socket, which
@@ -21,6 +25,7 @@ for a zone the kernel's socket buffers hold is milliseconds).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -37,6 +42,9 @@ import dns.query
 
 from .common import HOST, BenchError
 from .measure import PerfRun
+from .procs import Fleet
+from .targets import nsd_conf, start_on_free_port
+from .workload import ORIGIN
 
 # The TS's line for a transfer out (resolver.ts.provide): records, messages and its seconds.
 TS_TRANSFER_LINE = re.compile(r"AXFR of \S+ to \S+: serial \d+, (\d+) records in (\d+) messages, ([\d.]+) s")
@@ -98,15 +106,22 @@ class TransferReader(threading.Thread):
         if self.error or self.seconds is None:
             raise BenchError(self.error or f"AXFR from {HOST}:{self.port}: not done within {self.timeout:g} s")
 
+    def read_through(self) -> None:
+        """The whole transfer, read here and now (:meth:`begin` then :meth:`finish`)."""
+        self.begin()
+        self.finish()
+
 
 class PacedReader(TransferReader):
-    """An AXFR read at ``rate`` octets a second until :meth:`hurry`, then at once: each message's
-    length prefix and ANCOUNT only, until ``records`` records have come (the zone's, its SOA twice)."""
+    """An AXFR read at ``rate`` octets a second (``math.inf``: at once) until :meth:`hurry`, then at
+    once: each message's length prefix and ANCOUNT only, until ``records`` records have come (the
+    zone's, its SOA twice). ``octets``: what it has read, length prefixes included."""
 
     def __init__(self, port: int, origin: str, records: int, rate: float, timeout: float = 300.0) -> None:
         super().__init__(port, origin, timeout, idle=False)
         self.expected = records
         self.rate = rate
+        self.octets = 0
         self.hurried = threading.Event()
 
     def hurry(self) -> None:
@@ -118,23 +133,32 @@ class PacedReader(TransferReader):
             sock.sendall(struct.pack("!H", len(query)) + query)
             stream = sock.makefile("rb")
             started = time.monotonic()
-            octets = 0
             while self.records < self.expected:
                 prefix = stream.read(2)
                 message = stream.read(struct.unpack("!H", prefix)[0]) if len(prefix) == 2 else b""
                 if len(message) < 12:
                     raise BenchError(f"the connection ended after {self.records:,} records")
                 self.got(struct.unpack_from("!H", message, 6)[0])
-                octets += 2 + len(message)
-                ahead = started + octets / self.rate - time.monotonic()
+                self.octets += 2 + len(message)
+                ahead = started + self.octets / self.rate - time.monotonic()
                 if ahead > 0 and not self.hurried.is_set():
                     self.hurried.wait(ahead)
+
+
+PACE_MARGIN = 1.5   # a paced read lasts this many times a load run
+
+
+def paced_rate(octets: int, run_seconds: float) -> float:
+    """Octets a second at which a :class:`PacedReader` reads a transfer of ``octets`` octets in
+    :data:`PACE_MARGIN` times ``run_seconds``, so that it is still reading when the run ends."""
+    return octets / (run_seconds * PACE_MARGIN)
 
 
 @dataclass
 class TransferRound:
     """A load run before a transfer and one during it; the reader's count, seconds and whether the
-    transfer was still going when the second run ended (``lasted``)."""
+    transfer was still going when the second run ended (``lasted``); ``ts_seconds``: the TS's own
+    for it, from its line (:func:`ts_transfer_seconds`), once read."""
 
     before: PerfRun
     during: PerfRun
@@ -142,6 +166,7 @@ class TransferRound:
     messages: int
     seconds: float
     lasted: bool
+    ts_seconds: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -161,13 +186,46 @@ def before_and_during(perf: Callable[[], PerfRun], reader: TransferReader) -> Tr
     return TransferRound(before, during, reader.records, reader.messages, reader.seconds, lasted)
 
 
-def transfer_alone(port: int, origin: str, timeout: float = 300.0) -> TransferReader:
-    """One AXFR of ``origin`` read by dnspython at the usual priority with no load beside it, done;
+@dataclass
+class Timed:
+    """A transfer of ``records`` records with no load beside it: its ``seconds`` as the reader saw
+    them, and the TS's own (``ts_seconds``, from its line) once read."""
+
+    records: int
+    seconds: float
+    ts_seconds: float | None = None
+
+
+def transfer_alone(port: int, origin: str, timeout: float = 300.0) -> Timed:
+    """One AXFR of ``origin`` read by dnspython at the usual priority with no load beside it;
     raises BenchError."""
     reader = TransferReader(port, origin, timeout, idle=False)
-    reader.begin()
-    reader.finish()
-    return reader
+    reader.read_through()
+    assert reader.seconds is not None
+    return Timed(reader.records, reader.seconds)
+
+
+def axfr_octets(port: int, origin: str, records: int, timeout: float = 300.0) -> int:
+    """The octets of an AXFR of ``origin`` of ``records`` records (its messages and their length
+    prefixes), read at once by framing only; raises BenchError."""
+    reader = PacedReader(port, origin, records, math.inf, timeout)
+    reader.read_through()
+    return reader.octets
+
+
+def secondary_seconds(fleet: Fleet, nsd: str, workdir: Path, primary: int) -> float:
+    """Seconds from the start of NSD (binary ``nsd``, state in ``workdir``) as a secondary of
+    the TS on ``primary`` for the zone :data:`ORIGIN` until it answers that zone's SOA; NSD is
+    stopped then. NSD has no copy at its start, so it asks for an AXFR at once and answers
+    SERVFAIL until the transfer is in: its first SOA is the TS's serial. Raises BenchError when
+    it does not answer within 20 s."""
+    conf = workdir / "nsd.conf"
+    server = start_on_free_port(fleet, "NSD, secondary of the TS", "nsd", [nsd, "-d", "-c", str(conf)], conf,
+                                lambda port: nsd_conf(workdir, port, workdir / "copy.zone", primary),
+                                [(ORIGIN, "SOA")], workdir / "nsd.log")
+    seconds = time.monotonic() - server.proc.started
+    fleet.stop(server.proc)
+    return seconds
 
 
 def ts_transfer_seconds(log: Path) -> list[float]:

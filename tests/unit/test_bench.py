@@ -489,19 +489,60 @@ def test_a_zone_that_failed_to_load_fails_its_target():
     assert "| signed, 10 names: load time (start to first answer) | TS exited with 1 | < 1 s | **FAIL** |" in text
 
 
-def test_render_shows_the_transfer_rounds_and_their_target():
+def transfer_results(paced: list[tuple[float, float, bool]], parsed: list[tuple[float, float]]) -> runner.Results:
+    """The transfer phase's results: a paced round per (before, during, lasted), a dnspython one per
+    (before, during), each with the TS busy 0.004 s, the read alone and NSD's as a secondary."""
     res = runner.Results()
-    res.transfers = [transfer.TransferRound(perf(50_000), perf(45_000), 100_004, 184, 4.5, True),
-                     transfer.TransferRound(perf(50_000), perf(35_000), 100_004, 184, 4.1, True)]
-    res.transfer_alone_s, res.transfer_ts_seconds = 3.2, [0.007, 0.006]
-    text = render(res, ["--phases", "transfer", "--transfer-records", "100000"])
-    assert "Read alone, with no load beside it: 3.20 s (the TS busy 0.007 s)." in text
+    res.transfers = [transfer.TransferRound(perf(before), perf(during), 100_004, 184, 15.2, lasted, 0.004)
+                     for before, during, lasted in paced]
+    res.parsed_transfers = [transfer.TransferRound(perf(before), perf(during), 100_004, 184, 4.5, True, 0.004)
+                            for before, during in parsed]
+    res.transfer_octets = 3_002_408
+    res.transfer_alone = transfer.Timed(100_004, 3.2, 0.007)
+    res.secondary = transfer.Timed(100_004, 0.31, 0.003)
+    return res
+
+
+def test_render_shows_the_transfer_rounds_of_both_readers():
+    res = transfer_results([(50_000, 48_000, True), (50_000, 45_000, True)], [(50_000, 35_000), (50_000, 32_000)])
+    res.parsed_transfers[1].ts_seconds = None
+    text = render(res, ["--phases", "transfer", "--transfer-records", "100000", "--duration", "10"])
     assert [line for line in text.splitlines() if line.startswith("### ")] == [
         "### Targets", "### Zone transfer out (one TS, an AXFR while under load)"]
-    assert "| 1 | 50,000 | 45,000 | 0.90 | 4.50 | 100,004 | 184 | yes | 0.006 |" in text
-    assert "| 2 | 50,000 | 35,000 | 0.70 | 4.10 | 100,004 | 184 | yes | n/a |" in text
-    assert ("| TS queries/s during an AXFR of 100,000 records / before (worst round) | 0.70 | >= 0.8 | **FAIL** |"
+    rows = [line for line in text.splitlines() if line.startswith(("| paced |", "| dnspython |"))]
+    assert rows == ["| paced | 1 | 50,000 | 48,000 | 0.96 | 15.20 | 100,004 | 184 | yes | 0.004 |",
+                    "| paced | 2 | 50,000 | 45,000 | 0.90 | 15.20 | 100,004 | 184 | yes | 0.004 |",
+                    "| dnspython | 1 | 50,000 | 35,000 | 0.70 | 4.50 | 100,004 | 184 | yes | 0.004 |",
+                    "| dnspython | 2 | 50,000 | 32,000 | 0.64 | 4.50 | 100,004 | 184 | yes | n/a |"]
+    assert "at 200 kB/s, the transfer's 3,002,408 octets over 1.5 times the run" in text
+    assert "on this machine of 2 CPUs the secondary shares the CPUs with dnsperf and the TS" in text
+    assert "Read by dnspython with no load beside it: 3.20 s (the TS busy 0.007 s)." in text
+    assert ("NSD as a secondary: AXFR of 100,004 records in 0.31 s (from its start until it answered the "
+            "zone's SOA, no load; the TS busy 0.003 s).") in text
+
+
+def test_the_paced_rounds_give_the_transfer_target_and_dnspython_only_information():
+    text = render(transfer_results([(50_000, 45_000, True), (50_000, 48_000, True)], [(50_000, 33_000)]),
+                  ["--phases", "transfer", "--transfer-records", "100000"])
+    assert ("| TS queries/s during an AXFR of 100,000 records / before (worst round) | 0.90 | >= 0.8 | PASS |"
             in text)
+    assert ("| TS queries/s during an AXFR of 100,000 records / before (worst round), read by dnspython on the "
+            "same CPUs | 0.66 | none (information) | n/a |") in text
+
+
+@pytest.mark.parametrize("paced, value", [([(50_000, 35_000, True)], "0.70"),
+                                          ([(50_000, 49_000, True), (50_000, 49_000, False)],
+                                           "0.98 (a read ended before its run)")])
+def test_a_low_round_or_a_read_done_before_its_run_fails_the_transfer_target(paced, value: str):
+    text = render(transfer_results(paced, []), ["--phases", "transfer", "--transfer-records", "100000"])
+    assert (f"| TS queries/s during an AXFR of 100,000 records / before (worst round) | {value} | >= 0.8 "
+            "| **FAIL** |") in text
+    assert "read by dnspython on the same CPUs" not in text
+
+
+def test_a_paced_read_lasts_the_margin_times_the_run():
+    assert transfer.paced_rate(3_000_000, 10.0) == pytest.approx(200_000)
+    assert 3_000_000 / transfer.paced_rate(3_000_000, 2.0) == pytest.approx(2.0 * transfer.PACE_MARGIN)
 
 
 def test_the_ts_transfer_lines_give_its_seconds(tmp_path: Path):
