@@ -807,12 +807,11 @@ def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
     if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))
         return 0
-    from .net.workers import reserve, run_workers
+    from .net.workers import run_workers
     from .obs.hub import Hub
-    addresses = reserve(args.listen)
     options = ListenOptions(args.tcp_timeout, reuse_port=True)
-    return run_workers(args.workers, lambda: serve(addresses, options), f"resolver {args.command}", on_hangup,
-                       Hub(args.metrics) if args.metrics else None)
+    return run_workers(args.workers, args.listen, lambda addresses: serve(addresses, options),
+                       f"resolver {args.command}", on_hangup, Hub(args.metrics) if args.metrics else None)
 
 
 def client_usage_problem(args: argparse.Namespace) -> str | None:

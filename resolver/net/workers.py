@@ -3,8 +3,9 @@
 Each worker is a whole server with its own event loop and its own sockets,
 bound with SO_REUSEPORT: the kernel spreads clients over the workers by their
 address and port, so a client's queries stay with one worker and no state is
-shared. The parent checks every address first (so a port in use is one clear
-error, not one per worker), fixes port 0 to one real port, forks the workers,
+shared. The parent checks every address first, once its companion has bound
+its own (so a port in use, the companion's included, is one clear error, not
+one per worker), fixes port 0 to one real port, forks the workers,
 passes SIGINT, SIGTERM and SIGHUP on to them, starts a new worker in place of
 one that dies, and exits when they have stopped. It does so in an event loop
 of its own (asyncio's: SIGCHLD tells it a worker ended), where a companion
@@ -26,6 +27,7 @@ from typing import Callable, Protocol
 
 from .addresses import ipv4_on_port
 from .listening import bind_pair
+
 
 def reserve(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Check that every address can be shared by the workers, bound as they will bind it (IPv6
@@ -110,14 +112,19 @@ class Workers:
 
     A ``companion`` (:class:`Companion`) starts in the parent's loop before the
     first worker, is told of every fork and reaped worker, and stops once the
-    workers have.
+    workers have. The ``listen`` addresses are checked (:func:`reserve`) once it
+    has started, so one it holds (``--metrics`` on a ``--listen`` port) is a
+    ListenError here rather than a worker failing to bind again and again; each
+    worker runs ``serve`` with them as :func:`reserve` returns them.
     """
 
-    def __init__(self, count: int, serve: Callable[[], None], prog: str,
+    def __init__(self, count: int, serve: Callable[[list[tuple[str, int]]], None], prog: str,
                  limit: RestartLimit = RestartLimit(), on_hangup: Callable[[], None] | None = None,
-                 companion: Companion | None = None) -> None:
+                 companion: Companion | None = None, listen: list[tuple[str, int]] | None = None) -> None:
         self.count = count
         self.serve = serve
+        self.listen = listen or []
+        self.addresses: list[tuple[str, int]] = []     # ``listen`` reserved, port 0 made a real port
         self.on_hangup = on_hangup
         self.prog = prog
         self.limit = limit
@@ -137,7 +144,7 @@ class Workers:
         Returns the exit status: 0 after a stop signal, 1 when the restarts
         exceeded the limit or a fork failed, else the first non-zero status a
         worker exited with while stopping. Raises OSError when the companion
-        cannot start.
+        cannot start, ListenError when an address of ``listen`` cannot be bound.
         """
         self._inherited = {signum: signal.getsignal(signum) for signum in HANDLED}
         try:
@@ -157,6 +164,7 @@ class Workers:
             if self.companion is not None:
                 await self.companion.start()
             try:
+                self.addresses = reserve(self.listen)
                 try:
                     for slot in range(self.count):
                         self._start(slot)
@@ -215,7 +223,7 @@ class Workers:
                     if self.companion is not None:
                         self.companion.in_child(slot)
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked | {signal.SIGHUP})
-                    code = _child(self.serve, self.prog)
+                    code = _child(lambda: self.serve(self.addresses), self.prog)
                 finally:
                     os._exit(code)
             self.running[pid] = slot
@@ -261,13 +269,14 @@ class Workers:
         self._forward(signal.SIGTERM)
 
 
-def run_workers(count: int, serve: Callable[[], None], prog: str,
+def run_workers(count: int, listen: list[tuple[str, int]], serve: Callable[[list[tuple[str, int]]], None], prog: str,
                 on_hangup: Callable[[], None] | None = None, companion: Companion | None = None) -> int:
-    """Run ``serve`` in ``count`` forked processes until SIGINT or SIGTERM, starting a new
-    one in place of one that dies, and ``on_hangup`` here on SIGHUP, with ``companion`` beside
-    them (see :class:`Workers`); returns the exit status. Raises OSError when the companion
-    cannot start."""
-    return Workers(count, serve, prog, on_hangup=on_hangup, companion=companion).run()
+    """Run ``serve`` on the ``listen`` addresses (port 0 made one real port) in ``count`` forked
+    processes until SIGINT or SIGTERM, starting a new one in place of one that dies, and
+    ``on_hangup`` here on SIGHUP, with ``companion`` beside them (see :class:`Workers`); returns
+    the exit status. Raises OSError when the companion cannot start, ListenError when an address
+    cannot be bound."""
+    return Workers(count, serve, prog, on_hangup=on_hangup, companion=companion, listen=listen).run()
 
 
 def _stop_with(parent: int) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from resolver.net.lifecycle import LISTENING
 from support.paths import ROOT, ZONES
+from support.ports import free_port
 from support.servers import base_url, http, scrape, value
 from support.waiting import wait_until
 from test_status_page import Traffic, browser, cell, shown, wait_for      # noqa: F401 (browser: a fixture)
@@ -181,6 +182,23 @@ def test_a_metrics_port_in_use_with_workers_is_one_error_and_no_worker_starts():
                                 capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "address already in use" in result.stderr.lower(), result.stderr
+
+
+@pytest.mark.parametrize("command", ["ts", "ls"])
+def test_metrics_on_the_listen_port_with_workers_is_one_error_and_no_worker_starts(command):
+    """``--metrics`` on the port a ``--listen`` address has: the parent's HTTP listener holds it
+    before the workers bind, so the check of the addresses comes after it and says so in one line,
+    as one process does; no worker starts only to fail to bind, again and again."""
+    port = free_port()
+    served = ["--table", str(ZONES / "ts1.txt")] if command == "ts" else ["--backend", f"127.0.0.1:{free_port()}"]
+    result = subprocess.run([sys.executable, "-m", "resolver", command, "--listen", f"127.0.0.1:{port}", *served,
+                             "--workers", "4", "--metrics", f"127.0.0.1:{port}"],
+                            capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [f"resolver {command}: error: cannot listen on 127.0.0.1:{port}: address already in use"], \
+        result.stderr
+    assert "worker" not in result.stderr and "listening on" not in result.stderr, result.stderr
 
 
 def test_the_page_shows_the_sums_and_each_worker(served, browser):

@@ -205,7 +205,7 @@ def test_workers_that_keep_dying_stop_the_server_in_one_line(start_server):
 
 def test_the_restart_count_and_its_limit_in_process():
     """Workers whose serve fails at once: each is started again, up to the limit, and the count is kept."""
-    def fail() -> None:
+    def fail(addresses: list[tuple[str, int]]) -> None:
         raise RuntimeError("no zones today")
 
     term_before = signal.getsignal(signal.SIGTERM)
