@@ -99,7 +99,11 @@ class Workers:
     process on every SIGHUP once it is passed on, may prepare them again (the
     TS loads its zones again, and the LS reads its config again, so a worker
     started later begins with the last ones that loaded, as NSD forks its
-    servers from reloaded zones). Past ``limit``
+    servers from reloaded zones). It runs in a thread, one SIGHUP's after
+    another's, so this process's loop (the companion's ``/metrics``, the
+    reaping) goes on while a large zone loads; no worker is forked meanwhile
+    (a lock that thread held would stay held in the worker for good), so one
+    to start in place of a dead one is forked once it has returned. Past ``limit``
     (restarts that keep failing, such as a worker that dies as soon as it
     starts) the parent stops the others with SIGTERM and, once they have
     stopped, writes one ``PROG: error:`` line and exits 1.
@@ -136,7 +140,10 @@ class Workers:
         self.failure = ""                       # why the server gave up, written once every worker has stopped
         self._recent: collections.deque[float] = collections.deque()   # time.monotonic() of recent restarts
         self._inherited: dict[int, object] = {}  # the handlers before run(): the workers' SIGHUP, restored after
-        self._stopped: asyncio.Event | None = None      # set once no worker runs
+        self._stopped: asyncio.Event | None = None      # set once no worker runs, nor waits to start
+        self._hangup: asyncio.Task | None = None        # the last SIGHUP's on_hangup, until it has returned
+        self._waiting: list[tuple[int, int, str]] = []  # (slot, PID, how it ended) of the dead workers to
+                                                        # replace once on_hangup has returned
 
     def run(self) -> int:
         """Start the workers and supervise them until every one has stopped.
@@ -165,6 +172,8 @@ class Workers:
                 await self.companion.start()
             try:
                 self.addresses = reserve(self.listen)
+                while self._hangup is not None:     # a SIGHUP while the companion started
+                    await asyncio.wait([self._hangup])
                 try:
                     for slot in range(self.count):
                         self._start(slot)
@@ -187,20 +196,40 @@ class Workers:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self._reaped(pid, os.waitstatus_to_exitcode(status))
-        if not self.running:
+        self._check_stopped()
+
+    def _check_stopped(self) -> None:
+        if not self.running and not self._waiting:
             assert self._stopped is not None
             self._stopped.set()
 
     def _forward(self, signum: int) -> None:
         if signum in STOP_SIGNALS:
             self.stop_signals.add(signum)
+            self._waiting.clear()       # none starts from now on
+            self._check_stopped()
         for pid in self.running:
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
         if signum == signal.SIGHUP and self.on_hangup is not None:
-            self.on_hangup()
+            self._hangup = asyncio.get_running_loop().create_task(self._hang_up(self._hangup))
+
+    async def _hang_up(self, after: asyncio.Task | None) -> None:
+        """``on_hangup`` in a thread once the one before (``after``) is done; then the workers that
+        died meanwhile are replaced, if no later SIGHUP's is still to run."""
+        if after is not None:
+            await asyncio.wait([after])
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.on_hangup)
+        except Exception as exc:    # its own errors it reports itself (a zone that fails to load)
+            log.error("SIGHUP: preparing again for new workers failed: %s", exc)
+        if self._hangup is asyncio.current_task():
+            self._hangup = None
+            waiting, self._waiting = self._waiting, []
+            for slot, pid, how in waiting:
+                self._replace(slot, pid, how)
 
     def _start(self, slot: int) -> int:
         """Fork one worker into ``slot`` with the handled signals blocked, so none is handled
@@ -254,12 +283,20 @@ class Workers:
             self._give_up(f"worker {pid} {how} after {len(self._recent)} restarts within "
                           f"{self.limit.interval:g} s: giving up")
             return
+        self._recent.append(now)
+        if self._hangup is not None:
+            self._waiting.append((slot, pid, how))
+        else:
+            self._replace(slot, pid, how)
+
+    def _replace(self, slot: int, pid: int, how: str) -> None:
+        """Fork a worker into ``slot`` in place of worker ``pid``, which ``how`` ended; give up when
+        the fork fails."""
         try:
             new = self._start(slot)
         except OSError as exc:
             self._give_up(f"worker {pid} {how} and no worker can start in its place: {exc.strerror or exc}")
             return
-        self._recent.append(now)
         self.restarts += 1
         log.warning("worker %d %s; started worker %d in its place (restart %d)", pid, how, new, self.restarts)
 

@@ -1,6 +1,7 @@
 """--workers: several processes on one address (SO_REUSEPORT), started and stopped as one, a dead one replaced."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import selectors
@@ -20,7 +21,7 @@ from resolver.net.lifecycle import LISTENING
 from resolver.net.workers import RestartLimit, Workers
 from support.paths import ZONES
 from support.servers import query
-from support.waiting import wait_until
+from support.waiting import wait_until, wait_until_async
 
 
 def worker_pids(server) -> set[int]:
@@ -214,6 +215,67 @@ def test_the_restart_count_and_its_limit_in_process():
     assert workers.restarts == 3 and not workers.running
     assert re.fullmatch(r"worker \d+ exited with status 1 after 3 restarts within 60 s: giving up", workers.failure)
     assert signal.getsignal(signal.SIGTERM) is term_before
+
+
+def idle(addresses: list[tuple[str, int]]) -> None:
+    """A worker that serves nothing: it waits for the signal that stops it."""
+    while True:
+        signal.pause()
+
+
+def test_sighup_in_the_parent_runs_beside_its_loop_and_a_dead_worker_is_replaced_after_it():
+    """``on_hangup`` (the TS loading every zone again) runs in a thread: the parent's loop, where
+    ``/metrics`` is served, reaps a worker killed meanwhile, and forks its replacement only once
+    ``on_hangup`` has returned (a fork beside that thread could copy a lock it holds)."""
+    events: list[tuple] = []
+    loading, release = threading.Event(), threading.Event()
+
+    def on_hangup() -> None:
+        loading.set()
+        events.append(("reloaded", release.wait(10)))      # False: the loop never got to release it
+
+    class Observer:
+        """The companion: records forks and deaths, and drives the test from the parent's loop."""
+
+        async def start(self) -> None:
+            self.driving = asyncio.get_running_loop().create_task(self.drive())
+
+        async def drive(self) -> None:
+            try:
+                await wait_until_async(lambda: len(workers.running) == 2, 5, "two workers")
+                os.kill(os.getpid(), signal.SIGHUP)
+                await wait_until_async(loading.is_set, 5, "on_hangup called")
+                os.kill(min(workers.running), signal.SIGKILL)
+                await wait_until_async(lambda: ("ended", 0) in events or ("ended", 1) in events, 5, "the reaping")
+                events.append(("released",))
+                release.set()
+                await wait_until_async(lambda: workers.restarts == 1, 5, "the replacement")
+            except AssertionError as exc:
+                events.append(("failed", str(exc)))
+            finally:
+                release.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        async def stop(self) -> None:
+            await asyncio.wait([self.driving])
+
+        def before_fork(self, slot: int) -> None:
+            pass
+
+        def in_child(self, slot: int) -> None:
+            pass
+
+        def after_fork(self, slot: int, pid: int) -> None:
+            events.append(("forked", slot))
+
+        def ended(self, slot: int, pid: int) -> None:
+            events.append(("ended", slot))
+
+    workers = Workers(2, idle, "resolver test", on_hangup=on_hangup, companion=Observer())
+    assert workers.run() == 0
+    killed = events[2][1]
+    assert events[:6] == [("forked", 0), ("forked", 1), ("ended", killed), ("released",), ("reloaded", True),
+                          ("forked", killed)], events
 
 
 def gone(pid: int) -> bool:
