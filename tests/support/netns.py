@@ -15,7 +15,9 @@ every link. Addresses are from 198.18.0.0/15 (RFC 2544, benchmarking).
   namespace (``setns(2)``), so sockets it opens and processes it starts
   (an ``Nsd``) are inside: a readiness check is a real query from there.
 - :func:`namespace`: a context manager that deletes the namespace at its end,
-  on failure too.
+  on failure too, and on SIGTERM (``kill``, a CI job's timeout), which it
+  turns into KeyboardInterrupt, as Ctrl-C, while a namespace exists: by default
+  SIGTERM ends the run at once, leaving the namespaces and the servers in them.
 - :func:`veth_to_root`: a namespace joined to the machine's namespace by a
   veth pair, for a test that talks to a server across a real link.
 - :class:`Network`: a "switch" namespace holding a bridge, and hosts, each a
@@ -30,7 +32,9 @@ import ctypes
 import ipaddress
 import os
 import secrets
+import signal
 import subprocess
+import threading
 from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, TypeVar
 
@@ -105,15 +109,35 @@ class Namespace:
             return pool.submit(fn, *args, **kwargs).result()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextmanager
+def _terminate_unwinds() -> Iterator[None]:
+    """For the block, SIGTERM raises KeyboardInterrupt (in the main thread, where Python handles
+    signals), so the blocks around it unwind as on Ctrl-C; the handler before it comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @contextmanager
 def namespace(name: str, address: str | None = None) -> Iterator[Namespace]:
-    """A new namespace called ``name`` (see :func:`unique`) with ``lo`` up, deleted at the end."""
-    ip("netns", "add", name)
-    try:
-        ip("-n", name, "link", "set", "lo", "up")
-        yield Namespace(name, address)
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT)
+    """A new namespace called ``name`` (see :func:`unique`) with ``lo`` up, deleted at the end,
+    SIGTERM included (see the module's docstring)."""
+    with _terminate_unwinds():
+        ip("netns", "add", name)
+        try:
+            ip("-n", name, "link", "set", "lo", "up")
+            yield Namespace(name, address)
+        finally:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=IP_TIMEOUT)
 
 
 @contextmanager
