@@ -54,7 +54,12 @@ class Server:
         )
         self.lines: list[str] = []
         self.addresses: list[tuple[str, int]] = []
-        self._wait_ready(ready_timeout)
+        try:
+            self._wait_ready(ready_timeout)
+        except BaseException:       # not ready in time, or the wait interrupted: no process outlives it
+            self.proc.kill()
+            self.proc.wait()
+            raise
         self._drain = threading.Thread(target=self._read_rest, daemon=True)
         self._drain.start()
 
@@ -67,7 +72,6 @@ class Server:
         while len(self.addresses) < expected:
             left = deadline - time.monotonic()
             if left <= 0 or not sel.select(left):
-                self.proc.kill()
                 raise RuntimeError(f"server did not report listening: {self.args} {self.lines}")
             line = self.proc.stderr.readline().decode(errors="replace")
             if not line:
