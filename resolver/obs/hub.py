@@ -20,7 +20,8 @@ stay plain integers in each worker.
   and ``resolver_worker_requests_total{worker="N"}`` (N from 0, the worker's
   slot, which a worker started in place of a dead one takes over); the status
   JSON lists each worker's slot, PID, uptime and queries (on the LS also its
-  races in flight and answers cached).
+  races in flight and answers cached), and ``departed_queries``, those the
+  workers that ended had counted, so that ``queries`` is the sum of the two.
 * A worker that dies takes its counts since its last reading (a second at
   most) with it; the rest of its counters stay in the sums, so they never go
   back, and the new worker in its slot counts from zero. Only its own
@@ -196,9 +197,12 @@ class Hub(ServerMetrics):
         yield requests
 
     def status(self) -> dict:
-        return {**super().status(), "restarts": self.restarts,
-                "workers": [{"worker": slot, "pid": worker.pid, "uptime": reading["uptime"],
-                             **KINDS[reading["role"]].per_worker(reading)} for slot, worker, reading in self._read()]}
+        status = super().status()
+        kind = KINDS[status["role"]]
+        return {**status, "restarts": self.restarts,
+                "departed_queries": kind.queries({"counters": self.departed}) if self.departed else 0,
+                "workers": [{"worker": slot, "pid": worker.pid, "uptime": reading["uptime"], **kind.per_worker(reading)}
+                            for slot, worker, reading in self._read()]}
 
     async def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:
         """The lowest-numbered worker's plan, with every worker's cached answers for ``name`` and

@@ -92,6 +92,7 @@ def test_the_counters_of_two_workers_add_up_to_the_queries_sent(served, command)
     # The status page's JSON: the same totals, and each worker by its slot and PID.
     page = status(server)
     assert page["role"] == command and page["queries"] == COUNT and page["restarts"] == 0
+    assert page["departed_queries"] == 0
     assert [w["worker"] for w in page["workers"]] == [0, 1]
     assert {w["pid"] for w in page["workers"]} == worker_pids(server)
     assert [w["queries"] for w in page["workers"]] == per_worker
@@ -102,7 +103,8 @@ def test_a_killed_worker_is_replaced_and_the_totals_never_go_back(served, comman
     server, series = served(command)
     asked_from_many_ports(server)
     wait_for_total(server, series, COUNT)
-    workers = {w["worker"]: w["pid"] for w in status(server)["workers"]}
+    before = status(server)["workers"]
+    workers = {w["worker"]: w["pid"] for w in before}
     assert set(workers.values()) == worker_pids(server)
     os.kill(workers[0], signal.SIGKILL)
     server.wait_for_line(f"worker {workers[0]} was killed by SIGKILL")
@@ -118,6 +120,9 @@ def test_a_killed_worker_is_replaced_and_the_totals_never_go_back(served, comman
     (new,) = worker_pids(server) - set(workers.values())
     assert [(w["worker"], w["pid"]) for w in page["workers"]] == [(0, new), (1, workers[1])]
     assert page["queries"] == COUNT and page["restarts"] == 1
+    # The rows add up to the total: the dead worker's queries, as last read, are the departed ones.
+    assert page["departed_queries"] == before[0]["queries"] > 0
+    assert page["departed_queries"] + sum(w["queries"] for w in page["workers"]) == page["queries"]
     asked_from_many_ports(server)
     samples = wait_for_total(server, series, 2 * COUNT)
     assert value(samples, "resolver_worker_requests_total", worker="0") > 0      # the new worker answers too
@@ -216,3 +221,22 @@ def test_the_page_shows_the_sums_and_each_worker(served, browser):
     wait_for(browser, lambda d: shown(d, "#queries") == str(traffic.sent), what="every query counted")
     assert sum(int(cell(browser, f"worker-{slot}", 5)) for slot in (0, 1)) == traffic.sent
     assert cell(browser, "worker-0", 7) == "1" and cell(browser, "worker-1", 7) == "1"     # NAME, once in each
+    assert shown(browser, "tr[id='workers-departed']") is None      # no worker has ended
+
+
+def test_the_page_adds_up_once_a_worker_has_ended(served, browser):
+    """A worker killed and replaced: the page's last row has the queries the dead worker counted,
+    and the rows still add up to the total."""
+    server, series = served("ts")
+    asked_from_many_ports(server)
+    wait_for_total(server, series, COUNT)
+    before = {w["pid"]: w["queries"] for w in status(server)["workers"]}
+    killed = min(before)
+    os.kill(killed, signal.SIGKILL)
+    server.wait_for_line(f"worker {killed} was killed by SIGKILL")
+    wait_until(lambda: len(status(server)["workers"]) == 2, 5, "the new worker answering the parent", interval=0.05)
+    browser.get(base_url(server))
+    wait_for(browser, lambda d: cell(d, "workers-departed", 5) == str(before[killed]), what="the ended row")
+    assert cell(browser, "workers-departed", 1) == "ended"
+    rows = [int(cell(browser, f"worker-{slot}", 5)) for slot in (0, 1)]
+    assert sum(rows) + before[killed] == COUNT == int(shown(browser, "#queries"))
