@@ -16,12 +16,16 @@ stay plain integers in each worker.
   answers cached, learned entries, and the capacities, since each worker
   has its own cache and table); a backend is up when every worker's probes
   find it up; routes, groups and zone sizes are the lowest-numbered worker's.
-* Per worker: ``resolver_workers`` (running now), ``resolver_worker_restarts_total``
-  and ``resolver_worker_requests_total{worker="N"}`` (N from 0, the worker's
-  slot, which a worker started in place of a dead one takes over); the status
-  JSON lists each worker's slot, PID, uptime and queries (on the LS also its
-  races in flight and answers cached), and ``departed_queries``, those the
-  workers that ended had counted, so that ``queries`` is the sum of the two.
+* Per worker: ``resolver_workers`` (running now), ``resolver_worker_restarts_total``,
+  ``resolver_worker_requests_total{worker="N"}`` (N from 0, the worker's
+  slot, which a worker started in place of a dead one takes over) and
+  ``resolver_worker_reading_age_seconds{worker="N"}``, how old its figures
+  shown are: under a second or two while it answers, growing while it does
+  not (a worker stopped, or its event loop stuck, serves no query either);
+  the status JSON lists each worker's slot, PID, uptime, queries (on the LS
+  also its races in flight and answers cached) and ``reading_age``, and
+  ``departed_queries``, those the workers that ended had counted, so that
+  ``queries`` is the sum of the two.
 * A worker that dies takes its counts since its last reading (a second at
   most) with it; the rest of its counters stay in the sums, so they never go
   back, and the new worker in its slot counts from zero. Only its own
@@ -37,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -57,6 +62,7 @@ class Worker:
     pid: int
     line: channel.Line
     latest: dict[str, Any] | None = None     # its last reading
+    read_at: float = 0.0                     # time.monotonic() when it came
 
 
 class Hub(ServerMetrics):
@@ -150,10 +156,15 @@ class Hub(ServerMetrics):
             await asyncio.sleep(POLL_INTERVAL)
 
     async def _read_all(self) -> None:
-        """Every worker's reading now; one that does not answer keeps its last."""
-        answered, _ = await self._ask_all("reading")
-        for worker, reading in answered.values():
-            worker.latest = reading
+        """Every worker's reading now, each kept as it comes (so one that answered and then died
+        leaves it to the sums); one that does not answer within :data:`ASK_TIMEOUT` keeps its last."""
+        async def read(worker: Worker) -> None:
+            try:
+                worker.latest = await worker.line.ask("reading", ASK_TIMEOUT)
+            except (asyncio.TimeoutError, channel.Gone):
+                return
+            worker.read_at = time.monotonic()
+        await asyncio.gather(*(read(worker) for worker in self.workers.values()))
 
     async def _ask_all(self, op: str, **fields: Any) -> tuple[dict[int, tuple[Worker, Any]], list[int]]:
         """Ask every worker at once: the workers that answered and their answers, by slot, and the
@@ -192,16 +203,23 @@ class Hub(ServerMetrics):
         requests = CounterMetricFamily("resolver_worker_requests", "Queries received by the worker in each slot "
                                        "(from 0), counted from zero again by a worker started in place of a dead one.",
                                        labels=["worker"])
-        for slot, _, reading in self._read():
+        age = GaugeMetricFamily("resolver_worker_reading_age_seconds", "Seconds since the figures shown for the "
+                                "worker in each slot were read: under a second or two while it answers the parent, "
+                                "growing while it does not (stopped, or its event loop stuck).", labels=["worker"])
+        now = time.monotonic()
+        for slot, worker, reading in self._read():
             requests.add_metric([str(slot)], KINDS[reading["role"]].queries(reading))
+            age.add_metric([str(slot)], round(now - worker.read_at, 3))
         yield requests
+        yield age
 
     def status(self) -> dict:
-        status = super().status()
+        status, now = super().status(), time.monotonic()
         kind = KINDS[status["role"]]
         return {**status, "restarts": self.restarts,
                 "departed_queries": kind.queries({"counters": self.departed}) if self.departed else 0,
-                "workers": [{"worker": slot, "pid": worker.pid, "uptime": reading["uptime"], **kind.per_worker(reading)}
+                "workers": [{"worker": slot, "pid": worker.pid, "uptime": reading["uptime"],
+                             "reading_age": round(now - worker.read_at, 3), **kind.per_worker(reading)}
                             for slot, worker, reading in self._read()]}
 
     async def plan(self, name: str, rdtype: str = PLAN_TYPE) -> dict[str, Any] | None:

@@ -8,17 +8,20 @@ reaching every worker's cache.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 
 import dns.rcode
 import pytest
 
 from resolver.net.lifecycle import LISTENING
+from resolver.obs.hub import ASK_TIMEOUT
 from support.paths import ROOT, ZONES
 from support.ports import free_port
 from support.servers import base_url, http, scrape, value
@@ -28,6 +31,7 @@ from test_workers import asked_from_many_ports as replies_from_many_ports, worke
 
 NAME = "www.google.com"     # TS2 has it
 COUNT = 200                 # queries each round: the chance that all go to one of two workers is 2**-199
+SCRAPES = 20                # scrapes at once while a worker is stopped
 
 
 def status(server) -> dict:
@@ -126,6 +130,33 @@ def test_a_killed_worker_is_replaced_and_the_totals_never_go_back(served, comman
     asked_from_many_ports(server)
     samples = wait_for_total(server, series, 2 * COUNT)
     assert value(samples, "resolver_worker_requests_total", worker="0") > 0      # the new worker answers too
+
+
+@pytest.mark.parametrize("command", ["ts", "ls"])
+def test_a_stopped_worker_holds_a_scrape_up_for_the_ask_timeout_at_most_and_its_age_shows_it(served, command):
+    """SIGSTOP to a worker: every scrape, 20 at once too, still answers within ASK_TIMEOUT and a
+    margin, with the stopped worker's last figures in the sums and their age growing; once it runs
+    again its figures are fresh."""
+    server, series = served(command)
+    asked_from_many_ports(server)
+    wait_for_total(server, series, COUNT)
+    slots = {w["pid"]: w["worker"] for w in status(server)["workers"]}
+    stopped = min(slots)
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(SCRAPES) as pool:
+            scrapes = list(pool.map(lambda _: scrape(server), range(SCRAPES)))
+        took = time.monotonic() - started
+        assert took < ASK_TIMEOUT + 2.0, took
+        for samples in scrapes:
+            assert value(samples, series[0], **series[1]) == COUNT       # its last figures in the sums
+            ages = {slot: value(samples, "resolver_worker_reading_age_seconds", worker=str(slot)) for slot in (0, 1)}
+            assert ages[slots[stopped]] >= ASK_TIMEOUT and ages[1 - slots[stopped]] < ASK_TIMEOUT, ages
+    finally:
+        os.kill(stopped, signal.SIGCONT)
+    wait_until(lambda: max(w["reading_age"] for w in status(server)["workers"]) < ASK_TIMEOUT, 5,
+               "fresh figures from the worker running again")
 
 
 def test_an_http_connection_open_across_a_fork_ends_when_the_parent_closes_it(served):
