@@ -10,12 +10,14 @@ JSON. A request is ``{"id": N, "op": "reading"}`` (the worker's
 "type": TYPE}``; its answer ``{"id": N, "ok": VALUE}``, or ``{"id": N,
 "error": "ValueError" or "NoCache", "message": TEXT}`` for what the metrics
 raised. The worker answers in order; the parent matches answers to requests
-by ``id``, so one that comes after its request timed out is dropped.
+by ``id``, so one that comes after its request timed out is dropped. A
+worker that is not reading (stopped, or its loop stuck) is sent at most
+:data:`MAX_UNANSWERED` requests: it has no more to catch up on once it runs
+again, and the parent holds no more for it.
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import socket
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 from .metrics import NoCache, ServerMetrics
 
 MAX_LINE = 16 << 20         # octets: a reading of an LS with a thousand backends takes about 1 MiB
+MAX_UNANSWERED = 100        # requests sent to a worker and not answered yet, at most (more than the
+                            # HTTP endpoint's connections at once, resolver.obs.web.MAX_CONNECTIONS)
 ERRORS: dict[str, type[Exception]] = {"ValueError": ValueError, "NoCache": NoCache}
 
 _worker_end: socket.socket | None = None
@@ -87,7 +91,8 @@ class Line:
 
     def __init__(self, sock: socket.socket) -> None:
         self.fd = sock.fileno()
-        self._ids = itertools.count()
+        self._sent = 0                      # requests sent, so the next one's id
+        self._answered = 0                  # answers read (they come in order: ids 0 to this less 1)
         self._asked: dict[int, asyncio.Future] = {}
         self._writer: asyncio.StreamWriter | None = None
         self._opened = asyncio.Event()      # set once the line is open, or closed before it was
@@ -104,6 +109,7 @@ class Line:
         try:
             while line := await reader.readline():
                 reply = json.loads(line)
+                self._answered = reply["id"] + 1
                 asked = self._asked.pop(reply["id"], None)
                 if asked is not None and not asked.done():
                     asked.set_result(reply)
@@ -119,12 +125,15 @@ class Line:
     async def ask(self, op: str, timeout: float, **fields: Any) -> Any:
         """Send request ``op`` with ``fields`` and return the answer's value. Raises :class:`Gone`
         when the worker's end is closed, TimeoutError (asyncio's) when no answer comes within
-        ``timeout`` seconds, and ValueError or :class:`NoCache` when the worker's metrics raised it."""
+        ``timeout`` seconds, or at once, sending nothing, when :data:`MAX_UNANSWERED` requests are
+        still unanswered, and ValueError or :class:`NoCache` when the worker's metrics raised it."""
         await asyncio.wait_for(self._opened.wait(), timeout)
         writer = self._writer
         if writer is None or writer.is_closing() or self._reading.done():
             raise Gone("the worker's line closed")
-        ident = next(self._ids)
+        if self._sent - self._answered >= MAX_UNANSWERED:
+            raise asyncio.TimeoutError(f"the worker has {MAX_UNANSWERED} requests unanswered")
+        ident, self._sent = self._sent, self._sent + 1
         asked = self._asked[ident] = asyncio.get_running_loop().create_future()
         writer.write(encode({"id": ident, "op": op, **fields}))
         try:
