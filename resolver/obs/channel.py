@@ -49,6 +49,7 @@ def worker_end() -> socket.socket | None:
 
 
 def encode(message: dict[str, Any]) -> bytes:
+    """One message as its line: compact JSON and a newline."""
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 

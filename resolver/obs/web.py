@@ -55,9 +55,9 @@ from .metrics import NoCache, ServerMetrics, Unavailable
 
 log = logging.getLogger("resolver.web")
 
-MAX_HEADER = 8192
-READ_TIMEOUT = 5.0
-MAX_CONNECTIONS = 64
+MAX_HEADER = 8192           # octets: a request line and headers longer than this get 400
+READ_TIMEOUT = 5.0          # seconds a connection has to send its request's headers, else 400
+MAX_CONNECTIONS = 64        # connections served at once; one more is answered 503 at once
 STATUS_PAGE = resources.files(__package__).joinpath("status.html").read_bytes()
 FLUSH = b"/cache/flush"
 NOT_UTF8 = b"not a DNS name: the query string is not UTF-8\n"
@@ -89,12 +89,14 @@ class StatusServer:
         self.open: set[asyncio.StreamWriter] = set()      # the connections being served
 
     async def start(self, host: str, port: int) -> str:
-        """Listen; returns the base URL (with the port chosen when ``port`` is 0)."""
+        """Listen; returns the base URL (with the port chosen when ``port`` is 0). Raises OSError
+        when the address cannot be bound."""
         self.server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEADER)
         bound = self.server.sockets[0].getsockname()
         return f"http://{format_hostport(bound[0], bound[1])}/"
 
     def close(self) -> None:
+        """Stop listening; the connections being served end as their replies go."""
         if self.server is not None:
             self.server.close()
 
