@@ -35,7 +35,9 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
 
     ``ready`` runs once every address is bound, so that start-up messages
     appear only for a server that really started. SIGHUP runs ``on_hangup``
-    (one at a time); without one it is logged and ignored. A SIGHUP held
+    (one at a time: SIGHUPs while it runs run it once more when it ends, as
+    NSD reloads again, so the files as they are after the last SIGHUP are the
+    ones served); without one it is logged and ignored. A SIGHUP held
     (blocked) until the handler is in runs it then. After the stop
     signal, ``drain`` runs while the sockets can still send replies. An IPv6
     address takes IPv6 only when an IPv4 address is listened on the same port
@@ -46,14 +48,29 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     hangups: set[asyncio.Task] = set()
+    again = False           # a SIGHUP came while on_hangup ran
+
+    def reload() -> None:
+        assert on_hangup is not None
+        task = loop.create_task(on_hangup())
+        hangups.add(task)
+        task.add_done_callback(reloaded)
+
+    def reloaded(task: asyncio.Task) -> None:
+        nonlocal again
+        hangups.discard(task)
+        if again and not stop.is_set():
+            again = False
+            reload()
 
     def hangup() -> None:
+        nonlocal again
         if on_hangup is None:
             log.info("SIGHUP: nothing to reload")
-        elif not hangups:
-            task = loop.create_task(on_hangup())
-            hangups.add(task)
-            task.add_done_callback(hangups.discard)
+        elif hangups:
+            again = True
+        else:
+            reload()
     loop.add_signal_handler(signal.SIGHUP, hangup)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})    # held until now (resolver.cli)
     listeners = []
