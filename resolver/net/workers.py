@@ -99,9 +99,11 @@ class Workers:
     process on every SIGHUP once it is passed on, may prepare them again (the
     TS loads its zones again, and the LS reads its config again, so a worker
     started later begins with the last ones that loaded, as NSD forks its
-    servers from reloaded zones). It runs in a thread, one SIGHUP's after
-    another's, so this process's loop (the companion's ``/metrics``, the
-    reaping) goes on while a large zone loads; no worker is forked meanwhile
+    servers from reloaded zones). It runs in a thread, so this process's loop
+    (the companion's ``/metrics``, the reaping) goes on while a large zone
+    loads, and once at a time: SIGHUPs while it runs run it once more when it
+    ends, as each worker's own reload does
+    (:func:`resolver.net.lifecycle.serve_until_stopped`). No worker is forked meanwhile
     (a lock that thread held would stay held in the worker for good), so one
     to start in place of a dead one is forked once it has returned. Past ``limit``
     (restarts that keep failing, such as a worker that dies as soon as it
@@ -141,7 +143,8 @@ class Workers:
         self._recent: collections.deque[float] = collections.deque()   # time.monotonic() of recent restarts
         self._inherited: dict[int, object] = {}  # the handlers before run(): the workers' SIGHUP, restored after
         self._stopped: asyncio.Event | None = None      # set once no worker runs, nor waits to start
-        self._hangup: asyncio.Task | None = None        # the last SIGHUP's on_hangup, until it has returned
+        self._hangup: asyncio.Task | None = None        # on_hangup running, until it has returned
+        self._again = False                             # a SIGHUP came while it ran: once more after it
         self._waiting: list[tuple[int, int, str]] = []  # (slot, PID, how it ended) of the dead workers to
                                                         # replace once on_hangup has returned
 
@@ -172,7 +175,7 @@ class Workers:
                 await self.companion.start()
             try:
                 self.addresses = reserve(self.listen)
-                while self._hangup is not None:     # a SIGHUP while the companion started
+                if self._hangup is not None:        # a SIGHUP while the companion started
                     await asyncio.wait([self._hangup])
                 try:
                     for slot in range(self.count):
@@ -214,22 +217,25 @@ class Workers:
             except ProcessLookupError:
                 pass
         if signum == signal.SIGHUP and self.on_hangup is not None:
-            self._hangup = asyncio.get_running_loop().create_task(self._hang_up(self._hangup))
+            if self._hangup is None:
+                self._hangup = asyncio.get_running_loop().create_task(self._hang_up())
+            else:
+                self._again = True
 
-    async def _hang_up(self, after: asyncio.Task | None) -> None:
-        """``on_hangup`` in a thread once the one before (``after``) is done; then the workers that
-        died meanwhile are replaced, if no later SIGHUP's is still to run."""
-        if after is not None:
-            await asyncio.wait([after])
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, self.on_hangup)
-        except Exception as exc:    # its own errors it reports itself (a zone that fails to load)
-            log.error("SIGHUP: preparing again for new workers failed: %s", exc)
-        if self._hangup is asyncio.current_task():
-            self._hangup = None
-            waiting, self._waiting = self._waiting, []
-            for slot, pid, how in waiting:
-                self._replace(slot, pid, how)
+    async def _hang_up(self) -> None:
+        """``on_hangup`` in a thread, again while SIGHUPs came as it ran; then the workers that died
+        meanwhile are replaced."""
+        self._again = True
+        while self._again:
+            self._again = False
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.on_hangup)
+            except Exception as exc:    # its own errors it reports itself (a zone that fails to load)
+                log.error("SIGHUP: preparing again for new workers failed: %s", exc)
+        self._hangup = None
+        waiting, self._waiting = self._waiting, []
+        for slot, pid, how in waiting:
+            self._replace(slot, pid, how)
 
     def _start(self, slot: int) -> int:
         """Fork one worker into ``slot`` with the handled signals blocked, so none is handled
