@@ -27,7 +27,8 @@ stay plain integers in each worker.
   ``departed_queries``, those the workers that ended had counted, so that
   ``queries`` is the sum of the two.
 * A worker that dies takes its counts since its last reading (a second at
-  most) with it; the rest of its counters stay in the sums, so they never go
+  most, :data:`ASK_TIMEOUT` more while another worker does not answer, as a
+  round of readings waits for it) with it; the rest of its counters stay in the sums, so they never go
   back, and the new worker in its slot counts from zero. Only its own
   ``resolver_worker_requests_total`` series starts again from zero, which
   Prometheus's ``rate()`` takes as a counter reset.
