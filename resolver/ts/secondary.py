@@ -62,7 +62,7 @@ from ..net.listening import Sink
 from ..wire import AA, FORMERR, REFUSED, Query, error_reply
 from .authority import Authority
 from .compiled import add_address_records
-from .settings import FIRST_RETRY, SHORTEST_TIMER, SOA_QUERY_TIMEOUT, TRANSFER_TIMEOUT, Remote, SecondaryZone, \
+from .settings import FIRST_RETRY, SHORTEST_TIMER, SOA_QUERY_TIMEOUT, TRANSFER_IDLE_TIMEOUT, Remote, SecondaryZone, \
     TsSettings
 from .zone_checks import BESIDE_CNAME
 from .zones import ZoneData, ZoneError, load_zone_file
@@ -494,23 +494,25 @@ class Secondary:
                        incremental: bool) -> Transfer:
         """One transfer over TCP into ``zone``, through dnspython's :class:`dns.xfr.Inbound`
         (which applies an IXFR's differences, or the whole zone when the primary sends it).
-        Raises :class:`Broken`."""
+        The primary may take as long as the zone needs, but no more than
+        :data:`~resolver.ts.settings.TRANSFER_IDLE_TIMEOUT` seconds to connect or between two
+        reads (NSD's xfrd and Knot bound a transfer's idle time, not its length). Raises :class:`Broken`."""
         kind = "IXFR" if incremental else "AXFR"
         query, serial = dns.xfr.make_query(zone, serial=0 if incremental else None)
         if key is not None:
             query.use_tsig(key)
         try:
-            async with asyncio.timeout(TRANSFER_TIMEOUT):
-                reader, writer = await asyncio.open_connection(primary.host, primary.port)
-                try:
-                    wire = query.to_wire()
-                    writer.write(struct.pack("!H", len(wire)) + wire)
-                    transfer = await _messages(reader, query, key, zone, serial, kind)
-                finally:
-                    writer.close()
-        except TimeoutError:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(primary.host, primary.port),
+                                                    TRANSFER_IDLE_TIMEOUT)
+            try:
+                wire = query.to_wire()
+                writer.write(struct.pack("!H", len(wire)) + wire)
+                transfer = await _messages(reader, query, key, zone, serial, kind)
+            finally:
+                writer.close()
+        except asyncio.TimeoutError:
             self.transfers[(self.name, kind, "failed")] += 1
-            raise Broken(f"{kind} not done within {TRANSFER_TIMEOUT:g} s", fallback=False) from None
+            raise Broken(f"{kind}: nothing from the primary for {TRANSFER_IDLE_TIMEOUT:g} s", fallback=False) from None
         except Broken:
             self.transfers[(self.name, kind, "failed")] += 1
             raise
@@ -542,8 +544,9 @@ async def _messages(reader: asyncio.StreamReader, query: dns.message.Message, ke
         done = False
         first = True
         while not done:
-            (length,) = struct.unpack("!H", await reader.readexactly(2))
-            message = dns.message.from_wire(await reader.readexactly(length), keyring=query.keyring,
+            (length,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TRANSFER_IDLE_TIMEOUT))
+            wire = await asyncio.wait_for(reader.readexactly(length), TRANSFER_IDLE_TIMEOUT)
+            message = dns.message.from_wire(wire, keyring=query.keyring,
                                             request_mac=query.mac, xfr=True, origin=zone.from_wire_origin(),
                                             tsig_ctx=tsig_ctx, multi=True, one_rr_per_rrset=kind == "IXFR")
             tsig_ctx = message.tsig_ctx

@@ -21,7 +21,7 @@ Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # Secondary zones (resolver.ts.secondary), in seconds.
 SOA_QUERY_TIMEOUT = 5.0     # a refresh's SOA query to one primary (UDP, then TCP when truncated)
-TRANSFER_TIMEOUT = 60.0     # one inbound AXFR or IXFR, from connecting to its last message
+TRANSFER_IDLE_TIMEOUT = 10.0    # an inbound AXFR or IXFR: to connect, and between two reads (NSD 120, Knot 5)
 FIRST_RETRY = 5.0           # between attempts while a zone has no copy (no SOA to give its retry)
 SHORTEST_TIMER = 1.0        # the least refresh or retry taken from a zone's SOA
 
