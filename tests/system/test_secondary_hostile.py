@@ -10,6 +10,7 @@ copy being served stays until a good transfer comes, as NSD and Knot keep theirs
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from typing import Sequence
 
@@ -17,11 +18,13 @@ import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
+import dns.rdatatype
+import pytest
 
 from resolver.ts.settings import TRANSFER_IDLE_TIMEOUT
 from support.servers import Server, query
 from support.waiting import wait_until
-from support.xfr_primary import HOLD, ScriptedPrimary
+from support.xfr_primary import HOLD, ScriptedPrimary, framed, reply_to, rrsets, whole_zone
 
 ZONE = "lab.example."
 HOST = "127.0.0.1"
@@ -76,5 +79,88 @@ def test_a_primary_that_never_answers_a_transfer_is_left_for_the_next_after_an_i
             assert time.monotonic() - started >= TRANSFER_IDLE_TIMEOUT - 0.5
             ts.wait_for_line(f"AXFR: nothing from the primary for {TRANSFER_IDLE_TIMEOUT:g} s")
             assert (silent.count("AXFR"), good.count("AXFR")) == (1, 1)
+        finally:
+            ts.stop()
+
+
+def cut_short(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+    """The whole zone's message, its frame cut in the middle, then the connection closed."""
+    stream = whole_zone(primary, request)[0]
+    return [stream[:len(stream) // 2]]
+
+
+def garbled(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+    """The whole zone's message with octets past the question overwritten (a record that does not parse)."""
+    wire = bytearray(whole_zone(primary, request)[0][2:])
+    wire[40:60] = b"\xff" * 20
+    return [framed(bytes(wire))]
+
+
+def length_past_the_message(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+    """A frame of 65,535 octets: the zone's message, then zeros as if another record followed."""
+    wire = whole_zone(primary, request)[0][2:]
+    return [struct.pack("!H", 65535) + wire + bytes(65535 - len(wire))]
+
+
+def soa_not_first(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+    zone = rrsets(primary.records)
+    return [framed(reply_to(request, [*zone[1:], zone[0]]))]
+
+
+def soa_not_last(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+    """The SOA first and every record, but no closing SOA before the connection closes."""
+    return [framed(reply_to(request, rrsets(primary.records)))]
+
+
+@pytest.mark.parametrize("script, why", [
+    (cut_short, "connection failed"),
+    (garbled, "bad AXFR"),
+    (length_past_the_message, "bad AXFR"),
+    (soa_not_first, "first RRset is not an SOA"),
+    (soa_not_last, "connection failed"),
+], ids=["cut-short", "garbled", "length-past-the-message", "soa-not-first", "soa-not-last"])
+def test_a_broken_transfer_leaves_the_copy_serving_with_one_line(script, why: str) -> None:
+    """Whatever shape a broken transfer has, the copy serves on, one line says why, and the
+    next good version is taken at the next NOTIFY."""
+    with ScriptedPrimary(records(1)) as primary:
+        ts = secondary_of(primary)
+        try:
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
+            primary.records, primary.script = records(2), script
+            assert notify(ts).rcode() == dns.rcode.NOERROR
+            ts.wait_for_line("still serving serial 1")
+            assert ts.count_lines("still serving serial 1") == 1
+            assert why in next(line for line in ts.lines if "still serving serial 1" in line)
+            assert www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"])
+            primary.records, primary.script = records(3), whole_zone
+            assert notify(ts).rcode() == dns.rcode.NOERROR
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.3"]), 3, "the next good version",
+                       interval=0.02)
+        finally:
+            ts.stop()
+
+
+def ixfr_deleting_what_is_not_there(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+    """To an IXFR from serial 1, a difference that deletes a record serial 1 never had; to an AXFR, the zone."""
+    if request.question[0].rdtype != dns.rdatatype.IXFR:
+        return whole_zone(primary, request)
+    old, new = rrsets(records(1)), rrsets(primary.records)
+    missing = rrsets([f"nothere.{ZONE} 60 IN A 192.0.2.99"])
+    return [framed(reply_to(request, [new[0], old[0], *missing, new[0], new[3], new[0]]))]
+
+
+def test_an_ixfr_whose_deletions_do_not_apply_falls_back_to_axfr() -> None:
+    """An IXFR that deletes a record the copy does not hold cannot be applied: the zone is asked
+    again by AXFR from the same primary (as NSD and Knot fall back), and served whole."""
+    with ScriptedPrimary(records(1)) as primary:
+        ts = secondary_of(primary)
+        try:
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
+            primary.records, primary.script = records(2), ixfr_deleting_what_is_not_there
+            assert notify(ts).rcode() == dns.rcode.NOERROR
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.2"]), 3, "serial 2", interval=0.02)
+            ts.wait_for_line("serial 2 by AXFR")
+            assert [kind for kind, _ in primary.seen if kind != "SOA"] == ["AXFR", "IXFR", "AXFR"]
+            assert query(ts, "nothere." + ZONE).rcode() == dns.rcode.NXDOMAIN
         finally:
             ts.stop()
