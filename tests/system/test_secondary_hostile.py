@@ -164,3 +164,53 @@ def test_an_ixfr_whose_deletions_do_not_apply_falls_back_to_axfr() -> None:
             assert query(ts, "nothere." + ZONE).rcode() == dns.rcode.NXDOMAIN
         finally:
             ts.stop()
+
+
+def notify_flood(ts: Server, source: str, count: int = 1000, burst: int = 100) -> list[int]:
+    """``count`` NOTIFYs for ZONE from ``source``, ``burst`` at a time (each burst's replies read
+    before the next, at most 2 s each); the rcodes of the replies."""
+    message = dns.message.make_query(ZONE, "SOA")
+    message.set_opcode(dns.opcode.NOTIFY)
+    message.flags = (message.flags | dns.flags.AA) & ~dns.flags.RD
+    rcodes: list[int] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.settimeout(2)
+        for start in range(0, count, burst):
+            for ident in range(start, start + burst):
+                message.id = ident
+                sock.sendto(message.to_wire(), (ts.host, ts.port))
+            for _ in range(burst):
+                rcodes.append(dns.message.from_wire(sock.recvfrom(65535)[0]).rcode())
+    return rcodes
+
+
+def test_a_notify_flood_makes_few_checks_and_one_transfer() -> None:
+    """1000 NOTIFYs from the primary are each answered, but a NOTIFY during a check only asks for
+    one more check after it (RFC 1996 4.4: no pummeling of the primary): the primary sees a few
+    SOA queries and, for the one new serial, one transfer (an IXFR it answers with the whole zone).
+    1000 from another address are REFUSED and ask the primary nothing."""
+    with ScriptedPrimary(records(1)) as primary:
+        ts = secondary_of(primary)
+        try:
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
+            before = primary.count("SOA")
+            primary.records = records(2)
+            assert set(notify_flood(ts, HOST)) == {dns.rcode.NOERROR}
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.2"]), 3, "serial 2", interval=0.02)
+            assert primary.count("SOA") - before < 100
+            assert (primary.count("AXFR"), primary.count("IXFR")) == (1, 1)
+            ts.stop()
+            assert ts.count_lines("serial 2 by") == 1
+        finally:
+            ts.stop()
+    with ScriptedPrimary(records(1)) as primary:
+        ts = secondary_of(primary)
+        try:
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
+            before = primary.count("SOA")
+            assert set(notify_flood(ts, "127.0.0.2")) == {dns.rcode.REFUSED}
+            assert www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"])
+            assert primary.count("SOA") == before
+        finally:
+            ts.stop()
