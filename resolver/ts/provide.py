@@ -30,7 +30,9 @@ from them as NSD does:
   TSIG record makes one; an unsigned one gets FORMERR, as from the server.
 * at most :data:`~resolver.ts.settings.TRANSFERS_AT_ONCE` transfers over TCP
   at once; one more is REFUSED, and the secondary retries later (RFC 1996
-  3.3's refresh and retry timers). A transfer holds one message at a time:
+  3.3's refresh and retry timers); transfers asked on one connection are sent
+  one after the other, never interleaved, as NSD and Knot send them, and count
+  from the time they are asked. A transfer holds one message at a time:
   each is sliced out of the zone's records when the last one has gone, the
   event loop runs between two (queries are answered meanwhile), and none is
   written while the connection's write buffer is over its high-water mark
@@ -62,6 +64,7 @@ import struct
 import tempfile
 import threading
 import time
+import weakref
 from collections import Counter
 from typing import Callable, Iterator, Sequence
 
@@ -227,7 +230,9 @@ class Provider:
         self.keyring = {key.name: key for key in settings.keys.values()}
         self.zones: dict[bytes, Served] = {}
         self.counts: Counter[tuple[str, str]] = Counter()     # transfers out, by zone and kind (axfr, ixfr)
-        self.active = 0         # transfers over TCP in progress
+        self.active = 0         # transfers over TCP accepted and not done (those waiting their turn too)
+        # Each connection's turn to send a transfer (see _stream), dropped with the connection.
+        self._turns: weakref.WeakKeyDictionary[TcpConnection, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.tasks: set[asyncio.Task] = set()
         self.notifier: Notifier | None = None
         self.lock = SenderLock() if shared and settings.notify else None
@@ -327,6 +332,7 @@ class Provider:
             refused = error_reply(data, q, REFUSED)
             sink.send(signer.sign(refused) if signer else refused, addr)
             return
+        self.active += 1
         task = asyncio.get_running_loop().create_task(
             self._stream(sink, addr, messages(data, q, parts, signer), served, kind, serial))   # type: ignore[arg-type]
         self.tasks.add(task)
@@ -426,24 +432,26 @@ class Provider:
     async def _stream(self, connection: TcpConnection, addr: object, replies: Iterator[tuple[bytes, int]],
                       served: Served, kind: str, serial: int) -> None:
         """Send a transfer's messages one by one, the loop running between two, none while the
-        connection's write buffer is full; the last through ``send``, which ends the request."""
-        started = time.monotonic()
-        self.active += 1
+        connection's write buffer is full; the last through ``send``, which ends the request.
+        Transfers asked on one connection are sent one after the other, never interleaved, as
+        NSD and Knot send them (a client reads a transfer's messages back to back)."""
         records = sent = 0
         try:
-            previous, held = b"", 0
-            for message, count in replies:
-                if previous:
-                    connection.send_more(previous)
-                    records, sent = records + held, sent + 1
-                    if not await connection.drain():
-                        log.info("%s of %s to %s: the connection closed after %d records in %d messages", kind,
-                                 served.version.apex.to_text(), addr[0], records, sent)  # type: ignore[index]
-                        return
-                    await asyncio.sleep(0)
-                previous, held = message, count
-            connection.send(previous, addr)
-            self._log(addr, served, kind, serial, records + held, sent + 1, time.monotonic() - started)
+            async with self._turns.setdefault(connection, asyncio.Lock()):
+                started = time.monotonic()
+                previous, held = b"", 0
+                for message, count in replies:
+                    if previous:
+                        connection.send_more(previous)
+                        records, sent = records + held, sent + 1
+                        if not await connection.drain():
+                            log.info("%s of %s to %s: the connection closed after %d records in %d messages", kind,
+                                     served.version.apex.to_text(), addr[0], records, sent)  # type: ignore[index]
+                            return
+                        await asyncio.sleep(0)
+                    previous, held = message, count
+                connection.send(previous, addr)
+                self._log(addr, served, kind, serial, records + held, sent + 1, time.monotonic() - started)
         finally:
             self.active -= 1
 

@@ -320,6 +320,36 @@ def signed_at(message: dns.message.Message, key: dns.tsig.Key, offset: int) -> b
         "!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(body)) + body
 
 
+def test_transfers_asked_on_one_connection_come_one_after_the_other(primary):
+    """Three transfers asked at once on one connection (an AXFR, an IXFR from an old serial,
+    an AXFR) come back whole, each message of one before any of the next, as NSD and Knot
+    send them: a client reads a transfer's messages back to back."""
+    ts, path = primary(zone_text(1), "--allow-transfer", "127.0.0.1/32")
+    new_text = zone_text(2, extra=("added 600 IN TXT new",))
+    reload(ts, path, new_text, 1)
+    zones = {1: dns.zone.Zone(APEX, relativize=False), 2: dns.zone.from_text(zone_text(1), ORIGIN, relativize=False),
+             3: dns.zone.Zone(APEX, relativize=False)}
+    with socket.create_connection((ts.host, ts.port), timeout=10) as sock:
+        inbound = {}
+        for ident, zone in zones.items():
+            request, serial = dns.xfr.make_query(zone, serial=1 if ident == 2 else None)
+            request.id = ident
+            inbound[ident] = dns.xfr.Inbound(zone, request.question[0].rdtype, serial)
+            wire = request.to_wire()
+            sock.sendall(struct.pack("!H", len(wire)) + wire)
+        order: list[int] = []
+        done: set[int] = set()
+        while len(done) < len(zones):
+            reply = dns.message.from_wire(read_tcp_message(sock), xfr=True, one_rr_per_rrset=True)
+            order.append(reply.id)
+            if inbound[reply.id].process_message(reply):
+                done.add(reply.id)
+    assert order == sorted(order) and len(order) > 6, f"transfers interleaved: {order}"
+    expected = dns.zone.from_text(new_text, ORIGIN, relativize=False)
+    assert all(zone == expected for zone in zones.values())
+    ts.wait_for_line(f"of {ORIGIN} to 127.0.0.1: serial 2", count=3)
+
+
 def more_than_socket_buffers() -> int:
     """Address records enough that a transfer of them overflows the TS's socket's largest send
     buffer (``tcp_wmem``) with half again to spare: about 31 octets each."""
