@@ -14,12 +14,16 @@ import signal
 from pathlib import Path
 from typing import Iterator
 
+import dns.exception
+import dns.query
+import dns.rdatatype
 import dns.zone
 import pytest
 
 from support.ports import free_port
 from support.replication import Peer, ServedZone, TsigKey, axfr_rrsets, rrsets_of
 from support.servers import Server
+from support.signed_zone import signed_zone
 from support.waiting import wait_until
 from test_secondary import PRIMARIES
 
@@ -97,3 +101,59 @@ def test_secondary_copy_equals_the_zone_after_axfr_and_after_ixfr_on_notify(tmp_
     wait_until(lambda: copy() == expected, 5, f"{kind}'s copy equals the changed zone file", interval=0.1)
     ts.wait_for_line(f"IXFR from 1 of {ZONE} to {HOST}: serial 2")
     assert ts.count_lines(f"AXFR of {ZONE}") == 1          # the change came by IXFR alone
+
+
+TRIP = "trip.example."
+TRIP_RECORDS = [
+    (TRIP, "NS", f"ns1.{TRIP}"), (f"ns1.{TRIP}", "A", "127.0.0.1"), (TRIP, "MX", f"10 Mail.{TRIP}"),
+    (f"Mail.{TRIP}", "A", "192.0.2.25"), (TRIP, "CAA", '0 issue "ca.example"'), (TRIP, "TXT", '"v=spf1 -all"'),
+    (f"*.Wild.{TRIP}", "TXT", '"any \\"quoted\\" name;"'), (f"Dn.{TRIP}", "DNAME", "elsewhere.example."),
+    (f"t.{TRIP}", "TXT", '"caf\\195\\169" "\\000\\255"'), (f"a\\.b.{TRIP}", "A", "192.0.2.9"),
+    (f"sub.{TRIP}", "NS", f"ns.sub.{TRIP}"), (f"ns.sub.{TRIP}", "A", "192.0.2.53"),
+    (f"sub.{TRIP}", "DS", "12345 13 2 " + "ab" * 32), (f"x.{TRIP}", "TYPE65534", "\\# 4 0a0b0c0d"),
+    (f"srv.{TRIP}", "SRV", "0 5 5060 mail"), (f"h.{TRIP}", "HINFO", '"cpu" "os"'),
+]
+
+
+def exact_records(address: tuple[str, int], zone: str) -> set[tuple[str, int, str, str]]:
+    """Every record of an AXFR of ``zone`` from ``address`` as text, names in the letter case sent."""
+    return {(rrset.name.to_text(), rrset.ttl, dns.rdatatype.to_text(rrset.rdtype), rdata.to_text())
+            for message in dns.query.xfr(address[0], zone, port=address[1], relativize=False, timeout=5)
+            for rrset in message.answer for rdata in rrset}
+
+
+@pytest.mark.parametrize("nsec3", [False, True], ids=["nsec", "nsec3"])
+def test_a_signed_zone_goes_from_nsd_through_the_ts_to_knot_unchanged(tmp_path: Path, stopped: list, nsec3: bool):
+    """A signed zone (RRSIGs, DNSKEYs, an NSEC or NSEC3 chain) with a wildcard, a DNAME, a
+    delegation with DS and glue, escapes, bytes past ASCII and an unknown type, in mixed case:
+    NSD serves it, the TS is its secondary and the primary of Knot; every record Knot then
+    transfers out is the one NSD sent, owner's letter case, TTL and rdata alike."""
+    path = tmp_path / "trip.example.zone"
+    path.write_text(f"$ORIGIN {TRIP}\n$TTL 3600\n@ SOA ns1 hostmaster 1 3600 600 604800 60\n"
+                    + signed_zone(TRIP, TRIP_RECORDS, nsec3))
+    ts_port = free_port(HOST)
+    for kind in ("nsd", "knot"):
+        (tmp_path / kind).mkdir()
+    reader = Peer(HOST, None)       # the test, reading each copy
+    nsd = SECONDARIES["nsd"](tmp_path / "nsd", [ServedZone(TRIP, path, secondaries=(Peer(HOST, ts_port), reader))], [])
+    knot = SECONDARIES["knot"](tmp_path / "knot", [ServedZone(TRIP, primaries=(Peer(HOST, ts_port),),
+                                                              secondaries=(reader,))], [])
+    nsd.start()
+    stopped.append(nsd)
+    ts = Server(["ts", "--secondary", f"{TRIP}={nsd.hostport}", "--listen", f"{HOST}:{ts_port}",
+                 "--allow-transfer", f"{HOST}/32", "--notify", knot.hostport])
+    stopped.append(ts)
+    knot.start()
+    stopped.append(knot)
+    sent = exact_records(nsd.address, TRIP)
+    assert any(rdtype == ("NSEC3" if nsec3 else "NSEC") for _, _, rdtype, _ in sent)
+
+    def knot_has_it() -> bool:
+        try:
+            return bool(exact_records(knot.address, TRIP))
+        except (dns.exception.DNSException, OSError):
+            return False
+
+    wait_until(knot_has_it, 10, "Knot's copy, by the TS's NOTIFY", interval=0.2)
+    assert exact_records(ts.addresses[0], TRIP) == sent
+    assert exact_records(knot.address, TRIP) == sent
