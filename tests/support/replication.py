@@ -20,10 +20,13 @@ import dns.tsig
 import dns.xfr
 import dns.zone
 
+from resolver.ts.tsig import ALGORITHMS
+
 
 @dataclass(frozen=True)
 class TsigKey:
-    """A TSIG key (RFC 8945): ``name`` as in the configs, ``secret`` in base64."""
+    """A TSIG key (RFC 8945): ``name`` as in the configs, ``secret`` in base64, ``algorithm`` as
+    NSD, Knot and the TS's config name it (``hmac-md5`` … ``hmac-sha512``)."""
 
     name: str
     secret: str
@@ -37,7 +40,7 @@ class TsigKey:
 
     def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
         """A dnspython keyring with this key alone."""
-        return {dns.name.from_text(self.name): dns.tsig.Key(self.name, self.secret, self.algorithm)}
+        return {dns.name.from_text(self.name): dns.tsig.Key(self.name, self.secret, ALGORITHMS[self.algorithm])}
 
     def toml(self) -> str:
         """The ``[key.NAME]`` table of a TS ``--config`` file for this key."""

@@ -20,6 +20,8 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
+from resolver.ts.tsig import ALGORITHMS
+
 from support.ports import free_port
 from support.replication import Peer, ServedZone, TsigKey, axfr_rrsets, rrsets_of
 from support.servers import Server
@@ -66,12 +68,21 @@ def stopped() -> Iterator[list]:
         server.stop()
 
 
-@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "tsig"])
-@pytest.mark.parametrize("kind", SECONDARIES)
+# (secondary, TSIG algorithm or None): each secondary unsigned and with HMAC-SHA256, and Knot
+# with every algorithm the TS offers (RFC 8945 6).
+SIGNINGS = [*((kind, algorithm) for kind in SECONDARIES for algorithm in (None, "hmac-sha256")),
+            *(("knot", algorithm) for algorithm in ALGORITHMS if algorithm != "hmac-sha256")]
+
+
+@pytest.mark.parametrize("kind, algorithm", SIGNINGS, ids=[f"{k}-{a or 'unsigned'}" for k, a in SIGNINGS])
 def test_secondary_copy_equals_the_zone_after_axfr_and_after_ixfr_on_notify(tmp_path: Path, stopped: list,
-                                                                           kind: str, signed: bool):
-    key = KEY if signed else None
-    suffix = f",key={KEY.name}" if signed else ""
+                                                                           kind: str, algorithm: str | None):
+    """The secondary's copy equals the zone file after its first AXFR and after the IXFR the TS's
+    NOTIFY brings on SIGHUP. Signed, the TS names the key in capitals (``PROV-KEY.``) and the
+    secondary in lower case: one name (RFC 8945 4.3.3 signs it in lower case)."""
+    key = TsigKey(KEY.name, KEY.secret, algorithm) if algorithm else None
+    ts_key = TsigKey(KEY.name.upper(), KEY.secret, algorithm or KEY.algorithm)
+    suffix = f",key={ts_key.name}" if key else ""
     path = tmp_path / "prov.example.zone"
     path.write_text(zone_text(1))
     ts_port = free_port(HOST)
@@ -81,7 +92,7 @@ def test_secondary_copy_equals_the_zone_after_axfr_and_after_ixfr_on_notify(tmp_
                       secondaries=(Peer(HOST, None, key and key.name),))      # the test reads its copy
     secondary = SECONDARIES[kind](workdir, [zone], [key] if key else [])
     config = tmp_path / "ts.toml"
-    config.write_text(KEY.toml())
+    config.write_text(ts_key.toml())
     ts = Server(["ts", "--config", str(config), "--zone", f"{ZONE}={path}", "--listen", f"{HOST}:{ts_port}",
                  "--allow-transfer", f"{HOST}/32{suffix}", "--notify", f"{secondary.hostport}{suffix}"])
     stopped.append(ts)

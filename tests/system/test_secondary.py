@@ -29,6 +29,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
+from resolver.ts.tsig import ALGORITHMS
 from support.fakes import FakeBackend, Rule
 from support.knot import Knot
 from support.nsd import Nsd
@@ -181,6 +182,21 @@ def test_axfr_then_ixfr_on_notify(setups, primary: str, signed: bool) -> None:
     samples = scrape(ts)
     assert value(samples, "resolver_ts_transfers_total", zone=ZONE, kind="IXFR", result="ok") == 1
     assert value(samples, "resolver_ts_transfers_total", zone=ZONE, kind="AXFR", result="ok") == 1
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_tsig_algorithm_with_the_key_name_in_other_letters(setups, algorithm: str) -> None:
+    """With each HMAC algorithm NSD offers (RFC 8945 6), and the key named ``xfr-key.`` on NSD and
+    ``XFR-Key.`` on the TS (one name: RFC 8945 4.3.3 signs it in lower case), the SOA query,
+    the AXFR, NSD's signed NOTIFY and the IXFR it brings all verify."""
+    key = TsigKey(KEY.name, KEY.secret, algorithm)
+    setup = setups(nsd_primary, key=key, ts_key=TsigKey(KEY.name.upper(), KEY.secret, algorithm))
+    ts = setup.start_ts()
+    wait_until(lambda: serial_of(ts) == 1, 5, "the TS answers serial 1", interval=0.05)
+    setup.change(2, www="192.0.2.2")
+    wait_until(lambda: www(ts) == ["192.0.2.2"], 2.0, "the change, by NOTIFY", interval=0.02)
+    ts.wait_for_line("serial 2 by IXFR")
+    assert_same_zone(ts, setup)
 
 
 @pytest.mark.parametrize("primary", PRIMARIES)
