@@ -29,6 +29,7 @@ once (:func:`saved_copies`) while the primaries are asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -116,6 +117,7 @@ def saved_copies(directory: Path | None, zones: Iterable[SecondaryZone], now: fl
     the last successful check, is less than its SOA expire time before ``now``
     (seconds since the epoch; default: the current time). Each copy left out
     logs one line; its zone is then SERVFAIL until a primary transfers it.
+    Raises :class:`ZoneError` for a ``directory`` that cannot be read (a file, say).
     """
     now = time.time() if now is None else now
     copies: list[ZoneData] = []
@@ -134,6 +136,8 @@ def _saved_copy(path: Path, name: dns.name.Name, now: float) -> ZoneData | None:
         checked = path.stat().st_mtime
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise ZoneError(f"--zone-dir {path.parent}: {exc.strerror}") from None
     try:
         data = load_zone_file(path, name)
     except (ZoneError, OSError) as exc:
@@ -406,13 +410,16 @@ class Secondary:
             data = await asyncio.get_running_loop().run_in_executor(None, _written, transfer.zone, fresh)
             async with self.changing:
                 await self.install(data)
-                os.replace(fresh, self.path)
                 self.soa, self.served = soa, True
+                os.replace(fresh, self.path)
                 self._touch()
         except (ZoneError, OSError) as exc:
-            fresh.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):      # what could not be written may not be removable either
+                fresh.unlink(missing_ok=True)
             self.transfers[(self.name, transfer.kind, "failed")] += 1
-            raise Broken(f"{transfer.kind} refused, serial {soa.serial}: {exc}") from None
+            why = ("refused" if isinstance(exc, ZoneError)
+                   else f"not taken: its copy cannot be written in {self.path.parent}")
+            raise Broken(f"{transfer.kind} of serial {soa.serial} {why}: {exc}") from None
         self.transfers[(self.name, transfer.kind, "ok")] += 1
         log.info("zone %s: serial %d by %s from %s, %d records, %.3f s", self.name, soa.serial, transfer.kind,
                  format_hostport(primary.host, primary.port), transfer.records, time.monotonic() - started)

@@ -1,4 +1,5 @@
-"""The TS as a secondary of primaries that misbehave (RFC 5936 AXFR, 1995 IXFR, 1996 NOTIFY).
+"""The TS as a secondary of primaries that misbehave (RFC 5936 AXFR, 1995 IXFR, 1996 NOTIFY),
+and with a ``--zone-dir`` it cannot use.
 
 A :class:`support.xfr_primary.ScriptedPrimary` plays what no real server sends
 on demand: a transfer cut short, garbled, without its SOA first or last, an
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import dns.flags
@@ -22,6 +26,7 @@ import dns.rdatatype
 import pytest
 
 from resolver.ts.settings import TRANSFER_IDLE_TIMEOUT
+from support.paths import ROOT
 from support.servers import Server, query
 from support.waiting import wait_until
 from support.xfr_primary import HOLD, ScriptedPrimary, framed, reply_to, rrsets, whole_zone
@@ -56,10 +61,11 @@ def notify(ts: Server, source: str = HOST) -> dns.message.Message:
         return dns.message.from_wire(sock.recvfrom(65535)[0])
 
 
-def secondary_of(*primaries: ScriptedPrimary | str) -> Server:
-    """A TS secondary of ZONE from these primaries, tried in order."""
+def secondary_of(*primaries: ScriptedPrimary | str, zone_dir: Path | None = None) -> Server:
+    """A TS secondary of ZONE from these primaries, tried in order (its copies in ``zone_dir``)."""
     addresses = ",".join(p if isinstance(p, str) else p.hostport for p in primaries)
-    return Server(["ts", "--secondary", f"{ZONE}={addresses}", "--listen", f"{HOST}:0"])
+    return Server(["ts", "--secondary", f"{ZONE}={addresses}", "--listen", f"{HOST}:0",
+                   *(["--zone-dir", str(zone_dir)] if zone_dir else [])])
 
 
 def hold(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
@@ -214,3 +220,38 @@ def test_a_notify_flood_makes_few_checks_and_one_transfer() -> None:
             assert primary.count("SOA") == before
         finally:
             ts.stop()
+
+
+def test_a_copy_that_cannot_be_written_leaves_the_old_one_serving_with_one_line(tmp_path: Path) -> None:
+    """When the new copy cannot be written in --zone-dir (here a directory stands where it goes),
+    the transfer is not taken, one line says so (no traceback), the old copy serves on, and once
+    the directory is writable again the next NOTIFY brings the new serial."""
+    blocker = tmp_path / f"{ZONE}zone.new"
+    with ScriptedPrimary(records(1)) as primary:
+        ts = secondary_of(primary, zone_dir=tmp_path)
+        try:
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
+            blocker.mkdir()
+            primary.records = records(2)
+            assert notify(ts).rcode() == dns.rcode.NOERROR
+            ts.wait_for_line("still serving serial 1")
+            line = next(line for line in ts.lines if "still serving serial 1" in line)
+            assert f"of serial 2 not taken: its copy cannot be written in {tmp_path}" in line
+            assert not any("Traceback" in line or "check failed" in line for line in ts.lines)
+            assert www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"])
+            blocker.rmdir()
+            assert notify(ts).rcode() == dns.rcode.NOERROR
+            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.2"]), 3, "serial 2", interval=0.02)
+        finally:
+            ts.stop()
+
+
+def test_a_zone_dir_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
+    """--zone-dir naming a file: one line naming the flag and the path, exit 1, before listening."""
+    path = tmp_path / "zones"
+    path.write_text("not a directory\n")
+    result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--secondary", f"{ZONE}={HOST}:53",
+                             "--zone-dir", str(path), "--listen", f"{HOST}:0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=15)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"resolver ts: error: --zone-dir {path}: Not a directory"]
