@@ -60,7 +60,6 @@ import asyncio
 import fcntl
 import ipaddress
 import logging
-import struct
 import tempfile
 import threading
 import time
@@ -68,14 +67,10 @@ import weakref
 from collections import Counter
 from typing import Callable, Iterator, Sequence
 
-import dns.exception
 import dns.message
 import dns.name
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.TSIG
-import dns.tsig
 
 from ..net.listening import Sink, TcpConnection
 from ..wire import (AA, CLASS_IN, EDE_NOT_SUPPORTED, EDE_PROHIBITED, FORMERR, HEADER, NOTIMP, QR, RD, REFUSED,
@@ -83,51 +78,13 @@ from ..wire import (AA, CLASS_IN, EDE_NOT_SUPPORTED, EDE_PROHIBITED, FORMERR, HE
 from .journal import Records, Served, ZoneVersion, advance, capture, newer, same_data
 from .notify import Notifier
 from .sections import wire_key
-from .settings import TRANSFER_MESSAGE_OCTETS, TRANSFERS_AT_ONCE, TSIG_FUDGE, TsSettings
+from .settings import TRANSFER_MESSAGE_OCTETS, TRANSFERS_AT_ONCE, TsSettings
+from .tsig import Signer, failure_reply, read_signed
 from .zones import ZoneData
 
 log = logging.getLogger("resolver.ts")
 
 NOTAUTH = dns.rcode.NOTAUTH
-TSIG_TYPE, ANY = dns.rdatatype.TSIG, dns.rdataclass.ANY
-RR_FIXED = struct.Struct("!HHIH")
-# A TSIG record's rdata besides its algorithm name and MAC: time (6), fudge, MAC size, original
-# ID, error, other length (2 each), and 6 octets of other data (BADTIME's).
-TSIG_FIXED = 22
-LARGEST_MAC = 64    # HMAC-SHA512's
-TSIG_ERRORS = {dns.rcode.BADSIG: "BADSIG", dns.rcode.BADKEY: "BADKEY", dns.rcode.BADTIME: "BADTIME"}
-
-
-class Signer:
-    """Signs the messages of one reply to a TSIG-signed request (RFC 8945 5.3): the first with the
-    request's MAC, each next one chained to the one before (5.3.1), every message signed.
-
-    ``error`` and ``other``: the TSIG error of a signed error reply (BADTIME, with this TS's time).
-    """
-
-    def __init__(self, key: dns.tsig.Key, request: dns.message.Message, error: int = 0, other: bytes = b"") -> None:
-        tsig = request.tsig[0]      # type: ignore[index]
-        self.key = key
-        self.request_mac = tsig.mac
-        self.template = dns.rdtypes.ANY.TSIG.TSIG(ANY, TSIG_TYPE, key.algorithm, 0, TSIG_FUDGE, b"",
-                                                  tsig.original_id, error, other)
-        self.owner = key.name.to_wire()
-        self.context: object = None
-        # Room a TSIG record takes at most: owner, type to rdata length, algorithm, the rest.
-        self.room = len(self.owner) + 10 + len(key.algorithm.to_wire()) + TSIG_FIXED + LARGEST_MAC
-
-    def sign(self, message: bytes) -> bytes:
-        """``message`` (a whole DNS message without TSIG) with its TSIG record added."""
-        tsig, self.context = dns.tsig.sign(message, self.key, self.template, int(time.time()), self.request_mac,
-                                           self.context, multi=True)
-        return with_tsig(message, self.owner, tsig.to_wire())
-
-
-def with_tsig(message: bytes, owner: bytes, rdata: bytes) -> bytes:
-    """``message`` with a TSIG record of that owner and rdata appended, its ARCOUNT one more."""
-    arcount = int.from_bytes(message[10:12], "big") + 1
-    return (message[:10] + arcount.to_bytes(2, "big") + message[12:]
-            + owner + RR_FIXED.pack(TSIG_TYPE, ANY, 0, len(rdata)) + rdata)
 
 
 class Cursor:
@@ -303,9 +260,9 @@ class Provider:
     def handle(self, data: bytes, q: Query, sink: Sink, addr: object) -> None:
         """A request for AXFR or IXFR (opcode QUERY), over UDP or TCP: answered now, or streamed;
         or another query the server could not read, answered here when it is signed with TSIG."""
-        request, tsig_error = self._read(data)
+        request, tsig_error = read_signed(data, self.keyring)
         if tsig_error:
-            sink.send(self._tsig_failure(data, q, tsig_error, addr[0]), addr)     # type: ignore[index]
+            sink.send(failure_reply(data, q, tsig_error, self.keyring, addr[0]), addr)     # type: ignore[index]
             return
         transfer = q.qtype in TRANSFER_TYPES
         if request is None or not (transfer or request.had_tsig):
@@ -350,35 +307,6 @@ class Provider:
         reply = self._reply(request.to_wire(), sink.stream) if self._reply is not None else None
         if reply is not None:
             sink.send(signer.sign(reply), addr)
-
-    def _read(self, data: bytes) -> tuple[dns.message.Message | None, int]:
-        """The request parsed and its TSIG checked (RFC 8945 5.2) by dnspython, and the TSIG error
-        (0 for none): None for a request it cannot parse."""
-        try:
-            return dns.message.from_wire(data, keyring=self.keyring), 0
-        except (dns.message.UnknownTSIGKey, dns.tsig.BadKey, dns.tsig.BadAlgorithm):
-            return None, dns.rcode.BADKEY
-        except dns.tsig.BadSignature:
-            return None, dns.rcode.BADSIG
-        except dns.tsig.BadTime:
-            return None, dns.rcode.BADTIME
-        except dns.exception.DNSException:
-            return None, 0
-
-    def _tsig_failure(self, data: bytes, q: Query, error: int, host: str) -> bytes:
-        """NOTAUTH with a TSIG record that says why (RFC 8945 5.2.1-5.2.3): unsigned for BADKEY and
-        BADSIG; signed for BADTIME, with this TS's time as Other Data, for the client to compare."""
-        request = dns.message.from_wire(data, keyring=False)
-        tsig = request.tsig[0]      # type: ignore[index]
-        reply = error_reply(data, q, NOTAUTH)
-        log.info("%s from %s refused: TSIG %s (key %s)", dns.rdatatype.to_text(q.qtype), host,
-                 TSIG_ERRORS[error], request.keyname)
-        if error == dns.rcode.BADTIME:
-            now = int(time.time())
-            return Signer(self.keyring[request.keyname], request, error,
-                          struct.pack("!HI", now >> 32, now & 0xFFFFFFFF)).sign(reply)
-        unsigned = tsig.replace(time_signed=int(time.time()), mac=b"", error=error, other=b"")
-        return with_tsig(reply, request.keyname.to_wire(), unsigned.to_wire())  # type: ignore[union-attr]
 
     def _refusal(self, data: bytes, q: Query, request: dns.message.Message, addr: object,
                  stream: bool) -> bytes | None:

@@ -65,6 +65,7 @@ from .authority import Authority
 from .compiled import add_address_records
 from .settings import FIRST_RETRY, SHORTEST_TIMER, SOA_QUERY_TIMEOUT, TRANSFER_IDLE_TIMEOUT, Remote, SecondaryZone, \
     TsSettings
+from .tsig import failure_reply, read_signed
 from .zone_checks import BESIDE_CNAME
 from .zones import ZoneData, ZoneError, load_zone_file
 
@@ -218,20 +219,17 @@ class Secondaries:
         request's TSIG key, RFC 8945 5.3); REFUSED with AA, a bare header, for a
         sender that is not a primary of the zone or did not sign with the
         zone's key; NOTAUTH for a zone this server is not secondary for (Knot's
-        answer; NSD says NXDOMAIN) and for a signature that does not verify;
-        FORMERR for a message that does not parse or asks no SOA.
+        answer; NSD says NXDOMAIN), and for a signature that does not verify, with
+        a TSIG record saying why (BADKEY, BADSIG, BADTIME: RFC 8945 5.2,
+        :func:`~resolver.ts.tsig.failure_reply`); FORMERR for a message that does
+        not parse or asks no SOA.
         """
         host = str(addr[0]) if isinstance(addr, tuple) else str(addr)
-        try:
-            message = dns.message.from_wire(data, keyring=self.keyring)
-        except TSIG_ERRORS as exc:
-            log.warning("NOTIFY from %s refused: TSIG: %s", host, _describe(exc))
-            sink.send(error_reply(data, q, NOTAUTH, AA, echo=False), addr)
+        message, tsig_error = read_signed(data, self.keyring)
+        if tsig_error:
+            sink.send(failure_reply(data, q, tsig_error, self.keyring, host, AA), addr)
             return
-        except dns.exception.DNSException:
-            sink.send(error_reply(data, q, FORMERR, echo=False), addr)
-            return
-        if not message.question or message.question[0].rdtype != SOA:
+        if message is None or not message.question or message.question[0].rdtype != SOA:
             sink.send(error_reply(data, q, FORMERR, echo=False), addr)
             return
         name = message.question[0].name

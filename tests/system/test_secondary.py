@@ -277,7 +277,9 @@ def notify(ts: Server, zone: str, source: str = HOST, key: TsigKey | None = None
 def test_notify_from_strangers_refused(tmp_path: Path) -> None:
     """NOTIFY from a primary's address is answered NOERROR with AA (and signed back when signed);
     from another address, or unsigned for a zone with a key, REFUSED; for a zone the TS is
-    not secondary for, NOTAUTH. The primary here is a closed port: only the NOTIFY matters."""
+    not secondary for, NOTAUTH; signed with a wrong secret or an unknown key, NOTAUTH with the
+    TSIG error BADSIG or BADKEY, as NSD answers. The primary here is a closed port: only the
+    NOTIFY matters."""
     config = tmp_path / "ts.toml"
     config.write_text(KEY.toml())
     closed = free_port(HOST)
@@ -293,7 +295,11 @@ def test_notify_from_strangers_refused(tmp_path: Path) -> None:
         assert notify(ts, "keyed.example.").rcode() == dns.rcode.REFUSED
         signed = notify(ts, "keyed.example.", key=KEY)
         assert signed.rcode() == dns.rcode.NOERROR and signed.had_tsig
-        assert notify(ts, "keyed.example.", key=WRONG_KEY, signed_reply=False).rcode() == dns.rcode.NOTAUTH
+        wrong = notify(ts, "keyed.example.", key=WRONG_KEY, signed_reply=False)
+        assert (wrong.rcode(), wrong.tsig[0].error) == (dns.rcode.NOTAUTH, dns.rcode.BADSIG)     # RFC 8945 5.2
+        unknown = notify(ts, "keyed.example.", key=TsigKey("nosuch.", KEY.secret), signed_reply=False)
+        assert (unknown.rcode(), unknown.tsig[0].error) == (dns.rcode.NOTAUTH, dns.rcode.BADKEY)
+        ts.wait_for_line("NOTIFY from 127.0.0.1 refused: TSIG BADSIG (key xfr-key.)")
         ts.wait_for_line("from 127.0.0.2 for lab.example. refused")
     finally:
         ts.stop()
