@@ -75,7 +75,7 @@ class Relay:
         self._udp_backs: dict[tuple[str, int], socket.socket] = {}       # client address -> its back socket
         self._streams: dict[socket.socket, tuple[socket.socket, list[float]]] = {}   # either end -> other end, last due
         self._stopping = False
-        self.front, self.listener = self._bind(host)
+        self.front, self.listener = udp_and_tcp(host)
         self._address: tuple[str, int] = self.front.getsockname()
         self._wake, self._waker = socket.socketpair()
         self._watch(self.front, self._from_client)
@@ -83,23 +83,6 @@ class Relay:
         self._watch(self._wake, lambda sock: sock.recv(64))
         self._thread = threading.Thread(target=self._run, name=f"relay-{self.address[1]}", daemon=True)
         self._thread.start()
-
-    @staticmethod
-    def _bind(host: str) -> tuple[socket.socket, socket.socket]:
-        """A UDP socket on a free port and a listening TCP socket on the same number (another if taken)."""
-        for _ in range(BIND_ATTEMPTS):
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp.bind((host, 0))
-            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                tcp.bind((host, udp.getsockname()[1]))
-            except OSError:
-                udp.close()
-                tcp.close()
-                continue
-            tcp.listen(64)
-            return udp, tcp
-        raise RuntimeError(f"no port free for UDP and TCP on {host} in {BIND_ATTEMPTS} attempts")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -244,3 +227,21 @@ class Relay:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def udp_and_tcp(host: str) -> tuple[socket.socket, socket.socket]:
+    """A UDP socket on a free port of ``host`` and a listening TCP socket on the same number
+    (another port when TCP's is taken, :data:`BIND_ATTEMPTS` at most); raises RuntimeError."""
+    for _ in range(BIND_ATTEMPTS):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((host, 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen(64)
+        return udp, tcp
+    raise RuntimeError(f"no port free for UDP and TCP on {host} in {BIND_ATTEMPTS} attempts")

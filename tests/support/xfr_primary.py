@@ -29,6 +29,9 @@ import dns.rdatatype
 import dns.rrset
 import dns.tsig
 
+from support.relay import udp_and_tcp
+from support.servers import read_tcp_message
+
 HOST = "127.0.0.1"
 HOLD = b""          # a script's chunk that keeps the connection open and silent until the primary stops
 Script = Callable[["ScriptedPrimary", dns.message.Message], Sequence[bytes]]
@@ -75,7 +78,7 @@ class ScriptedPrimary:
         self.keyring = keyring
         self.seen: list[tuple[str, int | None]] = []      # (type, IXFR serial) of each request, in order
         self._stopping = threading.Event()
-        self._udp, self._tcp = _bound()
+        self._udp, self._tcp = udp_and_tcp(HOST)
         self._threads = [threading.Thread(target=self._serve_udp, daemon=True),
                          threading.Thread(target=self._accept, daemon=True)]
         self._connections: list[socket.socket] = []
@@ -152,8 +155,10 @@ class ScriptedPrimary:
         and the connection closed after it."""
         with conn:
             while not self._stopping.is_set():
-                head = _read(conn, 2)
-                wire = _read(conn, struct.unpack("!H", head)[0]) if head else None
+                try:
+                    wire = read_tcp_message(conn)
+                except OSError:
+                    return
                 request = self._parse(wire) if wire else None
                 if request is None:
                     return
@@ -170,32 +175,3 @@ class ScriptedPrimary:
                         return
                 return
 
-
-def _bound(attempts: int = 20) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on one free port of HOST (another port when TCP's is taken)."""
-    for _ in range(attempts):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind((HOST, 0))
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            tcp.bind((HOST, udp.getsockname()[1]))
-        except OSError:
-            udp.close()
-            tcp.close()
-            continue
-        tcp.listen(16)
-        return udp, tcp
-    raise RuntimeError(f"no port free for UDP and TCP on {HOST} in {attempts} attempts")
-
-
-def _read(conn: socket.socket, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        try:
-            chunk = conn.recv(size - len(data))
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        data += chunk
-    return data

@@ -10,13 +10,14 @@ copy being served stays until a good transfer comes, as NSD and Knot keep theirs
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import dns.flags
 import dns.message
@@ -68,6 +69,24 @@ def secondary_of(*primaries: ScriptedPrimary | str, zone_dir: Path | None = None
                    *(["--zone-dir", str(zone_dir)] if zone_dir else [])])
 
 
+def serving(ts: Server, serial: int) -> bool:
+    """Whether the TS answers ``www`` with serial ``serial``'s address."""
+    return www(ts) == (dns.rcode.NOERROR, [f"192.0.2.{serial}"])
+
+
+@contextlib.contextmanager
+def first_copy(zone_dir: Path | None = None) -> Iterator[tuple[ScriptedPrimary, Server]]:
+    """A primary of ZONE at serial 1 and a TS secondary of it (its copies in ``zone_dir``) that
+    serves that copy; the TS is stopped at the end."""
+    with ScriptedPrimary(records(1)) as primary:
+        ts = secondary_of(primary, zone_dir=zone_dir)
+        try:
+            wait_until(lambda: serving(ts, 1), 5, "the first copy", interval=0.05)
+            yield primary, ts
+        finally:
+            ts.stop()
+
+
 def hold(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
     return [HOLD]
 
@@ -80,8 +99,8 @@ def test_a_primary_that_never_answers_a_transfer_is_left_for_the_next_after_an_i
         ts = secondary_of(silent, good)
         try:
             started = time.monotonic()
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), TRANSFER_IDLE_TIMEOUT + 10,
-                       "the zone from the second primary", interval=0.1)
+            wait_until(lambda: serving(ts, 1), TRANSFER_IDLE_TIMEOUT + 10, "the zone from the second primary",
+                       interval=0.1)
             assert time.monotonic() - started >= TRANSFER_IDLE_TIMEOUT - 0.5
             ts.wait_for_line(f"AXFR: nothing from the primary for {TRANSFER_IDLE_TIMEOUT:g} s")
             assert (silent.count("AXFR"), good.count("AXFR")) == (1, 1)
@@ -128,22 +147,16 @@ def soa_not_last(primary: ScriptedPrimary, request: dns.message.Message) -> Sequ
 def test_a_broken_transfer_leaves_the_copy_serving_with_one_line(script, why: str) -> None:
     """Whatever shape a broken transfer has, the copy serves on, one line says why, and the
     next good version is taken at the next NOTIFY."""
-    with ScriptedPrimary(records(1)) as primary:
-        ts = secondary_of(primary)
-        try:
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
-            primary.records, primary.script = records(2), script
-            assert notify(ts).rcode() == dns.rcode.NOERROR
-            ts.wait_for_line("still serving serial 1")
-            assert ts.count_lines("still serving serial 1") == 1
-            assert why in next(line for line in ts.lines if "still serving serial 1" in line)
-            assert www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"])
-            primary.records, primary.script = records(3), whole_zone
-            assert notify(ts).rcode() == dns.rcode.NOERROR
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.3"]), 3, "the next good version",
-                       interval=0.02)
-        finally:
-            ts.stop()
+    with first_copy() as (primary, ts):
+        primary.records, primary.script = records(2), script
+        assert notify(ts).rcode() == dns.rcode.NOERROR
+        ts.wait_for_line("still serving serial 1")
+        assert ts.count_lines("still serving serial 1") == 1
+        assert why in next(line for line in ts.lines if "still serving serial 1" in line)
+        assert serving(ts, 1)
+        primary.records, primary.script = records(3), whole_zone
+        assert notify(ts).rcode() == dns.rcode.NOERROR
+        wait_until(lambda: serving(ts, 3), 3, "the next good version", interval=0.02)
 
 
 def ixfr_deleting_what_is_not_there(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
@@ -158,18 +171,13 @@ def ixfr_deleting_what_is_not_there(primary: ScriptedPrimary, request: dns.messa
 def test_an_ixfr_whose_deletions_do_not_apply_falls_back_to_axfr() -> None:
     """An IXFR that deletes a record the copy does not hold cannot be applied: the zone is asked
     again by AXFR from the same primary (as NSD and Knot fall back), and served whole."""
-    with ScriptedPrimary(records(1)) as primary:
-        ts = secondary_of(primary)
-        try:
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
-            primary.records, primary.script = records(2), ixfr_deleting_what_is_not_there
-            assert notify(ts).rcode() == dns.rcode.NOERROR
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.2"]), 3, "serial 2", interval=0.02)
-            ts.wait_for_line("serial 2 by AXFR")
-            assert [kind for kind, _ in primary.seen if kind != "SOA"] == ["AXFR", "IXFR", "AXFR"]
-            assert query(ts, "nothere." + ZONE).rcode() == dns.rcode.NXDOMAIN
-        finally:
-            ts.stop()
+    with first_copy() as (primary, ts):
+        primary.records, primary.script = records(2), ixfr_deleting_what_is_not_there
+        assert notify(ts).rcode() == dns.rcode.NOERROR
+        wait_until(lambda: serving(ts, 2), 3, "serial 2", interval=0.02)
+        ts.wait_for_line("serial 2 by AXFR")
+        assert [kind for kind, _ in primary.seen if kind != "SOA"] == ["AXFR", "IXFR", "AXFR"]
+        assert query(ts, "nothere." + ZONE).rcode() == dns.rcode.NXDOMAIN
 
 
 def notify_flood(ts: Server, source: str, count: int = 1000, burst: int = 100) -> list[int]:
@@ -196,30 +204,20 @@ def test_a_notify_flood_makes_few_checks_and_one_transfer() -> None:
     one more check after it (RFC 1996 4.4: no pummeling of the primary): the primary sees a few
     SOA queries and, for the one new serial, one transfer (an IXFR it answers with the whole zone).
     1000 from another address are REFUSED and ask the primary nothing."""
-    with ScriptedPrimary(records(1)) as primary:
-        ts = secondary_of(primary)
-        try:
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
-            before = primary.count("SOA")
-            primary.records = records(2)
-            assert set(notify_flood(ts, HOST)) == {dns.rcode.NOERROR}
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.2"]), 3, "serial 2", interval=0.02)
-            assert primary.count("SOA") - before < 100
-            assert (primary.count("AXFR"), primary.count("IXFR")) == (1, 1)
-            ts.stop()
-            assert ts.count_lines("serial 2 by") == 1
-        finally:
-            ts.stop()
-    with ScriptedPrimary(records(1)) as primary:
-        ts = secondary_of(primary)
-        try:
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
-            before = primary.count("SOA")
-            assert set(notify_flood(ts, "127.0.0.2")) == {dns.rcode.REFUSED}
-            assert www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"])
-            assert primary.count("SOA") == before
-        finally:
-            ts.stop()
+    with first_copy() as (primary, ts):
+        before = primary.count("SOA")
+        primary.records = records(2)
+        assert set(notify_flood(ts, HOST)) == {dns.rcode.NOERROR}
+        wait_until(lambda: serving(ts, 2), 3, "serial 2", interval=0.02)
+        assert primary.count("SOA") - before < 100
+        assert (primary.count("AXFR"), primary.count("IXFR")) == (1, 1)
+        ts.stop()
+        assert ts.count_lines("serial 2 by") == 1
+    with first_copy() as (primary, ts):
+        before = primary.count("SOA")
+        assert set(notify_flood(ts, "127.0.0.2")) == {dns.rcode.REFUSED}
+        assert serving(ts, 1)
+        assert primary.count("SOA") == before
 
 
 def test_a_copy_that_cannot_be_written_leaves_the_old_one_serving_with_one_line(tmp_path: Path) -> None:
@@ -227,23 +225,18 @@ def test_a_copy_that_cannot_be_written_leaves_the_old_one_serving_with_one_line(
     the transfer is not taken, one line says so (no traceback), the old copy serves on, and once
     the directory is writable again the next NOTIFY brings the new serial."""
     blocker = tmp_path / f"{ZONE}zone.new"
-    with ScriptedPrimary(records(1)) as primary:
-        ts = secondary_of(primary, zone_dir=tmp_path)
-        try:
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"]), 5, "the first copy", interval=0.05)
-            blocker.mkdir()
-            primary.records = records(2)
-            assert notify(ts).rcode() == dns.rcode.NOERROR
-            ts.wait_for_line("still serving serial 1")
-            line = next(line for line in ts.lines if "still serving serial 1" in line)
-            assert f"of serial 2 not taken: its copy cannot be written in {tmp_path}" in line
-            assert not any("Traceback" in line or "check failed" in line for line in ts.lines)
-            assert www(ts) == (dns.rcode.NOERROR, ["192.0.2.1"])
-            blocker.rmdir()
-            assert notify(ts).rcode() == dns.rcode.NOERROR
-            wait_until(lambda: www(ts) == (dns.rcode.NOERROR, ["192.0.2.2"]), 3, "serial 2", interval=0.02)
-        finally:
-            ts.stop()
+    with first_copy(zone_dir=tmp_path) as (primary, ts):
+        blocker.mkdir()
+        primary.records = records(2)
+        assert notify(ts).rcode() == dns.rcode.NOERROR
+        ts.wait_for_line("still serving serial 1")
+        line = next(line for line in ts.lines if "still serving serial 1" in line)
+        assert f"of serial 2 not taken: its copy cannot be written in {tmp_path}" in line
+        assert not any("Traceback" in line or "check failed" in line for line in ts.lines)
+        assert serving(ts, 1)
+        blocker.rmdir()
+        assert notify(ts).rcode() == dns.rcode.NOERROR
+        wait_until(lambda: serving(ts, 2), 3, "serial 2", interval=0.02)
 
 
 def test_a_zone_dir_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
