@@ -74,6 +74,7 @@ log = logging.getLogger("resolver.ts")
 Install = Callable[[ZoneData], Awaitable[None]]
 Withdraw = Callable[[dns.name.Name], Awaitable[None]]
 JITTERED_ABOVE = 10.0       # NSD's xfrd_set_timer jitters periods longer than this many seconds
+REFUSALS_LOGGED = 100       # kinds of refused NOTIFY (sender, why) logged at INFO, the first time each
 SOA, CNAME = dns.rdatatype.SOA, dns.rdatatype.CNAME
 IN = dns.rdataclass.IN
 NOTAUTH = dns.rcode.NOTAUTH
@@ -195,6 +196,7 @@ class Secondaries:
         self.settings = dataclasses.replace(settings, zone_dir=directory)
         self.keyring = {key.name: key for key in settings.keys.values()}
         self.transfers: Counter[tuple[str, str, str]] = Counter()
+        self.refusals_logged: set[tuple[str, str]] = set()     # refused NOTIFYs logged at INFO: (sender, why)
         self.zones = {zone.name: Secondary(zone, copy_path(directory, zone.name), settings.keys, install, withdraw,
                                            self.transfers)
                       for zone in settings.secondaries}
@@ -227,7 +229,8 @@ class Secondaries:
         host = str(addr[0]) if isinstance(addr, tuple) else str(addr)
         message, tsig_error = read_signed(data, self.keyring)
         if tsig_error:
-            sink.send(failure_reply(data, q, tsig_error, self.keyring, host, AA), addr)
+            level = self._level((host, f"TSIG {tsig_error}"))
+            sink.send(failure_reply(data, q, tsig_error, self.keyring, host, AA, level), addr)
             return
         if message is None or not message.question or message.question[0].rdtype != SOA:
             sink.send(error_reply(data, q, FORMERR, echo=False), addr)
@@ -235,18 +238,33 @@ class Secondaries:
         name = message.question[0].name
         secondary = self.zones.get(name)
         if secondary is None:
-            log.info("NOTIFY from %s for %s refused: not a secondary zone here", host, name.to_text())
+            self._refused(host, name, "not a secondary zone here")
             sink.send(error_reply(data, q, NOTAUTH, AA, echo=False), addr)
             return
         if not secondary.notifier(host, message.keyname if message.had_tsig else None):
-            log.info("NOTIFY from %s for %s refused: not one of its primaries%s", host, name.to_text(),
-                        " with its TSIG key" if any(p.key for p in secondary.zone.primaries) else "")
+            self._refused(host, name, "not one of its primaries"
+                          + (" with its TSIG key" if any(p.key for p in secondary.zone.primaries) else ""))
             sink.send(error_reply(data, q, REFUSED, AA, echo=False), addr)
             return
         reply = dns.message.make_response(message)
         reply.flags |= dns.flags.AA
         sink.send(reply.to_wire(), addr)
         secondary.notified()
+
+
+    def _level(self, refusal: tuple[str, str]) -> int:
+        """The level of the line for a refused NOTIFY, ``(sender, why)``: INFO the first time (for
+        :data:`REFUSALS_LOGGED` refusals at most), DEBUG after, so that a flood of them (UDP, its
+        source easily forged) cannot fill the log; NSD logs none below its verbosity 2."""
+        if refusal in self.refusals_logged or len(self.refusals_logged) >= REFUSALS_LOGGED:
+            return logging.DEBUG
+        self.refusals_logged.add(refusal)
+        return logging.INFO
+
+    def _refused(self, host: str, name: dns.name.Name, why: str) -> None:
+        level = self._level((host, f"{name} {why}"))
+        log.log(level, "NOTIFY from %s for %s refused: %s%s", host, name.to_text(), why,
+                "; the same again is logged at debug level" if level == logging.INFO else "")
 
 
 class Secondary:

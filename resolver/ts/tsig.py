@@ -137,16 +137,16 @@ def read_signed(data: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> tupl
 
 
 def failure_reply(data: bytes, q: Query, error: int, keyring: dict[dns.name.Name, dns.tsig.Key], host: str,
-                  extra_flags: int = 0) -> bytes:
+                  extra_flags: int = 0, level: int = logging.INFO) -> bytes:
     """NOTAUTH (with ``extra_flags``) and a TSIG record that says why, for a request whose TSIG
     failed with ``error`` (:func:`read_signed`), as RFC 8945 5.2.1-5.2.3 ask and NSD answers:
     unsigned for BADKEY and BADSIG; signed for BADTIME, with this TS's time as Other Data, for
-    the client to compare. Logs one line naming the client at ``host`` and the key."""
+    the client to compare. Logs one line at ``level`` naming the client at ``host`` and the key."""
     request = dns.message.from_wire(data, keyring=False)
     tsig = request.tsig[0]      # type: ignore[index]
     reply = error_reply(data, q, dns.rcode.NOTAUTH, extra_flags)
     what = "NOTIFY" if request.opcode() == dns.opcode.NOTIFY else dns.rdatatype.to_text(q.qtype)
-    log.info("%s from %s refused: TSIG %s (key %s)", what, host, ERROR_NAMES[error], request.keyname)
+    log.log(level, "%s from %s refused: TSIG %s (key %s)", what, host, ERROR_NAMES[error], request.keyname)
     if error == dns.rcode.BADTIME:
         now = int(time.time())
         return Signer(keyring[request.keyname], request, error,
