@@ -44,6 +44,7 @@ class Records:
 
     @classmethod
     def of(cls, records: Iterable[bytes]) -> Records:
+        """Records from each record's wire form, in order."""
         wire, ends, end = bytearray(), array("L"), 0
         for record in records:
             wire += record
@@ -79,10 +80,12 @@ class ZoneVersion:
 
     @property
     def serial(self) -> int:
+        """The SOA's serial (RFC 1035 3.3.13), compared by RFC 1982 arithmetic (:func:`newer`)."""
         return serial_of(self.soa.wire)
 
     @property
     def octets(self) -> int:
+        """The version's records in wire form, in octets: what an AXFR of it carries, headers aside."""
         return len(self.records.wire) + len(self.soa.wire)
 
 
@@ -97,6 +100,7 @@ class Difference:
 
     @property
     def octets(self) -> int:
+        """The difference's records (both SOAs too) in wire form, in octets: what an IXFR of it carries."""
         return sum(len(part.wire) for part in (self.old_soa, self.deleted, self.new_soa, self.added))
 
 

@@ -101,6 +101,7 @@ class Notifier:
                     NOTIFY_TRIES, NOTIFY_TIMEOUT)
 
     def close(self) -> None:
+        """Stop every NOTIFY still being sent or retried."""
         for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()

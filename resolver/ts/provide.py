@@ -97,6 +97,7 @@ class Cursor:
 
     @property
     def done(self) -> bool:
+        """Whether every record has been taken."""
         return self.part == len(self.parts)
 
     def take(self, room: int) -> tuple[list[bytes], int]:
@@ -167,6 +168,7 @@ class SenderLock:
         self.file = tempfile.TemporaryFile()
 
     def take(self) -> bool:
+        """Whether this process holds the lock now (taken without waiting, kept until it exits)."""
         try:
             fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

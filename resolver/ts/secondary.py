@@ -320,6 +320,7 @@ class Secondary:
             self._fire()
 
     async def stop(self) -> None:
+        """Cancel the timer and wait for the check (and expiry) in progress to end, cancelled."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
