@@ -4,7 +4,8 @@ Each ``--secondary`` zone (:class:`~resolver.ts.settings.SecondaryZone`) is a
 :class:`Secondary` with one timer in the event loop:
 
 * at start, then every SOA refresh (retry after a failure), it asks its
-  primaries in turn for their SOA (UDP, TCP when truncated); when a primary's
+  primaries in turn for their SOA (UDP, TCP when truncated), the one that last
+  answered or sent a NOTIFY first, as NSD and Knot do; when a primary's
   serial is greater than the copy's (RFC 1982), it transfers the zone: by
   IXFR (RFC 1995) from the copy's serial, by AXFR (RFC 5936) when it has no
   copy or when the primary refuses or fails the IXFR; a primary may also
@@ -241,7 +242,8 @@ class Secondaries:
             self._refused(host, name, "not a secondary zone here")
             sink.send(error_reply(data, q, NOTAUTH, AA, echo=False), addr)
             return
-        if not secondary.notifier(host, message.keyname if message.had_tsig else None):
+        primary = secondary.notifier(host, message.keyname if message.had_tsig else None)
+        if primary is None:
             self._refused(host, name, "not one of its primaries"
                           + (" with its TSIG key" if any(p.key for p in secondary.zone.primaries) else ""))
             sink.send(error_reply(data, q, REFUSED, AA, echo=False), addr)
@@ -249,7 +251,7 @@ class Secondaries:
         reply = dns.message.make_response(message)
         reply.flags |= dns.flags.AA
         sink.send(reply.to_wire(), addr)
-        secondary.notified()
+        secondary.notified(primary)
 
 
     def _level(self, refusal: tuple[str, str]) -> int:
@@ -291,14 +293,14 @@ class Secondary:
         self.checking: asyncio.Task | None = None
         self.expiring: asyncio.Task | None = None
         self.again = False          # a NOTIFY came during a check: check again after it
+        self.preferred: Remote | None = None    # asked first: the primary that last answered or notified
         self.changing = asyncio.Lock()      # a new copy served, or the zone withdrawn: one at a time
 
-    def notifier(self, host: str, keyname: dns.name.Name | None) -> bool:
-        """Whether a NOTIFY from ``host`` signed with ``keyname`` (None: unsigned) comes from a
-        primary of this zone, with that primary's key when it has one."""
-        return any(_same_host(host, primary.host)
-                   and (primary.key is None or keyname == self.keys[primary.key].name)
-                   for primary in self.zone.primaries)
+    def notifier(self, host: str, keyname: dns.name.Name | None) -> Remote | None:
+        """The primary of this zone a NOTIFY from ``host`` signed with ``keyname`` (None: unsigned)
+        comes from, with that primary's key when it has one; None for a stranger."""
+        return next((primary for primary in self.zone.primaries if _same_host(host, primary.host)
+                     and (primary.key is None or keyname == self.keys[primary.key].name)), None)
 
     def start(self, soa: dns.rdtypes.ANY.SOA.SOA | None) -> None:
         """Begin with the copy being served (its SOA; None: no copy) and check it at once."""
@@ -311,8 +313,12 @@ class Secondary:
         self.check_at = time.time()
         self._fire()
 
-    def notified(self) -> None:
-        """Check at once, or once more after the check in progress."""
+    def notified(self, primary: Remote) -> None:
+        """Check at once, or once more after the check in progress, asking ``primary`` (the one
+        that sent the NOTIFY) first, as NSD's xfrd does; unless the primary that last answered
+        is at the same address (a NOTIFY's source port tells nothing of the primary's port)."""
+        if self.preferred is None or not _same_host(self.preferred.host, primary.host):
+            self.preferred = primary
         if self.checking is not None:
             self.again = True
         else:
@@ -395,10 +401,13 @@ class Secondary:
     # ------------------------------------------------------------------ checks and transfers
 
     async def _check(self) -> bool:
-        """Ask each primary in turn; True as soon as one answered and the copy is current."""
-        for primary in self.zone.primaries:
+        """Ask each primary in turn, the one that last answered (or sent a NOTIFY) first, as NSD
+        and Knot do, so that a dead primary does not hold every check up for its timeout; True
+        as soon as one answered and the copy is current."""
+        for primary in sorted(self.zone.primaries, key=lambda remote: remote != self.preferred):
             try:
                 await self._check_with(primary)
+                self.preferred = primary
                 return True
             except Broken as exc:
                 log.warning("zone %s: from %s: %s; %s", self.name, format_hostport(primary.host, primary.port), exc,

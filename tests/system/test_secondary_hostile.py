@@ -26,8 +26,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from resolver.ts.settings import TRANSFER_IDLE_TIMEOUT
+from resolver.ts.settings import SOA_QUERY_TIMEOUT, TRANSFER_IDLE_TIMEOUT
 from support.paths import ROOT
+from support.ports import free_port
 from support.servers import Server, query
 from support.waiting import wait_until
 from support.xfr_primary import HOLD, ScriptedPrimary, framed, reply_to, rrsets, whole_zone
@@ -250,3 +251,23 @@ def test_a_zone_dir_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
                             cwd=ROOT, capture_output=True, text=True, timeout=15)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"resolver ts: error: --zone-dir {path}: Not a directory"]
+
+
+def test_a_dead_first_primary_holds_up_only_the_first_check() -> None:
+    """With a dead primary first in the list (a closed port, its SOA query unanswered for
+    SOA_QUERY_TIMEOUT), the first check reaches the second primary after that timeout; from
+    then on the one that answered (and the one that sends a NOTIFY) is asked first, as NSD and
+    Knot remember theirs, so a NOTIFY's change is served within 2 s, not after another timeout."""
+    with ScriptedPrimary(records(1)) as live:
+        ts = secondary_of(f"{HOST}:{free_port(HOST)}", live)
+        try:
+            wait_until(lambda: serving(ts, 1), SOA_QUERY_TIMEOUT + 5, "the zone from the second primary",
+                       interval=0.05)
+            live.records = records(2)
+            started = time.monotonic()
+            assert notify(ts).rcode() == dns.rcode.NOERROR
+            wait_until(lambda: serving(ts, 2), 2, "serial 2, by NOTIFY", interval=0.02)
+            assert time.monotonic() - started < SOA_QUERY_TIMEOUT
+            assert ts.count_lines("no reply to the SOA query") == 1
+        finally:
+            ts.stop()
