@@ -31,7 +31,8 @@ from support.paths import ROOT
 from support.ports import free_port
 from support.servers import Server, query
 from support.waiting import wait_until
-from support.xfr_primary import HOLD, ScriptedPrimary, framed, reply_to, rrsets, whole_zone
+from support.replication import TsigKey
+from support.xfr_primary import HOLD, ScriptedPrimary, framed, reply_to, rrsets, signed_every, whole_zone
 
 ZONE = "lab.example."
 HOST = "127.0.0.1"
@@ -269,5 +270,44 @@ def test_a_dead_first_primary_holds_up_only_the_first_check() -> None:
             wait_until(lambda: serving(ts, 2), 2, "serial 2, by NOTIFY", interval=0.02)
             assert time.monotonic() - started < SOA_QUERY_TIMEOUT
             assert ts.count_lines("no reply to the SOA query") == 1
+        finally:
+            ts.stop()
+
+
+SIGNING = TsigKey.fresh("xfr-key.")
+
+
+def many_messages(every: int, last_signed: bool = True):
+    """A script sending the zone three records a message, signed as :func:`signed_every` says."""
+    def script(primary: ScriptedPrimary, request: dns.message.Message) -> Sequence[bytes]:
+        zone = rrsets(primary.records)
+        answers = [*zone, zone[0]]
+        chunks = [answers[i:i + 3] for i in range(0, len(answers), 3)]
+        return [signed_every(request, [reply_to(request, chunk) for chunk in chunks], every, last_signed)]
+    return script
+
+
+@pytest.mark.parametrize("every, last_signed, taken", [
+    (1, True, True), (100, True, True), (100, False, False),
+], ids=["every-message", "every-100th", "last-unsigned"])
+def test_a_signed_transfer_may_leave_messages_unsigned_but_not_the_last(tmp_path: Path, every: int,
+                                                                        last_signed: bool, taken: bool) -> None:
+    """A signed AXFR of 150 messages is taken whether each message is signed (NSD 4, Knot) or only
+    the first, every 100th and the last (RFC 8945 5.3.1; older NSD and BIND); one whose last
+    message is unsigned is not: records could have been added after the last MAC."""
+    bulk = [f"h{i}.{ZONE} 60 IN A 10.0.{i >> 8}.{i & 255}" for i in range(444)]
+    config = tmp_path / "ts.toml"
+    config.write_text(SIGNING.toml())
+    with ScriptedPrimary(records(1, *bulk), many_messages(every, last_signed), keyring=SIGNING.keyring()) as primary:
+        ts = Server(["ts", "--config", str(config), "--secondary", f"{ZONE}={primary.hostport},key={SIGNING.name}",
+                     "--listen", f"{HOST}:0"])
+        try:
+            if taken:
+                wait_until(lambda: serving(ts, 1), 5, "the signed zone", interval=0.05)
+                assert query(ts, f"h443.{ZONE}").answer
+            else:
+                ts.wait_for_line("not served")
+                assert "TSIG" in next(line for line in ts.lines if "not served" in line)
+                assert www(ts)[0] == dns.rcode.SERVFAIL
         finally:
             ts.stop()
