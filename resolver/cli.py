@@ -608,12 +608,19 @@ def cmd_ts(args: argparse.Namespace) -> int:
 
 def ts_settings(args: argparse.Namespace) -> TsSettings:
     """The TS's settings from its flags; raises UsageError for a TSIG key no ``[key.NAME]`` table
-    gives, and for ``--secondary`` with ``--workers`` (one process keeps a secondary zone fresh)."""
+    gives, for a zone given to ``--secondary`` twice (in any letter case: NSD and Knot refuse a
+    zone configured twice), and for ``--secondary`` with ``--workers`` (one process keeps a
+    secondary zone fresh)."""
     remotes = [*args.notify, *(primary for zone in args.secondary for primary in zone.primaries)]
     for key in [*(r.key for r in remotes), *(acl.key for acl in args.allow_transfer)]:
         if key is not None and key not in args.keys:
             known = ", ".join(sorted(args.keys)) or "none"
             raise UsageError(f"resolver ts: no TSIG key {key!r} in the config's [key.NAME] tables (known: {known})")
+    names = [zone.name for zone in args.secondary]
+    twice = next((name for index, name in enumerate(names) if name in names[:index]), None)
+    if twice is not None:
+        raise UsageError(f"resolver ts: --secondary {twice.to_text()} is given twice: give its primaries once, "
+                         "comma-separated")
     if args.secondary and args.workers > 1:
         raise UsageError("resolver ts: --secondary needs --workers 1: one process keeps a secondary zone fresh")
     return TsSettings(zones=tuple(args.zone), tables=tuple(Path(path) for path in args.table),

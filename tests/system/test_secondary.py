@@ -410,3 +410,14 @@ def test_zone_file_and_secondary_of_one_zone_is_an_error(tmp_path: Path) -> None
                             cwd=ROOT, capture_output=True, text=True, timeout=15)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"resolver ts: error: {ZONE} is both a zone file and a --secondary zone"]
+
+
+def test_one_zone_given_to_secondary_twice_is_a_usage_error() -> None:
+    """The same zone twice (in other letters), with other primaries each: one line, exit 2, as NSD
+    and Knot refuse a zone configured twice; before, the last one silently won."""
+    result = subprocess.run([sys.executable, "-m", "resolver", "ts", "--secondary", f"lab.example={HOST}:5400",
+                             "--secondary", f"LAB.example.={HOST}:5401", "--listen", f"{HOST}:0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=15)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "resolver ts: --secondary LAB.example. is given twice: give its primaries once, comma-separated"]
