@@ -564,40 +564,80 @@ class Secondary:
         return transfer
 
 
+async def _receive_all(reader: asyncio.StreamReader, into: asyncio.Queue) -> None:
+    """Put a transfer's messages (RFC 5936 2.2: on TCP, each after its length) into ``into`` as
+    they come, however long applying them takes: Knot ends a transfer whose client leaves it
+    unable to send for its tcp-io-timeout (500 ms), and applying a large zone runs slower than a
+    primary sends. Then, instead of a message, the error that ended the stream: TimeoutError
+    after :data:`~resolver.ts.settings.TRANSFER_IDLE_TIMEOUT` seconds without a message
+    (a task's own timer: ``asyncio.timeout`` is Python 3.11's), else the stream's own."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    idle = [False]
+
+    def silent() -> None:
+        idle[0] = True
+        task.cancel()       # type: ignore[union-attr]
+
+    timer = loop.call_later(TRANSFER_IDLE_TIMEOUT, silent)
+    try:
+        while True:
+            (length,) = struct.unpack("!H", await reader.readexactly(2))
+            into.put_nowait(await reader.readexactly(length))
+            timer.cancel()
+            timer = loop.call_later(TRANSFER_IDLE_TIMEOUT, silent)
+    except asyncio.CancelledError:
+        if not idle[0]:
+            raise               # the transfer is over
+        into.put_nowait(TimeoutError())
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        into.put_nowait(exc)
+    finally:
+        timer.cancel()
+
+
 async def _messages(reader: asyncio.StreamReader, query: dns.message.Message, key: dns.tsig.Key | None,
                     zone: dns.zone.Zone, serial: int | None, kind: str) -> Transfer:
-    """Read a transfer's messages (RFC 5936 2.2: on TCP, each with its length) into ``zone``,
-    each checked for its TSIG (the first and last must be signed, RFC 8945 5.3.1) and for
-    records outside the zone, which :class:`dns.xfr.Inbound` would silently drop. Runs in the
-    event loop, a message at a time (tens of milliseconds for one of 64 KiB)."""
+    """Apply a transfer's messages, read by :func:`_receive_all`, to ``zone``, each checked for
+    its TSIG (the first and last must be signed, RFC 8945 5.3.1) and for records outside the
+    zone, which :class:`dns.xfr.Inbound` would silently drop. Runs in the event loop, a message
+    at a time (tens of milliseconds for one of 16 KiB), queries answered between two.
+    Raises what ended the stream (TimeoutError, OSError, asyncio.IncompleteReadError) and
+    what dnspython raises for a message."""
     rdtype = dns.rdatatype.IXFR if kind == "IXFR" else dns.rdatatype.AXFR
     records = 0
     tsig_ctx = None
-    with dns.xfr.Inbound(zone, rdtype, serial, transaction_setup=_checked) as inbound:
-        done = False
-        first = True
-        while not done:
-            (length,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), TRANSFER_IDLE_TIMEOUT))
-            wire = await asyncio.wait_for(reader.readexactly(length), TRANSFER_IDLE_TIMEOUT)
-            message = dns.message.from_wire(wire, keyring=query.keyring,
-                                            request_mac=query.mac, xfr=True, origin=zone.from_wire_origin(),
-                                            tsig_ctx=tsig_ctx, multi=True, one_rr_per_rrset=kind == "IXFR")
-            tsig_ctx = message.tsig_ctx
-            if message.rcode() != dns.rcode.NOERROR:
-                raise dns.xfr.TransferError(message.rcode())
-            if first and key is not None and not message.had_tsig:
-                raise Broken(f"{kind} reply not signed with TSIG key {key.name}", fallback=False)
-            first = False
-            for rrset in message.answer:
-                if not rrset.name.is_subdomain(zone.origin):
-                    raise Broken(f"{kind} holds {rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}, outside the zone",
-                                 fallback=False)
-                records += len(rrset)
-            done = inbound.process_message(message)
-            # The primary's messages pile up in the stream's buffer, and reading them from
-            # it never yields: let the queries waiting meanwhile in between two messages.
-            await asyncio.sleep(0)
-        return Transfer("IXFR" if inbound.incremental else "AXFR", zone, records)
+    received: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+    receiving = asyncio.get_running_loop().create_task(_receive_all(reader, received))
+    try:
+        with dns.xfr.Inbound(zone, rdtype, serial, transaction_setup=_checked) as inbound:
+            done = False
+            first = True
+            while not done:
+                wire = await received.get()
+                if isinstance(wire, BaseException):
+                    raise wire
+                message = dns.message.from_wire(wire, keyring=query.keyring,
+                                                request_mac=query.mac, xfr=True, origin=zone.from_wire_origin(),
+                                                tsig_ctx=tsig_ctx, multi=True, one_rr_per_rrset=kind == "IXFR")
+                tsig_ctx = message.tsig_ctx
+                if message.rcode() != dns.rcode.NOERROR:
+                    raise dns.xfr.TransferError(message.rcode())
+                if first and key is not None and not message.had_tsig:
+                    raise Broken(f"{kind} reply not signed with TSIG key {key.name}", fallback=False)
+                first = False
+                for rrset in message.answer:
+                    if not rrset.name.is_subdomain(zone.origin):
+                        raise Broken(f"{kind} holds {rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}, "
+                                     "outside the zone", fallback=False)
+                    records += len(rrset)
+                done = inbound.process_message(message)
+                # The messages may be there already, and taking them never yields: let the
+                # queries waiting meanwhile (and the reading) in between two messages.
+                await asyncio.sleep(0)
+            return Transfer("IXFR" if inbound.incremental else "AXFR", zone, records)
+    finally:
+        receiving.cancel()
 
 
 def _checked(txn: dns.transaction.Transaction) -> None:

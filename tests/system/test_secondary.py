@@ -421,3 +421,21 @@ def test_one_zone_given_to_secondary_twice_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "resolver ts: --secondary LAB.example. is given twice: give its primaries once, comma-separated"]
+
+
+def test_a_zone_of_100000_records_from_knot_is_transferred(setups) -> None:
+    """Knot ends a transfer whose client leaves it unable to send for its tcp-io-timeout (500 ms):
+    the TS reads the messages as they come, however long applying them takes, so a zone of
+    100,000 records (about 9 s to apply) comes whole. Before, it read a message only once the
+    one before was applied, and from about 80,000 records Knot cut every attempt short."""
+    setup = setups(knot_primary)
+    setup.zone_file.write_text(zone_text(2) + "".join(f"h{i} A 10.{i >> 16}.{i >> 8 & 255}.{i & 255}\n"
+                                                      for i in range(100_000)))
+    setup.primary.reload()
+    wait_until(lambda: query(setup.primary, ZONE, "SOA").answer[0][0].serial == 2, 30, "Knot loads serial 2",
+               interval=0.2)
+    ts = setup.start_ts()
+    wait_until(lambda: serial_of(ts) == 2, 90, "the TS answers serial 2", interval=0.5)
+    assert query(ts, f"h99999.{ZONE}").answer[0][0].address == "10.1.134.159"
+    ts.wait_for_line("serial 2 by AXFR")
+    assert ts.count_lines("connection failed") == 0
