@@ -139,6 +139,7 @@ def positive_seconds(text: str) -> float:
 
 WORKERS = 1            # --workers: one process
 LOG_LEVEL = "info"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 TIMEOUT_RCODES = {"nxdomain": NXDOMAIN, "servfail": SERVFAIL}     # --on-timeout
 
 
@@ -388,11 +389,17 @@ def add_cache_options(ls: argparse.ArgumentParser) -> None:
                          f"popular names do not expire in front of clients (default {prefetch})")
 
 
+def add_log_level(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--log-level``, taken before the command (``default`` :data:`LOG_LEVEL`) and after it (``default``
+    argparse.SUPPRESS, so that a command's parser leaves the value given before it, or by a config file)."""
+    parser.add_argument("--log-level", default=default, choices=LOG_LEVELS,
+                        help=f"what goes to stderr, before or after the command (default {LOG_LEVEL})")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="resolver", description="A DNS load-balancing resolver over authoritative servers.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default=LOG_LEVEL, choices=["debug", "info", "warning", "error"],
-                        help=f"what goes to stderr (default {LOG_LEVEL})")
+    add_log_level(parser, LOG_LEVEL)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     ts = commands.add_parser("ts", help="authoritative server for zone files and tables")
@@ -424,6 +431,7 @@ def build_parser() -> Parser:
                          "stay silent on the rest")
     add_query_log_option(ts)
     add_server_options(ts)
+    add_log_level(ts, argparse.SUPPRESS)
 
     ls = commands.add_parser("ls", help="load balancer racing every query across the backends")
     ls.add_argument("--listen", action=ListOption, type=hostport, required=True, metavar="ADDR:PORT",
@@ -504,6 +512,7 @@ def build_parser() -> Parser:
                          f"first (default {learn.size}, at most {MAX_LEARN_SIZE:,}; about 250 octets an entry)")
     add_cache_options(ls)
     add_server_options(ls)
+    add_log_level(ls, argparse.SUPPRESS)
 
     client = commands.add_parser("client", help="resolve a file of hostnames through a server, or explain "
                                                 "one name's race with --explain")
@@ -538,6 +547,7 @@ def build_parser() -> Parser:
                         help="with --explain: the LS's --metrics address, to show how it would route NAME now: its "
                              "route, learned owner, the backends asked first and those asked on a hedge (whether a "
                              "race hedged is in the LS's --query-log)")
+    add_log_level(client, argparse.SUPPRESS)
 
     demo = commands.add_parser("demo", help="run TS1, TS2, the LS and the client on zones/")
     demo.add_argument("--zones", type=Path, default=None, metavar="DIR",

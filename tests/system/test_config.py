@@ -148,6 +148,15 @@ def test_a_scalar_flag_wins_over_the_file(tmp_path):
     args = parse("--log-level", "error", "ls", "--timeout", "3", "--config", path)
     assert (args.timeout, args.log_level) == (3.0, "error")
     assert parse("ls", "--config", path, "--timeout", "0.5").timeout == 0.5  # before or after --config
+    assert parse("ls", "--config", path, "--log-level", "debug").log_level == "debug"  # after the command too
+
+
+@pytest.mark.parametrize("command", [["ts", "--listen", "5300"], ["ls", "--listen", "5300", "--backend", "5301"],
+                                     ["client", "--server", "127.0.0.1:5300", "hosts.txt"]])
+def test_log_level_is_taken_before_or_after_the_command(command):
+    assert parse(*command, "--log-level", "debug").log_level == "debug"
+    assert parse("--log-level", "error", *command).log_level == "error"
+    assert parse(*command).log_level == "info"
 
 
 def test_a_repeated_flag_replaces_the_files_whole_list(tmp_path):
