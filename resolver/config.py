@@ -11,6 +11,7 @@ tables: TSIG keys (:mod:`resolver.ts.tsig`), which no flag takes.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,11 +184,15 @@ def required_options_relaxed(top: argparse.ArgumentParser) -> Iterator[None]:
 
 def unknown_key(name: str, keys: dict[str, argparse.Action], command: argparse.ArgumentParser,
                 top: argparse.ArgumentParser) -> str:
-    """Says whose key it is when another command that reads config files has it (``zone`` in an LS's file)."""
+    """Says whose key it is when another command that reads config files has it (``zone`` in an LS's file),
+    else the closest known key (difflib's ratio, at least 0.6: ``querylog`` for ``query-log``), else them all."""
     owners = [other.prog for other in commands(top).values()
               if other is not command and takes_config(other) and name in config_keys(other, top)]
     if owners:
         return f"{name!r} is a key for {' and '.join(owners)}, not {command.prog}"
+    closest = difflib.get_close_matches(name, keys, n=1)
+    if closest:
+        return f"unknown key {name!r} (did you mean {closest[0]!r}?)"
     return f"unknown key {name!r} (known: {', '.join(sorted(keys))})"
 
 

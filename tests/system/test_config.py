@@ -240,7 +240,9 @@ def run_main(capsys, *argv: str) -> tuple[int, list[str]]:
 
 
 BAD_LS_FILES = [
-    ("unknown_key", "timout = 1", ["unknown key 'timout'", "(known: allow, backend, "]),
+    ("unknown_key", "colour = 1", ["unknown key 'colour'", "(known: allow, backend, "]),
+    ("misspelt_key", 'querylog = "-"', ["unknown key 'querylog' (did you mean 'query-log'?)"]),
+    ("misspelt_key_timeout", "timout = 1", ["unknown key 'timout' (did you mean 'timeout'?)"]),
     ("the_config_key", 'config = "other.toml"', ["unknown key 'config'"]),
     ("ts_key_in_ls_file", 'zone = ["a.zone"]', ["'zone' is a key for resolver ts, not resolver ls"]),
     ("client_flag_in_ls_file", 'server = "127.0.0.1:53"', ["unknown key 'server'"]),     # the client reads no config
