@@ -259,38 +259,32 @@ def group_policy(text: str) -> tuple[str, str]:
     return name.strip(), policy.strip()
 
 
+def whole_from(low: int, high: int, of: str = "", why: str = "") -> Callable[[str], int]:
+    """The type of a flag that takes a whole number from ``low`` to ``high``; ``of`` says of what,
+    ``why`` why the bound."""
+    def whole(text: str) -> int:
+        if not text.strip().isdigit() or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number{of} from {low} to {high:,}{why}: {text!r}")
+        return int(text)
+    return whole
+
+
+MAX_WEIGHT = 1000               # --weight at most: a member 1000 times as likely to be asked as another
+member_weight = whole_from(1, MAX_WEIGHT)
+
+
 def weight(text: str) -> tuple[str, int]:
-    """``BACKEND=N``, split at the last ``=`` as ``--backend`` splits its name off: a group member's weight."""
+    """``BACKEND=N``, split at the last ``=`` as ``--backend`` splits its name off: a group member's weight,
+    1 to :data:`MAX_WEIGHT`."""
     backend, value = backend_named(text)
     if backend is None:
         raise argparse.ArgumentTypeError(f"not BACKEND=N: {text!r}")
-    return backend, whole_number(value)
-
-
-def whole_number(text: str) -> int:
-    """A whole number, at least 1 (--learn-size, --weight)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1: {text!r}")
-    return int(text)
+    return backend, member_weight(value)
 
 
 MAX_LEARN_SIZE = 10_000_000     # entries; at about 250 octets each, some 2.5 GB of memory
-
-
-def learn_size(text: str) -> int:
-    """A whole number from 1 to :data:`MAX_LEARN_SIZE` (--learn-size)."""
-    size = whole_number(text)
-    if size > MAX_LEARN_SIZE:
-        raise argparse.ArgumentTypeError(f"at most {MAX_LEARN_SIZE:,} (about 250 octets an entry), not {text!r}")
-    return size
-
-
-def source_ports(text: str) -> int:
-    """A whole number from 1 to :data:`resolver.ls.backends.MAX_SOURCE_PORTS` (--source-ports)."""
-    count = whole_number(text)
-    if count > MAX_SOURCE_PORTS:
-        raise argparse.ArgumentTypeError(f"at most {MAX_SOURCE_PORTS}, not {text!r}")
-    return count
+learn_size = whole_from(1, MAX_LEARN_SIZE, why=" (about 250 octets an entry)")
+source_ports = whole_from(1, MAX_SOURCE_PORTS)      # --source-ports, resolver.ls.backends.MAX_SOURCE_PORTS
 
 
 MAX_CACHE_ENTRIES = 10_000_000  # answers; each counted as entry_size() gives it
@@ -337,18 +331,12 @@ DAY = 86_400            # seconds: the longest negative TTL worth keeping (RFC 2
 MAX_SERVFAIL_TTL = 30   # seconds, as BIND's servfail-ttl
 
 
-def small_count(text: str) -> int:
-    """A whole number from 1 to 64 (--workers, --down-after)."""
-    if not text.isdigit() or not 1 <= int(text) <= 64:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64: {text!r}")
-    return int(text)
-
-
-def retry_count(text: str) -> int:
-    """A whole number from 0 to 16 (--udp-retries)."""
-    if not text.isdigit() or not 0 <= int(text) <= 16:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 16: {text!r}")
-    return int(text)
+small_count = whole_from(1, 64)         # --workers, --down-after
+retry_count = whole_from(0, 16)         # --udp-retries
+MAX_INFLIGHT = 1_000_000                # --max-inflight and --max-inflight-per-client at most: 50 times the default
+inflight_count = whole_from(1, MAX_INFLIGHT)
+MAX_RATE = 1_000_000                    # --rate-limit at most, queries a second: past what one LS answers
+rate = whole_from(1, MAX_RATE, of=" of queries a second")      # below 1, the bucket never holds a whole query
 
 
 def add_cache_options(ls: argparse.ArgumentParser) -> None:
@@ -443,13 +431,15 @@ def build_parser() -> Parser:
     on_timeout = RCODE_NAMES[LsSettings.timeout_rcode].lower()
     ls.add_argument("--on-timeout", choices=list(TIMEOUT_RCODES), default=on_timeout,
                     help=f"what a query gets when no positive answer came in time (default {on_timeout})")
-    ls.add_argument("--max-inflight", type=int, default=LsSettings.max_inflight, metavar="N",
+    ls.add_argument("--max-inflight", type=inflight_count, default=LsSettings.max_inflight, metavar="N",
                     help="queries waiting at once; beyond it a new one takes the place of the oldest if that has "
-                         f"waited --jostle-timeout, else gets SERVFAIL (default {LsSettings.max_inflight})")
-    ls.add_argument("--max-inflight-per-client", type=int, default=LsSettings.max_inflight_per_client, metavar="N",
+                         f"waited --jostle-timeout, else gets SERVFAIL (default {LsSettings.max_inflight}, "
+                         f"from 1 to {MAX_INFLIGHT:,})")
+    ls.add_argument("--max-inflight-per-client", type=inflight_count, default=LsSettings.max_inflight_per_client,
+                    metavar="N",
                     help="queries one client address may have waiting at once; beyond it a new one takes the "
                          "place of that client's oldest if that has waited --jostle-timeout, else gets SERVFAIL "
-                         f"(default {CLIENT_SHARE:.0%}% of --max-inflight)")
+                         f"(default {CLIENT_SHARE:.0%}% of --max-inflight, from 1 to {MAX_INFLIGHT:,})")
     ls.add_argument("--jostle-timeout", type=positive_seconds, default=LsSettings.jostle_timeout, metavar="SECONDS",
                     help="how long a query must have waited before a new one that finds no room may end it early "
                          "with SERVFAIL, as Unbound's jostle-timeout "
@@ -475,9 +465,9 @@ def build_parser() -> Parser:
     ls.add_argument("--allow", action=ListOption, type=network, metavar="CIDR",
                     help="clients served (repeatable); others get REFUSED. Default: loopback and the "
                          "private ranges, as dnsdist")
-    ls.add_argument("--rate-limit", type=positive_seconds, default=None, metavar="QPS",
-                    help="queries per second allowed per client address; UDP queries past it are dropped "
-                         "(default: no limit)")
+    ls.add_argument("--rate-limit", type=rate, default=None, metavar="QPS",
+                    help="queries per second allowed per client address, from 1 to "
+                         f"{MAX_RATE:,}; UDP queries past it are dropped (default: no limit)")
     add_query_log_option(ls)
     probe = ProbeSettings()
     ls.add_argument("--probe-name", action=ListOption, type=probe_name, default=[], metavar="[BACKEND=]NAME",
@@ -499,8 +489,8 @@ def build_parser() -> Parser:
                     help=f"how group NAME picks the member it asks: {', '.join(POLICIES)} "
                          f"(repeatable; default {GroupSettings.policy})")
     ls.add_argument("--weight", action=ListOption, type=weight, default=[], metavar="BACKEND=N",
-                    help="a group member's weight under the random policy (repeatable; a member not given "
-                         "one weighs 1)")
+                    help=f"a group member's weight under the random policy, from 1 to {MAX_WEIGHT:,} (repeatable; "
+                         "a member not given one weighs 1)")
     learn = LearnSettings()
     learning = "on" if learn.enabled else "off"
     ls.add_argument("--learn", choices=ON_OFF, default=learning,
@@ -741,18 +731,13 @@ def route_settings(args: argparse.Namespace, groups: tuple[GroupSettings, ...]) 
 
 def ls_settings(args: argparse.Namespace) -> LsSettings:
     """The LS's settings from its parsed flags (and config file); raises UsageError for what
-    argparse cannot check: names given twice, counts below 1, routes and groups that do not fit, a
+    argparse cannot check: names given twice, routes and groups that do not fit, a
     --cache-min-ttl above --cache-max-ttl."""
     from .ls.acl import AccessList
     names = [backend[2] for backend in args.backend if len(backend) == 3]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
-    if args.max_inflight < 1:
-        raise UsageError(f"resolver ls: --max-inflight must be at least 1, not {args.max_inflight} (see --help)")
-    if args.max_inflight_per_client is not None and args.max_inflight_per_client < 1:
-        raise UsageError("resolver ls: --max-inflight-per-client must be at least 1, "
-                         f"not {args.max_inflight_per_client} (see --help)")
     groups = group_settings(args)
     entries, max_bytes = args.cache_size
     if args.cache_min_ttl > args.cache_max_ttl:

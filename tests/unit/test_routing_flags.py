@@ -210,14 +210,15 @@ FLAG_ERRORS = [
      "--weight ts2=3: ts2 is in no group (groups: pair)"),
     ("weight_without_groups", ["--weight", "ts2=3"], "--weight ts2=3: ts2 is in no group (groups: none)"),
     ("weight_of_zero", ["--weight", "ts1=0"],
-     "argument --weight: must be a whole number, at least 1: '0' (see --help)"),
+     "argument --weight: must be a whole number from 1 to 1,000: '0' (see --help)"),
     ("weight_without_a_backend", ["--weight", "3"], "argument --weight: not BACKEND=N: '3' (see --help)"),
     ("learn_neither_on_nor_off", ["--learn", "yes"],
      "argument --learn: invalid choice: 'yes' (choose from 'on', 'off') (see --help)"),
     ("learn_size_of_zero", ["--learn-size", "0"],
-     "argument --learn-size: must be a whole number, at least 1: '0' (see --help)"),
+     "argument --learn-size: must be a whole number from 1 to 10,000,000 (about 250 octets an entry): '0' (see --help)"),
     ("learn_size_past_its_bound", ["--learn-size", "10000001"],
-     "argument --learn-size: at most 10,000,000 (about 250 octets an entry), not '10000001' (see --help)"),
+     "argument --learn-size: must be a whole number from 1 to 10,000,000 (about 250 octets an entry): '10000001' "
+     "(see --help)"),
     ("wildcard_route", ["--route", "*.example=ts1"],
      "argument --route: '*.example': a route already covers every name below its domain (write 'example'), "
      "as dnsmasq's server=/example/ does (see --help)"),
@@ -248,14 +249,15 @@ FILE_ERRORS = [
      "route: '*.corp.example': a route already covers every name below its domain (write 'corp.example'), "
      "as dnsmasq's server=/corp.example/ does"),
     ("learn_size_past_its_bound", "learn-size = 20_000_000",
-     "learn-size: at most 10,000,000 (about 250 octets an entry), not '20000000'"),
+     "learn-size: must be a whole number from 1 to 10,000,000 (about 250 octets an entry): '20000000'"),
     ("group_table_unknown_policy", '[group.pair]\nmembers = ["ts1", "ts1b"]\npolicy = "fastest"',
      "group.pair.policy: unknown policy 'fastest' (choose from round-robin, random, least-outstanding, "
      "first-available)"),
     ("group_table_bad_weight", '[group.pair]\nmembers = ["ts1", "ts1b"]\nweights = { ts1 = 0 }',
-     "group.pair.weights: must be a whole number, at least 1: '0'"),
+     "group.pair.weights: must be a whole number from 1 to 1,000: '0'"),
     ("learn_neither_on_nor_off", 'learn = "yes"', "learn: invalid choice: 'yes' (choose from 'on', 'off')"),
-    ("learn_size_as_text", 'learn-size = "many"', "learn-size: must be a whole number, at least 1: 'many'"),
+    ("learn_size_as_text", 'learn-size = "many"', "learn-size: must be a whole number from 1 to 10,000,000 (about 250 octets an entry): "
+     "'many'"),
     ("weight_as_a_switch", "[weight]\nts1 = true", "weight: ts1: must be a string, a number or a list of strings, "
                                                    "not True"),
 ]
