@@ -430,7 +430,11 @@ def build_parser() -> Parser:
                     help=f"how long to wait for a positive answer (default {shown(LsSettings.timeout)})")
     on_timeout = RCODE_NAMES[LsSettings.timeout_rcode].lower()
     ls.add_argument("--on-timeout", choices=list(TIMEOUT_RCODES), default=on_timeout,
-                    help=f"what a query gets when no positive answer came in time (default {on_timeout})")
+                    help="what a query gets when no positive answer came within --timeout: nxdomain says the "
+                         "name does not exist, a made-up answer (with no SOA) that some stubs and caches keep "
+                         "all the same; servfail says the lookup failed, which they ask again. Split DNS, where "
+                         "a name one backend lacks may be another's, is better served by servfail "
+                         f"(default {on_timeout})")
     ls.add_argument("--max-inflight", type=inflight_count, default=LsSettings.max_inflight, metavar="N",
                     help="queries waiting at once; beyond it a new one takes the place of the oldest if that has "
                          f"waited --jostle-timeout, else gets SERVFAIL (default {LsSettings.max_inflight}, "

@@ -46,6 +46,11 @@ def parse(*argv: str):
     return parse_args(build_parser(), list(argv))
 
 
+def ls_help() -> str:
+    """``resolver ls --help``, its lines joined by single spaces."""
+    return " ".join(build_parser()._subparsers._group_actions[0].choices["ls"].format_help().split())
+
+
 @pytest.mark.parametrize("command,flag,dest,low,high,below,above,wording", RANGES,
                          ids=[f"{r[0][0]}{r[1]}{'_' + r[5] if r[5].startswith(('-', '0.')) else ''}" for r in RANGES])
 def test_numeric_flag_takes_its_range_and_names_it_when_refused(command, flag, dest, low, high, below, above,
@@ -71,8 +76,14 @@ def test_cache_size_and_weight_are_bounded():
 
 
 def test_the_rate_limit_speaks_of_queries_not_seconds():
-    help_text = build_parser()._subparsers._group_actions[0].choices["ls"].format_help()
-    assert "queries per second allowed per client address, from 1 to 1,000,000" in " ".join(help_text.split())
+    assert "queries per second allowed per client address, from 1 to 1,000,000" in ls_help()
     with pytest.raises(UsageError) as refused:
         parse(*LS, "--rate-limit", "0")
     assert "seconds:" not in str(refused.value)
+
+
+def test_on_timeout_says_what_each_choice_does():
+    help_text = ls_help()
+    assert "nxdomain says the name does not exist" in help_text
+    assert "servfail says the lookup failed" in help_text
+    assert "Split DNS, where a name one backend lacks may be another's, is better served by servfail" in help_text
