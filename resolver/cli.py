@@ -392,7 +392,8 @@ def build_parser() -> Parser:
 
     ts = commands.add_parser("ts", help="authoritative server for zone files and tables")
     ts.add_argument("--listen", action=ListOption, type=hostport, required=True, metavar="ADDR:PORT",
-                    help="UDP and TCP address (repeatable; [::1]:PORT for IPv6; port 0 picks one)")
+                    help="UDP and TCP address (repeatable; [::1]:PORT for IPv6, [fe80::1%%eth0]:PORT "
+                         "scoped to an interface; port 0 picks one)")
     ts.add_argument("--zone", action=ListOption, type=zone_file, default=[], metavar="[NAME=]FILE",
                     help="RFC 1035 master file (repeatable); NAME is its zone's name, else the file's SOA or "
                          "file name gives it. Split at the first '=': a path that holds '=' is given as "

@@ -58,7 +58,7 @@ from collections import deque
 from time import monotonic
 from typing import Callable, Protocol
 
-from ..net.addresses import address_family, format_hostport
+from ..net.addresses import address_family, format_hostport, socket_address
 from ..net.listening import enlarge_buffers, send_failed
 from ..obs.stats import BackendStats
 from .settings import LsSettings
@@ -173,7 +173,7 @@ class Backend:
         sock = socket.socket(address_family(self.host), socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
-            sock.connect((self.host, self.port))
+            sock.connect(socket_address(self.host, self.port))
             enlarge_buffers(sock)
             transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
                 lambda: SourcePort(self, number), sock=sock)

@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from .addresses import address_family, client_address, format_hostport, is_wildcard
+from .addresses import address_family, client_address, format_hostport, is_wildcard, socket_address
 
 log = logging.getLogger("resolver")
 
@@ -375,8 +375,8 @@ def bind_pair(host: str, port: int, reuse_port: bool = False,
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
                 if reuse_port:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            udp.bind((host, port))
-            tcp.bind((host, udp.getsockname()[1]))
+            udp.bind(socket_address(host, port))
+            tcp.bind(socket_address(host, udp.getsockname()[1]))
             return udp, tcp
         except OSError as exc:
             udp.close()
