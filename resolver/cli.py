@@ -845,7 +845,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     if args.explain is not None:
         return cmd_explain(args)
     from .client.progress import ProgressBar
-    from .client.resolver import Resolver, read_hostnames
+    from .client.resolver import INVALID, Resolver, read_hostnames
     settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=max(1, args.concurrency),
                               rdtype=args.type, format=args.format, out=args.out)
     timeout = settings.timeout
@@ -872,7 +872,9 @@ def cmd_client(args: argparse.Namespace) -> int:
     else:
         settings.out.write_text("".join(line + "\n" for result in results for line in result.lines()))
     found = sum(1 for r in results if r.addresses)
-    print(f"resolver client: {found} resolved, {len(results) - found - unanswered} not found"
+    invalid = sum(1 for r in results if r.rcode == INVALID)
+    print(f"resolver client: {found} resolved, {len(results) - found - unanswered - invalid} not found"
+          + (f", {invalid} not domain names (INVALID NAME)" if invalid else "")
           + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {settings.out}", file=sys.stderr)
     if unanswered:
         print(f"resolver client: error: {server} did not answer {unanswered} of {len(results)} names",

@@ -29,13 +29,17 @@ from .settings import ClientSettings
 
 NOT_FOUND = "Error:HOST NOT FOUND"
 NO_RESPONSE = "Error:NO RESPONSE"
+INVALID_NAME = "Error:INVALID NAME"
+INVALID = "invalid"     # the JSON status of a name that is not a domain name, never asked
+NOT_FOUND_RCODES = ("NOERROR", "NXDOMAIN")      # NODATA or NXDOMAIN (the LS's default timeout answer)
 FIRST_RETRY = 1.0
 SPARE_FILES = 64        # open files kept free for everything but the names in flight
 
 
 @dataclass
 class Resolution:
-    """What became of one hostname: records, not found (none), or no answer at all."""
+    """What became of one hostname: records, not found (none), another rcode, no answer at all,
+    or never asked because it is not a domain name (``rcode`` is then ``invalid``)."""
 
     hostname: str
     addresses: list[str] = field(default_factory=list)     # the records' data in presentation form
@@ -47,14 +51,23 @@ class Resolution:
         """RESOLVED.txt lines: ``hostname DATA TYPE`` per record (``hostname IP A`` for addresses)."""
         if not self.answered:
             return [f"{self.hostname} - {NO_RESPONSE}"]
+        if self.rcode == INVALID:
+            return [f"{self.hostname} - {INVALID_NAME}"]
         if not self.addresses:
-            return [f"{self.hostname} - {NOT_FOUND}"]
+            return [f"{self.hostname} - {self.error()}"]
         if self.rdtype == "ANY":        # each record's data already ends in its type (records_of)
             return [f"{self.hostname} {data}" for data in self.addresses]
         return [f"{self.hostname} {data} {self.rdtype}" for data in self.addresses]
 
+    def error(self) -> str:
+        """The line's error for an answer without records: HOST NOT FOUND for NXDOMAIN and NODATA
+        (the assignment's line), SERVER FAILURE for SERVFAIL, ``Error:RCODE`` for any other rcode."""
+        if self.rcode in NOT_FOUND_RCODES:
+            return NOT_FOUND
+        return "Error:SERVER FAILURE" if self.rcode == "SERVFAIL" else f"Error:{self.rcode}"
+
     def as_json(self) -> dict:
-        """The same, for ``--format json``: status is the rcode, or NO RESPONSE."""
+        """The same, for ``--format json``: status is the rcode, NO RESPONSE, or ``invalid``."""
         return {"name": self.hostname, "type": self.rdtype,
                 "status": self.rcode if self.answered else "NO RESPONSE", "answers": self.addresses}
 
@@ -121,8 +134,8 @@ class Resolver:
         kind = self.kind
         try:
             query = dns.message.make_query(hostname, self.rdtype)
-        except dns.exception.DNSException:
-            return Resolution(hostname, rdtype=kind, rcode="NXDOMAIN")     # not a valid name: nobody has it
+        except dns.exception.DNSException:      # an empty label, a label over 63 or a name over 255 octets
+            return Resolution(hostname, rdtype=kind, rcode=INVALID)
         async with self.window:
             response = await self.exchange(query)
         if response is None:

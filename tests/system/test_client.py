@@ -118,3 +118,16 @@ def test_a_reply_with_another_id_or_question_is_not_taken_for_the_answer(tmp_pat
     finally:
         thread.join(5)
         server.close()
+
+
+def test_a_name_that_is_not_a_domain_name_is_invalid_not_nxdomain(zone_ts, tmp_path):
+    """An empty label, a 64-octet label and a name over 255 octets are never asked: the line says
+    INVALID NAME (JSON status ``invalid``), and the names around them resolve as usual."""
+    long_label, long_name = "a" * 64 + ".example.com", ".".join(["a" * 60] * 5)
+    names = ["web.example.com", "www..example.com", long_label, long_name, "nope.example.com"]
+    assert resolve(zone_ts, tmp_path, names).splitlines() == [
+        "web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A",
+        "www..example.com - Error:INVALID NAME", f"{long_label} - Error:INVALID NAME",
+        f"{long_name} - Error:INVALID NAME", "nope.example.com - Error:HOST NOT FOUND"]
+    statuses = [entry["status"] for entry in json.loads(resolve(zone_ts, tmp_path, names, "--format", "json"))]
+    assert statuses == ["NOERROR", "invalid", "invalid", "invalid", "NXDOMAIN"]
