@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from support.fakes import FakeBackend, answer, by_name, negative, nodata, nxdomain
 from support.paths import ROOT, ZONES
 
 
@@ -131,3 +132,17 @@ def test_a_name_that_is_not_a_domain_name_is_invalid_not_nxdomain(zone_ts, tmp_p
         f"{long_name} - Error:INVALID NAME", "nope.example.com - Error:HOST NOT FOUND"]
     statuses = [entry["status"] for entry in json.loads(resolve(zone_ts, tmp_path, names, "--format", "json"))]
     assert statuses == ["NOERROR", "invalid", "invalid", "invalid", "NXDOMAIN"]
+
+
+def test_servfail_is_a_server_failure_not_host_not_found(tmp_path):
+    """NXDOMAIN and NODATA keep the assignment's HOST NOT FOUND line; SERVFAIL (the LS's answer
+    with --on-timeout servfail) says SERVER FAILURE, and another rcode is named as it is."""
+    from dnslib import RCODE
+    rules = {"gone.example": nxdomain(zone="example"), "empty.example": nodata(zone="example"),
+             "broken.example": negative(RCODE.SERVFAIL), "closed.example": negative(RCODE.REFUSED)}
+    with FakeBackend(by_name(rules, answer("192.0.2.7"))) as fake:
+        lines = resolve(fake, tmp_path, ["gone.example", "empty.example", "broken.example", "closed.example",
+                                         "there.example"]).splitlines()
+    assert lines == ["gone.example - Error:HOST NOT FOUND", "empty.example - Error:HOST NOT FOUND",
+                     "broken.example - Error:SERVER FAILURE", "closed.example - Error:REFUSED",
+                     "there.example 192.0.2.7 A"]
