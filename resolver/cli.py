@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from . import __version__
-from .client.settings import ClientSettings
+from .client.settings import MAX_CONCURRENCY, ClientSettings
 from .config import ON_OFF, ConfigError, ListOption, parse_args
 from .ls.backends import MAX_SOURCE_PORTS
 from .ls.cache import ENTRY_OVERHEAD, PREFETCH_SHARE, STALE_TTL, TTL_SLOT
@@ -522,9 +522,9 @@ def build_parser() -> Parser:
                         help=f"per name, retries included (default {shown(defaults.timeout)}, longer than the LS's "
                              f"{shown(LsSettings.timeout)}); with --explain, how long to wait for each backend "
                              f"(default {shown(defaults.explain_timeout)})")
-    client.add_argument("--concurrency", type=int, default=defaults.concurrency, metavar="N",
-                        help=f"names in flight at once (default {defaults.concurrency}, fewer if the open-files "
-                             "limit is lower)")
+    client.add_argument("--concurrency", type=client_concurrency, default=defaults.concurrency, metavar="N",
+                        help=f"names in flight at once, from 1 to {MAX_CONCURRENCY:,} (default "
+                             f"{defaults.concurrency}, fewer if the open-files limit is lower)")
     client.add_argument("--type", type=record_type, default=defaults.rdtype, metavar="TYPE",
                         help=f"record type to ask for (default {defaults.rdtype}); lines are 'hostname DATA TYPE'")
     client.add_argument("--format", choices=["text", "json"], default=defaults.format,
@@ -821,6 +821,13 @@ def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
                        f"resolver {args.command}", on_hangup, Hub(args.metrics) if args.metrics else None)
 
 
+def client_concurrency(text: str) -> int:
+    """``client --concurrency``: a whole number from 1 to :data:`MAX_CONCURRENCY` (names in flight)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be a whole number of names from 1 to {MAX_CONCURRENCY:,}: {text!r}")
+    return int(text)
+
+
 def client_usage_problem(args: argparse.Namespace) -> str | None:
     """The rules argparse cannot say: a HOSTFILE or --explain, never both, and what each needs."""
     if args.explain is not None:
@@ -846,7 +853,7 @@ def cmd_client(args: argparse.Namespace) -> int:
         return cmd_explain(args)
     from .client.progress import ProgressBar
     from .client.resolver import INVALID, Resolver, read_hostnames
-    settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=max(1, args.concurrency),
+    settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=args.concurrency,
                               rdtype=args.type, format=args.format, out=args.out)
     timeout = settings.timeout
     try:

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from ..ls.settings import LsSettings
 
+# Each name in flight holds a UDP socket, and so a local port: Linux's default
+# ephemeral range (net.ipv4.ip_local_port_range, 32768 to 60999) has 28,232.
+MAX_CONCURRENCY = 28_232
+
 
 @dataclass(frozen=True)
 class ClientSettings:

@@ -146,3 +146,17 @@ def test_servfail_is_a_server_failure_not_host_not_found(tmp_path):
     assert lines == ["gone.example - Error:HOST NOT FOUND", "empty.example - Error:HOST NOT FOUND",
                      "broken.example - Error:SERVER FAILURE", "closed.example - Error:REFUSED",
                      "there.example 192.0.2.7 A"]
+
+
+@pytest.mark.parametrize("flag,value", [("--concurrency", "-3"), ("--concurrency", "0"),
+                                        ("--concurrency", "100000"), ("--concurrency", "many"),
+                                        ("--timeout", "-1"), ("--timeout", "0"), ("--timeout", "7200")])
+def test_a_numeric_flag_out_of_its_range_is_one_error_naming_it(tmp_path, flag, value):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.ibm.com\n")
+    result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", "127.0.0.1:53", str(hosts),
+                             "--out", str(tmp_path / "out"), flag, value], capture_output=True, text=True,
+                            timeout=30, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"argument {flag}: must be" in result.stderr and repr(value) in result.stderr
+    assert not (tmp_path / "out").exists()
