@@ -514,7 +514,8 @@ def build_parser() -> Parser:
     client.add_argument("--server", type=hostport, metavar="ADDR:PORT",
                         help="the server to ask (required with HOSTFILE; with --explain, the LS to compare)")
     client.add_argument("hostfile", type=Path, nargs="?", metavar="HOSTFILE",
-                        help="one hostname a line (required unless --explain is given)")
+                        help="one hostname a line, or - for standard input (required unless --explain is given); "
+                             "a line of several words is skipped with a warning")
     defaults = ClientSettings()
     client.add_argument("--out", type=Path, default=defaults.out, metavar="FILE",
                         help=f"the file written (default {defaults.out})")
@@ -856,10 +857,17 @@ def cmd_client(args: argparse.Namespace) -> int:
     settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=args.concurrency,
                               rdtype=args.type, format=args.format, out=args.out)
     timeout = settings.timeout
+    from_stdin = str(args.hostfile) == "-"
+    source = "<stdin>" if from_stdin else str(args.hostfile)
     try:
-        hostnames = read_hostnames(args.hostfile.read_text(encoding="utf-8"))
+        text = sys.stdin.read() if from_stdin else args.hostfile.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"resolver client: error: cannot read {args.hostfile}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
+        print(f"resolver client: error: cannot read {source}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
+        return 1
+    hostnames = read_hostnames(text, source, lambda problem: print(f"resolver client: warning: {problem}",
+                                                                  file=sys.stderr))
+    if not hostnames:
+        print(f"resolver client: error: {source} names no hostname; nothing written", file=sys.stderr)
         return 1
     host, port = args.server
     resolver = Resolver(host, port, timeout, settings.concurrency, settings.rdtype)

@@ -72,12 +72,19 @@ class Resolution:
                 "status": self.rcode if self.answered else "NO RESPONSE", "answers": self.addresses}
 
 
-def read_hostnames(text: str) -> list[str]:
-    """One hostname a line; blank lines and ``#`` comments are skipped."""
+def read_hostnames(text: str, source: str = "HOSTFILE", warn: Callable[[str], None] = lambda _: None) -> list[str]:
+    """One hostname a line; blank lines and ``#`` comments are skipped.
+
+    A line of several words (a table line ``hostname IP A`` pasted by mistake)
+    is no hostname: it is skipped, and ``warn`` gets one line naming
+    ``source:LINE`` (line numbers from 1).
+    """
     names = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         name = line.split("#", 1)[0].strip()
-        if name:
+        if len(name.split()) > 1:
+            warn(f"{source}:{number}: {name!r} is several words, not a hostname; skipped")
+        elif name:
             names.append(name)
     return names
 

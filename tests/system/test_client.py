@@ -160,3 +160,37 @@ def test_a_numeric_flag_out_of_its_range_is_one_error_naming_it(tmp_path, flag, 
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"argument {flag}: must be" in result.stderr and repr(value) in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def run_client(server, tmp_path, hostfile: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "resolver", "client", "--server", server.hostport, hostfile,
+                           "--out", str(tmp_path / "out")], input=stdin, capture_output=True, text=True,
+                          timeout=30, cwd=ROOT)
+
+
+def test_a_line_of_several_words_is_skipped_with_a_warning_naming_file_and_line(zone_ts, tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("# names\nweb.example.com\nweb.example.com 192.0.2.80 A\nnope.example.com\n")
+    result = run_client(zone_ts, tmp_path, str(hosts))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == [f"resolver client: warning: {hosts}:3: 'web.example.com 192.0.2.80 A' is several words, "
+                        "not a hostname; skipped"]
+    assert (tmp_path / "out").read_text().splitlines() == [
+        "web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A", "nope.example.com - Error:HOST NOT FOUND"]
+
+
+def test_a_hostfile_of_dash_is_read_from_stdin(zone_ts, tmp_path):
+    result = run_client(zone_ts, tmp_path, "-", stdin="web.example.com\n")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out").read_text() == "web.example.com 192.0.2.80 A\nweb.example.com 192.0.2.81 A\n"
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n\n"])
+def test_a_hostfile_without_hostnames_is_an_error(zone_ts, tmp_path, content):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text(content)
+    result = run_client(zone_ts, tmp_path, str(hosts))
+    assert result.returncode == 1
+    assert result.stderr == f"resolver client: error: {hosts} names no hostname; nothing written\n"
+    assert not (tmp_path / "out").exists()
