@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -529,7 +530,8 @@ def build_parser() -> Parser:
     client.add_argument("--type", type=record_type, default=defaults.rdtype, metavar="TYPE",
                         help=f"record type to ask for (default {defaults.rdtype}); lines are 'hostname DATA TYPE'")
     client.add_argument("--format", choices=["text", "json"], default=defaults.format,
-                        help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers} "
+                        help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers}; with "
+                             f"--explain, one JSON object of the plan, races, verdict and LS answer "
                              f"(default {defaults.format})")
     client.add_argument("--explain", type=dns_name, metavar="NAME",
                         help="ask every --backend for NAME at once, show each reply and which one the LS's "
@@ -846,12 +848,24 @@ def client_usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+CLOSED_PIPE = 141      # the status a shell reports for a process SIGPIPE killed (128 + 13)
+
+
 def cmd_client(args: argparse.Namespace) -> int:
     problem = client_usage_problem(args)
     if problem:
         raise UsageError(f"resolver client: {problem} (see --help)")
-    if args.explain is not None:
-        return cmd_explain(args)
+    try:
+        return cmd_explain(args) if args.explain is not None else resolve_hostfile(args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop without a traceback, as a tool SIGPIPE ends, and
+        # point stdout at /dev/null so that the interpreter's last flush finds nothing to fail on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return CLOSED_PIPE
+
+
+def resolve_hostfile(args: argparse.Namespace) -> int:
+    """``client --server ADDR:PORT HOSTFILE``: resolve every name and write ``--out``."""
     from .client.progress import ProgressBar
     from .client.resolver import INVALID, Resolver, read_hostnames
     settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=args.concurrency,
@@ -910,7 +924,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not backends:
         raise UsageError(f"resolver client: {args.ls_config} names no backend (see --help)")
     return asyncio.run(explain(args.explain, args.type, backends, args.timeout or ClientSettings.explain_timeout,
-                               server, sys.stdout, status, routes))
+                               server, sys.stdout, status, routes, args.format == "json"))
 
 
 def read_ls_config(path: Path) -> argparse.Namespace:

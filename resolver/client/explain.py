@@ -50,6 +50,7 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 
 from ..ls.cache import STALE_TTL
 from ..ls.chase import MAX_LINKS, Chain, merged_wire
@@ -350,6 +351,67 @@ def _lost(replies: list[BackendReply], replied: list[BackendReply], rdtype: str,
 NOT_ASKED = " (not asked by the LS)"     # after a backend outside the name's route
 
 
+class Report:
+    """Where ``--explain`` writes: with ``as_json`` False, text lines to ``out`` as they come; with it
+    True, one JSON object at :meth:`close`: ``name``, ``type``, ``plan`` (the LS's ``/plan``, or
+    null with ``plan_note`` saying why), ``races`` (one per question asked: ``question``, ``type``,
+    ``tcp``, ``heading``, ``replies``, ``hedge``, ``verdict``), ``verdict`` (the rule's last:
+    ``text``, ``rcodes``, ``answers``, ``resolved``) and ``ls`` (the LS's answer, null without
+    ``--server``)."""
+
+    def __init__(self, out: TextIO, as_json: bool, name: str, rdtype: str) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.doc: dict[str, Any] = {"name": name, "type": rdtype, "plan": None, "races": [], "verdict": None,
+                                    "ls": None}
+
+    def line(self, text: str) -> None:
+        if not self.as_json:
+            print(text, file=self.out)
+
+    def plan(self, plan: dict[str, Any] | None, heading: str, lines: list[str]) -> None:
+        self.doc["plan"] = plan
+        if plan is None:
+            self.doc["plan_note"] = heading
+        self.line(heading)
+        for line in lines:
+            self.line(f"  {line}")
+
+    def race(self, question: dns.rrset.Rrset, tcp: bool, heading: str, replies: list[BackendReply],
+             scope: Scope, hedged: str | None, verdict: Verdict) -> None:
+        self.doc["races"].append({
+            "question": question.name.to_text(omit_final_dot=True), "type": dns.rdatatype.to_text(question.rdtype),
+            "tcp": tcp, "heading": heading, "hedge": hedged, "verdict": verdict.text,
+            "replies": [{"backend": r.backend, "asked_by_ls": scope.asks(r.backend), "status": r.status,
+                         "authoritative": None if r.rcode is None else r.authoritative,
+                         "ms": None if r.rcode is None else round(r.ms, 2), "answers": r.answers}
+                        for r in replies]})
+        self.line(heading)
+        for row in table(replies, scope):
+            self.line(row.rstrip())
+        if hedged is not None:
+            self.line(hedged)
+        self.verdict(verdict)
+
+    def verdict(self, verdict: Verdict) -> None:
+        self.doc["verdict"] = {"text": verdict.text, "rcodes": sorted(verdict.rcodes), "answers": verdict.answers,
+                               "resolved": verdict.resolved}
+        self.line(verdict.text)
+
+    def ls(self, server: str, result: Resolution, ms: float, verdict: Verdict, timeout: float) -> None:
+        self.doc["ls"] = {"server": server, "answered": result.answered,
+                          "status": result.rcode if result.answered else "NO RESPONSE",
+                          "answers": result.addresses, "ms": round(ms, 2), "agrees": agrees(result, verdict)}
+        self.line(ls_line(server, result, ms, verdict, timeout))
+
+    def close(self) -> None:
+        """Write the JSON object (with ``as_json``); text has been written as it came."""
+        if self.as_json:
+            json.dump(self.doc, self.out, indent=1)
+            self.out.write("\n")
+        self.out.flush()
+
+
 def table(replies: list[BackendReply], scope: Scope) -> list[str]:
     """The replies as aligned rows under a header, in the order the backends were given; those of
     backends outside ``scope``'s route marked as not asked by the LS."""
@@ -482,23 +544,21 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
 
 
 async def show_plan(name: str, rdtype: str, status: tuple[str, int] | None, timeout: float,
-                    out: TextIO) -> dict[str, Any] | None:
+                    report: Report) -> dict[str, Any] | None:
     """Print how the LS would choose the backends for ``name`` now, and what its cache holds for
     ``name`` and ``rdtype``, read from its status address ``status``, and return that plan; without
     one, or when it cannot be read, say so in one line and return None."""
     if status is None:
-        print(f"the LS's plan for {name}: unknown without --status ADDR:PORT, the LS's --metrics address "
-              "(or metrics in its --ls-config)", file=out)
+        report.plan(None, f"the LS's plan for {name}: unknown without --status ADDR:PORT, the LS's --metrics "
+                          "address (or metrics in its --ls-config)", [])
         return None
     where = format_hostport(*status)
     try:
         plan = await asyncio.to_thread(read_plan, status, name, timeout, rdtype)
     except (OSError, ValueError) as exc:
-        print(f"the LS's plan for {name}: cannot read it from {where}: {exc}", file=out)
+        report.plan(None, f"the LS's plan for {name}: cannot read it from {where}: {exc}", [])
         return None
-    print(f"the LS's plan for {name} now, from its status at {where}:", file=out)
-    for line in plan_lines(plan):
-        print(f"  {line}", file=out)
+    report.plan(plan, f"the LS's plan for {name} now, from its status at {where}:", plan_lines(plan))
     return plan
 
 
@@ -536,9 +596,10 @@ DISAGREES = 3       # the exit status when the LS's answer is not the rule's
 
 async def explain(name: str, rdtype: str, backends: list[Backend], timeout: float,
                   server: tuple[str, int] | None, out: TextIO, status: tuple[str, int] | None = None,
-                  routes: Routes | None = None) -> int:
+                  routes: Routes | None = None, as_json: bool = False) -> int:
     """Print the LS's plan for the name (given ``status``, its status address), each backend's reply,
-    the verdict and, given ``server``, the LS's answer.
+    the verdict and, given ``server``, the LS's answer: as text lines, or with ``as_json`` as one JSON
+    object (:class:`Report`).
 
     The verdict on a name a static route covers is over the route's backends: the route that the
     LS's plan names, else the one ``routes`` gives (:func:`configured_routes`); without either,
@@ -554,51 +615,55 @@ async def explain(name: str, rdtype: str, backends: list[Backend], timeout: floa
     retries, for at least the client's 7 s), so its timeout answer arrives and
     the backends' timings are not disturbed by its own queries.
     """
-    plan = await show_plan(name, rdtype, status, timeout, out)   # first: asking the LS later teaches it the name
+    report = Report(out, as_json, name, rdtype)
+    plan = await show_plan(name, rdtype, status, timeout, report)   # first: asking the LS later teaches it the name
     if plan is not None and status is not None:
         routes = planned_routes(status, timeout, plan)
     query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
-    verdict = await explain_race(query, backends, timeout, out, False, routes, plan)
+    verdict = await explain_race(query, backends, timeout, report, False, routes, plan)
     if verdict.truncated:
-        print("the client asks again over TCP, and the LS asks the backends over TCP:", file=out)
-        verdict = await explain_race(query, backends, timeout, out, True, routes)
+        report.line("the client asks again over TCP, and the LS asks the backends over TCP:")
+        verdict = await explain_race(query, backends, timeout, report, True, routes)
+    agreed = True
     if server is not None:
         ls_timeout = max(timeout, ClientSettings.timeout)
         started = time.perf_counter()
         result = await Resolver(*server, ls_timeout, 1, rdtype).resolve(name)
         ms = (time.perf_counter() - started) * 1000
-        print(ls_line(format_hostport(*server), result, ms, verdict, ls_timeout), file=out)
-        if not agrees(result, verdict):
-            return DISAGREES
+        report.ls(format_hostport(*server), result, ms, verdict, ls_timeout)
+        agreed = agrees(result, verdict)
+    report.close()
+    if not agreed:
+        return DISAGREES
     return 0 if verdict.resolved else 1
 
 
-async def explain_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO,
+async def explain_race(query: dns.message.Message, backends: list[Backend], timeout: float, report: Report,
                        tcp: bool, routes: Routes | None = None, plan: dict[str, Any] | None = None) -> Verdict:
     """One race as the LS runs it, shown: the question (with ``plan``, the LS's plan for it, whether
     it hedges), then each CNAME target the LS follows, each judged over the backends of its route."""
     rdtype = query.question[0].rdtype
-    verdict = await show_race(query, backends, timeout, out, tcp, routes, plan)
+    verdict = await show_race(query, backends, timeout, report, tcp, routes, plan)
     chain = Chain(query.question[0].name, rdtype)
     aa = verdict.follows and verdict.best.authoritative     # the merged reply's AA is the first reply's
     while verdict.follows:
         if verdict.best.message is None or not chain.extend(verdict.best.message):
             verdict = Verdict(f"the chain loops, or is longer than {MAX_LINKS} CNAMEs: the LS answers SERVFAIL",
                               frozenset({"SERVFAIL"}))
-            print(verdict.text, file=out)
+            report.verdict(verdict)
             return verdict
-        verdict = await show_race(dns.message.make_query(chain.target, rdtype), backends, timeout, out, tcp,
+        verdict = await show_race(dns.message.make_query(chain.target, rdtype), backends, timeout, report, tcp,
                                   routes)
         if verdict.truncated:
             return verdict          # the LS gives the client TC: it asks again over TCP
         if not verdict.follows or verdict.best.message is None or not chain.leaves_open(verdict.best.message):
             verdict = at_chain_end(verdict, chain, query, aa)
-            print(verdict.text, file=out)
+            report.verdict(verdict)
             return verdict
     return verdict
 
 
-async def show_race(query: dns.message.Message, backends: list[Backend], timeout: float, out: TextIO,
+async def show_race(query: dns.message.Message, backends: list[Backend], timeout: float, report: Report,
                     tcp: bool = False, routes: Routes | None = None, plan: dict[str, Any] | None = None) -> Verdict:
     """Ask the backends one question, print their replies and the rule's verdict on those of the
     backends the LS may ask (``routes``), and with ``plan`` whether the LS would hedge."""
@@ -622,11 +687,6 @@ async def show_race(query: dns.message.Message, backends: list[Backend], timeout
     elif len(judged) < len(replies):
         heading += f"; the LS asks only {', '.join(r.backend for r in judged)} (route {scope.route})"
     verdict = predict(judged, rdtype, timeout, routed=scope.route is not None)
-    print(heading, file=out)
-    for row in table(replies, scope):
-        print(row.rstrip(), file=out)
     hedged = hedge_line(plan, judged) if plan is not None else None
-    if hedged is not None:
-        print(hedged, file=out)
-    print(verdict.text, file=out)
+    report.race(question, tcp, heading, replies, scope, hedged, verdict)
     return verdict

@@ -194,3 +194,14 @@ def test_a_hostfile_without_hostnames_is_an_error(zone_ts, tmp_path, content):
     assert result.returncode == 1
     assert result.stderr == f"resolver client: error: {hosts} names no hostname; nothing written\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_output_into_a_closed_pipe_exits_quietly(zone_ts, tmp_path):
+    """`--out /dev/stdout | head -1` with the reader gone: no "Broken pipe" traceback or message."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("web.example.com\n")
+    client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--server", zone_ts.hostport, str(hosts),
+                               "--out", "/dev/stdout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    client.stdout.close()
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == 141 and err == b"", err.decode()

@@ -530,3 +530,33 @@ def test_explain_predicts_the_limits_of_a_merged_chain(start_server, tmp_path, n
     assert result.returncode == status, result.stdout + result.stderr
     assert verdict in result.stdout.splitlines()[-2]
     assert result.stdout.rstrip().endswith(": agrees")
+
+
+def test_explain_with_format_json_is_one_json_object(servers):
+    ts1, ts2, ls = servers
+    result = explain("WWW.IBM.COM", "--backend", ts1.hostport, "--backend", ts2.hostport, "--server", ls.hostport,
+                     "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["name"] == "WWW.IBM.COM" and doc["type"] == "A" and doc["plan"] is None
+    assert doc["plan_note"].startswith("the LS's plan for WWW.IBM.COM: unknown without --status")
+    [race] = doc["races"]
+    assert race["question"] == "WWW.IBM.COM" and race["tcp"] is False
+    replies = {reply["backend"]: reply for reply in race["replies"]}
+    assert replies[ts1.hostport]["status"] == "NOERROR" and replies[ts1.hostport]["answers"] == ["129.42.38.10"]
+    assert replies[ts2.hostport]["status"] == "NXDOMAIN" and replies[ts2.hostport]["authoritative"] is True
+    assert doc["verdict"]["resolved"] is True and doc["verdict"]["answers"] == ["129.42.38.10"]
+    assert doc["verdict"]["text"].startswith(f"winner: {ts1.hostport}")
+    assert doc["ls"]["status"] == "NOERROR" and doc["ls"]["agrees"] is True
+
+
+def test_explain_into_a_closed_pipe_exits_quietly(servers):
+    """`--explain … | head -1`: the reader leaves after one line, and the client stops without a
+    "Broken pipe" traceback or message."""
+    ts1, ts2, _ = servers
+    client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--explain", "WWW.IBM.COM",
+                               "--backend", ts1.hostport, "--backend", ts2.hostport],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    client.stdout.close()          # the reader is gone before the first line is written
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == 141 and err == b"", err.decode()
