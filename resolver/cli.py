@@ -531,7 +531,7 @@ def build_parser() -> Parser:
                         help=f"record type to ask for (default {defaults.rdtype}); lines are 'hostname DATA TYPE'")
     client.add_argument("--format", choices=["text", "json"], default=defaults.format,
                         help="text: RESOLVED.txt lines; json: a list of {name, type, status, answers}; with "
-                             f"--explain, one JSON object of the plan, races, verdict and LS answer "
+                             "--explain, one JSON object of the plan, races, verdict and LS answer "
                              f"(default {defaults.format})")
     client.add_argument("--explain", type=dns_name, metavar="NAME",
                         help="ask every --backend for NAME at once, show each reply and which one the LS's "

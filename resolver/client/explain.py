@@ -366,10 +366,12 @@ class Report:
                                     "ls": None}
 
     def line(self, text: str) -> None:
+        """One line of the text output (none in JSON)."""
         if not self.as_json:
             print(text, file=self.out)
 
     def plan(self, plan: dict[str, Any] | None, heading: str, lines: list[str]) -> None:
+        """The LS's plan (None when unknown, ``heading`` then says why) and its text lines."""
         self.doc["plan"] = plan
         if plan is None:
             self.doc["plan_note"] = heading
@@ -379,6 +381,7 @@ class Report:
 
     def race(self, question: dns.rrset.Rrset, tcp: bool, heading: str, replies: list[BackendReply],
              scope: Scope, hedged: str | None, verdict: Verdict) -> None:
+        """One question's race: its heading, each backend's reply, the hedge line, the verdict."""
         self.doc["races"].append({
             "question": question.name.to_text(omit_final_dot=True), "type": dns.rdatatype.to_text(question.rdtype),
             "tcp": tcp, "heading": heading, "hedge": hedged, "verdict": verdict.text,
@@ -394,11 +397,13 @@ class Report:
         self.verdict(verdict)
 
     def verdict(self, verdict: Verdict) -> None:
+        """The rule's verdict; the last one given is the report's."""
         self.doc["verdict"] = {"text": verdict.text, "rcodes": sorted(verdict.rcodes), "answers": verdict.answers,
                                "resolved": verdict.resolved}
         self.line(verdict.text)
 
     def ls(self, server: str, result: Resolution, ms: float, verdict: Verdict, timeout: float) -> None:
+        """The LS's answer (``ms``: milliseconds it took) and whether it agrees with ``verdict``."""
         self.doc["ls"] = {"server": server, "answered": result.answered,
                           "status": result.rcode if result.answered else "NO RESPONSE",
                           "answers": result.addresses, "ms": round(ms, 2), "agrees": agrees(result, verdict)}
