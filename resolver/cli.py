@@ -867,7 +867,7 @@ def cmd_client(args: argparse.Namespace) -> int:
 def resolve_hostfile(args: argparse.Namespace) -> int:
     """``client --server ADDR:PORT HOSTFILE``: resolve every name and write ``--out``."""
     from .client.progress import ProgressBar
-    from .client.resolver import INVALID, Resolver, read_hostnames
+    from .client.resolver import INVALID, NOT_FOUND_RCODES, Resolver, read_hostnames
     settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=args.concurrency,
                               rdtype=args.type, format=args.format, out=args.out)
     timeout = settings.timeout
@@ -902,7 +902,10 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         settings.out.write_text("".join(line + "\n" for result in results for line in result.lines()))
     found = sum(1 for r in results if r.addresses)
     invalid = sum(1 for r in results if r.rcode == INVALID)
-    print(f"resolver client: {found} resolved, {len(results) - found - unanswered - invalid} not found"
+    not_found = sum(1 for r in results if r.answered and not r.addresses and r.rcode in NOT_FOUND_RCODES)
+    failed = len(results) - found - not_found - invalid - unanswered
+    print(f"resolver client: {found} resolved, {not_found} not found"
+          + (f", {failed} refused or failed by the server" if failed else "")
           + (f", {invalid} not domain names (INVALID NAME)" if invalid else "")
           + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {settings.out}", file=sys.stderr)
     if unanswered:

@@ -140,9 +140,13 @@ def test_servfail_is_a_server_failure_not_host_not_found(tmp_path):
     from dnslib import RCODE
     rules = {"gone.example": nxdomain(zone="example"), "empty.example": nodata(zone="example"),
              "broken.example": negative(RCODE.SERVFAIL), "closed.example": negative(RCODE.REFUSED)}
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("gone.example\nempty.example\nbroken.example\nclosed.example\nthere.example\n")
     with FakeBackend(by_name(rules, answer("192.0.2.7"))) as fake:
-        lines = resolve(fake, tmp_path, ["gone.example", "empty.example", "broken.example", "closed.example",
-                                         "there.example"]).splitlines()
+        result = run_client(fake, tmp_path, str(hosts))
+    assert result.returncode == 0, result.stderr
+    assert "1 resolved, 2 not found, 2 refused or failed by the server;" in result.stderr
+    lines = (tmp_path / "out").read_text().splitlines()
     assert lines == ["gone.example - Error:HOST NOT FOUND", "empty.example - Error:HOST NOT FOUND",
                      "broken.example - Error:SERVER FAILURE", "closed.example - Error:REFUSED",
                      "there.example 192.0.2.7 A"]
