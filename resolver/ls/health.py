@@ -32,6 +32,16 @@ positively; the root SOA works for ``--table`` servers.
 State changes are logged once each, not once per query, and told to every
 listener given to :meth:`HealthMonitor.subscribe` (the race stops asking and
 waiting for a backend that is down).
+
+A backend that has not answered yet is *starting*: its first state is logged
+once, as dnsdist logs each backend's first health check, ``is up`` (info)
+when it first answers, ``is down`` (warning) when it is found down. An
+unreachable port found in the first probe round is held back until that
+round ends: a backend started a moment after the LS is used only once it
+answers, but not reported down. One still without a reply when the round
+ends is reported down then if its port was unreachable, else after
+``down_after`` silent rounds, as later on. A backend a reload keeps
+(:meth:`HealthMonitor.inherit`) is not starting.
 """
 from __future__ import annotations
 
@@ -73,6 +83,8 @@ class HealthMonitor:
         self._probes: dict[int, bytes] = {}     # each backend's probe of this round, by backend index
         self._answered: set[int] = set()   # backends whose probe of this round has had its reply
         self._replies = {backend.index: 0 for backend in backends}    # its replies to queries, at the round's start
+        self._starting = {backend.index for backend in backends}      # not answered yet, nor reported down
+        self._held: dict[int, str] | None = None    # in the first round: why starting backends are down, unlogged
 
     def subscribe(self, listener: Callable[[Backend, bool], None]) -> None:
         """Call ``listener(backend, up)`` on every change of a backend's health."""
@@ -80,7 +92,7 @@ class HealthMonitor:
 
     def start(self) -> None:
         """Send the first probes now, then one every ``interval`` seconds."""
-        self._timer = self._loop.call_soon(self._tick)
+        self._timer = self._loop.call_soon(self._tick, True)
 
     def close(self) -> None:
         for timer in (self._timer, self._copy_timer):
@@ -91,8 +103,15 @@ class HealthMonitor:
     def is_up(backend: Backend) -> bool:
         return backend.up
 
-    def _tick(self) -> None:
-        """Judge the last probe of every backend, then send the next one."""
+    def _tick(self, first: bool = False) -> None:
+        """Judge the last probe of every backend, then send the next one; ``first``: the first round starts."""
+        if first:
+            self._held = {}
+        elif self._held is not None:     # the first round ends
+            held, self._held = self._held, None
+            for backend in self.backends:
+                if backend.index in held:
+                    self._set(backend, False, held[backend.index])
         for backend in self.backends:
             self._judge(backend)
             self._probe(backend)
@@ -123,6 +142,8 @@ class HealthMonitor:
             return
         if answered_queries and backend.up:     # it replied to clients' queries this round: alive
             backend.probe_failures = 0
+            if backend.index in self._starting:
+                self._set(backend, True, "answers queries")
             return
         backend.probe_failures += 1
         if backend.probe_failures >= self.down_after:
@@ -150,7 +171,7 @@ class HealthMonitor:
         self._answered.add(backend.index)
         backend.probe_failures = 0
         backend.probe_answered_at = perf_counter()
-        self._set(backend, True, "answers probes again")
+        self._set(backend, True, "answers probes" if backend.index in self._starting else "answers probes again")
         return True
 
     def _question(self, backend: Backend) -> bytes:
@@ -171,7 +192,8 @@ class HealthMonitor:
         """``backend`` stands in for ``earlier``, the same server (name and address) before a
         reload: it starts with its health, so a backend down stays down (neither asked nor
         waited for) until it answers a probe, rather than counting as up as at start. Told to
-        the listeners without a log line: to the operator, nothing changed."""
+        the listeners without a log line: to the operator, nothing changed (it is not starting)."""
+        self._starting.discard(backend.index)
         backend.probe_failures = earlier.probe_failures
         backend.probe_answered_at = earlier.probe_answered_at
         if not earlier.up:
@@ -184,10 +206,30 @@ class HealthMonitor:
         self._set(backend, False, "port unreachable")
 
     def _set(self, backend: Backend, up: bool, why: str) -> None:
+        """Mark the backend up or down for ``why``: logged on a change, and as the first state of a
+        starting backend, except down in the first round, which is held until the round ends."""
+        if backend.index in self._starting:
+            if not up and self._held is not None:
+                self._held[backend.index] = why
+                self._tell(backend, up)
+                return
+            self._starting.discard(backend.index)
+            if self._held is not None:
+                self._held.pop(backend.index, None)
+            log.log(logging.INFO if up else logging.WARNING, "backend %s is %s (%s)", backend,
+                    "up" if up else "down", why)
+            self._tell(backend, up)
+            return
+        if backend.up == up:
+            return
+        log.warning("backend %s is %s (%s)", backend, "up" if up else "down", why)
+        self._tell(backend, up)
+
+    def _tell(self, backend: Backend, up: bool) -> None:
+        """Mark the backend and tell the listeners, if that changes its state."""
         if backend.up == up:
             return
         backend.up = up
-        log.warning("backend %s is %s (%s)", backend, "up" if up else "down", why)
         for listener in self.listeners:
             listener(backend, up)
 

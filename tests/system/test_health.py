@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -105,8 +106,25 @@ def test_killing_a_ts_under_load_loses_nothing_and_a_restart_brings_it_back(star
     wait_until(lambda: query(ls, "www.ibm.com", timeout=6).rcode() == dns.rcode.NOERROR, 3.0,
                "TS1 used again after its restart", interval=0)
     ls.wait_for_line("is down")
-    ls.wait_for_line("is up")       # the LS logs it; its stderr reaches us through a thread
+    ls.wait_for_line("is up (answers probes again)")       # the LS logs it; its stderr reaches us through a thread
     assert ls.count_lines("is down") == 1       # logged once, not per query
+
+
+def test_backends_started_after_the_ls_are_starting_not_down_until_the_first_round_ends(start_server):
+    """Started before its backends, the LS reports no backend down that comes up within the first
+    probe round (6 s here, room for a TS to start on a busy machine), only its first state, up; one
+    that never comes up is reported down when the round ends, not at its first ICMP error."""
+    late, never = free_port(), free_port()
+    ls = start_server("ls", "--backend", f"late=127.0.0.1:{late}", "--backend", f"never=127.0.0.1:{never}",
+                      "--probe-interval", "6")
+    started = time.monotonic()
+    start_server("ts", "--table", str(ZONES / "ts1.txt"), listen=f"127.0.0.1:{late}")
+    ls.wait_for_line(re.compile(r"backend late is up \(answers probes\)$"), timeout=8)
+    assert time.monotonic() - started < 6, "the TS came up after the first round: the test proves nothing"
+    ls.wait_for_line("backend never is down (port unreachable)", timeout=8)
+    assert time.monotonic() - started >= 5        # held until the round ends (6 s from the LS's first probe)
+    assert ls.count_lines("backend late is down") == 0, "\n".join(ls.lines)
+    assert ls.count_lines("backend never is") == 1      # its first state, once
 
 
 def test_silent_miss_backends_with_their_own_probe_names_stay_up_while_one_without_goes_down(tmp_path):
