@@ -66,6 +66,8 @@ class LoadBalancer:
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
             stats.refused["acl"] += 1
             self.race.reply(sink, error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+            if self.query_log is not None:
+                self.query_log.write(addr, q.qname, q.qtype, "acl", REFUSED, 0.0, sink.stream)
             return
         if self.limiter is not None and not self.limiter.allows(addr[0]):     # type: ignore[index]
             if sink.stream:         # a TCP client proved its address; it gets an answer
@@ -73,6 +75,9 @@ class LoadBalancer:
                 self.race.reply(sink, error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             else:
                 stats.dropped["rate-limit"] += 1
+            if self.query_log is not None:
+                self.query_log.write(addr, q.qname, q.qtype, "rate-limit", REFUSED if sink.stream else None, 0.0,
+                                     sink.stream)
             return
         if q.error or q.qtype in TRANSFER_TYPES or not q.question:     # nothing to ask the backends
             rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)

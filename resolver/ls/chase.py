@@ -48,7 +48,7 @@ class Races(Protocol):
 
     def reply(self, sink: Sink, out: bytes, addr: object) -> None: ...
 
-    def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
+    def log(self, sink: Sink, addr: object, q: Query, outcome: str, rcode: int, started: float) -> None: ...
 
     def chased(self, origin: object, out: bytes, answered: bool, spoken: bool) -> bytes | None:
         """The chain followed for the race ``origin`` ended with the reply ``out`` (whole, under the
@@ -266,7 +266,7 @@ class Chase:
             return
         out = fit(shared, self.data, self.q, self.sink.stream)
         outcome, started = self.logged
-        self.races.log(self.addr, self.q, outcome, out[3] & 0x0F, started)
+        self.races.log(self.sink, self.addr, self.q, outcome, out[3] & 0x0F, started)
         self.races.reply(self.sink, out, self.addr)
 
     def _deliver_error(self, rcode: int) -> None:

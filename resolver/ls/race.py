@@ -287,7 +287,7 @@ class Race:
         outcome = "stale" if stale else "cache"
         self.stats.outcomes[outcome] += 1
         self.reply(sink, fit(out, data, q, sink.stream), addr)
-        self.log(addr, q, outcome, out[3] & 0x0F, perf_counter() if started is None else started, outcome)
+        self.log(sink, addr, q, outcome, out[3] & 0x0F, perf_counter() if started is None else started, outcome)
         return out
 
     def _instead_of_race(self, data: bytes, q: Query, sink: Sink, addr: object, stale: CachedAnswer | None,
@@ -541,7 +541,7 @@ class Race:
         """A query that starts no race (too many waiting, or no backend it may go to up): its reply
         has ``rcode``, and the extended error ``ede`` (RFC 8914) when the client sent EDNS."""
         self.stats.outcomes[outcome] += 1
-        self.log(addr, q, outcome, rcode, perf_counter(), via)
+        self.log(sink, addr, q, outcome, rcode, perf_counter(), via)
         if send:
             self._deliver(sink, error_reply(data, q, rcode, ede=ede), addr, link)
         else:
@@ -865,14 +865,14 @@ class Race:
             outcome = "prefetch"    # no client: it refreshes the cache
         self.stats.outcomes[outcome] += 1
         if rcode is not None and self.query_log is not None:
-            self.log(entry.addr, entry.q, outcome if backend is None else f"{outcome}:{backend}", rcode,
+            self.log(entry.sink, entry.addr, entry.q, outcome if backend is None else f"{outcome}:{backend}", rcode,
                      entry.started, via_of(entry))
 
-    def log(self, addr: object, q: Query, outcome: str, rcode: int, started: float, via: str = "") -> None:
+    def log(self, sink: Sink, addr: object, q: Query, outcome: str, rcode: int, started: float, via: str = "") -> None:
         """The query log's line for a query that started at ``started`` (perf_counter()), if there is a log;
-        ``via``: how the backends asked were chosen (:func:`via_of`)."""
+        ``sink``: what it came through (its transport); ``via``: how the backends asked were chosen (:func:`via_of`)."""
         if self.query_log is not None:
-            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, perf_counter() - started, via)
+            self.query_log.write(addr, q.qname, q.qtype, outcome, rcode, perf_counter() - started, sink.stream, via)
 
     def _arm(self) -> None:
         if self._deadlines:

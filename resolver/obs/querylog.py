@@ -1,9 +1,12 @@
 """Query logs of the LS and the TS: one line per query, off unless ``--query-log`` is given.
 
-A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms``, and on the LS ``VIA`` after
-them, for example::
+A line reads ``TIME CLIENT NAME TYPE OUTCOME RCODE MSms TRANSPORT``, and on the LS ``VIA``
+after them, for example::
 
-    2026-11-24T06:58:04.123Z 127.0.0.1:40213 www.ibm.com. A won:ts2 NOERROR 0.21ms learned
+    2026-11-24T06:58:04.123Z 127.0.0.1:40213 www.ibm.com. A won:ts2 NOERROR 0.21ms udp learned
+
+TRANSPORT is ``udp`` or ``tcp``, what the query came over (after the latency,
+so that a script splitting on blanks finds NAME third and RCODE sixth).
 
 VIA says how the race chose the backends it asked (:func:`resolver.ls.race.via_of`):
 ``fanout`` (every backend), ``route=DOMAIN`` (the static route for DOMAIN),
@@ -22,7 +25,11 @@ newer query) or
 line is written when the client's reply goes, with the rcode it got, the
 final target's (RFC 6604); each target is a race with a line of its own,
 ``link:BACKEND``, under the same client),
-and the time runs from the query to the reply. On the TS it is ``answered``,
+and the time runs from the query to the reply. A query the LS turns away
+before any race has ``acl`` (outside ``--allow``: REFUSED) or ``rate-limit``
+(over ``--rate-limit``: REFUSED over TCP, dropped over UDP with RCODE ``-``),
+and no VIA; its time is not taken (``0.00ms``), so turning it away costs no
+more. On the TS it is ``answered``,
 or ``silent`` when no reply went out (``--silent-miss``, or a packet too
 broken to answer; RCODE is then ``-``), and the time is the time taken to
 answer. When the log is off the server holds ``None`` and pays one
@@ -53,14 +60,18 @@ class QueryLog:
         return cls(sys.stderr if target == "-" else open(target, "a", buffering=1, encoding="utf-8"))
 
     def write(self, client: object, qname: bytes, qtype: int, outcome: str, rcode: int | None,
-              seconds: float, via: str = "") -> None:
+              seconds: float, stream: bool, via: str = "") -> None:
+        """One line: ``client`` (a (host, port) tuple, else ``-``), the question (wire-format name,
+        type), ``outcome``, ``rcode`` (None: no reply went out), ``seconds`` taken, ``stream``: the
+        query came over TCP (else UDP), ``via`` on the LS."""
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         who = format_hostport(*client[:2]) if isinstance(client, tuple) else "-"
         name = dns.name.from_wire(qname, 0)[0].to_text() if qname else "-"
         kind = dns.rdatatype.to_text(qtype) if qname else "-"
         rcode_text = "-" if rcode is None else RCODE_NAMES.get(rcode, str(rcode))
         tail = f" {via}" if via else ""
-        self.stream.write(f"{when} {who} {name} {kind} {outcome} {rcode_text} {seconds * 1000:.2f}ms{tail}\n")
+        transport = "tcp" if stream else "udp"
+        self.stream.write(f"{when} {who} {name} {kind} {outcome} {rcode_text} {seconds * 1000:.2f}ms {transport}{tail}\n")
 
     def close(self) -> None:
         if self.stream is not sys.stderr:

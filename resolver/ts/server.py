@@ -131,7 +131,7 @@ class AuthoritativeServer:
         took = time.perf_counter() - started
         qname, qtype = (q.qname, q.qtype) if q is not None else (b"", 0)
         outcome, rcode = ("silent", None) if reply is None else ("answered", reply[3] & 0x0F)
-        self.query_log.write(addr, qname, qtype, outcome, rcode, took)     # type: ignore[union-attr]
+        self.query_log.write(addr, qname, qtype, outcome, rcode, took, sink.stream)     # type: ignore[union-attr]
 
     @staticmethod
     def _refusal(q: Query, stream: bool) -> tuple[int, int | None]:

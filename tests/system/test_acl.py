@@ -7,7 +7,9 @@ import sys
 import dns.rcode
 import pytest
 
+from support.querylog import logged
 from support.servers import query
+from support.waiting import wait_until
 from resolver.ls.acl import DEFAULT_ALLOW, AccessList, parse_networks
 
 
@@ -29,6 +31,17 @@ def test_clients_outside_the_allow_list_are_refused(demo_backends, start_server,
     assert [(o.otype, o.to_wire()) for o in refused.options] == [(15, b"\x00\x12")]    # EDE 18 Prohibited
     default = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport)
     assert query(default, "www.ibm.com", tcp=tcp).answer[0][0].address == "129.42.38.10"
+
+
+def test_refused_clients_are_in_the_query_log(demo_backends, start_server, tmp_path):
+    ts1, ts2 = demo_backends
+    log = tmp_path / "queries.log"
+    only_ten = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--allow", "10.0.0.0/8",
+                            "--query-log", str(log))
+    for tcp in (False, True):
+        assert query(only_ten, "www.ibm.com", tcp=tcp).rcode() == dns.rcode.REFUSED
+    wait_until(lambda: len(logged(log)) == 2, 3, "two query log lines")
+    assert logged(log) == [("www.ibm.com.", "A", "acl", "REFUSED", transport, None) for transport in ("udp", "tcp")]
 
 
 def test_a_bad_network_is_one_clear_error():

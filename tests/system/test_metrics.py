@@ -338,8 +338,12 @@ def test_ts_query_log_has_a_line_per_query(start_server, tmp_path):
     with pytest.raises(dns.exception.Timeout):
         query(ts, "nowhere.example", timeout=0.3)
     lines = log.read_text().splitlines()
-    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ WWW\.IBM\.COM\. A answered NOERROR [\d.]+ms", lines[0]), lines
-    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ nowhere\.example\. A silent - [\d.]+ms", lines[1]), lines
+    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ WWW\.IBM\.COM\. A answered NOERROR [\d.]+ms udp", lines[0]), lines
+    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ nowhere\.example\. A silent - [\d.]+ms udp", lines[1]), lines
+    query(ts, "www.ibm.com", tcp=True)
+    wait_until(lambda: len(log.read_text().splitlines()) == 3, 3, "the TCP query's line")
+    assert re.fullmatch(r"\S+Z 127\.0\.0\.1:\d+ www\.ibm\.com\. A answered NOERROR [\d.]+ms tcp",
+                        log.read_text().splitlines()[2])
 
 
 def test_idle_http_connections_are_capped_and_dns_keeps_serving(watched):

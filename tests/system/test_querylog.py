@@ -1,14 +1,11 @@
-"""--query-log: one line per query with client, name, type, outcome, rcode and latency."""
+"""--query-log: one line per query with client, name, type, outcome, rcode, latency and transport."""
 from __future__ import annotations
-
-import re
 
 import dns.rcode
 
+from support.querylog import LINE, logged
 from support.servers import query
 from support.waiting import wait_until
-
-LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ (\S+) (\S+) (\S+) (\S+) [\d.]+ms(?: (\S+))?$")
 
 
 def test_the_query_log_names_the_winner_or_the_outcome(start_server, demo_backends, tmp_path):
@@ -17,18 +14,19 @@ def test_the_query_log_names_the_winner_or_the_outcome(start_server, demo_backen
     ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--query-log", str(log),
                       "--cache-size", "0")
     query(ls, "WWW.IBM.com")
-    query(ls, "www.google.com", "AAAA")
+    query(ls, "www.google.com", "AAAA", tcp=True)
     query(ls, "www.amazon.com")
     query(ls, "www.ibm.com")
-    wait_until(lambda: log.read_text().count("\n") >= 4, 3, "four query log lines")
-    fields = [LINE.match(line).groups() for line in log.read_text().splitlines()]
-    assert fields[0] == ("WWW.IBM.com.", "A", f"won:{ts1.hostport}", "NOERROR", "fanout")
-    # NODATA does not win a race; it is the best "no", from the backend that has the name.
-    assert fields[1][:4] == ("www.google.com.", "AAAA", f"negative:{ts2.hostport}", "NOERROR")
-    name, kind, outcome, rcode, _ = fields[2]
-    assert (name, kind, rcode) == ("www.amazon.com.", "A", "NXDOMAIN") and outcome.startswith("negative:")
+    wait_until(lambda: len(logged(log)) >= 4, 3, "four query log lines")
+    fields = logged(log)
+    assert fields[0] == ("WWW.IBM.com.", "A", f"won:{ts1.hostport}", "NOERROR", "udp", "fanout")
+    # NODATA does not win a race; it is the best "no", from the backend that has the name. Over TCP.
+    assert fields[1][:5] == ("www.google.com.", "AAAA", f"negative:{ts2.hostport}", "NOERROR", "tcp")
+    name, kind, outcome, rcode, transport, _ = fields[2]
+    assert (name, kind, rcode, transport) == ("www.amazon.com.", "A", "NXDOMAIN", "udp")
+    assert outcome.startswith("negative:")
     # The second query for a name goes to the backend that answered the first: learned routing.
-    assert fields[3] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "learned")
+    assert fields[3] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "udp", "learned")
 
 
 def test_without_the_flag_there_is_no_query_log(start_server, demo_backends):
@@ -47,13 +45,11 @@ def test_a_followed_chain_is_logged_with_the_rcode_the_client_got(start_server, 
     log = tmp_path / "queries.log"
     ls = start_server("ls", "--backend", f"corp={ts1.hostport}", "--backend", f"lab={ts2.hostport}",
                       "--query-log", str(log))
-    assert query(ls, "www.corp.example").rcode() == dns.rcode.NXDOMAIN      # RFC 6604: the target's rcode
-    def lines() -> list[tuple[str, ...]]:
-        return [LINE.match(line).groups() for line in log.read_text().splitlines()]
-    wait_until(lambda: len(lines()) == 2, 3, "the link's and the client's query log lines")
-    # The target's race first (its own line, under the same client), then the client's reply.
-    assert lines() == [("gone.lab.example.", "A", "link:lab", "NXDOMAIN", "fanout"),
-                       ("www.corp.example.", "A", "followed:corp", "NXDOMAIN", None)]
+    assert query(ls, "www.corp.example", tcp=True).rcode() == dns.rcode.NXDOMAIN      # RFC 6604: the target's rcode
+    wait_until(lambda: len(logged(log)) == 2, 3, "the link's and the client's query log lines")
+    # The target's race first (its own line, under the same client, over its transport), then the client's reply.
+    assert logged(log) == [("gone.lab.example.", "A", "link:lab", "NXDOMAIN", "tcp", "fanout"),
+                           ("www.corp.example.", "A", "followed:corp", "NXDOMAIN", "tcp", None)]
 
 
 def test_a_cache_hit_is_logged_as_such(start_server, demo_backends, tmp_path):
@@ -62,7 +58,7 @@ def test_a_cache_hit_is_logged_as_such(start_server, demo_backends, tmp_path):
     ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--query-log", str(log))
     query(ls, "www.ibm.com")
     query(ls, "WWW.ibm.com")
-    wait_until(lambda: log.read_text().count("\n") >= 2, 3, "two query log lines")
-    fields = [LINE.match(line).groups() for line in log.read_text().splitlines()]
-    assert fields[0] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "fanout")
-    assert fields[1] == ("WWW.ibm.com.", "A", "cache", "NOERROR", "cache")     # no backend asked
+    wait_until(lambda: len(logged(log)) >= 2, 3, "two query log lines")
+    fields = logged(log)
+    assert fields[0] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "udp", "fanout")
+    assert fields[1] == ("WWW.ibm.com.", "A", "cache", "NOERROR", "udp", "cache")     # no backend asked
