@@ -5,9 +5,9 @@ The machine's own NSD is stood for by an NSD this test starts (by its PID).
 tools) and ends in pytest's version line. A PATH without ``/usr/sbin`` makes
 ``nsd``, ``knotd`` and ``ip`` missing, so the script takes its install path, as
 root; ``apt-get`` there is a stub that records its arguments and whether the
-guard that keeps packages from starting services was in place, and
-``systemctl``, ``service``, ``invoke-rc.d``, ``pkill`` and ``killall`` are stubs
-that record any call. The guard's place is the test's own (``POLICY_RC_D``).
+guard that keeps packages from starting services was in place. The guard's
+place is the test's own (``POLICY_RC_D``). What the script must leave alone is
+checked by its outcome: the stand-in NSD still runs and answers.
 """
 from __future__ import annotations
 
@@ -22,13 +22,9 @@ from support.nsd import Nsd
 from support.paths import ROOT
 from support.tools import require_root, require_tool
 
-STOPPERS = ("systemctl", "service", "invoke-rc.d", "pkill", "killall")
 APT_GET = """#!/bin/sh
 if [ -x "$POLICY_RC_D" ] && ! "$POLICY_RC_D" nsd start; then guard=guarded; else guard=unguarded; fi
 echo "apt-get $guard $*" >> "$CALLS"
-"""
-STOPPER = """#!/bin/sh
-echo "$(basename "$0") $*" >> "$CALLS"
 """
 
 
@@ -51,8 +47,6 @@ def test_scripts_test_run_twice_installs_under_a_guard_and_leaves_the_hosts_nsd_
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         stub(bin_dir, "apt-get", APT_GET)
-        for name in STOPPERS:
-            stub(bin_dir, name, STOPPER)
         calls, guard = tmp_path / "calls", tmp_path / "policy-rc.d"
         env = {**os.environ, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "CALLS": str(calls),
                "POLICY_RC_D": str(guard)}
@@ -66,7 +60,6 @@ def test_scripts_test_run_twice_installs_under_a_guard_and_leaves_the_hosts_nsd_
         installs = [line for line in lines if line.startswith("apt-get ") and " install " in line]
         assert len(installs) == 2 and all(line.startswith("apt-get guarded ") for line in installs), lines
         assert all("nsd" in line.split() and "knot" in line.split() for line in installs), installs
-        assert not [line for line in lines if line.split()[0] in STOPPERS], lines
         assert hosts_nsd.proc is not None and hosts_nsd.proc.poll() is None, "the host's NSD was stopped"
         reply = dns.query.udp(dns.message.make_query("lab.example.", "SOA"), hosts_nsd.host, port=hosts_nsd.port,
                               timeout=2)
