@@ -10,34 +10,34 @@ from resolver.config import parse_args
 TS = ["ts", "--listen", "5300"]
 LS = ["ls", "--listen", "5300", "--backend", "5301"]
 
-# (command, flag, its dest, lowest taken, highest taken, below it, above it, the error's range)
+# (command, flag, lowest taken, highest taken, below it, above it, the error's range)
 RANGES = [
-    (TS, "--tcp-timeout", "tcp_timeout", "0.001", "3600", "0", "3600.5", "more than 0 and at most 3600 seconds"),
-    (TS, "--workers", "workers", "1", "64", "0", "65", "a whole number from 1 to 64"),
-    (LS, "--workers", "workers", "1", "64", "0", "65", "a whole number from 1 to 64"),
-    (LS, "--timeout", "timeout", "0.001", "3600", "0", "3601", "more than 0 and at most 3600 seconds"),
-    (LS, "--max-inflight", "max_inflight", "1", "1000000", "0", "1000001", "a whole number from 1 to 1,000,000"),
-    (LS, "--max-inflight", "max_inflight", "1", "1000000", "-5", "2.5", "a whole number from 1 to 1,000,000"),
-    (LS, "--max-inflight-per-client", "max_inflight_per_client", "1", "1000000", "0", "1000001",
+    (TS, "--tcp-timeout", "0.001", "3600", "0", "3600.5", "more than 0 and at most 3600 seconds"),
+    (TS, "--workers", "1", "64", "0", "65", "a whole number from 1 to 64"),
+    (LS, "--workers", "1", "64", "0", "65", "a whole number from 1 to 64"),
+    (LS, "--timeout", "0.001", "3600", "0", "3601", "more than 0 and at most 3600 seconds"),
+    (LS, "--max-inflight", "1", "1000000", "0", "1000001", "a whole number from 1 to 1,000,000"),
+    (LS, "--max-inflight", "1", "1000000", "-5", "2.5", "a whole number from 1 to 1,000,000"),
+    (LS, "--max-inflight-per-client", "1", "1000000", "0", "1000001",
      "a whole number from 1 to 1,000,000"),
-    (LS, "--jostle-timeout", "jostle_timeout", "0.01", "3600", "0", "3601", "more than 0 and at most 3600 seconds"),
-    (LS, "--nodata-grace", "nodata_grace", "0.01", "3600", "-1", "3601", "more than 0 and at most 3600 seconds"),
-    (LS, "--udp-retries", "udp_retries", "0", "16", "-1", "17", "a whole number from 0 to 16"),
-    (LS, "--source-ports", "source_ports", "1", "256", "0", "257", "a whole number from 1 to 256"),
-    (LS, "--rate-limit", "rate_limit", "1", "1000000", "0", "1000001",
+    (LS, "--jostle-timeout", "0.01", "3600", "0", "3601", "more than 0 and at most 3600 seconds"),
+    (LS, "--nodata-grace", "0.01", "3600", "-1", "3601", "more than 0 and at most 3600 seconds"),
+    (LS, "--udp-retries", "0", "16", "-1", "17", "a whole number from 0 to 16"),
+    (LS, "--source-ports", "1", "256", "0", "257", "a whole number from 1 to 256"),
+    (LS, "--rate-limit", "1", "1000000", "0", "1000001",
      "a whole number of queries a second from 1 to 1,000,000"),
-    (LS, "--rate-limit", "rate_limit", "1", "1000000", "0.5", "3600.5",
+    (LS, "--rate-limit", "1", "1000000", "0.5", "3600.5",
      "a whole number of queries a second from 1 to 1,000,000"),
-    (LS, "--probe-interval", "probe_interval", "0.1", "3600", "0", "3601", "more than 0 and at most 3600 seconds"),
-    (LS, "--down-after", "down_after", "1", "64", "0", "65", "a whole number from 1 to 64"),
-    (LS, "--learn-size", "learn_size", "1", "10000000", "0", "10000001",
+    (LS, "--probe-interval", "0.1", "3600", "0", "3601", "more than 0 and at most 3600 seconds"),
+    (LS, "--down-after", "1", "64", "0", "65", "a whole number from 1 to 64"),
+    (LS, "--learn-size", "1", "10000000", "0", "10000001",
      "a whole number from 1 to 10,000,000 (about 250 octets an entry)"),
-    (LS, "--cache-min-ttl", "cache_min_ttl", "0", "604800", "-1", "604801", "whole seconds from 0 to 604,800"),
-    (LS, "--cache-max-ttl", "cache_max_ttl", "1", "604800", "0", "604801", "whole seconds from 1 to 604,800"),
-    (LS, "--negative-ttl-max", "negative_ttl_max", "0", "86400", "-1", "86401", "whole seconds from 0 to 86,400"),
-    (LS, "--servfail-ttl", "servfail_ttl", "0", "30", "-1", "31", "whole seconds from 0 to 30"),
-    (LS, "--serve-stale", "serve_stale", "0", "604800", "-1", "604801", "whole seconds from 0 to 604,800"),
-    (LS, "--stale-answer-timeout", "stale_answer_timeout", "0.01", "3600", "0", "3601",
+    (LS, "--cache-min-ttl", "0", "604800", "-1", "604801", "whole seconds from 0 to 604,800"),
+    (LS, "--cache-max-ttl", "1", "604800", "0", "604801", "whole seconds from 1 to 604,800"),
+    (LS, "--negative-ttl-max", "0", "86400", "-1", "86401", "whole seconds from 0 to 86,400"),
+    (LS, "--servfail-ttl", "0", "30", "-1", "31", "whole seconds from 0 to 30"),
+    (LS, "--serve-stale", "0", "604800", "-1", "604801", "whole seconds from 0 to 604,800"),
+    (LS, "--stale-answer-timeout", "0.01", "3600", "0", "3601",
      "more than 0 and at most 3600 seconds"),
 ]
 
@@ -51,10 +51,10 @@ def ls_help() -> str:
     return " ".join(build_parser()._subparsers._group_actions[0].choices["ls"].format_help().split())
 
 
-@pytest.mark.parametrize("command,flag,dest,low,high,below,above,wording", RANGES,
-                         ids=[f"{r[0][0]}{r[1]}{'_' + r[5] if r[5].startswith(('-', '0.')) else ''}" for r in RANGES])
-def test_numeric_flag_takes_its_range_and_names_it_when_refused(command, flag, dest, low, high, below, above,
-                                                                  wording):
+@pytest.mark.parametrize("command,flag,low,high,below,above,wording", RANGES,
+                         ids=[f"{r[0][0]}{r[1]}{'_' + r[4] if r[4].startswith(('-', '0.')) else ''}" for r in RANGES])
+def test_numeric_flag_takes_its_range_and_names_it_when_refused(command, flag, low, high, below, above, wording):
+    dest = flag[2:].replace("-", "_")
     assert getattr(parse(*command, flag, low), dest) == float(low)
     assert getattr(parse(*command, flag, high), dest) == float(high)
     for wrong in (below, above):
