@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -737,6 +739,23 @@ def route_settings(args: argparse.Namespace, groups: tuple[GroupSettings, ...]) 
     return tuple(routes.items())
 
 
+def resolvable(host: str, port: int) -> None:
+    """Raises UsageError naming ``--backend`` and the host when ``host`` is a name that does not resolve.
+
+    IP literals, scoped IPv6 ones (``::1%lo``) included, are not looked up: they need no
+    resolving, and glibc's getaddrinfo refuses some scopes that the LS's own sockets accept."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"resolver ls: --backend {format_hostport(host, port)}: cannot resolve {host!r} "
+                         f"({exc.strerror})") from None
+
+
 def ls_settings(args: argparse.Namespace) -> LsSettings:
     """The LS's settings from its parsed flags (and config file); raises UsageError for what
     argparse cannot check: names given twice, routes and groups that do not fit, a
@@ -746,6 +765,8 @@ def ls_settings(args: argparse.Namespace) -> LsSettings:
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
+    for backend in args.backend:
+        resolvable(backend[0], backend[1])
     groups = group_settings(args)
     entries, max_bytes = args.cache_size
     if args.cache_min_ttl > args.cache_max_ttl:
@@ -864,6 +885,18 @@ def cmd_client(args: argparse.Namespace) -> int:
         return CLOSED_PIPE
 
 
+def unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (found before any name is resolved), or None."""
+    directory = path.parent
+    if path.is_dir():
+        return "is a directory"
+    if not directory.is_dir():
+        return f"no directory {directory}"
+    if not os.access(path if path.exists() else directory, os.W_OK):
+        return "permission denied"
+    return None
+
+
 def resolve_hostfile(args: argparse.Namespace) -> int:
     """``client --server ADDR:PORT HOSTFILE``: resolve every name and write ``--out``."""
     from .client.progress import ProgressBar
@@ -877,6 +910,10 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if from_stdin else args.hostfile.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"resolver client: error: cannot read {source}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
+        return 1
+    out_problem = unwritable(settings.out)
+    if out_problem:
+        print(f"resolver client: error: --out {settings.out}: {out_problem}; nothing resolved", file=sys.stderr)
         return 1
     hostnames = read_hostnames(text, source, lambda problem: print(f"resolver client: warning: {problem}",
                                                                   file=sys.stderr))

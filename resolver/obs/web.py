@@ -50,6 +50,7 @@ from urllib.parse import parse_qs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..net.addresses import format_hostport
+from ..net.listening import describe_bind_error
 from . import channel
 from .metrics import NoCache, ServerMetrics, Unavailable
 
@@ -90,8 +91,12 @@ class StatusServer:
 
     async def start(self, host: str, port: int) -> str:
         """Listen; returns the base URL (with the port chosen when ``port`` is 0). Raises OSError
-        when the address cannot be bound."""
-        self.server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEADER)
+        when the address cannot be bound, its text one line naming ``--metrics`` and the address."""
+        try:
+            self.server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEADER)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot serve --metrics on {format_hostport(host, port)}: "
+                                     f"{describe_bind_error(exc)}") from None
         bound = self.server.sockets[0].getsockname()
         return f"http://{format_hostport(bound[0], bound[1])}/"
 

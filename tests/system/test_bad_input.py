@@ -23,6 +23,7 @@ import dns.rdatatype
 import pytest
 
 from support.paths import ROOT, ZONES
+from support.recorder import PortRecorder
 from support.servers import Server, assert_still_answers, read_tcp_message
 
 FORMERR = "formerr"
@@ -417,3 +418,41 @@ def test_tcp_clients_that_send_a_query_and_reset_leave_no_traceback(servers, tar
             sock.sendall(struct.pack("!H", len(query)) + query)
     assert_still_answers(server)
     assert_alive(server)
+
+
+def test_a_metrics_port_in_use_is_one_line_naming_the_flag_and_address(good_table):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = run_cli("ts", "--listen", "127.0.0.1:0", "--table", str(good_table), "--metrics", address)
+    line = assert_one_line_error(result, f"cannot serve --metrics on {address}: address already in use")
+    assert "(" not in line, line        # no Python tuple of asyncio's text
+
+
+def test_a_backend_host_that_does_not_resolve_is_one_line_naming_the_flag_and_host():
+    result = run_cli("ls", "--listen", "127.0.0.1:0", "--backend", "nosuchhost.invalid:53")
+    assert_one_line_error(result, "--backend nosuchhost.invalid:53: cannot resolve 'nosuchhost.invalid'")
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize("out,why", [("{tmp}/missing/out.txt", "no directory"), ("{tmp}", "is a directory")],
+                         ids=["no_directory", "a_directory"])
+def test_an_out_that_cannot_be_written_is_found_before_any_name_is_resolved(tmp_path, out, why):
+    """The client says so before asking anything: its server, a recorder, receives no query."""
+    hostfile = tmp_path / "names.txt"
+    hostfile.write_text("www.example.com\n")
+    target = out.replace("{tmp}", str(tmp_path))
+    with PortRecorder() as server:
+        result = run_cli("client", "--server", server.hostport, str(hostfile), "--out", target)
+        assert server.queries == [], "the client resolved names before checking --out"
+    assert_one_line_error(result, f"--out {target}: {why}", "nothing resolved")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "[::1%lo]"])
+def test_a_backend_ip_literal_is_not_looked_up(host):
+    """Only names are resolved: a literal, scoped IPv6 included (glibc's getaddrinfo refuses
+    ``::1%lo``), gets past the check to the listener, here a --listen that is bad on purpose."""
+    result = run_cli("ls", "--listen", "127.0.0.1:99999", "--backend", f"{host}:53")
+    line = assert_one_line_error(result, "--listen")
+    assert "cannot resolve" not in line, line
