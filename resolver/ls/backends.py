@@ -337,10 +337,25 @@ class BackendStream(asyncio.Protocol):
 
     async def _open(self) -> None:
         try:
-            await self.loop.create_connection(lambda: self, self.backend.host, self.backend.port)
+            await self.loop.create_connection(lambda: self, sock=await self._connected())
         except OSError as exc:
             log.debug("backend %s: tcp: %s", self.backend, exc)
             self._lost(opened=False)
+
+    async def _connected(self) -> socket.socket:
+        """A TCP socket connected to the backend. Made here rather than by asyncio from the host
+        and port, since glibc's getaddrinfo refuses a scoped IPv6 literal such as ``::1%lo``
+        (:func:`resolver.net.addresses.socket_address` gives its interface index). Raises
+        OSError when the connection cannot be made."""
+        backend = self.backend
+        sock = socket.socket(address_family(backend.host), socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await self.loop.sock_connect(sock, socket_address(backend.host, backend.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

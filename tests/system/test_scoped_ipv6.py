@@ -43,3 +43,17 @@ def test_ts_listens_and_ls_races_on_scoped_ipv6(start_server):
     ls = start_server("ls", "--backend", f"[::1%lo]:{ts.port}", listen="[::1%lo]:0")
     reply = ask(ls.port, "www.ibm.com")
     assert reply.rcode() == dns.rcode.NOERROR and reply.answer
+
+
+
+def test_ls_asks_a_scoped_backend_over_tcp(start_server, tmp_path):
+    """A TCP client's query goes to the backend over TCP: that connection is made to ``::1``
+    with lo's index too, as glibc's getaddrinfo refuses ``::1%lo`` (no connection before)."""
+    log = tmp_path / "queries.log"
+    ts = start_server("ts", "--table", TABLE, "--query-log", str(log), listen="[::1%lo]:0")
+    ls = start_server("ls", "--backend", f"[::1%lo]:{ts.port}", listen="[::1%lo]:0")
+    reply = dns.query.tcp(dns.message.make_query("www.ibm.com", "A"), "::1", port=ls.port, timeout=3.0)
+    assert reply.rcode() == dns.rcode.NOERROR and reply.answer
+    ts.stop()
+    asked = [line.split() for line in log.read_text().splitlines() if " www.ibm.com. " in line]
+    assert [fields[-1] for fields in asked] == ["tcp"], asked
