@@ -141,7 +141,8 @@ class Backend:
         self.timeout = timeout
         self.stream: BackendStream | None = None    # the TCP connection new queries go on
         self.closed = False
-        self.up = True                          # per its health (resolver.ls.health)
+        self.up = True                          # per its health (resolver.ls.health): asked and waited for
+        self.starting = False                   # not judged yet: neither answered nor reported down (ditto)
         self.probe_id: int | None = None       # the latest health probe's ID (kept once answered: its copies')
         self.probe_failures = 0
         self.probe_answered_at = float("-inf")    # perf_counter() when it last answered a probe

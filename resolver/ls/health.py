@@ -33,15 +33,18 @@ State changes are logged once each, not once per query, and told to every
 listener given to :meth:`HealthMonitor.subscribe` (the race stops asking and
 waiting for a backend that is down).
 
-A backend that has not answered yet is *starting*: its first state is logged
+A backend that has not answered yet is *starting* (:attr:`Backend.starting`,
+which the status page and ``resolver_backend_state`` show): its first state is logged
 once, as dnsdist logs each backend's first health check, ``is up`` (info)
-when it first answers, ``is down`` (warning) when it is found down. An
-unreachable port found in the first probe round is held back until that
-round ends: a backend started a moment after the LS is used only once it
-answers, but not reported down. One still without a reply when the round
-ends is reported down then if its port was unreachable, else after
-``down_after`` silent rounds, as later on. A backend a reload keeps
-(:meth:`HealthMonitor.inherit`) is not starting.
+when it first answers, ``is down`` (warning) when it is found down. A
+starting backend is asked like one that is up, except that an unreachable
+port found in the first probe round marks it down at once, for the race, and
+is held back from the log until that round ends: a backend started a moment
+after the LS is used only once it answers, but not reported down. One still
+without a reply when the round ends is reported down then if its port was
+unreachable, else after ``down_after`` silent rounds, as later on; it is
+starting until then. A backend a reload keeps (:meth:`HealthMonitor.inherit`)
+is not starting.
 """
 from __future__ import annotations
 
@@ -83,7 +86,8 @@ class HealthMonitor:
         self._probes: dict[int, bytes] = {}     # each backend's probe of this round, by backend index
         self._answered: set[int] = set()   # backends whose probe of this round has had its reply
         self._replies = {backend.index: 0 for backend in backends}    # its replies to queries, at the round's start
-        self._starting = {backend.index for backend in backends}      # not answered yet, nor reported down
+        for backend in backends:
+            backend.starting = True
         self._held: dict[int, str] | None = None    # in the first round: why starting backends are down, unlogged
 
     def subscribe(self, listener: Callable[[Backend, bool], None]) -> None:
@@ -142,7 +146,7 @@ class HealthMonitor:
             return
         if answered_queries and backend.up:     # it replied to clients' queries this round: alive
             backend.probe_failures = 0
-            if backend.index in self._starting:
+            if backend.starting:
                 self._set(backend, True, "answers queries")
             return
         backend.probe_failures += 1
@@ -171,7 +175,7 @@ class HealthMonitor:
         self._answered.add(backend.index)
         backend.probe_failures = 0
         backend.probe_answered_at = perf_counter()
-        self._set(backend, True, "answers probes" if backend.index in self._starting else "answers probes again")
+        self._set(backend, True, "answers probes" if backend.starting else "answers probes again")
         return True
 
     def _question(self, backend: Backend) -> bytes:
@@ -193,7 +197,7 @@ class HealthMonitor:
         reload: it starts with its health, so a backend down stays down (neither asked nor
         waited for) until it answers a probe, rather than counting as up as at start. Told to
         the listeners without a log line: to the operator, nothing changed (it is not starting)."""
-        self._starting.discard(backend.index)
+        backend.starting = False
         backend.probe_failures = earlier.probe_failures
         backend.probe_answered_at = earlier.probe_answered_at
         if not earlier.up:
@@ -208,12 +212,12 @@ class HealthMonitor:
     def _set(self, backend: Backend, up: bool, why: str) -> None:
         """Mark the backend up or down for ``why``: logged on a change, and as the first state of a
         starting backend, except down in the first round, which is held until the round ends."""
-        if backend.index in self._starting:
+        if backend.starting:
             if not up and self._held is not None:
                 self._held[backend.index] = why
                 self._tell(backend, up)
                 return
-            self._starting.discard(backend.index)
+            backend.starting = False
             if self._held is not None:
                 self._held.pop(backend.index, None)
             log.log(logging.INFO if up else logging.WARNING, "backend %s is %s (%s)", backend,

@@ -15,7 +15,9 @@ stay plain integers in each worker.
   summed over the workers; gauges summed over the live ones (races in flight,
   answers cached, learned entries, and the capacities, since each worker
   has its own cache and table); a backend is up when every worker's probes
-  find it up; routes, groups and zone sizes are the lowest-numbered worker's.
+  find it up, and its state (:meth:`~resolver.obs.metrics.LsMetrics.state`)
+  down when one finds it down, else starting while one has not judged it yet;
+  routes, groups and zone sizes are the lowest-numbered worker's.
 * Per worker: ``resolver_workers`` (running now), ``resolver_worker_restarts_total``,
   ``resolver_worker_requests_total{worker="N"}`` (N from 0, the worker's
   slot, which a worker started in place of a dead one takes over) and

@@ -19,7 +19,8 @@ label (CoreDNS's forward plugin says ``to``) and rcodes by name::
     resolver_backend_source_port_rotations_total{backend}   UDP sockets replaced by one on a new random port
     resolver_backend_retransmissions_total{backend}         queries sent again: UDP past its RTO, TCP on a new connection
     resolver_backend_duplicate_responses_total{backend}     second replies to a query or probe sent again
-    resolver_backend_up{backend}                            1 up, 0 down (resolver.ls.health)
+    resolver_backend_up{backend}                            1 asked (up, or starting and reachable), 0 down (resolver.ls.health)
+    resolver_backend_state{backend, state}                  1 for its state now, starting, up or down; 0 for the others
     resolver_backend_response_duration_seconds{backend}     histogram of replies within their race (and after a grace)
     resolver_backend_hedges_total{backend}                  queries sent to it after the learned owners (a hedge)
     resolver_backend_failovers_total{backend}               queries sent to it in place of a failed group member
@@ -82,6 +83,7 @@ from ..wire import RCODE_NAMES
 from .stats import BackendStats, LsStats, ZoneTally, cumulative, zone_replies, zone_requests
 
 PROTOCOLS = ("udp", "tcp")
+BACKEND_STATES = ("starting", "up", "down")    # a backend's health, as resolver_backend_state labels it
 PLAN_TYPE = "A"         # /plan lists the cached answers of this type unless told another
 
 
@@ -91,7 +93,8 @@ class BackendSource(Protocol):
     index: int          # its bit in the race's masks of backends
     name: str           # the label: NAME from NAME=ADDR:PORT, else the address
     address: str        # ADDR:PORT
-    up: bool            # per its health probes
+    up: bool            # per its health probes: asked and waited for
+    starting: bool      # not judged yet by its probes: neither answered nor reported down
     stats: BackendStats
 
 
@@ -370,7 +373,8 @@ class LsMetrics(ServerMetrics):
     def reading(self) -> dict[str, Any]:
         """``counters``: the LS's (:class:`LsStats`), the cache's and each backend's by name;
         ``gauges``: races in flight, learned routing's and the cache's size now and at most, each
-        backend's ``up`` (1 or 0) and races awaiting it; ``config``: whether learning and the cache
+        backend's ``up``, ``starting`` and ``down`` (each 1 or 0; down: judged and not up) and races
+        awaiting it; ``config``: whether learning and the cache
         are on, the routes, the groups and the backends in order."""
         source, base = self.source, super().reading()
         stats, race, backends = source.stats, source.race, source.backends
@@ -389,7 +393,8 @@ class LsMetrics(ServerMetrics):
                            "cache": {"entries": len(cache), "bytes": cache.bytes, "capacity": cache.settings.entries,
                                      "max_bytes": cache.settings.max_bytes} if cache is not None else
                                     {"entries": 0, "bytes": 0, "capacity": 0, "max_bytes": None},
-                           "backends": {b.name: {"up": int(b.up), "outstanding": n}
+                           "backends": {b.name: {"up": int(b.up), "starting": int(b.starting),
+                                                 "down": int(not (b.up or b.starting)), "outstanding": n}
                                         for b, n in zip(backends, self.outstanding())}},
                 "config": {"learning": learned is not None, "cache": cache is not None, "routes": self.routes(),
                            "groups": [{"name": group.name, "policy": group.policy.name,
@@ -425,6 +430,15 @@ class LsMetrics(ServerMetrics):
     def is_up(figures: dict[str, Any], name: str) -> bool:
         """Whether backend ``name`` is up in every worker's probes (the one process's, in one)."""
         return figures["gauges"]["backends"][name]["up"] == figures["gauges"]["workers"]
+
+    @staticmethod
+    def state(figures: dict[str, Any], name: str) -> str:
+        """Backend ``name``'s health as the status page and ``resolver_backend_state`` show it:
+        ``down`` when a worker's probes found it down (the one process's, in one), else
+        ``starting`` while a worker's first probes have not judged it yet (:mod:`resolver.ls.health`),
+        else ``up``."""
+        backend = figures["gauges"]["backends"][name]
+        return "down" if backend["down"] else "starting" if backend["starting"] else "up"
 
     @staticmethod
     def cache(figures: dict[str, Any]) -> dict[str, Any]:
@@ -543,11 +557,21 @@ class LsMetrics(ServerMetrics):
                       "timeout, over TCP as the connection they were written on ended.", label, each("retransmissions"))
         yield counter("resolver_backend_duplicate_responses", "Second replies to a query or health probe sent to a "
                       "backend again.", label, each("duplicates"))
-        up = GaugeMetricFamily("resolver_backend_up", "1 when the backend answers health probes (with --workers, "
-                               "those of every worker).", labels=label)
+        up = GaugeMetricFamily("resolver_backend_up", "1 when the backend is asked: it answers health probes, or is "
+                               "starting and its port was not found unreachable (with --workers, in every worker).",
+                               labels=label)
         for name in names:
             up.add_metric([name], 1 if LsMetrics.is_up(figures, name) else 0)
         yield up
+        state = GaugeMetricFamily("resolver_backend_state", "1 for the backend's health now, 0 for the other "
+                                  "states: starting until its first probes answer or find it down, then up or "
+                                  "down (with --workers: down when a worker finds it down, else starting while "
+                                  "a worker's first probes have not judged it).", labels=label + ["state"])
+        for name in names:
+            now_in = LsMetrics.state(figures, name)
+            for each_state in BACKEND_STATES:
+                state.add_metric([name, each_state], 1 if each_state == now_in else 0)
+        yield state
         yield counter("resolver_backend_hedges", "Queries sent to a backend after the learned owners asked first "
                       "stayed silent past their retransmission timeout or said no.", label, each("hedges"))
         yield counter("resolver_backend_failovers", "Queries sent to a backend in place of a member of its "
@@ -573,7 +597,8 @@ class LsMetrics(ServerMetrics):
         for backend in config["backends"]:
             name = backend["name"]
             stats = counters["backends"][name]
-            backends.append({**backend, "up": LsMetrics.is_up(figures, name), "group": group_of.get(name),
+            backends.append({**backend, "up": LsMetrics.is_up(figures, name), "state": LsMetrics.state(figures, name),
+                             "group": group_of.get(name),
                              **{key: stats[key] for key in ("sent", "wins", "timeouts", "late", "forged",
                                                             "retransmissions", "duplicates", "hedges", "failovers")},
                              "outstanding": gauges["backends"][name]["outstanding"],

@@ -22,6 +22,7 @@ import pytest
 from resolver.cli import MAX_CACHE_ENTRIES
 from resolver.ls.settings import LearnSettings
 from support.paths import ROOT, ZONES
+from support.ports import free_port
 from support.servers import base_url, query
 from support.tools import require_tool
 
@@ -142,6 +143,26 @@ def test_the_ls_page_shows_routes_replica_groups_and_failovers(routed_group, bro
     assert cell(browser, "backend-ts2", "group") == "pair" and cell(browser, "backend-ts1", "group") == "–"
     assert cell(browser, "backend-ts2", "failovers") == "1" and cell(browser, "backend-broken", "failovers") == "0"
     assert shown(browser, "#routing") == "route 1"
+
+
+def test_the_ls_page_shows_a_backend_starting_until_its_first_probes_judge_it(start_server, browser):
+    """Started before its backends, with a first probe round of 6 s: the page shows each backend
+    starting (not up, not down), then up for the one started meanwhile, and down for the one that
+    never comes once the round is over."""
+    late, never = free_port(), free_port()
+    ls = start_server("ls", "--backend", f"late=127.0.0.1:{late}", "--backend", f"never=127.0.0.1:{never}",
+                      "--probe-interval", "6", "--metrics", "127.0.0.1:0")
+    started = time.monotonic()
+    browser.get(base_url(ls))
+    wait_for(browser, lambda d: cell(d, "backend-late", "health") is not None, what="the backends' rows")
+    assert [cell(browser, f"backend-{name}", "health") for name in ("late", "never")] == ["starting", "starting"]
+    assert shown(browser, "tr[id='backend-never'] .badge.starting") == "starting"
+    start_server("ts", "--table", str(ZONES / "ts1.txt"), listen=f"127.0.0.1:{late}")
+    wait_for(browser, lambda d: cell(d, "backend-late", "health") == "up", 8, "late shown up")
+    assert time.monotonic() - started < 6, "the TS came up after the first round: the test proves nothing"
+    assert cell(browser, "backend-never", "health") == "starting"
+    wait_for(browser, lambda d: cell(d, "backend-never", "health") == "down", 10, "never shown down")
+    assert time.monotonic() - started >= 5
 
 
 def test_the_ls_page_shows_the_cache_answering_live(start_server, browser):
