@@ -6,9 +6,10 @@ import asyncio
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import LsStats
-from ..wire import EDE_PROHIBITED, REFUSED, TRANSFER_TYPES, error_reply, scan_query, transfer_refusal
+from ..wire import EDE_PROHIBITED, REFUSED, TRANSFER_TYPES, scan_query, transfer_refusal
 from .acl import AccessList
 from .backends import Backend
+from .header import own_reply
 from .health import HealthMonitor
 from .race import Race
 from .ratelimit import RateLimiter
@@ -65,14 +66,14 @@ class LoadBalancer:
             return
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
             stats.refused["acl"] += 1
-            self.race.reply(sink, error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+            self.race.reply(sink, own_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             if self.query_log is not None:
                 self.query_log.write(addr, q.qname, q.qtype, "acl", REFUSED, 0.0, sink.stream)
             return
         if self.limiter is not None and not self.limiter.allows(addr[0]):     # type: ignore[index]
             if sink.stream:         # a TCP client proved its address; it gets an answer
                 stats.refused["rate-limit"] += 1
-                self.race.reply(sink, error_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
+                self.race.reply(sink, own_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             else:
                 stats.dropped["rate-limit"] += 1
             if self.query_log is not None:
@@ -81,7 +82,7 @@ class LoadBalancer:
             return
         if q.error or q.qtype in TRANSFER_TYPES or not q.question:     # nothing to ask the backends
             rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
-            self.race.reply(sink, error_reply(data, q, rcode, ede=ede, echo=not q.bare), addr)
+            self.race.reply(sink, own_reply(data, q, rcode, ede=ede, echo=not q.bare), addr)
             return
         self.race.submit(data, q, sink, addr)
 

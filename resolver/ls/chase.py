@@ -32,7 +32,8 @@ import dns.rdatatype
 import dns.rrset
 
 from ..net.listening import Sink
-from ..wire import MAX_UDP, SERVFAIL, Query, error_reply, fit, scan_query, truncated_reply
+from ..wire import MAX_UDP, SERVFAIL, Query, fit, scan_query, truncated_reply
+from .header import own_reply, passed_on
 from .rule import dname_above
 
 MAX_LINKS = 8
@@ -117,8 +118,10 @@ class Chain:
                aa: bool) -> dns.message.Message:
         """The client's one reply to ``query``: the chain (its DNAMEs too), then the answer, rcode and authority of
         ``final``, the reply for the last target (None: nobody speaks for it, and the chain goes as
-        far as it goes). AA as the first reply had it; DO echoed, as the backends do."""
+        far as it goes). AA as the first reply had it; DO echoed, as the backends do; RA set, as on
+        every reply of the LS (:mod:`resolver.ls.header`)."""
         response = dns.message.make_response(query)
+        response.flags |= dns.flags.RA
         if query.edns >= 0:
             response.use_edns(0, query.ednsflags & dns.flags.DO, MAX_UDP)
         if aa:
@@ -242,7 +245,7 @@ class Chase:
         deadline came), the chain as far as it goes."""
         speaks = final is not None and self.chain.speaks(final)
         if not speaks and len(self.chain.links) == self.first_links:
-            self._send(self.data[:2] + self.alias[2:], spoken=False)    # nobody has the target: the first reply
+            self._send(passed_on(self.data, self.alias), spoken=False)    # nobody has the target: the first reply
             return
         if final is not None and self.chain.too_long(final):
             self._deliver_error(SERVFAIL)
@@ -270,4 +273,4 @@ class Chase:
         self.races.reply(self.sink, out, self.addr)
 
     def _deliver_error(self, rcode: int) -> None:
-        self._send(error_reply(self.data, self.q, rcode), spoken=False)
+        self._send(own_reply(self.data, self.q, rcode), spoken=False)

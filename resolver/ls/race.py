@@ -77,7 +77,7 @@ from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import BackendStats, LatencyHistogram, LsStats, upper_bound
 from ..wire import (BADVERS, EDE_NO_REACHABLE_AUTHORITY, NOERROR, NXDOMAIN, RCODE_NAMES, REFUSED, SERVFAIL, Query,
-                    WireError, as_asked_by, error_reply, fit)
+                    WireError, as_asked_by, fit)
 from .admission import Admission, oldest_running
 from .cache import ANSWER as KEEP_ANSWER
 from .cache import FAILURE as KEEP_FAILURE
@@ -87,6 +87,7 @@ from .chase import Chase
 from .compaction import compaction_after, without_ended
 from .fifo_timer import FifoTimer
 from .groups import Groups
+from .header import own_reply, passed_on
 from .learning import LearnedOwners
 from .retransmit import Retransmitter
 from .routes import Route, RouteTable
@@ -507,7 +508,7 @@ class Race:
         jostled query without a reply; a TCP client needs one, and a UDP client gets it at once
         rather than after its own timeout. No backend is blamed: the race ended, but not at its deadline.
         """
-        self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "jostled")
+        self._close(entry, own_reply(entry.data, entry.q, SERVFAIL), "jostled")
         oldest_running(self._deadlines)     # ended races at its left go now, not at their deadline
 
     def set_backend_up(self, backend: Upstream, up: bool) -> None:
@@ -543,7 +544,7 @@ class Race:
         self.stats.outcomes[outcome] += 1
         self.log(sink, addr, q, outcome, rcode, perf_counter(), via)
         if send:
-            self._deliver(sink, error_reply(data, q, rcode, ede=ede), addr, link)
+            self._deliver(sink, own_reply(data, q, rcode, ede=ede), addr, link)
         else:
             self.stats.dropped[outcome] += 1
 
@@ -731,9 +732,9 @@ class Race:
         cached = entry.cache_key is not None
         settled = cached and not entry.waiting
         if reply is None:
-            self._close(entry, error_reply(entry.data, entry.q, SERVFAIL), "failed", kind=KEEP_FAILURE if settled else None)
+            self._close(entry, own_reply(entry.data, entry.q, SERVFAIL), "failed", kind=KEEP_FAILURE if settled else None)
             return
-        out = entry.data[:2] + reply[2:]
+        out = passed_on(entry.data, reply)
         if winner >= 0:
             self.backends[winner].stats.wins += 1
             self._close(entry, out, "won", self.backends[winner], KEEP_ANSWER if cached else None)
@@ -919,7 +920,7 @@ class Race:
         if use_best and entry.best_rank >= 0:
             self._finish(entry, entry.best)     # None: a backend failed without a reply (SERVFAIL)
         else:
-            self._close(entry, error_reply(entry.data, entry.q, self.timeout_rcode), "timeout")
+            self._close(entry, own_reply(entry.data, entry.q, self.timeout_rcode), "timeout")
 
     def answer_all(self) -> None:
         """Shutting down: every query still waiting gets its answer now, as at its deadline; none is lost.

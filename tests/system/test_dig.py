@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from resolver.ls.cache import STALE_TTL
 from support.paths import ZONES
-from support.servers import Server
+from support.servers import Server, scrape, value
+from support.waiting import wait_until
 from support.tools import require_tool
 
 ZONE = ZONES / "example.com.zone"
@@ -341,3 +343,94 @@ def test_zone_and_table_together(both_ts, transport):
     d = dig(both_ts, "www.example.org", "A", *transport)
     assert d.status == "NXDOMAIN"
     assert [owner for owner, _ in d.rrs("authority", "SOA")] == ["."]
+
+
+# --- RA on every reply of the LS ------------------------------------------------------------------
+#
+# The LS resolves for its client (it follows CNAMEs across backends), so every reply says recursion
+# is available, whatever the query's RD, as dnsmasq's replies do: dig then prints no "recursion
+# requested but not available" warning.
+
+NO_RECURSION = "recursion requested but not available"
+EVERY_WAY = [(transport, rd) for transport in ([], ["+tcp"]) for rd in ("+rec", "+norec")]
+
+
+def with_ra(server: Server, name: str, rrtype: str, status: str, *options: str) -> list[Dig]:
+    """dig ``name`` at ``server`` over UDP and TCP, with RD and without: each reply has ``status``,
+    RA set and RD as asked, and dig warns of nothing."""
+    replies = []
+    for transport, rd in EVERY_WAY:
+        d = dig(server, name, rrtype, rd, *transport, *options)
+        assert d.status == status, d.text
+        assert "ra" in d.flags and ("rd" in d.flags) == (rd == "+rec"), d.text
+        assert NO_RECURSION not in d.text, d.text
+        replies.append(d)
+    return replies
+
+
+@pytest.mark.parametrize("cache", ["raced", "cached"])
+def test_ls_sets_ra_on_answers_and_negatives_raced_and_from_the_cache(demo_backends, start_server, cache):
+    """A backend's answer, NXDOMAIN and NODATA passed on, and the same from the cache (each asked
+    again: the cache's key leaves RD out, so only the first of each transport is raced)."""
+    ts1, ts2 = demo_backends
+    ls = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--metrics", "127.0.0.1:0",
+                      *(["--cache-size", "0"] if cache == "raced" else []))
+    asked = [("www.rutgers.edu", "A", "NOERROR"), ("www.amazon.com", "A", "NXDOMAIN"), ("www.ibm.com", "AAAA", "NOERROR")]
+    for _ in range(2):
+        for name, rrtype, status in asked:
+            replies = with_ra(ls, name, rrtype, status)
+            assert all(bool(d.answer) == (name == "www.rutgers.edu") for d in replies)
+    hits = value(scrape(ls), "resolver_ls_cache_hits_total")
+    assert hits == (0 if cache == "raced" else 6 * len(asked))
+
+
+@pytest.mark.parametrize("on_timeout", ["nxdomain", "servfail"])
+def test_ls_sets_ra_on_its_timeout_answer(start_server, on_timeout):
+    silent = start_server("ts", "--table", str(ZONES / "ts1.txt"), "--silent-miss")
+    ls = start_server("ls", "--backend", silent.hostport, "--timeout", "0.3", "--on-timeout", on_timeout,
+                      "--cache-size", "0")
+    with_ra(ls, "www.amazon.com", "A", on_timeout.upper())
+
+
+def test_ls_sets_ra_on_a_chain_it_follows_and_on_one_nobody_ends(start_server):
+    corp = start_server("ts", "--zone", str(ZONES / "corp.example.zone"))
+    lab = start_server("ts", "--zone", str(ZONES / "lab.example.zone"))
+    ls = start_server("ls", "--backend", corp.hostport, "--backend", lab.hostport, "--cache-size", "0")
+    for d in with_ra(ls, "www.corp.example", "A", "NOERROR"):        # the chain across both backends
+        assert [rrtype for _, rrtype, _ in d.answer][:1] == ["CNAME"] and d.rrs("answer", "A"), d.text
+    for d in with_ra(ls, "out.lab.example", "A", "NOERROR"):         # nobody has its target: lab's reply as it was
+        assert [rrtype for _, rrtype, _ in d.answer] == ["CNAME"], d.text
+
+
+def test_ls_sets_ra_on_a_stale_answer(start_server, tmp_path):
+    zone = tmp_path / "short.example.zone"
+    zone.write_text("$ORIGIN short.example.\n$TTL 1\n@ IN SOA ns hostmaster 1 7200 900 1209600 1\n"
+                    "@ IN NS ns\nns IN A 192.0.2.53\nwww IN A 192.0.2.1\n")
+    ts = start_server("ts", "--zone", str(zone))
+    ls = start_server("ls", "--backend", ts.hostport, "--serve-stale", "60", "--timeout", "0.5")
+    for transport in ([], ["+tcp"]):
+        assert dig(ls, "www.short.example", "A", *transport).rrs("answer", "A") == [("www.short.example.", "192.0.2.1")]
+    ts.stop()
+    stale = re.compile(rf"^www\.short\.example\.\s+{STALE_TTL}\s+IN\s+A\s+192\.0\.2\.1$", re.M)
+    wait_until(lambda: stale.search(dig(ls, "www.short.example", "A").text), 5, "the answer served stale", interval=0.2)
+    for d in with_ra(ls, "www.short.example", "A", "NOERROR"):
+        assert stale.search(d.text), d.text
+
+
+def test_ls_sets_ra_on_its_refusals(start_server, demo_backends):
+    """REFUSED by the allow-list (UDP and TCP) and by the rate limit (TCP: over UDP it drops)."""
+    ts1, _ = demo_backends
+    elsewhere = start_server("ls", "--backend", ts1.hostport, "--allow", "192.0.2.0/24")
+    with_ra(elsewhere, "www.ibm.com", "A", "REFUSED")
+    limited = start_server("ls", "--backend", ts1.hostport, "--rate-limit", "1")
+    first = dig(limited, "www.ibm.com", "A", "+tcp")
+    assert first.status == "NOERROR" and "ra" in first.flags
+    for rd in ("+rec", "+norec"):
+        d = dig(limited, "www.ibm.com", "A", "+tcp", rd)
+        assert d.status == "REFUSED" and "ra" in d.flags and NO_RECURSION not in d.text, d.text
+
+
+def test_ls_sets_ra_on_formerr_and_notimp(ls):
+    """A query without a question or OPT record gets FORMERR (a bare header), another opcode NOTIMP."""
+    with_ra(ls, "www.ibm.com", "A", "FORMERR", "+header-only", "+noedns")
+    with_ra(ls, "www.ibm.com", "A", "NOTIMP", "+opcode=status")
