@@ -219,7 +219,8 @@ async def started(settings: LsSettings, host: str = "127.0.0.1", port: int = 0, 
 
     With ``probes`` (as the ``ls`` command) it watches backend health once it
     listens; without, no probe is sent on a schedule and every backend counts
-    as up, for a caller that wants the backends to see only the queries it
+    as up (asked, though its state, which no probe round judges, stays
+    starting), for a caller that wants the backends to see only the queries it
     asks (a race that times out still brings one probe forward).
     """
     balancer = await build(settings)
