@@ -74,6 +74,7 @@ import dns.zone
 
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN, at_or_below
 from .address_lines import AddressRecords
+from .load_progress import LoadProgress
 from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
                        TemporaryName, rdata_wire, suffix_offsets, wire_key)
@@ -233,12 +234,20 @@ class CompiledZone:
         # (see _known_suffix).
         self._data_names = (_names_between(self.apex, _names_in_data(zone))[0] if self.wildcards or self.dnames
                             else {})
-        for name in self.names - self._fast_targets:
+        progress = data.progress
+        general = self.names - self._fast_targets
+        what = f"of {len(general) + len(addresses):,} names compiled"
+        compiled = 0
+        for compiled, name in enumerate(general, 1):
             self._compile_name(name, exact, by_name)
-        self._compile_addresses(addresses, exact, by_name)
+            if progress is not None:
+                progress.tick(compiled, what)
+        self._compile_addresses(addresses, exact, by_name, (progress, what), compiled)
         self._fast_path_names = self._existing_keys = None
         # names with records or below them
         self.size = len(self.names) + len(addresses) - len(self._fast_targets & self.names)
+        if progress is not None:
+            progress.finish(data.records, self.size)
 
     def share_names(self, by_name: dict[bytes, Answer]) -> None:
         """Look this zone's names up in ``by_name`` from now on: the table of a new ``Authority``
@@ -306,8 +315,10 @@ class CompiledZone:
         return cut
 
     def _compile_addresses(self, addresses: AddressRecords, exact: dict[bytes, Answer],
-                           by_name: dict[bytes, Answer]) -> None:
-        """The fast path: answers for plain address names, spliced from bytes.
+                           by_name: dict[bytes, Answer], progress: tuple[LoadProgress | None, str],
+                           compiled: int) -> None:
+        """The fast path: answers for plain address names, spliced from bytes; ``progress`` (if any,
+        and what it says of names) is told of each name, counted on from the ``compiled`` names before them.
 
         The answer records point at the question for their owner (0xC00C) and
         hold only an address, so they need no compression state. What follows
@@ -315,7 +326,10 @@ class CompiledZone:
         question's length and the answer's length, and is packed once per pair.
         ANY gets the type that comes first in the file (both are preferred by NSD).
         """
-        for key, records in addresses.items():
+        tracker, what = progress
+        for compiled, (key, records) in enumerate(addresses.items(), compiled + 1):
+            if tracker is not None:
+                tracker.tick(compiled, what)
             addresses[key] = ()     # compiled: the records go (the keys stay, for lookups while compiling)
             if key.endswith(self._question_sensitive) or self._too_big_for_udp(key, records):
                 self._compile_name(self._add_to_zone(key, records), exact, by_name)

@@ -26,10 +26,13 @@ from .authority import Authority, UnservedZone
 from .provide import Provider
 from .secondary import Secondaries, saved_copies
 from .server import AuthoritativeServer
-from .settings import TsSettings
+from .load_progress import LoadProgress
+from .settings import LOAD_PROGRESS_INTERVAL, LOAD_PROGRESS_RECORDS, TsSettings
 from .zones import ZoneData, ZoneError, load_sources
 
 log = logging.getLogger("resolver.ts")
+# How a long load of a zone file or of the tables logs its progress.
+LOAD_PROGRESS = functools.partial(LoadProgress, interval=LOAD_PROGRESS_INTERVAL, every=LOAD_PROGRESS_RECORDS)
 
 
 def load(settings: TsSettings, transferred: ZoneData | None = None,
@@ -53,7 +56,7 @@ def load(settings: TsSettings, transferred: ZoneData | None = None,
         secondaries = [zone for zone in settings.secondaries
                        if transferred is None or zone.name != transferred.origin]
         copies, unserved = saved_copies(settings.zone_dir, secondaries)
-        files = load_sources(settings.zones, settings.tables)
+        files = load_sources(settings.zones, settings.tables, LOAD_PROGRESS)
         twice = {zone.origin for zone in files} & {zone.name for zone in settings.secondaries}
         if twice:
             raise ZoneError(f"{min(twice).to_text()} is both a zone file and a --secondary zone")

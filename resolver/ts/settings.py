@@ -33,6 +33,11 @@ NOTIFY_TRIES = 5                    # NOTIFY sent this often to a silent seconda
 NOTIFY_TIMEOUT = 2.0                # seconds to wait for each NOTIFY's answer (NSD waits 15)
 TSIG_FUDGE = 300                    # seconds of clock skew a TSIG signature allows (RFC 8945 10)
 
+# Long loads (resolver.ts.load_progress): a line this often, in seconds, while a zone is read and compiled;
+# the clock is looked at once every LOAD_PROGRESS_RECORDS records, off the per-record cost.
+LOAD_PROGRESS_INTERVAL = 5.0
+LOAD_PROGRESS_RECORDS = 8192
+
 
 @dataclass(frozen=True)
 class Remote:

@@ -32,6 +32,7 @@ import dns.zone
 
 from . import digest_types, obsolete_types, rdata_errors
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
+from .load_progress import LoadProgress, Progress
 from .master_file import Entry, MasterFileError, escape_bytes, read_entries, read_text
 from .rdata_text import RdataReader, add_to_rdataset, address_rdata
 from .zone_checks import BESIDE_CNAME, ZoneCheckError, ZoneChecks, name_text, suffixes
@@ -68,6 +69,9 @@ class ZoneData:
     lines: dict[bytes, str] = field(default_factory=dict)
     # The owners of its DNAME records (lower-case wire), as read.
     dname_owners: frozenset[bytes] = frozenset()
+    # The records read, and the progress of the load, which compiling goes on with (None: not logged).
+    records: int = 0
+    progress: LoadProgress | None = None
 
     @property
     def origin(self) -> dns.name.Name:
@@ -100,24 +104,33 @@ class ZoneFile:
                              "and =FILE gives a file whose path holds '='") from None
 
 
-def load_zone_file(path: str | Path, name: dns.name.Name | None = None) -> ZoneData:
+def load_zone_file(path: str | Path, name: dns.name.Name | None = None,
+                   progress: Progress | None = None) -> ZoneData:
     """Read a master file; the zone is ``name`` when given, else the owner of its SOA.
 
     Before any ``$ORIGIN``, relative names are relative to ``name``, as NSD takes
     the zone's name from its config; without one, to the SOA's owner when the file
     starts with the SOA written absolute, else to the file's name
     (``example.com.zone`` is ``example.com.``). With ``name``, an SOA elsewhere is
-    refused, as NSD refuses it. Raises :class:`ZoneError` with one line.
+    refused, as NSD refuses it. Raises :class:`ZoneError` with one line. ``progress`` makes the
+    :class:`~resolver.ts.load_progress.LoadProgress` of the file, which logs a long load's progress.
     """
     path = Path(path)
+    tracker = progress(str(path)) if progress is not None else None
     try:
         text = read_text(path)
         builder = _ZoneBuilder(str(path), name)
-        for entry in read_entries(path, text, name or _first_owner(text) or _origin_from_filename(path)):
+        records = 0
+        for records, entry in enumerate(read_entries(path, text, name or _first_owner(text)
+                                                     or _origin_from_filename(path)), 1):
             builder.add(entry)
-        return builder.finish()
+            if tracker is not None:
+                tracker.tick(records, "records read")
+        data = builder.finish()
     except (MasterFileError, ZoneCheckError, AddressError) as exc:
         raise ZoneError(str(exc)) from None
+    data.records, data.progress = records, tracker
+    return data
 
 
 class _ZoneBuilder:
@@ -237,9 +250,11 @@ class _Zone(dns.zone.Zone):
         return node if node is not None else super().find_node(name, create)
 
 
-def load_sources(zone_files: Iterable[str | Path | ZoneFile], tables: Iterable[str | Path]) -> list[ZoneData]:
+def load_sources(zone_files: Iterable[str | Path | ZoneFile], tables: Iterable[str | Path],
+                 progress: Progress | None = None) -> list[ZoneData]:
     """Every zone file (a path, or a :class:`ZoneFile` that may name its zone), and the tables
-    merged into one root zone, ready for one TS.
+    merged into one root zone, ready for one TS; ``progress`` makes the
+    :class:`~resolver.ts.load_progress.LoadProgress` of each (None: no lines).
 
     A zone may come from one source only: a second file for the same zone, or
     a table name at or below a zone that a zone file serves, is refused (which
@@ -247,16 +262,17 @@ def load_sources(zone_files: Iterable[str | Path | ZoneFile], tables: Iterable[s
     :class:`ZoneError` with one line.
     """
     files = [item if isinstance(item, ZoneFile) else ZoneFile(Path(item)) for item in zone_files]
-    zones = [load_zone_file(file.path, file.name) for file in files]
+    zones = [load_zone_file(file.path, file.name, progress) for file in files]
     tables = list(tables)
     if tables:
-        zones.append(load_tables(tables))
+        zones.append(load_tables(tables, progress))
     _one_source_each(zones)
     return zones
 
 
-def load_tables(paths: Iterable[str | Path]) -> ZoneData:
-    """Tables of ``hostname IP A`` lines (``AAAA`` too), merged into one root zone.
+def load_tables(paths: Iterable[str | Path], progress: Progress | None = None) -> ZoneData:
+    """Tables of ``hostname IP A`` lines (``AAAA`` too), merged into one root zone; ``progress``
+    as for :func:`load_zone_file`.
 
     Hostnames are case-insensitive; a name on several lines, or in several
     tables, gets every address. Blank lines and ``#`` comments are skipped.
@@ -265,6 +281,7 @@ def load_tables(paths: Iterable[str | Path]) -> ZoneData:
     soa = dns.rdata.from_text(IN, SOA, TABLE_SOA)
     zone.find_rdataset(dns.name.root, SOA, create=True).add(soa, TABLE_TTL)
     data = ZoneData(zone, {}, ", ".join(str(path) for path in paths))
+    data.progress = progress(data.source) if progress is not None else None
     for path in paths:
         _read_table(Path(path), data)
     return data
@@ -291,6 +308,9 @@ def _read_table(path: Path, data: ZoneData) -> None:
         key = _hostname_key(where, hostname if hostname.endswith(".") else hostname + ".")
         data.addresses.setdefault(key, []).append(_table_address(where, address, rtype.upper()))
         data.lines.setdefault(key, where)
+        data.records += 1
+        if data.progress is not None:
+            data.progress.tick(data.records, "records read")
 
 
 def _hostname_key(where: str, hostname: str) -> bytes:
