@@ -403,6 +403,10 @@ def build_parser() -> Parser:
                          "NAME=FILE, or =FILE to leave the name to the file")
     ts.add_argument("--table", action=ListOption, default=[], metavar="FILE",
                     help="'hostname IP A' table, served as the root zone")
+    ts.add_argument("--table-ptr", action="store_true",
+                    help="answer reverse lookups (dig -x) for the tables' addresses: each gets a PTR record "
+                         "in in-addr.arpa or ip6.arpa to the first name written for it, as dnsmasq does for "
+                         "its hosts files (default: off, NXDOMAIN)")
     ts.add_argument("--secondary", action=ListOption, type=secondary, default=[],
                     metavar="ZONE=ADDR:PORT[,ADDR:PORT…][,key=NAME]",
                     help="serve ZONE as a secondary: transferred from these primaries (AXFR, then IXFR), kept "
@@ -634,6 +638,7 @@ def ts_settings(args: argparse.Namespace) -> TsSettings:
     if args.secondary and args.workers > 1:
         raise UsageError("resolver ts: --secondary needs --workers 1: one process keeps a secondary zone fresh")
     return TsSettings(zones=tuple(args.zone), tables=tuple(Path(path) for path in args.table),
+                      table_ptr=args.table_ptr,
                       silent_miss=args.silent_miss, query_log=args.query_log,
                       secondaries=tuple(args.secondary), allow_transfer=tuple(args.allow_transfer),
                       notify=tuple(args.notify), keys=dict(args.keys), zone_dir=args.zone_dir)

@@ -24,6 +24,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ..hostnames import read_hostname
 from ..net.addresses import address_family
 from .settings import ClientSettings
 
@@ -140,7 +141,7 @@ class Resolver:
     async def resolve(self, hostname: str) -> Resolution:
         kind = self.kind
         try:
-            query = dns.message.make_query(hostname, self.rdtype)
+            query = dns.message.make_query(read_hostname(hostname), self.rdtype)
         except dns.exception.DNSException:      # an empty label, a label over 63 or a name over 255 octets
             return Resolution(hostname, rdtype=kind, rcode=INVALID)
         async with self.window:

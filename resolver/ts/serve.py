@@ -56,7 +56,7 @@ def load(settings: TsSettings, transferred: ZoneData | None = None,
         secondaries = [zone for zone in settings.secondaries
                        if transferred is None or zone.name != transferred.origin]
         copies, unserved = saved_copies(settings.zone_dir, secondaries)
-        files = load_sources(settings.zones, settings.tables, LOAD_PROGRESS)
+        files = load_sources(settings.zones, settings.tables, LOAD_PROGRESS, settings.table_ptr)
         twice = {zone.origin for zone in files} & {zone.name for zone in settings.secondaries}
         if twice:
             raise ZoneError(f"{min(twice).to_text()} is both a zone file and a --secondary zone")

@@ -27,9 +27,11 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
+import dns.reversename
 import dns.tokenizer
 import dns.zone
 
+from ..hostnames import read_hostname, why_not
 from . import digest_types, obsolete_types, rdata_errors
 from .address_lines import ADDRESS_TYPES, AddressError, AddressRecords, name_to_wire, parse_address
 from .load_progress import LoadProgress, Progress
@@ -44,7 +46,8 @@ TABLE_SOA = "localhost. hostmaster.localhost. 1 3600 900 604800 60"
 ZONE_SUFFIXES = (".zone", ".db", ".txt")
 LARGEST_TTL = 2**31 - 1     # RFC 2181 8; larger ones are served as 0, as BIND does
 SIGNATURE_TYPES = (dns.rdatatype.RRSIG, dns.rdatatype.SIG)
-SOA, CNAME, DNAME = dns.rdatatype.SOA, dns.rdatatype.CNAME, dns.rdatatype.DNAME
+SOA, CNAME, DNAME, PTR = dns.rdatatype.SOA, dns.rdatatype.CNAME, dns.rdatatype.DNAME, dns.rdatatype.PTR
+PTR_CLASS = dns.rdata.get_rdata_class(dns.rdataclass.IN, PTR)
 NSEC3 = dns.rdatatype.NSEC3
 ONLY_NSEC3 = frozenset({NSEC3, dns.rdatatype.RRSIG})
 IN = dns.rdataclass.IN
@@ -52,6 +55,10 @@ IN = dns.rdataclass.IN
 log = logging.getLogger("resolver.ts")
 obsolete_types.register()
 digest_types.register()
+
+
+# For --table-ptr: (type, address in wire form) -> the lower-case wire name and "FILE:LINE" first written for it.
+FirstNames = dict[tuple[int, bytes], tuple[bytes, str]]
 
 
 class ZoneError(Exception):
@@ -251,10 +258,11 @@ class _Zone(dns.zone.Zone):
 
 
 def load_sources(zone_files: Iterable[str | Path | ZoneFile], tables: Iterable[str | Path],
-                 progress: Progress | None = None) -> list[ZoneData]:
+                 progress: Progress | None = None, table_ptr: bool = False) -> list[ZoneData]:
     """Every zone file (a path, or a :class:`ZoneFile` that may name its zone), and the tables
     merged into one root zone, ready for one TS; ``progress`` makes the
-    :class:`~resolver.ts.load_progress.LoadProgress` of each (None: no lines).
+    :class:`~resolver.ts.load_progress.LoadProgress` of each (None: no lines); ``table_ptr``:
+    the tables' addresses get PTR records too (:func:`load_tables`).
 
     A zone may come from one source only: a second file for the same zone, or
     a table name at or below a zone that a zone file serves, is refused (which
@@ -265,25 +273,33 @@ def load_sources(zone_files: Iterable[str | Path | ZoneFile], tables: Iterable[s
     zones = [load_zone_file(file.path, file.name, progress) for file in files]
     tables = list(tables)
     if tables:
-        zones.append(load_tables(tables, progress))
+        zones.append(load_tables(tables, progress, table_ptr))
     _one_source_each(zones)
     return zones
 
 
-def load_tables(paths: Iterable[str | Path], progress: Progress | None = None) -> ZoneData:
+def load_tables(paths: Iterable[str | Path], progress: Progress | None = None, ptr: bool = False) -> ZoneData:
     """Tables of ``hostname IP A`` lines (``AAAA`` too), merged into one root zone; ``progress``
     as for :func:`load_zone_file`.
 
-    Hostnames are case-insensitive; a name on several lines, or in several
-    tables, gets every address. Blank lines and ``#`` comments are skipped.
+    Hostnames are case-insensitive, and IDNA-encoded as the client encodes them;
+    a name on several lines, or in several tables, gets every address. Blank
+    lines and ``#`` comments are skipped. With ``ptr``, each address gets a PTR
+    record (in-addr.arpa, ip6.arpa: RFC 1035 3.5, RFC 3596 2.5) to the first
+    name written for it, as dnsmasq answers from its hosts files.
     """
     zone = dns.zone.Zone(dns.name.root, relativize=False)
     soa = dns.rdata.from_text(IN, SOA, TABLE_SOA)
     zone.find_rdataset(dns.name.root, SOA, create=True).add(soa, TABLE_TTL)
     data = ZoneData(zone, {}, ", ".join(str(path) for path in paths))
     data.progress = progress(data.source) if progress is not None else None
+    first_names: FirstNames | None = {} if ptr else None
     for path in paths:
-        _read_table(Path(path), data)
+        _read_table(Path(path), data, first_names)
+    for (rdtype, wire), (key, where) in (first_names or {}).items():
+        owner = dns.reversename.from_address(socket.inet_ntop(ADDRESS_CODES[rdtype][1], wire))
+        zone.find_rdataset(owner, PTR, create=True).add(PTR_CLASS(IN, PTR, name_from_wire(key)), TABLE_TTL)
+        data.lines.setdefault(owner.to_digestable(), where)
     return data
 
 
@@ -292,7 +308,9 @@ def load_table(path: str | Path) -> ZoneData:
     return load_tables([path])
 
 
-def _read_table(path: Path, data: ZoneData) -> None:
+def _read_table(path: Path, data: ZoneData, first_names: FirstNames | None) -> None:
+    """Read one table into ``data``; each address not in ``first_names`` yet goes there with its
+    line's name (when given)."""
     try:
         text = read_text(path)
     except MasterFileError as exc:
@@ -305,22 +323,27 @@ def _read_table(path: Path, data: ZoneData) -> None:
         if len(fields) != 3:
             raise ZoneError(f"{where}: expected 'hostname IP A', got {line.strip()!r}")
         hostname, address, rtype = fields
-        key = _hostname_key(where, hostname if hostname.endswith(".") else hostname + ".")
-        data.addresses.setdefault(key, []).append(_table_address(where, address, rtype.upper()))
+        key = _hostname_key(where, hostname)
+        record = _table_address(where, address, rtype.upper())
+        data.addresses.setdefault(key, []).append(record)
         data.lines.setdefault(key, where)
+        if first_names is not None:
+            first_names.setdefault((record[0], record[2]), (key, where))
         data.records += 1
         if data.progress is not None:
             data.progress.tick(data.records, "records read")
 
 
-def _hostname_key(where: str, hostname: str) -> bytes:
-    """The lower-case wire form of a table's (absolute) hostname; escapes as in master files."""
-    owner = name_to_wire(hostname, None)
+def _hostname_key(where: str, text: str) -> bytes:
+    """The lower-case wire form of a table's hostname, absolute whether or not it ends in a dot;
+    escapes as in master files, labels outside ASCII IDNA-encoded as the client encodes them
+    (:func:`resolver.hostnames.read_hostname`)."""
+    owner = name_to_wire(text if text.endswith(".") else text + ".", None)
     if owner is None:
         try:
-            owner = dns.name.from_text(hostname).to_wire()
+            owner = read_hostname(text).to_wire()
         except dns.exception.DNSException as exc:
-            raise ZoneError(f"{where}: bad hostname {hostname!r}: {exc}") from None
+            raise ZoneError(f"{where}: bad hostname {text!r}: {why_not(exc)}") from None
     return owner.lower()
 
 

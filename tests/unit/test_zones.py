@@ -294,6 +294,40 @@ def test_a_table_hostname_with_escapes_is_read_as_in_master_files(tmp_path):
     assert ask(server, "b.example").rcode() == dns.rcode.NXDOMAIN
 
 
+def test_table_ptr_gives_each_address_the_first_name_written_for_it_across_tables(tmp_path):
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("first.example 192.0.2.1 A\nsecond.example 192.0.2.1 A\nFirst.example 2001:db8::1 AAAA\n")
+    two.write_text("third.example 192.0.2.1 A\nthird.example 192.0.2.3 A\n")
+    server = AuthoritativeServer(Authority(load_sources([], [one, two], table_ptr=True)))
+    assert answer_text(server, "1.2.0.192.in-addr.arpa", "PTR") == ["300 PTR first.example."]
+    assert answer_text(server, "3.2.0.192.in-addr.arpa", "PTR") == ["300 PTR third.example."]
+    assert answer_text(server, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+                       "PTR") == ["300 PTR first.example."]
+    assert answer_text(server, "second.example") == ["300 A 192.0.2.1"]     # the forward names are as before
+    assert ask(server, "2.2.0.192.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
+    plain = AuthoritativeServer(Authority(load_sources([], [one, two])))
+    assert ask(plain, "1.2.0.192.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_a_table_ptr_name_inside_a_served_reverse_zone_is_refused_with_its_line(tmp_path):
+    table = tmp_path / "t.txt"
+    table.write_text("host.example 198.51.100.7 A\nwww.example 192.0.2.1 A\n")
+    zone = tmp_path / "2.0.192.in-addr.arpa.zone"
+    zone.write_text("$TTL 300\n@ IN SOA ns1.example. h.example. 1 2 3 4 5\n@ IN NS ns1.example.\n")
+    load_sources([zone], [table])       # without PTR records the table has no name there
+    with pytest.raises(ZoneError, match=rf"^{table}:2: 1.2.0.192.in-addr.arpa. is inside the zone "
+                                        rf"2.0.192.in-addr.arpa. that {zone} serves"):
+        load_sources([zone], [table], table_ptr=True)
+
+
+def test_a_table_name_outside_ascii_is_idna_encoded_as_the_client_encodes_it(tmp_path):
+    table = tmp_path / "t.txt"
+    table.write_text("bücher.example 192.0.2.1 A\nBÜCHER.example 192.0.2.2 A\n")
+    server = AuthoritativeServer(Authority(load_sources([], [table])))
+    assert answer_text(server, "xn--bcher-kva.example") == ["300 A 192.0.2.1", "300 A 192.0.2.2"]
+    assert answer_text(server, "bücher.example") == ["300 A 192.0.2.1", "300 A 192.0.2.2"]
+
+
 LATIN1_HEAD = b"$ORIGIN l1.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
 
 
