@@ -407,6 +407,10 @@ def build_parser() -> Parser:
                     help="answer reverse lookups (dig -x) for the tables' addresses: each gets a PTR record "
                          "in in-addr.arpa or ip6.arpa to the first name written for it, as dnsmasq does for "
                          "its hosts files (default: off, NXDOMAIN)")
+    ts.add_argument("--round-robin", action="store_true",
+                    help="turn the order of the records of each answer's RRsets on successive queries (A, "
+                         "AAAA, TXT…), as NSD's round-robin: yes and BIND's rrset-order cyclic: clients that take "
+                         "the first address spread over all of them (default: off, the zone's order)")
     ts.add_argument("--secondary", action=ListOption, type=secondary, default=[],
                     metavar="ZONE=ADDR:PORT[,ADDR:PORT…][,key=NAME]",
                     help="serve ZONE as a secondary: transferred from these primaries (AXFR, then IXFR), kept "
@@ -638,7 +642,7 @@ def ts_settings(args: argparse.Namespace) -> TsSettings:
     if args.secondary and args.workers > 1:
         raise UsageError("resolver ts: --secondary needs --workers 1: one process keeps a secondary zone fresh")
     return TsSettings(zones=tuple(args.zone), tables=tuple(Path(path) for path in args.table),
-                      table_ptr=args.table_ptr,
+                      table_ptr=args.table_ptr, round_robin=args.round_robin,
                       silent_miss=args.silent_miss, query_log=args.query_log,
                       secondaries=tuple(args.secondary), allow_transfer=tuple(args.allow_transfer),
                       notify=tuple(args.notify), keys=dict(args.keys), zone_dir=args.zone_dir)

@@ -13,6 +13,7 @@ without compiling the other zones again.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Iterable, Union
 
 import dns.name
@@ -21,6 +22,7 @@ import dns.rdtypes.ANY.SOA
 
 from ..wire import EDE_NOT_AUTHORITATIVE, HEADER, QR, RD, REFUSED, SERVFAIL, Query, at_or_below, opt_record
 from .compiled import CompiledZone
+from .rotation import rotating
 from .sections import Answer, wire_key
 from .zone_checks import suffixes
 from .zones import ZoneData
@@ -57,13 +59,16 @@ class Authority:
     """All zones of one TS, ready to answer.
 
     ``zones`` are compiled; ``unserved`` names zones (secondary zones without a
-    copy) whose names are answered SERVFAIL.
+    copy) whose names are answered SERVFAIL. With ``round_robin`` the records of
+    each answer's RRsets turn on successive queries (:mod:`resolver.ts.rotation`).
     """
 
-    def __init__(self, zones: Iterable[ZoneData], unserved: Iterable[dns.name.Name] = ()) -> None:
+    def __init__(self, zones: Iterable[ZoneData], unserved: Iterable[dns.name.Name] = (),
+                 round_robin: bool = False) -> None:
         self.exact: dict[bytes, Answer] = {}
         self.by_name: dict[bytes, Answer] = {}
         self.zones: dict[bytes, Zone] = {}
+        self.round_robin = round_robin
         # Parents first, so that a child zone's answers replace its parent's.
         for zone in sorted([*zones, *unserved], key=lambda z: len(_apex(z))):
             apex = wire_key(_apex(zone))
@@ -71,6 +76,8 @@ class Authority:
                 self._forget_below(apex)
             self.zones[apex] = (CompiledZone(zone, self.exact, self.by_name) if isinstance(zone, ZoneData)
                                 else UnservedZone(zone))
+        if round_robin:
+            rotating(self.exact)
 
     def nests(self, apex: dns.name.Name) -> bool:
         """Whether another zone served here lies above or below ``apex``."""
@@ -102,11 +109,14 @@ class Authority:
         if self.nests(apex):
             raise ValueError(f"{apex.to_text()} nests with another zone served here: build the Authority again")
         key = wire_key(apex)
-        fresh = Authority(())
+        fresh = Authority((), round_robin=self.round_robin)
         fresh.exact = {k: answer for k, answer in self.exact.items() if not at_or_below(k[:-2], key)}
         fresh.by_name = {k: answer for k, answer in self.by_name.items() if not at_or_below(k, key)}
+        kept = len(fresh.exact)
         fresh.zones[key] = (CompiledZone(data, fresh.exact, fresh.by_name) if data is not None
                             else UnservedZone(apex))
+        if self.round_robin:        # the zone's answers, added after the others' (which turn already)
+            rotating(fresh.exact, itertools.islice(list(fresh.exact), kept, None))
         for other, zone in self.zones.items():
             if other != key:
                 if isinstance(zone, CompiledZone):
@@ -154,17 +164,20 @@ def render(data: bytes, q: Query, answer: Answer, limit: int) -> bytes:
     """The reply to query ``data``: its ID and question, the answer's sections, OPT if asked.
 
     A reply larger than ``limit`` is packed again within it, as NSD does:
-    optional records left out, TC set when the answer itself does not fit.
+    optional records left out, TC set when the answer itself does not fit. The answer's
+    sections are read once (a :class:`~resolver.ts.rotation.RotatingAnswer` turns on each read).
     """
+    sections = answer.sections
     opt = b""
     if q.edns_size >= 0:
         opt = ((OPT_DO if q.edns_do else OPT_PLAIN) if answer.ede is None
                else opt_record(q.edns_do, 0, answer.ede, answer.ede_text))
-    if 12 + len(q.question) + len(answer.sections) + len(opt) > limit and answer.shrink is not None:
+    if 12 + len(q.question) + len(sections) + len(opt) > limit and answer.shrink is not None:
         answer = answer.shrink(limit - len(opt))
+        sections = answer.sections
     flags = answer.flags | (q.flags & RD)
     header = HEADER.pack(0, flags, 1, answer.ancount, answer.nscount, answer.arcount + (1 if opt else 0))
-    return data[:2] + header[2:] + q.question + answer.sections + opt
+    return data[:2] + header[2:] + q.question + sections + opt
 
 
 def _apex(zone: ZoneData | dns.name.Name) -> dns.name.Name:

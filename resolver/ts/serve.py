@@ -63,7 +63,7 @@ def load(settings: TsSettings, transferred: ZoneData | None = None,
         zones = [*files, *copies, *([transferred] if transferred else [])]
         for zone in zones if publish is not None else ():
             publish(zone)
-        authority = Authority(zones, unserved)
+        authority = Authority(zones, unserved, settings.round_robin)
         gc.freeze()
         return authority
 

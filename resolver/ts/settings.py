@@ -76,7 +76,8 @@ class TsSettings:
     ``zones``: RFC 1035 master files, each a path or a :class:`~resolver.ts.zones.ZoneFile`
     that may name its zone; ``tables``: ``hostname IP A`` tables, each
     served as the root zone; ``table_ptr``: the tables' addresses get PTR records, as dnsmasq
-    gives its hosts files; ``silent_miss``: reply only with positive answers
+    gives its hosts files; ``round_robin``: the records of each answer's RRsets turn on
+    successive queries (NSD's ``round-robin: yes``, :mod:`resolver.ts.rotation`); ``silent_miss``: reply only with positive answers
     (the assignment's TS); ``query_log``: ``-`` for stderr or a file (``None``: off).
 
     Replication: ``secondaries``: zones transferred in from primaries;
@@ -90,6 +91,7 @@ class TsSettings:
     zones: tuple[Path | ZoneFile, ...] = ()
     tables: tuple[Path, ...] = ()
     table_ptr: bool = False
+    round_robin: bool = False
     silent_miss: bool = False
     query_log: str | None = None
     secondaries: tuple[SecondaryZone, ...] = ()

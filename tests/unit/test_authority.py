@@ -9,6 +9,9 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
+from resolver import cli
+from resolver.config import parse_args
+from resolver.ts.authority import Authority
 from resolver.ts.server import AuthoritativeServer
 from resolver.ts.zones import ZoneError, load_table, load_zone_file
 
@@ -354,3 +357,106 @@ def test_the_name_fields_of_the_common_types_are_every_field_holding_a_name():
         holding = {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())
                    if isinstance(getattr(rdata, slot), names.Name)} - set(KEPT_CASE.get(rdtype, ()))
         assert holding == set(NAME_FIELDS[cls]), rdtype
+
+
+# --------------------------------------------------------------------------- round robin (ts --round-robin)
+
+ROUND_ROBIN_ZONE = """$ORIGIN rr.test.
+$TTL 300
+@ IN SOA ns hostmaster 1 7200 900 1209600 60
+@ IN NS ns
+ns IN A 192.0.2.53
+ns IN A 192.0.2.54
+www IN A 192.0.2.1
+www IN A 192.0.2.2
+www IN A 192.0.2.3
+alias IN CNAME www
+txt IN TXT "one"
+txt IN TXT "three three three"
+txt IN TXT "two two"
+@ IN MX 10 mx1
+@ IN MX 20 mx2
+mx1 IN A 192.0.2.25
+mx2 IN A 192.0.2.26
+"""
+
+
+def round_robin_zone(tmp_path, text: str = ROUND_ROBIN_ZONE):
+    path = tmp_path / "rr.test.zone"
+    path.write_text(text)
+    return load_zone_file(path)
+
+
+def turns(server: AuthoritativeServer, name: str, rdtype: str, count: int, stream: bool = False) -> list[list[str]]:
+    """The data of the asked type in ``count`` successive answers, in order; each whole reply
+    parses, and its other sections are the first reply's."""
+    first = ask(server, name, rdtype, stream)
+    seen = []
+    for reply in [first, *(ask(server, name, rdtype, stream) for _ in range(count - 1))]:
+        assert (reply.authority, reply.additional) == (first.authority, first.additional)
+        assert [rrset.rdtype for rrset in reply.answer] == [rrset.rdtype for rrset in first.answer]
+        seen.append([rd.to_text() for rrset in reply.answer if rrset.rdtype == dns.rdatatype.from_text(rdtype)
+                     for rd in rrset])
+    return seen
+
+
+@pytest.mark.parametrize("name,rdtype,order", [
+    ("www.rr.test", "A", ["192.0.2.1", "192.0.2.2", "192.0.2.3"]),
+    ("WWW.Rr.Test", "A", ["192.0.2.1", "192.0.2.2", "192.0.2.3"]),
+    ("alias.rr.test", "A", ["192.0.2.1", "192.0.2.2", "192.0.2.3"]),     # after the CNAME, which points into it
+    ("txt.rr.test", "TXT", ['"one"', '"three three three"', '"two two"']),   # records of different lengths
+    ("ns.rr.test", "A", ["192.0.2.53", "192.0.2.54"]),
+])
+def test_round_robin_turns_each_answer_on_its_own_counter(tmp_path, name, rdtype, order):
+    server = AuthoritativeServer(Authority([round_robin_zone(tmp_path)], round_robin=True))
+    k = len(order)
+    expected = [order[turn % k:] + order[:turn % k] for turn in range(2 * k)]
+    assert turns(server, name, rdtype, 2 * k) == expected
+    assert turns(server, name, rdtype, k, stream=True) == expected[:k]      # TCP takes the next turns
+
+
+def test_round_robin_leaves_rrsets_with_names_and_the_additional_section_in_zone_order(tmp_path):
+    server = AuthoritativeServer(Authority([round_robin_zone(tmp_path)], round_robin=True))
+    assert turns(server, "rr.test", "MX", 3) == [["10 mx1.rr.test.", "20 mx2.rr.test."]] * 3
+    glue = [[rd.to_text() for rrset in ask(server, "www.rr.test").additional for rd in rrset] for _ in range(3)]
+    assert glue == [["192.0.2.53", "192.0.2.54"]] * 3
+
+
+def test_without_round_robin_answers_are_the_same_bytes_each_time(tmp_path):
+    server = AuthoritativeServer(Authority([round_robin_zone(tmp_path)]))
+    wire = dns.message.make_query("www.rr.test", "A").to_wire()
+    assert len({server.reply(wire) for _ in range(4)}) == 1
+
+
+def test_a_zone_swapped_in_turns_too_and_the_others_go_on_turning(tmp_path):
+    other = tmp_path / "other.test.zone"
+    other.write_text("$ORIGIN other.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.9\n"
+                     "two A 198.51.100.1\ntwo A 198.51.100.2\n")
+    authority = Authority([round_robin_zone(tmp_path), load_zone_file(other)], round_robin=True)
+    assert turns(AuthoritativeServer(authority), "two.other.test", "A", 1) == [["198.51.100.1", "198.51.100.2"]]
+    fresh = authority.replacing(round_robin_zone(tmp_path, ROUND_ROBIN_ZONE.replace("192.0.2.3", "192.0.2.4")))
+    server = AuthoritativeServer(fresh)
+    assert turns(server, "www.rr.test", "A", 3) == [["192.0.2.1", "192.0.2.2", "192.0.2.4"],
+                                                     ["192.0.2.2", "192.0.2.4", "192.0.2.1"],
+                                                     ["192.0.2.4", "192.0.2.1", "192.0.2.2"]]
+    assert turns(server, "two.other.test", "A", 1) == [["198.51.100.2", "198.51.100.1"]]    # its counter went on
+
+
+def test_round_robin_turns_a_tables_addresses(tmp_path):
+    table = tmp_path / "t.txt"
+    table.write_text("pool.example 192.0.2.1 A\npool.example 192.0.2.2 A\npool.example 2001:db8::1 AAAA\n"
+                     "pool.example 2001:db8::2 AAAA\n")
+    server = AuthoritativeServer(Authority([load_table(table)], round_robin=True))
+    assert turns(server, "pool.example", "AAAA", 3) == [["2001:db8::1", "2001:db8::2"], ["2001:db8::2", "2001:db8::1"],
+                                                        ["2001:db8::1", "2001:db8::2"]]
+
+
+def test_round_robin_and_table_ptr_are_flags_and_config_keys(tmp_path):
+    config = tmp_path / "ts.toml"
+    config.write_text('listen = ["127.0.0.1:0"]\ntable = ["t.txt"]\nround-robin = true\ntable-ptr = true\n')
+    from_file = cli.ts_settings(parse_args(cli.build_parser(), ["ts", "--config", str(config)]))
+    flags = cli.ts_settings(parse_args(cli.build_parser(), ["ts", "--listen", "127.0.0.1:0", "--round-robin",
+                                                            "--table-ptr"]))
+    plain = cli.ts_settings(parse_args(cli.build_parser(), ["ts", "--listen", "127.0.0.1:0"]))
+    assert (from_file.round_robin, from_file.table_ptr) == (flags.round_robin, flags.table_ptr) == (True, True)
+    assert (plain.round_robin, plain.table_ptr) == (False, False)
