@@ -74,8 +74,8 @@ class Authority:
             apex = wire_key(_apex(zone))
             if self.zones and any(parent in self.zones for parent in suffixes(apex)):
                 self._forget_below(apex)
-            self.zones[apex] = (CompiledZone(zone, self.exact, self.by_name) if isinstance(zone, ZoneData)
-                                else UnservedZone(zone))
+            self.zones[apex] = (CompiledZone(zone, self.exact, self.by_name, round_robin)
+                                if isinstance(zone, ZoneData) else UnservedZone(zone))
         if round_robin:
             rotating(self.exact)
 
@@ -113,7 +113,7 @@ class Authority:
         fresh.exact = {k: answer for k, answer in self.exact.items() if not at_or_below(k[:-2], key)}
         fresh.by_name = {k: answer for k, answer in self.by_name.items() if not at_or_below(k, key)}
         kept = len(fresh.exact)
-        fresh.zones[key] = (CompiledZone(data, fresh.exact, fresh.by_name) if data is not None
+        fresh.zones[key] = (CompiledZone(data, fresh.exact, fresh.by_name, self.round_robin) if data is not None
                             else UnservedZone(apex))
         if self.round_robin:        # the zone's answers, added after the others' (which turn already)
             rotating(fresh.exact, itertools.islice(list(fresh.exact), kept, None))

@@ -75,6 +75,7 @@ import dns.zone
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN, at_or_below
 from .address_lines import AddressRecords
 from .load_progress import LoadProgress
+from .rotation import turning
 from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
                        TemporaryName, rdata_wire, suffix_offsets, wire_key)
@@ -193,8 +194,10 @@ class CompiledZone:
     million names, a fifth of the peak memory), so it is compiled once.
     """
 
-    def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer]) -> None:
+    def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer],
+                 round_robin: bool = False) -> None:
         zone = self.zone = data.zone
+        self.round_robin = round_robin      # wildcard answers turn (resolver.ts.rotation; Authority turns the rest)
         _lower_case_names(zone)
         self.source = data.source or zone.origin.to_text()
         self.apex: dns.name.Name = zone.origin
@@ -859,8 +862,11 @@ class CompiledZone:
         key = ("wildcard", wildcard, qname_len, known)
         if key not in self._cache:
             seeds = _question_suffixes(wildcard.parent(), qname_len, known)
-            self._cache[key] = self._answers(QuestionName(wildcard.labels), self.zone.get_node(wildcard), seeds,
-                                             qname_len)
+            per_type, other = self._answers(QuestionName(wildcard.labels), self.zone.get_node(wildcard), seeds,
+                                            qname_len)
+            if self.round_robin:
+                per_type = {rdtype: turning(answer, qname_len) for rdtype, answer in per_type.items()}
+            self._cache[key] = per_type, other
         return self._cache[key]  # type: ignore[return-value]
 
 

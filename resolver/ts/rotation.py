@@ -15,7 +15,8 @@ answer aiming where it did; an RRset of NS, MX, SRV or PTR records, where a late
 into an earlier record's data, keeps its order. Each question (name and type) turns on its own
 counter, so that successive queries for a name see its k orders in turn; NSD turns one counter
 for the whole server. Answers that may be packed again smaller for a UDP client (over 512
-octets), names a wildcard or a DNAME answers, and negative answers keep their order.
+octets), names below a DNAME, and negative answers keep their order; the names a wildcard
+answers turn on one counter for each length of name.
 """
 from __future__ import annotations
 
@@ -55,19 +56,26 @@ class RotatingAnswer(Answer):
 
 def rotating(answers: dict[bytes, Answer], keys: Iterable[bytes] | None = None) -> None:
     """Give each answer of ``answers`` (by lower-case wire name and two type bytes, as
-    ``Authority.exact`` holds them) that has an RRset to turn its orders, in place: a
-    :class:`RotatingAnswer`. ``keys``: only those entries (default: all). An answer shared by
-    several entries gets one RotatingAnswer, shared too."""
+    ``Authority.exact`` holds them) that has an RRset to turn its orders, in place (:func:`turning`).
+    ``keys``: only those entries (default: all). An answer shared by several entries gets one
+    RotatingAnswer, shared too."""
     made: dict[int, Answer] = {}
     for key in answers if keys is None else keys:     # values replaced in place: no key comes or goes
         answer = answers[key]
-        if answer.ancount < 2 or answer.shrink is not None or isinstance(answer, RotatingAnswer):
-            continue
         turned = made.get(id(answer))
         if turned is None:
-            orders = _orders(answer.sections, answer.ancount, 12 + len(key) - 2 + 4)
-            turned = made[id(answer)] = RotatingAnswer(answer, orders) if orders else answer
+            turned = made[id(answer)] = turning(answer, len(key) - 2)
         answers[key] = turned
+
+
+def turning(answer: Answer, qname_len: int) -> Answer:
+    """The answer as a :class:`RotatingAnswer` when its answer section has an RRset to turn; else
+    itself (so too an answer already turning, and one that may be packed again smaller).
+    ``qname_len``: the length of the question names it answers, in octets (wire form)."""
+    if answer.ancount < 2 or answer.shrink is not None or isinstance(answer, RotatingAnswer):
+        return answer
+    orders = _orders(answer.sections, answer.ancount, 12 + qname_len + 4)
+    return RotatingAnswer(answer, orders) if orders else answer
 
 
 def _orders(sections: bytes, ancount: int, start: int) -> tuple[bytes, ...]:

@@ -1,7 +1,8 @@
 """``ts --round-robin`` against NSD's ``round-robin: yes`` on the same zone: successive queries
 for a name of k addresses see k orders, each a rotation of the zone's, over UDP and TCP, through
-a CNAME chain too; the authority and additional sections (the NS RRset and its glue, two
-addresses) keep the zone's order in both. Without the flag every answer keeps the zone's order.
+a CNAME chain and for a name a wildcard answers too; the authority and additional sections (the
+NS RRset and its glue, two addresses) keep the zone's order in both. Without the flag every
+answer keeps the zone's order.
 
 NSD turns one counter for the whole server, a step for each RRset of an answer section it
 writes; the TS turns one per question, so its orders come in turn from the zone's own. The
@@ -39,6 +40,8 @@ alias IN CNAME www
 txt IN TXT "one"
 txt IN TXT "three three three"
 txt IN TXT "two two"
+*.apps IN A 198.51.100.1
+*.apps IN A 198.51.100.2
 """}
 
 
@@ -95,7 +98,8 @@ def rotations(zone_order: list[str]) -> list[list[str]]:
 CASES = [("www.rr.test.", "A", WWW, []),
          ("alias.rr.test.", "A", WWW, ["alias.rr.test. 300 IN CNAME www.rr.test."]),
          ("six.rr.test.", "AAAA", SIX, []),
-         ("txt.rr.test.", "TXT", ['"one"', '"three three three"', '"two two"'], [])]
+         ("txt.rr.test.", "TXT", ['"one"', '"three three three"', '"two two"'], []),
+         ("web.apps.rr.test.", "A", ["198.51.100.1", "198.51.100.2"], [])]       # a wildcard's
 
 
 @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])

@@ -460,3 +460,14 @@ def test_round_robin_and_table_ptr_are_flags_and_config_keys(tmp_path):
     plain = cli.ts_settings(parse_args(cli.build_parser(), ["ts", "--listen", "127.0.0.1:0"]))
     assert (from_file.round_robin, from_file.table_ptr) == (flags.round_robin, flags.table_ptr) == (True, True)
     assert (plain.round_robin, plain.table_ptr) == (False, False)
+
+
+def test_names_a_wildcard_answers_turn_too(tmp_path):
+    zone = round_robin_zone(tmp_path, ROUND_ROBIN_ZONE + "*.apps IN A 198.51.100.1\n*.apps IN A 198.51.100.2\n")
+    server = AuthoritativeServer(Authority([zone], round_robin=True))
+    assert turns(server, "one.apps.rr.test", "A", 3) == [["198.51.100.1", "198.51.100.2"],
+                                                         ["198.51.100.2", "198.51.100.1"],
+                                                         ["198.51.100.1", "198.51.100.2"]]
+    plain = AuthoritativeServer(Authority([round_robin_zone(tmp_path, ROUND_ROBIN_ZONE + "*.apps IN A 198.51.100.1\n"
+                                                                      "*.apps IN A 198.51.100.2\n")]))
+    assert turns(plain, "one.apps.rr.test", "A", 2) == [["198.51.100.1", "198.51.100.2"]] * 2
