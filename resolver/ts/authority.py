@@ -116,7 +116,7 @@ class Authority:
         fresh.zones[key] = (CompiledZone(data, fresh.exact, fresh.by_name, self.round_robin) if data is not None
                             else UnservedZone(apex))
         if self.round_robin:        # the zone's answers, added after the others' (which turn already)
-            rotating(fresh.exact, itertools.islice(list(fresh.exact), kept, None))
+            rotating(fresh.exact, itertools.islice(fresh.exact, kept, None))
         for other, zone in self.zones.items():
             if other != key:
                 if isinstance(zone, CompiledZone):

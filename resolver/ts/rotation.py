@@ -62,6 +62,8 @@ def rotating(answers: dict[bytes, Answer], keys: Iterable[bytes] | None = None) 
     made: dict[int, Answer] = {}
     for key in answers if keys is None else keys:     # values replaced in place: no key comes or goes
         answer = answers[key]
+        if answer.ancount < 2:      # most answers: nothing to turn, and nothing remembered
+            continue
         turned = made.get(id(answer))
         if turned is None:
             turned = made[id(answer)] = turning(answer, len(key) - 2)
