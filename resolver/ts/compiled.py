@@ -62,7 +62,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import dns.name
 import dns.node
@@ -75,7 +75,7 @@ import dns.zone
 from ..wire import AA, EDE_OTHER, MIN_UDP, NOERROR, NXDOMAIN, QR, RR_FIXED, YXDOMAIN, at_or_below
 from .address_lines import AddressRecords
 from .load_progress import LoadProgress
-from .rotation import turning
+from .rotation import RotatingAnswer
 from .rdata_text import add_to_rdataset, address_rdata
 from .sections import (MAX_OPT, QUESTION_POINTER, Answer, QuestionName, Section, Sections, Seeds, SynthesisedCname,
                        TemporaryName, rdata_wire, suffix_offsets, wire_key)
@@ -130,6 +130,9 @@ TARGETS = {dns.rdatatype.NS: Target("target", allow_glue=True), dns.rdatatype.MX
 
 # A name's RRsets by type, in zone-file order; RRSIG holds every RRSIG RRset of the name.
 RRsets = dict[int, list[dns.rdataset.Rdataset]]
+# Round robin: RRsets turned for one order of an answer (by id) -> the zone's RRset.
+TurnedFrom = dict[int, dns.rdataset.Rdataset]
+UNTURNED = frozenset({RRSIG, dns.rdatatype.NSEC, NSEC3})     # signatures and denials keep their order
 
 
 class Dname(NamedTuple):
@@ -197,7 +200,7 @@ class CompiledZone:
     def __init__(self, data: ZoneData, exact: dict[bytes, Answer], by_name: dict[bytes, Answer],
                  round_robin: bool = False) -> None:
         zone = self.zone = data.zone
-        self.round_robin = round_robin      # wildcard answers turn (resolver.ts.rotation; Authority turns the rest)
+        self.round_robin = round_robin      # answers packed here turn (resolver.ts.rotation; Authority: the rest)
         _lower_case_names(zone)
         self.source = data.source or zone.origin.to_text()
         self.apex: dns.name.Name = zone.origin
@@ -635,20 +638,46 @@ class CompiledZone:
         return labels
 
     def _positive(self, qname_len: int, seeds: Seeds, answer: Section, qtype: int) -> Answer:
-        sections = Sections.answering(answer)
-        if self.ns is not None and qtype not in NO_AUTHORITY_NS:
-            sections.add(Sections.OPTIONAL, self.apex, self.ns)
-        self._add_target_addresses(sections, sections.answer + sections.parts[Sections.OPTIONAL])
-        return sections.pack(qname_len, seeds, NOERROR)
+        def pack(records: Section, turned_from: TurnedFrom) -> Answer:
+            sections = Sections.answering(records)
+            if self.ns is not None and qtype not in NO_AUTHORITY_NS:
+                sections.add(Sections.OPTIONAL, self.apex, self.ns)
+            self._add_target_addresses(sections, _as_in_zone(sections.answer, turned_from)
+                                       + sections.parts[Sections.OPTIONAL])
+            return sections.pack(qname_len, seeds, NOERROR)
+        return self._turning(answer, pack)
 
     def _any(self, qname_len: int, seeds: Seeds, chain: Section, owner: dns.name.Name, rrsets: RRsets) -> Answer:
         """RFC 8482 as NSD 4.6 does it: one RRset with its target addresses, no authority."""
         chosen = _any_choice(rrsets)
         if chosen is None:
             return self.negative(qname_len, NOERROR, chain, seeds)
-        sections = Sections.answering(chain + [(owner, rds) for rds in rrsets[chosen]])
-        self._add_target_addresses(sections, sections.answer)
-        return sections.pack(qname_len, seeds, NOERROR)
+
+        def pack(records: Section, turned_from: TurnedFrom) -> Answer:
+            sections = Sections.answering(records)
+            self._add_target_addresses(sections, _as_in_zone(sections.answer, turned_from))
+            return sections.pack(qname_len, seeds, NOERROR)
+        return self._turning(chain + [(owner, rds) for rds in rrsets[chosen]], pack)
+
+    def _turning(self, answer: Section, pack: Callable[[Section, TurnedFrom], Answer]) -> Answer:
+        """The answer ``pack`` packs for the records ``answer``; with round robin, when its last
+        RRset has several records, a :class:`~resolver.ts.rotation.RotatingAnswer` of each order of
+        that RRset (packed again for each, as NSD writes each: names compress where they now fall),
+        the additional records in the zone's order as NSD adds them. Not signatures, and not an
+        answer that may be packed again smaller (UDP)."""
+        first = pack(answer, {})
+        owner, last = answer[-1] if answer else (None, None)
+        if (not self.round_robin or last is None or len(last) < 2 or last.rdtype in UNTURNED
+                or first.shrink is not None):
+            return first
+        items = list(last)
+        orders = [first.sections]
+        for turn in range(1, len(items)):
+            turned = dns.rdataset.Rdataset(last.rdclass, last.rdtype, last.covers, last.ttl)
+            for rdata in items[turn:] + items[:turn]:
+                turned.add(rdata)
+            orders.append(pack([*answer[:-1], (owner, turned)], {id(turned): last}).sections)
+        return RotatingAnswer(first, tuple(orders))
 
     def _add_target_addresses(self, sections: Sections, records: Section) -> None:
         """In-zone addresses of NS targets (glue too), and of MX, SRV, KX, RT and MB targets (no glue)."""
@@ -862,11 +891,8 @@ class CompiledZone:
         key = ("wildcard", wildcard, qname_len, known)
         if key not in self._cache:
             seeds = _question_suffixes(wildcard.parent(), qname_len, known)
-            per_type, other = self._answers(QuestionName(wildcard.labels), self.zone.get_node(wildcard), seeds,
-                                            qname_len)
-            if self.round_robin:
-                per_type = {rdtype: turning(answer, qname_len) for rdtype, answer in per_type.items()}
-            self._cache[key] = per_type, other
+            self._cache[key] = self._answers(QuestionName(wildcard.labels), self.zone.get_node(wildcard), seeds,
+                                             qname_len)
         return self._cache[key]  # type: ignore[return-value]
 
 
@@ -892,8 +918,8 @@ class Spliced:
         smaller (UDP), or does not hold the labels there."""
         per_type, other = answers
         every = [*per_type.values(), other]
-        if any(answer.shrink is not None for answer in every):
-            return None
+        if any(answer.shrink is not None or isinstance(answer, RotatingAnswer) for answer in every):
+            return None         # (a RotatingAnswer's sections are another order on each read)
         if at is not None and any(answer.sections[at:at + len(labels)] != labels for answer in every):
             return None
         return cls(per_type, other, at, len(labels))
@@ -923,6 +949,14 @@ def add_address_records(zone: dns.zone.Zone, key: bytes, records: list[tuple[int
     for rdtype, ttl, wire in records:
         add_to_rdataset(node.find_rdataset(dns.rdataclass.IN, rdtype, create=True), address_rdata(rdtype, wire), ttl)
     return name
+
+
+def _as_in_zone(records: Section, turned_from: TurnedFrom) -> Section:
+    """``records`` with each RRset turned for round robin (``turned_from``: by ``id``) given back
+    in the zone's order: its targets' addresses come in that order, as NSD adds them."""
+    if not turned_from:
+        return records
+    return [(owner, turned_from.get(id(rds), rds)) for owner, rds in records]
 
 
 def _question_suffixes(encloser: dns.name.Name, qname_len: int, known: dns.name.Name | None) -> Seeds:

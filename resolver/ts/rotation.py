@@ -4,19 +4,22 @@ each query, as NSD's ``round-robin: yes`` and BIND's ``rrset-order cyclic`` give
 Clients tend to use the first address of an answer, so rotating the order on each query spreads
 them over every address of a name: what is called DNS load balancing. An answer of k records
 has k orders, each a rotation of the zone's (the first record becomes the last); they are all
-packed when the zones load, and a query takes the next one: no answer is read or packed again
-per query. Without ``--round-robin`` no answer is touched, and replies are NSD's byte for byte.
+packed once (when the zones load; a wildcard's or a DNAME's on first use), and a query takes
+the next one: no answer is read or packed again per query. Without ``--round-robin`` no answer
+is touched, and replies are NSD's byte for byte.
 
-What turns, as NSD turns it: the RRsets of the answer section, not the authority section nor
-the additional one (glue stays in zone order). Unlike NSD, only RRsets whose records hold no
-domain name (A, AAAA, TXT, CAA, DS, DNSKEY, NSEC3PARAM): the records are moved in place, each
-record's data and length swapped with another's, which leaves every compression pointer of the
-answer aiming where it did; an RRset of NS, MX, SRV or PTR records, where a later name may point
-into an earlier record's data, keeps its order. Each question (name and type) turns on its own
-counter, so that successive queries for a name see its k orders in turn; NSD turns one counter
-for the whole server. Answers that may be packed again smaller for a UDP client (over 512
-octets), names below a DNAME, and negative answers keep their order; the names a wildcard
-answers turn on one counter for each length of name.
+What turns, as NSD turns it: the RRsets of the answer section, of every type but signatures
+and denials (RRSIG, NSEC, NSEC3), not the authority section nor the additional one (glue and a
+target's addresses stay in the zone's order, as NSD adds them). Answers spliced from bytes (plain
+addresses, and names whose types hold no domain name: A, AAAA, TXT, CAA, DS, DNSKEY,
+NSEC3PARAM) turn here, each record's data and length swapped with another's in place, which
+leaves every compression pointer of the answer aiming where it did; the answers the general path
+packs (a CNAME chain, MX, NS, SRV, a wildcard, a DNAME) are packed in each order by
+:mod:`resolver.ts.compiled`, whose names then compress where they fall, as NSD writes them.
+Each question (name and type) turns on its own counter, so that successive queries for a name
+see its k orders in turn; NSD turns one counter for the whole server; the names a wildcard
+answers share one for each length of name. Answers that may be packed again smaller for a UDP
+client (over 512 octets) and negative answers keep their order.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import dns.rdatatype
 from ..wire import RR_FIXED
 from .sections import Answer
 
-# Types whose record data holds no domain name (NSD's round robin turns every RRset; see above).
+# Types whose record data holds no domain name, turned in place (the general path packs the others).
 TURNED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT, dns.rdatatype.CAA, dns.rdatatype.DS,
                     dns.rdatatype.DNSKEY, dns.rdatatype.NSEC3PARAM})
 Span = tuple[int, int]      # where a record's data length and data lie in an answer's sections: start, end

@@ -20,29 +20,14 @@ import pytest
 
 from support.differential import exchange
 from support.nsd import Nsd
+from support.round_robin import APPS, GLUE, MAIL, MX, ORIGIN, SIX, TXT, WWW, ZONE_TEXT
 from support.servers import Server
 from support.tools import require_tool
 from support.zone_servers import write_zone_files
 
-ORIGIN = "rr.test."
-WWW = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
-SIX = ["2001:db8::1", "2001:db8::2"]
-GLUE = ["ns.rr.test. 300 IN A 192.0.2.53", "ns.rr.test. 300 IN A 192.0.2.54"]
-ZONE_TEXTS = {ORIGIN: f"""$ORIGIN {ORIGIN}
-$TTL 300
-@ IN SOA ns hostmaster 1 7200 900 1209600 60
-@ IN NS ns
-ns IN A 192.0.2.53
-ns IN A 192.0.2.54
-{"".join(f"www IN A {address}{chr(10)}" for address in WWW)}
-alias IN CNAME www
-{"".join(f"six IN AAAA {address}{chr(10)}" for address in SIX)}
-txt IN TXT "one"
-txt IN TXT "three three three"
-txt IN TXT "two two"
-*.apps IN A 198.51.100.1
-*.apps IN A 198.51.100.2
-"""}
+ZONE_TEXTS = {ORIGIN: ZONE_TEXT}
+GLUE_LINES = [f"ns.{ORIGIN} 300 IN A {address}" for address in GLUE]
+MAIL_LINES = [f"mx{i}.{ORIGIN} 300 IN A {address}" for i, address in enumerate(MAIL, 1)]
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +80,20 @@ def rotations(zone_order: list[str]) -> list[list[str]]:
     return [zone_order[turn:] + zone_order[:turn] for turn in range(len(zone_order))]
 
 
-CASES = [("www.rr.test.", "A", WWW, []),
-         ("alias.rr.test.", "A", WWW, ["alias.rr.test. 300 IN CNAME www.rr.test."]),
-         ("six.rr.test.", "AAAA", SIX, []),
-         ("txt.rr.test.", "TXT", ['"one"', '"three three three"', '"two two"'], []),
-         ("web.apps.rr.test.", "A", ["198.51.100.1", "198.51.100.2"], [])]       # a wildcard's
+# name, type, the zone's order of the data asked, the CNAME before it, the additional section
+CASES = [("www.rr.test.", "A", WWW, [], GLUE_LINES),
+         ("alias.rr.test.", "A", WWW, ["alias.rr.test. 300 IN CNAME www.rr.test."], GLUE_LINES),
+         ("six.rr.test.", "AAAA", SIX, [], GLUE_LINES),
+         ("txt.rr.test.", "TXT", TXT, [], GLUE_LINES),
+         ("web.apps.rr.test.", "A", APPS, [], GLUE_LINES),      # a wildcard's
+         ("rr.test.", "MX", MX, [], MAIL_LINES + GLUE_LINES)]   # the targets' addresses in the zone's order
 
 
 @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
-@pytest.mark.parametrize("name,rdtype,zone_order,chain", CASES, ids=[case[0].split(".")[0] for case in CASES])
+@pytest.mark.parametrize("name,rdtype,zone_order,chain,additional", CASES,
+                         ids=[case[1] + "-" + case[0] for case in CASES])
 def test_successive_answers_turn_through_every_rotation_as_nsd_round_robin_does(rr_nsd, rr_ts, tcp, name, rdtype,
-                                                                                zone_order, chain):
+                                                                                zone_order, chain, additional):
     k = len(zone_order)
     turns = rotations(zone_order)
     seen = {}
@@ -114,10 +102,10 @@ def test_successive_answers_turn_through_every_rotation_as_nsd_round_robin_does(
         seen[server] = [data for data, _, _, _ in replies]
         assert all(data in turns for data in seen[server]), (server, seen[server])      # each a rotation
         assert sorted(set(map(tuple, seen[server]))) == sorted(map(tuple, turns)), (server, seen[server])
-        for _, others, authority, additional in replies:
+        for _, others, authority, extra in replies:
             assert others == chain, server
             assert authority == [f"{ORIGIN} 300 IN NS ns.{ORIGIN}"], server
-            assert additional == GLUE, server       # glue keeps the zone's order
+            assert extra == additional, server      # the zone's order, each time
     first = turns.index(seen["ts"][0])
     assert seen["ts"] == [turns[(first + step) % k] for step in range(2 * k)]     # one step a query, in turn
 
@@ -126,7 +114,7 @@ def test_without_round_robin_every_answer_keeps_the_zone_order(zone_files):
     server = ts_with(zone_files)
     try:
         for tcp in (False, True):
-            for name, rdtype, zone_order, _ in CASES:
+            for name, rdtype, zone_order, _, _ in CASES:
                 seen = [data for data, _, _, _ in orders((server.host, server.port), name, rdtype, tcp, 4)]
                 assert seen == [zone_order] * 4, (name, seen)
     finally:
