@@ -1,6 +1,6 @@
 """The zone the round-robin tests serve (``ts --round-robin``, NSD's ``round-robin: yes``): RRsets
 of two and three records of the kinds that turn (addresses, TXT of different lengths, MX with
-in-zone targets, a wildcard's), a CNAME into one, and an NS RRset whose glue has two addresses."""
+in-zone targets, a wildcard's), a CNAME and a DNAME into one, and an NS RRset whose glue has two addresses."""
 from __future__ import annotations
 
 ORIGIN = "rr.test."
@@ -20,6 +20,7 @@ ZONE_TEXT = "\n".join([
     *(f"ns IN A {address}" for address in GLUE),
     *(f"www IN A {address}" for address in WWW),
     "alias IN CNAME www",
+    f"dn IN DNAME {ORIGIN}",
     *(f"six IN AAAA {address}" for address in SIX),
     *(f"txt IN TXT {text}" for text in TXT),
     *(f"*.apps IN A {address}" for address in APPS),

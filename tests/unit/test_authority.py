@@ -385,6 +385,7 @@ def turns(server: AuthoritativeServer, name: str, rdtype: str, count: int, strea
     ("www.rr.test", "A", WWW),
     ("WWW.Rr.Test", "A", WWW),
     ("alias.rr.test", "A", WWW),        # after the CNAME, which points into it
+    ("www.dn.rr.test", "A", WWW),       # after a DNAME and the CNAME synthesised from it
     ("txt.rr.test", "TXT", TXT),        # records of different lengths
     ("ns.rr.test", "A", GLUE),
     ("six.rr.test", "AAAA", SIX),
