@@ -2,16 +2,16 @@
 the TS's tables, so that a name written ``bücher.example`` in both is the same name.
 
 A label outside ASCII is IDNA-encoded (RFC 5891: ``bücher`` is ``xn--bcher-kva``) with
-dnspython's codec, ``dns.name.IDNA_DEFAULT``: IDNA 2008 with UTS 46 mapping (upper case folded,
-as browsers and libidn2 do) when the ``idna`` package is installed, else IDNA 2003. ASCII labels,
-escapes included, are read as in master files.
+dnspython's IDNA 2008 codec with UTS 46 mapping (upper case folded, as browsers and libidn2 do),
+``dns.name.IDNA_2008``, which needs the ``idna`` package (installed with ``dnspython[idna]``).
+ASCII labels, escapes included, are read as in master files.
 """
 from __future__ import annotations
 
 import dns.exception
 import dns.name
 
-IDNA_CODEC = dns.name.IDNA_DEFAULT
+IDNA_CODEC = dns.name.IDNA_2008
 
 
 def read_hostname(text: str) -> dns.name.Name:
