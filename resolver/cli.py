@@ -29,6 +29,7 @@ from .ls.settings import (CLIENT_SHARE, POLICIES, CacheSettings, GroupSettings, 
 from .net.addresses import format_hostport, parse_hostport
 from .net.lifecycle import run
 from .net.listening import ListenError, ListenOptions
+from .net.privileges import PrivilegeError, account, become
 from .ts.settings import Remote, SecondaryZone, TransferAcl, TsSettings
 from .ts.zones import ZoneError, ZoneFile
 from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
@@ -162,6 +163,11 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", type=hostport, metavar="ADDR:PORT",
                         help="serve Prometheus metrics on /metrics and a live status page on / "
                              "(default: off; with --workers, the parent serves them for every worker)")
+    parser.add_argument("--user", type=account, metavar="USER[:GROUP]",
+                        help="started as root, run as USER (with its supplementary groups, and GROUP, else its "
+                             "own group) before reading any file, keeping only the right to bind ports below 1024 "
+                             "until the sockets are bound; files must then be readable by USER "
+                             "(default: stay as started)")
 
 
 def add_query_log_option(parser: argparse.ArgumentParser) -> None:
@@ -580,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except (ZoneError, ListenError) as exc:
+    except (ZoneError, ListenError, PrivilegeError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"{prog}: error: {exc.strerror or exc}", file=sys.stderr)
@@ -606,6 +612,7 @@ def cmd_ts(args: argparse.Namespace) -> int:
         raise UsageError("resolver ts: give at least one --zone, --table or --secondary (see --help)")
     settings = ts_settings(args)
     hold_hangups_until_serving()
+    become(args.user)
     from .ts.serve import load, provider_for, serve
     provider = provider_for(settings, args.workers)
     publish = provider.publish if provider is not None else None
@@ -801,6 +808,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     hold_hangups_until_serving()
     from .ls.serve import ReloadError, serve
     settings = ls_settings(args)
+    become(args.user)
     reread = ls_rereader(args)
 
     def reread_for_new_workers() -> None:
@@ -813,8 +821,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         serve(addresses, settings, options, metrics=args.metrics, reread=reread)), reread_for_new_workers)
 
 
-# Flags a reload leaves as they were at start: the sockets, the processes, the log's level.
-NOT_RELOADED = ("listen", "workers", "tcp_timeout", "metrics", "log_level")
+# Flags a reload leaves as they were at start: the sockets, the processes, the log's level, the user.
+NOT_RELOADED = ("listen", "workers", "tcp_timeout", "metrics", "log_level", "user")
 
 
 def ls_rereader(args: argparse.Namespace) -> Callable[[], tuple[LsSettings, list[str]]]:

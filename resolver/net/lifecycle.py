@@ -9,6 +9,7 @@ from typing import Awaitable, Callable, Iterable
 
 from .addresses import ipv4_on_port
 from .listening import Handler, ListenOptions, listen
+from .privileges import settle
 
 log = logging.getLogger("resolver")
 
@@ -42,6 +43,9 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     signal, ``drain`` runs while the sockets can still send replies. An IPv6
     address takes IPv6 only when an IPv4 address is listened on the same port
     (:func:`~resolver.net.addresses.ipv4_on_port`); else ``[::]`` serves IPv4 too.
+
+    Once every address is bound, a process not running as root gives up the
+    capability that bound them (:func:`~resolver.net.privileges.settle`).
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -80,6 +84,7 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
             listener = await listen(host, port, handler, options, v6only=ipv4_on_port(port, addresses))
             listeners.append(listener)
             log.info("listening on %s (udp+tcp)", listener)
+        settle()
         ready()
         await stop.wait()
         if drain is not None:

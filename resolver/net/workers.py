@@ -122,6 +122,11 @@ class Workers:
     has started, so one it holds (``--metrics`` on a ``--listen`` port) is a
     ListenError here rather than a worker failing to bind again and again; each
     worker runs ``serve`` with them as :func:`reserve` returns them.
+
+    Run with ``--user``, this process is that user already, with only the
+    right to bind ports below 1024 (:mod:`resolver.net.privileges`), which it
+    keeps so that a worker started in place of a dead one can bind; each
+    worker gives it up once bound.
     """
 
     def __init__(self, count: int, serve: Callable[[list[tuple[str, int]]], None], prog: str,
