@@ -7,6 +7,7 @@ import re
 import signal
 from typing import Awaitable, Callable, Iterable
 
+from . import sdnotify
 from .addresses import ipv4_on_port
 from .listening import Handler, ListenOptions, listen
 from .privileges import settle
@@ -45,7 +46,10 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
     (:func:`~resolver.net.addresses.ipv4_on_port`); else ``[::]`` serves IPv4 too.
 
     Once every address is bound, a process not running as root gives up the
-    capability that bound them (:func:`~resolver.net.privileges.settle`).
+    capability that bound them (:func:`~resolver.net.privileges.settle`). It
+    tells the service manager (:mod:`~resolver.net.sdnotify`, when
+    ``$NOTIFY_SOCKET`` is set) READY=1 once ``ready`` has run, RELOADING=1
+    and READY=1 around each ``on_hangup``, and STOPPING=1 on the stop signal.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -53,10 +57,21 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
         loop.add_signal_handler(sig, stop.set)
     hangups: set[asyncio.Task] = set()
     again = False           # a SIGHUP came while on_hangup ran
+    serving = False         # READY=1 said
+
+    async def reloading() -> None:
+        assert on_hangup is not None
+        announced = serving    # a reload before READY=1 (a SIGHUP held during start-up) is not announced
+        if announced:
+            sdnotify.reloading()
+        try:
+            await on_hangup()
+        finally:
+            if announced:
+                sdnotify.ready()
 
     def reload() -> None:
-        assert on_hangup is not None
-        task = loop.create_task(on_hangup())
+        task = loop.create_task(reloading())
         hangups.add(task)
         task.add_done_callback(reloaded)
 
@@ -86,7 +101,10 @@ async def serve_until_stopped(addresses: Iterable[tuple[str, int]], handler: Han
             log.info("listening on %s (udp+tcp)", listener)
         settle()
         ready()
+        sdnotify.ready()
+        serving = True
         await stop.wait()
+        sdnotify.stopping()
         if drain is not None:
             await drain()
     finally:

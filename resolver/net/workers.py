@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from . import sdnotify
 from .addresses import ipv4_on_port
 from .listening import bind_pair
 
@@ -126,7 +127,10 @@ class Workers:
     Run with ``--user``, this process is that user already, with only the
     right to bind ports below 1024 (:mod:`resolver.net.privileges`), which it
     keeps so that a worker started in place of a dead one can bind; each
-    worker gives it up once bound.
+    worker gives it up once bound. With ``$NOTIFY_SOCKET`` set, this process
+    tells systemd READY=1 once every worker it started has said it serves
+    (:class:`~resolver.net.sdnotify.WorkerReports`), STOPPING=1 on the first
+    stop signal, and RELOADING=1 and READY=1 around ``on_hangup``.
     """
 
     def __init__(self, count: int, serve: Callable[[list[tuple[str, int]]], None], prog: str,
@@ -152,6 +156,9 @@ class Workers:
         self._again = False                             # a SIGHUP came while it ran: once more after it
         self._waiting: list[tuple[int, int, str]] = []  # (slot, PID, how it ended) of the dead workers to
                                                         # replace once on_hangup has returned
+        self._reports: sdnotify.WorkerReports | None = None     # the workers' READY=1, until all have said it
+        self._serving: set[int] = set()                 # PIDs of the workers that said READY=1
+        self._ready = False                             # READY=1 said (every worker first started serves)
 
     def run(self) -> int:
         """Start the workers and supervise them until every one has stopped.
@@ -180,6 +187,9 @@ class Workers:
                 await self.companion.start()
             try:
                 self.addresses = reserve(self.listen)
+                if os.environ.get(sdnotify.NOTIFY_SOCKET):
+                    self._reports = sdnotify.WorkerReports()
+                    loop.add_reader(self._reports.sock, self._reported)
                 if self._hangup is not None:        # a SIGHUP while the companion started
                     await asyncio.wait([self._hangup])
                 try:
@@ -190,6 +200,7 @@ class Workers:
                 if self.running:
                     await self._stopped.wait()
             finally:
+                self._end_reports()
                 if self.companion is not None:
                     await self.companion.stop()
             if self.failure:
@@ -197,6 +208,21 @@ class Workers:
             return self.status
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _reported(self) -> None:
+        """A worker's notification: once every running worker has said READY=1, so does this process."""
+        assert self._reports is not None
+        self._serving |= self._reports.ready()
+        if self.running and self._serving >= set(self.running):
+            self._end_reports()
+            self._ready = True
+            sdnotify.ready()
+
+    def _end_reports(self) -> None:
+        if self._reports is not None:
+            asyncio.get_running_loop().remove_reader(self._reports.sock)
+            self._reports.close()
+            self._reports = None
 
     def _reap(self) -> None:
         """SIGCHLD: reap every worker that has ended."""
@@ -213,6 +239,8 @@ class Workers:
 
     def _forward(self, signum: int) -> None:
         if signum in STOP_SIGNALS:
+            if not self.stop_signals:
+                sdnotify.stopping()
             self.stop_signals.add(signum)
             self._waiting.clear()       # none starts from now on
             self._check_stopped()
@@ -231,12 +259,17 @@ class Workers:
         """``on_hangup`` in a thread, again while SIGHUPs came as it ran; then the workers that died
         meanwhile are replaced."""
         self._again = True
+        ready = self._ready         # RELOADING=1 and READY=1 around a reload, once READY=1 was said
+        if ready:
+            sdnotify.reloading()
         while self._again:
             self._again = False
             try:
                 await asyncio.get_running_loop().run_in_executor(None, self.on_hangup)
             except Exception as exc:    # its own errors it reports itself (a zone that fails to load)
                 log.error("SIGHUP: preparing again for new workers failed: %s", exc)
+        if ready:
+            sdnotify.ready()
         self._hangup = None
         waiting, self._waiting = self._waiting, []
         for slot, pid, how in waiting:
@@ -262,6 +295,9 @@ class Workers:
                     signal.signal(signal.SIGHUP, self._inherited[signal.SIGHUP])
                     if self.companion is not None:
                         self.companion.in_child(slot)
+                    if self._reports is not None:       # the worker's READY=1 goes to this process
+                        os.environ[sdnotify.NOTIFY_SOCKET] = self._reports.name
+                        self._reports.close()
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked | {signal.SIGHUP})
                     code = _child(lambda: self.serve(self.addresses), self.prog)
                 finally:
