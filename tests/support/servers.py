@@ -40,13 +40,14 @@ class Server:
     ``args`` are the command and its flags; the constructor returns once the
     server has reported every ``--listen`` address (at most ``ready_timeout``
     seconds), else raises RuntimeError. ``prefix`` runs it under another
-    command (``ip netns exec NAME``).
+    command (``ip netns exec NAME``), ``python`` is the interpreter.
     """
 
-    def __init__(self, args: list[str], ready_timeout: float = 15.0, prefix: list[str] | None = None) -> None:
+    def __init__(self, args: list[str], ready_timeout: float = 15.0, prefix: list[str] | None = None,
+                 python: str = sys.executable) -> None:
         self.args = args
         self.proc = subprocess.Popen(
-            [*(prefix or []), sys.executable, "-m", "resolver", *args],
+            [*(prefix or []), python, "-m", "resolver", *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             bufsize=0,      # unbuffered: a line read must not hide the next one from select()
