@@ -6,7 +6,7 @@ whose ``ExecStart`` names this venv's ``dns-fanout`` (the units name
 ``/opt/dns-fanout/bin/dns-fanout``, which verify wants to exist) must verify
 without a line of output, and every ``--flag`` of its command line must be a
 flag of its command. What a started unit does (READY=1, SIGHUP, the user it
-runs as) tests/system/test_sdnotify.py and tests/privileged/test_privileges.py check.
+runs as) tests/system/test_service_notify.py and tests/privileged/test_privileges.py check.
 """
 from __future__ import annotations
 
