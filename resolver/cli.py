@@ -165,9 +165,9 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                              "(default: off; with --workers, the parent serves them for every worker)")
     parser.add_argument("--user", type=account, metavar="USER[:GROUP]",
                         help="started as root, run as USER (with its supplementary groups, and GROUP, else its "
-                             "own group) before reading any file, keeping only the right to bind ports below 1024 "
-                             "until the sockets are bound; files must then be readable by USER "
-                             "(default: stay as started)")
+                             "own group) once the flags and config are read, before reading any other file, keeping "
+                             "only the right to bind ports below 1024 until the sockets are bound; files must then be "
+                             "readable by USER (default: stay as started)")
 
 
 def add_query_log_option(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
 """Running as another user: ``--user USER[:GROUP]`` of ``ts`` and ``ls`` (Linux).
 
-Started as root, a server becomes the user at once, before it reads a file
-or binds a socket (:func:`become`): supplementary groups (the user's, as
+Started as root, a server becomes the user once it has read its flags and
+config file (which may name the user), before it reads another file or
+binds a socket (:func:`become`): supplementary groups (the user's, as
 ``initgroups(3)`` gives them), then the group, then the user, in that order
 (after ``setuid`` there would be no right left to change groups). Of root's
 rights it keeps only ``CAP_NET_BIND_SERVICE``, which binding a port below
@@ -10,9 +11,10 @@ gives a server started as the user. Each process that serves gives that up
 too once its sockets are bound (:func:`settle`); the parent of ``--workers``
 keeps it, to start a worker in place of one that dies, which binds its own
 sockets (with SO_REUSEPORT, which wants every socket of a port made by the
-same user: they all are). So every file, at start and on every SIGHUP alike,
-is opened as the user: zone files, tables, the config file, ``--zone-dir``
-and the query log must be readable (writable, for the last two) by it.
+same user: they all are). So every other file, at start and on every SIGHUP
+alike, is opened as the user: zone files, tables, ``--zone-dir``, the query
+log and the LS's config file (read again on SIGHUP) must be readable
+(writable, for the directory and the log) by it.
 
 Not root, ``--user`` naming the user already running is taken as it is
 (a unit with ``User=`` and a config file that says ``user`` too); naming
