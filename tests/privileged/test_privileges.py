@@ -18,7 +18,8 @@ What is checked, for the process and for each ``--workers`` worker:
 
 And the errors: an unknown user or group is one line naming ``--user``,
 exit 2, nothing bound; ``--user`` of another user, not being root, is one
-line saying it needs root.
+line saying it needs root; ``--user`` of the user already running is taken
+as it is.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ import pytest
 
 from support.netns import Namespace, namespace, require_netns, unique
 from support.paths import ROOT
-from support.servers import Server
+from support.servers import Server, query
 from support.tools import require_tool
 from support.unprivileged import Python, python_for
 from support.waiting import wait_until
@@ -237,3 +238,16 @@ def test_user_of_another_user_needs_root(python, shared):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [f"resolver ts: error: --user daemon needs root "
                                         f"(running as uid {pwd.getpwnam(USER).pw_uid})"]
+
+
+def test_user_of_the_user_already_running_is_taken_as_it_is(python, shared):
+    require_tool("setpriv")
+    table = readable(shared / "ts.txt", f"{NAME} {ADDRESS} A\n")
+    server = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(table), "--user", ACCOUNT],
+                    prefix=["setpriv", "--reuid", USER, "--regid", GROUP, "--init-groups", *python.prefix],
+                    python=python.path)
+    try:
+        assert_runs_as_nobody(server.proc.pid)
+        assert [rd.address for rrset in query(server, NAME).answer for rd in rrset] == [ADDRESS]
+    finally:
+        assert server.stop() == 0
