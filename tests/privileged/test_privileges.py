@@ -19,7 +19,8 @@ What is checked, for the process and for each ``--workers`` worker:
 And the errors: an unknown user or group is one line naming ``--user``,
 exit 2, nothing bound; ``--user`` of another user, not being root, is one
 line saying it needs root; ``--user`` of the user already running is taken
-as it is.
+as it is; a package the user cannot read is one line, not an ImportError
+once serving.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -131,10 +133,17 @@ def start(ns: Namespace, python: Python, args: list[str], workers: int) -> Serve
     return server
 
 
+def assert_serves_as_nobody(pid: int) -> None:
+    """``pid`` runs as nobody with no capability, once it has given up the one that bound its sockets
+    (just after its ``listening on`` lines)."""
+    wait_until(lambda: status(pid)["CapPrm"] == [0], what=f"process {pid} to give up its capabilities")
+    assert_runs_as_nobody(pid)
+
+
 def check_running_as_nobody(server: Server, workers: int) -> list[int]:
     pids = server_pids(server, workers)
     for pid in pids:
-        assert_runs_as_nobody(pid)
+        assert_serves_as_nobody(pid)
     if workers > 1:
         assert_runs_as_nobody(server.proc.pid, capabilities=CAP_NET_BIND_SERVICE)
     return pids
@@ -182,7 +191,7 @@ def test_a_worker_started_in_place_of_a_dead_one_binds_port_53_as_nobody(ns, pyt
         wait_until(lambda: len(children(server.proc.pid) - set(first)) == 1, what="a new worker")
         server.wait_for_line("listening on 127.0.0.1:53", count=3)
         replacement = (children(server.proc.pid) - set(first)).pop()
-        assert_runs_as_nobody(replacement)
+        assert_serves_as_nobody(replacement)
         assert server.count_lines("cannot listen") == 0
         for _ in range(8):      # from new source ports each: the kernel spreads them over both workers
             assert dig(ns, NAME) == ADDRESS
@@ -251,3 +260,18 @@ def test_user_of_the_user_already_running_is_taken_as_it_is(python, shared):
         assert [rd.address for rrset in query(server, NAME).answer for rd in rrset] == [ADDRESS]
     finally:
         assert server.stop() == 0
+
+
+def test_a_package_the_user_cannot_read_is_one_line(ns, python, tmp_path):
+    """The package is run from a copy in a directory only root may enter (pytest's own), from
+    there, by a Python the user can read otherwise."""
+    copy = tmp_path / "root-only"
+    shutil.copytree(ROOT / "resolver", copy / "resolver", ignore=shutil.ignore_patterns("__pycache__"))
+    copy.chmod(0o700)
+    tmp_path.chmod(0o700)
+    packages = os.pathsep.join([str(copy), sysconfig.get_paths()["purelib"]])
+    done = ns.run("env", "-C", str(copy), f"PYTHONPATH={packages}", python.path, "-m", "resolver", "ts",
+                  "--listen", "127.0.0.1:53", "--table", "/dev/null", "--user", ACCOUNT)
+    assert (done.returncode, done.stderr) == (1, f"resolver ts: error: --user {ACCOUNT}: that user cannot read {copy / 'resolver'}, "
+                                                 "from which Python imports as it serves; run a Python and a venv it "
+                                                 "can read\n")
