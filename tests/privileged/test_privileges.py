@@ -1,6 +1,7 @@
 """``--user``: a TS and an LS started as root on port 53 serve as ``nobody:nogroup``.
 
-Each runs inside a network namespace made for the test (``priv-<pid>-<hex>``),
+The TS is given ``--user``, the LS ``user`` in its config file. Each runs
+inside a network namespace made for the test (``priv-<pid>-<hex>``),
 so port 53 of the machine is never touched. The files they read live in a
 directory every user may read, as the README asks of zone files and configs.
 What is checked, for the process and for each ``--workers`` worker:
@@ -127,7 +128,8 @@ def server_pids(server: Server, workers: int) -> list[int]:
 
 
 def start(ns: Namespace, python: Python, args: list[str], workers: int) -> Server:
-    server = Server([*args, "--listen", "127.0.0.1:53", "--user", ACCOUNT, "--workers", str(workers)],
+    """A server started as root with ``args`` (which name the user) on port 53 of ``ns``."""
+    server = Server([*args, "--listen", "127.0.0.1:53", "--workers", str(workers)],
                     prefix=[*ns.prefix, *python.prefix], python=python.path)
     server.wait_for_line("listening on 127.0.0.1:53", count=workers)
     return server
@@ -160,7 +162,7 @@ def stop_within_a_second(server: Server) -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ts_serves_port_53_as_nobody_and_reloads(ns, python, shared, workers):
     table = readable(shared / "ts.txt", f"{NAME} {ADDRESS} A\n")
-    server = start(ns, python, ["ts", "--table", str(table)], workers)
+    server = start(ns, python, ["ts", "--table", str(table), "--user", ACCOUNT], workers)
     try:
         check_running_as_nobody(server, workers)
         assert dig(ns, NAME) == ADDRESS
@@ -183,7 +185,7 @@ def test_ts_serves_port_53_as_nobody_and_reloads(ns, python, shared, workers):
 
 def test_a_worker_started_in_place_of_a_dead_one_binds_port_53_as_nobody(ns, python, shared):
     table = readable(shared / "ts.txt", f"{NAME} {ADDRESS} A\n")
-    server = start(ns, python, ["ts", "--table", str(table)], 2)
+    server = start(ns, python, ["ts", "--table", str(table), "--user", ACCOUNT], 2)
     try:
         first = check_running_as_nobody(server, 2)
         os.kill(first[0], signal.SIGKILL)
@@ -206,16 +208,17 @@ def test_ls_serves_port_53_as_nobody_and_reloads(ns, python, shared, workers):
     backend = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(table)], prefix=ns.prefix)
     other = readable(shared / "other.txt", f"{NEW_NAME} {NEW_ADDRESS} A\n")
     second = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(other)], prefix=ns.prefix)
-    config = readable(shared / "ls.toml", f'backend = ["a={backend.hostport}"]\n')
+    config = readable(shared / "ls.toml", f'user = "{ACCOUNT}"\nbackend = ["a={backend.hostport}"]\n')
     server = start(ns, python, ["ls", "--config", str(config)], workers)
     try:
         check_running_as_nobody(server, workers)
         assert dig(ns, NAME) == ADDRESS
         assert dig(ns, NEW_NAME) == ""      # only the second backend has it
 
-        readable(config, f'backend = ["a={backend.hostport}", "b={second.hostport}"]\n')
+        readable(config, f'user = "{ACCOUNT}"\nbackend = ["a={backend.hostport}", "b={second.hostport}"]\n')
         server.proc.send_signal(signal.SIGHUP)
         server.wait_for_line("reloaded: racing", count=workers)
+        assert server.count_lines("not reloaded") == 0      # the user is the same
         assert dig(ns, NEW_NAME) == NEW_ADDRESS
 
         config.chmod(0o600)
