@@ -118,3 +118,20 @@ def test_a_layer_imports_only_what_lies_below_it(lower, above):
     wrong = sorted(f"{name} imports {target}" for name, targets in GRAPH.items() if layer(name) == lower
                    for target in targets if layer(target) in above)
     assert not wrong, wrong
+
+
+
+def test_the_readme_lists_every_module_of_the_package():
+    """README's Architecture tree names each module under its directory, so a new file cannot
+    go undescribed."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    tree = readme[readme.index("\nresolver/\n", readme.index("## Architecture")):readme.index("### Why the hot paths")]
+    listed, directory = set(), ""
+    for line in tree.splitlines():
+        entry = line.split()[0] if line.split() else ""
+        if line.startswith("  ") and not line.startswith("    ") and entry.endswith("/"):
+            directory = entry
+        elif entry.endswith(".py"):
+            listed.add(directory + entry if line.startswith("    ") else entry)
+    modules = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py") if path.name != "__init__.py"}
+    assert modules - listed == set()
