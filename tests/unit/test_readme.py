@@ -1,0 +1,51 @@
+"""README.md's commands: one spelling for running the program, and nothing a fresh Debian root shell lacks.
+
+SPEC has every command as ``python -m resolver COMMAND``; the README says
+once, under "Two commands", to activate the virtual environment that
+``scripts/demo`` makes, after which that spelling works. Every other way of
+running the program (``python3 -m resolver``, ``.venv/bin/python -m
+resolver``, ``dns-fanout ls``) is a second spelling, and one that fails on
+such a machine (``python3`` lacks the dependencies). The README's commands
+are pasted as root, where ``sudo`` may not exist.
+"""
+from __future__ import annotations
+
+import re
+
+from support.readme import README, blocks, sections
+
+# An interpreter running the package: group 1 is how the interpreter is written.
+RUNS_PACKAGE = re.compile(r"([\w./-]*python[\w.]*) -m resolver\b")
+# The console script run as a command (the project's name, dns-fanout-resolver, is not one).
+CONSOLE_SCRIPT = re.compile(r"\bdns-fanout\s+(?:ts|ls|client|demo)\b")
+ACTIVATE = re.compile(r"^\. \.venv/bin/activate\b", re.M)
+SUDO = re.compile(r"(?:^|[;&|(]|\$ )\s*sudo\b")
+
+
+def readme_text() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def test_every_command_runs_the_program_as_python_dash_m_resolver() -> None:
+    text = readme_text()
+    spellings = {m.group(1) for m in RUNS_PACKAGE.finditer(text)}
+    assert spellings == {"python"}, f"the README runs the program as {sorted(spellings)}; write python -m resolver"
+    scripts = [m.group(0) for m in CONSOLE_SCRIPT.finditer(text)]
+    assert scripts == [], f"the README runs the console script as a command: {scripts}; write python -m resolver"
+
+
+def test_the_virtual_environment_is_activated_before_the_first_command() -> None:
+    shell = blocks(readme_text().splitlines())
+    activates = [i for i, block in enumerate(shell) if ACTIVATE.search(block)]
+    runs = [i for i, block in enumerate(shell) if RUNS_PACKAGE.search(block)]
+    assert activates, "no ```sh block of the README activates .venv"
+    assert runs and activates[0] < runs[0], "a block runs python -m resolver before one activates .venv"
+    two_commands = blocks(sections(readme_text())["Two commands"])
+    assert any(ACTIVATE.search(block) for block in two_commands), "activation belongs under Two commands"
+
+
+def test_no_shell_block_uses_sudo() -> None:
+    lines = [line for block in blocks(readme_text().splitlines()) for line in block.splitlines()]
+    assert lines, "the README has ```sh blocks"
+    with_sudo = [line for line in lines if SUDO.search(line)]
+    assert with_sudo == [], f"commands are run as root (sudo may be missing): {with_sudo}"
