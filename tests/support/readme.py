@@ -84,6 +84,7 @@ class Ran:
     left: list[str]              # "PID command line" of each process of its session alive after it
 
     def report(self) -> str:
+        """All of the above as text, for an assertion's message."""
         return (f"bash (PID {self.pid}) exit {self.returncode}\n--- stdout:\n{self.stdout}"
                 f"--- stderr:\n{self.stderr}--- left running: {self.left}")
 
