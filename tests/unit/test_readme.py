@@ -49,3 +49,13 @@ def test_no_shell_block_uses_sudo() -> None:
     assert lines, "the README has ```sh blocks"
     with_sudo = [line for line in lines if SUDO.search(line)]
     assert with_sudo == [], f"commands are run as root (sudo may be missing): {with_sudo}"
+
+
+def test_ready_is_defined_once_in_commands_and_referred_to_there() -> None:
+    """``ready`` (wait for a port) is defined by "Commands", the first block; later text points there."""
+    text = readme_text()
+    defining = [heading for heading, lines in sections(text).items()
+                for block in blocks(lines) if re.search(r"^ready\(\) ", block, re.M)]
+    assert defining == ["Commands"], defining
+    pointers = re.findall(r'`ready` from\s+"([^"]+)"', text)
+    assert pointers and set(pointers) == {"Commands"}, pointers
