@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -915,55 +914,90 @@ def unwritable(path: Path) -> str | None:
 
 
 def resolve_hostfile(args: argparse.Namespace) -> int:
-    """``client --server ADDR:PORT HOSTFILE``: resolve every name and write ``--out``."""
+    """``client --server ADDR:PORT HOSTFILE``: resolve every name and write ``--out``.
+
+    The hostfile is read as names are taken on and each line written once it
+    and every name before it are done (:meth:`Resolver.resolve_in_order`), so
+    a million names take little memory. A HOSTFILE is counted first, for the
+    progress bar's total; standard input is not.
+    """
+    from .client.output import ResultFile
     from .client.progress import ProgressBar
-    from .client.resolver import INVALID, NOT_FOUND_RCODES, Resolver, read_hostnames
+    from .client.resolver import NameStream, Resolver, Tally, hostnames_in
     settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=args.concurrency,
                               rdtype=args.type, format=args.format, out=args.out)
     timeout = settings.timeout
     from_stdin = str(args.hostfile) == "-"
     source = "<stdin>" if from_stdin else str(args.hostfile)
-    try:
-        text = sys.stdin.read() if from_stdin else args.hostfile.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+
+    def cannot_read(exc: Exception) -> int:
         print(f"resolver client: error: cannot read {source}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
         return 1
+    try:
+        if from_stdin:
+            stream, total = sys.stdin.buffer, None
+        else:
+            with args.hostfile.open(encoding="utf-8") as text:
+                total = sum(1 for _ in hostnames_in(text))
+            stream = args.hostfile.open("rb")
+    except (OSError, UnicodeDecodeError) as exc:
+        return cannot_read(exc)
     out_problem = unwritable(settings.out)
     if out_problem:
         print(f"resolver client: error: --out {settings.out}: {out_problem}; nothing resolved", file=sys.stderr)
         return 1
-    hostnames = read_hostnames(text, source, lambda problem: print(f"resolver client: warning: {problem}",
-                                                                  file=sys.stderr))
-    if not hostnames:
+    if total == 0:
         print(f"resolver client: error: {source} names no hostname; nothing written", file=sys.stderr)
+        return 1
+    try:
+        out = ResultFile(settings.out, settings.format == "json")
+    except OSError as exc:
+        print(f"resolver client: error: --out {settings.out}: {exc.strerror}; nothing resolved", file=sys.stderr)
         return 1
     host, port = args.server
     resolver = Resolver(host, port, timeout, settings.concurrency, settings.rdtype)
-    bar = ProgressBar(len(hostnames), sys.stderr)
+    bar = ProgressBar(total, sys.stderr)
+
+    def warn(problem: str) -> None:
+        bar.clear()
+        print(f"resolver client: warning: {problem}", file=sys.stderr)
+    tally, names = Tally(), NameStream(stream, source, warn)
+
+    async def run_all() -> None:
+        async for result in resolver.resolve_in_order(names, bar.advance):
+            out.write(result)
+            tally.add(result)
     try:
-        results = asyncio.run(resolver.resolve_all(hostnames, bar.advance))
+        asyncio.run(run_all())
+    except (OSError, UnicodeDecodeError) as exc:
+        out.discard()
+        if exc is not names.error:
+            raise
+        return cannot_read(exc)
+    except BaseException:
+        out.discard()
+        raise
     finally:
         bar.clear()
+        stream.close()
     server = format_hostport(host, port)
-    unanswered = sum(1 for r in results if not r.answered)
-    if results and unanswered == len(results):
-        print(f"resolver client: error: no answer from {server} within {timeout:g} s "
-              f"for any of {len(results)} names; nothing written", file=sys.stderr)
+    if tally.total == 0:
+        out.discard()
+        print(f"resolver client: error: {source} names no hostname; nothing written", file=sys.stderr)
         return 1
-    if settings.format == "json":
-        settings.out.write_text(json.dumps([r.as_json() for r in results], indent=1) + "\n")
-    else:
-        settings.out.write_text("".join(line + "\n" for result in results for line in result.lines()))
-    found = sum(1 for r in results if r.addresses)
-    invalid = sum(1 for r in results if r.rcode == INVALID)
-    not_found = sum(1 for r in results if r.answered and not r.addresses and r.rcode in NOT_FOUND_RCODES)
-    failed = len(results) - found - not_found - invalid - unanswered
-    print(f"resolver client: {found} resolved, {not_found} not found"
-          + (f", {failed} refused or failed by the server" if failed else "")
-          + (f", {invalid} not domain names (INVALID NAME)" if invalid else "")
-          + (f", {unanswered} without answer" if unanswered else "") + f"; wrote {settings.out}", file=sys.stderr)
-    if unanswered:
-        print(f"resolver client: error: {server} did not answer {unanswered} of {len(results)} names",
+    if tally.unanswered == tally.total:
+        out.discard()
+        print(f"resolver client: error: no answer from {server} within {timeout:g} s "
+              f"for any of {tally.total} names; nothing written", file=sys.stderr)
+        return 1
+    out.finish()
+    print(f"resolver client: {tally.resolved} resolved, {tally.not_found} not found"
+          + (f", {tally.failed} refused or failed by the server" if tally.failed else "")
+          + (f", {tally.invalid} not domain names (INVALID NAME)" if tally.invalid else "")
+          + (f", {tally.unanswered} without answer" if tally.unanswered else "")
+          + f"; wrote {settings.out}", file=sys.stderr)
+    if tally.unanswered:
+        print(f"resolver client: error: {server} did not answer {tally.unanswered} of {tally.total} names",
               file=sys.stderr)
         return 1
     return 0

@@ -9,11 +9,15 @@ answers only at its timeout still arrives.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import collections
+import functools
 import resource
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import AsyncIterator, BinaryIO, Callable, Iterable, Iterator
 
 import dns.asyncbackend
 import dns.asyncquery
@@ -35,9 +39,12 @@ INVALID = "invalid"     # the JSON status of a name that is not a domain name, n
 NOT_FOUND_RCODES = ("NOERROR", "NXDOMAIN")      # NODATA or NXDOMAIN (the LS's default timeout answer)
 FIRST_RETRY = 1.0
 SPARE_FILES = 64        # open files kept free for everything but the names in flight
+AHEAD = 50_000          # names taken on past the first one not yet given out (done or in flight)
+CHUNK = 1 << 16         # octets of a hostfile read at a time
+PAUSE = ""              # NameStream.take(): no name read yet
 
 
-@dataclass
+@dataclass(slots=True)
 class Resolution:
     """What became of one hostname: records, not found (none), another rcode, no answer at all,
     or never asked because it is not a domain name (``rcode`` is then ``invalid``)."""
@@ -73,21 +80,119 @@ class Resolution:
                 "status": self.rcode if self.answered else "NO RESPONSE", "answers": self.addresses}
 
 
-def read_hostnames(text: str, source: str = "HOSTFILE", warn: Callable[[str], None] = lambda _: None) -> list[str]:
-    """One hostname a line; blank lines and ``#`` comments are skipped.
+def hostnames_in(lines: Iterable[str], source: str = "HOSTFILE", warn: Callable[[str], None] = lambda _: None,
+                 first: int = 1) -> Iterator[tuple[int, str]]:
+    """``(line number, hostname)`` for each hostname of ``lines`` (numbered from ``first``), read as
+    it is taken: a file of a million names is never held whole. One hostname a line; blank lines and
+    ``#`` comments are skipped.
 
     A line of several words (a table line ``hostname IP A`` pasted by mistake)
     is no hostname: it is skipped, and ``warn`` gets one line naming
-    ``source:LINE`` (line numbers from 1).
+    ``source:LINE``. A file read as text may raise UnicodeDecodeError while it is taken.
     """
-    names = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, first):
         name = line.split("#", 1)[0].strip()
         if len(name.split()) > 1:
             warn(f"{source}:{number}: {name!r} is several words, not a hostname; skipped")
         elif name:
-            names.append(name)
-    return names
+            yield number, name
+
+
+def read_hostnames(text: str, source: str = "HOSTFILE", warn: Callable[[str], None] = lambda _: None) -> list[str]:
+    """The hostnames of a whole text, as :func:`hostnames_in` finds them."""
+    return [name for _, name in hostnames_in(text.splitlines(), source, warn)]
+
+
+class NameStream:
+    """The hostnames of a binary stream (a file, or a pipe whose writer takes its time), read a chunk at
+    a time by a thread, so that the event loop never waits on input: names keep being asked and lines
+    written while the input is idle. At most one chunk is read ahead of the names taken.
+
+    Lines are numbered and parsed as :func:`hostnames_in` does (UTF-8; ``warn`` as there);
+    :meth:`take` raises the OSError or UnicodeDecodeError met while reading.
+    """
+
+    def __init__(self, stream: BinaryIO, source: str = "HOSTFILE",
+                 warn: Callable[[str], None] = lambda _: None) -> None:
+        self.stream = stream
+        self.source = source
+        self.warn = warn
+        self.names: collections.deque[str] = collections.deque()
+        self.lines = 0                  # lines read so far
+        self.partial = ""               # the start of a line whose end is not read yet
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.reading = False
+        self.ended = False
+        self.error: Exception | None = None
+        self.wake: Callable[[], None] = lambda: None       # called when a chunk has come
+
+    def take(self) -> str | None:
+        """The next hostname; :data:`PAUSE` when none has been read yet (``wake`` runs when one may
+        have been); None at the end of the input."""
+        if self.names:
+            return self.names.popleft()
+        if self.error is not None:
+            raise self.error
+        if self.ended:
+            return None
+        if not self.reading:
+            self.reading = True
+            threading.Thread(target=self._read, args=(asyncio.get_running_loop(),), daemon=True).start()
+        return PAUSE
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A daemon thread, not the loop's executor: a read blocked on an idle pipe must not hold up the
+        # end of the run (asyncio.run waits for its executor's threads).
+        try:
+            chunk, error = self.stream.read1(CHUNK), None
+        except OSError as exc:
+            chunk, error = b"", exc
+        try:
+            loop.call_soon_threadsafe(self._arrived, chunk, error)
+        except RuntimeError:        # the run is over (interrupted) and its loop closed
+            pass
+
+    def _arrived(self, chunk: bytes, error: OSError | None) -> None:
+        self.reading = False
+        try:
+            if error is not None:
+                raise error
+            lines = (self.partial + self.decoder.decode(chunk, final=not chunk)).split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error = exc
+        else:
+            self.partial = lines.pop() if chunk else ""
+            self.ended = not chunk
+            self.names.extend(name for _, name in hostnames_in(lines, self.source, self.warn, self.lines + 1))
+            self.lines += len(lines)
+        self.wake()
+
+
+@dataclass
+class Tally:
+    """What became of the names so far, by kind, for the summary line."""
+
+    resolved: int = 0
+    not_found: int = 0       # NXDOMAIN or NODATA
+    failed: int = 0          # another rcode: SERVFAIL, REFUSED, ...
+    invalid: int = 0         # not domain names, never asked
+    unanswered: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.resolved + self.not_found + self.failed + self.invalid + self.unanswered
+
+    def add(self, result: Resolution) -> None:
+        if not result.answered:
+            self.unanswered += 1
+        elif result.addresses:
+            self.resolved += 1
+        elif result.rcode == INVALID:
+            self.invalid += 1
+        elif result.rcode in NOT_FOUND_RCODES:
+            self.not_found += 1
+        else:
+            self.failed += 1
 
 
 def records_of(response: dns.message.Message, rdtype: dns.rdatatype.RdataType) -> list[str]:
@@ -126,17 +231,68 @@ class Resolver:
         self.destination = (host, port)
         self.family = address_family(host)
         self.timeout = timeout
-        self.window = asyncio.Semaphore(usable_concurrency(concurrency))
+        self.concurrency = usable_concurrency(concurrency)
         self.backend = dns.asyncbackend.get_backend("asyncio")
 
     async def resolve_all(self, hostnames: Iterable[str],
                           on_done: Callable[[], None] = lambda: None) -> list[Resolution]:
         """Every name's resolution, in input order; ``on_done`` runs as each one finishes (progress)."""
-        async def one(name: str) -> Resolution:
-            result = await self.resolve(name)
-            on_done()
-            return result
-        return list(await asyncio.gather(*(one(name) for name in hostnames)))
+        return [result async for result in self.resolve_in_order(hostnames, on_done)]
+
+    async def resolve_in_order(self, hostnames: Iterable[str] | NameStream,
+                               on_done: Callable[[], None] = lambda: None) -> AsyncIterator[Resolution]:
+        """Each name's resolution, in input order, given out as soon as it and every name before it are done.
+
+        ``hostnames`` (never an empty name; a :class:`NameStream` does not
+        block the loop on input) is read only as names are taken on: at most
+        the concurrency in flight, and at most :data:`AHEAD` past the first one
+        not given out yet, so that memory does not grow with the number of names;
+        a name slower than the :data:`AHEAD` after it holds the next ones back
+        until it is done. ``on_done`` runs as each name finishes (progress).
+        An error raised by a name's resolution (an OSError such as ENETUNREACH)
+        is raised here, in its turn.
+        """
+        wake = asyncio.Event()
+        if isinstance(hostnames, NameStream):
+            take, hostnames.wake = hostnames.take, wake.set
+        else:
+            take = functools.partial(next, iter(hostnames), None)
+        done: dict[int, asyncio.Task[Resolution]] = {}
+        flying: set[asyncio.Task[Resolution]] = set()
+        taken = given = 0
+        more = True
+
+        def finished(index: int, task: asyncio.Task[Resolution]) -> None:
+            flying.discard(task)
+            if not task.cancelled():
+                done[index] = task
+                on_done()
+            wake.set()
+        try:
+            while True:
+                wake.clear()        # before looking, so that a name finishing meanwhile still wakes the wait
+                while more and len(flying) < self.concurrency and taken - given < AHEAD:
+                    name = take()
+                    if name is None:
+                        more = False
+                    if not name:        # the end, or a pause until a chunk of the input comes
+                        break
+                    task = asyncio.ensure_future(self.resolve(name))
+                    task.add_done_callback(functools.partial(finished, taken))
+                    flying.add(task)
+                    taken += 1
+                ready = given in done
+                while given in done:
+                    result = done.pop(given).result()
+                    given += 1
+                    yield result
+                if not more and given == taken:
+                    return
+                if not ready:       # else take on more first: the names given out made room
+                    await wake.wait()
+        finally:
+            for task in flying:
+                task.cancel()
 
     async def resolve(self, hostname: str) -> Resolution:
         kind = self.kind
@@ -144,8 +300,7 @@ class Resolver:
             query = dns.message.make_query(read_hostname(hostname), self.rdtype)
         except dns.exception.DNSException:      # an empty label, a label over 63 or a name over 255 octets
             return Resolution(hostname, rdtype=kind, rcode=INVALID)
-        async with self.window:
-            response = await self.exchange(query)
+        response = await self.exchange(query)
         if response is None:
             return Resolution(hostname, answered=False, rdtype=kind)
         rcode = dns.rcode.to_text(response.rcode())

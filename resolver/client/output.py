@@ -1,0 +1,61 @@
+"""The client's ``--out`` file, written line by line as the names are done, in input order.
+
+A regular file (or one not there yet) is written under a temporary name
+beside it and renamed over it once the run is over, as ``rsync`` and
+``sort -o`` leave a file whole: a run that writes nothing (the server never
+answered) leaves an older FILE as it was, and no reader sees half a file. What
+is not a regular file (``/dev/stdout``, a named pipe) is written in place, a
+line at a time, so that a reader gets each line as soon as it is known.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .resolver import Resolution
+
+BUFFER = 1 << 20        # octets written at a time to the temporary file
+
+
+class ResultFile:
+    """``--out``: text lines (:meth:`Resolution.lines`) or one JSON array (:meth:`Resolution.as_json`,
+    laid out as ``json.dumps(list, indent=1)`` lays it out), written as results come.
+
+    Raises OSError when the temporary file cannot be made (the directory is
+    not writable); the caller says so before any name is asked.
+    """
+
+    def __init__(self, path: Path, json_format: bool) -> None:
+        self.path = path
+        self.json = json_format
+        self.items = 0
+        in_place = path.exists() and not path.is_file()
+        self.staged = None if in_place else path.with_name(f".{path.name}.{os.getpid()}.part")
+        if self.staged is None:      # a reader may be watching: each line as it is done
+            self.file = open(path, "w", encoding="utf-8", buffering=1)
+        else:       # O_EXCL: never through a link someone left under that name; 0o666 less the umask
+            fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            self.file = open(fd, "w", encoding="utf-8", buffering=BUFFER)
+
+    def write(self, result: Resolution) -> None:
+        if not self.json:
+            self.file.write("".join(line + "\n" for line in result.lines()))
+            return
+        item = json.dumps([result.as_json()], indent=1)[2:-2]     # the item as the whole list indents it
+        self.file.write(("[\n" if not self.items else ",\n") + item)
+        self.items += 1
+
+    def finish(self) -> None:
+        """End the file (a JSON array's bracket) and put it in FILE's place."""
+        if self.json:
+            self.file.write("\n]\n" if self.items else "[]\n")
+        self.file.close()
+        if self.staged is not None:
+            os.replace(self.staged, self.path)
+
+    def discard(self) -> None:
+        """Nothing is written: FILE stays as it was (written in place, what is there stays there)."""
+        self.file.close()
+        if self.staged is not None:
+            self.staged.unlink(missing_ok=True)

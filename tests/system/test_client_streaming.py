@@ -1,0 +1,115 @@
+"""The client streams: names are taken from the hostfile as they can be asked, and each line is
+written once it and every line before it are known, so that memory does not grow with the list."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from support.fakes import FakeBackend, silent
+from support.paths import ROOT, ZONES
+
+
+@pytest.fixture
+def zone_ts(start_server):
+    return start_server("ts", "--zone", str(ZONES / "example.com.zone"))
+
+
+def read_lines(stream, count: int, timeout: float = 20.0) -> list[str]:
+    """``count`` lines from a pipe, or fewer if they do not come within ``timeout`` seconds."""
+    got, pending = [], b""
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    while len(got) < count and select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        got += [line.decode() for line in lines]
+    return got
+
+
+def test_lines_come_out_while_standard_input_is_still_open(zone_ts):
+    """Names written to the client's standard input are resolved and their lines written to
+    ``--out /dev/stdout`` before the input ends: the hostfile is not read whole first."""
+    client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--server", zone_ts.hostport, "-",
+                               "--out", "/dev/stdout"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        client.stdin.write(b"nope.example.com\nweb.example.com\n")
+        client.stdin.flush()
+        assert read_lines(client.stdout, 3) == ["nope.example.com - Error:HOST NOT FOUND",
+                                                "web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]
+        assert client.poll() is None        # still reading its input
+        rest, err = client.communicate(b"www.example.com\n", timeout=30)     # the last name, then the end
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, err.decode()
+    assert rest.decode().splitlines() == ["www.example.com 192.0.2.80 A", "www.example.com 192.0.2.81 A"]
+
+
+def test_json_is_written_as_one_array_laid_out_as_before(zone_ts, tmp_path):
+    """Written item by item, the file is still exactly ``json.dumps(list, indent=1)``."""
+    names = ["web.example.com", "www..example.com", "nope.example.com"] * 400
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("\n".join(names) + "\n")
+    out = tmp_path / "out.json"
+    result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", zone_ts.hostport, str(hosts),
+                             "--out", str(out), "--format", "json"], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(out.read_text())
+    assert [entry["name"] for entry in entries] == names
+    assert out.read_text() == json.dumps(entries, indent=1) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts.txt", "out.json"]     # no temporary file left
+
+
+def test_a_server_that_never_answers_leaves_an_older_file_as_it_was(tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("www.ibm.com\nwww.amazon.com\n")
+    out = tmp_path / "RESOLVED.txt"
+    out.write_text("from an earlier run\n")
+    with FakeBackend(silent) as fake:
+        result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", fake.hostport, str(hosts),
+                                 "--out", str(out), "--timeout", "1"], capture_output=True, text=True, timeout=30,
+                                cwd=ROOT)
+    assert result.returncode == 1 and "nothing written" in result.stderr, result.stderr
+    assert out.read_text() == "from an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RESOLVED.txt", "hosts.txt"]
+
+
+def test_names_are_taken_on_only_a_bounded_way_past_the_first_unfinished_one(monkeypatch):
+    """Memory stays flat because a slow name holds the input back: with AHEAD at 20, while the first
+    name waits for its slow answer, at most 20 names have been taken from the input (not all 500),
+    and every line still comes out in input order."""
+    import asyncio
+
+    from support.fakes import answer, by_name, slow
+    from resolver.client import resolver as client
+    monkeypatch.setattr(client, "AHEAD", 20)
+    names = ["slow.example"] + [f"n{i}.example" for i in range(499)]
+    taken: list[str] = []
+
+    def hostnames():
+        for name in names:
+            taken.append(name)
+            yield name
+
+    async def first_and_rest(resolver: client.Resolver) -> tuple[int, list[str]]:
+        results = resolver.resolve_in_order(hostnames())
+        first = await anext(results)
+        when_first = len(taken)
+        return when_first, [first.hostname] + [result.hostname async for result in results]
+
+    with FakeBackend(by_name({"slow.example": slow(answer(), 0.5)})) as fake:
+        resolver = client.Resolver(*fake.address, timeout=5, concurrency=5)
+        when_first, order = asyncio.run(first_and_rest(resolver))
+    assert when_first <= 20 and order == names
