@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from . import __version__
 from .client.settings import MAX_CONCURRENCY, ClientSettings
@@ -32,6 +32,10 @@ from .net.privileges import PrivilegeError, account, become
 from .ts.settings import Remote, SecondaryZone, TransferAcl, TsSettings
 from .ts.zones import ZoneError, ZoneFile
 from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
+
+if TYPE_CHECKING:       # the client's modules are imported when the client runs
+    from .client.output import ResultFile
+    from .client.resolver import Tally
 
 log = logging.getLogger("resolver")
 T = TypeVar("T")
@@ -962,11 +966,28 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         bar.clear()
         print(f"resolver client: warning: {problem}", file=sys.stderr)
     tally, names = Tally(), NameStream(stream, source, warn)
+    stopped_by: list[signal.Signals] = []
 
-    async def run_all() -> None:
+    async def write_all() -> None:
         async for result in resolver.resolve_in_order(names, bar.advance):
             out.write(result)
             tally.add(result)
+
+    async def run_all() -> None:
+        # SIGINT (Ctrl-C) and SIGTERM end the run where it is: the names in flight are dropped and
+        # what was written (every name up to the first unfinished one) is kept.
+        work = asyncio.ensure_future(write_all())
+
+        def stop(signum: signal.Signals) -> None:
+            stopped_by.append(signum)
+            work.cancel()
+        for signum in STOP_SIGNALS:
+            asyncio.get_running_loop().add_signal_handler(signum, stop, signum)
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not stopped_by:
+                raise
     try:
         asyncio.run(run_all())
     except (OSError, UnicodeDecodeError) as exc:
@@ -981,6 +1002,8 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         bar.clear()
         stream.close()
     server = format_hostport(host, port)
+    if stopped_by:
+        return interrupted(stopped_by[0], out, tally, total, names.found)
     if tally.total == 0:
         out.discard()
         print(f"resolver client: error: {source} names no hostname; nothing written", file=sys.stderr)
@@ -991,16 +1014,40 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
               f"for any of {tally.total} names; nothing written", file=sys.stderr)
         return 1
     out.finish()
-    print(f"resolver client: {tally.resolved} resolved, {tally.not_found} not found"
-          + (f", {tally.failed} refused or failed by the server" if tally.failed else "")
-          + (f", {tally.invalid} not domain names (INVALID NAME)" if tally.invalid else "")
-          + (f", {tally.unanswered} without answer" if tally.unanswered else "")
-          + f"; wrote {settings.out}", file=sys.stderr)
+    print_summary(tally, settings.out)
     if tally.unanswered:
         print(f"resolver client: error: {server} did not answer {tally.unanswered} of {tally.total} names",
               file=sys.stderr)
         return 1
     return 0
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def print_summary(tally: Tally, out: Path) -> None:
+    """The line scripts read: how many names came to what, and the file written."""
+    print(f"resolver client: {tally.resolved} resolved, {tally.not_found} not found"
+          + (f", {tally.failed} refused or failed by the server" if tally.failed else "")
+          + (f", {tally.invalid} not domain names (INVALID NAME)" if tally.invalid else "")
+          + (f", {tally.unanswered} without answer" if tally.unanswered else "")
+          + f"; wrote {out}", file=sys.stderr)
+
+
+def interrupted(signum: signal.Signals, out: ResultFile, tally: Tally, total: int | None, read: int) -> int:
+    """A run ended by ``signum``: FILE gets the lines of every name up to the first unfinished one (a
+    whole file, a JSON array closed), stderr how many names were left; the status is 128 + the signal's
+    number, 130 for SIGINT, as a shell reports a process the signal ended."""
+    if tally.total:
+        out.finish()
+        print_summary(tally, out.path)
+    else:
+        out.discard()
+    left = (f"{total - tally.total} of {total} names left unresolved" if total is not None else
+            f"{read - tally.total} names read and left unresolved, the rest of the input not read")
+    print(f"resolver client: interrupted ({signum.name}): {left}" + ("" if tally.total else "; nothing written"),
+          file=sys.stderr)
+    return 128 + signum
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -119,6 +119,7 @@ class NameStream:
         self.warn = warn
         self.names: collections.deque[str] = collections.deque()
         self.lines = 0                  # lines read so far
+        self.found = 0                  # hostnames among them
         self.partial = ""               # the start of a line whose end is not read yet
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.reading = False
@@ -163,7 +164,9 @@ class NameStream:
         else:
             self.partial = lines.pop() if chunk else ""
             self.ended = not chunk
+            before = len(self.names)
             self.names.extend(name for _, name in hostnames_in(lines, self.source, self.warn, self.lines + 1))
+            self.found += len(self.names) - before
             self.lines += len(lines)
         self.wake()
 

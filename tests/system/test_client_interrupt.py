@@ -1,0 +1,66 @@
+"""Ctrl-C (SIGINT) or SIGTERM during a long client run: the lines of every name up to the first
+unfinished one are written, stderr says how many names were left, the status is 128 + the signal."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from support.fakes import FakeBackend, by_name, nxdomain, silent
+from support.paths import ROOT, ZONES
+from support.waiting import wait_until
+
+DONE = ["www.ibm.com", "gone1.example", "WWW.RUTGERS.EDU", "gone2.example", "www.ibm.com"]
+DONE_LINES = ["www.ibm.com 129.42.38.10 A", "gone1.example - Error:HOST NOT FOUND",
+              "WWW.RUTGERS.EDU 128.6.46.111 A", "gone2.example - Error:HOST NOT FOUND",
+              "www.ibm.com 129.42.38.10 A"]
+LATER = ["slow.example"] + [f"after{i}.example" for i in range(20)]
+
+
+@pytest.mark.parametrize("signum,form,source", [(signal.SIGINT, "text", "file"), (signal.SIGTERM, "json", "file"),
+                                                (signal.SIGINT, "text", "stdin")])
+def test_a_stopped_run_writes_the_names_done_and_says_how_many_were_left(start_server, tmp_path, signum, form,
+                                                                          source):
+    """An LS over TS1 and a backend that never answers slow.example (and NXDOMAIN to the rest): the
+    LS waits its 30 s timeout for that name. One name at a time, so when that backend sees the query
+    for slow.example every name before it is done; the signal then comes while it is in flight.
+    Names from standard input, still open: the count is of the names read, and the run still ends."""
+    ts = start_server("ts", "--table", str(ZONES / "ts1.txt"))
+    with FakeBackend(by_name({"slow.example": silent}, nxdomain())) as fake:
+        ls = start_server("ls", "--backend", ts.hostport, "--backend", fake.hostport, "--timeout", "30")
+        hosts = tmp_path / "hosts.txt"
+        hosts.write_text("\n".join(DONE + LATER) + "\n")
+        out = tmp_path / "RESOLVED.txt"
+        client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--server", ls.hostport,
+                                   str(hosts) if source == "file" else "-", "--out", str(out), "--concurrency", "1",
+                                   "--timeout", "60", "--format", form],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  cwd=ROOT)
+        try:
+            if source == "stdin":
+                client.stdin.write(hosts.read_text())
+                client.stdin.flush()
+            wait_until(lambda: any(str(q.q.qname) == "slow.example." for q in fake.seen), timeout=20,
+                       what="the query for slow.example")
+            client.send_signal(signum)
+            client.wait(10)             # without closing its standard input
+            err = client.stderr.read()
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+            client.stdin.close()
+            client.stderr.close()
+    assert client.returncode == 128 + signum, err
+    if form == "text":
+        assert out.read_text().splitlines() == DONE_LINES
+    else:
+        assert [entry["name"] for entry in json.loads(out.read_text())] == DONE
+    left = ("21 of 26 names left unresolved" if source == "file" else
+            "21 names read and left unresolved, the rest of the input not read")
+    assert err.splitlines() == [f"resolver client: 3 resolved, 2 not found; wrote {out}",
+                                f"resolver client: interrupted ({signum.name}): {left}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RESOLVED.txt", "hosts.txt"]
