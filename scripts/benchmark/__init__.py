@@ -40,7 +40,10 @@ the README tells users to run; ``python -m benchmark`` works too with
 10. Transfer: queries/s of a TS on a ``--transfer-records`` zone before and while
     dnspython reads an AXFR of it (``transfer``).
 
-``--phases`` picks among split (1-7), sizes (8), loads (9) and transfer (10).
+11. Client memory: the client's peak memory and names/s on a hostfile of
+    ``--client-names`` names through an LS over a table TS (``client_memory``).
+
+``--phases`` picks among split (1-7), sizes (8), loads (9), transfer (10) and client-memory (11).
 
 Then it prints markdown tables (and appends them to ``--write FILE``).
 Every process it starts runs in its own process group and is stopped at the
@@ -49,6 +52,6 @@ end, on error and on Ctrl-C or SIGTERM too.
 Modules: ``workload`` (zones and query files), ``load_zones`` (the load test's zones), ``answers`` (asking and
 checking), ``procs`` (processes by PID and group), ``targets`` (TS, LS, NSD,
 dnsdist), ``measure`` (dnsperf and the low-load client), ``machine`` (tools,
-memory, CPU), ``runner`` (the phases), ``transfer`` (the transfer phase's reader), ``report`` (markdown), ``cli`` (flags
-and main).
+memory, CPU), ``runner`` (the phases), ``transfer`` (the transfer phase's reader), ``client_memory`` (the client's run),
+``report`` (markdown), ``cli`` (flags and main).
 """

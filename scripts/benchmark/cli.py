@@ -45,7 +45,7 @@ def choice_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
 
 # ``--frontends-over``: the backend pairs the LS and dnsdist are put in front of.
 frontend_kinds = choice_list(("nsd", "ts"))
-PHASES = ("split", "sizes", "loads", "transfer")
+PHASES = ("split", "sizes", "loads", "transfer", "client-memory")
 phase_names = choice_list(PHASES)       # ``--phases``
 
 
@@ -73,9 +73,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "group and --workers runs), sizes (queries/s on a small and a --big zone), loads (load "
                              "time and memory: signed, $GENERATE, and plain and mixed-type zones of --big records), "
                              "transfer (queries/s of a TS before and during an AXFR of --transfer-records records, read "
-                             "paced over the run and by dnspython, and NSD's time to transfer it as a secondary)")
+                             "paced over the run and by dnspython, and NSD's time to transfer it as a secondary), "
+                             "client-memory (the client's peak memory and names/s on --client-names names through "
+                             "an LS over a table TS)")
     parser.add_argument("--transfer-records", metavar="N", type=int, default=100000,
                         help="records of the transfer test's zone; 0 skips it")
+    parser.add_argument("--client-names", metavar="N", type=int, default=1_000_000,
+                        help="names of the client-memory phase's hostfile; 0 skips it")
     parser.add_argument("--load-timeout", metavar="SECONDS", type=float, default=300.0, help="seconds a TS may take to load the big zone")
     parser.add_argument("--workers", type=worker_counts, default="1,2", metavar="N,N",
                         help="worker counts to compare for ts and ls, comma-separated (skipped when the "
@@ -91,8 +95,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.names < 2 or args.queries < 10 or args.duration <= 0 or args.rounds < 1 or args.big < 0:
         parser.error("need --names >= 2, --queries >= 10, --duration > 0, --rounds >= 1, --big >= 0")
-    if args.signed_names < 0 or args.generate < 0 or args.group_duration < 0 or args.transfer_records < 0:
-        parser.error("need --signed-names >= 0, --generate >= 0, --group-duration >= 0 and --transfer-records >= 0")
+    if (args.signed_names < 0 or args.generate < 0 or args.group_duration < 0 or args.transfer_records < 0
+            or args.client_names < 0):
+        parser.error("need --signed-names >= 0, --generate >= 0, --group-duration >= 0, --transfer-records >= 0 "
+                     "and --client-names >= 0")
     return args
 
 

@@ -6,6 +6,7 @@ import datetime
 from pathlib import Path
 
 from .answers import Check
+from .client_memory import GOAL_MB, TABLE_NAMES
 from .machine import Tools
 from .measure import Series
 from .runner import REPLICAS, SMALL_ZONE, WARM_LIMIT, WORKER_CLIENTS, Results
@@ -126,6 +127,7 @@ def targets_table(res: Results, args: argparse.Namespace) -> list[str]:
                 rows.append((f"{name}: queries/s vs {SMALL_ZONE:,}-record zone", f"{r:.2f}", ">= 0.9", r >= 0.9))
     rows += load_targets(res)
     rows += transfer_targets(res, args)
+    rows += client_targets(res)
     lines = ["| target | measured | goal | |", "|---|---|---|---|"]
     lines += [f"| {name} | {value} | {goal} | {verdict(ok)} |" for name, value, goal, ok in rows]
     return lines
@@ -144,6 +146,27 @@ def transfer_targets(res: Results, args: argparse.Namespace) -> list[tuple[str, 
             rows.append((label, value, ">= 0.8" if goal else "none (information)",
                          worst >= 0.8 and lasted if goal else None))
     return rows
+
+
+def client_targets(res: Results) -> list[tuple[str, str, str, bool | None]]:
+    """The client's peak memory on its hostfile: under :data:`GOAL_MB` MB, every line written."""
+    run = res.client
+    if run is None:
+        return []
+    name = f"client on {run.names:,} names: peak memory"
+    if run.error:
+        return [(name, run.error, f"< {GOAL_MB} MB", False)]
+    return [(name, f"{run.peak_mb:.0f} MB", f"< {GOAL_MB} MB", run.peak_mb < GOAL_MB)]
+
+
+def client_table(res: Results) -> list[str]:
+    """The client-memory phase's one run."""
+    run = res.client
+    assert run is not None
+    return ["| names | lines written | seconds | names/s | peak RSS MB | exit status |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {run.names:,} | {run.lines:,} | {run.seconds:.1f} | {run.rate:,.0f} | {run.peak_mb:.0f} | "
+            f"{run.status} |"]
 
 
 MIB_PER_MB = 1e6 / 2**20
@@ -361,6 +384,13 @@ def render(res: Results, args: argparse.Namespace, tools: Tools, facts: dict[str
     if res.transfers or res.parsed_transfers:
         out += ["### Zone transfer out (one TS, an AXFR while under load)", "", *transfer_table(res), "",
                 *transfer_text(res, args, facts["cpus"]), ""]
+    if res.client is not None:
+        out += ["### Client memory (`resolver client` on a long hostfile)", "", *client_table(res), "",
+                f"`resolver client --server LS HOSTFILE` with its defaults (`--concurrency 1000`), through an LS "
+                f"(its answer cache on) over a TS serving a table of {TABLE_NAMES:,} names: half the hostfile's "
+                "names are in the table, each asked many times, half are found nowhere (NXDOMAIN), shuffled. "
+                "Peak RSS is the kernel's `ru_maxrss` for the client process, reaped with `wait4`; names/s "
+                "from its start to its exit, the hostfile counted first included.", ""]
     if res.load or res.workers or res.workers_note:
         out += ["### Workers", ""]
     if res.workers:

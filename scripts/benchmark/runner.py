@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from resolver.ls.settings import POLICIES
 
 from .answers import Check, check_sample
+from .client_memory import ClientRun, measure_client_memory
 from .common import BenchError, log, slug
 from .machine import Tools, cpu_snapshot, foreign_cpus, group_cpu, rss_mib
 from .measure import PerfRun, Series, one_in_flight, percentile, read_ls_metrics, run_dnsperf
@@ -82,6 +83,7 @@ class Results:
     transfer_octets: int | None = None         # the AXFR's octets, which the paced rounds read over a run
     transfer_alone: Timed | None = None        # dnspython's read with no load beside it
     secondary: Timed | None = None             # NSD as a secondary: from its start to its SOA answer
+    client: ClientRun | None = None            # the client-memory phase's run
     health: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -171,6 +173,9 @@ class Bench:
             self.measure_loads()
         if "transfer" in self.args.phases and self.args.transfer_records:
             self.measure_transfer()
+        if "client-memory" in self.args.phases and self.args.client_names:
+            self.results.client = measure_client_memory(self.fleet, self.workdir, self.args.client_names,
+                                                        self.args.seed)
         return self.results
 
     def run_split(self) -> None:
