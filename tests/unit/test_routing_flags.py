@@ -323,6 +323,8 @@ def test_the_readmes_config_file_gives_the_settings_it_describes(tmp_path):
     assert got.learn == LearnSettings(enabled=True, size=100_000)
 
 
-def test_the_readmes_routing_section_says_to_enter_the_venv_before_its_first_command():
+def test_the_readmes_routing_section_points_to_the_venv_before_its_first_command():
+    """The venv is activated once, under "Two commands" (tests/unit/test_readme.py); the section
+    says so before its first command."""
     section = readme_section()
-    assert section.index("`. .venv/bin/activate`") < section.index("python -m resolver")
+    assert section.index('in the virtual environment (see "Two commands")') < section.index("python -m resolver")
