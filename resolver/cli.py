@@ -35,7 +35,7 @@ from .wire import NXDOMAIN, RCODE_NAMES, SERVFAIL
 
 if TYPE_CHECKING:       # the client's modules are imported when the client runs
     from .client.output import ResultFile
-    from .client.resolver import Tally
+    from .client.resolver import Resolution, Tally
 
 log = logging.getLogger("resolver")
 T = TypeVar("T")
@@ -968,14 +968,17 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
     tally, names = Tally(), NameStream(stream, source, warn)
     stopped_by: list[signal.Signals] = []
 
+    def keep(result: Resolution) -> None:
+        out.write(result)
+        tally.add(result)
+
     async def write_all() -> None:
-        async for result in resolver.resolve_in_order(names, bar.advance):
-            out.write(result)
-            tally.add(result)
+        async for result in resolver.resolve_in_order(names, bar.advance, on_stop=keep):
+            keep(result)
 
     async def run_all() -> None:
         # SIGINT (Ctrl-C) and SIGTERM end the run where it is: the names in flight are dropped and
-        # what was written (every name up to the first unfinished one) is kept.
+        # every name done is written, in input order.
         work = asyncio.ensure_future(write_all())
 
         def stop(signum: signal.Signals) -> None:
@@ -1035,8 +1038,8 @@ def print_summary(tally: Tally, out: Path) -> None:
 
 
 def interrupted(signum: signal.Signals, out: ResultFile, tally: Tally, total: int | None, read: int) -> int:
-    """A run ended by ``signum``: FILE gets the lines of every name up to the first unfinished one (a
-    whole file, a JSON array closed), stderr how many names were left; the status is 128 + the signal's
+    """A run ended by ``signum``: FILE gets the lines of every name done, in input order (a whole
+    file, a JSON array closed), stderr how many names were left; the status is 128 + the signal's
     number, 130 for SIGINT, as a shell reports a process the signal ended."""
     if tally.total:
         out.finish()

@@ -243,7 +243,8 @@ class Resolver:
         return [result async for result in self.resolve_in_order(hostnames, on_done)]
 
     async def resolve_in_order(self, hostnames: Iterable[str] | NameStream,
-                               on_done: Callable[[], None] = lambda: None) -> AsyncIterator[Resolution]:
+                               on_done: Callable[[], None] = lambda: None,
+                               on_stop: Callable[[Resolution], None] = lambda _: None) -> AsyncIterator[Resolution]:
         """Each name's resolution, in input order, given out as soon as it and every name before it are done.
 
         ``hostnames`` (never an empty name; a :class:`NameStream` does not
@@ -253,7 +254,10 @@ class Resolver:
         a name slower than the :data:`AHEAD` after it holds the next ones back
         until it is done. ``on_done`` runs as each name finishes (progress).
         An error raised by a name's resolution (an OSError such as ENETUNREACH)
-        is raised here, in its turn.
+        is raised here, in its turn. When the iteration is cancelled (Ctrl-C),
+        ``on_stop`` is given, in input order, each name done but held back behind
+        one still unfinished, so that no finished name is lost; the names in flight
+        are dropped.
         """
         wake = asyncio.Event()
         if isinstance(hostnames, NameStream):
@@ -296,6 +300,9 @@ class Resolver:
         finally:
             for task in flying:
                 task.cancel()
+            for index in sorted(done):
+                if done[index].exception() is None:
+                    on_stop(done[index].result())
 
     async def resolve(self, hostname: str) -> Resolution:
         kind = self.kind

@@ -1,5 +1,6 @@
-"""Ctrl-C (SIGINT) or SIGTERM during a long client run: the lines of every name up to the first
-unfinished one are written, stderr says how many names were left, the status is 128 + the signal."""
+"""Ctrl-C (SIGINT) or SIGTERM during a long client run: the lines of every name done are written,
+in input order, stderr says how many names were left, the status is 128 + the signal. (Names done
+behind an unfinished one are kept too: tests/unit/test_client_order.py.)"""
 from __future__ import annotations
 
 import json
