@@ -4,18 +4,23 @@ A regular file (or one not there yet) is written under a temporary name
 beside it and renamed over it once the run is over, as ``rsync`` and
 ``sort -o`` leave a file whole: a run that writes nothing (the server never
 answered) leaves an older FILE as it was, and no reader sees half a file. What
-is not a regular file (``/dev/stdout``, a named pipe) is written in place, a
-line at a time, so that a reader gets each line as soon as it is known.
+is not a regular file (``/dev/stdout``, a named pipe), and a symbolic link,
+is written in place, a line at a time, so that a reader gets each line as
+soon as it is known and a link stays a link (``/dev/stdout`` itself is one:
+renaming over it would replace it). ``-`` is standard output, as for HOSTFILE.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from .resolver import Resolution
 
 BUFFER = 1 << 20        # octets written at a time to the temporary file
+STDOUT = "-"            # --out -: standard output
 
 
 class ResultFile:
@@ -30,32 +35,49 @@ class ResultFile:
         self.path = path
         self.json = json_format
         self.items = 0
-        in_place = path.exists() and not path.is_file()
-        self.staged = None if in_place else path.with_name(f".{path.name}.{os.getpid()}.part")
-        if self.staged is None:      # a reader may be watching: each line as it is done
+        in_place = path.is_symlink() or (path.exists() and not path.is_file())
+        self.staged = None if in_place or str(path) == STDOUT else path.with_name(f".{path.name}.{os.getpid()}.part")
+        if str(path) == STDOUT:
+            self.file = open(sys.stdout.fileno(), "w", encoding="utf-8", buffering=1, closefd=False)
+        elif self.staged is None:      # a reader may be watching: each line as it is done
             self.file = open(path, "w", encoding="utf-8", buffering=1)
         else:       # O_EXCL: never through a link someone left under that name; 0o666 less the umask
             fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             self.file = open(fd, "w", encoding="utf-8", buffering=BUFFER)
 
     def write(self, result: Resolution) -> None:
+        """Write ``result``'s lines (or JSON item). Raises OSError naming ``--out`` (a full disk)."""
         if not self.json:
-            self.file.write("".join(line + "\n" for line in result.lines()))
+            self._write("".join(line + "\n" for line in result.lines()))
             return
         item = json.dumps([result.as_json()], indent=1)[2:-2]     # the item as the whole list indents it
-        self.file.write(("[\n" if not self.items else ",\n") + item)
+        self._write(("[\n" if not self.items else ",\n") + item)
         self.items += 1
 
     def finish(self) -> None:
-        """End the file (a JSON array's bracket) and put it in FILE's place."""
+        """End the file (a JSON array's bracket) and put it in FILE's place. Raises OSError naming
+        ``--out``."""
         if self.json:
-            self.file.write("\n]\n" if self.items else "[]\n")
-        self.file.close()
-        if self.staged is not None:
-            os.replace(self.staged, self.path)
+            self._write("\n]\n" if self.items else "[]\n")
+        try:
+            self.file.close()
+            if self.staged is not None:
+                os.replace(self.staged, self.path)
+        except OSError as exc:
+            raise self._named(exc) from None
+
+    def _write(self, text: str) -> None:
+        try:
+            self.file.write(text)
+        except OSError as exc:
+            raise self._named(exc) from None
+
+    def _named(self, exc: OSError) -> OSError:
+        return OSError(exc.errno, f"--out {self.path}: {exc.strerror}")
 
     def discard(self) -> None:
         """Nothing is written: FILE stays as it was (written in place, what is there stays there)."""
-        self.file.close()
+        with contextlib.suppress(OSError):      # what could not be written is not wanted
+            self.file.close()
         if self.staged is not None:
             self.staged.unlink(missing_ok=True)

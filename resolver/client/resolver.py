@@ -297,12 +297,14 @@ class Resolver:
                     return
                 if not ready:       # else take on more first: the names given out made room
                     await wake.wait()
-        finally:
-            for task in flying:
-                task.cancel()
+        except asyncio.CancelledError:
             for index in sorted(done):
                 if done[index].exception() is None:
                     on_stop(done[index].result())
+            raise
+        finally:
+            for task in flying:
+                task.cancel()
 
     async def resolve(self, hostname: str) -> Resolution:
         kind = self.kind

@@ -56,8 +56,14 @@ class QueryLog:
 
     @classmethod
     def open(cls, target: str) -> "QueryLog":
-        """``-`` for stderr, else a file appended to."""
-        return cls(sys.stderr if target == "-" else open(target, "a", buffering=1, encoding="utf-8"))
+        """``-`` for stderr, else a file appended to. Raises OSError, its text naming ``--query-log``
+        and ``target``, when the file cannot be opened."""
+        if target == "-":
+            return cls(sys.stderr)
+        try:
+            return cls(open(target, "a", buffering=1, encoding="utf-8"))
+        except OSError as exc:
+            raise OSError(exc.errno, f"--query-log {target}: {exc.strerror}") from None
 
     def write(self, client: object, qname: bytes, qtype: int, outcome: str, rcode: int | None,
               seconds: float, stream: bool, via: str = "") -> None:

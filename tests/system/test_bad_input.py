@@ -456,3 +456,14 @@ def test_a_backend_ip_literal_is_not_looked_up(host):
     result = run_cli("ls", "--listen", "127.0.0.1:99999", "--backend", f"{host}:53")
     line = assert_one_line_error(result, "--listen")
     assert "cannot resolve" not in line, line
+
+
+@pytest.mark.parametrize("kind", ["ts", "ls"])
+@pytest.mark.parametrize("where,why", [("{tmp}/missing/q.log", "No such file or directory"),
+                                       ("{tmp}", "Is a directory")], ids=["no_directory", "a_directory"])
+def test_a_query_log_that_cannot_be_opened_is_one_line_naming_the_flag_and_path(good_table, tmp_path, kind, where,
+                                                                                  why):
+    target = where.replace("{tmp}", str(tmp_path))
+    source = ["--table", str(good_table)] if kind == "ts" else ["--backend", "127.0.0.1:53"]
+    result = run_cli(kind, "--listen", "127.0.0.1:0", *source, "--query-log", target)
+    assert_one_line_error(result, f"--query-log {target}: {why}")

@@ -113,3 +113,39 @@ def test_names_are_taken_on_only_a_bounded_way_past_the_first_unfinished_one(mon
         resolver = client.Resolver(*fake.address, timeout=5, concurrency=5)
         when_first, order = asyncio.run(first_and_rest(resolver))
     assert when_first <= 20 and order == names
+
+
+def run_client(server: str, hosts, out: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "resolver", "client", "--server", server, str(hosts), "--out", out],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, **kw)
+
+
+def test_an_out_that_is_a_symbolic_link_is_written_through_and_stays_a_link(zone_ts, tmp_path):
+    """As the shell's ``>`` writes: the link is followed, not renamed over (``/dev/stdout`` is a link
+    to ``/proc/self/fd/1``; replacing it would break it for everyone)."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("web.example.com\n")
+    target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    result = run_client(zone_ts.hostport, hosts, str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink()
+    assert target.read_text().splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]
+
+
+def test_out_dash_is_standard_output(zone_ts, tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("web.example.com\n")
+    result = run_client(zone_ts.hostport, hosts, "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]
+    assert not (ROOT / "-").exists()
+
+
+def test_an_out_that_fills_up_is_one_line_naming_the_flag(zone_ts, tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("web.example.com\n")
+    result = run_client(zone_ts.hostport, hosts, "/dev/full")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["resolver client: error: --out /dev/full: No space left on device"]
