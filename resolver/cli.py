@@ -571,6 +571,7 @@ def build_parser() -> Parser:
                       help="holds ts1.txt, ts2.txt and hostnames.txt (default: the project's zones/)")
     demo.add_argument("--out", type=Path, default=ClientSettings.out, metavar="FILE",
                       help=f"the file written (default {ClientSettings.out})")
+    add_log_level(demo, argparse.SUPPRESS)
     return parser
 
 

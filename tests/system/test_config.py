@@ -152,7 +152,7 @@ def test_a_scalar_flag_wins_over_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["ts", "--listen", "5300"], ["ls", "--listen", "5300", "--backend", "5301"],
-                                     ["client", "--server", "127.0.0.1:5300", "hosts.txt"]])
+                                     ["client", "--server", "127.0.0.1:5300", "hosts.txt"], ["demo"]])
 def test_log_level_is_taken_before_or_after_the_command(command):
     assert parse(*command, "--log-level", "debug").log_level == "debug"
     assert parse("--log-level", "error", *command).log_level == "error"
