@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import ipaddress
 import logging
 import os
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from . import __version__
 from .client.settings import MAX_CONCURRENCY, ClientSettings
-from .config import ON_OFF, ConfigError, ListOption, parse_args
+from .config import ON_OFF, ConfigError, ListOption, commands, parse_args
 from .ls.backends import MAX_SOURCE_PORTS
 from .ls.cache import ENTRY_OVERHEAD, PREFETCH_SHARE, STALE_TTL, TTL_SLOT
 from .ls.settings import (CLIENT_SHARE, POLICIES, CacheSettings, GroupSettings, LearnSettings, LsSettings,
@@ -49,6 +50,24 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """argparse's, but a flag the command does not have is named with the command, and the
+        closest flag it has is suggested (``--timeuot``: did you mean ``--timeout``?)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            raise UsageError(unrecognized(commands(self).get(getattr(parsed, "command", None) or "", self), extras))
+        return parsed
+
+
+def unrecognized(command: argparse.ArgumentParser, extras: list[str]) -> str:
+    """One line for arguments ``command`` does not take, with the closest flag to the first one."""
+    flags = [flag for action in command._actions for flag in action.option_strings]
+    first = next((extra.partition("=")[0] for extra in extras if extra.startswith("-")), None)
+    closest = difflib.get_close_matches(first, flags, n=1) if first else []
+    hint = f" (did you mean {closest[0]}?)" if closest else ""
+    return f"{command.prog}: unrecognized arguments: {' '.join(extras)}{hint} (see --help)"
 
 
 def hostport(text: str) -> tuple[str, int]:
@@ -759,8 +778,9 @@ def route_settings(args: argparse.Namespace, groups: tuple[GroupSettings, ...]) 
     return tuple(routes.items())
 
 
-def resolvable(host: str, port: int) -> None:
-    """Raises UsageError naming ``--backend`` and the host when ``host`` is a name that does not resolve.
+def resolvable(host: str, port: int, name: str | None = None) -> None:
+    """Raises UsageError naming ``--backend`` (as given: ``name=`` too) and the host when ``host``
+    is a name that does not resolve.
 
     IP literals, scoped IPv6 ones (``::1%lo``) included, are not looked up: they need no
     resolving, and glibc's getaddrinfo refuses some scopes that the LS's own sockets accept."""
@@ -772,7 +792,8 @@ def resolvable(host: str, port: int) -> None:
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
-        raise UsageError(f"resolver ls: --backend {format_hostport(host, port)}: cannot resolve {host!r} "
+        given = (f"{name}=" if name else "") + format_hostport(host, port)
+        raise UsageError(f"resolver ls: --backend {given}: cannot resolve {host!r} "
                          f"({exc.strerror})") from None
 
 
@@ -786,9 +807,12 @@ def ls_settings(args: argparse.Namespace) -> LsSettings:
     if twice:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
     for backend in args.backend:
-        resolvable(backend[0], backend[1])
+        resolvable(*backend)
     groups = group_settings(args)
     entries, max_bytes = args.cache_size
+    if args.max_inflight_per_client is not None and args.max_inflight_per_client > args.max_inflight:
+        raise UsageError(f"resolver ls: --max-inflight-per-client {args.max_inflight_per_client} is more than "
+                         f"--max-inflight {args.max_inflight} (see --help)")
     if args.cache_min_ttl > args.cache_max_ttl:
         raise UsageError(f"resolver ls: --cache-min-ttl {args.cache_min_ttl} is more than --cache-max-ttl "
                          f"{args.cache_max_ttl} (see --help)")
@@ -855,7 +879,12 @@ def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
     share copy-on-write; ``on_hangup`` runs in the parent on SIGHUP
     (:func:`resolver.net.workers.run_workers`). With ``--metrics`` the parent
     serves it for every worker, their figures summed (:class:`resolver.obs.hub.Hub`).
+    Raises UsageError for an address given twice (port 0 aside: each is a port of its own).
     """
+    given = [address for address in args.listen if address[1] != 0]
+    twice = next((address for address in given if given.count(address) > 1), None)
+    if twice is not None:
+        raise UsageError(f"resolver {args.command}: --listen {format_hostport(*twice)} given twice (see --help)")
     if args.workers == 1:
         serve(args.listen, ListenOptions(args.tcp_timeout))
         return 0

@@ -467,3 +467,25 @@ def test_a_query_log_that_cannot_be_opened_is_one_line_naming_the_flag_and_path(
     source = ["--table", str(good_table)] if kind == "ts" else ["--backend", "127.0.0.1:53"]
     result = run_cli(kind, "--listen", "127.0.0.1:0", *source, "--query-log", target)
     assert_one_line_error(result, f"--query-log {target}: {why}")
+
+
+@pytest.mark.parametrize("kind", ["ts", "ls"])
+def test_a_listen_address_given_twice_is_one_line_before_anything_is_bound(good_table, kind):
+    source = ["--table", str(good_table)] if kind == "ts" else ["--backend", "127.0.0.1:53"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli(kind, "--listen", f"127.0.0.1:{port}", "--listen", f"127.0.0.1:{port}", *source)
+    line = assert_one_line_error(result, f"--listen 127.0.0.1:{port} given twice")
+    assert "listening on" not in result.stderr, line
+
+
+def test_a_named_backend_that_does_not_resolve_is_named_as_given():
+    result = run_cli("ls", "--listen", "127.0.0.1:0", "--backend", "ts1=nosuchhost.invalid:53")
+    assert_one_line_error(result, "--backend ts1=nosuchhost.invalid:53: cannot resolve 'nosuchhost.invalid'")
+
+
+def test_a_per_client_share_above_the_whole_is_refused():
+    result = run_cli("ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight", "10",
+                     "--max-inflight-per-client", "20")
+    assert_one_line_error(result, "--max-inflight-per-client 20 is more than --max-inflight 10")

@@ -87,3 +87,15 @@ def test_on_timeout_says_what_each_choice_does():
     assert "nxdomain says the name does not exist" in help_text
     assert "servfail says the lookup failed" in help_text
     assert "Split DNS, where a name one backend lacks may be another's, is better served by servfail" in help_text
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["ls", "--listen", "5300", "--backend", "5301", "--timeuot", "3"],
+     "resolver ls: unrecognized arguments: --timeuot 3 (did you mean --timeout?) (see --help)"),
+    (["ts", "--listen", "5300", "--tabel=x"], "resolver ts: unrecognized arguments: --tabel=x (did you mean --table?)"),
+    (["client", "--server", "127.0.0.1:5300", "hosts.txt", "extra"],
+     "resolver client: unrecognized arguments: extra (see --help)")])
+def test_a_flag_the_command_lacks_is_named_with_the_command_and_the_closest_flag(argv, line):
+    with pytest.raises(UsageError) as refused:
+        parse(*argv)
+    assert str(refused.value).startswith(line)
