@@ -29,15 +29,19 @@ HEADING = re.compile(r"^(#{1,6}) (.*?)\s*$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
-def sections(text: str) -> dict[str, list[str]]:
-    """Each heading's own lines (up to the next heading of any level, fences respected), by heading text."""
+def sections(text: str, deepest: int = 6) -> dict[str, list[str]]:
+    """Each heading's own lines (up to the next heading, fences respected), by heading text.
+
+    Headings deeper than ``deepest`` (``###`` and below for 2) do not start a
+    section: their lines, and they, stay in the section above them.
+    """
     out: dict[str, list[str]] = {}
     current: list[str] | None = None
     in_fence = False
     for line in text.splitlines():
         if FENCE.match(line):
             in_fence = not in_fence
-        elif not in_fence and (m := HEADING.match(line)):
+        elif not in_fence and (m := HEADING.match(line)) and len(m.group(1)) <= deepest:
             current = out.setdefault(m.group(2), [])
             continue
         if current is not None:
