@@ -1,16 +1,20 @@
-"""README.md's "Commands" and "Trying it with dig" blocks, run exactly as printed, on loopback.
+"""README.md's shell blocks that start servers, run exactly as printed, on loopback.
 
 Each block is taken from the README by its heading (:mod:`support.readme`)
 and run by ``bash -e`` with the test's virtual environment active, as a
-reader runs it after ``scripts/demo``. They use the ports they print
-(127.0.0.1:5300 to 5302, and [::1]:5302): each is checked free first, and a
-busy one fails the test with a line naming it rather than with a server's
-error. "Trying it with dig" uses the ``ready`` that "Commands" defines, so
-that line of "Commands" runs before it, as a reader pasting in order has it.
-Each block must exit 0 within :data:`BLOCK_TIMEOUT`, leave no process it
-started running, and print what the README says it prints: the client's
-lines are the demo's lines the README shows, and every ``dig`` gets the
-reply its comment describes.
+reader runs it after ``scripts/demo``: "Commands", "Configuration files",
+the chain of "Explaining one name", the blocks of "Routing and load
+balancing" one after the other (its TSes serve all of them), "The answer
+cache", "Metrics and the status page" with its ``--workers`` part, "Trying
+it with dig" and the NSD worked example of "Replication". They use the
+ports they print (127.0.0.1:5300 to 5307, 5400 to 5403, 9153 and 9154, and
+[::1]:5302): each is checked free first, and a busy one fails the test with
+a line naming it rather than with a server's error. The blocks after
+"Commands" use the ``ready`` it defines, so that line of "Commands" runs
+before them, as a reader pasting in order has it. Each block must exit 0
+within :data:`BLOCK_TIMEOUT`, leave no process it started running, and
+print what the README says it prints: the lines it shows after the block
+(times aside), or what the block's comments say.
 """
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from pathlib import Path
 import pytest
 
 from support.paths import ROOT
-from support.readme import README, block, blocks, run_block, sections
+from support.readme import README, Ran, block, blocks, run_block, sections
 from support.tools import require_tool
 
 BLOCK_TIMEOUT = 60.0        # seconds for a block; each takes a few
 PORTS = [("127.0.0.1", 5300), ("127.0.0.1", 5301), ("127.0.0.1", 5302), ("::1", 5302)]
+# What each of the four loops of "Replica groups" prints: the answers of ts1 (and ts1b) for its names.
+GROUP_ANSWERS = ["129.42.38.10", "128.6.46.111", "192.0.2.25", "192.0.2.101", "192.0.2.102"]
 
 # What each dig line's comment says, by the dig's arguments as printed.
 DIG_EXPECTED = {
@@ -89,10 +95,36 @@ def section(reply: str, name: str) -> list[list[str]]:
     return [line.split() for line in m.group(1).splitlines()] if m else []
 
 
+def loopback(*ports: int) -> list[tuple[str, int]]:
+    """Each port on 127.0.0.1, as require_free takes them."""
+    return [("127.0.0.1", port) for port in ports]
+
+
+def shown(heading: str, first_line: str) -> list[str]:
+    """The lines of the section's fenced block without a language that starts with ``first_line``."""
+    found = [text for text in blocks(sections(README.read_text(encoding="utf-8"))[heading], lang="")
+             if text.startswith(first_line)]
+    assert len(found) == 1, f"README's {heading!r} has {len(found)} blocks starting {first_line!r}"
+    return found[0].splitlines()
+
+
+def timeless(lines: list[str]) -> list[str]:
+    """``lines`` with each time (``0.51 ms``) one token and runs of spaces one, as they vary from run to run."""
+    return [re.sub(r" +", " ", re.sub(r"\b\d+\.\d+ ms\b", "T ms", line)).strip() for line in lines]
+
+
+def run_clean(text: str) -> Ran:
+    """Run ``text`` after the ``ready`` of "Commands"; assert it exited 0 and left nothing running."""
+    ran = run_block(ready_definition() + text, BLOCK_TIMEOUT)
+    assert ran.returncode == 0, ran.report()
+    assert ran.left == [], f"the block left servers running\n{ran.report()}"
+    return ran
+
+
 def test_commands_block_runs_as_printed(tmp_path: Path) -> None:
     require_free(PORTS)
     (tmp_path / "zones").symlink_to(ROOT / "zones")      # the project's directory, RESOLVED.txt kept out of it
-    ran = run_block(block("Commands"), BLOCK_TIMEOUT, cwd=tmp_path)
+    ran = run_block(block("Commands"), BLOCK_TIMEOUT, cwd=tmp_path)        # it defines ready itself
     assert ran.returncode == 0, ran.report()
     assert ran.left == [], f"the block left servers running\n{ran.report()}"
     assert (tmp_path / "RESOLVED.txt").read_text().splitlines() == demo_lines(), ran.report()
@@ -106,9 +138,7 @@ def test_dig_block_runs_as_printed() -> None:
     text = block("Trying it with dig")
     printed = {m.group(1).split("#")[0].strip() for m in re.finditer(r"^dig (.*)$", text, re.M)}
     assert printed == set(DIG_EXPECTED), "the block's dig lines and this test's expectations differ"
-    ran = run_block(ready_definition() + text, BLOCK_TIMEOUT)
-    assert ran.returncode == 0, ran.report()
-    assert ran.left == [], f"the block left servers running\n{ran.report()}"
+    ran = run_clean(text)
     replies = dig_replies(ran.stdout)
     assert set(replies) == set(DIG_EXPECTED), ran.report()
     for args, want in DIG_EXPECTED.items():
@@ -125,3 +155,86 @@ def test_dig_block_runs_as_printed() -> None:
             assert [rr[3] for rr in section(reply, "AUTHORITY")] == want["authority"], f"dig {args}:\n{reply}"
         if "transport" in want:
             assert f"({want['transport']})" in re.search(r"^;; SERVER: .*$", reply, re.M).group(0), reply
+
+
+def test_configuration_files_block_runs_as_printed() -> None:
+    require_free(PORTS[:3])
+    ran = run_clean(block("Configuration files"))
+    assert "(timeout 2 s, then NXDOMAIN)" in ran.stderr, f"the --timeout flag did not win over the file\n{ran.report()}"
+    lines = ran.stdout.splitlines()
+    assert lines[-2].startswith("winner: ts2, the first reply that answers"), ran.report()
+    assert lines[-1].startswith("LS 127.0.0.1:5300 answered NOERROR 8.8.8.8 in "), ran.report()
+    assert lines[-1].endswith(": agrees"), ran.report()
+
+
+def test_explain_chain_block_prints_what_the_readme_shows() -> None:
+    require_free(loopback(5303, 5304, 5305))
+    ran = run_clean(block("Explaining one name"))
+    want = shown("Explaining one name", "the LS's plan for www.corp.example")
+    assert timeless(ran.stdout.splitlines()) == timeless(want), ran.report()
+
+
+def test_routing_blocks_run_in_order_as_printed() -> None:
+    """Its TSes, each route, group and learned-routing example, and the round-robin TS, as pasted in order."""
+    require_tool("dig")
+    require_tool("curl")
+    require_free(loopback(5300, 5301, 5302, 5303, 5306, 5307, 9153))
+    chapter = sections(README.read_text(encoding="utf-8"), deepest=2)["Routing and load balancing"]
+    ran = run_clean("".join(blocks(chapter)))
+    expected = shown("Routes", "www.ibm.com.") + ["8.8.8.8"] + GROUP_ANSWERS * 4
+    for ts1, ts2 in re.findall(r"# ts1 (\d+), ts2 (\d+)$", block("Learned routing"), re.M):
+        expected += ["8.8.8.8", "8.8.8.8", f'resolver_backend_requests_total{{backend="ts1"}} {ts1}.0',
+                     f'resolver_backend_requests_total{{backend="ts2"}} {ts2}.0']
+    lines = ran.stdout.splitlines()
+    assert lines[:len(expected)] == expected, ran.report()
+    orders = [text.split() for text in "\n".join(lines[len(expected):]).split("\n\n") if text.strip()]
+    assert len(orders) == 3 and sorted(orders[0]) == ["192.0.2.80", "192.0.2.81"], ran.report()
+    for before, after in zip(orders, orders[1:]):
+        assert after == before[1:] + before[:1], f"round-robin did not turn one place: {orders}"
+
+
+def test_cache_block_prints_what_its_comments_say() -> None:
+    require_tool("dig")
+    require_tool("curl")
+    require_free(loopback(5300, 5302, 9153))
+    ran = run_clean(block("The answer cache"))
+    lines = ran.stdout.splitlines()
+    assert len(lines) == 6, ran.report()
+    assert lines[0].split() == ["www.google.com.", "300", "IN", "A", "8.8.8.8"], ran.report()
+    name, ttl, *rest = lines[1].split()
+    assert (name, rest) == ("www.google.com.", ["IN", "A", "8.8.8.8"]) and int(ttl) <= 300, ran.report()
+    assert lines[2:] == ["resolver_ls_cache_hits_total 1.0", "resolver_ls_cache_misses_total 1.0",
+                         '{"flushed": 1}', '{"flushed": 0}'], ran.report()
+
+
+def test_metrics_block_prints_what_the_readme_shows() -> None:
+    require_tool("dig")
+    require_tool("curl")
+    require_free(loopback(5300, 5301, 5302, 9153))
+    ran = run_clean(block("Metrics and the status page"))
+    want = shown("Metrics and the status page", "resolver_ls_requests_total")
+    assert ran.stdout.splitlines() == ["129.42.38.10"] + want, ran.report()
+
+
+def test_workers_block_prints_the_metrics_the_readme_shows() -> None:
+    """The same series; the requests of its 20 digs counted once each, however the kernel spread them."""
+    require_tool("dig")
+    require_tool("curl")
+    require_free(loopback(5302, 9154))
+    ran = run_clean(block("With `--workers`"))
+    got = dict(line.rsplit(" ", 1) for line in ran.stdout.splitlines())
+    want = dict(line.rsplit(" ", 1) for line in shown("With `--workers`", "resolver_ts_requests_total"))
+    assert set(got) == set(want), ran.report()
+    assert got['resolver_ts_requests_total{proto="udp",zone="."}'] == "20.0", ran.report()
+    assert (got["resolver_workers"], got["resolver_worker_restarts_total"]) == ("2.0", "0.0"), ran.report()
+    per_worker = [float(value) for series, value in got.items() if series.startswith("resolver_worker_requests")]
+    assert sum(per_worker) == 20, ran.report()
+
+
+def test_nsd_worked_example_runs_as_printed() -> None:
+    require_tool("nsd")
+    require_tool("dig")
+    require_free(loopback(5400, 5401, 5402, 5403))
+    ran = run_clean(block("A worked example: an NSD primary, two TS secondaries, the LS in front"))
+    assert ran.stdout.splitlines() == ["the LS answers from the secondaries' copies", "the change is everywhere"], \
+        ran.report()
