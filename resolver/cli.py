@@ -778,23 +778,21 @@ def route_settings(args: argparse.Namespace, groups: tuple[GroupSettings, ...]) 
     return tuple(routes.items())
 
 
-def resolvable(host: str, port: int, name: str | None = None) -> None:
-    """Raises UsageError naming ``--backend`` (as given: ``name=`` too) and the host when ``host``
-    is a name that does not resolve.
-
-    IP literals, scoped IPv6 ones (``::1%lo``) included, are not looked up: they need no
-    resolving, and glibc's getaddrinfo refuses some scopes that the LS's own sockets accept."""
+def looked_up(flag: str, host: str, port: int, name: str | None = None) -> str:
+    """The address ``host`` stands for: itself when it is an IP literal (a scoped IPv6 one such as
+    ``::1%lo`` included, which glibc's getaddrinfo refuses though sockets take it), else the first
+    address getaddrinfo gives, as dig takes the first. Raises UsageError naming ``flag`` (``resolver
+    ls: --backend``) and the value as given (``name=`` too) when the name does not resolve."""
     try:
         ipaddress.ip_address(host)
-        return
+        return host
     except ValueError:
         pass
     try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0]
     except socket.gaierror as exc:
         given = (f"{name}=" if name else "") + format_hostport(host, port)
-        raise UsageError(f"resolver ls: --backend {given}: cannot resolve {host!r} "
-                         f"({exc.strerror})") from None
+        raise UsageError(f"{flag} {given}: cannot resolve {host!r} ({exc.strerror})") from None
 
 
 def ls_settings(args: argparse.Namespace) -> LsSettings:
@@ -807,7 +805,7 @@ def ls_settings(args: argparse.Namespace) -> LsSettings:
     if twice:
         raise UsageError(f"resolver ls: backend name {twice[0]!r} given twice (see --help)")
     for backend in args.backend:
-        resolvable(*backend)
+        looked_up("resolver ls: --backend", *backend)
     groups = group_settings(args)
     entries, max_bytes = args.cache_size
     if args.max_inflight_per_client is not None and args.max_inflight_per_client > args.max_inflight:
@@ -926,6 +924,9 @@ def cmd_client(args: argparse.Namespace) -> int:
     problem = client_usage_problem(args)
     if problem:
         raise UsageError(f"resolver client: {problem} (see --help)")
+    if args.server is not None:
+        args.server = (looked_up("resolver client: --server", *args.server), args.server[1])
+    args.backend = [(looked_up("resolver client: --backend", *entry), *entry[1:]) for entry in args.backend]
     try:
         return cmd_explain(args) if args.explain is not None else resolve_hostfile(args)
     except BrokenPipeError:
@@ -955,7 +956,7 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
     a million names take little memory. A HOSTFILE is counted first, for the
     progress bar's total; standard input is not.
     """
-    from .client.output import ResultFile
+    from .client.output import ResultFile, is_the_input
     from .client.progress import ProgressBar
     from .client.resolver import NameStream, Resolver, Tally, hostnames_in
     settings = ClientSettings(timeout=args.timeout or ClientSettings.timeout, concurrency=args.concurrency,
@@ -971,12 +972,13 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         if from_stdin:
             stream, total = sys.stdin.buffer, None
         else:
-            with args.hostfile.open(encoding="utf-8") as text:
+            with args.hostfile.open(encoding="utf-8-sig") as text:
                 total = sum(1 for _ in hostnames_in(text))
             stream = args.hostfile.open("rb")
     except (OSError, UnicodeDecodeError) as exc:
         return cannot_read(exc)
-    out_problem = unwritable(settings.out)
+    out_problem = (f"is {source}, the hostfile being read" if is_the_input(settings.out, stream.fileno())
+                   else unwritable(settings.out))
     if out_problem:
         print(f"resolver client: error: --out {settings.out}: {out_problem}; nothing resolved", file=sys.stderr)
         return 1
@@ -1055,7 +1057,7 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
     return 0
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)      # Ctrl-C, kill, a terminal closed
 
 
 def print_summary(tally: Tally, out: Path) -> None:

@@ -6,21 +6,46 @@ beside it and renamed over it once the run is over, as ``rsync`` and
 answered) leaves an older FILE as it was, and no reader sees half a file. What
 is not a regular file (``/dev/stdout``, a named pipe), and a symbolic link,
 is written in place, a line at a time, so that a reader gets each line as
-soon as it is known and a link stays a link (``/dev/stdout`` itself is one:
-renaming over it would replace it). ``-`` is standard output, as for HOSTFILE.
+soon as it is known and a link stays a link. ``-``, ``/dev/stdout`` and
+``/dev/stderr`` are written to the descriptor itself, as the shell opened it
+(so ``>> log`` appends), and a FILE written again keeps its owner and mode.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import sys
+import stat
 from pathlib import Path
 
 from .resolver import Resolution
 
 BUFFER = 1 << 20        # octets written at a time to the temporary file
-STDOUT = "-"            # --out -: standard output
+STANDARD = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2}    # --out names written to the descriptor itself
+
+
+def keep_owner_and_mode(fd: int, path: Path) -> None:
+    """Give the file ``fd`` the mode, and when allowed the owner, of ``path`` if it is there, so
+    that a FILE written again keeps them, as the shell's ``>`` and ``sed -i`` keep them."""
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        return
+    os.fchmod(fd, old.st_mode & 0o7777)
+    with contextlib.suppress(PermissionError):
+        os.fchown(fd, old.st_uid, old.st_gid)
+
+
+def is_the_input(path: Path, input_fd: int) -> bool:
+    """Whether writing ``path`` (``-`` and ``/dev/stdout`` are descriptor 1) would write over the
+    regular file open as ``input_fd``: the same file, through a link or a descriptor."""
+    standard = STANDARD.get(str(path))
+    try:
+        out = os.fstat(standard) if standard is not None else path.stat()
+        source = os.fstat(input_fd)
+    except OSError:
+        return False
+    return stat.S_ISREG(source.st_mode) and (out.st_dev, out.st_ino) == (source.st_dev, source.st_ino)
 
 
 class ResultFile:
@@ -35,14 +60,16 @@ class ResultFile:
         self.path = path
         self.json = json_format
         self.items = 0
-        in_place = path.is_symlink() or (path.exists() and not path.is_file())
-        self.staged = None if in_place or str(path) == STDOUT else path.with_name(f".{path.name}.{os.getpid()}.part")
-        if str(path) == STDOUT:
-            self.file = open(sys.stdout.fileno(), "w", encoding="utf-8", buffering=1, closefd=False)
+        standard = STANDARD.get(str(path))
+        in_place = standard is not None or path.is_symlink() or (path.exists() and not path.is_file())
+        self.staged = None if in_place else path.with_name(f".{path.name}.{os.getpid()}.part")
+        if standard is not None:    # as the shell opened it: `>> log` still appends
+            self.file = open(standard, "w", encoding="utf-8", buffering=1, closefd=False)
         elif self.staged is None:      # a reader may be watching: each line as it is done
             self.file = open(path, "w", encoding="utf-8", buffering=1)
         else:       # O_EXCL: never through a link someone left under that name; 0o666 less the umask
             fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            keep_owner_and_mode(fd, path)
             self.file = open(fd, "w", encoding="utf-8", buffering=BUFFER)
 
     def write(self, result: Resolution) -> None:

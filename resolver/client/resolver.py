@@ -121,7 +121,7 @@ class NameStream:
         self.lines = 0                  # lines read so far
         self.found = 0                  # hostnames among them
         self.partial = ""               # the start of a line whose end is not read yet
-        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()     # a byte-order mark first is dropped
         self.reading = False
         self.ended = False
         self.error: Exception | None = None

@@ -22,7 +22,7 @@ LATER = ["slow.example"] + [f"after{i}.example" for i in range(20)]
 
 
 @pytest.mark.parametrize("signum,form,source", [(signal.SIGINT, "text", "file"), (signal.SIGTERM, "json", "file"),
-                                                (signal.SIGINT, "text", "stdin")])
+                                                (signal.SIGINT, "text", "stdin"), (signal.SIGHUP, "text", "file")])
 def test_a_stopped_run_writes_the_names_done_and_says_how_many_were_left(start_server, tmp_path, signum, form,
                                                                           source):
     """An LS over TS1 and a backend that never answers slow.example (and NXDOMAIN to the rest): the

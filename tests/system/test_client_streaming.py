@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from support.fakes import FakeBackend, silent
 from support.paths import ROOT, ZONES
+from resolver.net.addresses import format_hostport
 
 
 @pytest.fixture
@@ -149,3 +151,74 @@ def test_an_out_that_fills_up_is_one_line_naming_the_flag(zone_ts, tmp_path):
     result = run_client(zone_ts.hostport, hosts, "/dev/full")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == ["resolver client: error: --out /dev/full: No space left on device"]
+
+
+@pytest.mark.parametrize("out", ["{hosts}", "{link}", "/dev/stdout"], ids=["itself", "a_link_to_it", "stdout_to_it"])
+def test_an_out_that_is_the_hostfile_is_refused_before_it_is_touched(tmp_path, out):
+    """``--out`` naming the hostfile, a link to it, or descriptor 1 when the shell sends it there
+    (``>> hosts.txt``) would empty or replace the list being read: refused, the file left as it was."""
+    hosts, link = tmp_path / "hosts.txt", tmp_path / "link.txt"
+    hosts.write_text("web.example.com\n")
+    link.symlink_to(hosts)
+    target = out.format(hosts=hosts, link=link)
+    with hosts.open("a") as appended:
+        result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", "127.0.0.1:9", str(hosts),
+                                 "--out", target], stdout=appended, stderr=subprocess.PIPE, text=True, timeout=30,
+                                cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"resolver client: error: --out {target}: is {hosts}, the hostfile being read; nothing resolved"]
+    assert hosts.read_text() == "web.example.com\n"
+
+
+def test_out_dev_stdout_writes_where_the_shell_sent_it_appending_too(zone_ts, tmp_path):
+    hosts, log = tmp_path / "hosts.txt", tmp_path / "log.txt"
+    hosts.write_text("web.example.com\n")
+    log.write_text("an earlier line\n")
+    with log.open("a") as appended:
+        result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", zone_ts.hostport, str(hosts),
+                                 "--out", "/dev/stdout"], stdout=appended, stderr=subprocess.PIPE, text=True,
+                                timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines() == ["an earlier line", "web.example.com 192.0.2.80 A",
+                                            "web.example.com 192.0.2.81 A"]
+
+
+def test_a_file_written_again_keeps_its_mode_and_owner(zone_ts, tmp_path):
+    hosts, out = tmp_path / "hosts.txt", tmp_path / "out.txt"
+    hosts.write_text("web.example.com\n")
+    out.write_text("old\n")
+    out.chmod(0o640)
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    if os.geteuid() == 0:
+        os.chown(out, *owner)
+    result = run_client(zone_ts.hostport, hosts, str(out))
+    assert result.returncode == 0, result.stderr
+    assert oct(out.stat().st_mode & 0o7777) == oct(0o640)
+    assert (out.stat().st_uid, out.stat().st_gid) == owner
+    assert out.read_text().startswith("web.example.com")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(zone_ts, tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_bytes("\ufeffweb.example.com\n".encode())
+    result = run_client(zone_ts.hostport, hosts, "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]
+
+
+def test_a_server_given_by_name_is_looked_up_and_a_bad_one_is_one_line(start_server, tmp_path):
+    """``--server localhost:PORT`` is asked at the first address the name has (as dig asks it);
+    a traceback per name before."""
+    first = socket.getaddrinfo("localhost", 53, type=socket.SOCK_DGRAM)[0][4][0]
+    ts = start_server("ts", "--zone", str(ZONES / "example.com.zone"), listen=format_hostport(first, 0))
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("web.example.com\n")
+    result = run_client(f"localhost:{ts.port}", hosts, "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]
+    bad = run_client("nosuchhost.invalid:53", hosts, "-")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "resolver client: --server nosuchhost.invalid:53: cannot resolve 'nosuchhost.invalid' "
+        "(Name or service not known)"]
