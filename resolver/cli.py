@@ -835,6 +835,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from .ls.serve import ReloadError, serve
     settings = ls_settings(args)
     become(args.user)
+    config = getattr(args, "config", None)
+    if args.user is not None and config is not None and not os.access(config, os.R_OK):
+        log.warning("--config %s: %s cannot read it, so SIGHUP will not reload it", config, args.user.text)
     reread = ls_rereader(args)
 
     def reread_for_new_workers() -> None:

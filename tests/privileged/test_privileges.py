@@ -278,3 +278,19 @@ def test_a_package_the_user_cannot_read_is_one_line(ns, python, tmp_path):
     assert (done.returncode, done.stderr) == (1, f"resolver ts: error: --user {ACCOUNT}: that user cannot read {copy / 'resolver'}, "
                                                  "from which Python imports as it serves; run a Python and a venv it "
                                                  "can read\n")
+
+
+def test_an_ls_config_the_user_cannot_read_is_warned_of_at_start(ns, python, shared):
+    """The LS reads its config again on SIGHUP as the user: a root-only file would load at start and
+    fail at the first reload, so the start says so."""
+    table = readable(shared / "ts.txt", f"{NAME} {ADDRESS} A\n")
+    backend = Server(["ts", "--listen", "127.0.0.1:0", "--table", str(table)], prefix=ns.prefix)
+    config = readable(shared / "ls.toml", f'user = "{ACCOUNT}"\nbackend = ["a={backend.hostport}"]\n')
+    config.chmod(0o600)
+    server = start(ns, python, ["ls", "--config", str(config)], 1)
+    try:
+        server.wait_for_line(f"--config {config}: {ACCOUNT} cannot read it, so SIGHUP will not reload it")
+        assert dig(ns, NAME) == ADDRESS
+    finally:
+        server.stop()
+        backend.stop()
