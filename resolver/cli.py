@@ -595,12 +595,18 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # SIGINT stops a command from the start, a config or zones still being read, even when it was
+    # started with SIGINT ignored (as a script's `&` starts it): the serving loop takes SIGINT over
+    # anyway, and until then a `kill -INT` was lost.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = parse_args(build_parser(), argv)
         args.argv = sys.argv[1:] if argv is None else list(argv)     # read again on an LS's SIGHUP
     except (UsageError, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     prog = f"resolver {args.command}"
     logging.basicConfig(level=args.log_level.upper(), format=f"{prog}: %(message)s", stream=sys.stderr)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())

@@ -159,3 +159,41 @@ def test_a_command_that_ends_leaves_sighup_as_it_found_it(argv: list[str]) -> No
     assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
     assert main(argv) != 0
     assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+
+
+@pytest.mark.parametrize("kind", ["ts", "ls"])
+def test_sigint_stops_a_server_still_loading_though_started_with_it_ignored(tmp_path, kind):
+    """A script's ``&`` starts a job with SIGINT ignored; ``kill -INT PID`` must still stop the server
+    while it loads (before, it was lost until the serving loop took SIGINT over). The load is held
+    on a FIFO (a table, or the LS's config file) whose writer is this test, so it is loading for sure."""
+    import os
+    import subprocess
+    import sys
+
+    from support.paths import ROOT
+    from support.waiting import wait_until
+    fifo = tmp_path / "held"
+    os.mkfifo(fifo)
+    args = (["ts", "--listen", "127.0.0.1:0", "--table", str(fifo)] if kind == "ts"
+            else ["ls", "--config", str(fifo)])
+    proc = subprocess.Popen([sys.executable, "-m", "resolver", *args], cwd=ROOT, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    writer: list[int] = []
+
+    def reader_is_there() -> bool:      # a FIFO opens for writing without blocking once its reader has
+        try:
+            writer.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            return False
+        return True
+    try:
+        wait_until(reader_is_there, timeout=20, what="the server reading the FIFO")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(5) == 130, proc.stderr.read()
+    finally:
+        for fd in writer:
+            os.close(fd)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
