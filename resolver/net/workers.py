@@ -384,7 +384,16 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def tag_log_lines(prog: str) -> None:
+    """Make this worker's log lines say which worker wrote them, ``resolver ls[4242]: …`` (its PID,
+    as NSD's and syslog's ``nsd[4242]:``): each of N workers logs the same events (listening, a
+    backend up), which read as one line repeated without it."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(f"{prog}[{os.getpid()}]: %(message)s"))
+
+
 def _child(serve: Callable[[], None], prog: str) -> int:
+    tag_log_lines(prog)
     try:
         serve()
         return 0

@@ -58,6 +58,16 @@ def test_workers_answer_on_one_port_and_stop_together(start_server, demo_backend
             sock.bind((server.host, server.port))
 
 
+def test_each_workers_log_lines_carry_its_pid(start_server, demo_backends):
+    """N workers log the same events: each line says whose, ``resolver ls[PID]:`` as NSD's do."""
+    ts1, ts2 = demo_backends
+    server = start_server("ls", "--backend", ts1.hostport, "--backend", ts2.hostport, "--workers", "2")
+    server.wait_for_line(LISTENING, count=2)
+    tagged = {int(match.group(1)) for line in server.lines
+              if (match := re.match(r"resolver ls\[(\d+)\]: listening on ", line))}
+    assert tagged == worker_pids(server)
+
+
 def test_workers_with_a_port_in_use_fail_in_one_line(start_server):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
