@@ -125,8 +125,22 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
         if provider is not None:
             provider.start()
 
+    def reopen_log() -> None:
+        """SIGHUP: the query log opened anew, so a file logrotate moved away is followed by a new
+        one (as the LS does); one that cannot be opened leaves the old one written, with one line."""
+        try:
+            fresh = QueryLog.open(settings.query_log)     # type: ignore[arg-type]
+        except OSError as exc:
+            log.error("query log not reopened, still writing to the old one: %s", exc.strerror)
+            return
+        old, server.query_log = server.query_log, fresh
+        old.close()     # type: ignore[union-attr]
+
     async def hangup() -> None:
-        """SIGHUP: load and compile the zones again while the old ones serve, then swap."""
+        """SIGHUP: the query log reopened; the zones loaded and compiled again while the old ones
+        serve, then swapped in."""
+        if settings.query_log:
+            reopen_log()
         async with swapping:
             try:
                 fresh = await asyncio.get_running_loop().run_in_executor(None, load, reloading, None, publish)
@@ -146,8 +160,8 @@ async def serve(addresses: Iterable[tuple[str, int]], settings: TsSettings, auth
             await secondaries.close()
         if provider is not None:
             await provider.close()
-        if query_log is not None:
-            query_log.close()
+        if server.query_log is not None:
+            server.query_log.close()
     log.info("stopped")
 
 

@@ -1,6 +1,8 @@
 """--query-log: one line per query with client, name, type, outcome, rcode, latency and transport."""
 from __future__ import annotations
 
+import signal
+
 import dns.rcode
 
 from support.querylog import LINE, logged
@@ -62,3 +64,33 @@ def test_a_cache_hit_is_logged_as_such(start_server, demo_backends, tmp_path):
     fields = logged(log)
     assert fields[0] == ("www.ibm.com.", "A", f"won:{ts1.hostport}", "NOERROR", "udp", "fanout")
     assert fields[1] == ("WWW.ibm.com.", "A", "cache", "NOERROR", "udp", "cache")     # no backend asked
+
+
+def test_the_ts_reopens_its_query_log_on_sighup(start_server, tmp_path):
+    # As logrotate moves the log away and sends SIGHUP: the TS writes a new file at the old name.
+    log, moved = tmp_path / "queries.log", tmp_path / "queries.log.1"
+    ts = start_server("ts", "--table", "zones/ts1.txt", "--query-log", str(log))
+    query(ts, "www.ibm.com")
+    wait_until(lambda: len(logged(log)) == 1, 3, "the first query log line")
+    log.rename(moved)
+    ts.proc.send_signal(signal.SIGHUP)
+    ts.wait_for_line("reloaded:")
+    query(ts, "www.ibm.com", "AAAA")
+    wait_until(lambda: len(logged(log)) == 1, 3, "a query log line in the new file")
+    assert logged(log) == [("www.ibm.com.", "AAAA", "answered", "NOERROR", "udp", None)]
+    assert [line[:2] for line in logged(moved)] == [("www.ibm.com.", "A")]
+
+
+def test_a_query_log_the_ts_cannot_reopen_keeps_the_old_one(start_server, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log, moved = logs / "queries.log", tmp_path / "queries.log.1"
+    ts = start_server("ts", "--table", "zones/ts1.txt", "--query-log", str(log))
+    log.rename(moved)
+    logs.rmdir()                    # its directory gone: the name cannot be opened again
+    ts.proc.send_signal(signal.SIGHUP)
+    ts.wait_for_line("reloaded:")
+    assert ts.count_lines("query log not reopened, still writing to the old one: --query-log") == 1
+    query(ts, "www.ibm.com")
+    wait_until(lambda: len(logged(moved)) == 1, 3, "the query log line in the old file")
+    assert not log.exists()
