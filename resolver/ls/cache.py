@@ -33,6 +33,12 @@ is never offered.
 * **Prefetch**: a hit in the last :data:`PREFETCH_SHARE` of an entry's lifetime
   asks once for a refresh (:meth:`AnswerCache.wants_prefetch`), as Unbound's
   ``prefetch`` does.
+* **AA**: cleared when an entry is stored, so every reply served from it,
+  fresh, negative or stale, says it is not authoritative (RFC 1035 6.2, RFC
+  2181 5.4.1), as CoreDNS's cache, Unbound and dnsmasq say; the reply the race
+  that stored it passes on to its own client keeps the backend's AA
+  (:meth:`AnswerCache.first`). Its RA was set before it was stored
+  (:mod:`resolver.ls.header`), so a hit changes neither bit.
 * **Bounds**: at most ``entries`` entries and, when set, ``max_bytes`` octets as
   :func:`entry_size` counts them; the least recently used go first.
 
@@ -43,7 +49,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from ..wire import (MAX_UDP, MIN_UDP, NOERROR, NXDOMAIN, OPTION_EDE, SERVFAIL, TC, TYPE_OPT, Query, WireError,
+from ..wire import (AA, MAX_UDP, MIN_UDP, NOERROR, NXDOMAIN, OPTION_EDE, SERVFAIL, TC, TYPE_OPT, Query, WireError,
                     as_asked_by, at_or_below, question_name_end, skip_name)
 from .rule import TYPE_CNAME, TYPE_DNAME, TYPE_SOA
 from .settings import CacheSettings
@@ -67,6 +73,7 @@ TYPE_RRSIG = 46
 # does not exist or has no data (RFC 2308 2.1, 2.2; RFC 6604), and its signatures.
 CHAIN_TYPES = (TYPE_CNAME, TYPE_DNAME, TYPE_RRSIG)
 CD_BIT = 0x10               # in the fourth octet of the header
+AA_BIT = AA >> 8            # in the third octet of the header
 
 # Kinds of result the race offers (:meth:`AnswerCache.store`).
 ANSWER = "answer"
@@ -331,11 +338,18 @@ class AnswerCache:
                 pack(out, offset, ttl - elapsed if ttl > elapsed else 0)
         return bytes(out)
 
+    def first(self, entry: CachedAnswer, data: bytes, q: Query, now: float, reply: bytes) -> bytes:
+        """``entry``, just stored from ``reply``, as the reply to the client query ``data`` (scanned as
+        ``q``) whose race gave ``reply``: as :meth:`serve` gives it, but with ``reply``'s AA bit, since
+        it is the backend's reply passed on, not one from the cache."""
+        out = self.serve(entry, data, q, now)
+        return out[:2] + bytes((out[2] | AA_BIT,)) + out[3:] if reply[2] & AA_BIT else out
+
     def store(self, key: bytes, reply: bytes, kind: str, now: float) -> CachedAnswer | None:
         """Keep ``reply`` (the whole message a race gave its client) under ``key`` as ``kind`` from
         ``now``: :data:`ANSWER` (NOERROR with answer records), :data:`NEGATIVE` (NXDOMAIN or NODATA
         with an SOA in its authority section, after an alias chain at most) or :data:`FAILURE`
-        (SERVFAIL). Returns the entry, or None when it is not kept: not of its kind, TC set (RFC
+        (SERVFAIL), with AA cleared. Returns the entry, or None when it is not kept: not of its kind, TC set (RFC
         2181 9), sections that do not parse, a question other than the key's, a lifetime of 0
         seconds, larger than ``max_bytes`` alone, or a failure while the entry there can still be
         served, fresh or stale (a failed refresh must not lose the answer RFC 8767 keeps for it).
@@ -369,7 +383,7 @@ class AnswerCache:
         old = self._entries.get(key)
         if old is not None and kind == FAILURE and now < old.stale_until:
             return None
-        wire = b"\x00\x00" + bytes(wire[2:])
+        wire = b"\x00\x00" + bytes((wire[2] & ~AA_BIT,)) + bytes(wire[3:])     # not authoritative (RFC 2181 5.4.1)
         entry = CachedAnswer(wire, ttls, now, lifetime, settings.serve_stale if kind != FAILURE else 0, kind)
         if records and records[-1][2] == TYPE_OPT:
             entry.opt_at = records[-1][1] + 4

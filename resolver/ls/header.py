@@ -8,7 +8,8 @@ answer and error it makes itself): a backend's reply passed on, its own
 NXDOMAIN, SERVFAIL, REFUSED, FORMERR and NOTIMP, whether or not the query
 asked for recursion (RD), since RA says what the server offers. Without it,
 ``dig`` warns "recursion requested but not available" on every query. A reply
-from the cache was stored with RA set, so it needs nothing more.
+from the cache was stored with RA set and AA clear (:mod:`resolver.ls.cache`), so it
+needs nothing more.
 """
 from __future__ import annotations
 

@@ -790,10 +790,11 @@ class Race:
 
     def _kept(self, entry: Pending, out: bytes, kind: str) -> bytes:
         """Offer ``out``, the result of ``entry``'s race, to the cache as ``kind``; the reply its client
-        gets: as the cache will give it when kept (TTLs clamped, no options of one exchange), else ``out``."""
+        gets: as the cache will give it when kept (TTLs clamped, no options of one exchange) but with
+        ``out``'s AA, else ``out``."""
         now = self._loop.time()
         kept = self.cache.store(entry.cache_key, out, kind, now)    # type: ignore[union-attr,arg-type]
-        return out if kept is None else self.cache.serve(kept, entry.data, entry.q, now)   # type: ignore[union-attr]
+        return out if kept is None else self.cache.first(kept, entry.data, entry.q, now, out)   # type: ignore[union-attr]
 
     def _stale_instead(self, entry: Pending, now: float) -> bytes | None:
         """``entry``'s race failed to refresh its stale answer at ``now``: that answer goes back for a

@@ -854,3 +854,33 @@ def test_bytes_and_len_stay_true_and_within_bounds(entries, max_bytes, serve_sta
     left = len(cache)
     assert sum(cache.flush(key_name(k)) for k in list(cache._entries)) == left
     assert (len(cache), cache.bytes) == (0, 0)
+
+
+# --- AA ----------------------------------------------------------------------------------------
+
+def authoritative(wire: bytes) -> bytes:
+    msg = dns.message.from_wire(wire)
+    msg.flags |= dns.flags.AA
+    return msg.to_wire()
+
+
+@pytest.mark.parametrize("kind", [ANSWER, NEGATIVE, FAILURE])
+def test_an_entry_is_served_with_aa_clear_fresh_or_stale_but_the_first_reply_keeps_the_backends(kind):
+    # Cached data is not authoritative (RFC 1035 6.2, RFC 2181 5.4.1); the race's own reply is the backend's.
+    cache = cache_of(serve_stale=100)
+    data, q = query()
+    if kind == ANSWER:
+        wire = a_reply(data, 60)
+    elif kind == NEGATIVE:
+        wire = reply(data, authority=[("example.com", 60, "SOA", soa(60))], rcode=dns.rcode.NXDOMAIN)
+    else:
+        wire = reply(data, rcode=dns.rcode.SERVFAIL)
+    entry = cache.store(cache_key(data, q), authoritative(wire), kind, NOW)
+    assert entry is not None
+    client, cq = query(qid=77)
+    assert not served(cache, entry, client, cq, NOW + 1).flags & dns.flags.AA
+    assert not served(cache, entry, client, cq, NOW + 61, stale=True).flags & dns.flags.AA
+    first = dns.message.from_wire(cache.first(entry, client, cq, NOW, authoritative(wire)))
+    assert first.flags & dns.flags.AA and first.id == 77
+    assert first.flags & ~dns.flags.AA == served(cache, entry, client, cq, NOW).flags
+    assert not dns.message.from_wire(cache.first(entry, client, cq, NOW, wire)).flags & dns.flags.AA
