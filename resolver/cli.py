@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
@@ -886,8 +887,13 @@ def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
     share copy-on-write; ``on_hangup`` runs in the parent on SIGHUP
     (:func:`resolver.net.workers.run_workers`). With ``--metrics`` the parent
     serves it for every worker, their figures summed (:class:`resolver.obs.hub.Hub`).
-    Raises UsageError for an address given twice (port 0 aside: each is a port of its own).
+    Raises UsageError for an address given twice (port 0 aside: each is a port of its own), and
+    OSError for a ``--query-log`` that cannot be opened: said once here, before any worker starts,
+    rather than by every worker as it dies and is started again.
     """
+    if args.workers > 1 and args.query_log not in (None, "-"):
+        from .obs.querylog import QueryLog
+        QueryLog.open(args.query_log).stream.close()
     given = [address for address in args.listen if address[1] != 0]
     twice = next((address for address in given if given.count(address) > 1), None)
     if twice is not None:
@@ -953,7 +959,7 @@ def unwritable(path: Path) -> str | None:
     if not directory.is_dir():
         return f"no directory {directory}"
     if not os.access(path if path.exists() else directory, os.W_OK):
-        return "permission denied"
+        return "Permission denied"
     return None
 
 
@@ -978,13 +984,14 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         print(f"resolver client: error: cannot read {source}: {getattr(exc, 'strerror', exc)}", file=sys.stderr)
         return 1
     try:
-        if from_stdin:
-            stream, total = sys.stdin.buffer, None
+        stream = sys.stdin.buffer if from_stdin else args.hostfile.open("rb")
+        regular = not from_stdin and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        if regular:     # counted first for the progress bar; a pipe or FIFO can be read only once
+            with args.hostfile.open(encoding="utf-8-sig", errors="surrogateescape") as text:
+                total: int | None = sum(1 for _ in hostnames_in(text))
         else:
-            with args.hostfile.open(encoding="utf-8-sig") as text:
-                total = sum(1 for _ in hostnames_in(text))
-            stream = args.hostfile.open("rb")
-    except (OSError, UnicodeDecodeError) as exc:
+            total = None
+    except OSError as exc:
         return cannot_read(exc)
     out_problem = (f"is {source}, the hostfile being read" if is_the_input(settings.out, stream.fileno())
                    else unwritable(settings.out))
@@ -1025,6 +1032,10 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         def stop(signum: signal.Signals) -> None:
             stopped_by.append(signum)
             work.cancel()
+            for other in STOP_SIGNALS:      # a second Ctrl-C must not cut short the writing of what is done
+                loop.remove_signal_handler(other)
+                signal.signal(other, signal.SIG_IGN)
+        loop = asyncio.get_running_loop()
         for signum in STOP_SIGNALS:
             asyncio.get_running_loop().add_signal_handler(signum, stop, signum)
         try:
@@ -1034,7 +1045,7 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
                 raise
     try:
         asyncio.run(run_all())
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         out.discard()
         if exc is not names.error:
             raise
@@ -1044,7 +1055,8 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
         raise
     finally:
         bar.clear()
-        stream.close()
+        if regular:     # not a pipe: its reading thread may still wait in read(), holding the stream
+            stream.close()
     server = format_hostport(host, port)
     if stopped_by:
         return interrupted(stopped_by[0], out, tally, total, names.found)

@@ -3,7 +3,9 @@
 A regular file (or one not there yet) is written under a temporary name
 beside it and renamed over it once the run is over, as ``rsync`` and
 ``sort -o`` leave a file whole: a run that writes nothing (the server never
-answered) leaves an older FILE as it was, and no reader sees half a file. What
+answered) leaves an older FILE as it was, and no reader sees half a file
+(when no temporary file can be made beside it, FILE itself is written, as
+the shell's ``>`` writes it). What
 is not a regular file (``/dev/stdout``, a named pipe), and a symbolic link,
 is written in place, a line at a time, so that a reader gets each line as
 soon as it is known and a link stays a link. ``-``, ``/dev/stdout`` and
@@ -31,9 +33,9 @@ def keep_owner_and_mode(fd: int, path: Path) -> None:
         old = path.stat()
     except FileNotFoundError:
         return
-    os.fchmod(fd, old.st_mode & 0o7777)
     with contextlib.suppress(PermissionError):
         os.fchown(fd, old.st_uid, old.st_gid)
+    os.fchmod(fd, old.st_mode & 0o7777)        # after the owner: a chown clears the set-ID bits
 
 
 def is_the_input(path: Path, input_fd: int) -> bool:
@@ -68,8 +70,14 @@ class ResultFile:
         elif self.staged is None:      # a reader may be watching: each line as it is done
             self.file = open(path, "w", encoding="utf-8", buffering=1)
         else:       # O_EXCL: never through a link someone left under that name; 0o666 less the umask
-            fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            keep_owner_and_mode(fd, path)
+            try:
+                fd = os.open(self.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except OSError:     # no room for it beside FILE (a directory not ours, a name near 255 octets)
+                if not path.is_file():
+                    raise
+                self.staged = None      # FILE itself then, written in place as the shell's > writes it
+                self.file = open(path, "w", encoding="utf-8", buffering=BUFFER)
+                return
             self.file = open(fd, "w", encoding="utf-8", buffering=BUFFER)
 
     def write(self, result: Resolution) -> None:
@@ -87,6 +95,9 @@ class ResultFile:
         if self.json:
             self._write("\n]\n" if self.items else "[]\n")
         try:
+            if self.staged is not None:     # once written: a write clears set-ID bits
+                self.file.flush()
+                keep_owner_and_mode(self.file.fileno(), self.path)
             self.file.close()
             if self.staged is not None:
                 os.replace(self.staged, self.path)

@@ -88,12 +88,16 @@ def hostnames_in(lines: Iterable[str], source: str = "HOSTFILE", warn: Callable[
 
     A line of several words (a table line ``hostname IP A`` pasted by mistake)
     is no hostname: it is skipped, and ``warn`` gets one line naming
-    ``source:LINE``. A file read as text may raise UnicodeDecodeError while it is taken.
+    ``source:LINE``; so is a line of bytes that are not UTF-8 (Latin-1), read with
+    ``errors="surrogateescape"``, as :class:`NameStream` reads. A file read strictly as UTF-8
+    text may raise UnicodeDecodeError while it is taken.
     """
     for number, line in enumerate(lines, first):
         name = line.split("#", 1)[0].strip()
         if len(name.split()) > 1:
             warn(f"{source}:{number}: {name!r} is several words, not a hostname; skipped")
+        elif not name.isascii() and any("\udc80" <= char <= "\udcff" for char in name):
+            warn(f"{source}:{number}: not UTF-8 text; skipped")
         elif name:
             yield number, name
 
@@ -109,7 +113,7 @@ class NameStream:
     written while the input is idle. At most one chunk is read ahead of the names taken.
 
     Lines are numbered and parsed as :func:`hostnames_in` does (UTF-8; ``warn`` as there);
-    :meth:`take` raises the OSError or UnicodeDecodeError met while reading.
+    :meth:`take` raises the OSError met while reading.
     """
 
     def __init__(self, stream: BinaryIO, source: str = "HOSTFILE",
@@ -121,7 +125,8 @@ class NameStream:
         self.lines = 0                  # lines read so far
         self.found = 0                  # hostnames among them
         self.partial = ""               # the start of a line whose end is not read yet
-        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()     # a byte-order mark first is dropped
+        # a byte-order mark first is dropped; bytes that are not UTF-8 stay, escaped, for hostnames_in to skip
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
         self.reading = False
         self.ended = False
         self.error: Exception | None = None
@@ -159,7 +164,7 @@ class NameStream:
             if error is not None:
                 raise error
             lines = (self.partial + self.decoder.decode(chunk, final=not chunk)).split("\n")
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             self.error = exc
         else:
             self.partial = lines.pop() if chunk else ""

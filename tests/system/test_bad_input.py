@@ -489,3 +489,11 @@ def test_a_per_client_share_above_the_whole_is_refused():
     result = run_cli("ls", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:53", "--max-inflight", "10",
                      "--max-inflight-per-client", "20")
     assert_one_line_error(result, "--max-inflight-per-client 20 is more than --max-inflight 10")
+
+
+@pytest.mark.parametrize("kind", ["ts", "ls"])
+def test_a_query_log_that_cannot_be_opened_with_workers_is_one_line_before_they_start(good_table, tmp_path, kind):
+    target = tmp_path / "missing" / "q.log"
+    source = ["--table", str(good_table)] if kind == "ts" else ["--backend", "127.0.0.1:53"]
+    result = run_cli(kind, "--listen", "127.0.0.1:0", "--workers", "2", *source, "--query-log", str(target))
+    assert_one_line_error(result, f"--query-log {target}: No such file or directory")

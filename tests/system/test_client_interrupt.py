@@ -65,3 +65,30 @@ def test_a_stopped_run_writes_the_names_done_and_says_how_many_were_left(start_s
     assert err.splitlines() == [f"resolver client: 3 resolved, 2 not found; wrote {out}",
                                 f"resolver client: interrupted ({signum.name}): {left}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["RESOLVED.txt", "hosts.txt"]
+
+
+def test_a_stop_while_standard_input_is_idle_ends_the_run_at_once_and_a_second_changes_nothing(start_server):
+    """Names from a pipe whose writer has gone quiet: SIGTERM (then SIGINT on its heels) ends the run
+    at once, the name done written and counted; before, the run waited for the pipe to close, and a
+    second Ctrl-C lost everything and left the temporary file."""
+    ts = start_server("ts", "--table", str(ZONES / "ts1.txt"))
+    client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--server", ts.hostport, "-", "--out", "-"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT)
+    try:
+        client.stdin.write("www.ibm.com\n")
+        client.stdin.flush()
+        assert client.stdout.readline() == "www.ibm.com 129.42.38.10 A\n"      # done, and its line out
+        client.send_signal(signal.SIGTERM)
+        client.send_signal(signal.SIGINT)
+        assert client.wait(5) == 128 + signal.SIGTERM       # the input still open
+        err = client.stderr.read()
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        client.stdin.close()
+        client.stdout.close()
+        client.stderr.close()
+    assert err.splitlines()[-1] == ("resolver client: interrupted (SIGTERM): 0 names read and left unresolved, "
+                                    "the rest of the input not read")

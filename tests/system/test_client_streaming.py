@@ -184,17 +184,19 @@ def test_out_dev_stdout_writes_where_the_shell_sent_it_appending_too(zone_ts, tm
                                             "web.example.com 192.0.2.81 A"]
 
 
-def test_a_file_written_again_keeps_its_mode_and_owner(zone_ts, tmp_path):
+@pytest.mark.parametrize("mode", [0o640, 0o4755, 0o2775])
+def test_a_file_written_again_keeps_its_mode_and_owner(zone_ts, tmp_path, mode):
+    """Set-ID bits too: the owner is given back first, since a chown clears them."""
     hosts, out = tmp_path / "hosts.txt", tmp_path / "out.txt"
     hosts.write_text("web.example.com\n")
     out.write_text("old\n")
-    out.chmod(0o640)
     owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
     if os.geteuid() == 0:
         os.chown(out, *owner)
+    out.chmod(mode)
     result = run_client(zone_ts.hostport, hosts, str(out))
     assert result.returncode == 0, result.stderr
-    assert oct(out.stat().st_mode & 0o7777) == oct(0o640)
+    assert oct(out.stat().st_mode & 0o7777) == oct(mode)
     assert (out.stat().st_uid, out.stat().st_gid) == owner
     assert out.read_text().startswith("web.example.com")
 
@@ -222,3 +224,44 @@ def test_a_server_given_by_name_is_looked_up_and_a_bad_one_is_one_line(start_ser
     assert bad.stderr.strip().splitlines() == [
         "resolver client: --server nosuchhost.invalid:53: cannot resolve 'nosuchhost.invalid' "
         "(Name or service not known)"]
+
+
+def test_a_hostfile_that_is_a_fifo_is_read_once(zone_ts, tmp_path):
+    """As ``<(…)`` or a named pipe gives it: not counted first (a pipe can be read only once)."""
+    import threading
+    fifo = tmp_path / "names"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("w") as writer:
+            writer.write("web.example.com\nnope.example.com\n")
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    result = run_client(zone_ts.hostport, fifo, "-")
+    feeder.join(5)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A",
+                                          "nope.example.com - Error:HOST NOT FOUND"]
+
+
+def test_a_line_that_is_not_utf8_is_skipped_with_a_warning(zone_ts, tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_bytes(b"web.example.com\ncaf\xe9.example.com\nnope.example.com\n")
+    for source, stdin in ((str(hosts), None), ("-", hosts.read_bytes())):
+        result = subprocess.run([sys.executable, "-m", "resolver", "client", "--server", zone_ts.hostport, source,
+                                 "--out", "-"], input=stdin, capture_output=True, timeout=60, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        name = str(hosts) if source != "-" else "<stdin>"
+        assert f"resolver client: warning: {name}:2: not UTF-8 text; skipped" in result.stderr.decode()
+        assert result.stdout.decode().splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A",
+                                                       "nope.example.com - Error:HOST NOT FOUND"]
+
+
+def test_an_out_with_no_room_for_a_temporary_name_beside_it_is_written_in_place(zone_ts, tmp_path):
+    """A name of 250 octets leaves none for ``.NAME.PID.part`` (255 at most): FILE itself is written."""
+    hosts, out = tmp_path / "hosts.txt", tmp_path / ("x" * 250)
+    hosts.write_text("web.example.com\n")
+    out.write_text("old\n")
+    result = run_client(zone_ts.hostport, hosts, str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().splitlines() == ["web.example.com 192.0.2.80 A", "web.example.com 192.0.2.81 A"]
