@@ -369,6 +369,7 @@ MAX_INFLIGHT = 1_000_000                # --max-inflight and --max-inflight-per-
 inflight_count = whole_from(1, MAX_INFLIGHT)
 MAX_RATE = 1_000_000                    # --rate-limit at most, queries a second: past what one LS answers
 rate = whole_from(1, MAX_RATE, of=" of queries a second")      # below 1, the bucket never holds a whole query
+client_concurrency = whole_from(1, MAX_CONCURRENCY, of=" of names")     # client --concurrency: names in flight
 
 
 def add_cache_options(ls: argparse.ArgumentParser) -> None:
@@ -908,11 +909,6 @@ def serve_with_workers(args: argparse.Namespace, serve, on_hangup=None) -> int:
                        f"resolver {args.command}", on_hangup, Hub(args.metrics) if args.metrics else None)
 
 
-def client_concurrency(text: str) -> int:
-    """``client --concurrency``: a whole number from 1 to :data:`MAX_CONCURRENCY` (names in flight)."""
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"must be a whole number of names from 1 to {MAX_CONCURRENCY:,}: {text!r}")
-    return int(text)
 
 
 def client_usage_problem(args: argparse.Namespace) -> str | None:
@@ -998,9 +994,6 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
     if out_problem:
         print(f"resolver client: error: --out {settings.out}: {out_problem}; nothing resolved", file=sys.stderr)
         return 1
-    if total == 0:
-        print(f"resolver client: error: {source} names no hostname; nothing written", file=sys.stderr)
-        return 1
     try:
         out = ResultFile(settings.out, settings.format == "json")
     except OSError as exc:
@@ -1037,7 +1030,7 @@ def resolve_hostfile(args: argparse.Namespace) -> int:
                 signal.signal(other, signal.SIG_IGN)
         loop = asyncio.get_running_loop()
         for signum in STOP_SIGNALS:
-            asyncio.get_running_loop().add_signal_handler(signum, stop, signum)
+            loop.add_signal_handler(signum, stop, signum)
         try:
             await work
         except asyncio.CancelledError:

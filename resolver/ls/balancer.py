@@ -6,7 +6,7 @@ import asyncio
 from ..net.listening import Sink
 from ..obs.querylog import QueryLog
 from ..obs.stats import LsStats
-from ..wire import EDE_PROHIBITED, REFUSED, TRANSFER_TYPES, scan_query, transfer_refusal
+from ..wire import EDE_PROHIBITED, REFUSED, TRANSFER_TYPES, Query, scan_query, transfer_refusal
 from .acl import AccessList
 from .backends import Backend
 from .header import own_reply
@@ -67,8 +67,7 @@ class LoadBalancer:
         if self.acl is not None and not self.acl.allows(addr[0]):     # type: ignore[index]
             stats.refused["acl"] += 1
             self.race.reply(sink, own_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
-            if self.query_log is not None:
-                self.query_log.write(addr, q.qname, q.qtype, "acl", REFUSED, 0.0, sink.stream)
+            self._turned_away(sink, addr, q, "acl", REFUSED)
             return
         if self.limiter is not None and not self.limiter.allows(addr[0]):     # type: ignore[index]
             if sink.stream:         # a TCP client proved its address; it gets an answer
@@ -76,15 +75,19 @@ class LoadBalancer:
                 self.race.reply(sink, own_reply(data, q, REFUSED, ede=EDE_PROHIBITED), addr)
             else:
                 stats.dropped["rate-limit"] += 1
-            if self.query_log is not None:
-                self.query_log.write(addr, q.qname, q.qtype, "rate-limit", REFUSED if sink.stream else None, 0.0,
-                                     sink.stream)
+            self._turned_away(sink, addr, q, "rate-limit", REFUSED if sink.stream else None)
             return
         if q.error or q.qtype in TRANSFER_TYPES or not q.question:     # nothing to ask the backends
             rcode, ede = (q.error, None) if q.error else transfer_refusal(q, sink.stream)
             self.race.reply(sink, own_reply(data, q, rcode, ede=ede, echo=not q.bare), addr)
             return
         self.race.submit(data, q, sink, addr)
+
+    def _turned_away(self, sink: Sink, addr: object, q: Query, why: str, rcode: int | None) -> None:
+        """The query log's line for a query turned away before any race (``why``: ``acl`` or
+        ``rate-limit``; ``rcode`` None: dropped, no reply), if there is a log."""
+        if self.query_log is not None:
+            self.query_log.write(addr, q.qname, q.qtype, why, rcode, 0.0, sink.stream)
 
     async def drain(self, grace: float | None = None) -> int:
         """Stop taking queries, give the races in flight ``grace`` seconds (``drain_grace`` by

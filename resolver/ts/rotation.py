@@ -29,7 +29,7 @@ from typing import Iterable
 
 import dns.rdatatype
 
-from ..wire import RR_FIXED
+from ..wire import RR_FIXED, skip_name
 from .sections import Answer
 
 # Types whose record data holds no domain name, turned in place (the general path packs the others).
@@ -111,10 +111,11 @@ def _rrsets_to_turn(sections: bytes, ancount: int, start: int) -> list[list[Span
     share an owner: the same compression pointer, or a pointer to the first one's name."""
     groups: list[list[Span]] = []
     previous = None
+    message = bytes(start) + sections       # as sent: skip_name checks its pointers against their place
     pos = 0
     for _ in range(ancount):
         owner = _owner(sections, pos, start)
-        pos = _name_end(sections, pos)
+        pos = skip_name(message, start + pos) - start
         rdtype, _, _, length = RR_FIXED.unpack_from(sections, pos)
         span = (pos + RR_FIXED.size - 2, pos + RR_FIXED.size + length)
         pos = span[1]
@@ -132,10 +133,3 @@ def _owner(sections: bytes, pos: int, start: int) -> int:
     if sections[pos] >= 0xC0:
         return int.from_bytes(sections[pos:pos + 2], "big") & 0x3FFF
     return start + pos
-
-
-def _name_end(sections: bytes, pos: int) -> int:
-    """The end of the (possibly compressed) name at ``pos``."""
-    while sections[pos] and sections[pos] < 0xC0:
-        pos += sections[pos] + 1
-    return pos + (2 if sections[pos] else 1)
