@@ -3,10 +3,12 @@ in input order, stderr says how many names were left, the status is 128 + the si
 behind an unfinished one are kept too: tests/unit/test_client_order.py.)"""
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+from typing import Iterator
 
 import pytest
 
@@ -19,6 +21,23 @@ DONE_LINES = ["www.ibm.com 129.42.38.10 A", "gone1.example - Error:HOST NOT FOUN
               "WWW.RUTGERS.EDU 128.6.46.111 A", "gone2.example - Error:HOST NOT FOUND",
               "www.ibm.com 129.42.38.10 A"]
 LATER = ["slow.example"] + [f"after{i}.example" for i in range(20)]
+
+
+@contextlib.contextmanager
+def client(*argv: str, stdout: int = subprocess.DEVNULL) -> Iterator[subprocess.Popen]:
+    """``resolver client ARGV…`` with its standard input a pipe this test writes (left open) and its
+    standard error read; killed by its PID at the end if still running, its pipes closed."""
+    proc = subprocess.Popen([sys.executable, "-m", "resolver", "client", *argv], stdin=subprocess.PIPE,
+                            stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 @pytest.mark.parametrize("signum,form,source", [(signal.SIGINT, "text", "file"), (signal.SIGTERM, "json", "file"),
@@ -35,27 +54,17 @@ def test_a_stopped_run_writes_the_names_done_and_says_how_many_were_left(start_s
         hosts = tmp_path / "hosts.txt"
         hosts.write_text("\n".join(DONE + LATER) + "\n")
         out = tmp_path / "RESOLVED.txt"
-        client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--server", ls.hostport,
-                                   str(hosts) if source == "file" else "-", "--out", str(out), "--concurrency", "1",
-                                   "--timeout", "60", "--format", form],
-                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                  cwd=ROOT)
-        try:
+        with client("--server", ls.hostport, str(hosts) if source == "file" else "-", "--out", str(out),
+                    "--concurrency", "1", "--timeout", "60", "--format", form) as run:
             if source == "stdin":
-                client.stdin.write(hosts.read_text())
-                client.stdin.flush()
+                run.stdin.write(hosts.read_text())
+                run.stdin.flush()
             wait_until(lambda: any(str(q.q.qname) == "slow.example." for q in fake.seen), timeout=20,
                        what="the query for slow.example")
-            client.send_signal(signum)
-            client.wait(10)             # without closing its standard input
-            err = client.stderr.read()
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
-            client.stdin.close()
-            client.stderr.close()
-    assert client.returncode == 128 + signum, err
+            run.send_signal(signum)
+            run.wait(10)             # without closing its standard input
+            err = run.stderr.read()
+    assert run.returncode == 128 + signum, err
     if form == "text":
         assert out.read_text().splitlines() == DONE_LINES
     else:
@@ -72,23 +81,13 @@ def test_a_stop_while_standard_input_is_idle_ends_the_run_at_once_and_a_second_c
     at once, the name done written and counted; before, the run waited for the pipe to close, and a
     second Ctrl-C lost everything and left the temporary file."""
     ts = start_server("ts", "--table", str(ZONES / "ts1.txt"))
-    client = subprocess.Popen([sys.executable, "-m", "resolver", "client", "--server", ts.hostport, "-", "--out", "-"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              cwd=ROOT)
-    try:
-        client.stdin.write("www.ibm.com\n")
-        client.stdin.flush()
-        assert client.stdout.readline() == "www.ibm.com 129.42.38.10 A\n"      # done, and its line out
-        client.send_signal(signal.SIGTERM)
-        client.send_signal(signal.SIGINT)
-        assert client.wait(5) == 128 + signal.SIGTERM       # the input still open
-        err = client.stderr.read()
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-        client.stdin.close()
-        client.stdout.close()
-        client.stderr.close()
+    with client("--server", ts.hostport, "-", "--out", "-", stdout=subprocess.PIPE) as run:
+        run.stdin.write("www.ibm.com\n")
+        run.stdin.flush()
+        assert run.stdout.readline() == "www.ibm.com 129.42.38.10 A\n"      # done, and its line out
+        run.send_signal(signal.SIGTERM)
+        run.send_signal(signal.SIGINT)
+        assert run.wait(5) == 128 + signal.SIGTERM       # the input still open
+        err = run.stderr.read()
     assert err.splitlines()[-1] == ("resolver client: interrupted (SIGTERM): 0 names read and left unresolved, "
                                     "the rest of the input not read")
