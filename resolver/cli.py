@@ -64,10 +64,11 @@ class Parser(argparse.ArgumentParser):
 
 def unrecognized(command: argparse.ArgumentParser, extras: list[str]) -> str:
     """One line for arguments ``command`` does not take, with the closest flag to the first one."""
-    flags = [flag for action in command._actions for flag in action.option_strings]
+    words = [flag.lstrip("-") for action in command._actions for flag in action.option_strings]
     first = next((extra.partition("=")[0] for extra in extras if extra.startswith("-")), None)
-    closest = difflib.get_close_matches(first, flags, n=1) if first else []
-    hint = f" (did you mean {closest[0]}?)" if closest else ""
+    # the words alone: the dashes every flag has would make any two flags look alike (--bogus, --user)
+    closest = difflib.get_close_matches(first.lstrip("-"), words, n=1) if first else []
+    hint = f" (did you mean --{closest[0]}?)" if closest else ""
     return f"{command.prog}: unrecognized arguments: {' '.join(extras)}{hint} (see --help)"
 
 

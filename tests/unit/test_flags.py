@@ -94,7 +94,8 @@ def test_on_timeout_says_what_each_choice_does():
      "resolver ls: unrecognized arguments: --timeuot 3 (did you mean --timeout?) (see --help)"),
     (["ts", "--listen", "5300", "--tabel=x"], "resolver ts: unrecognized arguments: --tabel=x (did you mean --table?)"),
     (["client", "--server", "127.0.0.1:5300", "hosts.txt", "extra"],
-     "resolver client: unrecognized arguments: extra (see --help)")])
+     "resolver client: unrecognized arguments: extra (see --help)"),
+    (["ts", "--listen", "5300", "--bogus"], "resolver ts: unrecognized arguments: --bogus (see --help)")])
 def test_a_flag_the_command_lacks_is_named_with_the_command_and_the_closest_flag(argv, line):
     with pytest.raises(UsageError) as refused:
         parse(*argv)
