@@ -598,18 +598,27 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # SIGINT stops a command from the start, a config or zones still being read, even when it was
-    # started with SIGINT ignored (as a script's `&` starts it): the serving loop takes SIGINT over
-    # anyway, and until then a `kill -INT` was lost.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    """The command line; returns the exit status.
+
+    Until a command's loop takes SIGINT over, SIGINT has its default action, which ends the
+    process in the kernel: a config or zones still being read stop at once, even when started
+    with SIGINT ignored (as a script's ``&`` starts it), and even while blocked in a read (a Python
+    handler would only run once the read returned). The handler found is put back at the end.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = parse_args(build_parser(), argv)
         args.argv = sys.argv[1:] if argv is None else list(argv)     # read again on an LS's SIGHUP
     except (UsageError, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     prog = f"resolver {args.command}"
     logging.basicConfig(level=args.log_level.upper(), format=f"{prog}: %(message)s", stream=sys.stderr)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
